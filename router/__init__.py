@@ -1,0 +1,1 @@
+"""contact-router: omni-channel contact routing service."""
