@@ -1,0 +1,40 @@
+"""The pure routing core: no gRPC, no database, no clock reads (time is passed in)."""
+
+from router.domain.agent import Agent, AgentStatus, AgentView
+from router.domain.channel import Channel, ChannelPolicy, RoutingPolicy
+from router.domain.contact import Contact, ContactState
+from router.domain.errors import DomainError, InvalidArgument, NotFound, WrongState
+from router.domain.events import (
+    AgentEvent,
+    AgentEventKind,
+    ContactEvent,
+    ContactEventKind,
+    Event,
+    OfferWithdrawn,
+)
+from router.domain.offer import Offer
+from router.domain.router import QueueSnapshot, Router
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentEventKind",
+    "AgentStatus",
+    "AgentView",
+    "Channel",
+    "ChannelPolicy",
+    "Contact",
+    "ContactEvent",
+    "ContactEventKind",
+    "ContactState",
+    "DomainError",
+    "Event",
+    "InvalidArgument",
+    "NotFound",
+    "Offer",
+    "OfferWithdrawn",
+    "QueueSnapshot",
+    "Router",
+    "RoutingPolicy",
+    "WrongState",
+]

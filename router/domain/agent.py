@@ -1,0 +1,85 @@
+"""An agent: skills, capacities, status, presence and the contacts it holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from router.domain.channel import Channel, RoutingPolicy
+
+
+class AgentStatus(StrEnum):
+    OFFLINE = "offline"
+    READY = "ready"
+    AWAY = "away"
+
+
+@dataclass(slots=True)
+class Agent:
+    """Mutable state the core keeps for a signed-in agent.
+
+    since: when the agent last became free for work (signed in, set ready, finished a
+        contact). Longest idle first means smallest `since` first; declined or
+        withdrawn offers do not move it, so an agent keeps its place in line.
+    holding: contact id -> channel, for contacts offered to, connected to, or in
+        wrap-up with this agent.
+    """
+
+    id: str
+    skills: frozenset[str]
+    capacities: dict[Channel, int]
+    signed_in_at: datetime
+    since: datetime
+    seq: int
+    status: AgentStatus = AgentStatus.READY
+    away_reason: str = ""
+    connected: bool = False
+    holding: dict[str, Channel] = field(default_factory=dict)
+    offers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def routable(self) -> bool:
+        """Ready and present (its offer stream is open)."""
+        return self.status is AgentStatus.READY and self.connected
+
+    def load(self, channel: Channel | None = None) -> int:
+        if channel is None:
+            return len(self.holding)
+        return sum(1 for held in self.holding.values() if held is channel)
+
+    def can_take(self, channel: Channel, policy: RoutingPolicy) -> bool:
+        """Whether a contact of `channel` could be offered to this agent now."""
+        if not self.routable or self.capacities.get(channel, 0) <= 0:
+            return False
+        if policy.of(channel).exclusive and self.holding:
+            return False
+        if any(policy.of(held).exclusive for held in self.holding.values()):
+            return False
+        return self.load(channel) < self.capacities[channel]
+
+    def view(self) -> AgentView:
+        return AgentView(
+            id=self.id,
+            status=self.status,
+            away_reason=self.away_reason,
+            skills=self.skills,
+            capacities=dict(self.capacities),
+            connected=self.connected,
+            contact_ids=tuple(self.holding),
+            signed_in_at=self.signed_in_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """A read-only snapshot of an agent for callers outside the core."""
+
+    id: str
+    status: AgentStatus
+    away_reason: str
+    skills: frozenset[str]
+    capacities: dict[Channel, int]
+    connected: bool
+    contact_ids: tuple[str, ...]
+    signed_in_at: datetime | None

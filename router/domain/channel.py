@@ -1,0 +1,96 @@
+"""Channels and the routing policy that says how each is served."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Channel(StrEnum):
+    """The medium a contact arrived on, in the order routing favours them."""
+
+    PHONE = "phone"
+    CHAT = "chat"
+    EMAIL = "email"
+
+    @property
+    def rank(self) -> int:
+        """Lower is favoured: breaks exact urgency ties in favour of phone."""
+        return _RANK[self]
+
+
+_RANK = {Channel.PHONE: 0, Channel.CHAT: 1, Channel.EMAIL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPolicy:
+    """How one channel is served.
+
+    answer_target: seconds within which a contact should be answered; it is both the
+        service-level threshold and the scale of urgency (waited / answer_target).
+    default_capacity: contacts of this channel an agent holds at once when its
+        sign-in does not say.
+    max_capacity: the most an agent may declare.
+    exclusive: a contact of this channel is the only work its agent holds.
+    """
+
+    answer_target: float
+    default_capacity: int
+    max_capacity: int
+    exclusive: bool = False
+
+    def __post_init__(self) -> None:
+        if self.answer_target <= 0:
+            raise ValueError("answer_target must be positive")
+        if not 0 <= self.default_capacity <= self.max_capacity:
+            raise ValueError("default_capacity must be between 0 and max_capacity")
+        if self.exclusive and self.max_capacity > 1:
+            raise ValueError("an exclusive channel has a capacity of at most 1")
+
+
+def _default_channels() -> Mapping[Channel, ChannelPolicy]:
+    return MappingProxyType(
+        {
+            Channel.PHONE: ChannelPolicy(20.0, 1, 1, exclusive=True),
+            Channel.CHAT: ChannelPolicy(60.0, 3, 20),
+            Channel.EMAIL: ChannelPolicy(3600.0, 1, 20),
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingPolicy:
+    """Every tunable of the routing core.
+
+    phone_reserve: the last K idle phone-capable agents are never given chat or email,
+        so that a call that rings is answered at once.
+    offer_timeout: seconds an agent has to accept an offer before it returns to the
+        queue and the agent is set away ("missed").
+    decline_exclusion: seconds during which a contact is not offered again to an agent
+        who declined it; afterwards that agent may get it again, so nothing waits
+        forever when that agent is the only one who can serve it.
+    short_abandon: customers who leave within this many seconds are excluded from
+        service level.
+    """
+
+    channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
+    phone_reserve: int = 1
+    offer_timeout: float = 15.0
+    decline_exclusion: float = 30.0
+    short_abandon: float = 5.0
+
+    def __post_init__(self) -> None:
+        missing = set(Channel) - set(self.channels)
+        if missing:
+            raise ValueError(f"no policy for channels {sorted(missing)}")
+        if self.phone_reserve < 0:
+            raise ValueError("phone_reserve must be >= 0")
+        if self.offer_timeout <= 0:
+            raise ValueError("offer_timeout must be positive")
+        if self.decline_exclusion < 0 or self.short_abandon < 0:
+            raise ValueError("decline_exclusion and short_abandon must be >= 0")
+
+    def of(self, channel: Channel) -> ChannelPolicy:
+        return self.channels[channel]

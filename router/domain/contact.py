@@ -1,0 +1,61 @@
+"""A customer contact and its lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from router.domain.channel import Channel
+
+
+class ContactState(StrEnum):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    WRAP_UP = "wrap_up"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_waiting(self) -> bool:
+        """Not yet answered and not abandoned: the customer is still waiting."""
+        return self in (ContactState.QUEUED, ContactState.OFFERED)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ContactState.COMPLETED, ContactState.ABANDONED)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One customer interaction on one channel, as a value.
+
+    The core replaces a contact with an updated copy at each transition, so an event
+    can carry the contact exactly as that transition left it.
+    """
+
+    id: str
+    idempotency_key: str
+    channel: Channel
+    customer_id: str
+    queued_at: datetime
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    required_skills: frozenset[str] = frozenset()
+    priority_boost: float = 1.0
+    state: ContactState = ContactState.QUEUED
+    offered_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    completed_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    agent_id: str | None = None
+    offer_id: str | None = None
+    disposition: str | None = None
+    offer_count: int = 0
+
+    def wait_seconds(self, now: datetime) -> float:
+        """answered_at (or abandoned_at, or now) minus queued_at."""
+        until = self.answered_at or self.abandoned_at or now
+        return max(0.0, (until - self.queued_at).total_seconds())

@@ -1,0 +1,67 @@
+"""What the core reports after each change: records to persist and messages to push."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from router.domain.agent import AgentStatus
+from router.domain.contact import Contact
+from router.domain.offer import Offer
+
+
+class ContactEventKind(StrEnum):
+    SUBMITTED = "submitted"
+    OFFERED = "offered"
+    DECLINED = "declined"
+    OFFER_TIMED_OUT = "offer_timed_out"
+    ANSWERED = "answered"
+    ENDED = "ended"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    REQUEUED = "requeued"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactEvent:
+    """A contact changed; `contact` is the contact as this change left it."""
+
+    kind: ContactEventKind
+    contact: Contact
+    at: datetime
+    agent_id: str | None = None
+    offer: Offer | None = None
+    reason: str | None = None
+
+
+class AgentEventKind(StrEnum):
+    SIGNED_IN = "signed_in"
+    SIGNED_OUT = "signed_out"
+    STATUS_CHANGED = "status_changed"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """An agent's status or presence changed (the agent status log)."""
+
+    kind: AgentEventKind
+    agent_id: str
+    status: AgentStatus
+    reason: str
+    connected: bool
+    at: datetime
+    skills: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn:
+    """Tell an agent that an offer it holds is void (nothing to persist)."""
+
+    offer: Offer
+    reason: str
+
+
+Event = ContactEvent | AgentEvent | OfferWithdrawn

@@ -1,0 +1,593 @@
+"""The routing state machine: every lifecycle transition, and who gets what.
+
+Each public method takes `now`, validates first (raising a DomainError before
+changing anything), then applies the change and returns the events it caused, in
+order. The caller persists the events and pushes offers; the core never waits.
+
+Invariant kept after every call: no waiting contact has an eligible agent who is
+free to take it (with a phone-reserve agent counting as free for chat and email
+only while more than K agents could take a call).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import partial
+from uuid import uuid4
+
+from router.domain.agent import Agent, AgentStatus, AgentView
+from router.domain.channel import Channel, RoutingPolicy
+from router.domain.contact import Contact, ContactState
+from router.domain.errors import InvalidArgument, NotFound, WrongState
+from router.domain.events import (
+    AgentEvent,
+    AgentEventKind,
+    ContactEvent,
+    ContactEventKind,
+    Event,
+    OfferWithdrawn,
+)
+from router.domain.offer import Offer
+from router.domain.queue import ContactQueue
+from router.domain.roster import Roster
+
+_RATE_WINDOW = 50  # recent answers kept to estimate the answer rate
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """The live queue: per channel waiting, offered and oldest wait; agents by activity."""
+
+    waiting: Mapping[Channel, int]
+    offered: Mapping[Channel, int]
+    oldest_wait: Mapping[Channel, float]
+    agents_idle: int
+    agents_busy: int
+    agents_away: int
+    agents_disconnected: int
+    agents_signed_in: int
+
+
+class Router:
+    """All routing state of one center, in memory."""
+
+    def __init__(
+        self, policy: RoutingPolicy, new_id: Callable[[], str] = lambda: str(uuid4())
+    ) -> None:
+        self.policy = policy
+        self._new_id = new_id
+        self._contacts: dict[str, Contact] = {}
+        self._agents: dict[str, Agent] = {}
+        self._offers: dict[str, Offer] = {}
+        self._queue = ContactQueue(policy)
+        self._roster = Roster(policy)
+        self._seq = 0
+        self._contact_seq: dict[str, int] = {}
+        self._offer_deadlines: list[tuple[datetime, str]] = []
+        self._declined: dict[str, dict[str, datetime]] = {}
+        self._decline_deadlines: list[tuple[datetime, str, str]] = []
+        self._held_for: dict[str, set[str]] = {}
+        self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
+
+    # ----------------------------------------------------------------- reading
+
+    def contact(self, contact_id: str) -> Contact:
+        """An active (not yet completed or abandoned) contact."""
+        try:
+            return self._contacts[contact_id]
+        except KeyError:
+            raise NotFound(f"no active contact {contact_id}") from None
+
+    def contacts(self) -> Iterable[Contact]:
+        return self._contacts.values()
+
+    def agent(self, agent_id: str) -> AgentView:
+        return self._agent(agent_id).view()
+
+    def agents(self) -> list[AgentView]:
+        return [agent.view() for agent in self._agents.values()]
+
+    def offer(self, offer_id: str) -> Offer | None:
+        return self._offers.get(offer_id)
+
+    def offers_for(self, agent_id: str) -> list[Offer]:
+        agent = self._agent(agent_id)
+        return [self._offers[offer_id] for offer_id in agent.offers]
+
+    def position(self, contact_id: str, now: datetime) -> int:
+        """1-based place in routing order among waiting contacts; 0 if not queued."""
+        if contact_id not in self._queue:
+            return 0
+        return self._queue.position(contact_id, now)
+
+    def estimated_wait(self, contact_id: str, now: datetime) -> float | None:
+        """Seconds until answer: queue position / recent answer rate of the center."""
+        position = self.position(contact_id, now)
+        if position == 0 or len(self._answers) < 2:
+            return None
+        span = (now - self._answers[0]).total_seconds()
+        if span <= 0:
+            return None
+        return position * span / len(self._answers)
+
+    def snapshot(self, now: datetime) -> QueueSnapshot:
+        waiting = {c: self._queue.count(c) for c in Channel}
+        offered = dict.fromkeys(Channel, 0)
+        oldest: dict[Channel, float] = dict.fromkeys(Channel, 0.0)
+        for offer in self._offers.values():
+            contact = self._contacts[offer.contact_id]
+            offered[contact.channel] += 1
+            oldest[contact.channel] = max(oldest[contact.channel], contact.wait_seconds(now))
+        for channel in Channel:
+            first = self._queue.oldest(channel)
+            if first is not None:
+                oldest[channel] = max(oldest[channel], now.timestamp() - first)
+        idle = busy = away = disconnected = 0
+        for agent in self._agents.values():
+            if agent.holding:
+                busy += 1
+            elif not agent.connected:
+                disconnected += 1
+            elif agent.status is AgentStatus.AWAY:
+                away += 1
+            else:
+                idle += 1
+        return QueueSnapshot(
+            waiting, offered, oldest, idle, busy, away, disconnected, len(self._agents)
+        )
+
+    def next_deadline(self) -> datetime | None:
+        """The next instant at which `expire` has something to do."""
+        self._drop_stale_deadlines()
+        times = [h[0][0] for h in (self._offer_deadlines, self._decline_deadlines) if h]
+        return min(times) if times else None
+
+    # -------------------------------------------------------------- contacts
+
+    def submit(self, contact: Contact, now: datetime) -> list[Event]:
+        """Queue a durably recorded contact and route it."""
+        if contact.id in self._contacts:
+            raise WrongState(f"contact {contact.id} is already active")
+        if contact.state is not ContactState.QUEUED:
+            raise InvalidArgument("state", "a submitted contact must be queued")
+        events: list[Event] = []
+        self._enqueue(contact)
+        self._place(contact.id, now, events)
+        return events
+
+    def restore(self, contacts: Iterable[Contact], now: datetime) -> list[Event]:
+        """Rebuild from the durable record after a start: waiting contacts go back in
+        the queue at their original place; answered ones wait for their agent."""
+        events: list[Event] = []
+        waiting = []
+        for contact in sorted(contacts, key=lambda c: (c.queued_at, c.id)):
+            if contact.state.is_final or contact.id in self._contacts:
+                continue
+            if contact.state is ContactState.OFFERED:
+                contact = replace(contact, state=ContactState.QUEUED, agent_id=None)
+                events.append(
+                    ContactEvent(ContactEventKind.REQUEUED, contact, now, reason="restart")
+                )
+            if contact.state is ContactState.QUEUED:
+                self._enqueue(contact)
+                waiting.append(contact.id)
+            else:
+                self._contacts[contact.id] = contact
+                assert contact.agent_id is not None
+                self._held_for.setdefault(contact.agent_id, set()).add(contact.id)
+        for contact_id in waiting:
+            if contact_id in self._queue:
+                self._place(contact_id, now, events)
+        return events
+
+    def abandon(self, contact_id: str, now: datetime) -> list[Event]:
+        """The customer left before being answered."""
+        contact = self.contact(contact_id)
+        if not contact.state.is_waiting:
+            raise WrongState(
+                f"contact {contact_id} is {contact.state.value}: "
+                "only a waiting contact can be abandoned"
+            )
+        events: list[Event] = []
+        agent = None
+        if contact.state is ContactState.OFFERED:
+            assert contact.offer_id is not None
+            offer = self._offers[contact.offer_id]
+            agent = self._agents[offer.agent_id]
+            self._drop_offer(offer, agent)
+            events.append(OfferWithdrawn(offer, "abandoned"))
+        else:
+            self._queue.remove(contact_id)
+        abandoned = replace(contact, state=ContactState.ABANDONED, abandoned_at=now)
+        self._retire(abandoned)
+        events.append(ContactEvent(ContactEventKind.ABANDONED, abandoned, now))
+        if agent is not None:
+            self._fill(agent, now, events)
+        return events
+
+    # ---------------------------------------------------------------- agents
+
+    def sign_in(
+        self,
+        agent_id: str,
+        skills: frozenset[str],
+        capacities: Mapping[Channel, int],
+        status: AgentStatus,
+        now: datetime,
+    ) -> list[Event]:
+        """Sign an agent in, or update the skills and capacities of a signed-in one."""
+        if status is AgentStatus.OFFLINE:
+            raise InvalidArgument("initial_status", "must be READY or AWAY")
+        full = {c: self.policy.of(c).default_capacity for c in Channel}
+        for channel, capacity in capacities.items():
+            limit = self.policy.of(channel).max_capacity
+            if not 0 <= capacity <= limit:
+                raise InvalidArgument(
+                    "capacities", f"{channel.value} capacity must be between 0 and {limit}"
+                )
+            full[channel] = capacity
+        events: list[Event] = []
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            self._seq += 1
+            agent = Agent(agent_id, skills, full, now, now, self._seq, status=status)
+            self._agents[agent_id] = agent
+            for contact_id in self._held_for.pop(agent_id, set()):
+                contact = self._contacts.get(contact_id)
+                if contact is not None and contact.agent_id == agent_id:
+                    agent.holding[contact_id] = contact.channel
+        else:
+            agent.skills, agent.capacities = skills, full
+            if agent.status is not status:
+                agent.status = status
+                agent.away_reason = ""
+                if status is AgentStatus.READY:
+                    agent.since = now
+        events.append(self._agent_event(agent, AgentEventKind.SIGNED_IN, now))
+        self._fill(agent, now, events)
+        return events
+
+    def sign_out(self, agent_id: str, now: datetime) -> list[Event]:
+        """Sign out; offers not yet answered go back to the queue."""
+        agent = self._agent(agent_id)
+        answered = [c for c in agent.holding if c not in self._offer_contacts(agent)]
+        if answered:
+            raise WrongState(
+                f"agent {agent_id} still holds {len(answered)} answered contact(s): "
+                "end and complete them before signing out"
+            )
+        events: list[Event] = []
+        requeued = self._return_offers(agent, "agent_signed_out", now, events)
+        self._roster.remove(agent_id)
+        del self._agents[agent_id]
+        agent.status, agent.connected = AgentStatus.OFFLINE, False
+        events.append(self._agent_event(agent, AgentEventKind.SIGNED_OUT, now))
+        for contact_id in requeued:
+            self._place(contact_id, now, events)
+        return events
+
+    def set_status(
+        self, agent_id: str, status: AgentStatus, reason: str, now: datetime
+    ) -> list[Event]:
+        """READY or AWAY. Offers already made stand; AWAY only stops new ones."""
+        agent = self._agent(agent_id)
+        if status is AgentStatus.OFFLINE:
+            raise InvalidArgument("status", "use SignOut to go offline; status is READY or AWAY")
+        reason = reason if status is AgentStatus.AWAY else ""
+        if agent.status is status and agent.away_reason == reason:
+            return []
+        if status is AgentStatus.READY and agent.status is not AgentStatus.READY:
+            agent.since = now
+        agent.status, agent.away_reason = status, reason
+        events: list[Event] = [self._agent_event(agent, AgentEventKind.STATUS_CHANGED, now)]
+        self._fill(agent, now, events)
+        return events
+
+    def connect(self, agent_id: str, now: datetime) -> list[Event]:
+        """The agent's offer stream opened: it is present and can be offered work."""
+        agent = self._agent(agent_id)
+        if agent.connected:
+            return []
+        agent.connected = True
+        events: list[Event] = [self._agent_event(agent, AgentEventKind.CONNECTED, now)]
+        self._fill(agent, now, events)
+        return events
+
+    def disconnect(self, agent_id: str, now: datetime) -> list[Event]:
+        """The agent's offer stream is gone: unanswered offers go back to the queue;
+        answered contacts stay with the agent (the conversation may go on)."""
+        agent = self._agents.get(agent_id)
+        if agent is None or not agent.connected:
+            return []
+        agent.connected = False
+        events: list[Event] = [self._agent_event(agent, AgentEventKind.DISCONNECTED, now)]
+        requeued = self._return_offers(agent, "agent_lost", now, events)
+        self._roster.place(agent)
+        for contact_id in requeued:
+            self._place(contact_id, now, events)
+        return events
+
+    # ---------------------------------------------------------------- offers
+
+    def accept(self, agent_id: str, offer_id: str, now: datetime) -> tuple[Contact, list[Event]]:
+        """Accept an offer: the contact is connected and its wait ends now."""
+        agent = self._agent(agent_id)
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.agent_id != agent_id:
+            contact = self._contact_of_answered_offer(agent, offer_id)
+            if contact is not None:
+                return contact, []
+            raise WrongState(
+                f"offer {offer_id} is not open for agent {agent_id}: it expired, "
+                "was withdrawn or belongs to another agent"
+            )
+        if now >= offer.expires_at:
+            raise WrongState(f"offer {offer_id} expired at {offer.expires_at.isoformat()}")
+        del self._offers[offer_id]
+        del agent.offers[offer_id]
+        contact = replace(
+            self._contacts[offer.contact_id], state=ContactState.CONNECTED, answered_at=now
+        )
+        self._contacts[contact.id] = contact
+        self._answers.append(now)
+        self._declined.pop(contact.id, None)
+        return contact, [ContactEvent(ContactEventKind.ANSWERED, contact, now, agent_id, offer)]
+
+    def decline(self, agent_id: str, offer_id: str, now: datetime) -> tuple[Contact, list[Event]]:
+        """Decline an offer: the contact goes back to its place and to someone else first."""
+        agent = self._agent(agent_id)
+        offer = self._offers.get(offer_id)
+        if offer is None or offer.agent_id != agent_id:
+            raise WrongState(f"offer {offer_id} is not open for agent {agent_id}")
+        events: list[Event] = []
+        self._drop_offer(offer, agent)
+        contact = self._requeue(offer, ContactEventKind.DECLINED, "declined", now, events)
+        until = now + timedelta(seconds=self.policy.decline_exclusion)
+        self._declined.setdefault(contact.id, {})[agent_id] = until
+        heapq.heappush(self._decline_deadlines, (until, contact.id, agent_id))
+        self._place(contact.id, now, events)
+        self._fill(agent, now, events)
+        return self._contacts[contact.id], events
+
+    def expire(self, now: datetime) -> list[Event]:
+        """Time out offers past their deadline and lift decline exclusions that ended."""
+        events: list[Event] = []
+        while self._offer_deadlines and self._offer_deadlines[0][0] <= now:
+            _, offer_id = heapq.heappop(self._offer_deadlines)
+            offer = self._offers.get(offer_id)
+            if offer is None:
+                continue
+            agent = self._agents[offer.agent_id]
+            self._drop_offer(offer, agent)
+            events.append(OfferWithdrawn(offer, "timed_out"))
+            contact = self._requeue(
+                offer, ContactEventKind.OFFER_TIMED_OUT, "offer_timed_out", now, events
+            )
+            agent.status, agent.away_reason = AgentStatus.AWAY, "missed"
+            self._roster.place(agent)
+            events.append(self._agent_event(agent, AgentEventKind.STATUS_CHANGED, now))
+            self._place(contact.id, now, events)
+        while self._decline_deadlines and self._decline_deadlines[0][0] <= now:
+            _, contact_id, agent_id = heapq.heappop(self._decline_deadlines)
+            declined = self._declined.get(contact_id, {})
+            if declined.get(agent_id, now) > now:
+                continue
+            declined.pop(agent_id, None)
+            if not declined:
+                self._declined.pop(contact_id, None)
+            if contact_id in self._queue:
+                self._place(contact_id, now, events)
+        return events
+
+    # -------------------------------------------------------- conversations
+
+    def end(self, agent_id: str, contact_id: str, now: datetime) -> tuple[Contact, list[Event]]:
+        """The conversation ended; after-contact work starts (no time limit)."""
+        contact = self._held_contact(agent_id, contact_id)
+        if contact.state is ContactState.WRAP_UP:
+            return contact, []
+        if contact.state is not ContactState.CONNECTED:
+            raise WrongState(f"contact {contact_id} is {contact.state.value}, not connected")
+        contact = replace(contact, state=ContactState.WRAP_UP, ended_at=now)
+        self._contacts[contact_id] = contact
+        return contact, [ContactEvent(ContactEventKind.ENDED, contact, now, agent_id)]
+
+    def complete(
+        self, agent_id: str, contact_id: str, disposition: str, now: datetime
+    ) -> tuple[Contact, list[Event]]:
+        """After-contact work is done: record the disposition and free the agent."""
+        contact = self._held_contact(agent_id, contact_id)
+        if contact.state is not ContactState.WRAP_UP:
+            raise WrongState(
+                f"contact {contact_id} is {contact.state.value}: end it before completing"
+            )
+        agent = self._agents[agent_id]
+        contact = replace(
+            contact, state=ContactState.COMPLETED, completed_at=now, disposition=disposition
+        )
+        del agent.holding[contact_id]
+        agent.since = now
+        self._retire(contact)
+        events: list[Event] = [ContactEvent(ContactEventKind.COMPLETED, contact, now, agent_id)]
+        self._fill(agent, now, events)
+        return contact, events
+
+    # -------------------------------------------------------------- routing
+
+    def _place(self, contact_id: str, now: datetime, events: list[Event]) -> bool:
+        """Offer a queued contact to the longest-idle eligible agent, if any is free."""
+        contact = self._contacts[contact_id]
+        declined = self._declined.get(contact_id, {})
+        agent_id = self._roster.best_for(
+            contact.channel, contact.required_skills, lambda a: declined.get(a, now) > now
+        )
+        if agent_id is None:
+            return False
+        self._make_offer(contact, self._agents[agent_id], now, events)
+        return True
+
+    def _fill(self, agent: Agent, now: datetime, events: list[Event]) -> None:
+        """Give an agent who may have free capacity the most urgent work it can take.
+
+        Each contact found goes to the longest-idle agent eligible for it, which may
+        be another agent (one the phone reserve was holding back), so the loop goes
+        on until this agent is full or nothing it can take is waiting.
+        """
+        self._roster.place(agent)
+        while True:
+            channels = [c for c in Channel if agent.can_take(c, self.policy)]
+            if Channel.PHONE in channels and not self._roster.reserve_allows_other_work():
+                channels = [Channel.PHONE]
+            if not channels:
+                break
+            contact_id = self._queue.best_for(
+                agent.skills, channels, now, partial(self._is_declined, agent_id=agent.id, now=now)
+            )
+            if contact_id is None or not self._place(contact_id, now, events):
+                break
+        self._release_reserve(now, events)
+
+    def _release_reserve(self, now: datetime, events: list[Event]) -> None:
+        """When exactly K+1 agents could take a call, one of them may take other work:
+        try each (there are K+1) so that no chat or email waits for nothing."""
+        if self._roster.phone_ready != self.policy.phone_reserve + 1 or not len(self._queue):
+            return
+        for agent_id in self._roster.phone_ready_agents():
+            if not self._roster.reserve_allows_other_work():
+                return
+            agent = self._agents[agent_id]
+            others = [
+                c for c in Channel if c is not Channel.PHONE and agent.can_take(c, self.policy)
+            ]
+            contact_id = self._queue.best_for(
+                agent.skills, others, now, partial(self._is_declined, agent_id=agent_id, now=now)
+            )
+            if contact_id is not None:
+                self._place(contact_id, now, events)
+
+    def _make_offer(
+        self, contact: Contact, agent: Agent, now: datetime, events: list[Event]
+    ) -> None:
+        offer = Offer(
+            self._new_id(),
+            contact.id,
+            agent.id,
+            now,
+            now + timedelta(seconds=self.policy.offer_timeout),
+        )
+        self._queue.remove(contact.id)
+        contact = replace(
+            contact,
+            state=ContactState.OFFERED,
+            offered_at=now,
+            agent_id=agent.id,
+            offer_id=offer.id,
+            offer_count=contact.offer_count + 1,
+        )
+        self._contacts[contact.id] = contact
+        self._offers[offer.id] = offer
+        agent.offers[offer.id] = contact.id
+        agent.holding[contact.id] = contact.channel
+        self._roster.place(agent)
+        heapq.heappush(self._offer_deadlines, (offer.expires_at, offer.id))
+        events.append(ContactEvent(ContactEventKind.OFFERED, contact, now, agent.id, offer))
+
+    # -------------------------------------------------------------- helpers
+
+    def _agent(self, agent_id: str) -> Agent:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise NotFound(f"agent {agent_id} is not signed in") from None
+
+    def _enqueue(self, contact: Contact) -> None:
+        self._seq += 1
+        seq = self._contact_seq.setdefault(contact.id, self._seq)
+        self._contacts[contact.id] = contact
+        self._queue.add(contact, seq)
+
+    def _retire(self, contact: Contact) -> None:
+        """A final contact leaves memory; Postgres keeps it."""
+        self._contacts.pop(contact.id, None)
+        self._contact_seq.pop(contact.id, None)
+        self._declined.pop(contact.id, None)
+
+    def _drop_offer(self, offer: Offer, agent: Agent) -> None:
+        del self._offers[offer.id]
+        del agent.offers[offer.id]
+        del agent.holding[offer.contact_id]
+        self._roster.place(agent)
+
+    def _requeue(
+        self,
+        offer: Offer,
+        cause: ContactEventKind | None,
+        reason: str,
+        now: datetime,
+        events: list[Event],
+    ) -> Contact:
+        contact = replace(
+            self._contacts[offer.contact_id],
+            state=ContactState.QUEUED,
+            agent_id=None,
+            offer_id=None,
+        )
+        self._contacts.pop(contact.id)
+        self._enqueue(contact)
+        if cause is not None:
+            events.append(ContactEvent(cause, contact, now, offer.agent_id, offer))
+        events.append(
+            ContactEvent(ContactEventKind.REQUEUED, contact, now, offer.agent_id, reason=reason)
+        )
+        return contact
+
+    def _return_offers(
+        self, agent: Agent, reason: str, now: datetime, events: list[Event]
+    ) -> list[str]:
+        requeued = []
+        for offer_id in list(agent.offers):
+            offer = self._offers[offer_id]
+            self._drop_offer(offer, agent)
+            events.append(OfferWithdrawn(offer, reason))
+            requeued.append(self._requeue(offer, None, reason, now, events).id)
+        return requeued
+
+    def _offer_contacts(self, agent: Agent) -> set[str]:
+        return set(agent.offers.values())
+
+    def _is_declined(self, contact_id: str, *, agent_id: str, now: datetime) -> bool:
+        declined = self._declined.get(contact_id)
+        return declined is not None and declined.get(agent_id, now) > now
+
+    def _held_contact(self, agent_id: str, contact_id: str) -> Contact:
+        agent = self._agent(agent_id)
+        contact = self.contact(contact_id)
+        if contact_id not in agent.holding or contact.state is ContactState.OFFERED:
+            raise WrongState(f"contact {contact_id} is not connected to agent {agent_id}")
+        return contact
+
+    def _contact_of_answered_offer(self, agent: Agent, offer_id: str) -> Contact | None:
+        """For a retried AcceptOffer: the contact that this agent answered with it."""
+        for contact_id in agent.holding:
+            contact = self._contacts[contact_id]
+            if contact.offer_id == offer_id and contact.state is not ContactState.OFFERED:
+                return contact
+        return None
+
+    def _drop_stale_deadlines(self) -> None:
+        while self._offer_deadlines and self._offer_deadlines[0][1] not in self._offers:
+            heapq.heappop(self._offer_deadlines)
+        while self._decline_deadlines:
+            until, contact_id, agent_id = self._decline_deadlines[0]
+            if self._declined.get(contact_id, {}).get(agent_id) == until:
+                break
+            heapq.heappop(self._decline_deadlines)
+
+    def _agent_event(self, agent: Agent, kind: AgentEventKind, now: datetime) -> AgentEvent:
+        return AgentEvent(
+            kind, agent.id, agent.status, agent.away_reason, agent.connected, now, agent.skills
+        )
