@@ -1,0 +1,143 @@
+"""AgentService: what agent desktops call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import structlog
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.api.convert import (
+    agent_to_proto,
+    channel_from_proto,
+    contact_to_proto,
+    status_from_proto,
+    timestamp,
+)
+from router.api.errors import rpc, status_of
+from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
+from router.store import StoreUnavailable
+from router.switchboard import StreamMessage, Switchboard
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+log = structlog.get_logger(__name__)
+
+
+class AgentService(pb_grpc.AgentServiceServicer):
+    def __init__(self, switchboard: Switchboard) -> None:
+        self._switchboard = switchboard
+
+    @rpc
+    async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
+        agent_id = validation.agent_id(request.agent_id)
+        skills = validation.skills(request.skills, "skills", validation.MAX_AGENT_SKILLS)
+        capacities: dict[Channel, int] = {}
+        for entry in request.capacities:
+            channel = channel_from_proto(entry.channel, "capacities.channel")
+            if channel in capacities:
+                raise InvalidArgument("capacities", f"{channel.value} is listed twice")
+            capacities[channel] = entry.capacity
+        status = status_from_proto(request.initial_status, "initial_status", AgentStatus.READY)
+        agent = await self._switchboard.sign_in(agent_id, skills, capacities, status)
+        return pb.SignInResponse(agent=agent_to_proto(agent))
+
+    @rpc
+    async def SignOut(self, request: pb.SignOutRequest, context: Context) -> pb.SignOutResponse:
+        agent = await self._switchboard.sign_out(validation.agent_id(request.agent_id))
+        return pb.SignOutResponse(agent=agent_to_proto(agent))
+
+    @rpc
+    async def SetStatus(
+        self, request: pb.SetStatusRequest, context: Context
+    ) -> pb.SetStatusResponse:
+        agent_id = validation.agent_id(request.agent_id)
+        status = status_from_proto(request.status, "status")
+        reason = validation.away_reason(request.away_reason)
+        agent = await self._switchboard.set_status(agent_id, status, reason)
+        return pb.SetStatusResponse(agent=agent_to_proto(agent))
+
+    async def StreamOffers(
+        self, request: pb.StreamOffersRequest, context: Context
+    ) -> AsyncIterator[pb.StreamOffersResponse]:
+        with structlog.contextvars.bound_contextvars(
+            rpc="StreamOffers", agent_id=request.agent_id[:128]
+        ):
+            try:
+                agent_id = validation.agent_id(request.agent_id)
+                stream = await self._switchboard.open_stream(agent_id)
+            except (DomainError, StoreUnavailable) as error:
+                await context.abort(status_of(error), str(error))
+            log.info("offer_stream_opened")
+            try:
+                while True:
+                    message = await stream.next()
+                    if message is None:
+                        break
+                    yield _stream_message(message)
+            finally:
+                self._switchboard.close_stream(stream)
+                log.info("offer_stream_closed")
+
+    @rpc
+    async def AcceptOffer(
+        self, request: pb.AcceptOfferRequest, context: Context
+    ) -> pb.AcceptOfferResponse:
+        contact = await self._switchboard.accept(
+            validation.agent_id(request.agent_id),
+            validation.uuid_text(request.offer_id, "offer_id"),
+        )
+        return pb.AcceptOfferResponse(contact=contact_to_proto(contact))
+
+    @rpc
+    async def DeclineOffer(
+        self, request: pb.DeclineOfferRequest, context: Context
+    ) -> pb.DeclineOfferResponse:
+        contact = await self._switchboard.decline(
+            validation.agent_id(request.agent_id),
+            validation.uuid_text(request.offer_id, "offer_id"),
+        )
+        return pb.DeclineOfferResponse(contact=contact_to_proto(contact))
+
+    @rpc
+    async def EndContact(
+        self, request: pb.EndContactRequest, context: Context
+    ) -> pb.EndContactResponse:
+        contact = await self._switchboard.end(
+            validation.agent_id(request.agent_id),
+            validation.uuid_text(request.contact_id, "contact_id"),
+        )
+        return pb.EndContactResponse(contact=contact_to_proto(contact))
+
+    @rpc
+    async def CompleteContact(
+        self, request: pb.CompleteContactRequest, context: Context
+    ) -> pb.CompleteContactResponse:
+        contact = await self._switchboard.complete(
+            validation.agent_id(request.agent_id),
+            validation.uuid_text(request.contact_id, "contact_id"),
+            validation.disposition(request.disposition),
+        )
+        return pb.CompleteContactResponse(contact=contact_to_proto(contact))
+
+
+def _stream_message(message: StreamMessage) -> pb.StreamOffersResponse:
+    if isinstance(message, tuple):
+        offer, contact = message
+        return pb.StreamOffersResponse(
+            offer=pb.Offer(
+                offer_id=offer.id,
+                contact=contact_to_proto(contact),
+                expires_at=timestamp(offer.expires_at),
+            )
+        )
+    return pb.StreamOffersResponse(
+        offer_withdrawn=pb.OfferWithdrawn(
+            offer_id=message.offer.id,
+            contact_id=message.offer.contact_id,
+            reason=message.reason,
+        )
+    )

@@ -1,0 +1,61 @@
+"""ContactService: what channel gateways call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.api.convert import channel_from_proto, contact_to_proto
+from router.api.errors import rpc
+from router.domain import validation
+from router.switchboard import NewContact, Switchboard
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ContactService(pb_grpc.ContactServiceServicer):
+    def __init__(self, switchboard: Switchboard) -> None:
+        self._switchboard = switchboard
+
+    @rpc
+    async def SubmitContact(
+        self, request: pb.SubmitContactRequest, context: Context
+    ) -> pb.SubmitContactResponse:
+        new = NewContact(
+            idempotency_key=validation.idempotency_key(request.idempotency_key),
+            channel=channel_from_proto(request.channel),
+            customer_id=validation.customer_id(request.customer_id),
+            attributes=validation.attributes(request.attributes),
+            required_skills=validation.skills(
+                request.required_skills, "required_skills", validation.MAX_REQUIRED_SKILLS
+            ),
+            priority_boost=validation.priority_boost(request.priority_boost),
+        )
+        contact, duplicate = await self._switchboard.submit(new)
+        return pb.SubmitContactResponse(contact=contact_to_proto(contact), duplicate=duplicate)
+
+    @rpc
+    async def GetContact(
+        self, request: pb.GetContactRequest, context: Context
+    ) -> pb.GetContactResponse:
+        contact_id = validation.uuid_text(request.contact_id, "contact_id")
+        status = await self._switchboard.status(contact_id)
+        response = pb.GetContactResponse(
+            contact=contact_to_proto(status.contact),
+            queue_position=status.queue_position,
+            wait_seconds=status.wait_seconds,
+        )
+        if status.estimated_wait is not None:
+            response.estimated_wait_seconds = status.estimated_wait
+        return response
+
+    @rpc
+    async def AbandonContact(
+        self, request: pb.AbandonContactRequest, context: Context
+    ) -> pb.AbandonContactResponse:
+        contact_id = validation.uuid_text(request.contact_id, "contact_id")
+        contact = await self._switchboard.abandon(contact_id)
+        return pb.AbandonContactResponse(contact=contact_to_proto(contact))

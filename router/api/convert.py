@@ -1,0 +1,108 @@
+"""Protobuf <-> domain conversions. Protobuf messages stop here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router.domain import AgentStatus, AgentView, Channel, Contact, ContactState, InvalidArgument
+
+_CHANNEL_TO_PROTO = {
+    Channel.PHONE: pb.CHANNEL_PHONE,
+    Channel.CHAT: pb.CHANNEL_CHAT,
+    Channel.EMAIL: pb.CHANNEL_EMAIL,
+}
+_CHANNEL_FROM_PROTO = {v: k for k, v in _CHANNEL_TO_PROTO.items()}
+
+_STATE_TO_PROTO = {
+    ContactState.QUEUED: pb.CONTACT_STATE_QUEUED,
+    ContactState.OFFERED: pb.CONTACT_STATE_OFFERED,
+    ContactState.CONNECTED: pb.CONTACT_STATE_CONNECTED,
+    ContactState.WRAP_UP: pb.CONTACT_STATE_WRAP_UP,
+    ContactState.COMPLETED: pb.CONTACT_STATE_COMPLETED,
+    ContactState.ABANDONED: pb.CONTACT_STATE_ABANDONED,
+}
+
+_STATUS_TO_PROTO = {
+    AgentStatus.OFFLINE: pb.AGENT_STATUS_OFFLINE,
+    AgentStatus.READY: pb.AGENT_STATUS_READY,
+    AgentStatus.AWAY: pb.AGENT_STATUS_AWAY,
+}
+_STATUS_FROM_PROTO = {v: k for k, v in _STATUS_TO_PROTO.items()}
+
+
+def channel_from_proto(value: int, field: str = "channel") -> Channel:
+    try:
+        return _CHANNEL_FROM_PROTO[value]  # type: ignore[index]
+    except KeyError:
+        raise InvalidArgument(
+            field, f"unknown channel {value}: use CHANNEL_PHONE, CHANNEL_CHAT or CHANNEL_EMAIL"
+        ) from None
+
+
+def channel_to_proto(channel: Channel) -> pb.Channel.ValueType:
+    return _CHANNEL_TO_PROTO[channel]
+
+
+def status_from_proto(value: int, field: str, default: AgentStatus | None = None) -> AgentStatus:
+    if value == pb.AGENT_STATUS_UNSPECIFIED and default is not None:
+        return default
+    status = _STATUS_FROM_PROTO.get(value)  # type: ignore[call-overload]
+    if status is None or status is AgentStatus.OFFLINE:
+        raise InvalidArgument(
+            field, f"must be AGENT_STATUS_READY or AGENT_STATUS_AWAY, got {value}"
+        )
+    result: AgentStatus = status
+    return result
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def from_timestamp(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def contact_to_proto(contact: Contact) -> pb.Contact:
+    timings = pb.ContactTimings(queued_at=timestamp(contact.queued_at))
+    for name in ("offered_at", "answered_at", "ended_at", "completed_at", "abandoned_at"):
+        value: datetime | None = getattr(contact, name)
+        if value is not None:
+            getattr(timings, name).CopyFrom(timestamp(value))
+    return pb.Contact(
+        contact_id=contact.id,
+        idempotency_key=contact.idempotency_key,
+        channel=channel_to_proto(contact.channel),
+        customer_id=contact.customer_id,
+        attributes=dict(contact.attributes),
+        required_skills=sorted(contact.required_skills),
+        priority_boost=contact.priority_boost,
+        state=_STATE_TO_PROTO[contact.state],
+        timings=timings,
+        agent_id=contact.agent_id or "",
+        disposition=contact.disposition or "",
+        offer_count=contact.offer_count,
+    )
+
+
+def agent_to_proto(agent: AgentView) -> pb.Agent:
+    message = pb.Agent(
+        agent_id=agent.id,
+        status=_STATUS_TO_PROTO[agent.status],
+        away_reason=agent.away_reason,
+        skills=sorted(agent.skills),
+        capacities=[
+            pb.ChannelCapacity(channel=channel_to_proto(c), capacity=n)
+            for c, n in agent.capacities.items()
+        ],
+        connected=agent.connected,
+        contact_ids=list(agent.contact_ids),
+    )
+    if agent.signed_in_at is not None:
+        message.signed_in_at.CopyFrom(timestamp(agent.signed_in_at))
+    return message

@@ -1,0 +1,64 @@
+"""One place that turns domain and store errors into gRPC status codes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from google.protobuf.message import Message
+
+from router.domain import DomainError, InvalidArgument, NotFound, WrongState
+from router.store import StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+S = TypeVar("S")
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp")
+
+_CODES: dict[type[Exception], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    WrongState: grpc.StatusCode.FAILED_PRECONDITION,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_of(error: Exception) -> grpc.StatusCode:
+    for kind, code in _CODES.items():
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def ids_of(request: Message) -> dict[str, str]:
+    """contact_id / agent_id fields of a request, to bind to every log line of the RPC."""
+    ids = {}
+    for field in ("contact_id", "agent_id", "offer_id"):
+        if request.DESCRIPTOR.fields_by_name.get(field) is not None:
+            value = getattr(request, field)
+            if value:
+                ids[field] = value[:128]
+    return ids
+
+
+def rpc(
+    method: Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]],
+) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
+    """Bind ids for logging and answer domain and store errors with their status."""
+
+    @functools.wraps(method)
+    async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
+        with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
+            try:
+                return await method(self, request, context)
+            except (DomainError, StoreUnavailable) as error:
+                code = status_of(error)
+                log.info("rpc_refused", code=code.name, error=str(error))
+                await context.abort(code, str(error))
+                raise  # abort raises; this line only satisfies the type checker
+
+    return handler

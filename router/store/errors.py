@@ -1,0 +1,6 @@
+"""Storage errors, already translated from the driver's: nothing above the store
+catches an asyncpg exception."""
+
+
+class StoreUnavailable(Exception):
+    """PostgreSQL could not take the write (down, unreachable, overloaded)."""

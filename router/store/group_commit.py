@@ -1,0 +1,236 @@
+"""Group commit: many RPCs' writes share one transaction.
+
+Each caller hands over a list of writes (statement name, arguments) and awaits its
+commit. A single task takes everything pending, runs it in one transaction (one
+executemany per statement, in a fixed order that respects foreign keys), commits,
+runs the callers' after-commit hooks in order, and wakes the callers. While one
+transaction runs, new writes pile up and go together in the next, so the batch
+grows with the load and durability costs one commit per batch, not per RPC.
+
+Failures:
+- PostgreSQL unreachable: writes that must not be lost (state already applied in
+  memory) stay queued, in order, and are retried until they commit; their callers
+  are told StoreUnavailable after `wait_timeout` but the write still lands later.
+  Writes marked `retry=False` (new submissions, applied to memory only after
+  commit) fail at once instead, so the gateway can retry them.
+- A statement error (a bug or bad data): the batch is split and each caller's
+  writes run alone, so one bad write fails only its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+
+from router.store.errors import StoreUnavailable
+from router.store.queries import QUERIES
+
+log = structlog.get_logger(__name__)
+
+Write = tuple[str, tuple[Any, ...]]
+
+# Statement order inside a transaction: parents before children.
+_ORDER = (
+    "insert_contact",
+    "update_contact",
+    "insert_contact_event",
+    "upsert_agent",
+    "insert_agent_status",
+)
+
+_TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclass(slots=True)
+class _Pending:
+    writes: Sequence[Write]
+    retry: bool
+    after_commit: Callable[[], None] | None
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Running totals, for logs now and metrics later."""
+
+    transactions: int = 0
+    writes: int = 0
+    largest_batch: int = 0
+    failures: int = 0
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_batch: int = 2000,
+        wait_timeout: float = 5.0,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._wait_timeout = wait_timeout
+        self._retry_delay = retry_delay
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = BatchStats()
+        self.healthy = True
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def close(self) -> None:
+        """Flush what is pending (as long as PostgreSQL takes it), then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def enqueue(
+        self,
+        writes: Sequence[Write],
+        *,
+        retry: bool = True,
+        after_commit: Callable[[], None] | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue `writes` now, in call order, and return a future for their commit.
+
+        Synchronous on purpose: a caller that changes memory and then enqueues, with
+        no await in between, gets its writes committed in the order of the changes.
+        """
+        if self._closing and not retry:
+            raise StoreUnavailable("the router is shutting down")
+        pending = _Pending(writes, retry, after_commit)
+        # A caller that gave up waiting must not leave an unretrieved exception behind.
+        pending.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if not writes:
+            self._finish([pending])
+            return pending.done
+        self._pending.append(pending)
+        self._wakeup.set()
+        return pending.done
+
+    async def wait(self, done: asyncio.Future[None], *, retry: bool = True) -> None:
+        """Wait for an enqueued commit; StoreUnavailable if it fails or takes too long."""
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._wait_timeout)
+        except TimeoutError:
+            raise StoreUnavailable(
+                "PostgreSQL did not commit in time; the change is kept and will be written"
+                if retry
+                else "PostgreSQL did not commit in time"
+            ) from None
+
+    async def write(self, writes: Sequence[Write], *, retry: bool = True) -> None:
+        """Enqueue and wait: return once `writes` are committed."""
+        await self.wait(self.enqueue(writes, retry=retry), retry=retry)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take()
+            try:
+                await self._commit(batch)
+            except _TRANSIENT as error:
+                self._on_outage(batch, error)
+                if self._closing and not self._pending:
+                    return
+                await asyncio.sleep(self._retry_delay)
+                continue
+            except asyncpg.PostgresError:
+                await self._commit_one_by_one(batch)
+                continue
+            self.healthy = True
+            self._finish(batch)
+
+    def _take(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        count = 0
+        while self._pending and (
+            not batch or count + len(self._pending[0].writes) <= self._max_batch
+        ):
+            item = self._pending.popleft()
+            batch.append(item)
+            count += len(item.writes)
+        return batch
+
+    async def _commit(self, batch: Sequence[_Pending]) -> None:
+        by_statement: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _ORDER}
+        for item in batch:
+            for name, args in item.writes:
+                by_statement[name].append(args)
+        async with self._pool.acquire() as connection, connection.transaction():
+            for name in _ORDER:
+                rows = by_statement[name]
+                if rows:
+                    await connection.executemany(QUERIES[name], rows)
+        size = sum(len(item.writes) for item in batch)
+        self.stats.transactions += 1
+        self.stats.writes += size
+        self.stats.largest_batch = max(self.stats.largest_batch, size)
+
+    async def _commit_one_by_one(self, batch: Sequence[_Pending]) -> None:
+        for item in batch:
+            try:
+                await self._commit([item])
+            except _TRANSIENT as error:
+                self._on_outage([item], error)
+            except asyncpg.PostgresError as error:
+                self.stats.failures += 1
+                log.error("write_rejected", error=str(error), writes=len(item.writes))
+                if not item.done.done():
+                    item.done.set_exception(StoreUnavailable(f"write rejected: {error}"))
+            else:
+                self._finish([item])
+
+    def _on_outage(self, batch: Sequence[_Pending], error: BaseException) -> None:
+        if self.healthy:
+            log.warning("database_unavailable", error=repr(error))
+        self.healthy = False
+        self.stats.failures += 1
+        keep = [item for item in batch if item.retry]
+        for item in batch:
+            if not item.retry and not item.done.done():
+                item.done.set_exception(StoreUnavailable(f"PostgreSQL unavailable: {error}"))
+        self._pending.extendleft(reversed(keep))
+
+    def _finish(self, batch: Sequence[_Pending]) -> None:
+        for item in batch:
+            if item.after_commit is not None:
+                try:
+                    item.after_commit()
+                except Exception:
+                    log.exception("after_commit_failed")
+            if not item.done.done():
+                item.done.set_result(None)
+
+    @property
+    def backlog(self) -> int:
+        """Writes waiting to be committed."""
+        return sum(len(item.writes) for item in self._pending)

@@ -1,0 +1,298 @@
+"""The store: translates domain values to named statements and rows back to values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from router.domain import (
+    AgentEvent,
+    Channel,
+    Contact,
+    ContactEvent,
+    ContactEventKind,
+    ContactState,
+    Event,
+)
+from router.store.errors import StoreUnavailable
+from router.store.group_commit import _TRANSIENT, GroupCommit, Write
+from router.store.migrations import migrate
+from router.store.queries import QUERIES
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLevelCounts:
+    """One channel in one interval, as counted by the service_level query."""
+
+    interval_start: datetime
+    channel: Channel
+    threshold_seconds: float
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    answered_within_threshold: int
+    asa_seconds: float | None
+    aht_seconds: float | None
+    mean_acw_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    kind: ContactEventKind
+    at: datetime
+    agent_id: str | None
+    offer_id: str | None
+    reason: str | None
+
+
+class Store:
+    """The only owner of SQL in contact-router."""
+
+    def __init__(self, pool: asyncpg.Pool, writer: GroupCommit) -> None:
+        self._pool = pool
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+        except _TRANSIENT as error:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
+        writer = GroupCommit(pool)
+        writer.start()
+        return cls(pool, writer)
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self._pool.close()
+
+    async def migrate(self) -> list[str]:
+        async with self._pool.acquire() as connection:
+            return await migrate(connection)
+
+    # ------------------------------------------------------------ writes
+
+    def insert_contact(
+        self, contact: Contact, after_commit: Callable[[], None]
+    ) -> asyncio.Future[None]:
+        """Queue the insert of a new contact; `after_commit` runs once it is durable.
+
+        Not retried: while PostgreSQL is down a submission fails at once and the
+        gateway, which still holds the contact, retries with the same key.
+        """
+        return self.writer.enqueue(
+            [
+                (
+                    "insert_contact",
+                    (
+                        UUID(contact.id),
+                        contact.idempotency_key,
+                        contact.channel.value,
+                        contact.customer_id,
+                        json.dumps(dict(contact.attributes)),
+                        sorted(contact.required_skills),
+                        contact.priority_boost,
+                        contact.state.value,
+                        contact.queued_at,
+                    ),
+                ),
+                _event_write(ContactEventKind.SUBMITTED, contact.id, contact.queued_at),
+            ],
+            retry=False,
+            after_commit=after_commit,
+        )
+
+    def record(
+        self, events: Sequence[Event], after_commit: Callable[[], None] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue the rows for `events`; retried until PostgreSQL takes them."""
+        return self.writer.enqueue(self.writes_for(events), after_commit=after_commit)
+
+    def writes_for(self, events: Iterable[Event]) -> list[Write]:
+        """The rows that record `events` (offer withdrawals record nothing)."""
+        writes: list[Write] = []
+        for event in events:
+            if isinstance(event, ContactEvent):
+                writes.append(_contact_update(event.contact, event.at))
+                writes.append(
+                    _event_write(
+                        event.kind,
+                        event.contact.id,
+                        event.at,
+                        event.agent_id,
+                        event.offer.id if event.offer else None,
+                        event.reason,
+                    )
+                )
+            elif isinstance(event, AgentEvent):
+                if event.kind == "signed_in":
+                    writes.append(
+                        ("upsert_agent", (event.agent_id, sorted(event.skills), event.at))
+                    )
+                writes.append(
+                    (
+                        "insert_agent_status",
+                        (
+                            event.agent_id,
+                            event.kind.value,
+                            event.status.value,
+                            event.reason,
+                            event.connected,
+                            event.at,
+                        ),
+                    )
+                )
+        return writes
+
+    # ------------------------------------------------------------- reads
+
+    async def contact_by_id(self, contact_id: str) -> Contact | None:
+        row = await self._fetchrow("contact_by_id", UUID(contact_id))
+        return None if row is None else contact_from_row(row)
+
+    async def contact_by_key(self, key: str) -> Contact | None:
+        row = await self._fetchrow("contact_by_key", key)
+        return None if row is None else contact_from_row(row)
+
+    async def open_contacts(self) -> list[Contact]:
+        return [contact_from_row(row) for row in await self._fetch("open_contacts")]
+
+    async def contact_events(self, contact_id: str) -> list[RecordedEvent]:
+        rows = await self._fetch("contact_events_of", UUID(contact_id))
+        return [
+            RecordedEvent(
+                ContactEventKind(r["kind"]),
+                r["at"],
+                r["agent_id"],
+                None if r["offer_id"] is None else str(r["offer_id"]),
+                r["reason"],
+            )
+            for r in rows
+        ]
+
+    async def service_level(
+        self,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+        thresholds: Mapping[Channel, float],
+        short_abandon: float,
+    ) -> list[ServiceLevelCounts]:
+        channels = list(thresholds)
+        rows = await self._fetch(
+            "service_level",
+            start,
+            end,
+            interval,
+            [c.value for c in channels],
+            [thresholds[c] for c in channels],
+            short_abandon,
+        )
+        return [
+            ServiceLevelCounts(
+                r["interval_start"],
+                Channel(r["channel"]),
+                r["threshold"],
+                r["offered"],
+                r["answered"],
+                r["abandoned"],
+                r["short_abandoned"],
+                r["answered_within_threshold"],
+                r["asa_seconds"],
+                r["aht_seconds"],
+                r["mean_acw_seconds"],
+            )
+            for r in rows
+        ]
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            async with self._pool.acquire() as connection:
+                return list(await connection.fetch(QUERIES[name], *args))
+        except _TRANSIENT as error:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
+
+    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        rows = await self._fetch(name, *args)
+        return rows[0] if rows else None
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.execute("SET TIME ZONE 'UTC'")
+
+
+def _event_write(
+    kind: ContactEventKind,
+    contact_id: str,
+    at: datetime,
+    agent_id: str | None = None,
+    offer_id: str | None = None,
+    reason: str | None = None,
+) -> Write:
+    return (
+        "insert_contact_event",
+        (
+            UUID(contact_id),
+            kind.value,
+            at,
+            agent_id,
+            None if offer_id is None else UUID(offer_id),
+            reason,
+        ),
+    )
+
+
+def _contact_update(contact: Contact, at: datetime) -> Write:
+    return (
+        "update_contact",
+        (
+            UUID(contact.id),
+            contact.state.value,
+            contact.offered_at,
+            contact.answered_at,
+            contact.ended_at,
+            contact.completed_at,
+            contact.abandoned_at,
+            contact.agent_id,
+            None if contact.offer_id is None else UUID(contact.offer_id),
+            contact.disposition,
+            contact.offer_count,
+            at,
+        ),
+    )
+
+
+def contact_from_row(row: asyncpg.Record) -> Contact:
+    return Contact(
+        id=str(row["id"]),
+        idempotency_key=row["idempotency_key"],
+        channel=Channel(row["channel"]),
+        customer_id=row["customer_id"],
+        queued_at=row["queued_at"],
+        attributes=json.loads(row["attributes"]),
+        required_skills=frozenset(row["required_skills"]),
+        priority_boost=row["priority_boost"],
+        state=ContactState(row["state"]),
+        offered_at=row["offered_at"],
+        answered_at=row["answered_at"],
+        ended_at=row["ended_at"],
+        completed_at=row["completed_at"],
+        abandoned_at=row["abandoned_at"],
+        agent_id=row["agent_id"],
+        offer_id=None if row["offer_id"] is None else str(row["offer_id"]),
+        disposition=row["disposition"],
+        offer_count=row["offer_count"],
+    )

@@ -1,0 +1,412 @@
+"""The switchboard: runs the routing core against the store and the agents' streams.
+
+Every state change follows one path: the core validates and applies it in memory
+(synchronously, so no other RPC interleaves), its events are enqueued for the
+group commit in the same step (so rows are written in the order of the changes),
+and the caller is answered once they are committed. Offers and withdrawals are
+pushed to agents only after the commit that records them.
+
+New contacts are the exception that keeps "acknowledged means durable" cheap:
+the core learns of a contact only once its row is committed, so a submission that
+fails changes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import uuid4
+
+import structlog
+
+from router.domain import (
+    AgentEvent,
+    AgentStatus,
+    AgentView,
+    Channel,
+    Contact,
+    ContactEvent,
+    ContactEventKind,
+    ContactState,
+    Event,
+    NotFound,
+    Offer,
+    OfferWithdrawn,
+    QueueSnapshot,
+    Router,
+    WrongState,
+)
+from router.store import Store, StoreUnavailable
+from router.store.store import ServiceLevelCounts
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+StreamMessage = tuple[Offer, Contact] | OfferWithdrawn
+"""What an agent's offer stream carries: a new offer (with its contact) or a withdrawal."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactStatus:
+    contact: Contact
+    queue_position: int
+    estimated_wait: float | None
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    idempotency_key: str
+    channel: Channel
+    customer_id: str
+    attributes: Mapping[str, str]
+    required_skills: frozenset[str]
+    priority_boost: float
+
+
+class OfferStream:
+    """One open StreamOffers call: messages for the agent, or None when it must close."""
+
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue()
+
+    def push(self, message: StreamMessage | None) -> None:
+        self._queue.put_nowait(message)
+
+    async def next(self) -> StreamMessage | None:
+        return await self._queue.get()
+
+
+class Switchboard:
+    def __init__(
+        self, router: Router, store: Store, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.router = router
+        self.store = store
+        self._clock = clock
+        self._streams: dict[str, OfferStream] = {}
+        self._active_keys: dict[str, str] = {}
+        self._submitting: dict[str, asyncio.Future[Contact]] = {}
+        self._deadlines_changed = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Rebuild the queue from PostgreSQL, then start timing offers out."""
+        contacts = await self.store.open_contacts()
+        now = self._clock()
+        for contact in contacts:
+            self._active_keys[contact.idempotency_key] = contact.id
+        events = self.router.restore(contacts, now)
+        await self.store.writer.wait(self._record(events))
+        log.info(
+            "queue_restored",
+            open_contacts=len(contacts),
+            waiting=sum(1 for c in contacts if c.state.is_waiting),
+        )
+        self._timer = asyncio.create_task(self._expire_offers(), name="offer-timeouts")
+
+    async def stop(self) -> None:
+        """Return outstanding offers to the queue, close streams, flush writes."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        now = self._clock()
+        for agent_id, stream in list(self._streams.items()):
+            stream.push(None)
+            self._record(self.router.disconnect(agent_id, now))
+        self._streams.clear()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ------------------------------------------------------------- gateways
+
+    async def submit(self, new: NewContact) -> tuple[Contact, bool]:
+        """Durably queue a contact; (contact, True) when the key was already known."""
+        key = new.idempotency_key
+        active = self._active_keys.get(key)
+        if active is not None:
+            return await self._current(active), True
+        pending = self._submitting.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), True
+        found: asyncio.Future[Contact] = asyncio.get_running_loop().create_future()
+        found.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._submitting[key] = found
+        try:
+            existing = await self.store.contact_by_key(key)
+            if existing is not None:
+                found.set_result(existing)
+                return existing, True
+            contact = Contact(
+                id=str(uuid4()),
+                idempotency_key=key,
+                channel=new.channel,
+                customer_id=new.customer_id,
+                queued_at=self._clock(),
+                attributes=dict(new.attributes),
+                required_skills=new.required_skills,
+                priority_boost=new.priority_boost,
+            )
+
+            def route() -> None:
+                # Runs right after the insert commits, even if the caller gave up waiting:
+                # a durable contact always reaches the queue.
+                self._active_keys[key] = contact.id
+                self._record(self.router.submit(contact, self._clock()))
+                if not found.done():
+                    found.set_result(contact)
+
+            commit = self.store.insert_contact(contact, after_commit=route)
+            await self.store.writer.wait(commit, retry=False)
+        except BaseException as error:
+            if not found.done():
+                found.set_exception(
+                    error if isinstance(error, Exception) else StoreUnavailable("cancelled")
+                )
+            raise
+        finally:
+            if self._submitting.get(key) is found and found.done():
+                del self._submitting[key]
+        log.info("contact_submitted", contact_id=contact.id, channel=contact.channel.value)
+        return await self._current(contact.id), False
+
+    async def status(self, contact_id: str) -> ContactStatus:
+        now = self._clock()
+        try:
+            contact = self.router.contact(contact_id)
+        except NotFound:
+            stored = await self.store.contact_by_id(contact_id)
+            if stored is None:
+                raise NotFound(f"no contact {contact_id}") from None
+            return ContactStatus(stored, 0, None, stored.wait_seconds(now))
+        return ContactStatus(
+            contact,
+            self.router.position(contact_id, now),
+            self.router.estimated_wait(contact_id, now),
+            contact.wait_seconds(now),
+        )
+
+    async def abandon(self, contact_id: str) -> Contact:
+        try:
+            events = self.router.abandon(contact_id, self._clock())
+        except NotFound:
+            stored = await self.store.contact_by_id(contact_id)
+            if stored is None:
+                raise
+            if stored.state is ContactState.ABANDONED:
+                return stored
+            raise WrongState(
+                f"contact {contact_id} is {stored.state.value}: "
+                "only a waiting contact can be abandoned"
+            ) from None
+        await self._commit(events)
+        return _last_contact(events, contact_id)
+
+    # --------------------------------------------------------------- agents
+
+    async def sign_in(
+        self,
+        agent_id: str,
+        skills: frozenset[str],
+        capacities: Mapping[Channel, int],
+        status: AgentStatus,
+    ) -> AgentView:
+        await self._commit(self.router.sign_in(agent_id, skills, capacities, status, self._clock()))
+        return self.router.agent(agent_id)
+
+    async def sign_out(self, agent_id: str) -> AgentView:
+        events = self.router.sign_out(agent_id, self._clock())
+        stream = self._streams.pop(agent_id, None)
+        if stream is not None:
+            stream.push(None)
+        await self._commit(events)
+        signed_out = next(e for e in events if isinstance(e, AgentEvent))
+        return AgentView(agent_id, AgentStatus.OFFLINE, "", signed_out.skills, {}, False, (), None)
+
+    async def set_status(self, agent_id: str, status: AgentStatus, reason: str) -> AgentView:
+        await self._commit(self.router.set_status(agent_id, status, reason, self._clock()))
+        return self.router.agent(agent_id)
+
+    async def open_stream(self, agent_id: str) -> OfferStream:
+        """The agent is present: offers flow to the returned stream until it closes."""
+        self.router.agent(agent_id)
+        stream = OfferStream(agent_id)
+        previous = self._streams.get(agent_id)
+        self._streams[agent_id] = stream
+        if previous is not None:
+            previous.push(None)
+            # Offers already made went to the replaced stream: send them again.
+            for offer in self.router.offers_for(agent_id):
+                stream.push((offer, self.router.contact(offer.contact_id)))
+        await self._commit(self.router.connect(agent_id, self._clock()))
+        return stream
+
+    def close_stream(self, stream: OfferStream) -> None:
+        """The stream ended (client gone or cancelled): unanswered offers go back."""
+        if self._streams.get(stream.agent_id) is not stream:
+            return
+        del self._streams[stream.agent_id]
+        events = self.router.disconnect(stream.agent_id, self._clock())
+        self._spawn(self.store.writer.wait(self._record(events)))
+
+    async def accept(self, agent_id: str, offer_id: str) -> Contact:
+        contact, events = self.router.accept(agent_id, offer_id, self._clock())
+        await self._commit(events)
+        return contact
+
+    async def decline(self, agent_id: str, offer_id: str) -> Contact:
+        contact, events = self.router.decline(agent_id, offer_id, self._clock())
+        await self._commit(events)
+        return contact
+
+    async def end(self, agent_id: str, contact_id: str) -> Contact:
+        contact, events = self.router.end(agent_id, contact_id, self._clock())
+        await self._commit(events)
+        return contact
+
+    async def complete(self, agent_id: str, contact_id: str, disposition: str) -> Contact:
+        try:
+            contact, events = self.router.complete(agent_id, contact_id, disposition, self._clock())
+        except NotFound:
+            stored = await self.store.contact_by_id(contact_id)
+            if stored is None:
+                raise
+            if (
+                stored.state is ContactState.COMPLETED
+                and stored.agent_id == agent_id
+                and stored.disposition == disposition
+            ):
+                return stored
+            raise WrongState(
+                f"contact {contact_id} is {stored.state.value} and not held by {agent_id}"
+            ) from None
+        await self._commit(events)
+        return contact
+
+    # ------------------------------------------------------------ reporting
+
+    def snapshot(self) -> tuple[QueueSnapshot, datetime]:
+        now = self._clock()
+        return self.router.snapshot(now), now
+
+    async def service_level(
+        self,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+        channels: Iterable[Channel],
+    ) -> list[ServiceLevelCounts]:
+        policy = self.router.policy
+        thresholds = {c: policy.of(c).answer_target for c in channels}
+        return await self.store.service_level(
+            start, end, interval, thresholds, policy.short_abandon
+        )
+
+    @property
+    def healthy(self) -> bool:
+        return self.store.writer.healthy
+
+    # ------------------------------------------------------------ internals
+
+    async def _current(self, contact_id: str) -> Contact:
+        try:
+            return self.router.contact(contact_id)
+        except NotFound:
+            stored = await self.store.contact_by_id(contact_id)
+            if stored is None:
+                raise
+            return stored
+
+    def _record(self, events: Sequence[Event]) -> asyncio.Future[None]:
+        """Enqueue `events` for commit now; deliver and log them once committed."""
+        for event in events:
+            if isinstance(event, ContactEvent):
+                if event.kind is ContactEventKind.OFFERED:
+                    self._deadlines_changed.set()
+                if event.contact.state.is_final:
+                    self._active_keys.pop(event.contact.idempotency_key, None)
+        return self.store.record(events, after_commit=lambda: self._deliver(events))
+
+    async def _commit(self, events: Sequence[Event]) -> None:
+        await self.store.writer.wait(self._record(events))
+
+    def _deliver(self, events: Sequence[Event]) -> None:
+        for event in events:
+            _log_event(event)
+            if isinstance(event, ContactEvent) and event.kind is ContactEventKind.OFFERED:
+                assert event.offer is not None
+                self._push(event.offer.agent_id, (event.offer, event.contact))
+            elif isinstance(event, OfferWithdrawn):
+                self._push(event.offer.agent_id, event)
+
+    def _push(self, agent_id: str, message: StreamMessage) -> None:
+        stream = self._streams.get(agent_id)
+        if stream is not None:
+            stream.push(message)
+
+    async def _expire_offers(self) -> None:
+        """Wake at the next offer deadline (or when a new offer is made) and expire."""
+        while True:
+            deadline = self.router.next_deadline()
+            timeout = (
+                None if deadline is None else max(0.0, (deadline - self._clock()).total_seconds())
+            )
+            self._deadlines_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deadlines_changed.wait(), timeout)
+            events = self.router.expire(self._clock())
+            if events:
+                self._record(events)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, T]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+def _last_contact(events: Sequence[Event], contact_id: str) -> Contact:
+    """The contact as the last of `events` that concerns it left it."""
+    for event in reversed(events):
+        if isinstance(event, ContactEvent) and event.contact.id == contact_id:
+            return event.contact
+    raise LookupError(contact_id)
+
+
+def _log_event(event: Event) -> None:
+    if isinstance(event, ContactEvent):
+        log.info(
+            f"contact_{event.kind.value}",
+            contact_id=event.contact.id,
+            agent_id=event.agent_id,
+            channel=event.contact.channel.value,
+            reason=event.reason,
+        )
+    elif isinstance(event, AgentEvent):
+        log.info(
+            f"agent_{event.kind.value}",
+            agent_id=event.agent_id,
+            status=event.status.value,
+            reason=event.reason,
+        )
+    else:
+        log.info(
+            "offer_withdrawn",
+            contact_id=event.offer.contact_id,
+            agent_id=event.offer.agent_id,
+            reason=event.reason,
+        )
