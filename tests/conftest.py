@@ -1,0 +1,121 @@
+"""Shared fixtures: a real PostgreSQL (the machine's, or an embedded one) and a real
+router serving gRPC on an ephemeral port.
+
+Each test that needs a database gets its own, created from a template that was
+migrated once per session, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc
+import pytest
+
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain import RoutingPolicy
+from router.server import RunningRouter, start_router
+from router.store.embedded import EmbeddedPostgres
+from router.store.migrations import migrate
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """ROUTER_TEST_DATABASE_URL, or an embedded PostgreSQL for the session."""
+    url = os.environ.get("ROUTER_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="router-test-pg-") as folder:
+        embedded = EmbeddedPostgres(Path(folder) / "pg")
+        yield embedded.start()
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_database(server_url: str) -> AsyncIterator[str]:
+    """A database migrated once, cloned for each test."""
+    name = f"router_template_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        connection = await asyncpg.connect(with_database(server_url, name))
+        try:
+            await migrate(connection)
+        finally:
+            await connection.close()
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = f"router_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield with_database(server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test's database, to check what was recorded."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def policy() -> RoutingPolicy:
+    """Defaults, but no phone reserve so that single-agent tests route everything."""
+    return RoutingPolicy(phone_reserve=0)
+
+
+@pytest.fixture
+async def router_server(database_url: str, policy: RoutingPolicy) -> AsyncIterator[RunningRouter]:
+    """A real router on an ephemeral loopback port."""
+    running = await start_router(database_url, policy, "127.0.0.1", 0)
+    try:
+        yield running
+    finally:
+        await running.stop(grace=1.0)
+
+
+@pytest.fixture
+async def channel(router_server: RunningRouter) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{router_server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def contacts(channel: grpc.aio.Channel) -> pb_grpc.ContactServiceStub:
+    return pb_grpc.ContactServiceStub(channel)
+
+
+@pytest.fixture
+def agents(channel: grpc.aio.Channel) -> pb_grpc.AgentServiceStub:
+    return pb_grpc.AgentServiceStub(channel)
+
+
+@pytest.fixture
+def reporting(channel: grpc.aio.Channel) -> pb_grpc.ReportingServiceStub:
+    return pb_grpc.ReportingServiceStub(channel)
