@@ -60,5 +60,9 @@ def rpc(
                 log.info("rpc_refused", code=code.name, error=str(error))
                 await context.abort(code, str(error))
                 raise  # abort raises; this line only satisfies the type checker
+            except Exception:
+                log.exception("rpc_failed")
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+                raise
 
     return handler

@@ -166,6 +166,13 @@ class GroupCommit:
             except asyncpg.PostgresError:
                 await self._commit_one_by_one(batch)
                 continue
+            except Exception as error:
+                # A bug, not an outage: fail these callers loudly, keep serving others.
+                log.exception("group_commit_failed")
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(StoreUnavailable(f"write failed: {error!r}"))
+                continue
             self.healthy = True
             self._finish(batch)
 
