@@ -333,12 +333,12 @@ class Switchboard:
 
     def _record(self, events: Sequence[Event]) -> asyncio.Future[None]:
         """Enqueue `events` for commit now; deliver and log them once committed."""
+        if events:
+            # Offers and declines add deadlines; the timer recomputes the next one.
+            self._deadlines_changed.set()
         for event in events:
-            if isinstance(event, ContactEvent):
-                if event.kind is ContactEventKind.OFFERED:
-                    self._deadlines_changed.set()
-                if event.contact.state.is_final:
-                    self._active_keys.pop(event.contact.idempotency_key, None)
+            if isinstance(event, ContactEvent) and event.contact.state.is_final:
+                self._active_keys.pop(event.contact.idempotency_key, None)
         return self.store.record(events, after_commit=lambda: self._deliver(events))
 
     async def _commit(self, events: Sequence[Event]) -> None:

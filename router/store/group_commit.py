@@ -99,11 +99,17 @@ class GroupCommit:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
-    async def close(self) -> None:
-        """Flush what is pending (as long as PostgreSQL takes it), then stop."""
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush what is pending, giving PostgreSQL up to `timeout` seconds, then stop."""
         self._closing = True
         self._wakeup.set()
-        if self._task is not None:
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.error("writes_not_flushed", writes=self.backlog)
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
