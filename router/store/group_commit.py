@@ -99,14 +99,14 @@ class GroupCommit:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
-    async def close(self, timeout: float = 10.0) -> None:
-        """Flush what is pending, giving PostgreSQL up to `timeout` seconds, then stop."""
+    async def close(self, flush_seconds: float = 10.0) -> None:
+        """Flush what is pending, giving PostgreSQL up to `flush_seconds`, then stop."""
         self._closing = True
         self._wakeup.set()
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            await asyncio.wait_for(asyncio.shield(self._task), flush_seconds)
         except TimeoutError:
             log.error("writes_not_flushed", writes=self.backlog)
             self._task.cancel()
