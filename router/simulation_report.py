@@ -1,0 +1,347 @@
+"""What a simulation run records about its own contacts, and the report printed at its end.
+
+Two views are kept apart on purpose:
+
+* client side: this run's contacts only, timed by the simulator with its own monotonic
+  clock (wait = SubmitContact acknowledged -> AcceptOffer acknowledged);
+* server side: ReportingService.GetServiceLevel for the run's time window, which covers
+  every contact queued in that window, not only this run's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+
+CHANNEL_NAMES = ("phone", "chat", "email")
+CHANNEL_ENUMS: dict[str, pb.Channel.ValueType] = {
+    "phone": pb.CHANNEL_PHONE,
+    "chat": pb.CHANNEL_CHAT,
+    "email": pb.CHANNEL_EMAIL,
+}
+# The router's default answer targets and short-abandon limit, used for the client-side
+# service level when the server report does not give its own.
+DEFAULT_THRESHOLDS = {"phone": 20.0, "chat": 60.0, "email": 3600.0}
+DEFAULT_SHORT_ABANDON = 5.0
+
+
+CLIENT_HEADER = ["channel", "submitted", "answered", "abandoned", "left", "completed", "SL %"]
+CLIENT_HEADER += ["ASA", "p90 wait", "max wait", "talk", "ACW", "AHT"]
+
+
+def channel_name(value: int) -> str:
+    """The short name ("phone") of a proto Channel value; "unknown" for others."""
+    for name, enum in CHANNEL_ENUMS.items():
+        if enum == value:
+            return name
+    return "unknown"
+
+
+@dataclass
+class ContactRecord:
+    """One contact this run submitted, with client-side monotonic timestamps."""
+
+    key: str
+    channel: str
+    contact_id: str = ""
+    submitted: float | None = None  # SubmitContact acknowledged
+    answered: float | None = None  # AcceptOffer acknowledged
+    ended: float | None = None  # EndContact acknowledged
+    completed: float | None = None  # CompleteContact acknowledged
+    abandoned: float | None = None  # AbandonContact acknowledged
+    abandon_reason: str = ""  # "patience" or "end-of-run"
+    failed: bool = False  # never got a SubmitContact acknowledgement
+    cut_short: bool = False  # talk or wrap-up ended early because the run was closing
+
+    @property
+    def final(self) -> bool:
+        return self.failed or self.completed is not None or self.abandoned is not None
+
+    @property
+    def wait(self) -> float | None:
+        if self.submitted is None or self.answered is None:
+            return None
+        return max(0.0, self.answered - self.submitted)
+
+
+@dataclass
+class RunCounters:
+    """Events of the run other than contact timings."""
+
+    errors: Counter[str] = field(default_factory=Counter)  # "Method CODE" -> count
+    refused: Counter[str] = field(default_factory=Counter)  # expected refusals, same keys
+    withdrawn: Counter[str] = field(default_factory=Counter)  # reason -> count
+    offers: int = 0
+    declined: int = 0
+    foreign: int = 0  # contacts not from this run handled by this run's agents
+    retries: int = 0  # RPCs repeated after UNAVAILABLE or DEADLINE_EXCEEDED
+
+
+@dataclass
+class ChannelSummary:
+    """Client-side figures of one channel (or all channels)."""
+
+    channel: str
+    submitted: int
+    answered: int
+    abandoned: int
+    left_at_end: int
+    completed: int
+    cut_short: int  # completed early because the run closed; left out of talk, ACW, AHT
+    service_level: float | None
+    asa: float | None
+    p90_wait: float | None
+    max_wait: float | None
+    talk: float | None
+    acw: float | None
+    aht: float | None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _p90(values: list[float]) -> float | None:
+    """Nearest-rank 90th percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def summarize(
+    channel: str, records: list[ContactRecord], threshold: float | None, short_abandon: float
+) -> ChannelSummary:
+    """Client-side figures for records; threshold None (all channels) gives no service level."""
+    submitted = [r for r in records if r.submitted is not None]
+    waits = [w for r in submitted if (w := r.wait) is not None]
+    abandons = [r for r in submitted if r.abandoned is not None]  # by patience or run end
+    long_abandons = [
+        r for r in abandons if (r.abandoned or 0.0) - (r.submitted or 0.0) > short_abandon
+    ]
+    done = [r for r in submitted if r.completed is not None and r.ended is not None]
+    timed = [r for r in done if not r.cut_short]  # talk and wrap-up ran their full course
+    talks = [(r.ended or 0.0) - (r.answered or 0.0) for r in timed]
+    acws = [(r.completed or 0.0) - (r.ended or 0.0) for r in timed]
+    level = None
+    if threshold is not None and (waits or long_abandons):
+        within = sum(1 for w in waits if w <= threshold)
+        level = within / (len(waits) + len(long_abandons))
+    return ChannelSummary(
+        channel=channel,
+        submitted=len(submitted),
+        answered=len(waits),
+        abandoned=sum(1 for r in abandons if r.abandon_reason == "patience"),
+        left_at_end=sum(1 for r in submitted if r.abandon_reason == "end-of-run"),
+        completed=len(done),
+        cut_short=len(done) - len(timed),
+        service_level=level,
+        asa=_mean(waits),
+        p90_wait=_p90(waits),
+        max_wait=max(waits) if waits else None,
+        talk=_mean(talks),
+        acw=_mean(acws),
+        aht=_mean([t + a for t, a in zip(talks, acws, strict=True)]),
+    )
+
+
+@dataclass
+class SimulationReport:
+    """Everything printed at the end of a run."""
+
+    run_id: str
+    seed: int
+    target: str
+    agents: int
+    arrivals_seconds: float
+    drain_seconds: float
+    window: tuple[str, str]  # the server report's [start, end), ISO 8601 UTC
+    records: list[ContactRecord]
+    counters: RunCounters
+    server: pb.GetServiceLevelResponse | None  # None when GetServiceLevel failed
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Each channel's service-level threshold: the server's, else the router default."""
+        found = (
+            {channel_name(r.channel): r.threshold_seconds for r in self.server.rows}
+            if (self.server is not None)
+            else {}
+        )
+        return {ch: found.get(ch, DEFAULT_THRESHOLDS[ch]) for ch in CHANNEL_NAMES}
+
+    @property
+    def short_abandon(self) -> float:
+        server = self.server.short_abandon_seconds if self.server is not None else 0.0
+        return server or DEFAULT_SHORT_ABANDON
+
+    @property
+    def client(self) -> list[ChannelSummary]:
+        """Client-side figures per channel, then for all channels together."""
+        limit, rows = self.short_abandon, []
+        for ch, threshold in self.thresholds.items():
+            mine = [r for r in self.records if r.channel == ch]
+            rows.append(summarize(ch, mine, threshold, limit))
+        return [*rows, summarize("all", self.records, None, limit)]
+
+    def to_json(self) -> dict[str, Any]:
+        server: dict[str, Any] | None = None
+        if self.server is not None:
+            server = {
+                "formula": self.server.formula,
+                "short_abandon_seconds": self.server.short_abandon_seconds,
+                "rows": [_row_json(row) for row in self.server.rows],
+            }
+        return {
+            "run_id": self.run_id,
+            "seed": self.seed,
+            "target": self.target,
+            "agents": self.agents,
+            "arrivals_seconds": round(self.arrivals_seconds, 3),
+            "drain_seconds": round(self.drain_seconds, 3),
+            "client": {
+                "note": "this run's contacts only; wait = submit acknowledged -> offer accepted",
+                "thresholds_seconds": self.thresholds,
+                "short_abandon_seconds": self.short_abandon,
+                "channels": [_rounded(vars(summary)) for summary in self.client],
+            },
+            "server": {"window": list(self.window), "report": server},
+            "offers": self.counters.offers,
+            "declined": self.counters.declined,
+            "withdrawn": dict(self.counters.withdrawn),
+            "foreign_contacts_handled": self.counters.foreign,
+            "retries": self.counters.retries,
+            "refused_as_expected": dict(self.counters.refused),
+            "errors": dict(self.counters.errors),
+            "error_count": sum(self.counters.errors.values()),
+        }
+
+    def to_text(self) -> str:
+        c = self.counters
+        lines = [
+            f"simulation {self.run_id}  seed {self.seed}  target {self.target}  "
+            f"{self.agents} agents  arrivals {self.arrivals_seconds:.1f} s  "
+            f"drain {self.drain_seconds:.1f} s",
+            "",
+            "THIS RUN'S CONTACTS (measured client side; wait = submit acknowledged -> "
+            "offer accepted)",
+            _table(CLIENT_HEADER, [_client_row(s) for s in self.client], text_columns=1),
+            f"  SL % = answered within threshold / (answered + abandoned or left after "
+            f"{_num(self.short_abandon)} s); thresholds "
+            + ", ".join(f"{ch} {_num(t)} s" for ch, t in self.thresholds.items()),
+            "  abandoned = customer patience ran out; left = still unanswered when the run "
+            "closed, abandoned by the simulator (the server counts both as abandoned)",
+            f"  talk, ACW, AHT leave out the {self.client[-1].cut_short} contact(s) ended early "
+            "because the run closed (the server report includes them)",
+            "",
+            f"SERVER REPORT (GetServiceLevel, ALL contacts queued in [{self.window[0]}, "
+            f"{self.window[1]}), not only this run's)",
+        ]
+        if self.server is None:
+            lines.append("  unavailable (GetServiceLevel failed, see errors)")
+        else:
+            header = ["interval", "channel", "offered", "answered", "abandoned", "short"]
+            header += ["within", "threshold", "SL %", "ASA", "AHT", "mean ACW"]
+            rows = [_server_row(row) for row in self.server.rows]
+            lines.append(_table(header, rows, text_columns=2))
+            lines.append(f"  formula: {self.server.formula}")
+            lines.append(f"  short abandon limit: {_num(self.server.short_abandon_seconds)} s")
+        withdrawn = ", ".join(f"{k} {v}" for k, v in sorted(c.withdrawn.items())) or "none"
+        lines += [
+            "",
+            f"offers {c.offers}, declined {c.declined}, withdrawn: {withdrawn}, "
+            f"other runs' contacts handled {c.foreign}, RPC retries {c.retries}",
+        ]
+        if c.refused:
+            lines.append("refused as expected (state changed meanwhile): " + _counts(c.refused))
+        lines.append(f"gRPC errors: {sum(c.errors.values())}")
+        if c.errors:
+            lines.append("  " + _counts(c.errors))
+        return "\n".join(lines)
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{key} x{n}" for key, n in counter.most_common())
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _sec(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _client_row(s: ChannelSummary) -> list[str]:
+    counts = [s.submitted, s.answered, s.abandoned, s.left_at_end, s.completed]
+    return [s.channel, *(str(n) for n in counts), _pct(s.service_level)] + [
+        _sec(v) for v in (s.asa, s.p90_wait, s.max_wait, s.talk, s.acw, s.aht)
+    ]
+
+
+_Optional = Literal["service_level", "asa_seconds", "aht_seconds", "mean_acw_seconds"]
+
+
+def _opt(row: pb.ServiceLevelRow, name: _Optional) -> float | None:
+    value: float = getattr(row, name)
+    return value if row.HasField(name) else None
+
+
+def _server_row(row: pb.ServiceLevelRow) -> list[str]:
+    counts = [row.offered, row.answered, row.abandoned, row.short_abandoned]
+    return [
+        row.interval_start.ToDatetime().strftime("%Y-%m-%d %H:%M"),
+        channel_name(row.channel),
+        *(str(n) for n in counts),
+        str(row.answered_within_threshold),
+        f"{_num(row.threshold_seconds)}s",
+        _pct(_opt(row, "service_level")),
+        _sec(_opt(row, "asa_seconds")),
+        _sec(_opt(row, "aht_seconds")),
+        _sec(_opt(row, "mean_acw_seconds")),
+    ]
+
+
+def _row_json(row: pb.ServiceLevelRow) -> dict[str, Any]:
+    return {
+        "interval_start": row.interval_start.ToJsonString(),
+        "channel": channel_name(row.channel),
+        "offered": row.offered,
+        "answered": row.answered,
+        "abandoned": row.abandoned,
+        "short_abandoned": row.short_abandoned,
+        "answered_within_threshold": row.answered_within_threshold,
+        "threshold_seconds": row.threshold_seconds,
+        "service_level": _opt(row, "service_level"),
+        "asa_seconds": _opt(row, "asa_seconds"),
+        "aht_seconds": _opt(row, "aht_seconds"),
+        "mean_acw_seconds": _opt(row, "mean_acw_seconds"),
+    }
+
+
+def _table(header: list[str], rows: list[list[str]], text_columns: int) -> str:
+    """A plain aligned table: the first text_columns left-aligned, the others right-aligned."""
+    if not rows:
+        return "  (no rows)"
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  " + "  ".join(
+            cell.ljust(width) if i < text_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    rule = "  " + "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
