@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,10 @@ from router.store.store import ServiceLevelCounts
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+# Completed and abandoned contacts leave the core; the latest are kept here so that a
+# retried Complete or Abandon, even one racing the first call's commit, gets its answer.
+_FINISHED_KEPT = 10_000
 
 StreamMessage = tuple[Offer, Contact] | OfferWithdrawn
 """What an agent's offer stream carries: a new offer (with its contact) or a withdrawal."""
@@ -100,6 +105,7 @@ class Switchboard:
         self._deadlines_changed = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._finished: OrderedDict[str, tuple[Contact, asyncio.Future[None]]] = OrderedDict()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -142,7 +148,8 @@ class Switchboard:
             return await self._current(active), True
         pending = self._submitting.get(key)
         if pending is not None:
-            return await asyncio.shield(pending), True
+            first = await asyncio.shield(pending)
+            return await self._current(first.id), True
         found: asyncio.Future[Contact] = asyncio.get_running_loop().create_future()
         found.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._submitting[key] = found
@@ -189,7 +196,7 @@ class Switchboard:
         try:
             contact = self.router.contact(contact_id)
         except NotFound:
-            stored = await self.store.contact_by_id(contact_id)
+            stored = await self._stored(contact_id)
             if stored is None:
                 raise NotFound(f"no contact {contact_id}") from None
             return ContactStatus(stored, 0, None, stored.wait_seconds(now))
@@ -204,7 +211,7 @@ class Switchboard:
         try:
             events = self.router.abandon(contact_id, self._clock())
         except NotFound:
-            stored = await self.store.contact_by_id(contact_id)
+            stored = await self._stored(contact_id)
             if stored is None:
                 raise
             if stored.state is ContactState.ABANDONED:
@@ -282,7 +289,7 @@ class Switchboard:
         try:
             contact, events = self.router.complete(agent_id, contact_id, disposition, self._clock())
         except NotFound:
-            stored = await self.store.contact_by_id(contact_id)
+            stored = await self._stored(contact_id)
             if stored is None:
                 raise
             if (
@@ -326,7 +333,7 @@ class Switchboard:
         try:
             return self.router.contact(contact_id)
         except NotFound:
-            stored = await self.store.contact_by_id(contact_id)
+            stored = await self._stored(contact_id)
             if stored is None:
                 raise
             return stored
@@ -336,10 +343,24 @@ class Switchboard:
         if events:
             # Offers and declines add deadlines; the timer recomputes the next one.
             self._deadlines_changed.set()
+        committed = self.store.record(events, after_commit=lambda: self._deliver(events))
         for event in events:
             if isinstance(event, ContactEvent) and event.contact.state.is_final:
                 self._active_keys.pop(event.contact.idempotency_key, None)
-        return self.store.record(events, after_commit=lambda: self._deliver(events))
+                self._finished[event.contact.id] = (event.contact, committed)
+                self._finished.move_to_end(event.contact.id)
+                if len(self._finished) > _FINISHED_KEPT:
+                    self._finished.popitem(last=False)
+        return committed
+
+    async def _stored(self, contact_id: str) -> Contact | None:
+        """A contact no longer in the core: recently finished (once durable), or from
+        PostgreSQL."""
+        finished = self._finished.get(contact_id)
+        if finished is not None:
+            await self.store.writer.wait(finished[1])
+            return finished[0]
+        return await self.store.contact_by_id(contact_id)
 
     async def _commit(self, events: Sequence[Event]) -> None:
         await self.store.writer.wait(self._record(events))

@@ -53,6 +53,8 @@ _TRANSIENT = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    # What asyncpg raises when the server terminates a connection mid-query.
+    asyncpg.InternalClientError,
 )
 
 
