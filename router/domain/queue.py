@@ -23,6 +23,7 @@ from router.domain.contact import Contact
 
 ClassKey = tuple[Channel, frozenset[str], float]
 Entry = tuple[float, int, str]  # (queued_at as epoch seconds, seq, contact id)
+Rank = tuple[float, float, int, int]
 
 
 @dataclass(slots=True)
@@ -30,11 +31,17 @@ class _Class:
     channel: Channel
     skills: frozenset[str]
     boost: float
-    rate: float  # urgency gained per second waited: boost / answer_target
+    target: float  # the channel's answer_target
     entries: SortedList = field(default_factory=SortedList)
 
     def urgency(self, entry: Entry, now: float) -> float:
-        return (now - entry[0]) * self.rate
+        # waited x boost / target, in this order: a precomputed rate (boost / target)
+        # adds a rounding that splits exact ties (7 s of 20 vs 21 s of 60).
+        return (now - entry[0]) * self.boost / self.target
+
+    def rank(self, entry: Entry, now: float) -> Rank:
+        """Routing order: most urgent, then oldest, then favoured channel, then seq."""
+        return (-self.urgency(entry, now), entry[0], self.channel.rank, entry[1])
 
 
 class ContactQueue:
@@ -58,8 +65,8 @@ class ContactQueue:
         key = (contact.channel, contact.required_skills, contact.priority_boost)
         cls = self._classes.get(key)
         if cls is None:
-            rate = contact.priority_boost / self._policy.of(contact.channel).answer_target
-            cls = _Class(contact.channel, contact.required_skills, contact.priority_boost, rate)
+            target = self._policy.of(contact.channel).answer_target
+            cls = _Class(contact.channel, contact.required_skills, contact.priority_boost, target)
             self._classes[key] = cls
         entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
         cls.entries.add(entry)
@@ -86,7 +93,7 @@ class ContactQueue:
         """
         allowed = set(channels)
         t = now.timestamp()
-        best: tuple[float, float, int, int] | None = None
+        best: Rank | None = None
         best_id: str | None = None
         for cls in self._classes.values():
             if cls.channel not in allowed or not cls.skills <= skills:
@@ -94,7 +101,7 @@ class ContactQueue:
             for entry in cls.entries:
                 if excluded(entry[2]):
                     continue
-                rank = (-cls.urgency(entry, t), entry[0], cls.channel.rank, entry[1])
+                rank = cls.rank(entry, t)
                 if best is None or rank < best:
                     best, best_id = rank, entry[2]
                 break
@@ -105,15 +112,23 @@ class ContactQueue:
         key, entry = self._entries[contact_id]
         t = now.timestamp()
         mine = self._classes[key]
-        urgency = mine.urgency(entry, t)
+        rank = mine.rank(entry, t)
         ahead = 0
         for cls in self._classes.values():
             if cls is mine:
                 ahead += cls.entries.index(entry)
                 continue
-            # Entries of cls more urgent than `urgency` were queued before this instant.
-            cutoff = t - urgency / cls.rate
-            ahead += cls.entries.bisect_left((cutoff,))
+            # Ranks rise along a class's entries (an older entry is never less urgent), so
+            # the entries that best_for serves before this one are a prefix: bisect on the
+            # rank itself, which keeps ties exactly as best_for breaks them.
+            lo, hi = 0, len(cls.entries)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if cls.rank(cls.entries[mid], t) < rank:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            ahead += lo
         return ahead + 1
 
     def oldest(self, channel: Channel) -> float | None:

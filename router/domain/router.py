@@ -168,7 +168,7 @@ class Router:
             if contact.state.is_final or contact.id in self._contacts:
                 continue
             if contact.state is ContactState.OFFERED:
-                contact = replace(contact, state=ContactState.QUEUED, agent_id=None)
+                contact = replace(contact, state=ContactState.QUEUED, agent_id=None, offer_id=None)
                 events.append(
                     ContactEvent(ContactEventKind.REQUEUED, contact, now, reason="restart")
                 )
@@ -427,7 +427,15 @@ class Router:
         )
         if agent_id is None:
             return False
-        self._make_offer(contact, self._agents[agent_id], now, events)
+        agent = self._agents[agent_id]
+        from_reserve = contact.channel is not Channel.PHONE and agent.can_take(
+            Channel.PHONE, self.policy
+        )
+        self._make_offer(contact, agent, now, events)
+        if from_reserve:
+            # The agent left the phone reserve for this contact and is out of it while it
+            # holds work: give it the rest of what the reserve was holding it back from.
+            self._fill(agent, now, events)
         return True
 
     def _fill(self, agent: Agent, now: datetime, events: list[Event]) -> None:

@@ -1,0 +1,628 @@
+"""Properties of the routing core, checked by hypothesis over random operation sequences.
+
+The state machines drive one Router through submits, sign-ins, presence and status
+changes, accepts, declines, ends, completions, abandons, sign-outs, restarts, refused
+calls and monotonic clock advances. They replay the events the router returns into a
+model of their own and check, after every step, that the model and the router agree and
+that the routing invariants hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+import pytest
+from hypothesis import event as event_label
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from router.domain import (
+    AgentEvent,
+    AgentEventKind,
+    AgentStatus,
+    Channel,
+    Contact,
+    ContactEvent,
+    ContactEventKind,
+    ContactState,
+    DomainError,
+    Event,
+    NotFound,
+    Offer,
+    OfferWithdrawn,
+    Router,
+    RoutingPolicy,
+    WrongState,
+)
+from router.domain.queue import ContactQueue
+
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+AGENTS = ("a1", "a2", "a3")
+SKILLS = ("es", "vip")
+PHONE, CHAT, EMAIL = Channel.PHONE, Channel.CHAT, Channel.EMAIL
+ALL_SKILLS = frozenset(SKILLS)
+ANSWERED = (ContactState.CONNECTED, ContactState.WRAP_UP)
+
+skill_sets = st.frozensets(st.sampled_from(SKILLS), max_size=2)
+# Most contacts need no skill and most agents have all, so that routing happens often.
+contact_skills = st.sampled_from(
+    [frozenset(), frozenset(), frozenset({"es"}), frozenset({"vip"}), ALL_SKILLS]
+)
+agent_skills = st.sampled_from([ALL_SKILLS, ALL_SKILLS, frozenset({"es"}), frozenset()])
+capacities = st.fixed_dictionaries(
+    {
+        PHONE: st.sampled_from([1, 1, 0]),
+        CHAT: st.sampled_from([3, 1, 2, 0]),
+        EMAIL: st.sampled_from([1, 2, 0]),
+    }
+)
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> str:
+        self.n += 1
+        return f"offer-{self.n}"
+
+
+def _contact(
+    contact_id: str,
+    channel: Channel,
+    queued_at: datetime,
+    skills: frozenset[str] = frozenset(),
+    boost: float = 1.0,
+) -> Contact:
+    return Contact(
+        id=contact_id,
+        idempotency_key=f"key-{contact_id}",
+        channel=channel,
+        customer_id="customer",
+        queued_at=queued_at,
+        required_skills=skills,
+        priority_boost=boost,
+    )
+
+
+def _fingerprint(router: Router, now: datetime) -> tuple[object, ...]:
+    agents = sorted(router.agents(), key=lambda a: a.id)
+    contacts = sorted(router.contacts(), key=lambda c: c.id)
+    return (
+        router.snapshot(now),
+        agents,
+        contacts,
+        {a.id: router.offers_for(a.id) for a in agents},
+        {c.id: router.position(c.id, now) for c in contacts},
+        router.next_deadline(),
+    )
+
+
+@dataclass
+class _AgentModel:
+    status: AgentStatus
+    connected: bool
+    skills: frozenset[str]
+    capacities: dict[Channel, int]
+
+
+class RouterMachine(RuleBasedStateMachine):
+    """Random operations against one Router; invariants checked after every step.
+
+    The clock only moves in `advance`, which calls expire() at every deadline it passes
+    (as the service's timer does), so after each step no open offer is past its deadline
+    and no decline exclusion that has ended is still pending.
+
+    (1) No contact is lost or duplicated: the active contacts are exactly those
+        submitted and neither abandoned nor completed, and each is in exactly one place:
+        queued (state QUEUED, no agent) or held by exactly one agent (its agent_id).
+    (2) Every offer, replayed in event order, went to an agent that was READY and
+        connected, had the contact's required skills, had free capacity on the channel,
+        held no call and, for a call, held nothing; and that had not declined the
+        contact less than decline_exclusion seconds before. A chat or email went to an
+        agent who could take a call only while more than K agents could (the reserve).
+    (3) Phone before email at equal waits is checked directly, below the machines.
+    (4) Nothing waits while a free eligible agent exists. Let a *free eligible* agent
+        of a queued contact c be one that is READY and connected, has c's skills, can
+        take c's channel now (capacity left, no call held, nothing held if c is a call)
+        and did not decline c less than decline_exclusion ago. Let P be the agents who
+        could take a call now (free for PHONE, which means holding nothing), and K the
+        phone reserve. Then for a call c, no free eligible agent exists; for a chat or
+        email c, every free eligible agent is in P (the reserve), and if |P| > K there
+        is none at all (beyond K the reserve must give up an agent to c). With K = 0
+        this is simply "no queued contact has a free eligible agent".
+    (5) Each contact has at most one open offer, and the router's open offers are
+        exactly those the event stream says are open, none past its deadline.
+    """
+
+    reserve = 0
+    decline_exclusion = 30.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = RoutingPolicy(
+            phone_reserve=self.reserve, offer_timeout=15.0, decline_exclusion=self.decline_exclusion
+        )
+        self.ids = _Ids()
+        self.router = Router(self.policy, self.ids)
+        self.now = T0
+        self.submitted = 0
+        self.active: set[str] = set()
+        self.channel_of: dict[str, Channel] = {}
+        self.agents: dict[str, _AgentModel] = {}
+        self.capacities: dict[str, dict[Channel, int]] = {}
+        self.held: dict[str, dict[str, Channel]] = {}
+        self.open_offers: dict[str, str] = {}
+        self.declined: dict[tuple[str, str], datetime] = {}
+        self.past_offers: list[Offer] = []
+
+    # ------------------------------------------------------------ event replay
+
+    def _apply(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, AgentEvent):
+                self._apply_agent(event)
+            elif isinstance(event, OfferWithdrawn):
+                self._drop(event.offer)
+            else:
+                self._apply_contact(event)
+
+    def _apply_agent(self, event: AgentEvent) -> None:
+        if event.kind is AgentEventKind.SIGNED_OUT:
+            assert not self.held.pop(event.agent_id), "signed out while holding contacts"
+            del self.agents[event.agent_id]
+            return
+        self.agents[event.agent_id] = _AgentModel(
+            event.status, event.connected, event.skills, self.capacities[event.agent_id]
+        )
+        self.held.setdefault(event.agent_id, {})
+
+    def _drop(self, offer: Offer) -> None:
+        self.held.get(offer.agent_id, {}).pop(offer.contact_id, None)
+        if self.open_offers.get(offer.contact_id) == offer.id:
+            del self.open_offers[offer.contact_id]
+
+    def _apply_contact(self, event: ContactEvent) -> None:
+        contact, kind = event.contact, event.kind
+        if kind is ContactEventKind.OFFERED:
+            self._check_offer(event)
+        elif kind in (ContactEventKind.DECLINED, ContactEventKind.OFFER_TIMED_OUT):
+            assert event.offer is not None
+            self._drop(event.offer)
+            if kind is ContactEventKind.DECLINED:
+                self.declined[(contact.id, event.offer.agent_id)] = event.at
+        elif kind is ContactEventKind.ANSWERED:
+            assert event.offer is not None
+            assert self.open_offers.pop(contact.id) == event.offer.id
+        elif kind is ContactEventKind.COMPLETED:
+            assert event.agent_id is not None
+            del self.held[event.agent_id][contact.id]
+            self.active.remove(contact.id)
+        elif kind is ContactEventKind.ABANDONED:
+            assert contact.id not in self.open_offers, "abandoned with an open offer"
+            assert all(contact.id not in held for held in self.held.values())
+            self.active.remove(contact.id)
+        elif kind is ContactEventKind.REQUEUED:
+            assert contact.state is ContactState.QUEUED
+            assert all(contact.id not in held for held in self.held.values())
+
+    def _check_offer(self, event: ContactEvent) -> None:
+        """Property (2) and (5) at the moment of each offer."""
+        contact, offer = event.contact, event.offer
+        assert offer is not None
+        assert (offer.contact_id, offer.agent_id) == (contact.id, event.agent_id)
+        assert contact.id in self.active
+        assert contact.id not in self.open_offers, "a second open offer for one contact"
+        assert all(contact.id not in held for held in self.held.values())
+        agent = self.agents[offer.agent_id]
+        assert agent.status is AgentStatus.READY, "offered to an agent not READY"
+        assert agent.connected, "offered to an agent without an offer stream"
+        assert contact.required_skills <= agent.skills, "offered to an agent without skills"
+        held = list(self.held[offer.agent_id].values())
+        channel = contact.channel
+        assert held.count(channel) < agent.capacities[channel], "offered beyond capacity"
+        assert PHONE not in held, "offered alongside a call"
+        assert channel is not PHONE or not held, "call offered alongside other work"
+        declined_at = self.declined.get((contact.id, offer.agent_id))
+        if declined_at is not None:
+            assert declined_at + timedelta(seconds=self.decline_exclusion) <= event.at
+            event_label("offered again to a former decliner")
+        phone_ready = self._phone_ready()
+        if channel is not PHONE and offer.agent_id in phone_ready:
+            assert len(phone_ready) > self.reserve, "the phone reserve was given other work"
+            event_label("reserve agent released to other work")
+        self.held[offer.agent_id][contact.id] = channel
+        self.open_offers[contact.id] = offer.id
+        self.past_offers.append(offer)
+
+    def _phone_ready(self) -> set[str]:
+        """Agents who could take a call now, by the replayed model."""
+        return {
+            agent_id
+            for agent_id, agent in self.agents.items()
+            if agent.status is AgentStatus.READY
+            and agent.connected
+            and agent.capacities[PHONE] > 0
+            and not self.held[agent_id]
+        }
+
+    def _excluded(self, contact_id: str, agent_id: str) -> bool:
+        declined_at = self.declined.get((contact_id, agent_id))
+        exclusion = timedelta(seconds=self.decline_exclusion)
+        return declined_at is not None and declined_at + exclusion > self.now
+
+    def _contacts_in(self, *states: ContactState) -> list[str]:
+        return sorted(c.id for c in self.router.contacts() if c.state in states)
+
+    # ------------------------------------------------------------------ rules
+
+    @initialize(staff=st.lists(st.tuples(agent_skills, capacities), min_size=2, max_size=3))
+    def staff(self, staff: list[tuple[frozenset[str], dict[Channel, int]]]) -> None:
+        """Start with two or three agents ready and connected."""
+        for agent_id, (skills, caps) in zip(AGENTS, staff, strict=False):
+            self.capacities[agent_id] = caps
+            self._apply(self.router.sign_in(agent_id, skills, caps, AgentStatus.READY, self.now))
+            self._apply(self.router.connect(agent_id, self.now))
+
+    @rule(
+        channel=st.sampled_from(Channel),
+        skills=contact_skills,
+        boost=st.sampled_from([1.0, 1.0, 2.0]),
+    )
+    def submit(self, channel: Channel, skills: frozenset[str], boost: float) -> None:
+        self.submitted += 1
+        contact_id = f"c{self.submitted:04d}"
+        self.active.add(contact_id)
+        self.channel_of[contact_id] = channel
+        contact = _contact(contact_id, channel, self.now, skills, boost)
+        self._apply(self.router.submit(contact, self.now))
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        skills=agent_skills,
+        caps=capacities,
+        ready=st.booleans(),
+        stream=st.sampled_from([True, True, False]),
+    )
+    def sign_in(
+        self,
+        agent: str,
+        skills: frozenset[str],
+        caps: dict[Channel, int],
+        ready: bool,
+        stream: bool,
+    ) -> None:
+        """Sign in (or update skills and capacities), usually opening the offer stream."""
+        self.capacities[agent] = caps
+        status = AgentStatus.READY if ready else AgentStatus.AWAY
+        self._apply(self.router.sign_in(agent, skills, caps, status, self.now))
+        if stream:
+            self._apply(self.router.connect(agent, self.now))
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        change=st.sampled_from(["connect", "disconnect", "ready", "ready", "away", "sign_out"]),
+    )
+    def presence(self, agent: str, change: str) -> None:
+        """Open or lose the offer stream, set READY / AWAY, or sign out."""
+        if change == "disconnect":
+            self._apply(self.router.disconnect(agent, self.now))
+            return
+        if change == "sign_out":
+            self._sign_out(agent)
+            return
+        if agent not in self.agents:
+            with pytest.raises(NotFound):
+                self.router.connect(agent, self.now)
+            return
+        if change == "connect":
+            self._apply(self.router.connect(agent, self.now))
+        else:
+            status = AgentStatus.READY if change == "ready" else AgentStatus.AWAY
+            self._apply(self.router.set_status(agent, status, "lunch", self.now))
+
+    @rule(data=st.data(), answer=st.sampled_from(["accept", "accept", "decline"]))
+    def respond(self, data: st.DataObject, answer: str) -> None:
+        """An agent accepts (and retries the accept) or declines an open offer."""
+        if not self.open_offers:
+            return
+        contact_id = data.draw(st.sampled_from(sorted(self.open_offers)))
+        offer = self.router.offer(self.open_offers[contact_id])
+        assert offer is not None
+        if answer == "decline":
+            queued_at = self.router.contact(contact_id).queued_at
+            contact, events = self.router.decline(offer.agent_id, offer.id, self.now)
+            assert contact.queued_at == queued_at
+            self._apply(events)
+            return
+        contact, events = self.router.accept(offer.agent_id, offer.id, self.now)
+        assert (contact.state, contact.answered_at) == (ContactState.CONNECTED, self.now)
+        self._apply(events)
+        assert self.router.accept(offer.agent_id, offer.id, self.now) == (contact, [])
+
+    @rule(data=st.data())
+    def finish(self, data: st.DataObject) -> None:
+        """End a connected contact, or complete one in wrap-up."""
+        candidates = self._contacts_in(*ANSWERED)
+        if not candidates:
+            return
+        contact = self.router.contact(data.draw(st.sampled_from(candidates)))
+        assert contact.agent_id is not None
+        if contact.state is ContactState.CONNECTED:
+            ended, events = self.router.end(contact.agent_id, contact.id, self.now)
+            assert ended.state is ContactState.WRAP_UP
+        else:
+            _, events = self.router.complete(contact.agent_id, contact.id, "done", self.now)
+        self._apply(events)
+
+    @rule(data=st.data())
+    def abandon(self, data: st.DataObject) -> None:
+        candidates = self._contacts_in(ContactState.QUEUED, ContactState.OFFERED)
+        if not candidates:
+            return
+        contact = self.router.contact(data.draw(st.sampled_from(candidates)))
+        event_label(f"abandon {contact.state.value}")
+        self._apply(self.router.abandon(contact.id, self.now))
+
+    def _sign_out(self, agent: str) -> None:
+        """Sign out; refused (changing nothing) while holding answered contacts."""
+        if agent not in self.agents:
+            with pytest.raises(NotFound):
+                self.router.sign_out(agent, self.now)
+            return
+        answered = [c for c in self.router.agent(agent).contact_ids if c not in self.open_offers]
+        if not answered:
+            self._apply(self.router.sign_out(agent, self.now))
+            return
+        before = _fingerprint(self.router, self.now)
+        with pytest.raises(WrongState):
+            self.router.sign_out(agent, self.now)
+        assert _fingerprint(self.router, self.now) == before
+
+    @rule(data=st.data(), decline=st.booleans())
+    def stale_offer_call(self, data: st.DataObject, decline: bool) -> None:
+        """Accepting or declining an offer that is no longer open changes nothing."""
+        if not self.past_offers:
+            return
+        offer = data.draw(st.sampled_from(self.past_offers))
+        if self.open_offers.get(offer.contact_id) == offer.id:
+            return
+        before = _fingerprint(self.router, self.now)
+        try:
+            if decline:
+                self.router.decline(offer.agent_id, offer.id, self.now)
+                raise AssertionError("declined an offer that is not open")
+            contact, events = self.router.accept(offer.agent_id, offer.id, self.now)
+            assert (events, contact.offer_id) == ([], offer.id), "only a retry may succeed"
+        except DomainError:
+            pass
+        assert _fingerprint(self.router, self.now) == before
+
+    @rule(
+        ms=st.one_of(
+            st.integers(0, 5_000),
+            st.integers(0, 5_000),
+            st.integers(0, 5_000),
+            st.sampled_from([15_000, 30_000, 600_000, 3_600_000]),
+        )
+    )
+    def advance(self, ms: int) -> None:
+        """Move the clock, running expire() at every deadline passed on the way."""
+        target = self.now + timedelta(milliseconds=ms)
+        while (deadline := self.router.next_deadline()) is not None and deadline <= target:
+            self.now = max(self.now, deadline)
+            self._apply(self.router.expire(self.now))
+        self.now = target
+
+    @rule()
+    def reads_change_nothing(self) -> None:
+        """Queries (position, estimated wait, snapshot, offers) leave the router as it was."""
+        before = _fingerprint(self.router, self.now)
+        for contact in list(self.router.contacts()):
+            position = self.router.position(contact.id, self.now)
+            estimate = self.router.estimated_wait(contact.id, self.now)
+            assert (position > 0) == (contact.state is ContactState.QUEUED)
+            assert estimate is None or (position > 0 and estimate >= 0)
+        assert _fingerprint(self.router, self.now) == before
+
+    @rule(reconnect=st.sampled_from([True, True, False]), now=st.integers(0, 2))
+    def restart(self, reconnect: bool, now: int) -> None:
+        """Rebuild a new Router from the surviving contacts (only one time in three);
+        agents sign in again and, if `reconnect`, reopen the streams they had open."""
+        if now:
+            return
+        saved = list(self.router.contacts())
+        agents = [(a.id, a.skills, a.status, a.connected) for a in self.router.agents()]
+        self.router = Router(self.policy, self.ids)
+        self.declined.clear()
+        self.open_offers.clear()
+        self.held, self.agents = {}, {}
+        self._apply(self.router.restore(saved, self.now))
+        for agent_id, skills, status, connected in agents:
+            self.held[agent_id] = {
+                c.id: c.channel for c in saved if c.state in ANSWERED and c.agent_id == agent_id
+            }
+            capacities = self.capacities[agent_id]
+            self._apply(self.router.sign_in(agent_id, skills, capacities, status, self.now))
+            if connected and reconnect:
+                self._apply(self.router.connect(agent_id, self.now))
+
+    # ------------------------------------------------------------- invariants
+
+    @invariant()
+    def each_contact_in_exactly_one_place(self) -> None:
+        """(1) active = submitted - abandoned - completed; each queued xor held once."""
+        contacts = {c.id: c for c in self.router.contacts()}
+        assert set(contacts) == self.active
+        views = self.router.agents()
+        assert {v.id for v in views} == set(self.agents) == set(self.held)
+        holders: dict[str, list[str]] = {}
+        for view in views:
+            assert set(view.contact_ids) == set(self.held[view.id]), "events disagree"
+            model = self.agents[view.id]
+            assert (view.status, view.connected, view.skills) == (
+                model.status,
+                model.connected,
+                model.skills,
+            )
+            for contact_id in view.contact_ids:
+                holders.setdefault(contact_id, []).append(view.id)
+        queued = 0
+        for contact_id, contact in contacts.items():
+            in_queue = self.router.position(contact_id, self.now) > 0
+            owners = holders.get(contact_id, [])
+            assert int(in_queue) + len(owners) == 1, f"{contact_id}: {in_queue=} {owners=}"
+            if contact.state is ContactState.QUEUED:
+                assert in_queue
+                assert (contact.agent_id, contact.offer_id) == (None, None)
+                queued += 1
+            else:
+                assert owners == [contact.agent_id]
+        assert sum(self.router.snapshot(self.now).waiting.values()) == queued
+
+    @invariant()
+    def at_most_one_open_offer_per_contact(self) -> None:
+        """(5) open offers are unique per contact, match the events and are not overdue."""
+        offers = [o for view in self.router.agents() for o in self.router.offers_for(view.id)]
+        assert len({o.contact_id for o in offers}) == len(offers)
+        assert {o.contact_id: o.id for o in offers} == self.open_offers
+        for offer in offers:
+            contact = self.router.contact(offer.contact_id)
+            assert contact.state is ContactState.OFFERED
+            assert (contact.offer_id, contact.agent_id) == (offer.id, offer.agent_id)
+            assert offer.expires_at > self.now
+        assert len(self._contacts_in(ContactState.OFFERED)) == len(offers)
+
+    @invariant()
+    def nothing_waits_for_a_free_agent(self) -> None:
+        """(4) see the class docstring for the exact statement with a phone reserve."""
+        free: dict[str, tuple[frozenset[str], set[Channel]]] = {}
+        for view in self.router.agents():
+            if view.status is not AgentStatus.READY or not view.connected:
+                continue
+            held = [self.channel_of[c] for c in view.contact_ids]
+            channels = {
+                channel
+                for channel in Channel
+                if held.count(channel) < view.capacities.get(channel, 0)
+                and PHONE not in held
+                and (channel is not PHONE or not held)
+            }
+            free[view.id] = (view.skills, channels)
+        phone_ready = {a for a, (_, channels) in free.items() if PHONE in channels}
+        for contact_id in self._contacts_in(ContactState.QUEUED):
+            contact = self.router.contact(contact_id)
+            eligible = {
+                agent_id
+                for agent_id, (skills, channels) in free.items()
+                if contact.channel in channels
+                and contact.required_skills <= skills
+                and not self._excluded(contact_id, agent_id)
+            }
+            if contact.channel is PHONE or len(phone_ready) > self.reserve:
+                assert not eligible, f"{contact_id} waits while {eligible} are free"
+            else:
+                assert eligible <= phone_ready, f"{contact_id} waits for {eligible - phone_ready}"
+
+
+class RouterMachineWithReserve(RouterMachine):
+    """The same properties with a phone reserve of one agent."""
+
+    reserve = 1
+
+
+class RouterMachineWithLargeReserve(RouterMachine):
+    """The same properties with a phone reserve of two and no decline exclusion."""
+
+    reserve = 2
+    decline_exclusion = 0.0
+
+
+_STATEFUL = settings(max_examples=100, stateful_step_count=50, deadline=None)
+TestRouterMachine = RouterMachine.TestCase
+TestRouterMachine.settings = _STATEFUL
+TestRouterMachineWithReserve = RouterMachineWithReserve.TestCase
+TestRouterMachineWithReserve.settings = _STATEFUL
+TestRouterMachineWithLargeReserve = RouterMachineWithLargeReserve.TestCase
+TestRouterMachineWithLargeReserve.settings = _STATEFUL
+
+
+# ------------------------------------------------------------ direct properties
+
+EXACT_BOOSTS = (1.0, 1.5, 2.0, 3.0)  # exact in binary, so the oracle below is exact too
+
+
+@st.composite
+def _queued(draw: st.DrawFn) -> list[Contact]:
+    entries = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(Channel),
+                st.integers(0, 4000),
+                st.sampled_from(EXACT_BOOSTS),
+                skill_sets,
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    return [
+        _contact(f"c{i:02d}", channel, T0 + timedelta(seconds=offset), skills, boost)
+        for i, (channel, offset, boost, skills) in enumerate(entries)
+    ]
+
+
+class TestQueueOrderProperties:
+    @settings(max_examples=150, deadline=None)
+    @given(wait=st.floats(0, 100_000), email_boost=st.floats(1.0, 10.0))
+    def test_phone_before_email_at_equal_waits(self, wait: float, email_boost: float) -> None:
+        """(3) A call and an email that have waited equally: the call goes first."""
+        queue = ContactQueue(RoutingPolicy())
+        queue.add(_contact("email", EMAIL, T0, boost=round(email_boost, 1)), 1)
+        queue.add(_contact("call", PHONE, T0), 2)
+        now = T0 + timedelta(seconds=wait)
+        assert queue.best_for(ALL_SKILLS, list(Channel), now) == "call"
+        assert (queue.position("call", now), queue.position("email", now)) == (1, 2)
+
+    @settings(max_examples=100, deadline=None)
+    @given(wait=st.integers(0, 10_000), first=st.sampled_from([EMAIL, CHAT]))
+    def test_agent_is_offered_the_call_first(self, wait: int, first: Channel) -> None:
+        """(3) Through the Router: an agent arriving after equal waits is offered the call."""
+        router = Router(RoutingPolicy(phone_reserve=0), _Ids())
+        router.submit(_contact("other", first, T0), T0)
+        router.submit(_contact("call", PHONE, T0), T0)
+        now = T0 + timedelta(seconds=wait)
+        router.sign_in("ann", frozenset(), {}, AgentStatus.READY, now)
+        (event,) = router.connect("ann", now)[1:]
+        assert isinstance(event, ContactEvent)
+        assert (event.kind, event.contact.id) == (ContactEventKind.OFFERED, "call")
+
+    @settings(max_examples=150, deadline=None)
+    @given(contacts=_queued(), extra=st.integers(0, 4000))
+    def test_order_and_position_match_an_exact_oracle(
+        self, contacts: list[Contact], extra: int
+    ) -> None:
+        """best_for serves, and position() reports, the order of exact urgency, then oldest,
+        then favoured channel, then arrival."""
+        policy = RoutingPolicy()
+        now = T0 + timedelta(seconds=4000 + extra)
+
+        def rank(seq: int, c: Contact) -> tuple[Fraction, datetime, int, int]:
+            waited = Fraction(int((now - c.queued_at).total_seconds()))
+            target = Fraction(policy.of(c.channel).answer_target)
+            urgency = waited * Fraction(c.priority_boost) / target
+            return (-urgency, c.queued_at, c.channel.rank, seq)
+
+        expected = [c.id for _, c in sorted(enumerate(contacts), key=lambda p: rank(*p))]
+        queue = ContactQueue(policy)
+        for seq, contact in enumerate(contacts):
+            queue.add(contact, seq)
+        assert [queue.position(c, now) for c in expected] == list(range(1, len(expected) + 1))
+        served = []
+        while (best := queue.best_for(ALL_SKILLS, list(Channel), now)) is not None:
+            served.append(best)
+            queue.remove(best)
+        assert served == expected
