@@ -107,15 +107,15 @@ async def channel(router_server: RunningRouter) -> AsyncIterator[grpc.aio.Channe
 
 
 @pytest.fixture
-def contacts(channel: grpc.aio.Channel) -> pb_grpc.ContactServiceStub:
+def contacts(channel: grpc.aio.Channel) -> pb_grpc.ContactServiceAsyncStub:
     return pb_grpc.ContactServiceStub(channel)
 
 
 @pytest.fixture
-def agents(channel: grpc.aio.Channel) -> pb_grpc.AgentServiceStub:
+def agents(channel: grpc.aio.Channel) -> pb_grpc.AgentServiceAsyncStub:
     return pb_grpc.AgentServiceStub(channel)
 
 
 @pytest.fixture
-def reporting(channel: grpc.aio.Channel) -> pb_grpc.ReportingServiceStub:
+def reporting(channel: grpc.aio.Channel) -> pb_grpc.ReportingServiceAsyncStub:
     return pb_grpc.ReportingServiceStub(channel)

@@ -11,8 +11,8 @@ from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 class TestLifecycle:
     async def test_phone_call_from_submit_to_completion(
         self,
-        contacts: pb_grpc.ContactServiceStub,
-        agents: pb_grpc.AgentServiceStub,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
         db: asyncpg.Connection,
     ) -> None:
         """A call is offered to the signed-in agent, answered, ended, completed and timed."""
