@@ -104,6 +104,7 @@ class Switchboard:
         self._submitting: dict[str, asyncio.Future[Contact]] = {}
         self._deadlines_changed = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
+        self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
         self._finished: OrderedDict[str, tuple[Contact, asyncio.Future[None]]] = OrderedDict()
 
@@ -126,8 +127,9 @@ class Switchboard:
 
     async def stop(self) -> None:
         """Return outstanding offers to the queue, close streams, flush writes."""
+        self._stopping = True
+        self._deadlines_changed.set()
         if self._timer is not None:
-            self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
         now = self._clock()
@@ -380,15 +382,22 @@ class Switchboard:
             stream.push(message)
 
     async def _expire_offers(self) -> None:
-        """Wake at the next offer deadline (or when a new offer is made) and expire."""
-        while True:
+        """Wake at the next offer deadline (or when a new offer is made) and expire.
+
+        Stops when `_stopping` is set. asyncio.timeout, not wait_for: on Python 3.11
+        wait_for can swallow a cancellation that races its inner future.
+        """
+        while not self._stopping:
             deadline = self.router.next_deadline()
-            timeout = (
+            delay = (
                 None if deadline is None else max(0.0, (deadline - self._clock()).total_seconds())
             )
             self._deadlines_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._deadlines_changed.wait(), timeout)
+                async with asyncio.timeout(delay):
+                    await self._deadlines_changed.wait()
+            if self._stopping:
+                return
             events = self.router.expire(self._clock())
             if events:
                 self._record(events)
