@@ -490,8 +490,9 @@ class GetContactResponse(_message.Message):
     first); 0 when the contact is not waiting.
     """
     estimated_wait_seconds: _builtins.float
-    """Estimated seconds until an agent answers, from the channel's recent answer
-    rate; unset when not waiting or when there is no recent history.
+    """Estimated seconds until an agent answers: queue_position x the mean interval
+    between the center's last answers (up to 50, all channels, since agents are
+    shared); unset when not waiting or with fewer than two recent answers.
     """
     wait_seconds: _builtins.float
     """Seconds waited so far (or in total, once answered or abandoned)."""

@@ -272,7 +272,8 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SignOut(self, request, context):
-        """Sign out. FAILED_PRECONDITION while the agent holds contacts.
+        """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
+        the agent holds answered contacts (connected or in wrap-up).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -133,7 +133,9 @@ class AgentServiceStub:
     SignIn: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SignInRequest, _contact_router_pb2.SignInResponse]
     """Sign in, or update skills and capacities of a signed-in agent."""
     SignOut: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutRequest, _contact_router_pb2.SignOutResponse]
-    """Sign out. FAILED_PRECONDITION while the agent holds contacts."""
+    """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
+    the agent holds answered contacts (connected or in wrap-up).
+    """
     SetStatus: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]
     """Set READY or AWAY."""
     StreamOffers: _grpc.UnaryStreamMultiCallable[_contact_router_pb2.StreamOffersRequest, _contact_router_pb2.StreamOffersResponse]
@@ -164,7 +166,9 @@ class AgentServiceAsyncStub(AgentServiceStub):
     SignIn: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SignInRequest, _contact_router_pb2.SignInResponse]  # type: ignore[assignment]
     """Sign in, or update skills and capacities of a signed-in agent."""
     SignOut: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutRequest, _contact_router_pb2.SignOutResponse]  # type: ignore[assignment]
-    """Sign out. FAILED_PRECONDITION while the agent holds contacts."""
+    """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
+    the agent holds answered contacts (connected or in wrap-up).
+    """
     SetStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]  # type: ignore[assignment]
     """Set READY or AWAY."""
     StreamOffers: _aio.UnaryStreamMultiCallable[_contact_router_pb2.StreamOffersRequest, _contact_router_pb2.StreamOffersResponse]  # type: ignore[assignment]
@@ -204,7 +208,9 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_router_pb2.SignOutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.SignOutResponse, _abc.Awaitable[_contact_router_pb2.SignOutResponse]]:
-        """Sign out. FAILED_PRECONDITION while the agent holds contacts."""
+        """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
+        the agent holds answered contacts (connected or in wrap-up).
+        """
 
     @_abc_1.abstractmethod
     def SetStatus(
