@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
@@ -44,7 +45,7 @@ class TestLifecycle:
         assert row["state"] == "completed"
         assert row["disposition"] == "order-status"
         assert row["wait_seconds"] >= 0
-        assert row["handle_seconds"] == row["talk_seconds"] + row["acw_seconds"]
+        assert row["handle_seconds"] == pytest.approx(row["talk_seconds"] + row["acw_seconds"])
         kinds = [
             r["kind"]
             for r in await db.fetch(

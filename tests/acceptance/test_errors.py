@@ -1,0 +1,402 @@
+"""Refused requests: the right status code, a message naming the field, and nothing changed.
+
+Each case runs against the same small center (a connected call, a waiting email, an agent
+away) and compares the row counts of every table and the live queue before and after.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+import pytest
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain import RoutingPolicy
+from tests.acceptance.conftest import (
+    OfferStreams,
+    contact_state,
+    details,
+    next_offer,
+    next_withdrawal,
+    queue_view,
+    row_counts,
+    rpc_error,
+    sign_in,
+    submit,
+)
+
+
+@dataclass(frozen=True)
+class Center:
+    """What the cases act on: Alice on a call, Bob signed in but away, an email waiting."""
+
+    contacts: pb_grpc.ContactServiceAsyncStub
+    agents: pb_grpc.AgentServiceAsyncStub
+    reporting: pb_grpc.ReportingServiceAsyncStub
+    database_url: str
+    call_id: str
+    offer_id: str
+    email_id: str
+
+
+# One center serves every case of this module: each case must change nothing, which is
+# checked after each, and building a center per case would cost a database each.
+@pytest.fixture(scope="module")
+async def center(
+    module_database_url: str, module_channel: grpc.aio.Channel
+) -> AsyncIterator[Center]:
+    db = await asyncpg.connect(module_database_url)
+    contacts = pb_grpc.ContactServiceStub(module_channel)
+    agents = pb_grpc.AgentServiceStub(module_channel)
+    streams = OfferStreams(agents, db)
+    try:
+        await sign_in(agents, "alice")
+        stream = await streams.open("alice")
+        call = await submit(contacts, "call-1")
+        offer = await next_offer(stream)
+        await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
+        await sign_in(agents, "bob", status=pb.AGENT_STATUS_AWAY)
+        await streams.open("bob")
+        email = await submit(contacts, "email-1", pb.CHANNEL_EMAIL)
+        waiting = await contact_state(contacts, email.contact_id)
+        assert waiting.contact.state == pb.CONTACT_STATE_QUEUED
+        yield Center(
+            contacts,
+            agents,
+            pb_grpc.ReportingServiceStub(module_channel),
+            module_database_url,
+            call.contact_id,
+            offer.offer_id,
+            email.contact_id,
+        )
+    finally:
+        await streams.close_all()
+        await db.close()
+
+
+@pytest.fixture
+async def center_db(center: Center) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(center.database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def new_contact(**fields: object) -> pb.SubmitContactRequest:
+    """A valid submission with `fields` replaced."""
+    request = pb.SubmitContactRequest(
+        idempotency_key="call-new", channel=pb.CHANNEL_PHONE, customer_id="+15550199"
+    )
+    for name, value in fields.items():
+        if name == "attributes":
+            assert isinstance(value, dict)
+            request.attributes.update(value)
+        elif name == "required_skills":
+            assert isinstance(value, list)
+            request.required_skills.extend(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+def sign_in_request(**fields: object) -> pb.SignInRequest:
+    """A valid sign-in of a new agent with `fields` replaced."""
+    request = pb.SignInRequest(agent_id="carol")
+    for name, value in fields.items():
+        if name == "skills":
+            assert isinstance(value, list)
+            request.skills.extend(value)
+        elif name == "capacities":
+            assert isinstance(value, list)
+            request.capacities.extend(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+Call = Callable[[Center], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    call: Call
+    code: grpc.StatusCode
+    field: str = ""
+
+
+def submitting(**fields: object) -> Call:
+    return lambda c: c.contacts.SubmitContact(new_contact(**fields))
+
+
+def signing_in(**fields: object) -> Call:
+    return lambda c: c.agents.SignIn(sign_in_request(**fields))
+
+
+def completing(agent_id: str, disposition: str = "order-status") -> Call:
+    return lambda c: c.agents.CompleteContact(
+        pb.CompleteContactRequest(agent_id=agent_id, contact_id=c.call_id, disposition=disposition)
+    )
+
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+PHONE_TWICE = [
+    pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=1),
+    pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=0),
+]
+
+CASES = [
+    Case("unknown channel 7", submitting(channel=pb.Channel.ValueType(7)), INVALID, "channel"),
+    Case("unspecified channel", submitting(channel=pb.CHANNEL_UNSPECIFIED), INVALID, "channel"),
+    Case("empty customer_id", submitting(customer_id=""), INVALID, "customer_id"),
+    Case("blank customer_id", submitting(customer_id="   "), INVALID, "customer_id"),
+    Case("long customer_id", submitting(customer_id="x" * 257), INVALID, "customer_id"),
+    Case(
+        "33 attributes",
+        submitting(attributes={f"k{i}": "v" for i in range(33)}),
+        INVALID,
+        "attributes",
+    ),
+    Case(
+        "2000-char attribute value",
+        submitting(attributes={"subject": "x" * 2000}),
+        INVALID,
+        "attributes",
+    ),
+    Case("65-char attribute key", submitting(attributes={"k" * 65: "v"}), INVALID, "attributes"),
+    Case("bad skill", submitting(required_skills=["Lang:ES"]), INVALID, "required_skills"),
+    Case("empty skill", submitting(required_skills=[""]), INVALID, "required_skills"),
+    Case(
+        "17 skills",
+        submitting(required_skills=[f"s{i}" for i in range(17)]),
+        INVALID,
+        "required_skills",
+    ),
+    Case("empty idempotency key", submitting(idempotency_key=""), INVALID, "idempotency_key"),
+    Case(
+        "129-char idempotency key",
+        submitting(idempotency_key="k" * 129),
+        INVALID,
+        "idempotency_key",
+    ),
+    Case("boost above 10", submitting(priority_boost=10.5), INVALID, "priority_boost"),
+    Case("boost below 1", submitting(priority_boost=0.5), INVALID, "priority_boost"),
+    Case("boost NaN", submitting(priority_boost=float("nan")), INVALID, "priority_boost"),
+    Case("agent_id with a space", signing_in(agent_id="carol smith"), INVALID, "agent_id"),
+    Case("empty agent_id", signing_in(agent_id=""), INVALID, "agent_id"),
+    Case("129-char agent_id", signing_in(agent_id="a" * 129), INVALID, "agent_id"),
+    Case("bad agent skill", signing_in(skills=["Returns!"]), INVALID, "skills"),
+    Case(
+        "phone capacity 2",
+        signing_in(capacities=[pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=2)]),
+        INVALID,
+        "capacities",
+    ),
+    Case(
+        "chat capacity 21",
+        signing_in(capacities=[pb.ChannelCapacity(channel=pb.CHANNEL_CHAT, capacity=21)]),
+        INVALID,
+        "capacities",
+    ),
+    Case("channel listed twice", signing_in(capacities=PHONE_TWICE), INVALID, "capacities"),
+    Case(
+        "capacity for unknown channel",
+        signing_in(capacities=[pb.ChannelCapacity(channel=pb.Channel.ValueType(9), capacity=1)]),
+        INVALID,
+        "capacities",
+    ),
+    Case(
+        "initial status offline",
+        signing_in(initial_status=pb.AGENT_STATUS_OFFLINE),
+        INVALID,
+        "initial_status",
+    ),
+    Case(
+        "bad skill of a signed-in agent",
+        lambda c: c.agents.SignIn(pb.SignInRequest(agent_id="alice", skills=["NO"])),
+        INVALID,
+        "skills",
+    ),
+    Case(
+        "status offline",
+        lambda c: c.agents.SetStatus(
+            pb.SetStatusRequest(agent_id="bob", status=pb.AGENT_STATUS_OFFLINE)
+        ),
+        INVALID,
+        "status",
+    ),
+    Case(
+        "status unspecified",
+        lambda c: c.agents.SetStatus(pb.SetStatusRequest(agent_id="bob")),
+        INVALID,
+        "status",
+    ),
+    Case(
+        "65-char away reason",
+        lambda c: c.agents.SetStatus(
+            pb.SetStatusRequest(agent_id="bob", status=pb.AGENT_STATUS_AWAY, away_reason="r" * 65)
+        ),
+        INVALID,
+        "away_reason",
+    ),
+    Case("bad disposition", completing("alice", "Order Status"), INVALID, "disposition"),
+    Case("empty disposition", completing("alice", ""), INVALID, "disposition"),
+    Case(
+        "offer_id not a uuid",
+        lambda c: c.agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id="o-1")),
+        INVALID,
+        "offer_id",
+    ),
+    Case(
+        "bad agent_id on accept",
+        lambda c: c.agents.AcceptOffer(
+            pb.AcceptOfferRequest(agent_id="alice/1", offer_id=c.offer_id)
+        ),
+        INVALID,
+        "agent_id",
+    ),
+    Case(
+        "contact_id not a uuid",
+        lambda c: c.agents.EndContact(pb.EndContactRequest(agent_id="alice", contact_id="c-1")),
+        INVALID,
+        "contact_id",
+    ),
+    Case(
+        "abandon with a bad contact_id",
+        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id="")),
+        INVALID,
+        "contact_id",
+    ),
+    Case(
+        "accept an unknown offer",
+        lambda c: c.agents.AcceptOffer(
+            pb.AcceptOfferRequest(agent_id="alice", offer_id=str(uuid.uuid4()))
+        ),
+        PRECONDITION,
+    ),
+    Case(
+        "accept someone else's offer",
+        lambda c: c.agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="bob", offer_id=c.offer_id)),
+        PRECONDITION,
+    ),
+    Case(
+        "decline an answered offer",
+        lambda c: c.agents.DeclineOffer(
+            pb.DeclineOfferRequest(agent_id="alice", offer_id=c.offer_id)
+        ),
+        PRECONDITION,
+    ),
+    Case("complete someone else's contact", completing("bob"), PRECONDITION),
+    Case("complete before ending", completing("alice"), PRECONDITION),
+    Case(
+        "end someone else's contact",
+        lambda c: c.agents.EndContact(pb.EndContactRequest(agent_id="bob", contact_id=c.call_id)),
+        PRECONDITION,
+    ),
+    Case(
+        "end a queued contact",
+        lambda c: c.agents.EndContact(
+            pb.EndContactRequest(agent_id="alice", contact_id=c.email_id)
+        ),
+        PRECONDITION,
+    ),
+    Case(
+        "sign out during a call",
+        lambda c: c.agents.SignOut(pb.SignOutRequest(agent_id="alice")),
+        PRECONDITION,
+    ),
+    Case(
+        "abandon an answered contact",
+        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id=c.call_id)),
+        PRECONDITION,
+    ),
+    Case(
+        "accept by an agent not signed in",
+        lambda c: c.agents.AcceptOffer(
+            pb.AcceptOfferRequest(agent_id="carol", offer_id=c.offer_id)
+        ),
+        NOT_FOUND,
+    ),
+    Case(
+        "set status of an agent not signed in",
+        lambda c: c.agents.SetStatus(
+            pb.SetStatusRequest(agent_id="carol", status=pb.AGENT_STATUS_READY)
+        ),
+        NOT_FOUND,
+    ),
+    Case(
+        "abandon an unknown contact",
+        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id=str(uuid.uuid4()))),
+        NOT_FOUND,
+    ),
+    Case(
+        "end an unknown contact",
+        lambda c: c.agents.EndContact(
+            pb.EndContactRequest(agent_id="alice", contact_id=str(uuid.uuid4()))
+        ),
+        NOT_FOUND,
+    ),
+]
+
+
+class TestRefusedRequestsChangeNothing:
+    @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
+    async def test_refused(self, center: Center, center_db: asyncpg.Connection, case: Case) -> None:
+        """The request fails with its status code and leaves rows and queue as they were."""
+        db, reporting = center_db, center.reporting
+        counts, queue = await row_counts(db), await queue_view(reporting)
+        call_before = await contact_state(center.contacts, center.call_id)
+
+        error = await rpc_error(case.call(center))
+
+        assert error.code() == case.code, details(error)
+        if case.field:
+            assert details(error).startswith(case.field), details(error)
+        assert details(error)
+        assert await row_counts(db) == counts
+        assert await queue_view(reporting) == queue
+        assert (await contact_state(center.contacts, center.call_id)).contact == (
+            call_before.contact
+        )
+
+
+class TestExpiredOffer:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """Offers expire after 0.2 s."""
+        return RoutingPolicy(phone_reserve=0, offer_timeout=0.2)
+
+    async def test_accepting_an_expired_offer_changes_nothing(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        """AcceptOffer after the offer timed out is FAILED_PRECONDITION; the call stays queued."""
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        contact = await submit(contacts, "call-1")
+        offer = await next_offer(stream)
+        await next_withdrawal(stream)
+        counts, queue = await row_counts(db), await queue_view(reporting)
+
+        error = await rpc_error(
+            agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
+        )
+
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert offer.offer_id in details(error)
+        assert await row_counts(db) == counts
+        assert await queue_view(reporting) == queue
+        status = await contact_state(contacts, contact.contact_id)
+        assert status.contact.state == pb.CONTACT_STATE_QUEUED

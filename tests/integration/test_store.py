@@ -1,0 +1,626 @@
+"""The store against a real PostgreSQL: rows in, values out, timings and service level in SQL,
+and the group commit that batches writes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
+
+import asyncpg
+import pytest
+
+from router.domain import (
+    AgentStatus,
+    Channel,
+    ContactEvent,
+    ContactEventKind,
+    ContactState,
+    Offer,
+    OfferWithdrawn,
+    Router,
+    RoutingPolicy,
+)
+from router.domain.service_level import service_level
+from router.store import GroupCommit, Store, StoreUnavailable
+from router.store.group_commit import Write
+from router.store.store import ServiceLevelCounts
+from tests.conftest import with_database
+from tests.integration.conftest import insert_history, make_contact
+
+T = TypeVar("T")
+
+T0 = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def utc(text: str) -> datetime:
+    """'2026-03-02 12:00:00.000001' as a UTC instant."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class TestContactRows:
+    async def test_insert_then_read_by_id_and_key(self, store: Store) -> None:
+        """A contact reads back equal, by id and by key, with attributes, skills and time."""
+        contact = make_contact(
+            "call-1",
+            T0,
+            Channel.CHAT,
+            attributes={"name": "Zoë O'Brien", "order": "A-17", "note": 'say "hi"\n'},
+            required_skills=frozenset({"lang:es", "returns"}),
+            priority_boost=2.5,
+        )
+        committed: list[bool] = []
+        await store.writer.wait(store.insert_contact(contact, lambda: committed.append(True)))
+        assert committed == [True]
+        assert await store.contact_by_id(contact.id) == contact
+        assert await store.contact_by_key("call-1") == contact
+        assert await store.contact_by_id(str(uuid.uuid4())) is None
+        assert await store.contact_by_key("call-2") is None
+
+    async def test_timestamps_keep_microseconds_and_come_back_in_utc(self, store: Store) -> None:
+        """A queued_at given in another zone is the same instant, read back in UTC."""
+        berlin = timezone(timedelta(hours=1))
+        queued_at = datetime(2026, 3, 2, 10, 0, 0, 999999, tzinfo=berlin)
+        contact = make_contact("email-1", queued_at, Channel.EMAIL)
+        await store.writer.wait(store.insert_contact(contact, lambda: None))
+        stored = await store.contact_by_id(contact.id)
+        assert stored is not None
+        assert stored.queued_at == queued_at
+        assert stored.queued_at.utcoffset() == timedelta(0)
+        assert stored.queued_at.microsecond == 999999
+
+    async def test_insert_records_the_submitted_event(self, store: Store) -> None:
+        """The insert writes the 'submitted' event at queued_at alongside the row."""
+        contact = make_contact("call-1", T0)
+        await store.writer.wait(store.insert_contact(contact, lambda: None))
+        events = await store.contact_events(contact.id)
+        assert [(e.kind, e.at, e.agent_id, e.offer_id) for e in events] == [
+            (ContactEventKind.SUBMITTED, T0, None, None)
+        ]
+
+    async def test_duplicate_key_is_rejected(self, store: Store) -> None:
+        """A second insert with a known key fails its caller and leaves the first row alone."""
+        first = make_contact("call-1", T0)
+        await store.writer.wait(store.insert_contact(first, lambda: None))
+        second = make_contact("call-1", at(1))
+        with pytest.raises(StoreUnavailable, match="rejected"):
+            await store.writer.wait(store.insert_contact(second, lambda: None))
+        assert await store.contact_by_key("call-1") == first
+        assert await store.contact_by_id(second.id) is None
+
+
+class TestRecordingEvents:
+    async def test_lifecycle_of_a_call_lands_in_every_table(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """Events the core produces become the contact row, its history and the agent log."""
+        router = Router(RoutingPolicy(phone_reserve=0))
+        contact = make_contact("call-1", T0)
+        await store.writer.wait(store.insert_contact(contact, lambda: None))
+        events = [
+            *router.submit(contact, T0),
+            *router.sign_in("alice", frozenset({"returns"}), {}, AgentStatus.READY, at(1)),
+            *router.connect("alice", at(2)),
+        ]
+        offered = next(
+            e for e in events if isinstance(e, ContactEvent) and e.kind is ContactEventKind.OFFERED
+        )
+        assert offered.offer is not None
+        offer_id = offered.offer.id
+        await store.writer.wait(store.record(events))
+
+        row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1::uuid", contact.id)
+        assert row is not None
+        assert (row["state"], row["offered_at"], row["agent_id"], str(row["offer_id"])) == (
+            "offered",
+            at(2),
+            "alice",
+            offer_id,
+        )
+        assert (row["offer_count"], row["updated_at"]) == (1, at(2))
+        agent = await db.fetchrow("SELECT * FROM agents WHERE id = 'alice'")
+        assert agent is not None
+        assert (agent["skills"], agent["first_seen_at"], agent["last_seen_at"]) == (
+            ["returns"],
+            at(1),
+            at(1),
+        )
+
+        _, answered = router.accept("alice", offer_id, at(3.5))
+        _, ended = router.end("alice", contact.id, at(63.5))
+        done, completed = router.complete("alice", contact.id, "return", at(93.5))
+        await store.writer.wait(store.record([*answered, *ended, *completed]))
+
+        assert await store.contact_by_id(contact.id) == done
+        history = await store.contact_events(contact.id)
+        assert [(e.kind, e.at, e.agent_id) for e in history] == [
+            (ContactEventKind.SUBMITTED, T0, None),
+            (ContactEventKind.OFFERED, at(2), "alice"),
+            (ContactEventKind.ANSWERED, at(3.5), "alice"),
+            (ContactEventKind.ENDED, at(63.5), "alice"),
+            (ContactEventKind.COMPLETED, at(93.5), "alice"),
+        ]
+        assert history[1].offer_id == offer_id
+        assert history[2].offer_id == offer_id
+        log = await db.fetch(
+            "SELECT kind, status, reason, connected, at FROM agent_status_log ORDER BY id"
+        )
+        assert [tuple(r) for r in log] == [
+            ("signed_in", "ready", "", False, at(1)),
+            ("connected", "ready", "", True, at(2)),
+        ]
+        timings = await db.fetchrow(
+            "SELECT * FROM contact_timings WHERE contact_id = $1::uuid", contact.id
+        )
+        assert timings is not None
+        assert (
+            timings["wait_seconds"],
+            timings["talk_seconds"],
+            timings["acw_seconds"],
+            timings["handle_seconds"],
+        ) == (3.5, 60.0, 30.0, 90.0)
+
+    async def test_timed_out_offer_requeues_and_sets_the_agent_away(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """An expired offer writes offer_timed_out and requeued, clears the agent, logs 'missed'."""
+        router = Router(RoutingPolicy(phone_reserve=0, offer_timeout=10))
+        contact = make_contact("call-1", T0)
+        await store.writer.wait(store.insert_contact(contact, lambda: None))
+        events = [
+            *router.submit(contact, T0),
+            *router.sign_in("alice", frozenset(), {}, AgentStatus.READY, at(1)),
+            *router.connect("alice", at(2)),
+        ]
+        expired = router.expire(at(12))
+        assert any(isinstance(e, OfferWithdrawn) for e in expired)
+        await store.writer.wait(store.record([*events, *expired]))
+
+        row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1::uuid", contact.id)
+        assert row is not None
+        assert (row["state"], row["agent_id"], row["offer_id"], row["offer_count"]) == (
+            "queued",
+            None,
+            None,
+            1,
+        )
+        assert row["queued_at"] == T0
+        assert row["offered_at"] == at(2)
+        history = await db.fetch(
+            "SELECT kind, at, agent_id, reason FROM contact_events ORDER BY id"
+        )
+        assert [tuple(r) for r in history] == [
+            ("submitted", T0, None, None),
+            ("offered", at(2), "alice", None),
+            ("offer_timed_out", at(12), "alice", None),
+            ("requeued", at(12), "alice", "offer_timed_out"),
+        ]
+        last = await db.fetchrow(
+            "SELECT kind, status, reason, connected FROM agent_status_log ORDER BY id DESC LIMIT 1"
+        )
+        assert last is not None
+        assert tuple(last) == ("status_changed", "away", "missed", True)
+
+    async def test_withdrawal_records_nothing(self, store: Store) -> None:
+        """An offer withdrawal is a message to the agent, not a row."""
+        offer = Offer(str(uuid.uuid4()), str(uuid.uuid4()), "alice", T0, at(15))
+        assert store.writes_for([OfferWithdrawn(offer, "timed_out")]) == []
+
+    async def test_sign_in_again_updates_skills_and_keeps_first_seen(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """A second sign-in replaces the agent's skills and moves last_seen_at only."""
+        router = Router(RoutingPolicy())
+        first = router.sign_in("alice", frozenset({"a"}), {}, AgentStatus.READY, at(1))
+        second = router.sign_in("alice", frozenset({"b", "c"}), {}, AgentStatus.READY, at(5))
+        await store.writer.wait(store.record([*first, *second]))
+        agent = await db.fetchrow("SELECT * FROM agents WHERE id = 'alice'")
+        assert agent is not None
+        assert (agent["skills"], agent["first_seen_at"], agent["last_seen_at"]) == (
+            ["b", "c"],
+            at(1),
+            at(5),
+        )
+        assert await db.fetchval("SELECT count(*) FROM agent_status_log") == 2
+
+    async def test_insert_and_updates_in_one_batch_keep_their_order(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """Insert, offer and answer enqueued back to back commit together; the last state wins."""
+        router = Router(RoutingPolicy(phone_reserve=0))
+        router.sign_in("alice", frozenset(), {}, AgentStatus.READY, T0)
+        router.connect("alice", T0)
+        contact = make_contact("call-1", at(1))
+        inserted = store.insert_contact(contact, lambda: None)
+        offered = router.submit(contact, at(1))
+        first = offered[0]
+        assert isinstance(first, ContactEvent)
+        assert first.offer is not None
+        _, answered = router.accept("alice", first.offer.id, at(2))
+        recorded = store.record([*offered, *answered])
+        before = store.writer.stats.transactions
+        await asyncio.gather(inserted, recorded)
+        assert store.writer.stats.transactions == before + 1
+        row = await db.fetchrow("SELECT state, answered_at FROM contacts")
+        assert row is not None
+        assert tuple(row) == ("connected", at(2))
+        kinds = [r["kind"] for r in await db.fetch("SELECT kind FROM contact_events ORDER BY id")]
+        assert kinds == ["submitted", "offered", "answered"]
+
+
+class TestContactTimingsView:
+    async def test_durations_to_the_microsecond(self, db: asyncpg.Connection) -> None:
+        """wait, talk, ACW and handle are exact differences, down to one microsecond."""
+        contact_id = await insert_history(
+            db,
+            Channel.PHONE,
+            utc("2026-03-02 09:00:00.000001"),
+            answered_at=utc("2026-03-02 09:00:07.250003"),
+            ended_at=utc("2026-03-02 09:12:34.567890"),
+            completed_at=utc("2026-03-02 09:13:00.000000"),
+        )
+        row = await db.fetchrow(
+            "SELECT * FROM contact_timings WHERE contact_id = $1::uuid", contact_id
+        )
+        assert row is not None
+        assert row["wait_seconds"] == pytest.approx(7.250002, abs=1e-9)
+        assert row["talk_seconds"] == pytest.approx(747.317887, abs=1e-9)
+        assert row["acw_seconds"] == pytest.approx(25.432110, abs=1e-9)
+        assert row["handle_seconds"] == pytest.approx(772.749997, abs=1e-9)
+        assert row["state"] == "completed"
+
+    async def test_abandoned_contact_waits_until_it_left(self, db: asyncpg.Connection) -> None:
+        """An abandoned contact's wait runs to abandoned_at; it has no talk, ACW or handle."""
+        contact_id = await insert_history(
+            db,
+            Channel.CHAT,
+            utc("2026-03-02 10:00:00.500000"),
+            abandoned_at=utc("2026-03-02 10:00:04.499999"),
+        )
+        row = await db.fetchrow(
+            "SELECT * FROM contact_timings WHERE contact_id = $1::uuid", contact_id
+        )
+        assert row is not None
+        assert row["wait_seconds"] == pytest.approx(3.999999, abs=1e-9)
+        assert (row["talk_seconds"], row["acw_seconds"], row["handle_seconds"]) == (
+            None,
+            None,
+            None,
+        )
+
+    async def test_unfinished_steps_are_null(self, db: asyncpg.Connection) -> None:
+        """Waiting: no wait yet; connected: wait only; in wrap-up: talk but no ACW or handle."""
+        waiting = await insert_history(db, Channel.EMAIL, utc("2026-03-02 11:00:00"))
+        connected = await insert_history(
+            db,
+            Channel.PHONE,
+            utc("2026-03-02 11:00:00"),
+            answered_at=utc("2026-03-02 11:00:01.5"),
+        )
+        wrapping = await insert_history(
+            db,
+            Channel.PHONE,
+            utc("2026-03-02 11:00:00"),
+            answered_at=utc("2026-03-02 11:00:02"),
+            ended_at=utc("2026-03-02 11:01:02"),
+        )
+        query = (
+            "SELECT wait_seconds, talk_seconds, acw_seconds, handle_seconds "
+            "FROM contact_timings WHERE contact_id = $1::uuid"
+        )
+        rows = {}
+        for name, contact_id in (("w", waiting), ("c", connected), ("u", wrapping)):
+            row = await db.fetchrow(query, contact_id)
+            assert row is not None
+            rows[name] = tuple(row)
+        assert rows == {
+            "w": (None, None, None, None),
+            "c": (1.5, None, None, None),
+            "u": (2.0, 60.0, None, None),
+        }
+
+
+THRESHOLDS = {Channel.PHONE: 20.0, Channel.CHAT: 60.0, Channel.EMAIL: 3600.0}
+START = utc("2026-03-02 12:00:00")
+END = utc("2026-03-02 12:30:00")
+
+
+async def build_history(db: asyncpg.Connection) -> None:
+    """A half hour of contacts with known answers (see TestServiceLevelQuery)."""
+
+    def t(clock: str) -> datetime:
+        return utc(f"2026-03-02 {clock}")
+
+    phone, chat, email = Channel.PHONE, Channel.CHAT, Channel.EMAIL
+    # Outside the range on both sides.
+    await insert_history(db, phone, t("11:59:59.999999"), answered_at=t("12:00:05"))
+    await insert_history(db, phone, t("12:30:00"), answered_at=t("12:30:05"))
+    # 12:00 bin, phone.
+    await insert_history(  # exactly 20 s: within; talk 60, ACW 15
+        db,
+        phone,
+        t("12:01:00"),
+        answered_at=t("12:01:20"),
+        ended_at=t("12:02:20"),
+        completed_at=t("12:02:35"),
+    )
+    await insert_history(db, phone, t("12:02:00"), answered_at=t("12:02:20.000001"))
+    await insert_history(db, phone, t("12:03:00"), abandoned_at=t("12:03:03"))  # short
+    await insert_history(db, phone, t("12:04:00"), abandoned_at=t("12:04:05"))  # short (= 5 s)
+    await insert_history(db, phone, t("12:05:00"), abandoned_at=t("12:05:30"))
+    await insert_history(  # queued in the 12:00 bin, answered in the next: counts in 12:00
+        db,
+        phone,
+        t("12:14:59.999999"),
+        answered_at=t("12:15:10"),
+        ended_at=t("12:16:10"),
+        completed_at=t("12:16:40"),
+    )
+    # 12:00 bin, chat: exactly 60 s is within, 60.5 s is not.
+    await insert_history(db, chat, t("12:03:00"), answered_at=t("12:04:00"))
+    await insert_history(db, chat, t("12:04:00"), answered_at=t("12:05:00.5"))
+    # 12:15 bin.
+    await insert_history(  # queued exactly on the boundary: the later bin
+        db,
+        phone,
+        t("12:15:00"),
+        answered_at=t("12:15:05"),
+        ended_at=t("12:16:05"),
+        completed_at=t("12:16:15"),
+    )
+    await insert_history(db, phone, t("12:29:59.999999"))  # still waiting
+    await insert_history(db, email, t("12:20:00"), answered_at=t("13:19:59.999999"))
+
+
+@pytest.fixture(scope="module")
+async def history(server_url: str, template_database: str) -> AsyncIterator[Store]:
+    """A store on a database holding build_history's contacts, shared by the read-only tests."""
+    name = f"router_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        url = with_database(server_url, name)
+        db = await asyncpg.connect(url)
+        try:
+            await build_history(db)
+        finally:
+            await db.close()
+        store = await Store.open(url)
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+class TestServiceLevelQuery:
+    async def test_fifteen_minute_bins(self, history: Store) -> None:
+        """Counts per bin and channel, by queued_at, with the threshold and abandon boundaries."""
+        rows = await history.service_level(
+            START, END, timedelta(minutes=15), THRESHOLDS, short_abandon=5.0
+        )
+        first, second = START, START + timedelta(minutes=15)
+        assert [(r.interval_start, r.channel) for r in rows] == [
+            (first, Channel.CHAT),
+            (first, Channel.PHONE),
+            (second, Channel.EMAIL),
+            (second, Channel.PHONE),
+        ]
+        chat, phone, late_email, late_phone = rows
+        assert counts(phone) == (6, 3, 3, 2, 2)
+        assert phone.threshold_seconds == 20.0
+        assert phone.asa_seconds == pytest.approx((20 + 20.000001 + 10.000001) / 3, abs=1e-9)
+        assert phone.aht_seconds == pytest.approx((75 + 90) / 2, abs=1e-9)
+        assert phone.mean_acw_seconds == pytest.approx((15 + 30) / 2, abs=1e-9)
+        assert service_level(2, 3, 3, 2) == 0.5
+
+        assert counts(chat) == (2, 2, 0, 0, 1)
+        assert chat.threshold_seconds == 60.0
+        assert chat.asa_seconds == pytest.approx(60.25, abs=1e-9)
+        assert (chat.aht_seconds, chat.mean_acw_seconds) == (None, None)
+
+        assert counts(late_phone) == (2, 1, 0, 0, 1)
+        assert late_phone.asa_seconds == pytest.approx(5.0, abs=1e-9)
+        assert late_phone.aht_seconds == pytest.approx(70.0, abs=1e-9)
+        assert late_phone.mean_acw_seconds == pytest.approx(10.0, abs=1e-9)
+
+        assert counts(late_email) == (1, 1, 0, 0, 1)
+        assert late_email.asa_seconds == pytest.approx(3599.999999, abs=1e-9)
+
+    async def test_hour_bin_merges_the_half_hour(self, history: Store) -> None:
+        """With one-hour bins the same history is one row per channel."""
+        rows = await history.service_level(START, END, timedelta(hours=1), THRESHOLDS, 5.0)
+        assert [(r.interval_start, r.channel, counts(r)) for r in rows] == [
+            (START, Channel.CHAT, (2, 2, 0, 0, 1)),
+            (START, Channel.EMAIL, (1, 1, 0, 0, 1)),
+            (START, Channel.PHONE, (8, 4, 3, 2, 3)),
+        ]
+
+    async def test_only_the_channels_asked_for(self, history: Store) -> None:
+        """Channels without a threshold given are left out."""
+        rows = await history.service_level(
+            START, END, timedelta(minutes=15), {Channel.CHAT: 60.0}, 5.0
+        )
+        assert {r.channel for r in rows} == {Channel.CHAT}
+
+    async def test_threshold_and_short_abandon_come_from_the_caller(self, history: Store) -> None:
+        """A 10 s phone threshold and a 2 s short-abandon limit change the counts accordingly."""
+        rows = await history.service_level(
+            START, END, timedelta(minutes=15), {Channel.PHONE: 10.0}, 2.0
+        )
+        phone = rows[0]
+        assert phone.threshold_seconds == 10.0
+        # Only the 10.000001 s answer was near 10 s: it is now outside; no abandon is short.
+        assert counts(phone) == (6, 3, 3, 0, 0)
+
+    async def test_empty_range(self, history: Store) -> None:
+        """A range with no contacts answers no rows."""
+        rows = await history.service_level(
+            START - timedelta(hours=2),
+            START - timedelta(hours=1),
+            timedelta(hours=1),
+            THRESHOLDS,
+            5.0,
+        )
+        assert rows == []
+
+
+def counts(row: ServiceLevelCounts) -> tuple[int, int, int, int, int]:
+    """(offered, answered, abandoned, short_abandoned, answered_within_threshold)"""
+    return (
+        row.offered,
+        row.answered,
+        row.abandoned,
+        row.short_abandoned,
+        row.answered_within_threshold,
+    )
+
+
+class TestOpenContacts:
+    async def test_only_contacts_not_final_in_queue_order(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """Queued, offered, connected and wrap-up contacts come back oldest first; no final one."""
+        wrap_up = await insert_history(db, Channel.CHAT, at(1), answered_at=at(2), ended_at=at(3))
+        await insert_history(
+            db, Channel.PHONE, at(2), answered_at=at(3), ended_at=at(4), completed_at=at(5)
+        )
+        queued = await insert_history(db, Channel.EMAIL, at(4))
+        await insert_history(db, Channel.PHONE, at(0), abandoned_at=at(1))
+        offered = await insert_history(db, Channel.PHONE, at(3), offered_at=at(4))
+        connected = await insert_history(db, Channel.PHONE, at(0.5), answered_at=at(6))
+        found = await store.open_contacts()
+        assert [(c.id, c.state) for c in found] == [
+            (connected, ContactState.CONNECTED),
+            (wrap_up, ContactState.WRAP_UP),
+            (offered, ContactState.OFFERED),
+            (queued, ContactState.QUEUED),
+        ]
+        assert found[0].answered_at == at(6)
+        assert found[0].agent_id == "alice"
+
+    async def test_empty_database(self, store: Store) -> None:
+        """With no contacts there is nothing to restore."""
+        assert await store.open_contacts() == []
+
+
+def appending(target: list[T], value: T) -> Callable[[], None]:
+    """An after-commit hook that appends `value` to `target`."""
+    return lambda: target.append(value)
+
+
+class TestGroupCommit:
+    async def test_concurrent_writes_share_transactions(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """200 writers enqueued at once commit in far fewer transactions, every row landing."""
+        writers = 200
+        contacts = [make_contact(f"call-{i}", at(i / 1000)) for i in range(writers)]
+        committed: list[str] = []
+        before = store.writer.stats.transactions
+
+        async def submit(index: int) -> None:
+            contact = contacts[index]
+            future = store.insert_contact(contact, lambda: committed.append(contact.id))
+            await store.writer.wait(future)
+
+        await asyncio.gather(*(submit(i) for i in range(writers)))
+
+        transactions = store.writer.stats.transactions - before
+        assert 1 <= transactions < writers
+        assert store.writer.stats.largest_batch > 2
+        assert sorted(committed) == sorted(c.id for c in contacts)
+        assert await db.fetchval("SELECT count(*) FROM contacts") == writers
+        assert await db.fetchval("SELECT count(*) FROM contact_events") == writers
+
+    async def test_after_commit_hooks_run_in_enqueue_order(self, store: Store) -> None:
+        """Hooks of one batch run in the order their writes were enqueued."""
+        order: list[int] = []
+        futures = [
+            store.insert_contact(make_contact(f"call-{i}", at(i)), appending(order, i))
+            for i in range(20)
+        ]
+        await asyncio.gather(*futures)
+        assert order == list(range(20))
+
+    async def test_one_bad_write_fails_only_its_caller(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """A statement error in one caller's writes fails it alone; the batch's others commit."""
+        good = [make_contact(f"call-{i}", at(i)) for i in range(4)]
+        hooks: list[str] = []
+        futures = [store.insert_contact(c, appending(hooks, c.id)) for c in good[:2]]
+        orphan_event = (
+            "insert_contact_event",
+            (uuid.uuid4(), "submitted", T0, None, None, None),
+        )
+        bad = store.writer.enqueue([orphan_event], after_commit=lambda: hooks.append("bad"))
+        futures += [store.insert_contact(c, appending(hooks, c.id)) for c in good[2:]]
+        failures = store.writer.stats.failures
+
+        results = await asyncio.gather(*futures, bad, return_exceptions=True)
+
+        assert results[:4] == [None] * 4
+        assert isinstance(results[4], StoreUnavailable)
+        assert "rejected" in str(results[4])
+        assert sorted(hooks) == sorted(c.id for c in good)
+        assert store.writer.stats.failures == failures + 1
+        assert store.writer.healthy
+        assert await db.fetchval("SELECT count(*) FROM contacts") == 4
+        assert await db.fetchval("SELECT count(*) FROM contact_events") == 4
+
+    async def test_writes_after_a_rejected_batch_still_commit(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """After a rejected write the writer keeps serving later callers."""
+        duplicate = make_contact("call-1", T0)
+        await store.writer.wait(store.insert_contact(duplicate, lambda: None))
+        with pytest.raises(StoreUnavailable):
+            await store.writer.wait(
+                store.insert_contact(make_contact("call-1", at(1)), lambda: None)
+            )
+        await store.writer.wait(store.insert_contact(make_contact("call-2", at(2)), lambda: None))
+        assert await db.fetchval("SELECT count(*) FROM contacts") == 2
+
+    async def test_empty_write_resolves_at_once(self, store: Store) -> None:
+        """Enqueuing no writes is already committed, and runs its hook."""
+        ran: list[bool] = []
+        future = store.writer.enqueue([], after_commit=lambda: ran.append(True))
+        assert future.done()
+        assert ran == [True]
+
+    async def test_batches_respect_max_batch(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """With max_batch=10, 100 single writes take at least ten transactions of at most ten."""
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        writer = GroupCommit(pool, max_batch=10)
+        writer.start()
+        try:
+            writes: list[list[Write]] = [
+                [("upsert_agent", (f"agent-{i}", [], T0))] for i in range(100)
+            ]
+            await asyncio.gather(*(writer.write(w) for w in writes))
+            assert writer.stats.transactions >= 10
+            assert writer.stats.largest_batch <= 10
+            assert writer.stats.writes == 100
+        finally:
+            await writer.close()
+            await pool.close()
+        assert await db.fetchval("SELECT count(*) FROM agents") == 100
+
+
+class TestUnreachable:
+    async def test_open_fails_as_unavailable(self) -> None:
+        """Opening the store on a port nobody listens on raises StoreUnavailable."""
+        with pytest.raises(StoreUnavailable):
+            await Store.open("postgresql://postgres@127.0.0.1:1/postgres")
