@@ -36,7 +36,8 @@ proto: $(VENV)/.dev
 		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTO)
 
 proto-check: proto
-	git diff --exit-code -- router/_proto
+	@test -z "$$(git status --porcelain -- router/_proto)" || \
+		{ git status --short -- router/_proto; echo 'router/_proto is stale: run make proto and commit'; exit 1; }
 
 buf-lint:
 	npx --yes @bufbuild/buf@1.75.0 lint
