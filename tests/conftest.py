@@ -7,6 +7,7 @@ migrated once per session, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -43,35 +44,41 @@ def server_url() -> Iterator[str]:
         embedded.stop()
 
 
-@pytest.fixture(scope="session")
-async def template_database(server_url: str) -> AsyncIterator[str]:
-    """A database migrated once, cloned for each test."""
-    name = f"router_template_{uuid.uuid4().hex[:12]}"
+@contextlib.asynccontextmanager
+async def created_database(
+    server_url: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A new database `prefix_<random>` (a copy of `template`, if given): its name.
+
+    It is dropped on exit, along with any connection still open to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        connection = await asyncpg.connect(with_database(server_url, name))
-        try:
-            await migrate(connection)
-        finally:
-            await connection.close()
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
         yield name
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+async def template_database(server_url: str) -> AsyncIterator[str]:
+    """A database migrated once, cloned for each test."""
+    async with created_database(server_url, "router_template") as name:
+        connection = await asyncpg.connect(with_database(server_url, name))
+        try:
+            await migrate(connection)
+        finally:
+            await connection.close()
+        yield name
+
+
 @pytest.fixture
 async def database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
     """A fresh, migrated database of this test's own."""
-    name = f"router_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    async with created_database(server_url, "router_test", template_database) as name:
         yield with_database(server_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture

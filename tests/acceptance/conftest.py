@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeAlias
 
@@ -17,7 +16,7 @@ from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
-from tests.conftest import with_database
+from tests.conftest import created_database, with_database
 
 OfferCall: TypeAlias = grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
 
@@ -121,8 +120,17 @@ async def handle(
     disposition: str = "order-status",
 ) -> pb.Contact:
     """Accept, end and complete an offered contact; the completed contact."""
-    contact_id = offer.contact.contact_id
     await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id))
+    return await finish(agents, agent_id, offer.contact.contact_id, disposition)
+
+
+async def finish(
+    agents: pb_grpc.AgentServiceAsyncStub,
+    agent_id: str,
+    contact_id: str,
+    disposition: str = "order-status",
+) -> pb.Contact:
+    """End and complete a connected contact; the completed contact."""
     await agents.EndContact(pb.EndContactRequest(agent_id=agent_id, contact_id=contact_id))
     done = await agents.CompleteContact(
         pb.CompleteContactRequest(agent_id=agent_id, contact_id=contact_id, disposition=disposition)
@@ -253,6 +261,20 @@ async def sign_in(
     return response.agent
 
 
+async def offered_call(
+    contacts: pb_grpc.ContactServiceAsyncStub,
+    agents: pb_grpc.AgentServiceAsyncStub,
+    streams: OfferStreams,
+) -> tuple[OfferCall, pb.Contact, pb.Offer]:
+    """Sign Alice in, open her offer stream, submit call-1 and read its offer to her:
+    her stream, the submitted contact and the offer."""
+    await sign_in(agents, "alice")
+    stream = await streams.open("alice")
+    contact = await submit(contacts, "call-1")
+    offer = await next_offer(stream)
+    return stream, contact, offer
+
+
 # A router shared by the tests of one module, for tests that only read or that must
 # change nothing (each such test checks that itself): a database per test costs more
 # than the test.
@@ -260,14 +282,8 @@ async def sign_in(
 
 @pytest.fixture(scope="module")
 async def module_database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
-    name = f"router_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    async with created_database(server_url, "router_test", template_database) as name:
         yield with_database(server_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,11 @@ from tests.acceptance.conftest import (
     contact_state,
     event_kinds,
     eventually,
+    finish,
     handle,
     next_offer,
     next_withdrawal,
+    offered_call,
     rpc_error,
     sign_in,
     status_log,
@@ -102,11 +104,7 @@ class TestRouting:
             await agents.AcceptOffer(
                 pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id)
             )
-        first_id = offers[0].contact.contact_id
-        await agents.EndContact(pb.EndContactRequest(agent_id="alice", contact_id=first_id))
-        await agents.CompleteContact(
-            pb.CompleteContactRequest(agent_id="alice", contact_id=first_id, disposition="done")
-        )
+        await finish(agents, "alice", offers[0].contact.contact_id, "done")
         offer = await next_offer(stream)
         assert offer.contact.contact_id == chats[3].contact_id
 
@@ -272,10 +270,7 @@ class TestDecline:
         offer_streams: OfferStreams,
     ) -> None:
         """A second decline of the same offer is FAILED_PRECONDITION."""
-        await sign_in(agents, "alice")
-        alice = await offer_streams.open("alice")
-        await submit(contacts, "call-1")
-        offer = await next_offer(alice)
+        _, _, offer = await offered_call(contacts, agents, offer_streams)
         request = pb.DeclineOfferRequest(agent_id="alice", offer_id=offer.offer_id)
         await agents.DeclineOffer(request)
         error = await rpc_error(agents.DeclineOffer(request))
@@ -295,10 +290,7 @@ class TestDeclineAlone:
         offer_streams: OfferStreams,
     ) -> None:
         """Right after the only agent declines, the contact is back in the queue at position 1."""
-        await sign_in(agents, "alice")
-        alice = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(alice)
+        _, contact, offer = await offered_call(contacts, agents, offer_streams)
         declined = await agents.DeclineOffer(
             pb.DeclineOfferRequest(agent_id="alice", offer_id=offer.offer_id)
         )
@@ -314,10 +306,7 @@ class TestDeclineAlone:
         db: asyncpg.Connection,
     ) -> None:
         """Once decline_exclusion (0.3 s) has passed, the only agent is offered it again."""
-        await sign_in(agents, "alice")
-        alice = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        first = await next_offer(alice)
+        alice, contact, first = await offered_call(contacts, agents, offer_streams)
         await agents.DeclineOffer(pb.DeclineOfferRequest(agent_id="alice", offer_id=first.offer_id))
         # offer_timeout is the default 15 s: the re-offer must come from the exclusion ending.
         again = await next_offer(alice, within=3.0)
@@ -347,10 +336,7 @@ class TestOfferTimeout:
         db: asyncpg.Connection,
     ) -> None:
         """The offer is withdrawn (timed_out), the agent is AWAY "missed", the call re-queued."""
-        await sign_in(agents, "alice")
-        alice = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(alice)
+        alice, contact, offer = await offered_call(contacts, agents, offer_streams)
         offered_at = offer.contact.timings.offered_at.ToDatetime()
         assert offer.expires_at.ToDatetime() - offered_at == timedelta(seconds=0.3)
         withdrawn = await next_withdrawal(alice)
@@ -389,10 +375,7 @@ class TestOfferTimeout:
         offer_streams: OfferStreams,
     ) -> None:
         """When the missed agent sets READY it is offered the same call, now offered twice."""
-        await sign_in(agents, "alice")
-        alice = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        await next_offer(alice)
+        alice, contact, _ = await offered_call(contacts, agents, offer_streams)
         await next_withdrawal(alice)
         ready = await agents.SetStatus(
             pb.SetStatusRequest(agent_id="alice", status=pb.AGENT_STATUS_READY)
@@ -485,21 +468,11 @@ class TestLostStream:
         offer_streams: OfferStreams,
     ) -> None:
         """The conversation is not tied to the stream: End and Complete work without it."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        stream, contact, offer = await offered_call(contacts, agents, offer_streams)
         await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
         await offer_streams.lose(stream, "alice")
-        await agents.EndContact(
-            pb.EndContactRequest(agent_id="alice", contact_id=contact.contact_id)
-        )
-        done = await agents.CompleteContact(
-            pb.CompleteContactRequest(
-                agent_id="alice", contact_id=contact.contact_id, disposition="order-status"
-            )
-        )
-        assert done.contact.state == pb.CONTACT_STATE_COMPLETED
+        done = await finish(agents, "alice", contact.contact_id)
+        assert done.state == pb.CONTACT_STATE_COMPLETED
 
     async def test_second_stream_replaces_the_first_and_gets_open_offers(
         self,
@@ -508,10 +481,7 @@ class TestLostStream:
         offer_streams: OfferStreams,
     ) -> None:
         """Opening a second stream ends the first and resends the offer still open."""
-        await sign_in(agents, "alice")
-        first = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(first)
+        first, contact, offer = await offered_call(contacts, agents, offer_streams)
         second = await offer_streams.open("alice", wait_connected=False)
         resent = await next_offer(second)
         assert resent.offer_id == offer.offer_id
@@ -539,10 +509,7 @@ class TestSignOut:
         db: asyncpg.Connection,
     ) -> None:
         """SignOut is FAILED_PRECONDITION during a call and in wrap-up, allowed after completion."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        stream, contact, offer = await offered_call(contacts, agents, offer_streams)
         await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
         request = pb.SignOutRequest(agent_id="alice")
         error = await rpc_error(agents.SignOut(request))
@@ -572,10 +539,7 @@ class TestSignOut:
         db: asyncpg.Connection,
     ) -> None:
         """An agent holding only an offer may sign out; the contact is queued again."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        await next_offer(stream)
+        _, contact, _ = await offered_call(contacts, agents, offer_streams)
         await agents.SignOut(pb.SignOutRequest(agent_id="alice"))
         status = await contact_state(contacts, contact.contact_id)
         assert status.contact.state == pb.CONTACT_STATE_QUEUED
@@ -602,10 +566,7 @@ class TestConversation:
         db: asyncpg.Connection,
     ) -> None:
         """Retrying Accept, End and Complete returns the contact and records each step once."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        _, contact, offer = await offered_call(contacts, agents, offer_streams)
         accept = pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id)
         first = await agents.AcceptOffer(accept)
         assert (await agents.AcceptOffer(accept)).contact == first.contact

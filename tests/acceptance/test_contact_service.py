@@ -15,9 +15,11 @@ from tests.acceptance.conftest import (
     contact_state,
     details,
     event_kinds,
+    finish,
     handle,
     next_offer,
     next_withdrawal,
+    offered_call,
     rpc_error,
     sign_in,
     submit,
@@ -170,10 +172,7 @@ class TestGetContact:
         offer_streams: OfferStreams,
     ) -> None:
         """An offered contact is not waiting in the queue: position 0, agent named."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        _, contact, offer = await offered_call(contacts, agents, offer_streams)
         status = await contact_state(contacts, contact.contact_id)
         assert status.contact.state == pb.CONTACT_STATE_OFFERED
         assert status.contact.agent_id == "alice"
@@ -296,10 +295,7 @@ class TestAbandonContact:
         db: asyncpg.Connection,
     ) -> None:
         """The agent is told the offer is withdrawn ("abandoned") and can no longer accept."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        stream, contact, offer = await offered_call(contacts, agents, offer_streams)
         await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=contact.contact_id))
         withdrawn = await next_withdrawal(stream)
         assert withdrawn.offer_id == offer.offer_id
@@ -318,10 +314,7 @@ class TestAbandonContact:
         offer_streams: OfferStreams,
     ) -> None:
         """When an offered caller hangs up, the agent is offered the next waiting call."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        first = await submit(contacts, "call-1")
-        await next_offer(stream)
+        stream, first, _ = await offered_call(contacts, agents, offer_streams)
         second = await submit(contacts, "call-2")
         await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=first.contact_id))
         await next_withdrawal(stream)
@@ -347,10 +340,7 @@ class TestAbandonContact:
         db: asyncpg.Connection,
     ) -> None:
         """Once answered (and again once completed) AbandonContact is FAILED_PRECONDITION."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        _, contact, offer = await offered_call(contacts, agents, offer_streams)
         await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
         request = pb.AbandonContactRequest(contact_id=contact.contact_id)
         error = await rpc_error(contacts.AbandonContact(request))
@@ -358,14 +348,7 @@ class TestAbandonContact:
         assert (await contact_state(contacts, contact.contact_id)).contact.state == (
             pb.CONTACT_STATE_CONNECTED
         )
-        await agents.EndContact(
-            pb.EndContactRequest(agent_id="alice", contact_id=contact.contact_id)
-        )
-        await agents.CompleteContact(
-            pb.CompleteContactRequest(
-                agent_id="alice", contact_id=contact.contact_id, disposition="order-status"
-            )
-        )
+        await finish(agents, "alice", contact.contact_id)
         error = await rpc_error(contacts.AbandonContact(request))
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "abandoned" not in await event_kinds(db, contact.contact_id)

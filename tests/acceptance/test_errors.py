@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
@@ -21,8 +23,8 @@ from tests.acceptance.conftest import (
     OfferStreams,
     contact_state,
     details,
-    next_offer,
     next_withdrawal,
+    offered_call,
     queue_view,
     row_counts,
     rpc_error,
@@ -55,10 +57,7 @@ async def center(
     agents = pb_grpc.AgentServiceStub(module_channel)
     streams = OfferStreams(agents, db)
     try:
-        await sign_in(agents, "alice")
-        stream = await streams.open("alice")
-        call = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        _, call, offer = await offered_call(contacts, agents, streams)
         await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
         await sign_in(agents, "bob", status=pb.AGENT_STATUS_AWAY)
         await streams.open("bob")
@@ -88,36 +87,33 @@ async def center_db(center: Center) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+Request = TypeVar("Request", bound=Message)
+
+
+def replaced(request: Request, **fields: object) -> Request:
+    """`request` with `fields` replaced: a list extends a repeated field, a dict updates a
+    map field, anything else is set."""
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            getattr(request, name).update(value)
+        elif isinstance(value, list):
+            getattr(request, name).extend(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
 def new_contact(**fields: object) -> pb.SubmitContactRequest:
     """A valid submission with `fields` replaced."""
     request = pb.SubmitContactRequest(
         idempotency_key="call-new", channel=pb.CHANNEL_PHONE, customer_id="+15550199"
     )
-    for name, value in fields.items():
-        if name == "attributes":
-            assert isinstance(value, dict)
-            request.attributes.update(value)
-        elif name == "required_skills":
-            assert isinstance(value, list)
-            request.required_skills.extend(value)
-        else:
-            setattr(request, name, value)
-    return request
+    return replaced(request, **fields)
 
 
 def sign_in_request(**fields: object) -> pb.SignInRequest:
     """A valid sign-in of a new agent with `fields` replaced."""
-    request = pb.SignInRequest(agent_id="carol")
-    for name, value in fields.items():
-        if name == "skills":
-            assert isinstance(value, list)
-            request.skills.extend(value)
-        elif name == "capacities":
-            assert isinstance(value, list)
-            request.capacities.extend(value)
-        else:
-            setattr(request, name, value)
-    return request
+    return replaced(pb.SignInRequest(agent_id="carol"), **fields)
 
 
 Call = Callable[[Center], Awaitable[object]]
@@ -142,6 +138,41 @@ def signing_in(**fields: object) -> Call:
 def completing(agent_id: str, disposition: str = "order-status") -> Call:
     return lambda c: c.agents.CompleteContact(
         pb.CompleteContactRequest(agent_id=agent_id, contact_id=c.call_id, disposition=disposition)
+    )
+
+
+def accepting(agent_id: str, offer_id: str | None = None) -> Call:
+    """AcceptOffer of `offer_id`, by default the offer of the center's call."""
+    return lambda c: c.agents.AcceptOffer(
+        pb.AcceptOfferRequest(
+            agent_id=agent_id, offer_id=c.offer_id if offer_id is None else offer_id
+        )
+    )
+
+
+def ending(agent_id: str, contact_id: str | None = None) -> Call:
+    """EndContact of `contact_id`, by default the center's call."""
+    return lambda c: c.agents.EndContact(
+        pb.EndContactRequest(
+            agent_id=agent_id, contact_id=c.call_id if contact_id is None else contact_id
+        )
+    )
+
+
+def abandoning(contact_id: str | None = None) -> Call:
+    """AbandonContact of `contact_id`, by default the center's call."""
+    return lambda c: c.contacts.AbandonContact(
+        pb.AbandonContactRequest(contact_id=c.call_id if contact_id is None else contact_id)
+    )
+
+
+def setting_status(
+    agent_id: str,
+    status: pb.AgentStatus.ValueType = pb.AGENT_STATUS_UNSPECIFIED,
+    away_reason: str = "",
+) -> Call:
+    return lambda c: c.agents.SetStatus(
+        pb.SetStatusRequest(agent_id=agent_id, status=status, away_reason=away_reason)
     )
 
 
@@ -225,68 +256,22 @@ CASES = [
         INVALID,
         "skills",
     ),
-    Case(
-        "status offline",
-        lambda c: c.agents.SetStatus(
-            pb.SetStatusRequest(agent_id="bob", status=pb.AGENT_STATUS_OFFLINE)
-        ),
-        INVALID,
-        "status",
-    ),
-    Case(
-        "status unspecified",
-        lambda c: c.agents.SetStatus(pb.SetStatusRequest(agent_id="bob")),
-        INVALID,
-        "status",
-    ),
+    Case("status offline", setting_status("bob", pb.AGENT_STATUS_OFFLINE), INVALID, "status"),
+    Case("status unspecified", setting_status("bob"), INVALID, "status"),
     Case(
         "65-char away reason",
-        lambda c: c.agents.SetStatus(
-            pb.SetStatusRequest(agent_id="bob", status=pb.AGENT_STATUS_AWAY, away_reason="r" * 65)
-        ),
+        setting_status("bob", pb.AGENT_STATUS_AWAY, away_reason="r" * 65),
         INVALID,
         "away_reason",
     ),
     Case("bad disposition", completing("alice", "Order Status"), INVALID, "disposition"),
     Case("empty disposition", completing("alice", ""), INVALID, "disposition"),
-    Case(
-        "offer_id not a uuid",
-        lambda c: c.agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id="o-1")),
-        INVALID,
-        "offer_id",
-    ),
-    Case(
-        "bad agent_id on accept",
-        lambda c: c.agents.AcceptOffer(
-            pb.AcceptOfferRequest(agent_id="alice/1", offer_id=c.offer_id)
-        ),
-        INVALID,
-        "agent_id",
-    ),
-    Case(
-        "contact_id not a uuid",
-        lambda c: c.agents.EndContact(pb.EndContactRequest(agent_id="alice", contact_id="c-1")),
-        INVALID,
-        "contact_id",
-    ),
-    Case(
-        "abandon with a bad contact_id",
-        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id="")),
-        INVALID,
-        "contact_id",
-    ),
-    Case(
-        "accept an unknown offer",
-        lambda c: c.agents.AcceptOffer(
-            pb.AcceptOfferRequest(agent_id="alice", offer_id=str(uuid.uuid4()))
-        ),
-        PRECONDITION,
-    ),
-    Case(
-        "accept someone else's offer",
-        lambda c: c.agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="bob", offer_id=c.offer_id)),
-        PRECONDITION,
-    ),
+    Case("offer_id not a uuid", accepting("alice", "o-1"), INVALID, "offer_id"),
+    Case("bad agent_id on accept", accepting("alice/1"), INVALID, "agent_id"),
+    Case("contact_id not a uuid", ending("alice", "c-1"), INVALID, "contact_id"),
+    Case("abandon with a bad contact_id", abandoning(""), INVALID, "contact_id"),
+    Case("accept an unknown offer", accepting("alice", str(uuid.uuid4())), PRECONDITION),
+    Case("accept someone else's offer", accepting("bob"), PRECONDITION),
     Case(
         "decline an answered offer",
         lambda c: c.agents.DeclineOffer(
@@ -296,11 +281,7 @@ CASES = [
     ),
     Case("complete someone else's contact", completing("bob"), PRECONDITION),
     Case("complete before ending", completing("alice"), PRECONDITION),
-    Case(
-        "end someone else's contact",
-        lambda c: c.agents.EndContact(pb.EndContactRequest(agent_id="bob", contact_id=c.call_id)),
-        PRECONDITION,
-    ),
+    Case("end someone else's contact", ending("bob"), PRECONDITION),
     Case(
         "end a queued contact",
         lambda c: c.agents.EndContact(
@@ -313,37 +294,15 @@ CASES = [
         lambda c: c.agents.SignOut(pb.SignOutRequest(agent_id="alice")),
         PRECONDITION,
     ),
-    Case(
-        "abandon an answered contact",
-        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id=c.call_id)),
-        PRECONDITION,
-    ),
-    Case(
-        "accept by an agent not signed in",
-        lambda c: c.agents.AcceptOffer(
-            pb.AcceptOfferRequest(agent_id="carol", offer_id=c.offer_id)
-        ),
-        NOT_FOUND,
-    ),
+    Case("abandon an answered contact", abandoning(), PRECONDITION),
+    Case("accept by an agent not signed in", accepting("carol"), NOT_FOUND),
     Case(
         "set status of an agent not signed in",
-        lambda c: c.agents.SetStatus(
-            pb.SetStatusRequest(agent_id="carol", status=pb.AGENT_STATUS_READY)
-        ),
+        setting_status("carol", pb.AGENT_STATUS_READY),
         NOT_FOUND,
     ),
-    Case(
-        "abandon an unknown contact",
-        lambda c: c.contacts.AbandonContact(pb.AbandonContactRequest(contact_id=str(uuid.uuid4()))),
-        NOT_FOUND,
-    ),
-    Case(
-        "end an unknown contact",
-        lambda c: c.agents.EndContact(
-            pb.EndContactRequest(agent_id="alice", contact_id=str(uuid.uuid4()))
-        ),
-        NOT_FOUND,
-    ),
+    Case("abandon an unknown contact", abandoning(str(uuid.uuid4())), NOT_FOUND),
+    Case("end an unknown contact", ending("alice", str(uuid.uuid4())), NOT_FOUND),
 ]
 
 
@@ -383,10 +342,7 @@ class TestExpiredOffer:
         db: asyncpg.Connection,
     ) -> None:
         """AcceptOffer after the offer timed out is FAILED_PRECONDITION; the call stays queued."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        contact = await submit(contacts, "call-1")
-        offer = await next_offer(stream)
+        stream, contact, offer = await offered_call(contacts, agents, offer_streams)
         await next_withdrawal(stream)
         counts, queue = await row_counts(db), await queue_view(reporting)
 

@@ -24,7 +24,9 @@ from tests.acceptance.conftest import (
     OfferStreams,
     contact_state,
     event_kinds,
+    finish,
     next_offer,
+    offered_call,
     sign_in,
     stream_ended,
     submit,
@@ -99,16 +101,9 @@ class TestRestart:
             assert list(agent.contact_ids) == [talking.contact_id]
             stream = await second.streams.open("alice")
             assert (await next_offer(stream)).contact.contact_id == offered_chat.contact_id
-            await second.agents.EndContact(
-                pb.EndContactRequest(agent_id="alice", contact_id=talking.contact_id)
-            )
-            done = await second.agents.CompleteContact(
-                pb.CompleteContactRequest(
-                    agent_id="alice", contact_id=talking.contact_id, disposition="return"
-                )
-            )
+            done = await finish(second.agents, "alice", talking.contact_id, "return")
             before = accepted.contact.timings
-            after = done.contact.timings
+            after = done.timings
             assert (after.queued_at, after.offered_at, after.answered_at) == (
                 before.queued_at,
                 before.offered_at,
@@ -171,10 +166,7 @@ class TestRestart:
                 contacts = pb_grpc.ContactServiceStub(channel)
                 streams = OfferStreams(agents, db)
                 try:
-                    await sign_in(agents, "alice")
-                    stream = await streams.open("alice")
-                    contact = await submit(contacts, "call-1")
-                    await next_offer(stream)
+                    stream, contact, _ = await offered_call(contacts, agents, streams)
                     stopped = True
                     await router.stop(grace=1.0)
                     assert await stream_ended(stream)

@@ -12,7 +12,7 @@ import pytest
 
 from router.domain import Channel, Contact, ContactState
 from router.store import Store
-from tests.conftest import with_database
+from tests.conftest import created_database, with_database
 
 
 @pytest.fixture
@@ -28,14 +28,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 async def empty_database_url(server_url: str) -> AsyncIterator[str]:
     """A database with no schema at all, for migration tests."""
-    name = f"router_empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with created_database(server_url, "router_empty") as name:
         yield with_database(server_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def make_contact(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from router.domain import Channel, Contact
+from router.domain import Channel, Contact, Router
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -41,6 +41,20 @@ def build_contact(
         queued_at=when,
         required_skills=frozenset(skills),
         priority_boost=boost,
+    )
+
+
+def fingerprint(router: Router, now: datetime) -> tuple[object, ...]:
+    """Everything observable about the router, to show a refused call changed nothing."""
+    agents = sorted(router.agents(), key=lambda a: a.id)
+    contacts = sorted(router.contacts(), key=lambda c: c.id)
+    return (
+        router.snapshot(now),
+        agents,
+        contacts,
+        {a.id: router.offers_for(a.id) for a in agents},
+        {c.id: router.position(c.id, now) for c in contacts},
+        router.next_deadline(),
     )
 
 

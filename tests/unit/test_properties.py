@@ -10,7 +10,7 @@ that the routing invariants hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 import pytest
@@ -38,8 +38,8 @@ from router.domain import (
     WrongState,
 )
 from router.domain.queue import ContactQueue
+from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
 
-T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 AGENTS = ("a1", "a2", "a3")
 SKILLS = ("es", "vip")
 PHONE, CHAT, EMAIL = Channel.PHONE, Channel.CHAT, Channel.EMAIL
@@ -59,46 +59,6 @@ capacities = st.fixed_dictionaries(
         EMAIL: st.sampled_from([1, 2, 0]),
     }
 )
-
-
-class _Ids:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> str:
-        self.n += 1
-        return f"offer-{self.n}"
-
-
-def _contact(
-    contact_id: str,
-    channel: Channel,
-    queued_at: datetime,
-    skills: frozenset[str] = frozenset(),
-    boost: float = 1.0,
-) -> Contact:
-    return Contact(
-        id=contact_id,
-        idempotency_key=f"key-{contact_id}",
-        channel=channel,
-        customer_id="customer",
-        queued_at=queued_at,
-        required_skills=skills,
-        priority_boost=boost,
-    )
-
-
-def _fingerprint(router: Router, now: datetime) -> tuple[object, ...]:
-    agents = sorted(router.agents(), key=lambda a: a.id)
-    contacts = sorted(router.contacts(), key=lambda c: c.id)
-    return (
-        router.snapshot(now),
-        agents,
-        contacts,
-        {a.id: router.offers_for(a.id) for a in agents},
-        {c.id: router.position(c.id, now) for c in contacts},
-        router.next_deadline(),
-    )
 
 
 @dataclass
@@ -146,7 +106,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.policy = RoutingPolicy(
             phone_reserve=self.reserve, offer_timeout=15.0, decline_exclusion=self.decline_exclusion
         )
-        self.ids = _Ids()
+        self.ids = SequentialIds()
         self.router = Router(self.policy, self.ids)
         self.now = T0
         self.submitted = 0
@@ -277,7 +237,7 @@ class RouterMachine(RuleBasedStateMachine):
         contact_id = f"c{self.submitted:04d}"
         self.active.add(contact_id)
         self.channel_of[contact_id] = channel
-        contact = _contact(contact_id, channel, self.now, skills, boost)
+        contact = build_contact(contact_id, channel, self.now, skills, boost)
         self._apply(self.router.submit(contact, self.now))
 
     @rule(
@@ -377,10 +337,10 @@ class RouterMachine(RuleBasedStateMachine):
         if not answered:
             self._apply(self.router.sign_out(agent, self.now))
             return
-        before = _fingerprint(self.router, self.now)
+        before = fingerprint(self.router, self.now)
         with pytest.raises(WrongState):
             self.router.sign_out(agent, self.now)
-        assert _fingerprint(self.router, self.now) == before
+        assert fingerprint(self.router, self.now) == before
 
     @rule(data=st.data(), decline=st.booleans())
     def stale_offer_call(self, data: st.DataObject, decline: bool) -> None:
@@ -390,7 +350,7 @@ class RouterMachine(RuleBasedStateMachine):
         offer = data.draw(st.sampled_from(self.past_offers))
         if self.open_offers.get(offer.contact_id) == offer.id:
             return
-        before = _fingerprint(self.router, self.now)
+        before = fingerprint(self.router, self.now)
         try:
             if decline:
                 self.router.decline(offer.agent_id, offer.id, self.now)
@@ -399,7 +359,7 @@ class RouterMachine(RuleBasedStateMachine):
             assert (events, contact.offer_id) == ([], offer.id), "only a retry may succeed"
         except DomainError:
             pass
-        assert _fingerprint(self.router, self.now) == before
+        assert fingerprint(self.router, self.now) == before
 
     @rule(
         ms=st.one_of(
@@ -420,13 +380,13 @@ class RouterMachine(RuleBasedStateMachine):
     @rule()
     def reads_change_nothing(self) -> None:
         """Queries (position, estimated wait, snapshot, offers) leave the router as it was."""
-        before = _fingerprint(self.router, self.now)
+        before = fingerprint(self.router, self.now)
         for contact in list(self.router.contacts()):
             position = self.router.position(contact.id, self.now)
             estimate = self.router.estimated_wait(contact.id, self.now)
             assert (position > 0) == (contact.state is ContactState.QUEUED)
             assert estimate is None or (position > 0 and estimate >= 0)
-        assert _fingerprint(self.router, self.now) == before
+        assert fingerprint(self.router, self.now) == before
 
     @rule(reconnect=st.sampled_from([True, True, False]), now=st.integers(0, 2))
     def restart(self, reconnect: bool, now: int) -> None:
@@ -570,7 +530,7 @@ def _queued(draw: st.DrawFn) -> list[Contact]:
         )
     )
     return [
-        _contact(f"c{i:02d}", channel, T0 + timedelta(seconds=offset), skills, boost)
+        build_contact(f"c{i:02d}", channel, T0 + timedelta(seconds=offset), skills, boost)
         for i, (channel, offset, boost, skills) in enumerate(entries)
     ]
 
@@ -581,8 +541,8 @@ class TestQueueOrderProperties:
     def test_phone_before_email_at_equal_waits(self, wait: float, email_boost: float) -> None:
         """(3) A call and an email that have waited equally: the call goes first."""
         queue = ContactQueue(RoutingPolicy())
-        queue.add(_contact("email", EMAIL, T0, boost=round(email_boost, 1)), 1)
-        queue.add(_contact("call", PHONE, T0), 2)
+        queue.add(build_contact("email", EMAIL, T0, boost=round(email_boost, 1)), 1)
+        queue.add(build_contact("call", PHONE, T0), 2)
         now = T0 + timedelta(seconds=wait)
         assert queue.best_for(ALL_SKILLS, list(Channel), now) == "call"
         assert (queue.position("call", now), queue.position("email", now)) == (1, 2)
@@ -591,9 +551,9 @@ class TestQueueOrderProperties:
     @given(wait=st.integers(0, 10_000), first=st.sampled_from([EMAIL, CHAT]))
     def test_agent_is_offered_the_call_first(self, wait: int, first: Channel) -> None:
         """(3) Through the Router: an agent arriving after equal waits is offered the call."""
-        router = Router(RoutingPolicy(phone_reserve=0), _Ids())
-        router.submit(_contact("other", first, T0), T0)
-        router.submit(_contact("call", PHONE, T0), T0)
+        router = Router(RoutingPolicy(phone_reserve=0), SequentialIds())
+        router.submit(build_contact("other", first, T0), T0)
+        router.submit(build_contact("call", PHONE, T0), T0)
         now = T0 + timedelta(seconds=wait)
         router.sign_in("ann", frozenset(), {}, AgentStatus.READY, now)
         (event,) = router.connect("ann", now)[1:]

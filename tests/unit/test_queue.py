@@ -62,41 +62,37 @@ class TestClassOrdering:
 
 
 class TestUrgencyAcrossChannels:
-    def test_phone_overtakes_an_older_chat_that_used_less_of_its_target(
-        self, make_contact: MakeContact, at: At
+    @pytest.mark.parametrize(
+        ("first", "second", "now", "winner"),
+        [
+            # A call waited 15 s of 20 (0.75) beats a chat waited 40 s of 60 (0.67).
+            (("chat", Channel.CHAT, 0.0), ("call", Channel.PHONE, 25.0), 40, "call"),
+            # A chat waited 50 s of 60 (0.83) beats a call waited 10 s of 20 (0.5).
+            (("call", Channel.PHONE, 40.0), ("chat", Channel.CHAT, 0.0), 50, "chat"),
+            # Nothing starves: an email waited over an hour beats a call waited 10 s.
+            (("email", Channel.EMAIL, 0.0), ("call", Channel.PHONE, 3600.0), 3610, "email"),
+            # An email waited 50 min (0.83) yields to a call waited 18 s (0.9).
+            (("email", Channel.EMAIL, 0.0), ("call", Channel.PHONE, 2982.0), 3000, "call"),
+        ],
+        ids=[
+            "phone-overtakes-an-older-chat-that-used-less-of-its-target",
+            "chat-beats-a-call-that-used-less-of-its-target",
+            "email-past-its-target-beats-a-fresh-call",
+            "email-before-its-target-yields-to-a-call",
+        ],
+    )
+    def test_larger_share_of_the_target_goes_first(
+        self,
+        make_contact: MakeContact,
+        at: At,
+        first: tuple[str, Channel, float],
+        second: tuple[str, Channel, float],
+        now: float,
+        winner: str,
     ) -> None:
-        """A call waited 15 s of 20 (0.75) beats a chat waited 40 s of 60 (0.67)."""
-        queue = _queue(
-            make_contact("chat", Channel.CHAT, 0.0), make_contact("call", Channel.PHONE, 25.0)
-        )
-        assert queue.best_for(ALL, CHANNELS, at(40)) == "call"
-
-    def test_chat_beats_a_call_that_used_less_of_its_target(
-        self, make_contact: MakeContact, at: At
-    ) -> None:
-        """A chat waited 50 s of 60 (0.83) beats a call waited 10 s of 20 (0.5)."""
-        queue = _queue(
-            make_contact("call", Channel.PHONE, 40.0), make_contact("chat", Channel.CHAT)
-        )
-        assert queue.best_for(ALL, CHANNELS, at(50)) == "chat"
-
-    def test_email_past_its_target_beats_a_fresh_call(
-        self, make_contact: MakeContact, at: At
-    ) -> None:
-        """Nothing starves: an email waited over an hour beats a call waited 10 s."""
-        queue = _queue(
-            make_contact("email", Channel.EMAIL, 0.0), make_contact("call", Channel.PHONE, 3600.0)
-        )
-        assert queue.best_for(ALL, CHANNELS, at(3610)) == "email"
-
-    def test_email_before_its_target_yields_to_a_call(
-        self, make_contact: MakeContact, at: At
-    ) -> None:
-        """An email waited 50 min (0.83) yields to a call waited 18 s (0.9)."""
-        queue = _queue(
-            make_contact("email", Channel.EMAIL, 0.0), make_contact("call", Channel.PHONE, 2982.0)
-        )
-        assert queue.best_for(ALL, CHANNELS, at(3000)) == "call"
+        """The contact that has used more of its channel's target wait is served first."""
+        queue = _queue(make_contact(*first), make_contact(*second))
+        assert queue.best_for(ALL, CHANNELS, at(now)) == winner
 
     @pytest.mark.parametrize(("phone_wait", "chat_wait"), [(20, 60), (7, 21), (1, 3), (13, 39)])
     def test_equal_urgency_goes_to_the_oldest(

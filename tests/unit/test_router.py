@@ -26,6 +26,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
+from tests.unit.conftest import fingerprint
 
 MakeContact = Callable[..., Contact]
 At = Callable[[float], datetime]
@@ -79,29 +80,23 @@ def _kinds(events: Iterable[Event]) -> list[str]:
     return out
 
 
+def _call_offered_to_ann_while_bob_waits(
+    new_id: NewId, make_contact: MakeContact, at: At
+) -> tuple[Router, Offer]:
+    """ann (free since 0 s) is offered c1, a call at 2 s; bob (free since 1 s) stays free."""
+    router = _router(new_id)
+    _ready(router, "ann", at(0))
+    _ready(router, "bob", at(1))
+    (offer,) = _offers(router.submit(make_contact("c1", PHONE, 2.0), at(2)))
+    return router, offer
+
+
 def _offer_of(router: Router, contact_id: str) -> Offer:
     offer_id = router.contact(contact_id).offer_id
     assert offer_id is not None
     offer = router.offer(offer_id)
     assert offer is not None
     return offer
-
-
-Fingerprint = tuple[object, ...]
-
-
-def _fingerprint(router: Router, now: datetime) -> Fingerprint:
-    """Everything observable about the router, to show a refused call changed nothing."""
-    agents = sorted(router.agents(), key=lambda a: a.id)
-    contacts = sorted(router.contacts(), key=lambda c: c.id)
-    return (
-        router.snapshot(now),
-        agents,
-        contacts,
-        {a.id: router.offers_for(a.id) for a in agents},
-        {c.id: router.position(c.id, now) for c in contacts},
-        router.next_deadline(),
-    )
 
 
 class TestLifecycle:
@@ -170,10 +165,7 @@ class TestLifecycle:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """An agent who just completed a contact is idle for less time than one who waited."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        (offer,) = _offers(router.submit(make_contact("c1", PHONE, 2.0), at(2)))
+        router, offer = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         assert offer.agent_id == "ann"
         router.accept("ann", offer.id, at(3))
         router.end("ann", "c1", at(4))
@@ -197,10 +189,7 @@ class TestDecline:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """A declined contact is offered to the next free agent in the same call."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        (offer,) = _offers(router.submit(make_contact("c1", PHONE, 2.0), at(2)))
+        router, offer = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         assert offer.agent_id == "ann"
         contact, events = router.decline("ann", offer.id, at(3))
         assert _kinds(events) == ["declined", "requeued", "offered"]
@@ -267,10 +256,7 @@ class TestDecline:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """After a decline the decliner is still the longest idle for the next contact."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        (offer,) = _offers(router.submit(make_contact("c1", PHONE, 2.0), at(2)))
+        router, offer = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         router.decline("ann", offer.id, at(3))
         assert _offered(router.submit(make_contact("c2", PHONE, 4.0), at(4))) == [("c2", "ann")]
 
@@ -280,10 +266,7 @@ class TestOfferTimeout:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """At offer_timeout the offer is withdrawn, the agent goes AWAY "missed"."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        (offer,) = _offers(router.submit(make_contact("c1", PHONE, 2.0), at(2)))
+        router, offer = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         assert router.next_deadline() == at(17)
         assert router.expire(at(16.9)) == []
         events = router.expire(at(17))
@@ -338,10 +321,7 @@ class TestDisconnect:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """A contact whose agent lost its stream is offered to the next free agent at once."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        router.submit(make_contact("c1", PHONE, 2.0), at(2))
+        router, _ = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         events = router.disconnect("ann", at(3))
         assert _kinds(events) == ["disconnected", "withdrawn:agent_lost", "requeued", "offered"]
         assert _offered(events) == [("c1", "bob")]
@@ -632,10 +612,10 @@ class TestRefusedCallsChangeNothing:
         at: At,
     ) -> DomainError:
         scene = _Scene(_router(new_id), make_contact, at)
-        before = _fingerprint(scene.router, at(6))
+        before = fingerprint(scene.router, at(6))
         with pytest.raises(error) as raised:
             call(scene, at)
-        assert _fingerprint(scene.router, at(6)) == before
+        assert fingerprint(scene.router, at(6)) == before
         return raised.value
 
     @pytest.mark.parametrize(("case", "call"), WRONG_STATE, ids=[c for c, _ in WRONG_STATE])
@@ -701,10 +681,7 @@ class TestSignOut:
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
         """Signing out with only an offer withdraws it and routes the contact on."""
-        router = _router(new_id)
-        _ready(router, "ann", at(0))
-        _ready(router, "bob", at(1))
-        router.submit(make_contact("c1", PHONE, 2.0), at(2))
+        router, _ = _call_offered_to_ann_while_bob_waits(new_id, make_contact, at)
         events = router.sign_out("ann", at(3))
         assert _kinds(events) == ["withdrawn:agent_signed_out", "requeued", "signed_out", "offered"]
         assert _offered(events) == [("c1", "bob")]
