@@ -242,6 +242,18 @@ class TestDecline:
         assert _offered(router.expire(at(40))) == [("c1", "ann")]
         assert router.contact("c1").offer_count == 2
 
+    def test_a_finished_contact_leaves_no_decline_deadline(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Once a declined contact is abandoned, its exclusion no longer wakes the timer."""
+        router = _router(new_id, decline_exclusion=30.0)
+        _ready(router, "ann", at(0))
+        (offer,) = _offers(router.submit(make_contact("c1", PHONE, 0.0), at(0)))
+        router.decline("ann", offer.id, at(10))
+        assert router.next_deadline() == at(40)
+        router.abandon("c1", at(11))
+        assert router.next_deadline() is None
+
     def test_zero_exclusion_may_offer_back_at_once(
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
