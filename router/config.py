@@ -25,6 +25,7 @@ class Settings:
     log_level: str
     policy: RoutingPolicy
     shutdown_grace: float
+    metrics_port: int | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +71,11 @@ class Settings:
             log_level=log_level,
             policy=policy,
             shutdown_grace=reader.number("ROUTER_SHUTDOWN_GRACE_SECONDS", 10.0, 0),
+            metrics_port=(
+                None
+                if env.get("ROUTER_METRICS_PORT", "").lower() == "off"
+                else int(reader.number("ROUTER_METRICS_PORT", 9464, 0, 65535))
+            ),
         )
 
 

@@ -107,6 +107,8 @@ class Switchboard:
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
         self._finished: OrderedDict[str, tuple[Contact, asyncio.Future[None]]] = OrderedDict()
+        self.observers: list[Callable[[Sequence[Event]], None]] = []
+        """Called with each committed batch of events, after delivery (metrics)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -368,6 +370,11 @@ class Switchboard:
         await self.store.writer.wait(self._record(events))
 
     def _deliver(self, events: Sequence[Event]) -> None:
+        self._push_all(events)
+        for observe in self.observers:
+            observe(events)
+
+    def _push_all(self, events: Sequence[Event]) -> None:
         for event in events:
             _log_event(event)
             if isinstance(event, ContactEvent) and event.kind is ContactEventKind.OFFERED:

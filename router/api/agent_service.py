@@ -17,7 +17,7 @@ from router.api.convert import (
     status_from_proto,
     timestamp,
 )
-from router.api.errors import rpc, status_of
+from router.api.errors import RpcObserver, rpc, status_of
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
 from router.store import StoreUnavailable
 from router.switchboard import StreamMessage, Switchboard
@@ -28,8 +28,10 @@ log = structlog.get_logger(__name__)
 
 
 class AgentService(pb_grpc.AgentServiceServicer):
-    def __init__(self, switchboard: Switchboard) -> None:
+    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
         self._switchboard = switchboard
+        if observe_rpc is not None:
+            self.observe_rpc = observe_rpc
 
     @rpc
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:

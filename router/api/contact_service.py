@@ -9,7 +9,7 @@ import grpc
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import channel_from_proto, contact_to_proto
-from router.api.errors import rpc
+from router.api.errors import RpcObserver, rpc
 from router.domain import validation
 from router.switchboard import NewContact, Switchboard
 
@@ -17,8 +17,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ContactService(pb_grpc.ContactServiceServicer):
-    def __init__(self, switchboard: Switchboard) -> None:
+    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
         self._switchboard = switchboard
+        if observe_rpc is not None:
+            self.observe_rpc = observe_rpc
 
     @rpc
     async def SubmitContact(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -45,13 +46,25 @@ def ids_of(request: Message) -> dict[str, str]:
     return ids
 
 
+RpcObserver = Callable[[str, str, float], None]
+"""Told (method, status code name, seconds) after each RPC."""
+
+
+def _ignore(method: str, code: str, seconds: float) -> None:
+    return None
+
+
 def rpc(
     method: Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
-    """Bind ids for logging and answer domain and store errors with their status."""
+    """Bind ids for logging, answer domain and store errors with their status, and
+    tell the servicer's `observe_rpc` (if any) how each call went."""
 
     @functools.wraps(method)
     async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
+        observe: RpcObserver = getattr(self, "observe_rpc", _ignore)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
             try:
                 return await method(self, request, context)
@@ -61,8 +74,11 @@ def rpc(
                 await context.abort(code, str(error))
                 raise  # abort raises; this line only satisfies the type checker
             except Exception:
+                code = grpc.StatusCode.INTERNAL
                 log.exception("rpc_failed")
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; see server log")
+                await context.abort(code, "internal error; see server log")
                 raise
+            finally:
+                observe(method.__name__, code.name, time.perf_counter() - started)
 
     return handler

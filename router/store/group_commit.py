@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ class GroupCommit:
         self._closing = False
         self.stats = BatchStats()
         self.healthy = True
+        self.on_batch: Callable[[int, float], None] | None = None
+        """Called after each commit with (rows written, seconds taken), for metrics."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -200,12 +203,15 @@ class GroupCommit:
         for item in batch:
             for name, args in item.writes:
                 by_statement[name].append(args)
+        started = time.perf_counter()
         async with self._pool.acquire() as connection, connection.transaction():
             for name in _ORDER:
                 rows = by_statement[name]
                 if rows:
                     await connection.executemany(QUERIES[name], rows)
         size = sum(len(item.writes) for item in batch)
+        if self.on_batch is not None:
+            self.on_batch(size, time.perf_counter() - started)
         self.stats.transactions += 1
         self.stats.writes += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)

@@ -1,0 +1,35 @@
+"""Rolling service level: the share of recent contacts answered within threshold.
+
+Pure: callers pass every time in. Contacts count when their outcome is known (answered,
+or abandoned after the short-abandon limit), over the last `window` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+from router.domain.channel import Channel, RoutingPolicy
+
+
+class RollingServiceLevel:
+    def __init__(self, policy: RoutingPolicy, window: float = 900.0) -> None:
+        self._policy = policy
+        self._window = timedelta(seconds=window)
+        self._outcomes: dict[Channel, deque[tuple[datetime, bool]]] = {c: deque() for c in Channel}
+
+    def answered(self, channel: Channel, at: datetime, wait: float) -> None:
+        self._outcomes[channel].append((at, wait <= self._policy.of(channel).answer_target))
+
+    def abandoned(self, channel: Channel, at: datetime, wait: float) -> None:
+        if wait > self._policy.short_abandon:
+            self._outcomes[channel].append((at, False))
+
+    def value(self, channel: Channel, now: datetime) -> float | None:
+        """Within threshold / counted, over the window; None when nothing counted."""
+        outcomes = self._outcomes[channel]
+        while outcomes and outcomes[0][0] <= now - self._window:
+            outcomes.popleft()
+        if not outcomes:
+            return None
+        return sum(1 for _, within in outcomes if within) / len(outcomes)

@@ -1,0 +1,197 @@
+"""Prometheus metrics, served over HTTP from the router's own event loop.
+
+Live figures (queue, agents, rolling service level) are read at scrape time from the
+loop's thread, so a scrape never races a routing decision. Names follow Prometheus
+conventions: a `contactrouter_` prefix, base units, `_total` on counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from router.domain import (
+    AgentEvent,
+    Channel,
+    ContactEvent,
+    ContactEventKind,
+    Event,
+    OfferWithdrawn,
+    QueueSnapshot,
+)
+from router.domain.rolling import RollingServiceLevel
+
+log = structlog.get_logger(__name__)
+
+LiveReader = Callable[[], tuple[QueueSnapshot, RollingServiceLevel, datetime, int]]
+"""Returns the live queue, the rolling service level, now, and the pending writes."""
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class RouterMetrics:
+    """Every metric of one router, in a registry of its own."""
+
+    def __init__(self, rolling: RollingServiceLevel) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.rolling = rolling
+        self.offers = Counter(
+            "contactrouter_offers_total",
+            "Offers by outcome: made, accepted, declined, timed_out, withdrawn.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.routing_latency = Histogram(
+            "contactrouter_routing_latency_seconds",
+            "From the routing decision to the offer pushed to the agent's stream "
+            "(includes the commit that records it).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rpcs = Counter(
+            "contactrouter_rpcs_total",
+            "Handled RPCs by method and status code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.rpc_latency = Histogram(
+            "contactrouter_rpc_duration_seconds",
+            "RPC handling time by method.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "contactrouter_db_batch_writes",
+            "Rows written per group-commit transaction.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=self.registry,
+        )
+        self.batch_latency = Histogram(
+            "contactrouter_db_batch_duration_seconds",
+            "Time to run and commit one group-commit transaction.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_events(self, events: Sequence[Event], delivered: float) -> None:
+        """Count offers and feed the rolling service level; `delivered` is epoch seconds."""
+        for event in events:
+            if isinstance(event, OfferWithdrawn):
+                self.offers.labels("withdrawn").inc()
+            elif isinstance(event, ContactEvent):
+                self._observe_contact(event, delivered)
+            elif isinstance(event, AgentEvent):
+                continue
+
+    def _observe_contact(self, event: ContactEvent, delivered: float) -> None:
+        contact = event.contact
+        if event.kind is ContactEventKind.OFFERED:
+            self.offers.labels("made").inc()
+            self.routing_latency.observe(max(0.0, delivered - event.at.timestamp()))
+        elif event.kind is ContactEventKind.ANSWERED:
+            self.offers.labels("accepted").inc()
+            self.rolling.answered(contact.channel, event.at, contact.wait_seconds(event.at))
+        elif event.kind is ContactEventKind.DECLINED:
+            self.offers.labels("declined").inc()
+        elif event.kind is ContactEventKind.OFFER_TIMED_OUT:
+            self.offers.labels("timed_out").inc()
+        elif event.kind is ContactEventKind.ABANDONED:
+            self.rolling.abandoned(contact.channel, event.at, contact.wait_seconds(event.at))
+
+    def observe_batch(self, writes: int, seconds: float) -> None:
+        self.batch_size.observe(writes)
+        self.batch_latency.observe(seconds)
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.rpcs.labels(method, code).inc()
+        self.rpc_latency.labels(method).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class LiveCollector(Collector):
+    """Queue, agents and rolling service level, read when Prometheus scrapes."""
+
+    def __init__(self, read: LiveReader) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snapshot, rolling, now, backlog = self._read()
+        waiting = GaugeMetricFamily(
+            "contactrouter_contacts_waiting", "Contacts queued now.", labels=["channel"]
+        )
+        offered = GaugeMetricFamily(
+            "contactrouter_contacts_offered",
+            "Contacts offered, not yet answered.",
+            labels=["channel"],
+        )
+        oldest = GaugeMetricFamily(
+            "contactrouter_oldest_wait_seconds",
+            "Longest current wait among queued and offered contacts.",
+            labels=["channel"],
+        )
+        level = GaugeMetricFamily(
+            "contactrouter_service_level_ratio",
+            "Answered within threshold / (answered + abandoned after the short-abandon "
+            "limit), over the last 15 minutes.",
+            labels=["channel"],
+        )
+        for channel in Channel:
+            waiting.add_metric([channel.value], snapshot.waiting[channel])
+            offered.add_metric([channel.value], snapshot.offered[channel])
+            oldest.add_metric([channel.value], snapshot.oldest_wait[channel])
+            value = rolling.value(channel, now)
+            if value is not None:
+                level.add_metric([channel.value], value)
+        agents = GaugeMetricFamily(
+            "contactrouter_agents", "Signed-in agents by activity.", labels=["state"]
+        )
+        agents.add_metric(["idle"], snapshot.agents_idle)
+        agents.add_metric(["busy"], snapshot.agents_busy)
+        agents.add_metric(["away"], snapshot.agents_away)
+        agents.add_metric(["disconnected"], snapshot.agents_disconnected)
+        pending = GaugeMetricFamily(
+            "contactrouter_db_pending_writes", "Writes waiting for the next commit."
+        )
+        pending.add_metric([], backlog)
+        yield from (waiting, offered, oldest, level, agents, pending)
+
+
+async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio.Server:
+    """A minimal HTTP server answering GET /metrics (anything else: 404)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
+            if request.startswith(b"GET ") and path.split(b"?")[0] == b"/metrics":
+                body, status = metrics.render(), b"200 OK"
+            else:
+                body, status = b"not found; try /metrics\n", b"404 Not Found"
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4; "
+                b"charset=utf-8\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port, limit=16 * 1024)

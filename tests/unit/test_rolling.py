@@ -1,0 +1,42 @@
+"""Rolling service level over a window, from outcomes passed in with their times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from router.domain import Channel, RoutingPolicy
+from router.domain.rolling import RollingServiceLevel
+
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+class TestRollingServiceLevel:
+    def test_share_answered_within_threshold(self) -> None:
+        """Answers at or under the channel's target count as within; over it, not."""
+        rolling = RollingServiceLevel(RoutingPolicy(), window=900)
+        rolling.answered(Channel.PHONE, at(0), 20.0)
+        rolling.answered(Channel.PHONE, at(1), 20.5)
+        assert rolling.value(Channel.PHONE, at(2)) == 0.5
+        assert rolling.value(Channel.CHAT, at(2)) is None
+
+    def test_short_abandons_do_not_count(self) -> None:
+        """Customers who leave within the short-abandon limit are left out."""
+        rolling = RollingServiceLevel(RoutingPolicy(short_abandon=5.0), window=900)
+        rolling.answered(Channel.PHONE, at(0), 3.0)
+        rolling.abandoned(Channel.PHONE, at(1), 4.0)
+        assert rolling.value(Channel.PHONE, at(2)) == 1.0
+        rolling.abandoned(Channel.PHONE, at(3), 6.0)
+        assert rolling.value(Channel.PHONE, at(4)) == 0.5
+
+    def test_old_outcomes_leave_the_window(self) -> None:
+        """Only outcomes within the last `window` seconds count."""
+        rolling = RollingServiceLevel(RoutingPolicy(), window=60)
+        rolling.answered(Channel.PHONE, at(0), 30.0)
+        rolling.answered(Channel.PHONE, at(30), 1.0)
+        assert rolling.value(Channel.PHONE, at(59)) == 0.5
+        assert rolling.value(Channel.PHONE, at(61)) == 1.0
+        assert rolling.value(Channel.PHONE, at(200)) is None
