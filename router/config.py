@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Every variable is documented in the README's configuration table."""
+        """Every variable is documented in the README's configuration table.
+
+        ROUTER_CONFIG_FILE may name a TOML file whose keys are the variables' names
+        without the ROUTER_ prefix, in lower case (`phone_reserve = 2`); a variable set
+        in the environment wins over the file.
+        """
         env = os.environ if env is None else env
+        path = env.get("ROUTER_CONFIG_FILE")
+        if path:
+            env = {**_read_toml(Path(path)), **env}
         reader = _Reader(env)
         defaults = RoutingPolicy()
         channels = {}
@@ -96,3 +105,41 @@ class _Reader:
         if not minimum <= value <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw}")
         return value
+
+
+KNOWN = frozenset(
+    {
+        "ROUTER_DATABASE_URL",
+        "ROUTER_DATA_DIR",
+        "ROUTER_HOST",
+        "ROUTER_PORT",
+        "ROUTER_METRICS_PORT",
+        "ROUTER_LOG_FORMAT",
+        "ROUTER_LOG_LEVEL",
+        "ROUTER_PHONE_RESERVE",
+        "ROUTER_OFFER_TIMEOUT_SECONDS",
+        "ROUTER_DECLINE_EXCLUSION_SECONDS",
+        "ROUTER_SHORT_ABANDON_SECONDS",
+        "ROUTER_SHUTDOWN_GRACE_SECONDS",
+        *(f"ROUTER_{c.value.upper()}_TARGET_SECONDS" for c in Channel),
+        *(f"ROUTER_{c.value.upper()}_CAPACITY" for c in Channel if c is not Channel.PHONE),
+    }
+)
+"""Every setting; the README's configuration table lists the same names."""
+
+
+def _read_toml(path: Path) -> dict[str, str]:
+    """The file's settings as ROUTER_* variables; unknown keys are refused by name."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"ROUTER_CONFIG_FILE: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"ROUTER_CONFIG_FILE: {path} is not valid TOML: {error}") from None
+    settings = {}
+    for key, value in data.items():
+        name = f"ROUTER_{key.upper()}"
+        if name not in KNOWN or isinstance(value, dict | list):
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return settings
