@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from router.api.convert import (
     status_from_proto,
     timestamp,
 )
-from router.api.errors import RpcObserver, rpc, status_of
+from router.api.errors import RpcObserver, ignore_rpc, rpc, status_of
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
 from router.store import StoreUnavailable
 from router.switchboard import StreamMessage, Switchboard
@@ -28,6 +29,8 @@ log = structlog.get_logger(__name__)
 
 
 class AgentService(pb_grpc.AgentServiceServicer):
+    observe_rpc: RpcObserver = staticmethod(ignore_rpc)
+
     def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
         self._switchboard = switchboard
         if observe_rpc is not None:
@@ -68,11 +71,14 @@ class AgentService(pb_grpc.AgentServiceServicer):
         with structlog.contextvars.bound_contextvars(
             rpc="StreamOffers", agent_id=request.agent_id[:128]
         ):
+            opened = time.perf_counter()
             try:
                 agent_id = validation.agent_id(request.agent_id)
                 stream = await self._switchboard.open_stream(agent_id)
             except (DomainError, StoreUnavailable) as error:
-                await context.abort(status_of(error), str(error))
+                code = status_of(error)
+                self.observe_rpc("StreamOffers", code.name, time.perf_counter() - opened)
+                await context.abort(code, str(error))
             log.info("offer_stream_opened")
             try:
                 while True:
@@ -82,6 +88,8 @@ class AgentService(pb_grpc.AgentServiceServicer):
                     yield _stream_message(message)
             finally:
                 self._switchboard.close_stream(stream)
+                # Counted when it ends: its duration is how long the agent was present.
+                self.observe_rpc("StreamOffers", "OK", time.perf_counter() - opened)
                 log.info("offer_stream_closed")
 
     @rpc

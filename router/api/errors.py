@@ -50,7 +50,7 @@ RpcObserver = Callable[[str, str, float], None]
 """Told (method, status code name, seconds) after each RPC."""
 
 
-def _ignore(method: str, code: str, seconds: float) -> None:
+def ignore_rpc(method: str, code: str, seconds: float) -> None:
     return None
 
 
@@ -62,7 +62,7 @@ def rpc(
 
     @functools.wraps(method)
     async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
-        observe: RpcObserver = getattr(self, "observe_rpc", _ignore)
+        observe: RpcObserver = getattr(self, "observe_rpc", ignore_rpc)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):

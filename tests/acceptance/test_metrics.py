@@ -100,6 +100,16 @@ class TestMetrics:
         assert (value(after, "contactrouter_db_batch_writes_count") or 0) >= 3
         assert value(after, "contactrouter_routing_latency_seconds_count") == 1
 
+        async def stream_counted() -> bool:
+            assert metered.metrics_port is not None
+            samples = await scrape(metered.metrics_port)
+            return value(samples, "contactrouter_rpcs_total", method="StreamOffers", code="OK") == 1
+
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while not await stream_counted():
+            assert asyncio.get_running_loop().time() < deadline, "StreamOffers never counted"
+            await asyncio.sleep(0.02)
+
     async def test_other_paths_are_not_found(self, metered: RunningRouter) -> None:
         """Only /metrics is served."""
         assert metered.metrics_port is not None
