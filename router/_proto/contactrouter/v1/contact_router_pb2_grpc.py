@@ -204,9 +204,15 @@ class ContactService:
 
 class AgentServiceStub:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     def __init__(self, channel):
@@ -259,9 +265,15 @@ class AgentServiceStub:
 
 class AgentServiceServicer:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     def SignIn(self, request, context):
@@ -273,7 +285,8 @@ class AgentServiceServicer:
 
     def SignOut(self, request, context):
         """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
-        the agent holds answered contacts (connected or in wrap-up).
+        the agent holds answered contacts (connected or in wrap-up); NOT_FOUND when
+        the agent is not signed in.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -377,9 +390,15 @@ def add_AgentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AgentService:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     @staticmethod

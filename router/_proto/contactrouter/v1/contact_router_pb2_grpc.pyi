@@ -121,9 +121,15 @@ def add_ContactServiceServicer_to_server(servicer: ContactServiceServicer, serve
 
 class AgentServiceStub:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     @_typing.overload
@@ -134,7 +140,8 @@ class AgentServiceStub:
     """Sign in, or update skills and capacities of a signed-in agent."""
     SignOut: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutRequest, _contact_router_pb2.SignOutResponse]
     """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
-    the agent holds answered contacts (connected or in wrap-up).
+    the agent holds answered contacts (connected or in wrap-up); NOT_FOUND when
+    the agent is not signed in.
     """
     SetStatus: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]
     """Set READY or AWAY."""
@@ -157,9 +164,15 @@ class AgentServiceStub:
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -167,7 +180,8 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Sign in, or update skills and capacities of a signed-in agent."""
     SignOut: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutRequest, _contact_router_pb2.SignOutResponse]  # type: ignore[assignment]
     """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
-    the agent holds answered contacts (connected or in wrap-up).
+    the agent holds answered contacts (connected or in wrap-up); NOT_FOUND when
+    the agent is not signed in.
     """
     SetStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]  # type: ignore[assignment]
     """Set READY or AWAY."""
@@ -189,9 +203,15 @@ class AgentServiceAsyncStub(AgentServiceStub):
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
-    its presence), and receives offers. Among eligible agents the one idle
-    longest gets the offer. There is no time limit on any conversation or
-    wrap-up.
+    its presence), and receives offers. Among eligible agents the one holding the
+    fewest contacts gets the offer, then the one idle longest. There is no time
+    limit on any conversation or wrap-up.
+
+    Phone reserve: the last K idle agents who could take a call (server setting
+    ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
+    is answered at once. An agent that lists phone capacity 0 is never held back;
+    in a center with K or fewer phone-capable agents, chat and email wait for one
+    of them to be busy or for more agents to sign in.
     """
 
     @_abc_1.abstractmethod
@@ -209,7 +229,8 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.SignOutResponse, _abc.Awaitable[_contact_router_pb2.SignOutResponse]]:
         """Sign out. Unanswered offers go back to the queue. FAILED_PRECONDITION while
-        the agent holds answered contacts (connected or in wrap-up).
+        the agent holds answered contacts (connected or in wrap-up); NOT_FOUND when
+        the agent is not signed in.
         """
 
     @_abc_1.abstractmethod
