@@ -1,0 +1,176 @@
+"""The Node.js example client (examples/node-client), written from the .proto alone, against a
+real router: the contract works outside Python, and what it did is recorded in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain import RoutingPolicy
+from router.server import RunningRouter
+
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "examples" / "node-client"
+NPM_CI_TIMEOUT = 180.0
+# The client bounds itself to 30 s; this only catches a client that does not.
+CLIENT_TIMEOUT = 60.0
+
+STEPS = [
+    "submit",
+    "submit-duplicate",
+    "invalid-argument",
+    "sign-in",
+    "stream-offers",
+    "offer",
+    "accept",
+    "end",
+    "complete",
+    "get-contact",
+    "cancel-stream",
+    "sign-out",
+]
+
+
+def dependencies_installed() -> bool:
+    """Whether a finished npm install matches package-lock.json (npm writes its hidden
+    lockfile node_modules/.package-lock.json last)."""
+    installed = CLIENT_DIR / "node_modules" / ".package-lock.json"
+    locked = CLIENT_DIR / "package-lock.json"
+    return installed.is_file() and installed.stat().st_mtime >= locked.stat().st_mtime
+
+
+@pytest.fixture
+def policy() -> RoutingPolicy:
+    """The defaults that `make run` serves with (a phone reserve of 1), unlike other tests."""
+    return RoutingPolicy()
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node executable, with the client's dependencies installed (`npm ci` if needed)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH: the Node.js example client cannot run")
+    if not dependencies_installed():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not on PATH: cannot install the Node.js client's dependencies")
+        try:
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=CLIENT_DIR,
+                capture_output=True,
+                text=True,
+                timeout=NPM_CI_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"npm ci in {CLIENT_DIR} took longer than {NPM_CI_TIMEOUT} s")
+        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
+    return node
+
+
+async def run_client(node: str, target: str) -> tuple[int, str, str]:
+    """Run `node client.js <target>`: its exit code, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "client.js",
+        target,
+        cwd=CLIENT_DIR,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), CLIENT_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"node client.js {target} ran longer than {CLIENT_TIMEOUT} s")
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def unused_port() -> int:
+    """A loopback port that nothing listens on (bound, then released)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class TestNodeClient:
+    async def test_node_client_completes_a_chat_contact(
+        self,
+        node: str,
+        router_server: RunningRouter,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        db: asyncpg.Connection,
+    ) -> None:
+        """The Node client takes a chat contact from submission to completion, as recorded."""
+        code, out, err = await run_client(node, f"127.0.0.1:{router_server.port}")
+
+        assert code == 0, f"node client failed (exit {code}):\n{err}"
+        lines = out.strip().splitlines()
+        assert len(lines) == 1, f"expected one JSON line on stdout, got:\n{out}"
+        summary: dict[str, Any] = json.loads(lines[0])
+        assert summary["ok"] is True
+        assert summary["steps"] == STEPS
+        contact_id: str = summary["contact_id"]
+        agent_id: str = summary["agent_id"]
+
+        got = await contacts.GetContact(pb.GetContactRequest(contact_id=contact_id))
+        assert got.contact.state == pb.CONTACT_STATE_COMPLETED
+        assert got.contact.channel == pb.CHANNEL_CHAT
+        assert got.contact.disposition == "order-status"
+        assert got.contact.agent_id == agent_id
+
+        row = await db.fetchrow(
+            "SELECT * FROM contact_timings WHERE contact_id = $1::uuid", contact_id
+        )
+        assert row is not None
+        assert row["state"] == "completed"
+        assert row["disposition"] == "order-status"
+        assert row["channel"] == "chat"
+        assert row["agent_id"] == agent_id
+        assert row["offer_count"] == 1
+        assert row["handle_seconds"] == pytest.approx(row["talk_seconds"] + row["acw_seconds"])
+        kinds = [
+            r["kind"]
+            for r in await db.fetch(
+                "SELECT kind FROM contact_events WHERE contact_id = $1::uuid ORDER BY id",
+                contact_id,
+            )
+        ]
+        assert kinds == ["submitted", "offered", "answered", "ended", "completed"]
+
+        # The duplicate and the refused submission created nothing.
+        stored = await db.fetch("SELECT id::text AS id, attributes FROM contacts")
+        assert [r["id"] for r in stored] == [contact_id]
+        assert json.loads(stored[0]["attributes"])["order"] == "A-1042"
+
+        last = await db.fetchrow(
+            "SELECT kind, status, connected FROM agent_status_log WHERE agent_id = $1 "
+            "ORDER BY id DESC LIMIT 1",
+            agent_id,
+        )
+        assert last is not None
+        assert (last["kind"], last["status"], last["connected"]) == ("signed_out", "offline", False)
+
+    async def test_node_client_reports_an_unreachable_router(self, node: str) -> None:
+        """Without a router to talk to, the client exits 1 with the error and prints no summary."""
+        code, out, err = await run_client(node, f"127.0.0.1:{unused_port()}")
+
+        assert code == 1
+        assert out == ""
+        assert "UNAVAILABLE" in err
