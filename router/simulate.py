@@ -28,6 +28,7 @@ import grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.client import connect
 from router.simulation_report import (
     CHANNEL_ENUMS,
     CHANNEL_NAMES,
@@ -196,7 +197,8 @@ class Simulation:
     ) -> Resp | None:
         """Make one RPC, retrying UNAVAILABLE and DEADLINE_EXCEEDED (every call this
         simulator makes is safe to repeat); on failure count it, as refused when its code
-        is expected, and return None."""
+        is expected, and return None. The channel (router.client.connect) already retries
+        UNAVAILABLE a few times within each attempt; this loop outlasts a router restart."""
         name = type(request).__name__.removesuffix("Request")
         for attempt in range(1, attempts + 1):
             try:
@@ -492,7 +494,7 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"simulate: {err}", file=sys.stderr)
         return 2
-    async with grpc.aio.insecure_channel(settings.target) as channel:
+    async with connect(settings.target) as channel:
         try:
             await asyncio.wait_for(channel.channel_ready(), timeout=RPC_TIMEOUT)
         except TimeoutError:

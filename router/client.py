@@ -1,0 +1,232 @@
+"""A small typed Python client for contact-router.
+
+    channel = connect("127.0.0.1:50051")
+    gateway, desk = Gateway(channel), AgentDesk(channel, "alice")
+    contact = await gateway.submit("call-1", pb.CHANNEL_PHONE, "+15550100")
+    await desk.sign_in()
+    async with contextlib.aclosing(desk.offers()) as offers:
+        async for event in offers:
+            if isinstance(event, pb.Offer):
+                await desk.accept(event.offer_id)
+                ...
+
+Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service config):
+
+* Only UNAVAILABLE is retried, by gRPC itself: up to 5 attempts in all, backing off
+  0.1 s, 0.2 s, 0.4 s... (at most 2 s, with gRPC's jitter). The router answers
+  UNAVAILABLE when PostgreSQL could not take a write, and a refused call changes
+  nothing; the same code comes from a connection that failed. Every unary call has a
+  default deadline of 10 s covering all its attempts (a `timeout=` given per call still
+  wins when shorter); DEADLINE_EXCEEDED is not retried.
+* Repeating a unary call is safe: SubmitContact is idempotent by its idempotency key
+  (the same key returns the existing contact); AcceptOffer, EndContact and
+  CompleteContact return the same contact when repeated; AbandonContact, SignIn and
+  SetStatus set a state that repeating does not change; reads change nothing. In the
+  rare case that a first attempt committed but its answer was lost, a repeated
+  DeclineOffer or SignOut can answer FAILED_PRECONDITION or NOT_FOUND.
+* StreamOffers is never retried and has no deadline: the open stream is the agent's
+  presence, so when it fails, open it again (`AgentDesk.offers()`), signing in again
+  first if the router answers NOT_FOUND (it restarted).
+* INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and RESOURCE_EXHAUSTED are never
+  retried: the same request would get the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import grpc
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+
+_PACKAGE = "contactrouter.v1"
+_SERVICES = ("ContactService", "AgentService", "ReportingService")
+DEFAULT_TIMEOUT: Final = "10s"
+
+RETRY_POLICY: Final[dict[str, Any]] = {
+    "methodConfig": [
+        {
+            "name": [{"service": f"{_PACKAGE}.{service}"} for service in _SERVICES],
+            "timeout": DEFAULT_TIMEOUT,
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        },
+        {
+            # A method's own entry wins over its service's: no retries, no deadline.
+            "name": [{"service": f"{_PACKAGE}.AgentService", "method": "StreamOffers"}],
+        },
+    ]
+}
+
+# The server pings every 10 s and drops a peer silent for 5 s more; the client does the
+# same so that a dead router is noticed and an idle connection is kept open.
+KEEPALIVE_OPTIONS: Final[tuple[tuple[str, int], ...]] = (
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+def service_config(*, retry: bool = True) -> dict[str, Any]:
+    """RETRY_POLICY, or (retry=False) the same default deadlines without retries."""
+    if retry:
+        return RETRY_POLICY
+    configs = [
+        {k: v for k, v in config.items() if k != "retryPolicy"}
+        for config in RETRY_POLICY["methodConfig"]
+    ]
+    return {"methodConfig": configs}
+
+
+def connect(target: str, *, retry: bool = True) -> grpc.aio.Channel:
+    """An insecure aio channel to the router at `target` ("host:port") with the retry
+    policy above (retry=False: deadlines only) and keepalive matching the server."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.service_config", json.dumps(service_config(retry=retry))),
+        ("grpc.enable_retries", 1 if retry else 0),
+        *KEEPALIVE_OPTIONS,
+    ]
+    return grpc.aio.insecure_channel(target, options=options)
+
+
+class Gateway:
+    """ContactService for a channel gateway: submit, follow and abandon contacts."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub: pb_grpc.ContactServiceAsyncStub = pb_grpc.ContactServiceStub(channel)
+
+    async def submit(
+        self,
+        idempotency_key: str,
+        channel: pb.Channel.ValueType,
+        customer_id: str,
+        attributes: Mapping[str, str] | None = None,
+        required_skills: Iterable[str] = (),
+        priority_boost: float = 0.0,
+    ) -> pb.Contact:
+        """Queue a contact; with a key already used, the existing contact as it is now."""
+        request = pb.SubmitContactRequest(
+            idempotency_key=idempotency_key,
+            channel=channel,
+            customer_id=customer_id,
+            attributes=dict(attributes or {}),
+            required_skills=list(required_skills),
+            priority_boost=priority_boost,
+        )
+        return (await self._stub.SubmitContact(request)).contact
+
+    async def get(self, contact_id: str) -> pb.GetContactResponse:
+        """The contact with its queue position and estimated wait."""
+        return await self._stub.GetContact(pb.GetContactRequest(contact_id=contact_id))
+
+    async def abandon(self, contact_id: str) -> pb.Contact:
+        """The customer left before an agent answered."""
+        request = pb.AbandonContactRequest(contact_id=contact_id)
+        return (await self._stub.AbandonContact(request)).contact
+
+
+class AgentDesk:
+    """AgentService for one agent's desktop."""
+
+    def __init__(self, channel: grpc.aio.Channel, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self._stub: pb_grpc.AgentServiceAsyncStub = pb_grpc.AgentServiceStub(channel)
+
+    async def sign_in(
+        self,
+        skills: Iterable[str] = (),
+        capacities: Mapping[pb.Channel.ValueType, int] | None = None,
+        initial_status: pb.AgentStatus.ValueType | None = None,
+    ) -> pb.Agent:
+        """Sign in (or update skills and capacities); unset capacities take the defaults."""
+        request = pb.SignInRequest(
+            agent_id=self.agent_id,
+            skills=list(skills),
+            capacities=[
+                pb.ChannelCapacity(channel=channel, capacity=capacity)
+                for channel, capacity in (capacities or {}).items()
+            ],
+            initial_status=initial_status or pb.AGENT_STATUS_UNSPECIFIED,
+        )
+        return (await self._stub.SignIn(request)).agent
+
+    async def sign_out(self) -> pb.Agent:
+        """Sign out; unanswered offers go back to the queue."""
+        return (await self._stub.SignOut(pb.SignOutRequest(agent_id=self.agent_id))).agent
+
+    async def set_status(self, status: pb.AgentStatus.ValueType, reason: str = "") -> pb.Agent:
+        """READY, or AWAY with a reason."""
+        request = pb.SetStatusRequest(agent_id=self.agent_id, status=status, away_reason=reason)
+        return (await self._stub.SetStatus(request)).agent
+
+    async def offers(self) -> AsyncGenerator[pb.Offer | pb.OfferWithdrawn, None]:
+        """Open the offer stream (the agent's presence) and yield its events; closing the
+        iterator (use contextlib.aclosing) cancels the stream. Not retried: on an error,
+        open it again."""
+        call = self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
+        try:
+            async for message in call:
+                event = message.WhichOneof("event")
+                if event == "offer":
+                    yield message.offer
+                elif event == "offer_withdrawn":
+                    yield message.offer_withdrawn
+        finally:
+            call.cancel()
+
+    async def accept(self, offer_id: str) -> pb.Contact:
+        """Accept an offer: the contact, now CONNECTED."""
+        request = pb.AcceptOfferRequest(agent_id=self.agent_id, offer_id=offer_id)
+        return (await self._stub.AcceptOffer(request)).contact
+
+    async def decline(self, offer_id: str) -> pb.Contact:
+        """Decline an offer: the contact goes back to the queue."""
+        request = pb.DeclineOfferRequest(agent_id=self.agent_id, offer_id=offer_id)
+        return (await self._stub.DeclineOffer(request)).contact
+
+    async def end(self, contact_id: str) -> pb.Contact:
+        """The conversation ended: the contact, now WRAP_UP."""
+        request = pb.EndContactRequest(agent_id=self.agent_id, contact_id=contact_id)
+        return (await self._stub.EndContact(request)).contact
+
+    async def complete(self, contact_id: str, disposition: str) -> pb.Contact:
+        """After-contact work done: the contact, now COMPLETED."""
+        request = pb.CompleteContactRequest(
+            agent_id=self.agent_id, contact_id=contact_id, disposition=disposition
+        )
+        return (await self._stub.CompleteContact(request)).contact
+
+
+class Reports:
+    """ReportingService: service level over a time range and the live queue."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub: pb_grpc.ReportingServiceAsyncStub = pb_grpc.ReportingServiceStub(channel)
+
+    async def service_level(
+        self,
+        start: datetime,
+        end: datetime,
+        interval: pb.IntervalLength.ValueType,
+        channels: Iterable[pb.Channel.ValueType] = (),
+    ) -> pb.GetServiceLevelResponse:
+        """Service level per channel and interval for contacts queued in [start, end)
+        (timezone-aware datetimes)."""
+        request = pb.GetServiceLevelRequest(interval=interval, channels=list(channels))
+        request.start.FromDatetime(start)
+        request.end.FromDatetime(end)
+        return await self._stub.GetServiceLevel(request)
+
+    async def queue_status(self) -> pb.GetQueueStatusResponse:
+        """Waiting contacts per channel and agents by status, now."""
+        return await self._stub.GetQueueStatus(pb.GetQueueStatusRequest())
