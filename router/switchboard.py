@@ -41,7 +41,7 @@ from router.domain import (
     Router,
     WrongState,
 )
-from router.store import Store, StoreUnavailable
+from router.store import DuplicateKey, Store, StoreUnavailable
 from router.store.store import ServiceLevelCounts
 
 log = structlog.get_logger(__name__)
@@ -100,7 +100,6 @@ class Switchboard:
         self.store = store
         self._clock = clock
         self._streams: dict[str, OfferStream] = {}
-        self._active_keys: dict[str, str] = {}
         self._submitting: dict[str, asyncio.Future[Contact]] = {}
         self._deadlines_changed = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -116,8 +115,6 @@ class Switchboard:
         """Rebuild the queue from PostgreSQL, then start timing offers out."""
         contacts = await self.store.open_contacts()
         now = self._clock()
-        for contact in contacts:
-            self._active_keys[contact.idempotency_key] = contact.id
         events = self.router.restore(contacts, now)
         await self.store.writer.wait(self._record(events))
         log.info(
@@ -147,9 +144,9 @@ class Switchboard:
     async def submit(self, new: NewContact) -> tuple[Contact, bool]:
         """Durably queue a contact; (contact, True) when the key was already known."""
         key = new.idempotency_key
-        active = self._active_keys.get(key)
+        active = self.router.contact_with_key(key)
         if active is not None:
-            return await self._current(active), True
+            return active, True
         pending = self._submitting.get(key)
         if pending is not None:
             first = await asyncio.shield(pending)
@@ -158,10 +155,6 @@ class Switchboard:
         found.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._submitting[key] = found
         try:
-            existing = await self.store.contact_by_key(key)
-            if existing is not None:
-                found.set_result(existing)
-                return existing, True
             contact = Contact(
                 id=str(uuid4()),
                 idempotency_key=key,
@@ -176,13 +169,22 @@ class Switchboard:
             def route() -> None:
                 # Runs right after the insert commits, even if the caller gave up waiting:
                 # a durable contact always reaches the queue.
-                self._active_keys[key] = contact.id
                 self._record(self.router.submit(contact, self._clock()))
                 if not found.done():
                     found.set_result(contact)
 
             commit = self.store.insert_contact(contact, after_commit=route)
-            await self.store.writer.wait(commit, retry=False)
+            try:
+                await self.store.writer.wait(commit, retry=False)
+            except DuplicateKey:
+                # Submitted before and no longer in memory (finished, or before a
+                # restart): the key's first contact is the answer. Only this rare case
+                # reads; a new submission costs its insert alone.
+                existing = await self.store.contact_by_key(key)
+                if existing is None:
+                    raise StoreUnavailable("idempotency key conflict; retry") from None
+                found.set_result(existing)
+                return existing, True
         except BaseException as error:
             if not found.done():
                 found.set_exception(
@@ -327,10 +329,6 @@ class Switchboard:
             start, end, interval, thresholds, policy.short_abandon
         )
 
-    @property
-    def healthy(self) -> bool:
-        return self.store.writer.healthy
-
     # ------------------------------------------------------------ internals
 
     async def _current(self, contact_id: str) -> Contact:
@@ -350,7 +348,6 @@ class Switchboard:
         committed = self.store.record(events, after_commit=lambda: self._deliver(events))
         for event in events:
             if isinstance(event, ContactEvent) and event.contact.state.is_final:
-                self._active_keys.pop(event.contact.idempotency_key, None)
                 self._finished[event.contact.id] = (event.contact, committed)
                 self._finished.move_to_end(event.contact.id)
                 if len(self._finished) > _FINISHED_KEPT:

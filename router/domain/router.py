@@ -61,6 +61,7 @@ class Router:
         self.policy = policy
         self._new_id = new_id
         self._contacts: dict[str, Contact] = {}
+        self._keys: dict[str, str] = {}  # idempotency key -> id, for active contacts
         self._agents: dict[str, Agent] = {}
         self._offers: dict[str, Offer] = {}
         self._queue = ContactQueue(policy)
@@ -81,6 +82,11 @@ class Router:
             return self._contacts[contact_id]
         except KeyError:
             raise NotFound(f"no active contact {contact_id}") from None
+
+    def contact_with_key(self, idempotency_key: str) -> Contact | None:
+        """The active contact a gateway submitted with this key, if any."""
+        contact_id = self._keys.get(idempotency_key)
+        return None if contact_id is None else self._contacts[contact_id]
 
     def contacts(self) -> Iterable[Contact]:
         return self._contacts.values()
@@ -177,6 +183,7 @@ class Router:
                 waiting.append(contact.id)
             else:
                 self._contacts[contact.id] = contact
+                self._keys[contact.idempotency_key] = contact.id
                 assert contact.agent_id is not None
                 self._held_for.setdefault(contact.agent_id, set()).add(contact.id)
         for contact_id in waiting:
@@ -254,7 +261,7 @@ class Router:
     def sign_out(self, agent_id: str, now: datetime) -> list[Event]:
         """Sign out; offers not yet answered go back to the queue."""
         agent = self._agent(agent_id)
-        answered = [c for c in agent.holding if c not in self._offer_contacts(agent)]
+        answered = [c for c in agent.holding if c not in agent.offers.values()]
         if answered:
             raise WrongState(
                 f"agent {agent_id} still holds {len(answered)} answered contact(s): "
@@ -516,11 +523,13 @@ class Router:
         self._seq += 1
         seq = self._contact_seq.setdefault(contact.id, self._seq)
         self._contacts[contact.id] = contact
+        self._keys[contact.idempotency_key] = contact.id
         self._queue.add(contact, seq)
 
     def _retire(self, contact: Contact) -> None:
         """A final contact leaves memory; Postgres keeps it."""
         self._contacts.pop(contact.id, None)
+        self._keys.pop(contact.idempotency_key, None)
         self._contact_seq.pop(contact.id, None)
         self._declined.pop(contact.id, None)
 
@@ -563,9 +572,6 @@ class Router:
             events.append(OfferWithdrawn(offer, reason))
             requeued.append(self._requeue(offer, None, reason, now, events).id)
         return requeued
-
-    def _offer_contacts(self, agent: Agent) -> set[str]:
-        return set(agent.offers.values())
 
     def _is_declined(self, contact_id: str, *, agent_id: str, now: datetime) -> bool:
         declined = self._declined.get(contact_id)

@@ -4,3 +4,7 @@ catches an asyncpg exception."""
 
 class StoreUnavailable(Exception):
     """PostgreSQL could not take the write (down, unreachable, overloaded)."""
+
+
+class DuplicateKey(Exception):
+    """A row with this unique key (a submission's idempotency key) already exists."""

@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from router.store.errors import StoreUnavailable
+from router.store.errors import DuplicateKey, StoreUnavailable
 from router.store.queries import QUERIES
 
 log = structlog.get_logger(__name__)
@@ -217,11 +217,17 @@ class GroupCommit:
         self.stats.largest_batch = max(self.stats.largest_batch, size)
 
     async def _commit_one_by_one(self, batch: Sequence[_Pending]) -> None:
-        for item in batch:
+        for index, item in enumerate(batch):
             try:
                 await self._commit([item])
             except _TRANSIENT as error:
-                self._on_outage([item], error)
+                # This item and every later one go back, in order, for the next try.
+                self._on_outage(batch[index:], error)
+                return
+            except asyncpg.UniqueViolationError as error:
+                self.stats.failures += 1
+                if not item.done.done():
+                    item.done.set_exception(DuplicateKey(str(error)))
             except asyncpg.PostgresError as error:
                 self.stats.failures += 1
                 log.error("write_rejected", error=str(error), writes=len(item.writes))
