@@ -15,6 +15,7 @@ import structlog
 
 from router.domain import (
     AgentEvent,
+    AgentEventKind,
     Channel,
     Contact,
     ContactEvent,
@@ -124,9 +125,11 @@ class Store:
     def writes_for(self, events: Iterable[Event]) -> list[Write]:
         """The rows that record `events` (offer withdrawals record nothing)."""
         writes: list[Write] = []
+        # The row needs only the last state of each contact; the history is in the events.
+        latest: dict[str, ContactEvent] = {}
         for event in events:
             if isinstance(event, ContactEvent):
-                writes.append(_contact_update(event.contact, event.at))
+                latest[event.contact.id] = event
                 writes.append(
                     _event_write(
                         event.kind,
@@ -138,7 +141,7 @@ class Store:
                     )
                 )
             elif isinstance(event, AgentEvent):
-                if event.kind == "signed_in":
+                if event.kind is AgentEventKind.SIGNED_IN:
                     writes.append(
                         ("upsert_agent", (event.agent_id, sorted(event.skills), event.at))
                     )
@@ -155,6 +158,7 @@ class Store:
                         ),
                     )
                 )
+        writes.extend(_contact_update(e.contact, e.at) for e in latest.values())
         return writes
 
     # ------------------------------------------------------------- reads

@@ -24,7 +24,7 @@ from router.domain import (
     RoutingPolicy,
 )
 from router.domain.service_level import service_level
-from router.store import GroupCommit, Store, StoreUnavailable
+from router.store import DuplicateKey, GroupCommit, Store, StoreUnavailable
 from router.store.group_commit import Write
 from router.store.store import ServiceLevelCounts
 from tests.conftest import with_database
@@ -85,17 +85,33 @@ class TestContactRows:
         ]
 
     async def test_duplicate_key_is_rejected(self, store: Store) -> None:
-        """A second insert with a known key fails its caller and leaves the first row alone."""
+        """A second insert with a known key fails with DuplicateKey; the first row stays."""
         first = make_contact("call-1", T0)
         await store.writer.wait(store.insert_contact(first, lambda: None))
         second = make_contact("call-1", at(1))
-        with pytest.raises(StoreUnavailable, match="rejected"):
+        with pytest.raises(DuplicateKey):
             await store.writer.wait(store.insert_contact(second, lambda: None))
         assert await store.contact_by_key("call-1") == first
         assert await store.contact_by_id(second.id) is None
 
 
 class TestRecordingEvents:
+    def test_one_row_update_per_contact_per_record(self, store: Store) -> None:
+        """A decline (declined, requeued, offered again) updates the row once, logs thrice."""
+        router = Router(RoutingPolicy(phone_reserve=0, decline_exclusion=30.0))
+        for agent_id in ("ann", "bob"):
+            router.sign_in(agent_id, frozenset(), {}, AgentStatus.READY, T0)
+            router.connect(agent_id, T0)
+        (offered,) = router.submit(make_contact("call-1", T0), T0)
+        assert isinstance(offered, ContactEvent)
+        assert offered.offer is not None
+        _, events = router.decline(offered.offer.agent_id, offered.offer.id, at(1))
+        names = [name for name, _ in store.writes_for(events)]
+        assert names.count("insert_contact_event") == 3
+        assert names.count("update_contact") == 1
+        update = next(args for name, args in store.writes_for(events) if name == "update_contact")
+        assert update[1] == "offered"
+
     async def test_lifecycle_of_a_call_lands_in_every_table(
         self, store: Store, db: asyncpg.Connection
     ) -> None:
@@ -583,7 +599,7 @@ class TestGroupCommit:
         """After a rejected write the writer keeps serving later callers."""
         duplicate = make_contact("call-1", T0)
         await store.writer.wait(store.insert_contact(duplicate, lambda: None))
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(DuplicateKey):
             await store.writer.wait(
                 store.insert_contact(make_contact("call-1", at(1)), lambda: None)
             )
