@@ -12,9 +12,11 @@ O(classes x log n).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sortedcontainers import SortedList
 
@@ -121,14 +123,7 @@ class ContactQueue:
             # Ranks rise along a class's entries (an older entry is never less urgent), so
             # the entries that best_for serves before this one are a prefix: bisect on the
             # rank itself, which keeps ties exactly as best_for breaks them.
-            lo, hi = 0, len(cls.entries)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if cls.rank(cls.entries[mid], t) < rank:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            ahead += lo
+            ahead += bisect_left(cls.entries, rank, key=partial(cls.rank, now=t))
         return ahead + 1
 
     def oldest(self, channel: Channel) -> float | None:
