@@ -18,24 +18,18 @@ from router.api.convert import (
     status_from_proto,
     timestamp,
 )
-from router.api.errors import RpcObserver, ignore_rpc, rpc, status_of
+from router.api.errors import rpc, status_of
+from router.api.servicer import Servicer
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
 from router.store import StoreUnavailable
-from router.switchboard import StreamMessage, Switchboard
+from router.switchboard import StreamMessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 log = structlog.get_logger(__name__)
 
 
-class AgentService(pb_grpc.AgentServiceServicer):
-    observe_rpc: RpcObserver = staticmethod(ignore_rpc)
-
-    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
-        self._switchboard = switchboard
-        if observe_rpc is not None:
-            self.observe_rpc = observe_rpc
-
+class AgentService(Servicer, pb_grpc.AgentServiceServicer):
     @rpc
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
         agent_id = validation.agent_id(request.agent_id)

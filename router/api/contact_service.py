@@ -9,19 +9,15 @@ import grpc
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import channel_from_proto, contact_to_proto
-from router.api.errors import RpcObserver, rpc
+from router.api.errors import rpc
+from router.api.servicer import Servicer
 from router.domain import validation
-from router.switchboard import NewContact, Switchboard
+from router.switchboard import NewContact
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class ContactService(pb_grpc.ContactServiceServicer):
-    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
-        self._switchboard = switchboard
-        if observe_rpc is not None:
-            self.observe_rpc = observe_rpc
-
+class ContactService(Servicer, pb_grpc.ContactServiceServicer):
     @rpc
     async def SubmitContact(
         self, request: pb.SubmitContactRequest, context: Context

@@ -11,12 +11,13 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
+from router.api.servicer import Servicer
 from router.domain import DomainError, InvalidArgument, NotFound, WrongState
 from router.store import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
-S = TypeVar("S")
+S = TypeVar("S", bound=Servicer)
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
@@ -46,23 +47,14 @@ def ids_of(request: Message) -> dict[str, str]:
     return ids
 
 
-RpcObserver = Callable[[str, str, float], None]
-"""Told (method, status code name, seconds) after each RPC."""
-
-
-def ignore_rpc(method: str, code: str, seconds: float) -> None:
-    return None
-
-
 def rpc(
     method: Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
     """Bind ids for logging, answer domain and store errors with their status, and
-    tell the servicer's `observe_rpc` (if any) how each call went."""
+    tell the servicer's `observe_rpc` how each call went."""
 
     @functools.wraps(method)
     async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
-        observe: RpcObserver = getattr(self, "observe_rpc", ignore_rpc)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
@@ -79,6 +71,6 @@ def rpc(
                 await context.abort(code, "internal error; see server log")
                 raise
             finally:
-                observe(method.__name__, code.name, time.perf_counter() - started)
+                self.observe_rpc(method.__name__, code.name, time.perf_counter() - started)
 
     return handler

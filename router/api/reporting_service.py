@@ -10,10 +10,10 @@ import grpc
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import channel_from_proto, channel_to_proto, from_timestamp, timestamp
-from router.api.errors import RpcObserver, rpc
+from router.api.errors import rpc
+from router.api.servicer import Servicer
 from router.domain import Channel, InvalidArgument
 from router.domain.service_level import FORMULA, service_level
-from router.switchboard import Switchboard
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -25,12 +25,7 @@ _INTERVALS = {
 _MAX_RANGE = timedelta(days=366)
 
 
-class ReportingService(pb_grpc.ReportingServiceServicer):
-    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver | None = None) -> None:
-        self._switchboard = switchboard
-        if observe_rpc is not None:
-            self.observe_rpc = observe_rpc
-
+class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     @rpc
     async def GetServiceLevel(
         self, request: pb.GetServiceLevelRequest, context: Context
