@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -40,7 +41,10 @@ class Settings:
         path = env.get("ROUTER_CONFIG_FILE")
         if path:
             env = {**_read_toml(Path(path)), **env}
-        reader = _Reader(env)
+        return cls._read(_Reader(env))
+
+    @classmethod
+    def _read(cls, reader: _Reader) -> Settings:
         defaults = RoutingPolicy()
         channels = {}
         for channel in Channel:
@@ -65,37 +69,46 @@ class Settings:
             ),
             short_abandon=reader.number("ROUTER_SHORT_ABANDON_SECONDS", defaults.short_abandon, 0),
         )
-        log_format = env.get("ROUTER_LOG_FORMAT", "auto")
-        if log_format not in ("auto", "json", "console"):
-            raise ConfigError("ROUTER_LOG_FORMAT must be auto, json or console")
-        log_level = env.get("ROUTER_LOG_LEVEL", "info").lower()
-        if log_level not in ("debug", "info", "warning", "error"):
-            raise ConfigError("ROUTER_LOG_LEVEL must be debug, info, warning or error")
         return cls(
-            host=env.get("ROUTER_HOST", "127.0.0.1"),
+            host=reader.text("ROUTER_HOST", "127.0.0.1"),
             port=int(reader.number("ROUTER_PORT", 50051, 0, 65535)),
-            database_url=env.get("ROUTER_DATABASE_URL") or None,
-            data_dir=Path(env.get("ROUTER_DATA_DIR", ".data")).absolute(),
-            log_format=log_format,
-            log_level=log_level,
+            database_url=reader.text("ROUTER_DATABASE_URL", "") or None,
+            data_dir=Path(reader.text("ROUTER_DATA_DIR", ".data")).absolute(),
+            log_format=reader.choice("ROUTER_LOG_FORMAT", "auto", ("auto", "json", "console")),
+            log_level=reader.choice(
+                "ROUTER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
+            ),
             policy=policy,
             shutdown_grace=reader.number("ROUTER_SHUTDOWN_GRACE_SECONDS", 10.0, 0),
             metrics_port=(
                 None
-                if env.get("ROUTER_METRICS_PORT", "").lower() == "off"
+                if reader.text("ROUTER_METRICS_PORT", "").lower() == "off"
                 else int(reader.number("ROUTER_METRICS_PORT", 9464, 0, 65535))
             ),
         )
 
 
 class _Reader:
+    """Reads settings and remembers every name asked for (see setting_names)."""
+
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
+        self.names: set[str] = set()
+
+    def text(self, name: str, default: str) -> str:
+        self.names.add(name)
+        return self._env.get(name, default)
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+        return value
 
     def number(
         self, name: str, default: float, minimum: float, maximum: float = float("inf")
     ) -> float:
-        raw = self._env.get(name)
+        raw = self.text(name, "")
         if raw is None or raw == "":
             return default
         try:
@@ -107,25 +120,12 @@ class _Reader:
         return value
 
 
-KNOWN = frozenset(
-    {
-        "ROUTER_DATABASE_URL",
-        "ROUTER_DATA_DIR",
-        "ROUTER_HOST",
-        "ROUTER_PORT",
-        "ROUTER_METRICS_PORT",
-        "ROUTER_LOG_FORMAT",
-        "ROUTER_LOG_LEVEL",
-        "ROUTER_PHONE_RESERVE",
-        "ROUTER_OFFER_TIMEOUT_SECONDS",
-        "ROUTER_DECLINE_EXCLUSION_SECONDS",
-        "ROUTER_SHORT_ABANDON_SECONDS",
-        "ROUTER_SHUTDOWN_GRACE_SECONDS",
-        *(f"ROUTER_{c.value.upper()}_TARGET_SECONDS" for c in Channel),
-        *(f"ROUTER_{c.value.upper()}_CAPACITY" for c in Channel if c is not Channel.PHONE),
-    }
-)
-"""Every setting; the README's configuration table lists the same names."""
+@functools.cache
+def setting_names() -> frozenset[str]:
+    """Every setting, as read by Settings: derived from the reads, never listed twice."""
+    reader = _Reader({})
+    Settings._read(reader)
+    return frozenset(reader.names)
 
 
 def _read_toml(path: Path) -> dict[str, str]:
@@ -139,7 +139,7 @@ def _read_toml(path: Path) -> dict[str, str]:
     settings = {}
     for key, value in data.items():
         name = f"ROUTER_{key.upper()}"
-        if name not in KNOWN or isinstance(value, dict | list):
+        if name not in setting_names() or isinstance(value, dict | list):
             raise ConfigError(f"{path}: unknown setting {key!r}")
         settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return settings
