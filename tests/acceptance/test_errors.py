@@ -125,6 +125,8 @@ class Case:
     call: Call
     code: grpc.StatusCode
     field: str = ""
+    says: str = ""
+    """Part of the message that names the reason, where another refusal has the same code."""
 
 
 def submitting(**fields: object) -> Call:
@@ -279,9 +281,19 @@ CASES = [
         ),
         PRECONDITION,
     ),
-    Case("complete someone else's contact", completing("bob"), PRECONDITION),
-    Case("complete before ending", completing("alice"), PRECONDITION),
-    Case("end someone else's contact", ending("bob"), PRECONDITION),
+    Case(
+        "complete someone else's contact",
+        completing("bob"),
+        PRECONDITION,
+        says="not connected to agent bob",
+    ),
+    Case("complete before ending", completing("alice"), PRECONDITION, says="end it before"),
+    Case(
+        "end someone else's contact",
+        ending("bob"),
+        PRECONDITION,
+        says="not connected to agent bob",
+    ),
     Case(
         "end a queued contact",
         lambda c: c.agents.EndContact(
@@ -320,6 +332,7 @@ class TestRefusedRequestsChangeNothing:
         if case.field:
             assert details(error).startswith(case.field), details(error)
         assert details(error)
+        assert case.says in details(error), details(error)
         assert await row_counts(db) == counts
         assert await queue_view(reporting) == queue
         assert (await contact_state(center.contacts, center.call_id)).contact == (

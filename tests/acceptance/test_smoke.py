@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -24,7 +26,7 @@ class TestLifecycle:
                 idempotency_key="call-1", channel=pb.CHANNEL_PHONE, customer_id="+15550100"
             )
         )
-        message = await stream.read()
+        message = await asyncio.wait_for(stream.read(), 10.0)
         assert isinstance(message, pb.StreamOffersResponse)
         assert message.offer.contact.contact_id == submitted.contact.contact_id
         offer_id = message.offer.offer_id
@@ -44,7 +46,10 @@ class TestLifecycle:
         assert row is not None
         assert row["state"] == "completed"
         assert row["disposition"] == "order-status"
-        assert row["wait_seconds"] >= 0
+        assert row["wait_seconds"] == pytest.approx(
+            (row["answered_at"] - row["queued_at"]).total_seconds()
+        )
+        assert row["wait_seconds"] > 0
         assert row["handle_seconds"] == pytest.approx(row["talk_seconds"] + row["acw_seconds"])
         kinds = [
             r["kind"]
