@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(settings.log_format, settings.log_level)
         from router.server import serve
 
-        asyncio.run(serve(settings))
-        return 0
+        return asyncio.run(serve(settings))
     logs.configure("console", "warning")
     return asyncio.run(simulate.run(args))
 

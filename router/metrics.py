@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -29,8 +29,9 @@ from router.domain.rolling import RollingServiceLevel
 
 log = structlog.get_logger(__name__)
 
-LiveReader = Callable[[], tuple[QueueSnapshot, RollingServiceLevel, datetime, int]]
-"""Returns the live queue, the rolling service level, now, and the pending writes."""
+LiveReader = Callable[[], tuple[QueueSnapshot, RollingServiceLevel, datetime, int] | None]
+"""Returns the live queue, the rolling service level, now, and the pending writes;
+None while this process is a standby."""
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -79,6 +80,12 @@ class RouterMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.db_available = Gauge(
+            "contactrouter_db_available",
+            "1 while PostgreSQL takes writes, 0 during an outage (changes wait in memory).",
+            registry=self.registry,
+        )
+        self.db_available.set(1)
 
     def observe_events(self, events: Sequence[Event], delivered: float) -> None:
         """Count offers and feed the rolling service level; `delivered` is epoch seconds."""
@@ -124,7 +131,15 @@ class LiveCollector(Collector):
         self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        snapshot, rolling, now, backlog = self._read()
+        live = self._read()
+        active = GaugeMetricFamily(
+            "contactrouter_active", "1 on the active router, 0 on a standby."
+        )
+        active.add_metric([], 0 if live is None else 1)
+        yield active
+        if live is None:
+            return
+        snapshot, rolling, now, backlog = live
         waiting = GaugeMetricFamily(
             "contactrouter_contacts_waiting", "Contacts queued now.", labels=["channel"]
         )

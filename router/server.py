@@ -21,6 +21,7 @@ from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.reporting_service import ReportingService
+from router.api.servicer import ActiveSwitchboard
 from router.config import Settings
 from router.domain import QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
@@ -47,23 +48,48 @@ _SERVER_OPTIONS = [
 ]
 
 
+LIVENESS = "liveness"
+"""Health service name that is SERVING as long as the process runs, active or standby
+(for liveness probes); the empty name and the router services are SERVING only on
+the active router while PostgreSQL takes writes (for readiness probes)."""
+
+
 @dataclass
 class RunningRouter:
-    """A started router: the port it listens on and what to stop."""
+    """A started router: the port it listens on, whether it is active, what to stop."""
 
     server: grpc.aio.Server
-    switchboard: Switchboard
     store: Store
     health: health_aio.HealthServicer
     port: int
     metrics: RouterMetrics
+    active: ActiveSwitchboard
+    activation: asyncio.Task[None]
     metrics_server: asyncio.Server | None = None
     metrics_port: int | None = None
 
+    @property
+    def switchboard(self) -> Switchboard:
+        return self.active.get()
+
+    async def wait_active(self) -> None:
+        """Return once this router holds the active lock and has rebuilt the queue."""
+        await asyncio.shield(self.activation)
+
+    async def wait_lost(self) -> None:
+        """Return if another router takes the active lock from this one."""
+        await self.wait_active()
+        await self.store.writer.lost.wait()
+
     async def stop(self, grace: float = 5.0) -> None:
-        """Refuse new calls, return outstanding offers, flush every write, stop."""
+        """Refuse new work, return outstanding offers, flush every write, stop."""
         await self.health.enter_graceful_shutdown()
-        await self.switchboard.stop()
+        if not self.activation.done():
+            self.activation.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.activation
+        if self.active.switchboard is not None:
+            await self.active.switchboard.stop()
         await self.server.stop(grace)
         if self.metrics_server is not None:
             self.metrics_server.close()
@@ -78,24 +104,28 @@ async def start_router(
     host: str = "127.0.0.1",
     port: int = 0,
     metrics_port: int | None = None,
+    *,
+    wait_active: bool = True,
 ) -> RunningRouter:
-    """Migrate, rebuild the queue, and serve. port=0 picks a free port; metrics are
-    served on `metrics_port` (0 picks one) unless it is None."""
+    """Migrate, serve, and become the active router. port=0 picks a free port; metrics
+    are served on `metrics_port` (0 picks one) unless it is None.
+
+    The gRPC server answers from the start; while another router holds the active
+    lock this one is a standby (health NOT_SERVING, RPCs UNAVAILABLE). With
+    wait_active=False it returns at once and activates in the background."""
     store = await Store.open(database_url)
-    router = Router(policy)
-    metrics = RouterMetrics(RollingServiceLevel(policy))
     try:
         applied = await store.migrate()
-        switchboard = Switchboard(router, store)
-        store.writer.on_batch = metrics.observe_batch
-        switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
-        await switchboard.start()
     except BaseException:
         await store.close()
         raise
+    metrics = RouterMetrics(RollingServiceLevel(policy))
+    active = ActiveSwitchboard()
 
-    def read_live() -> tuple[QueueSnapshot, RollingServiceLevel, datetime, int]:
-        snapshot, now = switchboard.snapshot()
+    def read_live() -> tuple[QueueSnapshot, RollingServiceLevel, datetime, int] | None:
+        if active.switchboard is None:
+            return None
+        snapshot, now = active.switchboard.snapshot()
         return snapshot, metrics.rolling, now, store.writer.backlog
 
     metrics.registry.register(LiveCollector(read_live))
@@ -104,9 +134,9 @@ async def start_router(
         metrics_server = await serve_metrics(metrics, host, metrics_port)
     server = grpc.aio.server(options=_SERVER_OPTIONS)
     observe = metrics.observe_rpc
-    pb_grpc.add_ContactServiceServicer_to_server(ContactService(switchboard, observe), server)
-    pb_grpc.add_AgentServiceServicer_to_server(AgentService(switchboard, observe), server)
-    pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(switchboard, observe), server)
+    pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)
+    pb_grpc.add_AgentServiceServicer_to_server(AgentService(active, observe), server)
+    pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -118,41 +148,111 @@ async def start_router(
         server,
     )
     bound = server.add_insecure_port(f"{host}:{port}")
+    await set_serving(health, serving=False)
+    await health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     await server.start()
-    for name in ("", *SERVICE_NAMES):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_bound = None if metrics_server is None else metrics_server.sockets[0].getsockname()[1]
     log.info(
-        "router_started",
+        "router_listening",
         host=host,
         port=bound,
         metrics_port=metrics_bound,
         migrations_applied=applied,
     )
-    return RunningRouter(
-        server, switchboard, store, health, bound, metrics, metrics_server, metrics_bound
+    activation = asyncio.create_task(
+        _activate(store, policy, metrics, active, health), name="activation"
     )
+    running = RunningRouter(
+        server, store, health, bound, metrics, active, activation, metrics_server, metrics_bound
+    )
+    if wait_active:
+        try:
+            await running.wait_active()
+        except BaseException:
+            await running.stop(0)
+            raise
+    return running
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+async def _activate(
+    store: Store,
+    policy: RoutingPolicy,
+    metrics: RouterMetrics,
+    active: ActiveSwitchboard,
+    health: health_aio.HealthServicer,
+) -> None:
+    """Wait for the active lock (as a standby), rebuild the queue, start serving."""
+    await store.become_active()
+    started = time.perf_counter()
+    switchboard = Switchboard(Router(policy), store)
+    store.writer.on_batch = metrics.observe_batch
+    switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
+
+    def on_health(healthy: bool) -> None:
+        metrics.db_available.set(1 if healthy else 0)
+        serving = healthy and not store.writer.lost.is_set()
+        task = asyncio.ensure_future(set_serving(health, serving=serving))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    store.writer.on_health = on_health
+    await switchboard.start()
+    active.switchboard = switchboard
+    await set_serving(health, serving=store.writer.healthy)
+    log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
+
+
+async def set_serving(health: health_aio.HealthServicer, *, serving: bool) -> None:
+    """Readiness: the overall status and each router service."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ("", *SERVICE_NAMES):
+        await health.set(name, status)
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down cleanly: exit status 0.
+
+    Exit status 1 if another router took the active lock from this one (after a
+    database outage, say): this process's memory is no longer the truth, and its
+    supervisor should start it again, as a standby.
+    """
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     if url is None:
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         url = await asyncio.to_thread(embedded.start)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    status = 0
     try:
         running = await start_router(
-            url, settings.policy, settings.host, settings.port, settings.metrics_port
+            url,
+            settings.policy,
+            settings.host,
+            settings.port,
+            settings.metrics_port,
+            wait_active=False,
         )
         if settings.host in ("127.0.0.1", "localhost", "::1"):
             log.info("listening_on_loopback_only", hint="set ROUTER_HOST=0.0.0.0 to serve others")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("router_stopping")
+        stopping = asyncio.create_task(stop.wait())
+        lost = asyncio.create_task(running.wait_lost())
+        await asyncio.wait({stopping, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if lost.done():
+            error = lost.exception()
+            log.error(
+                "router_no_longer_active",
+                error=repr(error) if error else "another router holds the active lock",
+            )
+            status = 1
+        else:
+            lost.cancel()
+            log.info("router_stopping")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await running.stop(settings.shutdown_grace)
@@ -160,3 +260,4 @@ async def serve(settings: Settings) -> None:
         if embedded is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(embedded.stop)
+    return status

@@ -1,9 +1,11 @@
-"""What every servicer holds: the switchboard, and where to report how each RPC went."""
+"""What every servicer holds: the active switchboard, and where to report how each RPC
+went."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from router.store import StoreUnavailable
 from router.switchboard import Switchboard
 
 RpcObserver = Callable[[str, str, float], None]
@@ -14,7 +16,31 @@ def ignore_rpc(method: str, code: str, seconds: float) -> None:
     return None
 
 
+class ActiveSwitchboard:
+    """The switchboard, once this process is the active router.
+
+    The gRPC server starts before the process knows whether it is active (a standby
+    answers health checks with NOT_SERVING while it waits), so servicers are built
+    around this holder and answer UNAVAILABLE until it is filled.
+    """
+
+    def __init__(self, switchboard: Switchboard | None = None) -> None:
+        self.switchboard = switchboard
+
+    def get(self) -> Switchboard:
+        if self.switchboard is None:
+            raise StoreUnavailable(
+                "this router is a standby: the active router serves; retry, or connect "
+                "through the service address"
+            )
+        return self.switchboard
+
+
 class Servicer:
-    def __init__(self, switchboard: Switchboard, observe_rpc: RpcObserver = ignore_rpc) -> None:
-        self._switchboard = switchboard
+    def __init__(self, active: ActiveSwitchboard, observe_rpc: RpcObserver = ignore_rpc) -> None:
+        self._active = active
         self.observe_rpc = observe_rpc
+
+    @property
+    def _switchboard(self) -> Switchboard:
+        return self._active.get()

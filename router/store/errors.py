@@ -8,3 +8,7 @@ class StoreUnavailable(Exception):
 
 class DuplicateKey(Exception):
     """A row with this unique key (a submission's idempotency key) already exists."""
+
+
+class ActiveLockLost(Exception):
+    """Another router became the active one: this one must stop writing and serving."""

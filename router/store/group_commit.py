@@ -7,12 +7,20 @@ runs the callers' after-commit hooks in order, and wakes the callers. While one
 transaction runs, new writes pile up and go together in the next, so the batch
 grows with the load and durability costs one commit per batch, not per RPC.
 
+It writes on the connection that holds the active router's lock (see active_lock):
+a router that lost the lock cannot write.
+
 Failures:
-- PostgreSQL unreachable: writes that must not be lost (state already applied in
-  memory) stay queued, in order, and are retried until they commit; their callers
-  are told StoreUnavailable after `wait_timeout` but the write still lands later.
-  Writes marked `retry=False` (new submissions, applied to memory only after
-  commit) fail at once instead, so the gateway can retry them.
+- PostgreSQL unreachable (an outage): writes that must not be lost (state already
+  applied in memory) stay queued, in order, and are retried until they commit.
+  While the outage lasts their callers need not wait: each such write is released
+  at once (its after-commit hook runs and its caller goes on), and is written when
+  PostgreSQL returns. Writes marked `retry=False` (new submissions, applied to
+  memory only after commit) fail at once instead, so the gateway can retry them.
+  An idle writer checks its session every `heartbeat` seconds, so an outage is
+  noticed (and its end too) without waiting for a write.
+- Another router took the active lock: every pending write fails, `lost` is set,
+  and the writer stops; the process must stop serving.
 - A statement error (a bug or bad data): the batch is split and each caller's
   writes run alone, so one bad write fails only its own caller.
 """
@@ -23,14 +31,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import structlog
 
-from router.store.errors import DuplicateKey, StoreUnavailable
+from router.store.active_lock import ActiveLock
+from router.store.errors import ActiveLockLost, DuplicateKey, StoreUnavailable
 from router.store.queries import QUERIES
 
 log = structlog.get_logger(__name__)
@@ -56,6 +65,8 @@ _TRANSIENT = (
     asyncpg.AdminShutdownError,
     # What asyncpg raises when the server terminates a connection mid-query.
     asyncpg.InternalClientError,
+    # The active lock's session could not be opened again (yet).
+    StoreUnavailable,
 )
 
 
@@ -82,24 +93,30 @@ class BatchStats:
 class GroupCommit:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        lock: ActiveLock,
         *,
         max_batch: int = 2000,
         wait_timeout: float = 5.0,
         retry_delay: float = 0.2,
+        heartbeat: float = 1.0,
     ) -> None:
-        self._pool = pool
+        self._lock = lock
         self._max_batch = max_batch
         self._wait_timeout = wait_timeout
         self._retry_delay = retry_delay
+        self._heartbeat = heartbeat
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.stats = BatchStats()
         self.healthy = True
+        self.lost = asyncio.Event()
+        """Set once another router holds the active lock: this one must stop."""
         self.on_batch: Callable[[int, float], None] | None = None
         """Called after each commit with (rows written, seconds taken), for metrics."""
+        self.on_health: Callable[[bool], None] | None = None
+        """Called with False when an outage starts and True when it ends."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -130,20 +147,28 @@ class GroupCommit:
         Synchronous on purpose: a caller that changes memory and then enqueues, with
         no await in between, gets its writes committed in the order of the changes.
         """
-        if self._closing and not retry:
-            raise StoreUnavailable("the router is shutting down")
+        if self.lost.is_set():
+            raise StoreUnavailable("this router is no longer the active one")
+        if not retry:
+            if self._closing:
+                raise StoreUnavailable("the router is shutting down")
+            if not self.healthy:
+                raise StoreUnavailable("PostgreSQL is unavailable; retry later")
         pending = _Pending(writes, retry, after_commit)
         # A caller that gave up waiting must not leave an unretrieved exception behind.
         pending.done.add_done_callback(lambda f: f.cancelled() or f.exception())
         if not writes:
             self._finish([pending])
             return pending.done
+        if not self.healthy:
+            self._release([pending])
         self._pending.append(pending)
         self._wakeup.set()
         return pending.done
 
     async def wait(self, done: asyncio.Future[None], *, retry: bool = True) -> None:
-        """Wait for an enqueued commit; StoreUnavailable if it fails or takes too long."""
+        """Wait for an enqueued commit (or its release during an outage);
+        StoreUnavailable if it fails or takes too long."""
         try:
             await asyncio.wait_for(asyncio.shield(done), self._wait_timeout)
         except TimeoutError:
@@ -158,12 +183,17 @@ class GroupCommit:
         await self.wait(self.enqueue(writes, retry=retry), retry=retry)
 
     async def _run(self) -> None:
+        try:
+            await self._write_until_closed()
+        except ActiveLockLost as error:
+            self._stop_writing(error)
+
+    async def _write_until_closed(self) -> None:
         while True:
             if not self._pending:
                 if self._closing:
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                await self._idle()
                 continue
             batch = self._take()
             try:
@@ -177,6 +207,9 @@ class GroupCommit:
             except asyncpg.PostgresError:
                 await self._commit_one_by_one(batch)
                 continue
+            except ActiveLockLost:
+                self._pending.extendleft(reversed(batch))
+                raise
             except Exception as error:
                 # A bug, not an outage: fail these callers loudly, keep serving others.
                 log.exception("group_commit_failed")
@@ -184,8 +217,31 @@ class GroupCommit:
                     if not item.done.done():
                         item.done.set_exception(StoreUnavailable(f"write failed: {error!r}"))
                 continue
-            self.healthy = True
+            self._set_healthy(True)
             self._finish(batch)
+
+    async def _idle(self) -> None:
+        """Wait for writes; check the session when none come (or, in an outage, try to
+        reconnect), so that health follows PostgreSQL even with no traffic."""
+        self._wakeup.clear()
+        if self.healthy:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._heartbeat):
+                    await self._wakeup.wait()
+                    return
+        elif self._closing:
+            return
+        try:
+            connection = await self._lock.connection()
+            await connection.fetchval(QUERIES["heartbeat"])
+        except _TRANSIENT as error:
+            self._lock.drop_connection()
+            self._on_outage([], error)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._retry_delay):
+                    await self._wakeup.wait()
+            return
+        self._set_healthy(True)
 
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -204,11 +260,16 @@ class GroupCommit:
             for name, args in item.writes:
                 by_statement[name].append(args)
         started = time.perf_counter()
-        async with self._pool.acquire() as connection, connection.transaction():
-            for name in _ORDER:
-                rows = by_statement[name]
-                if rows:
-                    await connection.executemany(QUERIES[name], rows)
+        connection = await self._lock.connection()
+        try:
+            async with connection.transaction():
+                for name in _ORDER:
+                    rows = by_statement[name]
+                    if rows:
+                        await connection.executemany(QUERIES[name], rows)
+        except _TRANSIENT:
+            self._lock.drop_connection()
+            raise
         size = sum(len(item.writes) for item in batch)
         if self.on_batch is not None:
             self.on_batch(size, time.perf_counter() - started)
@@ -237,15 +298,50 @@ class GroupCommit:
                 self._finish([item])
 
     def _on_outage(self, batch: Sequence[_Pending], error: BaseException) -> None:
-        if self.healthy:
-            log.warning("database_unavailable", error=repr(error))
-        self.healthy = False
+        self._set_healthy(False, error)
         self.stats.failures += 1
-        keep = [item for item in batch if item.retry]
-        for item in batch:
-            if not item.retry and not item.done.done():
+        waiting = [*batch, *self._pending]
+        self._pending.clear()
+        for item in waiting:
+            if item.retry:
+                self._pending.append(item)
+            elif not item.done.done():
                 item.done.set_exception(StoreUnavailable(f"PostgreSQL unavailable: {error}"))
-        self._pending.extendleft(reversed(keep))
+        self._release(self._pending)
+
+    def _release(self, items: Iterable[_Pending]) -> None:
+        """During an outage, kept writes let their callers go on: the change is applied
+        in memory and will be written, in order, when PostgreSQL returns."""
+        for item in items:
+            if item.after_commit is not None:
+                hook, item.after_commit = item.after_commit, None
+                try:
+                    hook()
+                except Exception:
+                    log.exception("after_commit_failed")
+            if not item.done.done():
+                item.done.set_result(None)
+
+    def _set_healthy(self, healthy: bool, error: BaseException | None = None) -> None:
+        if healthy == self.healthy:
+            return
+        self.healthy = healthy
+        if healthy:
+            log.info("database_available", writes_to_catch_up=self.backlog)
+        else:
+            log.warning("database_unavailable", error=repr(error))
+        if self.on_health is not None:
+            self.on_health(healthy)
+
+    def _stop_writing(self, error: ActiveLockLost) -> None:
+        log.error("active_lock_lost", error=str(error), writes_dropped=self.backlog)
+        self.lost.set()
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.done.done():
+                item.done.set_exception(StoreUnavailable(str(error)))
+        if self.on_health is not None:
+            self.on_health(False)
 
     def _finish(self, batch: Sequence[_Pending]) -> None:
         for item in batch:

@@ -42,6 +42,27 @@ ON CONFLICT (id) DO UPDATE SET skills = EXCLUDED.skills, last_seen_at = EXCLUDED
 INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at)
 VALUES ($1, $2, $3, $4, $5, $6);
 
+-- try_active_lock --
+-- Become the active router of this database: a session-level advisory lock, held by
+-- the connection that writes, so that only the lock holder's writes can commit.
+SELECT pg_try_advisory_lock($1);
+
+-- active_lock_holder --
+-- The backend holding the active router's lock, if any.
+SELECT pid FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND database = (
+    SELECT oid FROM pg_database WHERE datname = current_database()
+) AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1;
+
+-- end_backend --
+-- End our own earlier session that PostgreSQL still thinks is alive (its network
+-- connection died silently), so that its lock is released.
+SELECT pg_terminate_backend($1);
+
+-- heartbeat --
+-- An idle writer checks its session every second: a dead one means lost lock or outage.
+SELECT 1;
+
 -- contact_by_id --
 -- One contact, for GetContact once it has left memory.
 SELECT * FROM contacts WHERE id = $1;

@@ -23,6 +23,7 @@ from router.domain import (
     ContactState,
     Event,
 )
+from router.store.active_lock import ActiveLock
 from router.store.errors import StoreUnavailable
 from router.store.group_commit import _TRANSIENT, GroupCommit, Write
 from router.store.migrations import migrate
@@ -58,11 +59,16 @@ class RecordedEvent:
 
 
 class Store:
-    """The only owner of SQL in contact-router."""
+    """The only owner of SQL in contact-router.
 
-    def __init__(self, pool: asyncpg.Pool, writer: GroupCommit) -> None:
+    Reads use a pool. Writes go through one group commit, started by `become_active`
+    on the connection that holds the active router's lock.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
         self._pool = pool
-        self.writer = writer
+        self._lock = ActiveLock(dsn)
+        self._writer: GroupCommit | None = None
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
@@ -72,12 +78,25 @@ class Store:
             )
         except _TRANSIENT as error:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
-        writer = GroupCommit(pool)
-        writer.start()
-        return cls(pool, writer)
+        return cls(pool, dsn)
+
+    async def become_active(self, poll_seconds: float = 0.5) -> None:
+        """Wait until this router holds the active lock (a standby waits here), then
+        start writing on the lock's connection."""
+        await self._lock.acquire(poll_seconds)
+        self._writer = GroupCommit(self._lock)
+        self._writer.start()
+
+    @property
+    def writer(self) -> GroupCommit:
+        if self._writer is None:
+            raise StoreUnavailable("this router is not the active one")
+        return self._writer
 
     async def close(self) -> None:
-        await self.writer.close()
+        if self._writer is not None:
+            await self._writer.close()
+        await self._lock.release()
         await self._pool.close()
 
     async def migrate(self) -> list[str]:

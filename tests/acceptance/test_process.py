@@ -36,11 +36,16 @@ async def _start(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int, 
     lines: list[str] = []
 
     async def port_from_log() -> int:
+        """The port of `router_listening`, once `router_active` says it serves."""
         assert process.stderr is not None
+        port = None
         while line := (await process.stderr.readline()).decode():
             lines.append(line)
-            if line.startswith("{") and json.loads(line)["event"] == "router_started":
-                return int(json.loads(line)["port"])
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("event") == "router_listening":
+                port = int(event["port"])
+            if event.get("event") == "router_active" and port is not None:
+                return port
         raise AssertionError("server exited before starting:\n" + "".join(lines))
 
     port = await asyncio.wait_for(port_from_log(), START_TIMEOUT)

@@ -19,6 +19,7 @@ from tests.conftest import created_database, with_database
 async def store(database_url: str) -> AsyncIterator[Store]:
     """The store on the test's migrated database."""
     opened = await Store.open(database_url)
+    await opened.become_active()
     try:
         yield opened
     finally:

@@ -25,6 +25,7 @@ from router.domain import (
 )
 from router.domain.service_level import service_level
 from router.store import DuplicateKey, GroupCommit, Store, StoreUnavailable
+from router.store.active_lock import ActiveLock
 from router.store.group_commit import Write
 from router.store.store import ServiceLevelCounts
 from tests.conftest import with_database
@@ -408,6 +409,7 @@ async def history(server_url: str, template_database: str) -> AsyncIterator[Stor
         finally:
             await db.close()
         store = await Store.open(url)
+        await store.become_active()
         try:
             yield store
         finally:
@@ -617,9 +619,9 @@ class TestGroupCommit:
         self, database_url: str, db: asyncpg.Connection
     ) -> None:
         """With max_batch=10, 100 single writes take at least ten transactions of at most ten."""
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-        assert pool is not None
-        writer = GroupCommit(pool, max_batch=10)
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, max_batch=10)
         writer.start()
         try:
             writes: list[list[Write]] = [
@@ -631,7 +633,7 @@ class TestGroupCommit:
             assert writer.stats.writes == 100
         finally:
             await writer.close()
-            await pool.close()
+            await lock.release()
         assert await db.fetchval("SELECT count(*) FROM agents") == 100
 
 
