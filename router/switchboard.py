@@ -147,6 +147,8 @@ class Switchboard:
         active = self.router.contact_with_key(key)
         if active is not None:
             return active, True
+        if self._stopping:
+            raise StoreUnavailable("the router is shutting down; retry with the same key")
         pending = self._submitting.get(key)
         if pending is not None:
             first = await asyncio.shield(pending)
