@@ -1,0 +1,147 @@
+"""The bare asyncpg baseline: the rows one full lifecycle records, written without the
+router, on the router's own schema and statements (router/store/queries.sql).
+
+A lifecycle is one `insert_contact`, five `insert_contact_event` (submitted, offered,
+answered, ended, completed) and four `update_contact` (offered, answered, ended,
+completed): what the router writes for a contact that goes straight through. Two ways:
+
+- one transaction per lifecycle, from several connections at once;
+- batched: many lifecycles per transaction, one executemany per statement, the way
+  the router's group commit writes (but without the RPCs in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds
+from router.store.migrations import migrate
+from router.store.queries import QUERIES
+
+Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+_STATES = ("offered", "connected", "wrap_up", "completed")
+_EVENTS = ("submitted", "offered", "answered", "ended", "completed")
+
+
+@dataclass
+class Rows:
+    """The rows of a set of lifecycles, per statement, in the order they are written."""
+
+    contacts: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+
+
+def lifecycle_rows(count: int) -> Rows:
+    rows = Rows([], [], [])
+    now = datetime.now(UTC)
+    step = timedelta(milliseconds=1)
+    for _ in range(count):
+        contact_id, offer_id = uuid.uuid4(), uuid.uuid4()
+        key = os.urandom(12).hex()
+        rows.contacts.append(
+            (contact_id, key, "phone", "bench", json.dumps({}), [], 1.0, "queued", now)
+        )
+        times = [now + n * step for n in range(5)]
+        for kind, at in zip(_EVENTS, times, strict=True):
+            agent = None if kind == "submitted" else "agent"
+            offer = offer_id if kind == "offered" else None
+            rows.events.append((contact_id, kind, at, agent, offer, None))
+        for n, state in enumerate(_STATES, start=1):
+            stamps = [times[i] if i <= n else None for i in range(1, 5)]
+            rows.updates.append(
+                (
+                    contact_id,
+                    state,
+                    *stamps,
+                    None,
+                    "agent",
+                    offer_id,
+                    "bench" if state == "completed" else None,
+                    1,
+                    times[n],
+                )
+            )
+    return rows
+
+
+async def _write(connection: Connection, rows: Rows) -> None:
+    async with connection.transaction():
+        await connection.executemany(QUERIES["insert_contact"], rows.contacts)
+        await connection.executemany(QUERIES["insert_contact_event"], rows.events)
+        await connection.executemany(QUERIES["update_contact"], rows.updates)
+
+
+async def _one_per_transaction(connection: Connection, rows: Rows) -> None:
+    """One lifecycle, one transaction, each statement sent on its own."""
+    async with connection.transaction():
+        await connection.execute(QUERIES["insert_contact"], *rows.contacts[0])
+        await connection.execute(QUERIES["insert_contact_event"], *rows.events[0])
+        for n, update in enumerate(rows.updates, start=1):
+            await connection.execute(QUERIES["update_contact"], *update)
+            await connection.execute(QUERIES["insert_contact_event"], *rows.events[n])
+
+
+async def measure(
+    db_url: str, *, seconds: float, connections: int = 8, batch: int = 200
+) -> dict[str, float]:
+    """Lifecycles per second written both ways, and the CPU both sides spent on them."""
+    setup = await asyncpg.connect(db_url)
+    try:
+        await migrate(setup)
+    finally:
+        await setup.close()
+    figures: dict[str, float] = {}
+    pool = await asyncpg.create_pool(db_url, min_size=connections, max_size=connections)
+    try:
+
+        async def per_transaction(deadline: float) -> int:
+            done = 0
+            async with pool.acquire() as connection:
+                while time.monotonic() < deadline:
+                    await _one_per_transaction(connection, lifecycle_rows(1))
+                    done += 1
+            return done
+
+        async def batched(deadline: float) -> int:
+            done = 0
+            async with pool.acquire() as connection:
+                while time.monotonic() < deadline:
+                    await _write(connection, lifecycle_rows(batch))
+                    done += batch
+            return done
+
+        for name, writer, writers in (
+            ("transaction_per_lifecycle", per_transaction, connections),
+            ("batched", batched, 2),
+        ):
+            pids = await backend_pids(db_url)
+            cpu_before = cpu_seconds(os.getpid())
+            db_before = backends_cpu_seconds(pids)
+            started = time.monotonic()
+            counts = await asyncio.gather(*(writer(started + seconds) for _ in range(writers)))
+            elapsed = time.monotonic() - started
+            lifecycles = sum(counts)
+            figures[f"{name}_per_second"] = lifecycles / elapsed
+            figures[f"{name}_client_cpu_ms"] = (
+                1000 * (cpu_seconds(os.getpid()) - cpu_before) / lifecycles
+            )
+            figures[f"{name}_postgres_cpu_ms"] = (
+                1000 * (backends_cpu_seconds(pids) - db_before) / lifecycles
+            )
+    finally:
+        await pool.close()
+    figures["batch"] = batch
+    figures["connections"] = connections
+    return figures
