@@ -89,10 +89,19 @@ def service_config(*, retry: bool = True) -> dict[str, Any]:
 
 
 def connect(target: str, *, retry: bool = True) -> grpc.aio.Channel:
-    """An insecure aio channel to the router at `target` ("host:port") with the retry
-    policy above (retry=False: deadlines only) and keepalive matching the server."""
+    """An insecure aio channel to the router at `target` with the retry policy above
+    (retry=False: deadlines only) and keepalive matching the server.
+
+    `target` is "host:port", or, for an active router and its standby without a load
+    balancer in front, several IP addresses "10.0.0.1:50051,10.0.0.2:50051": calls then
+    go round robin, and the standby's UNAVAILABLE is retried on the active router.
+    """
+    config = service_config(retry=retry)
+    if "," in target:
+        target = f"ipv4:{target}" if "[" not in target else f"ipv6:{target}"
+        config = {**config, "loadBalancingConfig": [{"round_robin": {}}]}
     options: list[tuple[str, Any]] = [
-        ("grpc.service_config", json.dumps(service_config(retry=retry))),
+        ("grpc.service_config", json.dumps(config)),
         ("grpc.enable_retries", 1 if retry else 0),
         *KEEPALIVE_OPTIONS,
     ]

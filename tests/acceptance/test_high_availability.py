@@ -1,0 +1,144 @@
+"""Two router processes on one database: one active, one standby. The active one is
+killed (SIGKILL) and the standby takes over, with the queue rebuilt from PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.client import AgentDesk, Gateway, connect
+from tests.acceptance.conftest import eventually, next_offer, rpc_error, sign_in, submit
+from tests.acceptance.router_process import RouterProcess
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+TAKEOVER_LIMIT = 5.0
+
+
+@pytest.fixture
+async def pair(database_url: str) -> AsyncIterator[tuple[RouterProcess, RouterProcess]]:
+    """An active router, then a standby on the same database."""
+    env = {"ROUTER_DATABASE_URL": database_url, "ROUTER_PHONE_RESERVE": "0"}
+    active = await RouterProcess.start(env)
+    standby = await RouterProcess.start(env, until="standby_waiting_for_active_lock")
+    try:
+        yield active, standby
+    finally:
+        for process in (active, standby):
+            await process.kill()
+
+
+class TestActiveAndStandby:
+    async def test_standby_reports_not_serving_and_refuses_work(
+        self, pair: tuple[RouterProcess, RouterProcess]
+    ) -> None:
+        active, standby = pair
+        assert await active.health() == SERVING
+        assert await standby.health() == NOT_SERVING
+        assert await standby.health("contactrouter.v1.ContactService") == NOT_SERVING
+        assert await standby.health("liveness") == SERVING
+        async with grpc.aio.insecure_channel(standby.address) as channel:
+            refused = await rpc_error(submit(pb_grpc.ContactServiceStub(channel), "call-1"))
+        assert refused.code() is grpc.StatusCode.UNAVAILABLE
+        assert "standby" in (refused.details() or "")
+
+    async def test_standby_takes_over_within_five_seconds(
+        self, pair: tuple[RouterProcess, RouterProcess], db: asyncpg.Connection
+    ) -> None:
+        active, standby = pair
+        async with grpc.aio.insecure_channel(active.address) as channel:
+            contacts = pb_grpc.ContactServiceStub(channel)
+            agents = pb_grpc.AgentServiceStub(channel)
+            await sign_in(agents, "alice")
+            stream = agents.StreamOffers(pb.StreamOffersRequest(agent_id="alice"))
+            talking = await submit(contacts, "call-1")
+            offer = await next_offer(stream)
+            await agents.AcceptOffer(
+                pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id)
+            )
+            waiting = [await submit(contacts, f"call-{n}") for n in (2, 3)]
+            await active.kill()
+            killed = time.perf_counter()
+            stream.cancel()
+
+        async def standby_serves() -> bool:
+            return await standby.health() == SERVING
+
+        await eventually(standby_serves, within=TAKEOVER_LIMIT, what="the standby serving")
+        takeover = time.perf_counter() - killed
+        print(f"\ntakeover after SIGKILL: {takeover:.2f} s")
+        assert takeover < TAKEOVER_LIMIT
+
+        async with grpc.aio.insecure_channel(standby.address) as channel:
+            contacts = pb_grpc.ContactServiceStub(channel)
+            agents = pb_grpc.AgentServiceStub(channel)
+            for contact in waiting:
+                now = await contacts.GetContact(pb.GetContactRequest(contact_id=contact.contact_id))
+                assert now.contact.state == pb.CONTACT_STATE_QUEUED
+                assert now.contact.timings.queued_at == contact.timings.queued_at
+            # The agent's desktop signs in again: the call it was on is still its own.
+            await sign_in(agents, "alice")
+            await agents.EndContact(
+                pb.EndContactRequest(agent_id="alice", contact_id=talking.contact_id)
+            )
+            await agents.CompleteContact(
+                pb.CompleteContactRequest(
+                    agent_id="alice", contact_id=talking.contact_id, disposition="resolved"
+                )
+            )
+            stream = agents.StreamOffers(pb.StreamOffersRequest(agent_id="alice"))
+            try:
+                offer = await next_offer(stream)
+                assert offer.contact.contact_id == waiting[0].contact_id
+            finally:
+                stream.cancel()
+        kinds = [
+            r["kind"]
+            for r in await db.fetch(
+                "SELECT kind FROM contact_events WHERE contact_id = $1::uuid ORDER BY id",
+                talking.contact_id,
+            )
+        ]
+        assert kinds == ["submitted", "offered", "answered", "ended", "completed"]
+
+    async def test_client_with_both_addresses_reaches_whichever_is_active(
+        self, pair: tuple[RouterProcess, RouterProcess]
+    ) -> None:
+        """router.client.connect with both addresses: calls land on the active router,
+        before and after a takeover, through the documented retry policy."""
+        active, standby = pair
+        channel = connect(f"{active.address},{standby.address}")
+        try:
+            gateway = Gateway(channel)
+            first = [await gateway.submit(f"call-{n}", pb.CHANNEL_CHAT, "c") for n in range(6)]
+            await active.kill()
+
+            refusals = []
+
+            async def submitted_after_takeover() -> bool:
+                try:
+                    await gateway.submit("call-after", pb.CHANNEL_CHAT, "c")
+                except grpc.aio.AioRpcError as error:
+                    refusals.append(error.code())
+                    return False
+                return True
+
+            await eventually(submitted_after_takeover, within=15.0, what="a submission")
+            # Only "try again" answers while the standby took over.
+            assert set(refusals) <= {
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            }
+            desk = AgentDesk(channel, "bob")
+            await desk.sign_in()
+            again = await gateway.get(first[0].contact_id)
+            assert again.contact.state in (pb.CONTACT_STATE_QUEUED, pb.CONTACT_STATE_OFFERED)
+        finally:
+            await channel.close()
