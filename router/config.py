@@ -68,6 +68,9 @@ class Settings:
                 "ROUTER_DECLINE_EXCLUSION_SECONDS", defaults.decline_exclusion, 0
             ),
             short_abandon=reader.number("ROUTER_SHORT_ABANDON_SECONDS", defaults.short_abandon, 0),
+            reconnect_grace=reader.number(
+                "ROUTER_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace, 0
+            ),
         )
         return cls(
             host=reader.text("ROUTER_HOST", "127.0.0.1"),

@@ -73,6 +73,9 @@ class RoutingPolicy:
         forever when that agent is the only one who can serve it.
     short_abandon: customers who leave within this many seconds are excluded from
         service level.
+    reconnect_grace: after a restart or a takeover, seconds an agent has to sign in
+        again and take back the contacts it had answered; then a conversation it left
+        goes back to the queue at its original place, and a wrap-up is completed.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -80,6 +83,7 @@ class RoutingPolicy:
     offer_timeout: float = 15.0
     decline_exclusion: float = 30.0
     short_abandon: float = 5.0
+    reconnect_grace: float = 120.0
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -89,8 +93,8 @@ class RoutingPolicy:
             raise ValueError("phone_reserve must be >= 0")
         if self.offer_timeout <= 0:
             raise ValueError("offer_timeout must be positive")
-        if self.decline_exclusion < 0 or self.short_abandon < 0:
-            raise ValueError("decline_exclusion and short_abandon must be >= 0")
+        if self.decline_exclusion < 0 or self.short_abandon < 0 or self.reconnect_grace < 0:
+            raise ValueError("decline_exclusion, short_abandon, reconnect_grace must be >= 0")
 
     def of(self, channel: Channel) -> ChannelPolicy:
         return self.channels[channel]

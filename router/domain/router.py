@@ -72,6 +72,7 @@ class Router:
         self._declined: dict[str, dict[str, datetime]] = {}
         self._decline_deadlines: list[tuple[datetime, str, str]] = []
         self._held_for: dict[str, set[str]] = {}
+        self._reclaim_deadlines: list[tuple[datetime, str]] = []
         self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
 
     # ----------------------------------------------------------------- reading
@@ -149,7 +150,11 @@ class Router:
     def next_deadline(self) -> datetime | None:
         """The next instant at which `expire` has something to do."""
         self._drop_stale_deadlines()
-        times = [h[0][0] for h in (self._offer_deadlines, self._decline_deadlines) if h]
+        times = [
+            h[0][0]
+            for h in (self._offer_deadlines, self._decline_deadlines, self._reclaim_deadlines)
+            if h
+        ]
         return min(times) if times else None
 
     # -------------------------------------------------------------- contacts
@@ -167,7 +172,8 @@ class Router:
 
     def restore(self, contacts: Iterable[Contact], now: datetime) -> list[Event]:
         """Rebuild from the durable record after a start: waiting contacts go back in
-        the queue at their original place; answered ones wait for their agent."""
+        the queue at their original place; answered ones wait for their agent, for
+        `policy.reconnect_grace` seconds (see `expire`)."""
         events: list[Event] = []
         waiting = []
         for contact in sorted(contacts, key=lambda c: (c.queued_at, c.id)):
@@ -185,6 +191,9 @@ class Router:
                 self._contacts[contact.id] = contact
                 self._keys[contact.idempotency_key] = contact.id
                 assert contact.agent_id is not None
+                if contact.agent_id not in self._held_for:
+                    until = now + timedelta(seconds=self.policy.reconnect_grace)
+                    heapq.heappush(self._reclaim_deadlines, (until, contact.agent_id))
                 self._held_for.setdefault(contact.agent_id, set()).add(contact.id)
         for contact_id in waiting:
             if contact_id in self._queue:
@@ -336,8 +345,11 @@ class Router:
             raise WrongState(f"offer {offer_id} expired at {offer.expires_at.isoformat()}")
         del self._offers[offer_id]
         del agent.offers[offer_id]
+        waiting = self._contacts[offer.contact_id]
+        # A contact answered before (whose agent never came back) keeps its first answer:
+        # its wait ended then.
         contact = replace(
-            self._contacts[offer.contact_id], state=ContactState.CONNECTED, answered_at=now
+            waiting, state=ContactState.CONNECTED, answered_at=waiting.answered_at or now
         )
         self._contacts[contact.id] = contact
         self._answers.append(now)
@@ -361,8 +373,13 @@ class Router:
         return self._contacts[contact.id], events
 
     def expire(self, now: datetime) -> list[Event]:
-        """Time out offers past their deadline and lift decline exclusions that ended."""
+        """Time out offers past their deadline, lift decline exclusions that ended, and
+        release contacts whose agent did not come back after a restart."""
         events: list[Event] = []
+        while self._reclaim_deadlines and self._reclaim_deadlines[0][0] <= now:
+            _, agent_id = heapq.heappop(self._reclaim_deadlines)
+            for contact_id in sorted(self._held_for.pop(agent_id, set())):
+                self._release_unclaimed(contact_id, agent_id, now, events)
         while self._offer_deadlines and self._offer_deadlines[0][0] <= now:
             _, offer_id = heapq.heappop(self._offer_deadlines)
             offer = self._offers.get(offer_id)
@@ -422,6 +439,33 @@ class Router:
         events: list[Event] = [ContactEvent(ContactEventKind.COMPLETED, contact, now, agent_id)]
         self._fill(agent, now, events)
         return contact, events
+
+    def _release_unclaimed(
+        self, contact_id: str, agent_id: str, now: datetime, events: list[Event]
+    ) -> None:
+        """The agent of an answered contact did not sign in again within the grace."""
+        contact = self._contacts.get(contact_id)
+        if contact is None or contact.agent_id != agent_id:
+            return
+        if contact.state is ContactState.CONNECTED:
+            # The customer may still be there: back to the queue, at the original place.
+            contact = replace(contact, state=ContactState.QUEUED, agent_id=None, offer_id=None)
+            self._contacts.pop(contact_id)
+            self._enqueue(contact)
+            events.append(
+                ContactEvent(
+                    ContactEventKind.REQUEUED, contact, now, agent_id, reason="agent_not_back"
+                )
+            )
+            self._place(contact_id, now, events)
+        elif contact.state is ContactState.WRAP_UP:
+            contact = replace(contact, state=ContactState.COMPLETED, completed_at=now)
+            self._retire(contact)
+            events.append(
+                ContactEvent(
+                    ContactEventKind.COMPLETED, contact, now, agent_id, reason="agent_not_back"
+                )
+            )
 
     # -------------------------------------------------------------- routing
 
