@@ -1,20 +1,35 @@
-"""The one command: router and baselines back to back, figures as ratios."""
+"""The one command: the router and its baselines back to back, figures as ratios.
+
+    python -m bench                   # everything, about 15 minutes on 2 cores
+    python -m bench --scale quick     # every part at toy size, well under a minute
+    python -m bench --parts lifecycle --profile /tmp/router.prof
+
+Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `pg` (bare
+asyncpg writes), `core` (routing core microbenchmark), `scale` (15,000 agents and
+500,000 queued contacts in one router), `growth` (agents and recorded contacts).
+The report is printed as Markdown; --json and --markdown also write it to files and
+--plot draws the growth figures.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import multiprocessing
 import os
 import subprocess
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench import lifecycle
+from bench import core, lifecycle, pg_baseline, prefill, report, scale
 from bench.common import (
     REPO,
     load_average,
@@ -23,39 +38,84 @@ from bench.common import (
     start_router_process,
     wait_serving,
 )
+from bench.lifecycle import LoadShape
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PARTS = ("lifecycle", "pg", "core", "scale", "growth")
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How big each part of the run is; `quick` is the smoke test's few seconds."""
+    """How big each part of the run is."""
 
-    shape: lifecycle.LoadShape
+    shape: LoadShape
+    pg_seconds: float
+    core_points: tuple[tuple[int, int], ...]
+    core_decisions: int
+    scale_agents: int
+    scale_queued: int
+    scale_processes: int
+    scale_rate: float
+    scale_seconds: float
+    growth_shape: LoadShape
+    growth_agents: tuple[int, ...]
+    growth_recorded: tuple[int, ...]
 
-    @classmethod
-    def named(cls, name: str) -> Scale:
-        if name == "quick":
-            return cls(lifecycle.LoadShape(20, 1, 1, 40, 1.0, 2.0, 2.0))
-        return cls(lifecycle.LoadShape())
+
+QUICK = Scale(
+    shape=LoadShape(20, 1, 1, 40, 1.0, 2.0, 2.0),
+    pg_seconds=1.0,
+    core_points=((100, 1000),),
+    core_decisions=500,
+    scale_agents=200,
+    scale_queued=2000,
+    scale_processes=2,
+    scale_rate=20,
+    scale_seconds=2.0,
+    growth_shape=LoadShape(20, 1, 1, 40, 0.5, 1.0, 1.0),
+    growth_agents=(20, 40),
+    growth_recorded=(1000, 2000),
+)
+
+FULL = Scale(
+    shape=LoadShape(),
+    pg_seconds=5.0,
+    core_points=((100, 10_000), (1000, 10_000), (10_000, 10_000), (15_000, 500_000)),
+    core_decisions=5000,
+    scale_agents=15_000,
+    scale_queued=500_000,
+    scale_processes=4,
+    scale_rate=100,
+    scale_seconds=10.0,
+    growth_shape=LoadShape(warmup=2.0, measure=5.0, latency_seconds=5.0),
+    growth_agents=(100, 1000, 10_000),
+    growth_recorded=(1000, 100_000, 1_000_000),
+)
 
 
 def git_revision() -> str:
-    revision = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "router"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "router")
+    revision = git("rev-parse", "--short", "HEAD")
     return f"{revision} with uncommitted changes in router/" if dirty else revision
 
 
-async def run_router(admin_url: str, scale: Scale, profile_to: Path | None) -> dict[str, Any]:
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def run_router(
+    admin_url: str, shape: LoadShape, profile_to: Path | None = None
+) -> dict[str, Any]:
     async with scratch_database(admin_url, "router") as db_url:
         server = start_router_process(db_url, profile_to=profile_to)
         try:
             await wait_serving(server)
-            result = await lifecycle.measure(server, scale.shape, "router", db_url)
+            result = await lifecycle.measure(server, shape, "router", db_url)
         finally:
             server.stop()
         connection = await asyncpg.connect(db_url)
@@ -71,47 +131,145 @@ async def run_router(admin_url: str, scale: Scale, profile_to: Path | None) -> d
     return figures
 
 
-async def run_bare(scale: Scale) -> dict[str, Any]:
+async def run_bare(shape: LoadShape) -> dict[str, Any]:
     server = start_bare_process()
     try:
         await wait_serving(server)
-        result = await lifecycle.measure(server, scale.shape, "bare")
+        result = await lifecycle.measure(server, shape, "bare")
     finally:
         server.stop()
     return result.as_dict()
 
 
+async def run_lifecycle(args: argparse.Namespace, size: Scale) -> list[dict[str, Any]]:
+    """Router and bare baseline back to back, `rounds` times, alternating."""
+    rounds = []
+    profile_to = Path(args.profile) if args.profile else None
+    for number in range(args.rounds):
+        _log(f"lifecycle round {number + 1}: router")
+        router = await run_router(args.database, size.shape, profile_to if number == 0 else None)
+        _log(f"lifecycle round {number + 1}: bare gRPC")
+        bare = await run_bare(size.shape)
+        rounds.append({"router": router, "bare": bare})
+    return rounds
+
+
+async def run_pg(args: argparse.Namespace, size: Scale) -> dict[str, float]:
+    _log("bare asyncpg writes")
+    async with scratch_database(args.database, "pg") as db_url:
+        return await pg_baseline.measure(db_url, seconds=size.pg_seconds)
+
+
+async def run_core(size: Scale) -> list[dict[str, Any]]:
+    """Each point in a fresh process, so that one point's memory cannot skew the next."""
+    points = []
+    spawn = multiprocessing.get_context("spawn")
+    for agents, queued in size.core_points:
+        _log(f"core microbenchmark: {agents} agents, {queued} queued")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            future = pool.submit(core.run_point, agents, queued, size.core_decisions)
+            point = await asyncio.wrap_future(future)
+        points.append(dataclasses.asdict(point))
+    return points
+
+
+async def run_scale(args: argparse.Namespace, size: Scale) -> dict[str, Any]:
+    _log(f"scale: {size.scale_agents} agents, {size.scale_queued} queued contacts")
+    return await scale.measure(
+        args.database,
+        agents=size.scale_agents,
+        queued=size.scale_queued,
+        agent_processes=size.scale_processes,
+        rate=size.scale_rate,
+        seconds=size.scale_seconds,
+    )
+
+
+async def run_growth(args: argparse.Namespace, size: Scale) -> dict[str, list[dict[str, Any]]]:
+    by_agents = []
+    for agents in size.growth_agents:
+        _log(f"growth: {agents} agents")
+        shape = dataclasses.replace(size.growth_shape, agents=agents)
+        by_agents.append({"agents": agents, **await run_router(args.database, shape)})
+    by_recorded = []
+    async with scratch_database(args.database, "growth") as db_url:
+        await prefill.migrated(db_url)
+        for target in size.growth_recorded:
+            recorded = await prefill.recorded_contacts(db_url)
+            if target > recorded:
+                _log(f"growth: recording {target - recorded} more contacts")
+                await prefill.add_history(db_url, target - recorded, f"h{target}")
+            recorded = await prefill.recorded_contacts(db_url)
+            _log(f"growth: {recorded} recorded contacts")
+            server = start_router_process(db_url)
+            try:
+                await wait_serving(server)
+                result = await lifecycle.measure(
+                    server, size.growth_shape, f"recorded{target}", db_url
+                )
+            finally:
+                server.stop()
+            by_recorded.append({"recorded": recorded, **result.as_dict()})
+    return {"agents": by_agents, "recorded": by_recorded}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    scale = Scale.named(args.scale)
-    report: dict[str, Any] = {
-        "command": "python -m bench " + " ".join(args.argv),
+    size = QUICK if args.scale == "quick" else FULL
+    parts = args.parts.split(",")
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench", *args.argv]),
         "revision": git_revision(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_before": load_average(),
         "cpus": os.cpu_count(),
-        "shape": scale.shape.__dict__,
+        "shape": dataclasses.asdict(size.shape),
     }
-    profile_to = Path(args.profile) if args.profile else None
-    report["router"] = await run_router(args.database, scale, profile_to)
-    report["bare"] = await run_bare(scale)
-    report["load_after"] = load_average()
-    return report
+    started = time.monotonic()
+    if "lifecycle" in parts:
+        results["lifecycle"] = await run_lifecycle(args, size)
+    if "pg" in parts:
+        results["pg"] = await run_pg(args, size)
+    if "core" in parts:
+        results["core"] = await run_core(size)
+    if "scale" in parts:
+        results["scale"] = await run_scale(args, size)
+    if "growth" in parts:
+        results["growth"] = await run_growth(args, size)
+    results["load_after"] = load_average()
+    results["seconds"] = round(time.monotonic() - started)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--scale", choices=("quick", "full"), default="full")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
+    parser.add_argument("--rounds", type=int, default=2, help="router/bare alternations")
     parser.add_argument(
         "--database",
         default=os.environ.get("ROUTER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
         help="admin URL of the PostgreSQL server; scratch databases are created there",
     )
     parser.add_argument("--profile", help="run the router under cProfile, stats to this file")
-    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--markdown", help="write the report to this file")
+    parser.add_argument("--plot", help="draw the growth figures to this PNG")
     args = parser.parse_args(argv)
-    args.argv = argv if argv is not None else __import__("sys").argv[1:]
-    report = asyncio.run(run(args))
-    print(json.dumps(report, indent=2))
+    args.argv = sys.argv[1:] if argv is None else argv
+    unknown = set(args.parts.split(",")) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    results = asyncio.run(run(args))
+    text = report.markdown(results)
+    print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if args.plot and "growth" in results:
+        report.plot(results, Path(args.plot))
     return 0

@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -28,7 +28,8 @@ from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
 
-Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+if TYPE_CHECKING:
+    Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 _STATES = ("offered", "connected", "wrap_up", "completed")
 _EVENTS = ("submitted", "offered", "answered", "ended", "completed")
