@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+import string
+import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router.domain import InvalidArgument
 from router.domain import validation as v
 
 Check = Callable[[], object]
+T = TypeVar("T")
 
 REJECTED: list[tuple[str, str, Check]] = [
     ("empty key", "idempotency_key", lambda: v.idempotency_key("")),
@@ -92,3 +98,115 @@ class TestAcceptedValues:
         """A UUID in capitals is accepted and normalised to lower case."""
         text = "0AF1C2D3-0000-4000-8000-00000000ABCD"
         assert v.uuid_text(text, "offer_id") == text.lower()
+
+
+# Text that reaches every limit: arbitrary unicode (with NUL and control characters),
+# the characters the patterns allow, and runs of one character around each length.
+LENGTHS = (0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1023, 1024, 1025)
+any_text = st.one_of(
+    st.text(max_size=300),
+    st.text(st.sampled_from("abcXYZ019:_.-@ \t\n\x00é語😀"), max_size=140),
+    st.builds(lambda c, n: c * n, st.sampled_from("aZ0-: \x00é😀"), st.sampled_from(LENGTHS)),
+)
+
+
+def outcome(check: Callable[[], T], field: str) -> T | None:
+    """The check's value, or None when it refused with InvalidArgument naming `field`.
+
+    Any other exception propagates and fails the property: a refusal must always be an
+    InvalidArgument, which the API answers with INVALID_ARGUMENT."""
+    try:
+        return check()
+    except InvalidArgument as error:
+        refused = error
+    assert refused.field == field
+    assert str(refused).startswith(f"{field}: ")
+    return None
+
+
+class TestAnyInput:
+    """Whatever a caller sends, each check either returns a value within its limits or
+    refuses with InvalidArgument naming the field; nothing else."""
+
+    @given(any_text)
+    def test_idempotency_key(self, text: str) -> None:
+        """Accepted keys are 1 to 128 printable characters, returned unchanged."""
+        key = outcome(lambda: v.idempotency_key(text), "idempotency_key")
+        if key is not None:
+            assert key == text
+            assert 1 <= len(key) <= v.MAX_KEY
+            assert key.isprintable()
+
+    @given(any_text)
+    def test_customer_id(self, text: str) -> None:
+        """Accepted customer ids are 1 to 256 printable characters, not all blank."""
+        customer = outcome(lambda: v.customer_id(text), "customer_id")
+        if customer is not None:
+            assert customer == text
+            assert customer.strip()
+            assert len(customer) <= v.MAX_CUSTOMER_ID
+            assert customer.isprintable()
+
+    @given(st.dictionaries(any_text, any_text, max_size=40))
+    def test_attributes(self, values: dict[str, str]) -> None:
+        """Accepted attributes have at most 32 entries, keys of 1 to 64 and values of at
+        most 1024 characters, and no NUL (PostgreSQL's jsonb refuses it)."""
+        result = outcome(lambda: v.attributes(values), "attributes")
+        if result is not None:
+            assert result == values
+            assert len(result) <= v.MAX_ATTRIBUTES
+            for key, value in result.items():
+                assert 1 <= len(key) <= v.MAX_ATTRIBUTE_KEY
+                assert len(value) <= v.MAX_ATTRIBUTE_VALUE
+                assert "\x00" not in key + value
+
+    @given(st.lists(st.one_of(any_text, st.sampled_from(["es", "vip"])), max_size=70))
+    def test_skills(self, values: list[str]) -> None:
+        """Accepted skill sets are within the limit, each skill of the documented form."""
+        result = outcome(lambda: v.skills(values, "skills", v.MAX_AGENT_SKILLS), "skills")
+        if result is not None:
+            assert result == set(values)
+            assert len(result) <= v.MAX_AGENT_SKILLS
+            assert all(v.SKILL.fullmatch(skill) for skill in result)
+
+    @given(any_text)
+    def test_agent_id(self, text: str) -> None:
+        """Accepted agent ids are 1 to 128 characters of [A-Za-z0-9:_.@-]."""
+        agent = outcome(lambda: v.agent_id(text), "agent_id")
+        if agent is not None:
+            assert agent == text
+            assert 1 <= len(agent) <= 128
+            assert set(agent) <= set(string.ascii_letters + string.digits + ":_.@-")
+
+    @given(st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 0.95, 1.0, 10.0, 10.04, 10.05])))
+    def test_priority_boost(self, value: float) -> None:
+        """Accepted boosts are finite, between 1.0 and 10.0, with one decimal."""
+        boost = outcome(lambda: v.priority_boost(value), "priority_boost")
+        if boost is not None:
+            assert math.isfinite(boost)
+            assert v.MIN_BOOST <= boost <= v.MAX_BOOST
+            assert boost == round(boost, 1)
+
+    @given(any_text)
+    def test_disposition(self, text: str) -> None:
+        """Accepted dispositions are 1 to 64 characters of [a-z0-9:_.-]."""
+        disposition = outcome(lambda: v.disposition(text), "disposition")
+        if disposition is not None:
+            assert disposition == text
+            assert v.SKILL.fullmatch(disposition)
+
+    @given(any_text)
+    def test_away_reason(self, text: str) -> None:
+        """Accepted reasons are at most 64 printable characters (empty is allowed)."""
+        reason = outcome(lambda: v.away_reason(text), "away_reason")
+        if reason is not None:
+            assert reason == text
+            assert len(reason) <= v.MAX_REASON
+            assert reason.isprintable()
+
+    @given(st.one_of(any_text, st.uuids().map(str), st.uuids().map(lambda u: str(u).upper())))
+    def test_uuid_text(self, text: str) -> None:
+        """Accepted ids are UUIDs in their canonical lower-case text form."""
+        value = outcome(lambda: v.uuid_text(text, "contact_id"), "contact_id")
+        if value is not None:
+            assert value == str(uuid.UUID(text)) == text.lower()
