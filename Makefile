@@ -53,3 +53,12 @@ check: lint typecheck proto-check buf-lint test
 
 clean:
 	rm -rf $(VENV) .data
+
+## Benchmark the router against a bare gRPC server and bare asyncpg writes in one run
+## (about 15 minutes on 2 cores; scratch databases on ROUTER_TEST_DATABASE_URL's server,
+## else 127.0.0.1:5432). Figures: bench/results/, plot: docs/bench/growth.png.
+.PHONY: bench
+bench: $(VENV)/.dev
+	mkdir -p bench/results
+	$(PY) -m bench --json bench/results/last-run.json --markdown bench/results/last-run.md \
+		--plot docs/bench/growth.png

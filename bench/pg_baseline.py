@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds
+from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds, percentile
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
 
@@ -94,6 +94,31 @@ async def _one_per_transaction(connection: Connection, rows: Rows) -> None:
             await connection.execute(QUERIES["insert_contact_event"], *rows.events[n])
 
 
+async def commit_latency(db_url: str, *, seconds: float) -> dict[str, float]:
+    """The floor under routing latency: the router sends an offer once its rows (one
+    event, one contact update) are committed. Here those two rows alone, one
+    transaction after another on one connection, nothing else in between."""
+    rows = lifecycle_rows(1)
+    connection = await asyncpg.connect(db_url)
+    samples = []
+    try:
+        await connection.execute(QUERIES["insert_contact"], *rows.contacts[0])
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            async with connection.transaction():
+                await connection.execute(QUERIES["insert_contact_event"], *rows.events[1])
+                await connection.execute(QUERIES["update_contact"], *rows.updates[0])
+            samples.append(1000 * (time.perf_counter() - started))
+    finally:
+        await connection.close()
+    return {
+        "offer_commit_ms_p50": percentile(samples, 0.5),
+        "offer_commit_ms_p99": percentile(samples, 0.99),
+        "offer_commit_ms_p99.9": percentile(samples, 0.999),
+    }
+
+
 async def measure(
     db_url: str, *, seconds: float, connections: int = 8, batch: int = 200
 ) -> dict[str, float]:
@@ -143,6 +168,7 @@ async def measure(
             )
     finally:
         await pool.close()
+    figures.update(await commit_latency(db_url, seconds=min(seconds, 3.0)))
     figures["batch"] = batch
     figures["connections"] = connections
     return figures

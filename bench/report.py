@@ -208,6 +208,13 @@ def _pg(results: dict[str, Any]) -> list[str]:
         ],
     ]
     lines += _table(["writes", "lifecycles/s", "client CPU ms/lc", "PostgreSQL CPU ms/lc"], rows)
+    lines += [
+        "",
+        "The floor under routing latency: an offer's rows (one event, one contact update) "
+        "committed alone, one transaction after another (fsync on, synchronous_commit on): "
+        f"p50 {_n(pg['offer_commit_ms_p50'], 2)} ms, p99 {_n(pg['offer_commit_ms_p99'], 2)} ms, "
+        f"p99.9 {_n(pg['offer_commit_ms_p99.9'], 2)} ms.",
+    ]
     if "lifecycle" in results:
         rate = summary(results)["router_rate"]
         lines += [
