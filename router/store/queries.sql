@@ -106,3 +106,267 @@ JOIN thresholds AS th ON th.channel = t.channel
 WHERE t.queued_at >= $1 AND t.queued_at < $2
 GROUP BY 1, 2, 3
 ORDER BY 1, 2;
+
+-- ====================================================================== reporting
+-- Reads for ReportingService and `contact-router report` (router/store/reports.py).
+-- Contacts count in the interval in which they were queued; agent time is cut at the
+-- range's edges and at $as_of (now) for what is still going on.
+
+-- report_contacts --
+-- Per interval, channel (and required skill when $8) for contacts queued in [$1, $2):
+-- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,
+-- which bins by calendar month), $5 channels, $6 their thresholds, $7 the short-abandon
+-- seconds. Transfers are events of kind 'transferred' (0 until such events exist).
+WITH thresholds AS (
+    SELECT * FROM unnest($5::text[], $6::double precision[]) AS t(channel, threshold)
+),
+timed AS (
+    SELECT
+        CASE WHEN $4::boolean THEN date_trunc('month', c.queued_at)
+             ELSE date_bin($3::interval, c.queued_at, TIMESTAMPTZ '2000-01-03 00:00:00+00')
+        END AS interval_start,
+        c.id,
+        c.channel,
+        th.threshold,
+        c.answered_at,
+        c.abandoned_at,
+        c.completed_at,
+        c.required_skills,
+        EXTRACT(EPOCH FROM COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)::double precision
+            AS wait_seconds,
+        EXTRACT(EPOCH FROM c.ended_at - c.answered_at)::double precision AS talk_seconds,
+        EXTRACT(EPOCH FROM c.completed_at - c.ended_at)::double precision AS acw_seconds,
+        EXTRACT(EPOCH FROM c.completed_at - c.answered_at)::double precision AS handle_seconds
+    FROM contacts AS c
+    JOIN thresholds AS th ON th.channel = c.channel
+    WHERE c.queued_at >= $1 AND c.queued_at < $2
+),
+transfers AS (
+    SELECT e.contact_id, count(*) AS transfers
+    FROM contact_events AS e
+    WHERE e.kind = 'transferred' AND e.at >= $1
+    GROUP BY e.contact_id
+)
+SELECT
+    t.interval_start,
+    t.channel,
+    s.skill,
+    t.threshold,
+    count(*) AS offered,
+    count(*) FILTER (WHERE t.answered_at IS NOT NULL) AS answered,
+    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL) AS abandoned,
+    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL AND t.wait_seconds <= $7) AS short_abandoned,
+    count(*) FILTER (WHERE t.answered_at IS NOT NULL AND t.wait_seconds <= t.threshold)
+        AS answered_within_threshold,
+    count(*) FILTER (WHERE t.answered_at IS NULL AND t.abandoned_at IS NULL) AS still_waiting,
+    avg(t.wait_seconds) FILTER (WHERE t.answered_at IS NOT NULL) AS asa_seconds,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY t.wait_seconds)
+        FILTER (WHERE t.answered_at IS NOT NULL) AS p90_wait_seconds,
+    max(t.wait_seconds) AS longest_wait_seconds,
+    avg(t.handle_seconds) AS aht_seconds,
+    avg(t.talk_seconds) AS mean_talk_seconds,
+    avg(t.acw_seconds) AS mean_acw_seconds,
+    coalesce(sum(tr.transfers), 0)::bigint AS transfers
+FROM timed AS t
+CROSS JOIN LATERAL unnest(
+    CASE WHEN $8::boolean AND cardinality(t.required_skills) > 0 THEN t.required_skills
+         ELSE ARRAY['']::text[] END
+) AS s(skill)
+LEFT JOIN transfers AS tr ON tr.contact_id = t.id
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3;
+
+-- report_dispositions --
+-- Per channel and disposition (wrap-up code) for completed contacts queued in [$1, $2):
+-- how many, their AHT, and their customers' feedback.
+SELECT
+    c.channel,
+    c.disposition,
+    count(*) AS contacts,
+    avg(EXTRACT(EPOCH FROM c.completed_at - c.answered_at))::double precision AS aht_seconds,
+    count(f.rating) AS ratings,
+    avg(f.rating)::double precision AS mean_rating
+FROM contacts AS c
+LEFT JOIN contact_feedback AS f ON f.contact_id = c.id
+WHERE c.queued_at >= $1 AND c.queued_at < $2 AND c.completed_at IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1, 3 DESC, 2;
+
+-- report_feedback --
+-- Customer feedback for contacts queued in [$1, $2), per channel and per agent (the
+-- agent who answered): ratings and their mean. Rows with agent_id NULL are channel totals.
+SELECT
+    c.channel,
+    c.agent_id,
+    count(*) AS ratings,
+    avg(f.rating)::double precision AS mean_rating
+FROM contact_feedback AS f
+JOIN contacts AS c ON c.id = f.contact_id
+WHERE c.queued_at >= $1 AND c.queued_at < $2
+GROUP BY GROUPING SETS ((c.channel), (c.channel, c.agent_id))
+ORDER BY 1, 2 NULLS FIRST;
+
+-- report_agents --
+-- Per agent over [$1, $2), cut at $3 (now): signed-in time, ready time, time handling
+-- contacts (the union of answered-to-completed stretches, so parallel chats count once),
+-- and the contacts answered in the range with their handle and ACW seconds.
+WITH status_rows AS (
+    SELECT l.agent_id, l.status, l.reason, l.at, l.id
+    FROM agent_status_log AS l
+    WHERE l.at >= $1 AND l.at < $2
+    UNION ALL
+    SELECT last.agent_id, last.status, last.reason, last.at, last.id
+    FROM agents AS a
+    CROSS JOIN LATERAL (
+        SELECT * FROM agent_status_log AS l
+        WHERE l.agent_id = a.id AND l.at < $1
+        ORDER BY l.at DESC, l.id DESC LIMIT 1
+    ) AS last
+),
+periods AS (
+    SELECT
+        agent_id, status, reason,
+        tstzrange(at, coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at, id), $3))
+            * tstzrange($1, least($2, $3)) AS period
+    FROM status_rows
+),
+presence AS (
+    SELECT
+        agent_id,
+        coalesce(range_agg(period) FILTER (WHERE status <> 'offline'), '{}') AS signed_in,
+        coalesce(range_agg(period) FILTER (WHERE status = 'ready'), '{}') AS ready
+    FROM periods
+    WHERE NOT isempty(period)
+    GROUP BY agent_id
+),
+handled AS (
+    SELECT c.agent_id, c.answered_at, c.ended_at, c.completed_at
+    FROM contacts AS c
+    WHERE c.completed_at > $1 AND c.answered_at < $2
+    UNION ALL
+    SELECT c.agent_id, c.answered_at, c.ended_at, c.completed_at
+    FROM contacts AS c
+    WHERE c.state IN ('connected', 'wrap_up') AND c.answered_at < $2
+),
+handling AS (
+    SELECT
+        agent_id,
+        range_agg(tstzrange(answered_at, least(coalesce(completed_at, $3), $3)))
+            * tstzmultirange(tstzrange($1, least($2, $3))) AS handling,
+        count(*) FILTER (WHERE answered_at >= $1) AS contacts_handled,
+        count(*) FILTER (WHERE answered_at >= $1 AND completed_at IS NOT NULL) AS completed,
+        avg(EXTRACT(EPOCH FROM completed_at - answered_at)) FILTER (WHERE answered_at >= $1)
+            AS aht_seconds,
+        sum(EXTRACT(EPOCH FROM completed_at - ended_at)) FILTER (WHERE answered_at >= $1)
+            AS acw_seconds_total
+    FROM handled
+    WHERE agent_id IS NOT NULL
+    GROUP BY agent_id
+),
+joined AS (
+    SELECT
+        coalesce(p.agent_id, h.agent_id) AS agent_id,
+        coalesce(p.signed_in, '{}') AS signed_in,
+        coalesce(p.ready, '{}') AS ready,
+        coalesce(h.handling, '{}') * coalesce(p.signed_in, '{}') AS handling,
+        coalesce(h.contacts_handled, 0) AS contacts_handled,
+        coalesce(h.completed, 0) AS completed,
+        h.aht_seconds,
+        h.acw_seconds_total
+    FROM presence AS p
+    FULL JOIN handling AS h ON h.agent_id = p.agent_id
+)
+SELECT
+    j.agent_id,
+    j.contacts_handled,
+    j.completed,
+    j.aht_seconds::double precision,
+    coalesce(j.acw_seconds_total, 0)::double precision AS acw_seconds_total,
+    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.signed_in) AS r)
+        ::double precision AS signed_in_seconds,
+    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.ready) AS r)
+        ::double precision AS ready_seconds,
+    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.handling) AS r)
+        ::double precision AS handling_seconds,
+    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0)
+     FROM unnest(j.handling + j.ready) AS r)::double precision AS available_seconds
+FROM joined AS j
+ORDER BY j.agent_id;
+
+-- report_agent_status --
+-- Per agent, status and away reason: seconds spent in [$1, $2), cut at $3 (now).
+WITH status_rows AS (
+    SELECT l.agent_id, l.status, l.reason, l.at, l.id
+    FROM agent_status_log AS l
+    WHERE l.at >= $1 AND l.at < $2
+    UNION ALL
+    SELECT last.agent_id, last.status, last.reason, last.at, last.id
+    FROM agents AS a
+    CROSS JOIN LATERAL (
+        SELECT * FROM agent_status_log AS l
+        WHERE l.agent_id = a.id AND l.at < $1
+        ORDER BY l.at DESC, l.id DESC LIMIT 1
+    ) AS last
+),
+periods AS (
+    SELECT
+        agent_id, status, reason,
+        tstzrange(at, coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at, id), $3))
+            * tstzrange($1, least($2, $3)) AS period
+    FROM status_rows
+)
+SELECT
+    agent_id, status, CASE WHEN status = 'away' THEN reason ELSE '' END AS reason,
+    sum(EXTRACT(EPOCH FROM upper(period) - lower(period)))::double precision AS seconds
+FROM periods
+WHERE NOT isempty(period) AND status <> 'offline'
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3;
+
+-- report_agent_sessions --
+-- Attendance: each sign-in that overlaps [$1, $2), with the sign-out or next sign-in
+-- that ended it (NULL while still signed in).
+WITH sign_ins AS (
+    SELECT l.agent_id, l.at FROM agent_status_log AS l
+    WHERE l.kind = 'signed_in' AND l.at >= $1 AND l.at < $2
+    UNION
+    SELECT a.id, last.at
+    FROM agents AS a
+    CROSS JOIN LATERAL (
+        SELECT l.at FROM agent_status_log AS l
+        WHERE l.agent_id = a.id AND l.kind = 'signed_in' AND l.at < $1
+        ORDER BY l.at DESC LIMIT 1
+    ) AS last
+)
+SELECT s.agent_id, s.signed_in_at, s.signed_out_at
+FROM (
+    SELECT
+        i.agent_id,
+        i.at AS signed_in_at,
+        (SELECT min(o.at) FROM agent_status_log AS o
+         WHERE o.agent_id = i.agent_id AND o.at > i.at
+           AND o.kind IN ('signed_out', 'signed_in')) AS signed_out_at
+    FROM sign_ins AS i
+) AS s
+WHERE s.signed_out_at IS NULL OR s.signed_out_at > $1
+ORDER BY 1, 2;
+
+-- record_feedback --
+-- A customer's rating of a contact; sent again, it replaces the earlier one.
+INSERT INTO contact_feedback (contact_id, rating, comment, source, recorded_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (contact_id) DO UPDATE SET
+    rating = EXCLUDED.rating, comment = EXCLUDED.comment, source = EXCLUDED.source,
+    recorded_at = EXCLUDED.recorded_at;
+
+-- save_channel_targets --
+-- The answer targets and short-abandon limit the router runs with, for the SQL views.
+INSERT INTO channel_targets (channel, answer_target_seconds, short_abandon_seconds)
+SELECT * FROM unnest($1::text[], $2::double precision[], $3::double precision[])
+ON CONFLICT (channel) DO UPDATE SET
+    answer_target_seconds = EXCLUDED.answer_target_seconds,
+    short_abandon_seconds = EXCLUDED.short_abandon_seconds;
+
+-- add_event_partitions --
+-- Monthly partitions of contact_events for this month and the $1 - 1 months after it.
+SELECT add_contact_event_partitions(now(), $1);

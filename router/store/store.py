@@ -28,6 +28,7 @@ from router.store.errors import StoreUnavailable
 from router.store.group_commit import _TRANSIENT, GroupCommit, Write
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
+from router.store.reports import Reports
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,7 @@ class Store:
         self._pool = pool
         self._lock = ActiveLock(dsn)
         self._writer: GroupCommit | None = None
+        self.reports = Reports(self._fetch)
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
@@ -101,7 +103,10 @@ class Store:
 
     async def migrate(self) -> list[str]:
         async with self._pool.acquire() as connection:
-            return await migrate(connection)
+            applied = await migrate(connection)
+            # Rows of a month without a partition land in the DEFAULT one; keep ahead.
+            await connection.execute(QUERIES["add_event_partitions"], 3)
+            return applied
 
     # ------------------------------------------------------------ writes
 

@@ -10,7 +10,16 @@ import pytest
 from router.store import Store
 from router.store.migrations import migrate, migration_files
 
-TABLES = {"contacts", "contact_events", "agents", "agent_status_log", "schema_migrations"}
+TABLES = {
+    "contacts",
+    "contact_events",
+    "agents",
+    "agent_status_log",
+    "contact_feedback",
+    "channel_targets",
+    "schema_migrations",
+}
+VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 
 
 async def relations(db: asyncpg.Connection, kind: str) -> set[str]:
@@ -103,12 +112,15 @@ class TestMigrate:
 
 class TestSchema:
     async def test_tables_and_view_exist(self, empty_database_url: str) -> None:
-        """After migrating: the four tables, schema_migrations and the contact_timings view."""
+        """After migrating: the tables (contact_events with its monthly partitions),
+        schema_migrations and the reporting views."""
         db = await asyncpg.connect(empty_database_url)
         try:
             await migrate(db)
-            assert await relations(db, "BASE TABLE") == TABLES
-            assert await relations(db, "VIEW") == {"contact_timings"}
+            tables = await relations(db, "BASE TABLE")
+            assert {t for t in tables if not t.startswith("contact_events_")} == TABLES
+            assert "contact_events_default" in tables
+            assert await relations(db, "VIEW") == VIEWS
         finally:
             await db.close()
 

@@ -1,0 +1,211 @@
+"""Reporting reads (and the feedback write): named queries from the reporting section
+of queries.sql turned into plain values. Shaping them into reports is
+router/reporting/report.py's job."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from router.domain import Channel, RoutingPolicy
+from router.reporting.intervals import Interval
+
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFigures:
+    """Contacts of one channel (and skill) queued in one interval."""
+
+    interval_start: datetime
+    channel: Channel
+    skill: str
+    """The required skill the row is for; "" when not split by skill, or for contacts
+    that need no skill."""
+    threshold_seconds: float
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    answered_within_threshold: int
+    still_waiting: int
+    asa_seconds: float | None
+    p90_wait_seconds: float | None
+    longest_wait_seconds: float | None
+    aht_seconds: float | None
+    mean_talk_seconds: float | None
+    mean_acw_seconds: float | None
+    transfers: int
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionFigures:
+    channel: Channel
+    disposition: str
+    contacts: int
+    aht_seconds: float | None
+    ratings: int
+    mean_rating: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackFigures:
+    """Ratings of one channel's contacts; agent_id None for the channel's total."""
+
+    channel: Channel
+    agent_id: str | None
+    ratings: int
+    mean_rating: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    agent_id: str
+    contacts_handled: int
+    completed: int
+    aht_seconds: float | None
+    acw_seconds_total: float
+    signed_in_seconds: float
+    ready_seconds: float
+    handling_seconds: float
+    available_seconds: float
+    """Ready or handling: the time an agent could take or was taking contacts."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTime:
+    agent_id: str
+    status: str
+    reason: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    agent_id: str
+    signed_in_at: datetime
+    signed_out_at: datetime | None
+
+
+class Reports:
+    """Reads for reports; writes customer feedback."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+
+    async def contacts(
+        self,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        thresholds: Mapping[Channel, float],
+        short_abandon: float,
+        *,
+        by_skill: bool = False,
+    ) -> list[ContactFigures]:
+        channels = list(thresholds)
+        rows = await self._fetch(
+            "report_contacts",
+            start,
+            end,
+            interval.fixed_length or timedelta(days=1),
+            interval is Interval.MONTH,
+            [c.value for c in channels],
+            [thresholds[c] for c in channels],
+            short_abandon,
+            by_skill,
+        )
+        return [
+            ContactFigures(
+                interval_start=r["interval_start"],
+                channel=Channel(r["channel"]),
+                skill=r["skill"],
+                threshold_seconds=r["threshold"],
+                offered=r["offered"],
+                answered=r["answered"],
+                abandoned=r["abandoned"],
+                short_abandoned=r["short_abandoned"],
+                answered_within_threshold=r["answered_within_threshold"],
+                still_waiting=r["still_waiting"],
+                asa_seconds=r["asa_seconds"],
+                p90_wait_seconds=r["p90_wait_seconds"],
+                longest_wait_seconds=r["longest_wait_seconds"],
+                aht_seconds=r["aht_seconds"],
+                mean_talk_seconds=r["mean_talk_seconds"],
+                mean_acw_seconds=r["mean_acw_seconds"],
+                transfers=r["transfers"],
+            )
+            for r in rows
+        ]
+
+    async def dispositions(self, start: datetime, end: datetime) -> list[DispositionFigures]:
+        rows = await self._fetch("report_dispositions", start, end)
+        return [
+            DispositionFigures(
+                Channel(r["channel"]),
+                r["disposition"] or "",
+                r["contacts"],
+                r["aht_seconds"],
+                r["ratings"],
+                r["mean_rating"],
+            )
+            for r in rows
+        ]
+
+    async def feedback(self, start: datetime, end: datetime) -> list[FeedbackFigures]:
+        rows = await self._fetch("report_feedback", start, end)
+        return [
+            FeedbackFigures(Channel(r["channel"]), r["agent_id"], r["ratings"], r["mean_rating"])
+            for r in rows
+        ]
+
+    async def agents(self, start: datetime, end: datetime, now: datetime) -> list[AgentFigures]:
+        rows = await self._fetch("report_agents", start, end, now)
+        return [
+            AgentFigures(
+                agent_id=r["agent_id"],
+                contacts_handled=r["contacts_handled"],
+                completed=r["completed"],
+                aht_seconds=None if r["aht_seconds"] is None else float(r["aht_seconds"]),
+                acw_seconds_total=r["acw_seconds_total"],
+                signed_in_seconds=r["signed_in_seconds"],
+                ready_seconds=r["ready_seconds"],
+                handling_seconds=r["handling_seconds"],
+                available_seconds=r["available_seconds"],
+            )
+            for r in rows
+        ]
+
+    async def agent_status_times(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> list[StatusTime]:
+        rows = await self._fetch("report_agent_status", start, end, now)
+        return [StatusTime(r["agent_id"], r["status"], r["reason"], r["seconds"]) for r in rows]
+
+    async def sessions(self, start: datetime, end: datetime) -> list[Session]:
+        rows = await self._fetch("report_agent_sessions", start, end)
+        return [Session(r["agent_id"], r["signed_in_at"], r["signed_out_at"]) for r in rows]
+
+    async def record_feedback(
+        self, contact_id: str, rating: int, comment: str, source: str, at: datetime
+    ) -> None:
+        """Durable when this returns; the contact must exist (checked by the caller).
+
+        Written on its own, not through the group commit: feedback changes no routing
+        state, so it needs no ordering with the router's writes, and a survey system
+        retries it safely (it replaces)."""
+        await self._fetch("record_feedback", UUID(contact_id), rating, comment, source, at)
+
+    async def save_channel_targets(self, policy: RoutingPolicy) -> None:
+        """Write the policy's answer targets for the SQL views (channel_targets)."""
+        channels: Sequence[Channel] = list(Channel)
+        await self._fetch(
+            "save_channel_targets",
+            [c.value for c in channels],
+            [policy.of(c).answer_target for c in channels],
+            [policy.short_abandon for _ in channels],
+        )
