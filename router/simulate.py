@@ -1,37 +1,64 @@
-"""The `simulate` command: synthetic gateways and agents drive a running router over gRPC.
+"""The `simulate` command: synthetic gateways and agents drive a router over gRPC.
 
-Gateways submit contacts per channel as Poisson arrivals; agents sign in, hold an offer
-stream, accept (or now and then decline) offers, talk for an exponential time, end the
-contact, wrap up and complete it with a disposition. After --duration seconds arrivals
-stop, work drains for up to --drain seconds, then the run closes: streams are cancelled,
-contacts still in progress are ended and completed at once, this run's contacts still
-waiting are abandoned (so they do not linger in the router's queue), agents sign out,
-and a service-level report is printed.
+Two ways to say what to simulate:
+
+* a scenario file (`contact-router simulate scenarios/phone_only.toml`, see
+  router/scenario.py): traffic per channel, agents with skills, capacities and shifts,
+  and a time scale. Unless --target names a running router, the simulator starts its
+  own (`contact-router serve` as a child process on a free port) with the scenario's
+  policy divided by the time scale, so a 20 s target is 1/3 s of real time at 60x;
+* flags only (`--rate`, `--handle`, ...): the original quick run against --target at
+  real time.
+
+Gateways submit contacts per channel as Poisson arrivals; agents sign in at the start of
+their shift, hold an offer stream, accept (or now and then decline) offers, talk for a
+random time, end the contact, wrap up and complete it with a disposition, and sign out
+after their shift once their contacts are done. After the arrivals the work drains for
+up to `drain`, then the run closes: streams are cancelled, contacts still in progress
+are ended and completed at once, this run's contacts still waiting are abandoned (so
+they do not linger in the router's queue), agents sign out, and a report is printed.
+Every figure is in simulated seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
+import os
 import random
 import re
 import secrets
+import socket
 import sys
+import tempfile
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.client import connect
+from router.scenario import (
+    CHANNELS,
+    ROUTER_DEFAULTS,
+    AgentGroup,
+    ChannelLoad,
+    Distribution,
+    Scenario,
+    ScenarioError,
+    SkillMix,
+)
+from router.scenario import load as load_scenario
 from router.simulation_report import (
     CHANNEL_ENUMS,
-    CHANNEL_NAMES,
+    AgentRecord,
     ContactRecord,
     RunCounters,
     SimulationReport,
@@ -58,12 +85,13 @@ HELD_RETRY = (*RETRY, grpc.StatusCode.NOT_FOUND)
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 WAITING = (pb.CONTACT_STATE_QUEUED, pb.CONTACT_STATE_OFFERED)
 NAMES = ("Ana", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jun")
+ROUTER_START_TIMEOUT = 60.0
 
 
 def _channel_value(text: str) -> tuple[str, float]:
     name, sep, number = text.partition("=")
     name = name.strip().lower()
-    if not sep or name not in CHANNEL_NAMES:
+    if not sep or name not in CHANNELS:
         raise argparse.ArgumentTypeError(f"expected CHANNEL=NUMBER (phone, chat, email): {text!r}")
     return name, _non_negative(number)
 
@@ -75,6 +103,13 @@ def _non_negative(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"not a finite number >= 0: {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a number > 0: {text!r}")
     return value
 
 
@@ -90,7 +125,6 @@ _PAIRS = {  # repeatable CHANNEL=NUMBER options: metavar, help
     "--patience": ("CHANNEL=MEAN_SECONDS", "mean patience, exponential (default: no abandons)"),
 }
 _NUMBERS = {  # options taking one number >= 0: metavar, default, help
-    "--duration": ("SECONDS", 60.0, "seconds of arrivals"),
     "--wrap-up": ("MEAN_SECONDS", 3.0, "mean after-contact work, exponential"),
     "--spanish-share": (
         "FRACTION",
@@ -98,79 +132,142 @@ _NUMBERS = {  # options taking one number >= 0: metavar, default, help
         f"of contacts requiring {SPANISH}; 30%% of agents have it",
     ),
     "--decline-probability": ("P", 0.02, "chance that an agent declines an offer"),
-    "--drain": ("SECONDS", 30.0, "time for work to finish after arrivals stop"),
 }
+_LEGACY = ("rate", "handle", "patience", "wrap_up", "spanish_share", "decline_probability")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulate options to a (sub)parser."""
     add = parser.add_argument
-    add("--target", default="127.0.0.1:50051", help="router address (default %(default)s)")
-    add("--agents", type=int, default=10, metavar="N", help="synthetic agents (default 10)")
+    add(
+        "scenario",
+        nargs="?",
+        type=Path,
+        help="scenario file (TOML, see scenarios/); without it the flags below describe "
+        "the run, at real time, against --target",
+    )
+    add("--target", help="router address; with a scenario, default: start a router")
+    add(
+        "--database-url",
+        help="database of the router a scenario run starts (default ROUTER_DATABASE_URL, "
+        "else an embedded PostgreSQL in .data/simulation); no other router may use it",
+    )
+    add("--time-scale", type=_positive, help="simulated seconds per real second")
+    add("--phone-reserve", type=int, metavar="K", help="override the scenario's phone reserve")
+    add("--agents", type=int, default=None, metavar="N", help="synthetic agents (default 10)")
+    add("--duration", type=_non_negative, metavar="SECONDS", help="seconds of arrivals")
+    add("--drain", type=_non_negative, metavar="SECONDS", help="time to finish after arrivals")
     for flag, (metavar, default, text) in _NUMBERS.items():
-        described = f"{text} (default {default:g})"
-        add(flag, type=_non_negative, default=default, metavar=metavar, help=described)
+        described = f"{text} (default {default:g}; no scenario file only)"
+        add(flag, type=_non_negative, default=None, metavar=metavar, help=described)
     for flag, (metavar, text) in _PAIRS.items():
         add(flag, action="append", type=_channel_value, metavar=metavar, help=f"{text}; repeatable")
-    add("--seed", type=int, help="random seed (default: random, printed in the report)")
+    add("--seed", type=int, help="random seed (default: the scenario's, else random)")
     add("--run-id", type=_run_id, help="prefix of idempotency keys and agent ids (default random)")
     add("--json", action="store_true", help="print the final report as JSON")
     add("--quiet", action="store_true", help="no progress line on stderr")
 
 
-@dataclass(frozen=True)
-class Settings:
-    target: str
-    duration: float
-    agents: int
-    rates: dict[str, float]
-    handle: dict[str, float]
-    wrap_up: float
-    patience: dict[str, float]
-    spanish_share: float
-    decline_probability: float
-    drain: float
-    seed: int
-    run_id: str
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    """The scenario a command line describes: a file with overrides, or the flags."""
+    if args.scenario is not None:
+        given = [name for name in _LEGACY if getattr(args, name) is not None]
+        if given or args.agents is not None:
+            flags = ", ".join("--" + n.replace("_", "-") for n in [*given, "agents"])
+            raise ScenarioError(f"{flags}: these describe a run without a scenario file")
+        scenario = load_scenario(args.scenario)
+    else:
+        scenario = _flag_scenario(args)
+    if args.duration is not None:
+        scenario = scenario.with_overrides(duration=args.duration)
+    if args.drain is not None:
+        scenario = scenario.with_overrides(drain=args.drain)
+    if args.time_scale is not None:
+        scenario = scenario.with_overrides(time_scale=args.time_scale)
+    if args.seed is not None:
+        scenario = scenario.with_overrides(seed=args.seed)
+    if args.phone_reserve is not None:
+        if args.phone_reserve < 0:
+            raise ScenarioError("--phone-reserve must be >= 0")
+        scenario = scenario.with_router(phone_reserve=float(args.phone_reserve))
+    return scenario
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Settings:
-        handle = DEFAULT_HANDLE | dict(args.handle or [])
-        patience = dict(args.patience or [])
-        if not 1 <= args.agents <= 1000:
-            raise ValueError("--agents must be between 1 and 1000")
-        if any(v <= 0 for v in [*handle.values(), *patience.values()]):
-            raise ValueError("--handle and --patience means must be positive")
-        if args.spanish_share > 1 or args.decline_probability > 1:
-            raise ValueError("--spanish-share and --decline-probability must be at most 1")
-        return cls(
-            target=args.target,
-            duration=args.duration,
-            agents=args.agents,
-            rates=DEFAULT_RATES | dict(args.rate or []),
-            handle=handle,
-            wrap_up=args.wrap_up,
-            patience=patience,
-            spanish_share=args.spanish_share,
-            decline_probability=args.decline_probability,
-            drain=args.drain,
-            seed=secrets.randbits(32) if args.seed is None else args.seed,
-            run_id=args.run_id or secrets.token_hex(3),
+
+def _flag_scenario(args: argparse.Namespace) -> Scenario:
+    """The original flag-driven run: 30% of agents speak Spanish, one in three chats."""
+    agents = 10 if args.agents is None else args.agents
+    if not 1 <= agents <= 1000:
+        raise ScenarioError("--agents must be between 1 and 1000")
+    rates = DEFAULT_RATES | dict(args.rate or [])
+    handle = DEFAULT_HANDLE | dict(args.handle or [])
+    patience = dict(args.patience or [])
+    if any(v <= 0 for v in [*handle.values(), *patience.values()]):
+        raise ScenarioError("--handle and --patience means must be positive")
+    spanish_share = 0.1 if args.spanish_share is None else args.spanish_share
+    decline = 0.02 if args.decline_probability is None else args.decline_probability
+    if spanish_share > 1 or decline > 1:
+        raise ScenarioError("--spanish-share and --decline-probability must be at most 1")
+    wrap_up = Distribution("exponential", 3.0 if args.wrap_up is None else args.wrap_up)
+    mix = (SkillMix(frozenset({SPANISH}), spanish_share),) if spanish_share > 0 else ()
+    channels = {
+        ch: ChannelLoad(
+            rates_per_hour=(rates[ch] * 60,),
+            handle=Distribution("exponential", handle[ch]),
+            wrap_up=wrap_up,
+            patience=Distribution("exponential", patience[ch]) if ch in patience else None,
+            mix=mix,
         )
+        for ch in CHANNELS
+    }
+    spanish = math.ceil(agents * SPANISH_AGENT_SHARE) if spanish_share > 0 else 0
+    counts: dict[tuple[bool, bool], int] = {}
+    for i in range(agents):
+        kind = (i < spanish, i % CHAT_AGENT_EVERY == 0)
+        counts[kind] = counts.get(kind, 0) + 1
+    groups = tuple(
+        AgentGroup(
+            name=("es" if es else "en") + ("-chat" if chat else ""),
+            count=n,
+            skills=frozenset({SPANISH}) if es else frozenset(),
+            capacities={"phone": 1, "chat": 3 if chat else 0, "email": 1},
+        )
+        for (es, chat), n in counts.items()
+    )
+    return Scenario(
+        name="flags",
+        duration=60.0,
+        drain=30.0,
+        time_scale=1.0,
+        seed=None,
+        channels=channels,
+        agents=groups,
+        router=dict(ROUTER_DEFAULTS),
+        decline_probability=decline,
+    )
 
 
-@dataclass
 class SimAgent:
-    agent_id: str
-    skills: list[str]
-    chat: bool
-    rng: random.Random
-    held: int = 0
+    """One synthetic agent and what the report needs about it."""
+
+    def __init__(self, agent_id: str, group: AgentGroup, rng: random.Random) -> None:
+        self.agent_id = agent_id
+        self.group = group
+        self.rng = rng
+        self.held = 0
+        self.free = asyncio.Event()  # set while it holds nothing
+        self.free.set()
+        self.off_shift = asyncio.Event()
+        self.record = AgentRecord(agent_id=agent_id, group=group.name)
 
 
 class Simulation:
-    def __init__(self, settings: Settings, channel: grpc.aio.Channel) -> None:
-        self.s = settings
+    def __init__(
+        self, scenario: Scenario, channel: grpc.aio.Channel, target: str, run_id: str, seed: int
+    ) -> None:
+        self.s = scenario
+        self.target = target
+        self.run_id = run_id
+        self.seed = seed
         self.contact_api = pb_grpc.ContactServiceStub(channel)
         self.agent_api = pb_grpc.AgentServiceStub(channel)
         self.reporting_api = pb_grpc.ReportingServiceStub(channel)
@@ -183,6 +280,10 @@ class Simulation:
         self.customers: set[asyncio.Task[None]] = set()
         self.started = time.monotonic()
         self.phase = "starting"
+
+    def now(self) -> float:
+        """Simulated seconds since the arrivals began."""
+        return (time.monotonic() - self.started) * self.s.time_scale
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -225,60 +326,77 @@ class Simulation:
             # A bug or an unexpected answer in one task must not end the run.
             self.counters.errors[f"task {type(exc).__name__}: {exc}"[:120]] += 1
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep up to seconds; True when cut short because the run is closing."""
+    async def _pause(self, simulated: float) -> bool:
+        """Sleep a simulated duration; True when cut short because the run is closing."""
         try:
-            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
+            await asyncio.wait_for(self.closing.wait(), timeout=self.s.real(simulated))
         except TimeoutError:
             return False
         return True
 
+    async def _until(self, simulated_time: float) -> None:
+        await asyncio.sleep(max(0.0, self.s.real(simulated_time - self.now())))
+
     # -- gateways -------------------------------------------------------------------
 
-    async def _gateway(self, channel: str) -> None:
-        """Poisson arrivals on one channel until --duration has passed."""
-        per_second = self.s.rates[channel] / 60.0
-        if per_second <= 0:
+    async def _gateway(self, channel: str, load: ChannelLoad) -> None:
+        """Poisson arrivals on one channel until the scenario's duration has passed; an
+        hourly rate is followed by thinning a process at the peak rate."""
+        peak = load.peak_rate
+        if peak <= 0:
             return
-        rng = random.Random(f"{self.s.seed}:gateway:{channel}")
-        end = self.started + self.s.duration
-        next_at = self.started + rng.expovariate(per_second)
-        n = 0
-        while next_at < end:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            n += 1
-            key = f"sim-{self.s.run_id}-{channel}-{n:05d}"
-            name = rng.choice(NAMES)
-            customer = {
-                "phone": f"+1555{rng.randrange(10**7):07d}",
-                "chat": f"web-{rng.randrange(16**8):08x}",
-                "email": f"{name.lower()}.{rng.randrange(1000)}@example.com",
-            }[channel]
-            request = pb.SubmitContactRequest(
-                idempotency_key=key,
-                channel=CHANNEL_ENUMS[channel],
-                customer_id=customer,
-                attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
-                required_skills=[SPANISH] if rng.random() < self.s.spanish_share else [],
-            )
-            mean = self.s.patience.get(channel)
-            patience = rng.expovariate(1 / mean) if mean else None
-            self.records[key] = ContactRecord(key=key, channel=channel)
-            self._spawn(self._customer(self.records[key], request, patience), self.customers)
-            next_at += rng.expovariate(per_second)
+        rng = random.Random(f"{self.seed}:gateway:{channel}")
+        at, n = rng.expovariate(peak), 0
+        while at < self.s.duration:
+            if rng.random() * peak <= load.rate_at(at):
+                await self._until(at)
+                n += 1
+                self._submit_one(channel, load, rng, n)
+            at += rng.expovariate(peak)
+
+    def _submit_one(self, channel: str, load: ChannelLoad, rng: random.Random, n: int) -> None:
+        key = f"sim-{self.run_id}-{channel}-{n:06d}"
+        name = rng.choice(NAMES)
+        customer = {
+            "phone": f"+1555{rng.randrange(10**7):07d}",
+            "chat": f"web-{rng.randrange(16**8):08x}",
+            "email": f"{name.lower()}.{rng.randrange(1000)}@example.com",
+        }[channel]
+        required = load.required_skills(rng)
+        request = pb.SubmitContactRequest(
+            idempotency_key=key,
+            channel=CHANNEL_ENUMS[channel],
+            customer_id=customer,
+            attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
+            required_skills=sorted(required),
+        )
+        patience = None if load.patience is None else load.patience.sample(rng)
+        rec = ContactRecord(key=key, channel=channel, required_skills=required)
+        self.records[key] = rec
+        self._spawn(self._customer(rec, request, patience), self.customers)
 
     async def _customer(
         self, rec: ContactRecord, request: pb.SubmitContactRequest, patience: float | None
     ) -> None:
-        """Submit one contact (retries reuse its idempotency key); abandon it if the
-        customer's patience runs out before an agent answers."""
+        """Submit one contact (retries reuse its idempotency key); ask for its estimated
+        wait when it has to queue; abandon it if the customer's patience runs out before
+        an agent answers."""
         response = await self._rpc(self.contact_api.SubmitContact, request)
         if response is None:
             rec.failed = True
             return
         rec.contact_id = response.contact.contact_id
-        rec.submitted = time.monotonic()
-        if patience is None or await self._pause(patience) or rec.answered is not None:
+        rec.submitted = self.now()
+        if response.contact.state == pb.CONTACT_STATE_QUEUED:
+            get = pb.GetContactRequest(contact_id=rec.contact_id)
+            found = await self._rpc(self.contact_api.GetContact, get)
+            if found is not None and found.HasField("estimated_wait_seconds"):
+                rec.queue_position = found.queue_position
+                # The router's estimate is in its (real) seconds.
+                rec.estimated_wait = found.estimated_wait_seconds * self.s.time_scale
+        if patience is None or rec.answered is not None:
+            return
+        if await self._pause(patience - (self.now() - rec.submitted)) or rec.answered is not None:
             return
         get = pb.GetContactRequest(contact_id=rec.contact_id)
         found = await self._rpc(self.contact_api.GetContact, get)
@@ -289,38 +407,67 @@ class Simulation:
         request = pb.AbandonContactRequest(contact_id=rec.contact_id)
         done = await self._rpc(self.contact_api.AbandonContact, request, (FAILED_PRECONDITION,))
         if done is not None and done.contact.state == pb.CONTACT_STATE_ABANDONED:
-            rec.abandoned, rec.abandon_reason = time.monotonic(), reason
+            rec.abandoned, rec.abandon_reason = self.now(), reason
 
     # -- agents ---------------------------------------------------------------------
 
     def _make_agents(self) -> list[SimAgent]:
-        n = self.s.agents
-        spanish = math.ceil(n * SPANISH_AGENT_SHARE) if self.s.spanish_share > 0 else 0
-        return [
-            SimAgent(
-                agent_id=f"sim-{self.s.run_id}-a{i:03d}",
-                skills=[SPANISH] if i < spanish else [],
-                chat=i % CHAT_AGENT_EVERY == 0,
-                rng=random.Random(f"{self.s.seed}:agent:{i}"),
-            )
-            for i in range(n)
-        ]
+        agents = []
+        for group in self.s.agents:
+            for i in range(group.count):
+                agent_id = f"sim-{self.run_id}-{group.name}-{i:03d}"
+                rng = random.Random(f"{self.seed}:agent:{group.name}:{i}")
+                agents.append(SimAgent(agent_id, group, rng))
+        return agents
 
     async def _sign_in(self, agent: SimAgent) -> bool:
         capacities = [
-            pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=1),
-            pb.ChannelCapacity(channel=pb.CHANNEL_CHAT, capacity=3 if agent.chat else 0),
-            pb.ChannelCapacity(channel=pb.CHANNEL_EMAIL, capacity=1),
+            pb.ChannelCapacity(channel=CHANNEL_ENUMS[ch], capacity=agent.group.capacities[ch])
+            for ch in CHANNELS
         ]
         request = pb.SignInRequest(
             agent_id=agent.agent_id,
-            skills=agent.skills,
+            skills=sorted(agent.group.skills),
             capacities=capacities,
             initial_status=pb.AGENT_STATUS_READY,
         )
         return await self._rpc(self.agent_api.SignIn, request) is not None
 
-    async def _agent(self, agent: SimAgent, signed_in: bool) -> None:
+    async def _shift(self, agent: SimAgent, signed_in: bool | None) -> None:
+        """Sign in at the shift's start (unless already signed in), hold the offer
+        stream, and at its end go AWAY, finish what is held and sign out."""
+        group = agent.group
+        if signed_in is None:
+            await self._until(group.shift_start)
+            signed_in = await self._sign_in(agent)
+        agent.record.on_shift_from = self.now()
+        stream = asyncio.create_task(self._stream(agent, signed_in))
+        try:
+            if group.shift_end is None:
+                await self.closing.wait()
+            else:
+                await self._pause(group.shift_end - self.now())
+            agent.record.on_shift_until = self.now()
+            if not self.closing.is_set():
+                away = pb.SetStatusRequest(
+                    agent_id=agent.agent_id, status=pb.AGENT_STATUS_AWAY, away_reason="end-of-shift"
+                )
+                await self._rpc(self.agent_api.SetStatus, away)
+                agent.off_shift.set()
+                done = asyncio.create_task(agent.free.wait())
+                closing = asyncio.create_task(self.closing.wait())
+                await asyncio.wait({done, closing}, return_when=asyncio.FIRST_COMPLETED)
+                done.cancel()
+                closing.cancel()
+        finally:
+            stream.cancel()  # an offer not yet answered goes back to the queue
+            with contextlib.suppress(asyncio.CancelledError):
+                await stream
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(agent.free.wait(), RPC_TIMEOUT * 3)
+        await self._sign_out(agent)
+
+    async def _stream(self, agent: SimAgent, signed_in: bool) -> None:
         """Hold the agent's offer stream until cancelled, reconnecting after failures."""
         while True:
             if signed_in:
@@ -341,7 +488,8 @@ class Simulation:
         elif event.HasField("offer_withdrawn"):
             reason = event.offer_withdrawn.reason or "unknown"
             self.counters.withdrawn[reason] += 1
-            if reason == "timed_out":  # the router set the agent AWAY ("missed")
+            if reason == "timed_out" and not agent.off_shift.is_set():
+                # The router set the agent AWAY ("missed"); it comes back at once.
                 ready = pb.SetStatusRequest(agent_id=agent.agent_id, status=pb.AGENT_STATUS_READY)
                 self._spawn(self._call(self.agent_api.SetStatus, ready), self.handlers)
 
@@ -357,34 +505,42 @@ class Simulation:
             if await self._rpc(api.DeclineOffer, decline, (FAILED_PRECONDITION,)) is not None:
                 self.counters.declined += 1
             return
-        accept = pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id)
-        if await self._rpc(api.AcceptOffer, accept, (FAILED_PRECONDITION,)) is None:
-            return  # expired or withdrawn meanwhile
-        if rec is None:
-            self.counters.foreign += 1
-        else:
-            rec.answered = time.monotonic()
         agent.held += 1
+        agent.free.clear()
         try:
-            mean = self.s.handle.get(channel_name(contact.channel), DEFAULT_HANDLE["phone"])
-            cut = await self._pause(agent.rng.expovariate(1 / mean))
+            accept = pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id)
+            if await self._rpc(api.AcceptOffer, accept, (FAILED_PRECONDITION,)) is None:
+                return  # expired or withdrawn meanwhile
+            answered = self.now()
+            if rec is None:
+                self.counters.foreign += 1
+            else:
+                rec.answered, rec.agent_id = answered, agent_id
+            load = self.s.channels.get(channel_name(contact.channel))
+            handle = load.handle.sample(agent.rng) if load is not None else 0.0
+            cut = await self._pause(handle)
             end = pb.EndContactRequest(agent_id=agent_id, contact_id=contact.contact_id)
             if await self._rpc(api.EndContact, end, retry=HELD_RETRY) is None:
                 return
             if rec is not None:
-                rec.ended = time.monotonic()
-            wrap_up = agent.rng.expovariate(1 / self.s.wrap_up) if self.s.wrap_up > 0 else 0.0
-            cut = await self._pause(wrap_up) or cut
+                rec.ended = self.now()
+            wrap_up = load.wrap_up.sample(agent.rng) if load is not None else 0.0
+            cut = (wrap_up > 0 and await self._pause(wrap_up)) or cut
             complete = pb.CompleteContactRequest(
                 agent_id=agent_id,
                 contact_id=contact.contact_id,
                 disposition=agent.rng.choice(DISPOSITIONS),
             )
             done = await self._rpc(api.CompleteContact, complete, retry=HELD_RETRY)
-            if done is not None and rec is not None:
-                rec.completed, rec.cut_short = time.monotonic(), cut
+            if done is not None:
+                agent.record.handled += 1
+                agent.record.busy.append((answered, self.now()))
+                if rec is not None:
+                    rec.completed, rec.cut_short = self.now(), cut
         finally:
             agent.held -= 1
+            if not agent.held:
+                agent.free.set()
 
     # -- progress -------------------------------------------------------------------
 
@@ -401,7 +557,7 @@ class Simulation:
             waiting = "?" if status is None else str(sum(c.waiting for c in status.channels))
             recs = self.records.values()
             line = (
-                f"[{time.monotonic() - self.started:6.1f}s {self.phase:9}] "
+                f"[sim {self.now():8.0f}s {self.phase:9}] "
                 f"submitted {sum(r.submitted is not None for r in recs)}  "
                 f"answered {sum(r.answered is not None for r in recs)}  "
                 f"abandoned {sum(r.abandoned is not None for r in recs)}  "
@@ -416,34 +572,36 @@ class Simulation:
 
     async def execute(self, quiet: bool) -> SimulationReport:
         self.agents = self._make_agents()
-        signed = await asyncio.gather(*(self._sign_in(a) for a in self.agents))
-        for agent, ok in zip(self.agents, signed, strict=True):
-            self._spawn(self._agent(agent, ok), self.streams)
-        progress = None if quiet else asyncio.create_task(self._progress())
+        first = [a for a in self.agents if a.group.shift_start <= 0]
+        signed = dict(zip(first, await asyncio.gather(*map(self._sign_in, first)), strict=True))
         self.started, wall_start = time.monotonic(), datetime.now(UTC)
+        shifts = [asyncio.create_task(self._shift(a, signed.get(a))) for a in self.agents]
+        progress = None if quiet else asyncio.create_task(self._progress())
         self.phase = "arrivals"
-        await asyncio.gather(*(self._gateway(ch) for ch in CHANNEL_NAMES))
-        await asyncio.sleep(max(0.0, self.started + self.s.duration - time.monotonic()))
-        arrivals_end = time.monotonic()
+        await asyncio.gather(*(self._gateway(ch, load) for ch, load in self.s.channels.items()))
+        await self._until(self.s.duration)
+        arrivals_end = self.now()
         self.phase = "draining"
-        while time.monotonic() < arrivals_end + self.s.drain:
+        while self.now() < arrivals_end + self.s.drain:
             if all(r.final for r in self.records.values()):
                 break
-            await asyncio.sleep(0.25)
-        drain = time.monotonic() - arrivals_end
+            await asyncio.sleep(0.05)
+        drain = self.now() - arrivals_end
         self.phase = "closing"
         self.closing.set()
-        await _settle(self.streams, cancel=True)  # unanswered offers go back to the queue
-        await _settle(self.handlers, limit=RPC_TIMEOUT * 3)  # in progress: end, complete
+        # Shifts cancel their streams (unanswered offers go back to the queue) and sign out
+        # once their contacts in progress are ended and completed.
+        await asyncio.sleep(0)
+        await _settle(self.handlers, limit=RPC_TIMEOUT * 3)
         await _settle(self.customers, limit=RPC_TIMEOUT * 3)
         left = [r for r in self.records.values() if r.contact_id and r.answered is None]
         left = [r for r in left if not r.final]
         await asyncio.gather(*(self._abandon(r, "end-of-run") for r in left))
-        await asyncio.gather(*(self._sign_out(a) for a in self.agents))
+        await asyncio.gather(*shifts, return_exceptions=True)
         if progress is not None:
             await _settle({progress}, cancel=True)
             sys.stderr.write("\n" if sys.stderr.isatty() else "")
-        return await self._report(wall_start, arrivals_end - self.started, drain)
+        return await self._report(wall_start, arrivals_end, drain)
 
     async def _sign_out(self, agent: SimAgent) -> None:
         request = pb.SignOutRequest(agent_id=agent.agent_id)
@@ -459,14 +617,21 @@ class Simulation:
         request.end.FromDatetime(end)
         server = await self._rpc(self.reporting_api.GetServiceLevel, request)
         return SimulationReport(
-            run_id=self.s.run_id,
-            seed=self.s.seed,
-            target=self.s.target,
-            agents=self.s.agents,
+            run_id=self.run_id,
+            scenario=self.s.name,
+            seed=self.seed,
+            target=self.target,
+            agents=len(self.agents),
+            time_scale=self.s.time_scale,
             arrivals_seconds=arrivals,
             drain_seconds=drain,
+            warm_up=self.s.warm_up,
+            thresholds={ch: self.s.threshold(ch) for ch in CHANNELS},
+            short_abandon_limit=self.s.router["short_abandon"],
+            phone_reserve=int(self.s.router["phone_reserve"]),
             window=(start.isoformat(), end.isoformat()),
             records=list(self.records.values()),
+            agent_records=[a.record for a in self.agents],
             counters=self.counters,
             server=server,
         )
@@ -487,20 +652,120 @@ async def _settle(
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Run the simulation against a running router; print the report; return the exit code."""
-    try:
-        settings = Settings.from_args(args)
-    except ValueError as err:
-        print(f"simulate: {err}", file=sys.stderr)
-        return 2
-    async with connect(settings.target) as channel:
+# ------------------------------------------------------------- the router it starts
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def started_router(scenario: Scenario, database_url: str | None) -> AsyncIterator[str]:
+    """`contact-router serve` as a child process running the scenario's policy at its time
+    scale; yields its address once it is SERVING, and stops it (SIGTERM) afterwards.
+
+    A child process, not a task in this event loop, so that the simulated customers and
+    agents do not take the router's time slices (both still share the machine)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        **scenario.server_env(),
+        "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_PORT": str(port),
+        "ROUTER_METRICS_PORT": "off",
+        "ROUTER_LOG_FORMAT": "json",
+        "ROUTER_LOG_LEVEL": "warning",
+    }
+    env.pop("ROUTER_CONFIG_FILE", None)
+    url = database_url or os.environ.get("ROUTER_DATABASE_URL", "")
+    env["ROUTER_DATABASE_URL"] = url
+    if not url:
+        env["ROUTER_DATA_DIR"] = ".data/simulation"  # the child makes it absolute
+    with tempfile.TemporaryFile() as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router.cli", "serve", env=env, stderr=log
+        )
+        address = f"127.0.0.1:{port}"
+        try:
+            await _wait_serving(address, process, log)
+            yield address
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def _wait_serving(address: str, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
+    deadline = time.monotonic() + ROUTER_START_TIMEOUT
+    async with grpc.aio.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                break
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(0.2)
+    log.seek(0)
+    tail = log.read().decode(errors="replace")[-2000:]
+    raise RuntimeError(
+        f"the router did not start serving at {address} (another router holding the "
+        f"database's active lock keeps it a standby); its log ends with:\n{tail}"
+    )
+
+
+async def simulate(
+    scenario: Scenario,
+    *,
+    target: str | None = None,
+    database_url: str | None = None,
+    run_id: str | None = None,
+    quiet: bool = True,
+) -> SimulationReport:
+    """Run a scenario against `target`, or against a router started for it."""
+    seed = secrets.randbits(32) if scenario.seed is None else scenario.seed
+    run_id = run_id or secrets.token_hex(3)
+    async with contextlib.AsyncExitStack() as stack:
+        if target is None:
+            target = await stack.enter_async_context(started_router(scenario, database_url))
+        channel = await stack.enter_async_context(connect(target))
         try:
             await asyncio.wait_for(channel.channel_ready(), timeout=RPC_TIMEOUT)
         except TimeoutError:
-            print(f"simulate: no router answering at {settings.target}", file=sys.stderr)
-            return 1
-        report = await Simulation(settings, channel).execute(args.quiet)
+            raise RuntimeError(f"no router answering at {target}") from None
+        return await Simulation(scenario, channel, target, run_id, seed).execute(quiet)
+    raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the simulation; print the report; return the exit code."""
+    try:
+        scenario = scenario_from_args(args)
+    except ScenarioError as err:
+        print(f"simulate: {err}", file=sys.stderr)
+        return 2
+    target = args.target
+    if target is None and args.scenario is None:
+        target = "127.0.0.1:50051"
+    try:
+        report = await simulate(
+            scenario,
+            target=target,
+            database_url=args.database_url,
+            run_id=args.run_id,
+            quiet=args.quiet,
+        )
+    except RuntimeError as err:
+        print(f"simulate: {err}", file=sys.stderr)
+        return 1
     if args.json:
         import json
 

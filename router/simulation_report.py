@@ -3,7 +3,8 @@
 Two views are kept apart on purpose:
 
 * client side: this run's contacts only, timed by the simulator with its own monotonic
-  clock (wait = SubmitContact acknowledged -> AcceptOffer acknowledged);
+  clock (wait = SubmitContact acknowledged -> AcceptOffer acknowledged), in simulated
+  seconds (real seconds x the scenario's time scale);
 * server side: ReportingService.GetServiceLevel for the run's time window, which covers
   every contact queued in that window, not only this run's.
 """
@@ -23,10 +24,6 @@ CHANNEL_ENUMS: dict[str, pb.Channel.ValueType] = {
     "chat": pb.CHANNEL_CHAT,
     "email": pb.CHANNEL_EMAIL,
 }
-# The router's default answer targets and short-abandon limit, used for the client-side
-# service level when the server report does not give its own.
-DEFAULT_THRESHOLDS = {"phone": 20.0, "chat": 60.0, "email": 3600.0}
-DEFAULT_SHORT_ABANDON = 5.0
 
 
 CLIENT_HEADER = ["channel", "submitted", "answered", "abandoned", "left", "completed", "SL %"]
@@ -47,7 +44,11 @@ class ContactRecord:
 
     key: str
     channel: str
+    required_skills: frozenset[str] = frozenset()
     contact_id: str = ""
+    agent_id: str = ""  # who answered it
+    queue_position: int = 0  # GetContact right after a submission that had to queue
+    estimated_wait: float | None = None  # what that GetContact estimated
     submitted: float | None = None  # SubmitContact acknowledged
     answered: float | None = None  # AcceptOffer acknowledged
     ended: float | None = None  # EndContact acknowledged
@@ -66,6 +67,103 @@ class ContactRecord:
         if self.submitted is None or self.answered is None:
             return None
         return max(0.0, self.answered - self.submitted)
+
+
+@dataclass
+class AgentRecord:
+    """One synthetic agent: its shift and the contacts it handled (simulated seconds)."""
+
+    agent_id: str
+    group: str
+    handled: int = 0
+    on_shift_from: float | None = None
+    on_shift_until: float | None = None
+    busy: list[tuple[float, float]] = field(default_factory=list)  # answered -> completed
+
+    @property
+    def occupancy(self) -> float | None:
+        """Time holding at least one answered contact / time on shift (ready)."""
+        if self.on_shift_from is None or self.on_shift_until is None:
+            return None
+        shift = self.on_shift_until - self.on_shift_from
+        if shift <= 0:
+            return None
+        busy, reach = 0.0, -math.inf
+        for start, end in sorted(self.busy):
+            start, end = max(start, reach), min(end, self.on_shift_until)
+            if end > start:
+                busy += end - start
+                reach = end
+        return min(1.0, busy / shift)
+
+
+@dataclass
+class Spread:
+    """How evenly equally skilled agents (one scenario group) shared the work."""
+
+    group: str
+    agents: int
+    mean: float
+    minimum: int
+    maximum: int
+    stdev: float
+
+    @property
+    def cv(self) -> float | None:
+        """Coefficient of variation: stdev / mean."""
+        return self.stdev / self.mean if self.mean else None
+
+
+@dataclass
+class WaitEstimates:
+    """GetContact's estimated wait against the wait that followed, for contacts that
+    queued and were answered."""
+
+    contacts: int
+    mean_estimate: float
+    mean_actual: float
+    mean_absolute_error: float
+
+    @property
+    def bias(self) -> float:
+        """(mean estimate - mean actual) / mean actual."""
+        return (self.mean_estimate - self.mean_actual) / self.mean_actual
+
+    @property
+    def relative_error(self) -> float:
+        """Mean absolute error / mean actual wait."""
+        return self.mean_absolute_error / self.mean_actual
+
+
+def spreads(agents: list[AgentRecord]) -> list[Spread]:
+    by_group: dict[str, list[int]] = {}
+    for agent in agents:
+        by_group.setdefault(agent.group, []).append(agent.handled)
+    result = []
+    for group, counts in by_group.items():
+        mean = sum(counts) / len(counts)
+        stdev = math.sqrt(sum((n - mean) ** 2 for n in counts) / len(counts))
+        result.append(Spread(group, len(counts), mean, min(counts), max(counts), stdev))
+    return result
+
+
+def wait_estimates(records: list[ContactRecord]) -> WaitEstimates | None:
+    pairs = [
+        (r.estimated_wait, wait)
+        for r in records
+        if r.estimated_wait is not None and (wait := r.wait) is not None
+    ]
+    if not pairs:
+        return None
+    actual = sum(w for _, w in pairs) / len(pairs)
+    if actual <= 0:
+        return None
+    return WaitEstimates(
+        contacts=len(pairs),
+        mean_estimate=sum(e for e, _ in pairs) / len(pairs),
+        mean_actual=actual,
+        mean_absolute_error=sum(abs(e - w) for e, w in pairs) / len(pairs),
+    )
 
 
 @dataclass
@@ -151,64 +249,89 @@ def summarize(
 
 @dataclass
 class SimulationReport:
-    """Everything printed at the end of a run."""
+    """Everything printed at the end of a run. Times are simulated seconds."""
 
     run_id: str
+    scenario: str
     seed: int
     target: str
     agents: int
+    time_scale: float
     arrivals_seconds: float
     drain_seconds: float
+    warm_up: float  # contacts submitted earlier are left out of the figures
+    thresholds: dict[str, float]  # each channel's answer target
+    short_abandon_limit: float
+    phone_reserve: int
     window: tuple[str, str]  # the server report's [start, end), ISO 8601 UTC
     records: list[ContactRecord]
+    agent_records: list[AgentRecord]
     counters: RunCounters
     server: pb.GetServiceLevelResponse | None  # None when GetServiceLevel failed
 
     @property
-    def thresholds(self) -> dict[str, float]:
-        """Each channel's service-level threshold: the server's, else the router default."""
-        found = (
-            {channel_name(r.channel): r.threshold_seconds for r in self.server.rows}
-            if (self.server is not None)
-            else {}
-        )
-        return {ch: found.get(ch, DEFAULT_THRESHOLDS[ch]) for ch in CHANNEL_NAMES}
-
-    @property
-    def short_abandon(self) -> float:
-        server = self.server.short_abandon_seconds if self.server is not None else 0.0
-        return server or DEFAULT_SHORT_ABANDON
+    def measured(self) -> list[ContactRecord]:
+        """This run's contacts submitted after the warm-up."""
+        return [r for r in self.records if r.submitted is None or r.submitted >= self.warm_up]
 
     @property
     def client(self) -> list[ChannelSummary]:
         """Client-side figures per channel, then for all channels together."""
-        limit, rows = self.short_abandon, []
+        limit, rows, measured = self.short_abandon_limit, [], self.measured
         for ch, threshold in self.thresholds.items():
-            mine = [r for r in self.records if r.channel == ch]
+            mine = [r for r in measured if r.channel == ch]
             rows.append(summarize(ch, mine, threshold, limit))
-        return [*rows, summarize("all", self.records, None, limit)]
+        return [*rows, summarize("all", measured, None, limit)]
+
+    @property
+    def spreads(self) -> list[Spread]:
+        return spreads(self.agent_records)
+
+    @property
+    def wait_estimates(self) -> WaitEstimates | None:
+        return wait_estimates(self.measured)
 
     def to_json(self) -> dict[str, Any]:
         server: dict[str, Any] | None = None
         if self.server is not None:
             server = {
                 "formula": self.server.formula,
-                "short_abandon_seconds": self.server.short_abandon_seconds,
-                "rows": [_row_json(row) for row in self.server.rows],
+                "short_abandon_seconds": self.server.short_abandon_seconds * self.time_scale,
+                "rows": [_row_json(row, self.time_scale) for row in self.server.rows],
             }
+        estimates = self.wait_estimates
         return {
             "run_id": self.run_id,
+            "scenario": self.scenario,
             "seed": self.seed,
             "target": self.target,
             "agents": self.agents,
+            "time_scale": self.time_scale,
+            "phone_reserve": self.phone_reserve,
             "arrivals_seconds": round(self.arrivals_seconds, 3),
             "drain_seconds": round(self.drain_seconds, 3),
+            "warm_up_seconds": self.warm_up,
             "client": {
-                "note": "this run's contacts only; wait = submit acknowledged -> offer accepted",
+                "note": "this run's contacts only, simulated seconds; "
+                "wait = submit acknowledged -> offer accepted",
                 "thresholds_seconds": self.thresholds,
-                "short_abandon_seconds": self.short_abandon,
+                "short_abandon_seconds": self.short_abandon_limit,
                 "channels": [_rounded(vars(summary)) for summary in self.client],
             },
+            "agents_detail": [
+                {
+                    "agent_id": a.agent_id,
+                    "group": a.group,
+                    "handled": a.handled,
+                    "occupancy": None if a.occupancy is None else round(a.occupancy, 4),
+                }
+                for a in self.agent_records
+            ],
+            "fairness": [_rounded(vars(s)) | {"cv": s.cv} for s in self.spreads],
+            "estimated_wait": None
+            if estimates is None
+            else _rounded(vars(estimates))
+            | {"bias": estimates.bias, "relative_error": estimates.relative_error},
             "server": {"window": list(self.window), "report": server},
             "offers": self.counters.offers,
             "declined": self.counters.declined,
@@ -223,33 +346,71 @@ class SimulationReport:
     def to_text(self) -> str:
         c = self.counters
         lines = [
-            f"simulation {self.run_id}  seed {self.seed}  target {self.target}  "
-            f"{self.agents} agents  arrivals {self.arrivals_seconds:.1f} s  "
-            f"drain {self.drain_seconds:.1f} s",
+            f"simulation {self.run_id}  scenario {self.scenario}  seed {self.seed}  "
+            f"target {self.target}  {self.agents} agents  time scale {_num(self.time_scale)}x  "
+            f"phone reserve {self.phone_reserve}",
+            f"arrivals {self.arrivals_seconds:.0f} s  drain {self.drain_seconds:.0f} s  "
+            f"(simulated; {self.arrivals_seconds / self.time_scale:.1f} s of real time "
+            "for the arrivals)",
             "",
-            "THIS RUN'S CONTACTS (measured client side; wait = submit acknowledged -> "
-            "offer accepted)",
+            "THIS RUN'S CONTACTS (measured client side, simulated seconds; wait = submit "
+            "acknowledged -> offer accepted"
+            + (f"; arrivals of the first {_num(self.warm_up)} s left out" if self.warm_up else "")
+            + ")",
             _table(CLIENT_HEADER, [_client_row(s) for s in self.client], text_columns=1),
             f"  SL % = answered within threshold / (answered + abandoned or left after "
-            f"{_num(self.short_abandon)} s); thresholds "
+            f"{_num(self.short_abandon_limit)} s); thresholds "
             + ", ".join(f"{ch} {_num(t)} s" for ch, t in self.thresholds.items()),
             "  abandoned = customer patience ran out; left = still unanswered when the run "
             "closed, abandoned by the simulator (the server counts both as abandoned)",
             f"  talk, ACW, AHT leave out the {self.client[-1].cut_short} contact(s) ended early "
             "because the run closed (the server report includes them)",
             "",
+            "AGENTS (handled = contacts completed; occupancy = time holding an answered "
+            "contact / time on shift)",
+            _table(
+                ["agent", "group", "handled", "occupancy %"],
+                [
+                    [a.agent_id, a.group, str(a.handled), _pct(a.occupancy)]
+                    for a in self.agent_records
+                ],
+                text_columns=2,
+            ),
+            "",
+            "FAIRNESS (contacts handled per agent within each group of equally skilled agents)",
+            _table(
+                ["group", "agents", "mean", "min", "max", "stdev", "cv"],
+                [
+                    [
+                        s.group,
+                        str(s.agents),
+                        f"{s.mean:.1f}",
+                        str(s.minimum),
+                        str(s.maximum),
+                        f"{s.stdev:.2f}",
+                        "-" if s.cv is None else f"{s.cv:.3f}",
+                    ]
+                    for s in self.spreads
+                ],
+                text_columns=1,
+            ),
+            "",
+            _estimates_text(self.wait_estimates),
+            "",
             f"SERVER REPORT (GetServiceLevel, ALL contacts queued in [{self.window[0]}, "
-            f"{self.window[1]}), not only this run's)",
+            f"{self.window[1]}), not only this run's; times x {_num(self.time_scale)} "
+            "to simulated seconds)",
         ]
         if self.server is None:
             lines.append("  unavailable (GetServiceLevel failed, see errors)")
         else:
             header = ["interval", "channel", "offered", "answered", "abandoned", "short"]
             header += ["within", "threshold", "SL %", "ASA", "AHT", "mean ACW"]
-            rows = [_server_row(row) for row in self.server.rows]
+            rows = [_server_row(row, self.time_scale) for row in self.server.rows]
             lines.append(_table(header, rows, text_columns=2))
             lines.append(f"  formula: {self.server.formula}")
-            lines.append(f"  short abandon limit: {_num(self.server.short_abandon_seconds)} s")
+            limit = self.server.short_abandon_seconds * self.time_scale
+            lines.append(f"  short abandon limit: {limit:.3g} s")
         withdrawn = ", ".join(f"{k} {v}" for k, v in sorted(c.withdrawn.items())) or "none"
         lines += [
             "",
@@ -262,6 +423,22 @@ class SimulationReport:
         if c.errors:
             lines.append("  " + _counts(c.errors))
         return "\n".join(lines)
+
+
+def _estimates_text(estimates: WaitEstimates | None) -> str:
+    head = (
+        "ESTIMATED WAIT (GetContact right after a submission that queued, "
+        "vs the wait that followed)"
+    )
+    if estimates is None:
+        return head + "\n  no contact queued with an estimate"
+    e = estimates
+    return (
+        f"{head}\n  contacts {e.contacts}  mean estimate {e.mean_estimate:.1f}s  "
+        f"mean actual {e.mean_actual:.1f}s  bias {100 * e.bias:+.1f}%  "
+        f"mean absolute error {e.mean_absolute_error:.1f}s "
+        f"({100 * e.relative_error:.1f}% of the mean actual wait)"
+    )
 
 
 def _rounded(values: dict[str, Any]) -> dict[str, Any]:
@@ -299,22 +476,26 @@ def _opt(row: pb.ServiceLevelRow, name: _Optional) -> float | None:
     return value if row.HasField(name) else None
 
 
-def _server_row(row: pb.ServiceLevelRow) -> list[str]:
+def _server_row(row: pb.ServiceLevelRow, scale: float) -> list[str]:
     counts = [row.offered, row.answered, row.abandoned, row.short_abandoned]
     return [
         row.interval_start.ToDatetime().strftime("%Y-%m-%d %H:%M"),
         channel_name(row.channel),
         *(str(n) for n in counts),
         str(row.answered_within_threshold),
-        f"{_num(row.threshold_seconds)}s",
+        f"{row.threshold_seconds * scale:.3g}s",
         _pct(_opt(row, "service_level")),
-        _sec(_opt(row, "asa_seconds")),
-        _sec(_opt(row, "aht_seconds")),
-        _sec(_opt(row, "mean_acw_seconds")),
+        _sec(_scaled(_opt(row, "asa_seconds"), scale)),
+        _sec(_scaled(_opt(row, "aht_seconds"), scale)),
+        _sec(_scaled(_opt(row, "mean_acw_seconds"), scale)),
     ]
 
 
-def _row_json(row: pb.ServiceLevelRow) -> dict[str, Any]:
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
+def _row_json(row: pb.ServiceLevelRow, scale: float) -> dict[str, Any]:
     return {
         "interval_start": row.interval_start.ToJsonString(),
         "channel": channel_name(row.channel),
@@ -323,11 +504,11 @@ def _row_json(row: pb.ServiceLevelRow) -> dict[str, Any]:
         "abandoned": row.abandoned,
         "short_abandoned": row.short_abandoned,
         "answered_within_threshold": row.answered_within_threshold,
-        "threshold_seconds": row.threshold_seconds,
+        "threshold_seconds": row.threshold_seconds * scale,
         "service_level": _opt(row, "service_level"),
-        "asa_seconds": _opt(row, "asa_seconds"),
-        "aht_seconds": _opt(row, "aht_seconds"),
-        "mean_acw_seconds": _opt(row, "mean_acw_seconds"),
+        "asa_seconds": _scaled(_opt(row, "asa_seconds"), scale),
+        "aht_seconds": _scaled(_opt(row, "aht_seconds"), scale),
+        "mean_acw_seconds": _scaled(_opt(row, "mean_acw_seconds"), scale),
     }
 
 
