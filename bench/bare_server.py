@@ -1,10 +1,13 @@
-"""The bare gRPC baseline: the router's own proto services answered from dicts.
+"""The bare gRPC baseline: the router's own proto messages answered from dicts.
 
 Same RPCs, same messages, one server stream per agent, the same grpc.aio server, but
 no routing rules, no validation, no Postgres: each RPC echoes the contact back with
 its new state, and a submitted contact is pushed to an idle agent's stream (or kept
 in a FIFO until one is idle). What the load generator gets from this server is what
 grpc.aio, protobuf and the harness itself allow on this machine for this RPC mix.
+
+Only the methods the harness calls are registered (with the same serializers the
+generated code uses), so RPCs added to the proto later do not concern it.
 
     python -m bench.bare_server PORT
 """
@@ -16,14 +19,13 @@ import sys
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -50,26 +52,7 @@ class Desk:
             offer = pb.Offer(offer_id=offer_id, contact=contact)
             self.streams[agent_id].put_nowait(pb.StreamOffersResponse(offer=offer))
 
-
-async def _unimplemented(context: Context) -> NoReturn:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not part of the bare baseline")
-
-
-class BareContacts(pb_grpc.ContactServiceServicer):
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-
-    async def GetContact(  # noqa: N802 (the proto names the method)
-        self, request: pb.GetContactRequest, context: Context
-    ) -> pb.GetContactResponse:
-        await _unimplemented(context)
-
-    async def AbandonContact(  # noqa: N802 (the proto names the method)
-        self, request: pb.AbandonContactRequest, context: Context
-    ) -> pb.AbandonContactResponse:
-        await _unimplemented(context)
-
-    async def SubmitContact(  # noqa: N802 (the proto names the method)
+    async def submit(
         self, request: pb.SubmitContactRequest, context: Context
     ) -> pb.SubmitContactResponse:
         contact = pb.Contact(
@@ -80,108 +63,114 @@ class BareContacts(pb_grpc.ContactServiceServicer):
             state=pb.CONTACT_STATE_QUEUED,
         )
         contact.timings.queued_at.GetCurrentTime()
-        self.desk.contacts[contact.contact_id] = contact
+        self.contacts[contact.contact_id] = contact
         answer = pb.SubmitContactResponse(contact=contact)
-        self.desk.waiting.append(contact.contact_id)
-        self.desk.offer_next()
+        self.waiting.append(contact.contact_id)
+        self.offer_next()
         return answer
 
-
-class BareAgents(pb_grpc.AgentServiceServicer):
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-
-    async def SignOut(  # noqa: N802 (the proto names the method)
-        self, request: pb.SignOutRequest, context: Context
-    ) -> pb.SignOutResponse:
-        await _unimplemented(context)
-
-    async def SetStatus(  # noqa: N802 (the proto names the method)
-        self, request: pb.SetStatusRequest, context: Context
-    ) -> pb.SetStatusResponse:
-        await _unimplemented(context)
-
-    async def DeclineOffer(  # noqa: N802 (the proto names the method)
-        self, request: pb.DeclineOfferRequest, context: Context
-    ) -> pb.DeclineOfferResponse:
-        await _unimplemented(context)
-
-    async def SignIn(  # noqa: N802 (the proto names the method)
-        self, request: pb.SignInRequest, context: Context
-    ) -> pb.SignInResponse:
+    async def sign_in(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
         agent = pb.Agent(agent_id=request.agent_id, status=pb.AGENT_STATUS_READY)
         agent.signed_in_at.GetCurrentTime()
         return pb.SignInResponse(agent=agent)
 
-    async def StreamOffers(  # noqa: N802 (the proto names the method)
+    async def stream_offers(
         self, request: pb.StreamOffersRequest, context: Context
     ) -> AsyncIterator[pb.StreamOffersResponse]:
         messages: asyncio.Queue[pb.StreamOffersResponse] = asyncio.Queue()
-        self.desk.streams[request.agent_id] = messages
-        self.desk.idle.append(request.agent_id)
-        self.desk.offer_next()
+        self.streams[request.agent_id] = messages
+        self.idle.append(request.agent_id)
+        self.offer_next()
         try:
             while True:
                 yield await messages.get()
         finally:
-            del self.desk.streams[request.agent_id]
-            if request.agent_id in self.desk.idle:
-                self.desk.idle.remove(request.agent_id)
+            del self.streams[request.agent_id]
+            if request.agent_id in self.idle:
+                self.idle.remove(request.agent_id)
 
-    async def AcceptOffer(  # noqa: N802 (the proto names the method)
+    async def accept(
         self, request: pb.AcceptOfferRequest, context: Context
     ) -> pb.AcceptOfferResponse:
-        contact = self.desk.contacts[self.desk.offers.pop(request.offer_id)]
+        contact = self.contacts[self.offers.pop(request.offer_id)]
         contact.state = pb.CONTACT_STATE_CONNECTED
         contact.timings.answered_at.GetCurrentTime()
         return pb.AcceptOfferResponse(contact=contact)
 
-    async def EndContact(  # noqa: N802 (the proto names the method)
-        self, request: pb.EndContactRequest, context: Context
-    ) -> pb.EndContactResponse:
-        contact = self.desk.contacts[request.contact_id]
+    async def end(self, request: pb.EndContactRequest, context: Context) -> pb.EndContactResponse:
+        contact = self.contacts[request.contact_id]
         contact.state = pb.CONTACT_STATE_WRAP_UP
         contact.timings.ended_at.GetCurrentTime()
         return pb.EndContactResponse(contact=contact)
 
-    async def CompleteContact(  # noqa: N802 (the proto names the method)
+    async def complete(
         self, request: pb.CompleteContactRequest, context: Context
     ) -> pb.CompleteContactResponse:
-        contact = self.desk.contacts.pop(request.contact_id)
+        contact = self.contacts.pop(request.contact_id)
         contact.state = pb.CONTACT_STATE_COMPLETED
         contact.disposition = request.disposition
         contact.timings.completed_at.GetCurrentTime()
         answer = pb.CompleteContactResponse(contact=contact)
-        if request.agent_id in self.desk.streams:
-            self.desk.idle.append(request.agent_id)
-            self.desk.offer_next()
+        if request.agent_id in self.streams:
+            self.idle.append(request.agent_id)
+            self.offer_next()
         return answer
 
-
-class BareReports(pb_grpc.ReportingServiceServicer):
-    """Only what the harness asks before it starts: how many agents are idle."""
-
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-
-    async def GetServiceLevel(  # noqa: N802 (the proto names the method)
-        self, request: pb.GetServiceLevelRequest, context: Context
-    ) -> pb.GetServiceLevelResponse:
-        await _unimplemented(context)
-
-    async def GetQueueStatus(  # noqa: N802 (the proto names the method)
+    async def queue_status(
         self, request: pb.GetQueueStatusRequest, context: Context
     ) -> pb.GetQueueStatusResponse:
-        idle = len(self.desk.idle)
+        """Only what the harness asks before it starts: how many agents are idle."""
+        idle = len(self.idle)
         return pb.GetQueueStatusResponse(agents=pb.AgentCounts(idle=idle, signed_in=idle))
 
 
+def _unary(method: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
+    return grpc.unary_unary_rpc_method_handler(
+        method,
+        request_deserializer=request.FromString,
+        response_serializer=response.SerializeToString,
+    )
+
+
+def handlers(desk: Desk) -> list[grpc.GenericRpcHandler]:
+    agent_methods = {
+        "SignIn": _unary(desk.sign_in, pb.SignInRequest, pb.SignInResponse),
+        "StreamOffers": grpc.unary_stream_rpc_method_handler(
+            desk.stream_offers,
+            request_deserializer=pb.StreamOffersRequest.FromString,
+            response_serializer=pb.StreamOffersResponse.SerializeToString,
+        ),
+        "AcceptOffer": _unary(desk.accept, pb.AcceptOfferRequest, pb.AcceptOfferResponse),
+        "EndContact": _unary(desk.end, pb.EndContactRequest, pb.EndContactResponse),
+        "CompleteContact": _unary(
+            desk.complete, pb.CompleteContactRequest, pb.CompleteContactResponse
+        ),
+    }
+    package = "contactrouter.v1"
+    return [
+        grpc.method_handlers_generic_handler(
+            f"{package}.ContactService",
+            {
+                "SubmitContact": _unary(
+                    desk.submit, pb.SubmitContactRequest, pb.SubmitContactResponse
+                )
+            },
+        ),
+        grpc.method_handlers_generic_handler(f"{package}.AgentService", agent_methods),
+        grpc.method_handlers_generic_handler(
+            f"{package}.ReportingService",
+            {
+                "GetQueueStatus": _unary(
+                    desk.queue_status, pb.GetQueueStatusRequest, pb.GetQueueStatusResponse
+                )
+            },
+        ),
+    ]
+
+
 async def serve(port: int) -> None:
-    desk = Desk()
     server = grpc.aio.server()
-    pb_grpc.add_ContactServiceServicer_to_server(BareContacts(desk), server)
-    pb_grpc.add_AgentServiceServicer_to_server(BareAgents(desk), server)
-    pb_grpc.add_ReportingServiceServicer_to_server(BareReports(desk), server)
+    server.add_generic_rpc_handlers(handlers(Desk()))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
