@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,16 +226,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "shape": dataclasses.asdict(size.shape),
     }
     started = time.monotonic()
-    if "lifecycle" in parts:
-        results["lifecycle"] = await run_lifecycle(args, size)
-    if "pg" in parts:
-        results["pg"] = await run_pg(args, size)
-    if "core" in parts:
-        results["core"] = await run_core(size)
-    if "scale" in parts:
-        results["scale"] = await run_scale(args, size)
-    if "growth" in parts:
-        results["growth"] = await run_growth(args, size)
+    steps: dict[str, Callable[[], Awaitable[Any]]] = {
+        "lifecycle": lambda: run_lifecycle(args, size),
+        "pg": lambda: run_pg(args, size),
+        "core": lambda: run_core(size),
+        "scale": lambda: run_scale(args, size),
+        "growth": lambda: run_growth(args, size),
+    }
+    for part in PARTS:
+        if part in parts:
+            results[part] = await steps[part]()
+            if args.json:
+                # A long run that fails late still leaves what it measured.
+                text = json.dumps(results, indent=2) + "\n"
+                await asyncio.to_thread(Path(args.json).write_text, text)
     results["load_after"] = load_average()
     results["seconds"] = round(time.monotonic() - started)
     return results
