@@ -1,4 +1,4 @@
-"""The `contact-router` command: `serve` and `simulate`."""
+"""The `contact-router` command: `serve`, `simulate`, `token`..."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from router import logs, simulate
+from router.api.access import Role, new_token, token_entry
 from router.config import ConfigError, Settings
 
 
@@ -22,7 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_arguments(
         commands.add_parser("simulate", help="drive a running router with synthetic traffic")
     )
+    _token_arguments(
+        commands.add_parser(
+            "token", help="make a bearer token: prints it, and its entry for ROUTER_TOKENS_FILE"
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(args)
     if args.command == "serve":
         try:
             settings = Settings.from_env()
@@ -35,6 +43,26 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(serve(settings))
     logs.configure("console", "warning")
     return asyncio.run(simulate.run(args))
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--name", required=True, help="who holds it (shown in logs)")
+    parser.add_argument("--agent-id", help="the agent an agent token acts for (role agent)")
+
+
+def _token(args: argparse.Namespace) -> int:
+    """The token goes to its holder; the entry (a digest) to the router's tokens file."""
+    role = Role(args.role)
+    if (role is Role.AGENT) != (args.agent_id is not None):
+        print(
+            "contact-router token: --agent-id goes with --role agent, and only it", file=sys.stderr
+        )
+        return 2
+    token = new_token()
+    print(f"token (give it to {args.name}; it is not stored anywhere): {token}", file=sys.stderr)
+    print(token_entry(token, args.name, role, args.agent_id), end="")
+    return 0
 
 
 if __name__ == "__main__":

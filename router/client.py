@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -88,9 +89,28 @@ def service_config(*, retry: bool = True) -> dict[str, Any]:
     return {"methodConfig": configs}
 
 
-def connect(target: str, *, retry: bool = True) -> grpc.aio.Channel:
-    """An insecure aio channel to the router at `target` with the retry policy above
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """PEM contents: the CA that signed the router's certificate (None: the system's
+    roots), and this client's certificate and key when the router requires them."""
+
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
+
+
+def connect(
+    target: str,
+    *,
+    retry: bool = True,
+    token: str | None = None,
+    tls: ClientTls | None = None,
+) -> grpc.aio.Channel:
+    """An aio channel to the router at `target` with the retry policy above
     (retry=False: deadlines only) and keepalive matching the server.
+
+    `token` is sent as "authorization: Bearer <token>" on every call; `tls` makes the
+    channel secure (without it the channel is plaintext, for loopback and trials).
 
     `target` is "host:port", or, for an active router and its standby without a load
     balancer in front, several IP addresses "10.0.0.1:50051,10.0.0.2:50051": calls then
@@ -105,7 +125,44 @@ def connect(target: str, *, retry: bool = True) -> grpc.aio.Channel:
         ("grpc.enable_retries", 1 if retry else 0),
         *KEEPALIVE_OPTIONS,
     ]
-    return grpc.aio.insecure_channel(target, options=options)
+    if tls is None:
+        interceptors = [] if token is None else [BearerToken(token)]
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    credentials = grpc.ssl_channel_credentials(
+        tls.root_certificates, tls.private_key, tls.certificate_chain
+    )
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+class BearerToken(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+):
+    """Adds the token to every call of a plaintext channel (gRPC's own call credentials
+    need TLS)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._header)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._with_token(client_call_details), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._with_token(client_call_details), request)
 
 
 class Gateway:

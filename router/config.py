@@ -10,11 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from router.api.access import TokenError, Tokens
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 
 
 class ConfigError(Exception):
     """A setting is malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """PEM contents: the server's certificate chain and key, and optionally the CA
+    whose client certificates are required (mutual TLS)."""
+
+    certificate_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +39,8 @@ class Settings:
     policy: RoutingPolicy
     shutdown_grace: float
     metrics_port: int | None
+    tokens: Tokens | None = None
+    tls: ServerTls | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +101,12 @@ class Settings:
                 if reader.text("ROUTER_METRICS_PORT", "").lower() == "off"
                 else int(reader.number("ROUTER_METRICS_PORT", 9464, 0, 65535))
             ),
+            tokens=_tokens(reader.text("ROUTER_TOKENS_FILE", "")),
+            tls=_tls(
+                reader.text("ROUTER_TLS_CERT_FILE", ""),
+                reader.text("ROUTER_TLS_KEY_FILE", ""),
+                reader.text("ROUTER_TLS_CLIENT_CA_FILE", ""),
+            ),
         )
 
 
@@ -129,6 +148,36 @@ def setting_names() -> frozenset[str]:
     reader = _Reader({})
     Settings._read(reader)
     return frozenset(reader.names)
+
+
+def _tokens(path: str) -> Tokens | None:
+    if not path:
+        return None
+    try:
+        return Tokens.load(Path(path))
+    except TokenError as error:
+        raise ConfigError(f"ROUTER_TOKENS_FILE: {error}") from None
+
+
+def _tls(certificate: str, key: str, client_ca: str) -> ServerTls | None:
+    if not certificate and not key:
+        if client_ca:
+            raise ConfigError("ROUTER_TLS_CLIENT_CA_FILE needs ROUTER_TLS_CERT_FILE and _KEY_FILE")
+        return None
+    if not certificate or not key:
+        raise ConfigError("ROUTER_TLS_CERT_FILE and ROUTER_TLS_KEY_FILE go together")
+    return ServerTls(
+        _file("ROUTER_TLS_CERT_FILE", certificate),
+        _file("ROUTER_TLS_KEY_FILE", key),
+        _file("ROUTER_TLS_CLIENT_CA_FILE", client_ca) if client_ca else None,
+    )
+
+
+def _file(name: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{name}: cannot read {path}: {error.strerror}") from None
 
 
 def _read_toml(path: Path) -> dict[str, str]:

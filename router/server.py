@@ -18,14 +18,16 @@ from grpc_reflection.v1alpha import reflection
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.api.access import AccessInterceptor, OwnerOf, Tokens
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
-from router.config import Settings
-from router.domain import QueueSnapshot, Router, RoutingPolicy
+from router.config import ServerTls, Settings
+from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
+from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
 from router.switchboard import Switchboard
@@ -47,6 +49,8 @@ _SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 256 * 1024),
 ]
 
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 LIVENESS = "liveness"
 """Health service name that is SERVING as long as the process runs, active or standby
@@ -106,13 +110,27 @@ async def start_router(
     metrics_port: int | None = None,
     *,
     wait_active: bool = True,
+    tokens: Tokens | None = None,
+    tls: ServerTls | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
 
     The gRPC server answers from the start; while another router holds the active
     lock this one is a standby (health NOT_SERVING, RPCs UNAVAILABLE). With
-    wait_active=False it returns at once and activates in the background."""
+    wait_active=False it returns at once and activates in the background.
+
+    Without `tokens` anyone who reaches the port could read customers' details, so
+    the router then listens on loopback only, whatever `host` says."""
+    if tokens is None and host not in _LOOPBACK:
+        log.warning(
+            "listening_on_loopback_only",
+            requested_host=host,
+            reason="no ROUTER_TOKENS_FILE: without credentials only this machine may connect",
+        )
+        host = "127.0.0.1"
+    elif tokens is not None and tls is None and host not in _LOOPBACK:
+        log.warning("tokens_without_tls", hint="bearer tokens cross the network in clear text")
     store = await Store.open(database_url)
     try:
         applied = await store.migrate()
@@ -132,7 +150,8 @@ async def start_router(
     metrics_server = None
     if metrics_port is not None:
         metrics_server = await serve_metrics(metrics, host, metrics_port)
-    server = grpc.aio.server(options=_SERVER_OPTIONS)
+    interceptors = [] if tokens is None else [AccessInterceptor(tokens, _owner_of(active))]
+    server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
     pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)
     pb_grpc.add_AgentServiceServicer_to_server(AgentService(active, observe), server)
@@ -147,7 +166,15 @@ async def start_router(
         ),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.private_key, tls.certificate_chain)],
+            root_certificates=tls.client_ca,
+            require_client_auth=tls.client_ca is not None,
+        )
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
     await set_serving(health, serving=False)
     await health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     await server.start()
@@ -156,6 +183,8 @@ async def start_router(
         "router_listening",
         host=host,
         port=bound,
+        tls=tls is not None,
+        tokens=tokens is not None,
         metrics_port=metrics_bound,
         migrations_applied=applied,
     )
@@ -174,6 +203,24 @@ async def start_router(
     return running
 
 
+def _owner_of(active: ActiveSwitchboard) -> OwnerOf:
+    """For the access check: which agent holds an offer or a contact right now."""
+
+    def owner_of(kind: str, value: str) -> str | None:
+        switchboard = active.switchboard
+        if switchboard is None:
+            return None
+        if kind == "offer":
+            offer = switchboard.router.offer(value)
+            return None if offer is None else offer.agent_id
+        try:
+            return switchboard.router.contact(value).agent_id
+        except NotFound:
+            return None
+
+    return owner_of
+
+
 async def _activate(
     store: Store,
     policy: RoutingPolicy,
@@ -187,6 +234,9 @@ async def _activate(
     switchboard = Switchboard(Router(policy), store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
+    switchboard.service_level_watch = ServiceLevelWatch(metrics.rolling)
+    switchboard.observers.append(switchboard.service_level_watch.observe)
+    await store.reports.save_channel_targets(policy)
 
     def on_health(healthy: bool) -> None:
         metrics.db_available.set(1 if healthy else 0)
@@ -237,9 +287,9 @@ async def serve(settings: Settings) -> int:
             settings.port,
             settings.metrics_port,
             wait_active=False,
+            tokens=settings.tokens,
+            tls=settings.tls,
         )
-        if settings.host in ("127.0.0.1", "localhost", "::1"):
-            log.info("listening_on_loopback_only", hint="set ROUTER_HOST=0.0.0.0 to serve others")
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())
         await asyncio.wait({stopping, lost}, return_when=asyncio.FIRST_COMPLETED)
