@@ -41,6 +41,7 @@ from router.domain import (
     Router,
     WrongState,
 )
+from router.service_level_watch import ServiceLevelWatch
 from router.store import DuplicateKey, Store, StoreUnavailable
 from router.store.store import ServiceLevelCounts
 
@@ -108,6 +109,8 @@ class Switchboard:
         self._finished: OrderedDict[str, tuple[Contact, asyncio.Future[None]]] = OrderedDict()
         self.observers: list[Callable[[Sequence[Event]], None]] = []
         """Called with each committed batch of events, after delivery (metrics)."""
+        self.service_level_watch: ServiceLevelWatch | None = None
+        """The phone service-level alarm, shown in the live queue status (set by server)."""
 
     # ------------------------------------------------------------ lifecycle
 

@@ -10,6 +10,7 @@ from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import channel_from_proto, contact_to_proto
 from router.api.errors import rpc
+from router.api.feedback import record_feedback
 from router.api.servicer import Servicer
 from router.domain import validation
 from router.switchboard import NewContact
@@ -57,3 +58,9 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
         contact_id = validation.uuid_text(request.contact_id, "contact_id")
         contact = await self._switchboard.abandon(contact_id)
         return pb.AbandonContactResponse(contact=contact_to_proto(contact))
+
+    @rpc
+    async def RecordFeedback(
+        self, request: pb.RecordFeedbackRequest, context: Context
+    ) -> pb.RecordFeedbackResponse:
+        return await record_feedback(self._switchboard, request)

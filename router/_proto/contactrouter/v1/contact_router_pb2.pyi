@@ -163,6 +163,12 @@ class _IntervalLengthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Interv
     """One hour."""
     INTERVAL_LENGTH_DAY: _IntervalLength.ValueType  # 3
     """One day (UTC)."""
+    INTERVAL_LENGTH_30_MINUTES: _IntervalLength.ValueType  # 4
+    """30 minutes."""
+    INTERVAL_LENGTH_WEEK: _IntervalLength.ValueType  # 5
+    """One ISO week (UTC), starting on Monday."""
+    INTERVAL_LENGTH_MONTH: _IntervalLength.ValueType  # 6
+    """One calendar month (UTC)."""
 
 class IntervalLength(_IntervalLength, metaclass=_IntervalLengthEnumTypeWrapper):
     """The length of a reporting interval."""
@@ -175,6 +181,12 @@ INTERVAL_LENGTH_HOUR: IntervalLength.ValueType  # 2
 """One hour."""
 INTERVAL_LENGTH_DAY: IntervalLength.ValueType  # 3
 """One day (UTC)."""
+INTERVAL_LENGTH_30_MINUTES: IntervalLength.ValueType  # 4
+"""30 minutes."""
+INTERVAL_LENGTH_WEEK: IntervalLength.ValueType  # 5
+"""One ISO week (UTC), starting on Monday."""
+INTERVAL_LENGTH_MONTH: IntervalLength.ValueType  # 6
+"""One calendar month (UTC)."""
 Global___IntervalLength: _TypeAlias = IntervalLength  # noqa: Y015
 
 @_typing.final
@@ -565,6 +577,69 @@ class AbandonContactResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AbandonContactResponse: _TypeAlias = AbandonContactResponse  # noqa: Y015
+
+@_typing.final
+class RecordFeedbackRequest(_message.Message):
+    """A customer's rating of one contact, from a survey system. It lives in
+    ContactService because it is input about a contact from a system outside the
+    router, like a gateway's; ReportingService only reads.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """The contact rated. Required; NOT_FOUND if the router never had it."""
+    rating: _builtins.int
+    """1 (very dissatisfied) to 5 (very satisfied). Required."""
+    comment: _builtins.str
+    """The customer's words, at most 2000 characters. Optional."""
+    source: _builtins.str
+    """Which survey sent it (for example "post-call-ivr", "email-survey"), at most
+    100 characters. Optional.
+    """
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        rating: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "contact_id", b"contact_id", "rating", b"rating", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordFeedbackRequest: _TypeAlias = RecordFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class RecordFeedbackResponse(_message.Message):
+    """The feedback was recorded durably."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the router recorded it."""
+
+    def __init__(
+        self,
+        *,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordFeedbackResponse: _TypeAlias = RecordFeedbackResponse  # noqa: Y015
 
 @_typing.final
 class SignInRequest(_message.Message):
@@ -1377,6 +1452,7 @@ class GetQueueStatusResponse(_message.Message):
     CHANNELS_FIELD_NUMBER: _builtins.int
     AGENTS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_ALARM_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelQueue]:
         """One entry per channel."""
@@ -1389,17 +1465,840 @@ class GetQueueStatusResponse(_message.Message):
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """When this was read."""
 
+    @_builtins.property
+    def service_level_alarm(self) -> Global___ServiceLevelAlarm:
+        """The phone service-level alarm."""
+
     def __init__(
         self,
         *,
         channels: _abc.Iterable[Global___ChannelQueue] | None = ...,
         agents: Global___AgentCounts | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        service_level_alarm: Global___ServiceLevelAlarm | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQueueStatusResponse: _TypeAlias = GetQueueStatusResponse  # noqa: Y015
+
+@_typing.final
+class ServiceLevelAlarm(_message.Message):
+    """Rolling phone service level against the alarm line (below 70% is an alarm).
+    Raising and clearing are logged as events service_level_alarm_raised and
+    service_level_alarm_cleared.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAISED_FIELD_NUMBER: _builtins.int
+    ROLLING_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    RAISED_AT_FIELD_NUMBER: _builtins.int
+    raised: _builtins.bool
+    """True while the rolling phone service level is below the alarm line."""
+    rolling_service_level: _builtins.float
+    """Phone service level over the last 15 minutes, in [0, 1]; unset when no call
+    was answered or abandoned (after the short-abandon limit) in that window.
+    """
+    threshold: _builtins.float
+    """The alarm line, 0.7."""
+    @_builtins.property
+    def raised_at(self) -> _timestamp_pb2.Timestamp:
+        """Since when the alarm has been raised; unset when not raised."""
+
+    def __init__(
+        self,
+        *,
+        raised: _builtins.bool = ...,
+        rolling_service_level: _builtins.float | None = ...,
+        threshold: _builtins.float = ...,
+        raised_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_rolling_service_level", b"_rolling_service_level", "raised_at", b"raised_at", "rolling_service_level", b"rolling_service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_rolling_service_level", b"_rolling_service_level", "raised", b"raised", "raised_at", b"raised_at", "rolling_service_level", b"rolling_service_level", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__rolling_service_level: _TypeAlias = _typing.Literal["rolling_service_level"]  # noqa: Y015
+    _WhichOneofArgType__rolling_service_level: _TypeAlias = _typing.Literal["_rolling_service_level", b"_rolling_service_level"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rolling_service_level) -> _WhichOneofReturnType__rolling_service_level | None: ...
+
+Global___ServiceLevelAlarm: _TypeAlias = ServiceLevelAlarm  # noqa: Y015
+
+@_typing.final
+class GetContactReportRequest(_message.Message):
+    """Ask for contact figures per interval and channel (and skill) over a range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    BY_SKILL_FIELD_NUMBER: _builtins.int
+    interval: Global___IntervalLength.ValueType
+    """Interval length. Required."""
+    by_skill: _builtins.bool
+    """Also split each row by required skill: a contact counts once under each skill
+    it requires; contacts that require none are under skill "".
+    """
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the range, inclusive. Required."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """End of the range, exclusive. Required, after start, at most 366 days later."""
+
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:
+        """Only these channels; empty means all."""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        interval: Global___IntervalLength.ValueType = ...,
+        channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
+        by_skill: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_skill", b"by_skill", "channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactReportRequest: _TypeAlias = GetContactReportRequest  # noqa: Y015
+
+@_typing.final
+class ContactReportRow(_message.Message):
+    """Contacts of one channel (and skill) queued in one interval. A contact counts in
+    the interval it was queued in, however long it lasts; its timings count there too.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    SKILL_FIELD_NUMBER: _builtins.int
+    OFFERED_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    ABANDONED_FIELD_NUMBER: _builtins.int
+    SHORT_ABANDONED_FIELD_NUMBER: _builtins.int
+    ANSWERED_WITHIN_THRESHOLD_FIELD_NUMBER: _builtins.int
+    STILL_WAITING_FIELD_NUMBER: _builtins.int
+    THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    ABANDONMENT_RATE_FIELD_NUMBER: _builtins.int
+    ASA_SECONDS_FIELD_NUMBER: _builtins.int
+    P90_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    LONGEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    MEAN_TALK_SECONDS_FIELD_NUMBER: _builtins.int
+    MEAN_ACW_SECONDS_FIELD_NUMBER: _builtins.int
+    TRANSFERS_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel."""
+    skill: _builtins.str
+    """The required skill ("" unless by_skill, and for contacts requiring none)."""
+    offered: _builtins.int
+    """Contacts queued (offered to the queue)."""
+    answered: _builtins.int
+    """Of those, answered by an agent."""
+    abandoned: _builtins.int
+    """Of those, abandoned, including short abandons."""
+    short_abandoned: _builtins.int
+    """Of the abandoned, those that left within the short-abandon limit."""
+    answered_within_threshold: _builtins.int
+    """Answered with wait <= threshold_seconds."""
+    still_waiting: _builtins.int
+    """Neither answered nor abandoned yet (still queued or offered)."""
+    threshold_seconds: _builtins.float
+    """The channel's service-level threshold (its answer target), seconds."""
+    service_level: _builtins.float
+    """answered_within_threshold / (answered + abandoned - short_abandoned); unset
+    when the denominator is 0.
+    """
+    abandonment_rate: _builtins.float
+    """abandoned / offered; unset when nothing was offered."""
+    asa_seconds: _builtins.float
+    """Average speed of answer: mean wait of answered contacts, seconds."""
+    p90_wait_seconds: _builtins.float
+    """90th percentile of the wait of answered contacts (linear interpolation)."""
+    longest_wait_seconds: _builtins.float
+    """Longest wait of an answered or abandoned contact, seconds."""
+    aht_seconds: _builtins.float
+    """Average handle time (talk + ACW) of completed contacts, seconds."""
+    mean_talk_seconds: _builtins.float
+    """Mean talk time of contacts whose conversation ended, seconds."""
+    mean_acw_seconds: _builtins.float
+    """Mean after-contact work of completed contacts, seconds."""
+    transfers: _builtins.int
+    """Transfers of these contacts: events of kind "transferred" (0 until the
+    router records transfers).
+    """
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval."""
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        channel: Global___Channel.ValueType = ...,
+        skill: _builtins.str = ...,
+        offered: _builtins.int = ...,
+        answered: _builtins.int = ...,
+        abandoned: _builtins.int = ...,
+        short_abandoned: _builtins.int = ...,
+        answered_within_threshold: _builtins.int = ...,
+        still_waiting: _builtins.int = ...,
+        threshold_seconds: _builtins.float = ...,
+        service_level: _builtins.float | None = ...,
+        abandonment_rate: _builtins.float | None = ...,
+        asa_seconds: _builtins.float | None = ...,
+        p90_wait_seconds: _builtins.float | None = ...,
+        longest_wait_seconds: _builtins.float | None = ...,
+        aht_seconds: _builtins.float | None = ...,
+        mean_talk_seconds: _builtins.float | None = ...,
+        mean_acw_seconds: _builtins.float | None = ...,
+        transfers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
+    _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
+    _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__asa_seconds: _TypeAlias = _typing.Literal["asa_seconds"]  # noqa: Y015
+    _WhichOneofArgType__asa_seconds: _TypeAlias = _typing.Literal["_asa_seconds", b"_asa_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__longest_wait_seconds: _TypeAlias = _typing.Literal["longest_wait_seconds"]  # noqa: Y015
+    _WhichOneofArgType__longest_wait_seconds: _TypeAlias = _typing.Literal["_longest_wait_seconds", b"_longest_wait_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__mean_acw_seconds: _TypeAlias = _typing.Literal["mean_acw_seconds"]  # noqa: Y015
+    _WhichOneofArgType__mean_acw_seconds: _TypeAlias = _typing.Literal["_mean_acw_seconds", b"_mean_acw_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__mean_talk_seconds: _TypeAlias = _typing.Literal["mean_talk_seconds"]  # noqa: Y015
+    _WhichOneofArgType__mean_talk_seconds: _TypeAlias = _typing.Literal["_mean_talk_seconds", b"_mean_talk_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__p90_wait_seconds: _TypeAlias = _typing.Literal["p90_wait_seconds"]  # noqa: Y015
+    _WhichOneofArgType__p90_wait_seconds: _TypeAlias = _typing.Literal["_p90_wait_seconds", b"_p90_wait_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
+    _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment_rate) -> _WhichOneofReturnType__abandonment_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__asa_seconds) -> _WhichOneofReturnType__asa_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__longest_wait_seconds) -> _WhichOneofReturnType__longest_wait_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_acw_seconds) -> _WhichOneofReturnType__mean_acw_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_talk_seconds) -> _WhichOneofReturnType__mean_talk_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__p90_wait_seconds) -> _WhichOneofReturnType__p90_wait_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
+
+Global___ContactReportRow: _TypeAlias = ContactReportRow  # noqa: Y015
+
+@_typing.final
+class GetContactReportResponse(_message.Message):
+    """Contact figures per interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    FORMULA_FIELD_NUMBER: _builtins.int
+    SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    formula: _builtins.str
+    """The service-level formula, in words."""
+    short_abandon_seconds: _builtins.float
+    """The short-abandon limit used, seconds."""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactReportRow]:
+        """Ordered by interval start, channel, skill. Intervals without contacts are omitted."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """When this was read: open contacts and agent time are counted up to here."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___ContactReportRow] | None = ...,
+        formula: _builtins.str = ...,
+        short_abandon_seconds: _builtins.float = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetContactReportResponse: _TypeAlias = GetContactReportResponse  # noqa: Y015
+
+@_typing.final
+class GetAgentReportRequest(_message.Message):
+    """Ask for agent figures over a range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    AGENT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the range, inclusive. Required."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """End of the range, exclusive. Required, after start, at most 366 days later."""
+
+    @_builtins.property
+    def agent_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these agents; empty means every agent with time or contacts in the range."""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        agent_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_ids", b"agent_ids", "end", b"end", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAgentReportRequest: _TypeAlias = GetAgentReportRequest  # noqa: Y015
+
+@_typing.final
+class StatusTime(_message.Message):
+    """Time an agent spent in one status in the range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SECONDS_FIELD_NUMBER: _builtins.int
+    status: Global___AgentStatus.ValueType
+    """READY or AWAY (offline time is not reported)."""
+    reason: _builtins.str
+    """For AWAY, the reason given ("lunch", "missed", ...); "" otherwise."""
+    seconds: _builtins.float
+    """Seconds in the range."""
+    def __init__(
+        self,
+        *,
+        status: Global___AgentStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "seconds", b"seconds", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusTime: _TypeAlias = StatusTime  # noqa: Y015
+
+@_typing.final
+class AgentSession(_message.Message):
+    """One sign-in to sign-out stretch (attendance)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNED_IN_AT_FIELD_NUMBER: _builtins.int
+    SIGNED_OUT_AT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def signed_in_at(self) -> _timestamp_pb2.Timestamp:
+        """When the agent signed in (may be before the range)."""
+
+    @_builtins.property
+    def signed_out_at(self) -> _timestamp_pb2.Timestamp:
+        """When it signed out (or signed in again); unset while still signed in."""
+
+    def __init__(
+        self,
+        *,
+        signed_in_at: _timestamp_pb2.Timestamp | None = ...,
+        signed_out_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at", "signed_out_at", b"signed_out_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at", "signed_out_at", b"signed_out_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentSession: _TypeAlias = AgentSession  # noqa: Y015
+
+@_typing.final
+class AgentReportRow(_message.Message):
+    """One agent over the range. Time is cut at the range's edges and at as_of."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    CONTACTS_HANDLED_FIELD_NUMBER: _builtins.int
+    CONTACTS_COMPLETED_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    MEAN_ACW_SECONDS_FIELD_NUMBER: _builtins.int
+    ACW_SECONDS_FIELD_NUMBER: _builtins.int
+    SIGNED_IN_SECONDS_FIELD_NUMBER: _builtins.int
+    READY_SECONDS_FIELD_NUMBER: _builtins.int
+    HANDLING_SECONDS_FIELD_NUMBER: _builtins.int
+    OCCUPANCY_FIELD_NUMBER: _builtins.int
+    UTILIZATION_FIELD_NUMBER: _builtins.int
+    STATUS_TIMES_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    RATINGS_FIELD_NUMBER: _builtins.int
+    MEAN_RATING_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """The agent."""
+    contacts_handled: _builtins.int
+    """Contacts the agent answered in the range."""
+    contacts_completed: _builtins.int
+    """Of those, completed (wrap-up finished)."""
+    aht_seconds: _builtins.float
+    """Mean handle time (talk + ACW) of the completed ones, seconds."""
+    mean_acw_seconds: _builtins.float
+    """Mean after-contact work of the completed ones, seconds."""
+    acw_seconds: _builtins.float
+    """Total after-contact work of the completed ones, seconds."""
+    signed_in_seconds: _builtins.float
+    """Time signed in (READY or AWAY), seconds."""
+    ready_seconds: _builtins.float
+    """Time READY, seconds."""
+    handling_seconds: _builtins.float
+    """Time holding at least one answered contact (talk or wrap-up); parallel chats
+    count once, seconds.
+    """
+    occupancy: _builtins.float
+    """handling / (time READY or handling); unset when that time is 0."""
+    utilization: _builtins.float
+    """handling / signed-in time; unset when signed-in time is 0."""
+    ratings: _builtins.int
+    """Customer ratings of contacts the agent answered (queued in the range)."""
+    mean_rating: _builtins.float
+    """Their mean, 1 to 5; unset without ratings."""
+    @_builtins.property
+    def status_times(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusTime]:
+        """Time per status (and away reason)."""
+
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentSession]:
+        """Attendance: the sign-in stretches overlapping the range."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        contacts_handled: _builtins.int = ...,
+        contacts_completed: _builtins.int = ...,
+        aht_seconds: _builtins.float | None = ...,
+        mean_acw_seconds: _builtins.float | None = ...,
+        acw_seconds: _builtins.float = ...,
+        signed_in_seconds: _builtins.float = ...,
+        ready_seconds: _builtins.float = ...,
+        handling_seconds: _builtins.float = ...,
+        occupancy: _builtins.float | None = ...,
+        utilization: _builtins.float | None = ...,
+        status_times: _abc.Iterable[Global___StatusTime] | None = ...,
+        sessions: _abc.Iterable[Global___AgentSession] | None = ...,
+        ratings: _builtins.int = ...,
+        mean_rating: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_rating", b"_mean_rating", "_occupancy", b"_occupancy", "_utilization", b"_utilization", "aht_seconds", b"aht_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_rating", b"mean_rating", "occupancy", b"occupancy", "utilization", b"utilization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_rating", b"_mean_rating", "_occupancy", b"_occupancy", "_utilization", b"_utilization", "acw_seconds", b"acw_seconds", "agent_id", b"agent_id", "aht_seconds", b"aht_seconds", "contacts_completed", b"contacts_completed", "contacts_handled", b"contacts_handled", "handling_seconds", b"handling_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_rating", b"mean_rating", "occupancy", b"occupancy", "ratings", b"ratings", "ready_seconds", b"ready_seconds", "sessions", b"sessions", "signed_in_seconds", b"signed_in_seconds", "status_times", b"status_times", "utilization", b"utilization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__mean_acw_seconds: _TypeAlias = _typing.Literal["mean_acw_seconds"]  # noqa: Y015
+    _WhichOneofArgType__mean_acw_seconds: _TypeAlias = _typing.Literal["_mean_acw_seconds", b"_mean_acw_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__mean_rating: _TypeAlias = _typing.Literal["mean_rating"]  # noqa: Y015
+    _WhichOneofArgType__mean_rating: _TypeAlias = _typing.Literal["_mean_rating", b"_mean_rating"]  # noqa: Y015
+    _WhichOneofReturnType__occupancy: _TypeAlias = _typing.Literal["occupancy"]  # noqa: Y015
+    _WhichOneofArgType__occupancy: _TypeAlias = _typing.Literal["_occupancy", b"_occupancy"]  # noqa: Y015
+    _WhichOneofReturnType__utilization: _TypeAlias = _typing.Literal["utilization"]  # noqa: Y015
+    _WhichOneofArgType__utilization: _TypeAlias = _typing.Literal["_utilization", b"_utilization"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_acw_seconds) -> _WhichOneofReturnType__mean_acw_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_rating) -> _WhichOneofReturnType__mean_rating | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__occupancy) -> _WhichOneofReturnType__occupancy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__utilization) -> _WhichOneofReturnType__utilization | None: ...
+
+Global___AgentReportRow: _TypeAlias = AgentReportRow  # noqa: Y015
+
+@_typing.final
+class GetAgentReportResponse(_message.Message):
+    """Agent figures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENTS_FIELD_NUMBER: _builtins.int
+    FORMULAS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    formulas: _builtins.str
+    """How occupancy and utilization are computed, in words."""
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentReportRow]:
+        """Ordered by agent id."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """When this was read."""
+
+    def __init__(
+        self,
+        *,
+        agents: _abc.Iterable[Global___AgentReportRow] | None = ...,
+        formulas: _builtins.str = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "formulas", b"formulas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAgentReportResponse: _TypeAlias = GetAgentReportResponse  # noqa: Y015
+
+@_typing.final
+class GetDispositionReportRequest(_message.Message):
+    """Ask for wrap-up codes and customer feedback over a range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the range (by queue time), inclusive. Required."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """End of the range, exclusive. Required, after start, at most 366 days later."""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDispositionReportRequest: _TypeAlias = GetDispositionReportRequest  # noqa: Y015
+
+@_typing.final
+class DispositionRow(_message.Message):
+    """Completed contacts of one channel with one disposition."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    RATINGS_FIELD_NUMBER: _builtins.int
+    MEAN_RATING_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel."""
+    disposition: _builtins.str
+    """The wrap-up code the agent chose."""
+    contacts: _builtins.int
+    """How many."""
+    aht_seconds: _builtins.float
+    """Their average handle time, seconds."""
+    ratings: _builtins.int
+    """Customer ratings among them."""
+    mean_rating: _builtins.float
+    """Their mean rating; unset without ratings."""
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        disposition: _builtins.str = ...,
+        contacts: _builtins.int = ...,
+        aht_seconds: _builtins.float | None = ...,
+        ratings: _builtins.int = ...,
+        mean_rating: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_rating", b"_mean_rating", "aht_seconds", b"aht_seconds", "mean_rating", b"mean_rating"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_rating", b"_mean_rating", "aht_seconds", b"aht_seconds", "channel", b"channel", "contacts", b"contacts", "disposition", b"disposition", "mean_rating", b"mean_rating", "ratings", b"ratings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__mean_rating: _TypeAlias = _typing.Literal["mean_rating"]  # noqa: Y015
+    _WhichOneofArgType__mean_rating: _TypeAlias = _typing.Literal["_mean_rating", b"_mean_rating"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_rating) -> _WhichOneofReturnType__mean_rating | None: ...
+
+Global___DispositionRow: _TypeAlias = DispositionRow  # noqa: Y015
+
+@_typing.final
+class FeedbackRow(_message.Message):
+    """Customer feedback of one channel, overall or for one agent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    RATINGS_FIELD_NUMBER: _builtins.int
+    MEAN_RATING_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel."""
+    agent_id: _builtins.str
+    """The agent who answered; "" for the channel's total."""
+    ratings: _builtins.int
+    """How many ratings."""
+    mean_rating: _builtins.float
+    """Their mean, 1 to 5."""
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        agent_id: _builtins.str = ...,
+        ratings: _builtins.int = ...,
+        mean_rating: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "mean_rating", b"mean_rating", "ratings", b"ratings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeedbackRow: _TypeAlias = FeedbackRow  # noqa: Y015
+
+@_typing.final
+class GetDispositionReportResponse(_message.Message):
+    """Wrap-up codes and feedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPOSITIONS_FIELD_NUMBER: _builtins.int
+    FEEDBACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dispositions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispositionRow]:
+        """Per channel, most frequent disposition first."""
+
+    @_builtins.property
+    def feedback(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeedbackRow]:
+        """Per channel (agent_id "") and per channel and agent."""
+
+    def __init__(
+        self,
+        *,
+        dispositions: _abc.Iterable[Global___DispositionRow] | None = ...,
+        feedback: _abc.Iterable[Global___FeedbackRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispositions", b"dispositions", "feedback", b"feedback"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDispositionReportResponse: _TypeAlias = GetDispositionReportResponse  # noqa: Y015
+
+@_typing.final
+class ForecastInterval(_message.Message):
+    """One interval of a forecast."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    calls: _builtins.float
+    """Calls expected in the interval."""
+    aht_seconds: _builtins.float
+    """Their expected average handle time, seconds."""
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval. Required."""
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        calls: _builtins.float = ...,
+        aht_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval_start", b"interval_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aht_seconds", b"aht_seconds", "calls", b"calls", "interval_start", b"interval_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastInterval: _TypeAlias = ForecastInterval  # noqa: Y015
+
+@_typing.final
+class GetStaffingRequest(_message.Message):
+    """Ask how many agents each interval needs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TARGET_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_OCCUPANCY_FIELD_NUMBER: _builtins.int
+    FORECAST_FIELD_NUMBER: _builtins.int
+    HISTORY_START_FIELD_NUMBER: _builtins.int
+    HISTORY_END_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel to staff (its answer target is the default threshold). Required."""
+    interval: Global___IntervalLength.ValueType
+    """Interval length: 15 minutes, 30 minutes or an hour. Required."""
+    target_service_level: _builtins.float
+    """Service level to reach, in (0, 1); 0 means 0.8."""
+    threshold_seconds: _builtins.float
+    """Answer threshold in seconds; 0 means the channel's answer target."""
+    max_occupancy: _builtins.float
+    """Highest occupancy to plan for, in (0, 1]; 0 means no limit."""
+    @_builtins.property
+    def forecast(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastInterval]:
+        """Either a forecast..."""
+
+    @_builtins.property
+    def history_start(self) -> _timestamp_pb2.Timestamp:
+        """...or the recorded history of [history_start, history_end): each interval's
+        offered contacts (less short abandons) and AHT.
+        """
+
+    @_builtins.property
+    def history_end(self) -> _timestamp_pb2.Timestamp:
+        """End of the history range, exclusive."""
+
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        interval: Global___IntervalLength.ValueType = ...,
+        target_service_level: _builtins.float = ...,
+        threshold_seconds: _builtins.float = ...,
+        max_occupancy: _builtins.float = ...,
+        forecast: _abc.Iterable[Global___ForecastInterval] | None = ...,
+        history_start: _timestamp_pb2.Timestamp | None = ...,
+        history_end: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["history_end", b"history_end", "history_start", b"history_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffingRequest: _TypeAlias = GetStaffingRequest  # noqa: Y015
+
+@_typing.final
+class StaffingRow(_message.Message):
+    """Agents needed in one interval, and what they would achieve."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    TRAFFIC_ERLANGS_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    ASA_SECONDS_FIELD_NUMBER: _builtins.int
+    OCCUPANCY_FIELD_NUMBER: _builtins.int
+    PROBABILITY_OF_WAITING_FIELD_NUMBER: _builtins.int
+    calls: _builtins.float
+    """Calls planned for."""
+    aht_seconds: _builtins.float
+    """Their AHT, seconds."""
+    traffic_erlangs: _builtins.float
+    """Workload in Erlangs: calls x AHT / interval length."""
+    agents: _builtins.int
+    """Agents needed (on the phones, before shrinkage for breaks and absence)."""
+    service_level: _builtins.float
+    """Service level they would achieve."""
+    asa_seconds: _builtins.float
+    """Their average speed of answer, seconds."""
+    occupancy: _builtins.float
+    """Their occupancy."""
+    probability_of_waiting: _builtins.float
+    """Probability that a call waits at all."""
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval."""
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        calls: _builtins.float = ...,
+        aht_seconds: _builtins.float = ...,
+        traffic_erlangs: _builtins.float = ...,
+        agents: _builtins.int = ...,
+        service_level: _builtins.float = ...,
+        asa_seconds: _builtins.float = ...,
+        occupancy: _builtins.float = ...,
+        probability_of_waiting: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval_start", b"interval_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StaffingRow: _TypeAlias = StaffingRow  # noqa: Y015
+
+@_typing.final
+class GetStaffingResponse(_message.Message):
+    """Agents needed per interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    TARGET_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model used and its formulas, in words."""
+    target_service_level: _builtins.float
+    """The target and threshold applied."""
+    threshold_seconds: _builtins.float
+    """Seconds."""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___StaffingRow]:
+        """One row per interval, in order."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___StaffingRow] | None = ...,
+        model: _builtins.str = ...,
+        target_service_level: _builtins.float = ...,
+        threshold_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "rows", b"rows", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStaffingResponse: _TypeAlias = GetStaffingResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class ContactServiceStub:
                 request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
                 response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
                 _registered_method=True)
+        self.RecordFeedback = channel.unary_unary(
+                '/contactrouter.v1.ContactService/RecordFeedback',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class ContactServiceServicer:
@@ -86,6 +91,14 @@ class ContactServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordFeedback(self, request, context):
+        """Record the customer's survey rating of a contact (from a survey system).
+        Sent again for the same contact, it replaces the earlier rating.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +116,11 @@ def add_ContactServiceServicer_to_server(servicer, server):
                     servicer.AbandonContact,
                     request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.FromString,
                     response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.SerializeToString,
+            ),
+            'RecordFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFeedback,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -191,6 +209,33 @@ class ContactService:
             '/contactrouter.v1.ContactService/AbandonContact',
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ContactService/RecordFeedback',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -639,6 +684,26 @@ class ReportingServiceStub:
                 request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
                 response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
                 _registered_method=True)
+        self.GetContactReport = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetContactReport',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
+                _registered_method=True)
+        self.GetAgentReport = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetAgentReport',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
+                _registered_method=True)
+        self.GetDispositionReport = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetDispositionReport',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
+                _registered_method=True)
+        self.GetStaffing = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetStaffing',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -655,7 +720,40 @@ class ReportingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetQueueStatus(self, request, context):
-        """Waiting contacts per channel, oldest wait and agents by status, now.
+        """Waiting contacts per channel, oldest wait, agents by status and the
+        service-level alarm, now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContactReport(self, request, context):
+        """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
+        percentile and longest wait, AHT, talk, ACW and transfers per interval,
+        channel and optionally skill.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgentReport(self, request, context):
+        """Per agent: contacts handled, AHT, ACW, signed-in time, time by status,
+        occupancy, utilization, attendance and customer feedback.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDispositionReport(self, request, context):
+        """Wrap-up code counts and customer feedback by channel, agent and disposition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStaffing(self, request, context):
+        """Agents needed per interval to meet a service level (Erlang C), from a
+        forecast or from recorded history.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -673,6 +771,26 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetQueueStatus,
                     request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.FromString,
                     response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.SerializeToString,
+            ),
+            'GetContactReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactReport,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.SerializeToString,
+            ),
+            'GetAgentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgentReport,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.SerializeToString,
+            ),
+            'GetDispositionReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDispositionReport,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.SerializeToString,
+            ),
+            'GetStaffing': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStaffing,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -731,6 +849,114 @@ class ReportingService:
             '/contactrouter.v1.ReportingService/GetQueueStatus',
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetContactReport',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetAgentReport',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDispositionReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetDispositionReport',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStaffing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetStaffing',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
             options,
             channel_credentials,
             insecure,

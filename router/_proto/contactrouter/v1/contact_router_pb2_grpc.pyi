@@ -63,6 +63,10 @@ class ContactServiceStub:
     """The customer left (hung up, closed the chat) before an agent answered.
     FAILED_PRECONDITION once the contact has been answered.
     """
+    RecordFeedback: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.RecordFeedbackRequest, _contact_router_pb2.RecordFeedbackResponse]
+    """Record the customer's survey rating of a contact (from a survey system).
+    Sent again for the same contact, it replaces the earlier rating.
+    """
 
 @_typing.type_check_only
 class ContactServiceAsyncStub(ContactServiceStub):
@@ -81,6 +85,10 @@ class ContactServiceAsyncStub(ContactServiceStub):
     AbandonContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.AbandonContactRequest, _contact_router_pb2.AbandonContactResponse]  # type: ignore[assignment]
     """The customer left (hung up, closed the chat) before an agent answered.
     FAILED_PRECONDITION once the contact has been answered.
+    """
+    RecordFeedback: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.RecordFeedbackRequest, _contact_router_pb2.RecordFeedbackResponse]  # type: ignore[assignment]
+    """Record the customer's survey rating of a contact (from a survey system).
+    Sent again for the same contact, it replaces the earlier rating.
     """
 
 class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -115,6 +123,16 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_contact_router_pb2.AbandonContactResponse, _abc.Awaitable[_contact_router_pb2.AbandonContactResponse]]:
         """The customer left (hung up, closed the chat) before an agent answered.
         FAILED_PRECONDITION once the contact has been answered.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordFeedback(
+        self,
+        request: _contact_router_pb2.RecordFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.RecordFeedbackResponse, _abc.Awaitable[_contact_router_pb2.RecordFeedbackResponse]]:
+        """Record the customer's survey rating of a contact (from a survey system).
+        Sent again for the same contact, it replaces the earlier rating.
         """
 
 def add_ContactServiceServicer_to_server(servicer: ContactServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
@@ -302,7 +320,24 @@ class ReportingServiceStub:
     interval.
     """
     GetQueueStatus: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetQueueStatusRequest, _contact_router_pb2.GetQueueStatusResponse]
-    """Waiting contacts per channel, oldest wait and agents by status, now."""
+    """Waiting contacts per channel, oldest wait, agents by status and the
+    service-level alarm, now.
+    """
+    GetContactReport: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactReportRequest, _contact_router_pb2.GetContactReportResponse]
+    """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
+    percentile and longest wait, AHT, talk, ACW and transfers per interval,
+    channel and optionally skill.
+    """
+    GetAgentReport: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetAgentReportRequest, _contact_router_pb2.GetAgentReportResponse]
+    """Per agent: contacts handled, AHT, ACW, signed-in time, time by status,
+    occupancy, utilization, attendance and customer feedback.
+    """
+    GetDispositionReport: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetDispositionReportRequest, _contact_router_pb2.GetDispositionReportResponse]
+    """Wrap-up code counts and customer feedback by channel, agent and disposition."""
+    GetStaffing: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]
+    """Agents needed per interval to meet a service level (Erlang C), from a
+    forecast or from recorded history.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -316,7 +351,24 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     interval.
     """
     GetQueueStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetQueueStatusRequest, _contact_router_pb2.GetQueueStatusResponse]  # type: ignore[assignment]
-    """Waiting contacts per channel, oldest wait and agents by status, now."""
+    """Waiting contacts per channel, oldest wait, agents by status and the
+    service-level alarm, now.
+    """
+    GetContactReport: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactReportRequest, _contact_router_pb2.GetContactReportResponse]  # type: ignore[assignment]
+    """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
+    percentile and longest wait, AHT, talk, ACW and transfers per interval,
+    channel and optionally skill.
+    """
+    GetAgentReport: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetAgentReportRequest, _contact_router_pb2.GetAgentReportResponse]  # type: ignore[assignment]
+    """Per agent: contacts handled, AHT, ACW, signed-in time, time by status,
+    occupancy, utilization, attendance and customer feedback.
+    """
+    GetDispositionReport: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetDispositionReportRequest, _contact_router_pb2.GetDispositionReportResponse]  # type: ignore[assignment]
+    """Wrap-up code counts and customer feedback by channel, agent and disposition."""
+    GetStaffing: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]  # type: ignore[assignment]
+    """Agents needed per interval to meet a service level (Erlang C), from a
+    forecast or from recorded history.
+    """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     """For reporting jobs and supervisors. The same figures can be read with SQL
@@ -339,6 +391,47 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_router_pb2.GetQueueStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.GetQueueStatusResponse, _abc.Awaitable[_contact_router_pb2.GetQueueStatusResponse]]:
-        """Waiting contacts per channel, oldest wait and agents by status, now."""
+        """Waiting contacts per channel, oldest wait, agents by status and the
+        service-level alarm, now.
+        """
+
+    @_abc_1.abstractmethod
+    def GetContactReport(
+        self,
+        request: _contact_router_pb2.GetContactReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetContactReportResponse, _abc.Awaitable[_contact_router_pb2.GetContactReportResponse]]:
+        """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
+        percentile and longest wait, AHT, talk, ACW and transfers per interval,
+        channel and optionally skill.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAgentReport(
+        self,
+        request: _contact_router_pb2.GetAgentReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetAgentReportResponse, _abc.Awaitable[_contact_router_pb2.GetAgentReportResponse]]:
+        """Per agent: contacts handled, AHT, ACW, signed-in time, time by status,
+        occupancy, utilization, attendance and customer feedback.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDispositionReport(
+        self,
+        request: _contact_router_pb2.GetDispositionReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetDispositionReportResponse, _abc.Awaitable[_contact_router_pb2.GetDispositionReportResponse]]:
+        """Wrap-up code counts and customer feedback by channel, agent and disposition."""
+
+    @_abc_1.abstractmethod
+    def GetStaffing(
+        self,
+        request: _contact_router_pb2.GetStaffingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetStaffingResponse, _abc.Awaitable[_contact_router_pb2.GetStaffingResponse]]:
+        """Agents needed per interval to meet a service level (Erlang C), from a
+        forecast or from recorded history.
+        """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,56 @@
+"""Watches the rolling phone service level and raises or clears the alarm.
+
+The decision is router.reporting.alarm's (pure); this module reads the rolling value
+after every committed batch of events, and logs each transition as a warning event
+(`service_level_alarm_raised`) or an info event (`service_level_alarm_cleared`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from router.domain import Channel, Event
+from router.domain.rolling import RollingServiceLevel
+from router.reporting.alarm import AlarmChange, ServiceLevelAlarm
+
+log = structlog.get_logger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServiceLevelWatch:
+    def __init__(
+        self,
+        rolling: RollingServiceLevel,
+        alarm: ServiceLevelAlarm | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.rolling = rolling
+        self.alarm = alarm or ServiceLevelAlarm()
+        self._clock = clock
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """A switchboard observer: check after each committed batch."""
+        self.check()
+
+    def check(self) -> float | None:
+        """Read the rolling phone service level, log a transition; return the value."""
+        now = self._clock()
+        value = self.rolling.value(Channel.PHONE, now)
+        transition = self.alarm.observe(value, now)
+        if transition is not None:
+            fields = {
+                "channel": Channel.PHONE.value,
+                "service_level": round(transition.service_level, 4),
+                "threshold": transition.threshold,
+            }
+            if transition.change is AlarmChange.RAISED:
+                log.warning(transition.change.value, **fields)
+            else:
+                log.info(transition.change.value, **fields)
+        return value

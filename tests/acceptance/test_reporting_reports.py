@@ -1,0 +1,319 @@
+"""Contact, agent and disposition reports, feedback, staffing and the alarm, through a
+real server. Exact figures from hand-built histories are in
+tests/integration/test_reports.py; here the API must agree with what was recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain.service_level import FORMULA
+from tests.acceptance.conftest import (
+    OfferStreams,
+    details,
+    handle,
+    next_offer,
+    row_counts,
+    rpc_error,
+    sign_in,
+    submit,
+)
+
+
+def stamp(value: datetime) -> Timestamp:
+    result = Timestamp()
+    result.FromDatetime(value)
+    return result
+
+
+def around_now() -> tuple[Timestamp, Timestamp]:
+    now = datetime.now(UTC)
+    return stamp(now - timedelta(days=1)), stamp(now + timedelta(days=1))
+
+
+async def one_handled_call_and_chat(
+    contacts: pb_grpc.ContactServiceAsyncStub,
+    agents: pb_grpc.AgentServiceAsyncStub,
+    offer_streams: OfferStreams,
+) -> tuple[str, str]:
+    """Alice handles a call (order-status) and a chat (return): their contact ids."""
+    await sign_in(agents, "alice", skills=("lang:es",))
+    stream = await offer_streams.open("alice")
+    call = await submit(contacts, "call-1", skills=("lang:es",))
+    await handle(agents, "alice", await next_offer(stream), "order-status")
+    chat = await submit(contacts, "chat-1", pb.CHANNEL_CHAT)
+    await handle(agents, "alice", await next_offer(stream), "return")
+    return call.contact_id, chat.contact_id
+
+
+class TestContactReport:
+    async def test_agrees_with_the_recorded_timings(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        """Per-row figures equal the contact_timings view's for the same contacts."""
+        call_id, _ = await one_handled_call_and_chat(contacts, agents, offer_streams)
+        waiting = await submit(contacts, "call-waiting")
+        start, end = around_now()
+        response = await reporting.GetContactReport(
+            pb.GetContactReportRequest(
+                start=start, end=end, interval=pb.INTERVAL_LENGTH_MONTH, by_skill=True
+            )
+        )
+        assert response.formula == FORMULA
+        phone = {r.skill: r for r in response.rows if r.channel == pb.CHANNEL_PHONE}
+        assert set(phone) <= {"lang:es", ""}
+        spanish = phone["lang:es"]
+        timing = await db.fetchrow(
+            "SELECT * FROM contact_timings WHERE contact_id = $1::uuid", call_id
+        )
+        assert timing is not None
+        assert (spanish.offered, spanish.answered, spanish.still_waiting) == (1, 1, 0)
+        assert spanish.asa_seconds == pytest.approx(timing["wait_seconds"])
+        assert spanish.p90_wait_seconds == pytest.approx(timing["wait_seconds"])
+        assert spanish.longest_wait_seconds == pytest.approx(timing["wait_seconds"])
+        assert spanish.aht_seconds == pytest.approx(timing["handle_seconds"])
+        assert spanish.mean_talk_seconds == pytest.approx(timing["talk_seconds"])
+        assert spanish.mean_acw_seconds == pytest.approx(timing["acw_seconds"])
+        assert spanish.transfers == 0
+        assert phone[""].still_waiting == 1, f"{waiting.contact_id} still waits"
+        assert not phone[""].HasField("service_level")
+
+    async def test_bad_ranges_and_intervals_are_refused(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        start, end = around_now()
+        for request, field in (
+            (pb.GetContactReportRequest(end=end, interval=pb.INTERVAL_LENGTH_HOUR), "start"),
+            (
+                pb.GetContactReportRequest(
+                    start=end, end=start, interval=pb.INTERVAL_LENGTH_15_MINUTES
+                ),
+                "end",
+            ),
+            (pb.GetContactReportRequest(start=start, end=end), "interval"),
+            (
+                pb.GetContactReportRequest(
+                    start=start, end=end, interval=pb.IntervalLength.ValueType(99)
+                ),
+                "interval",
+            ),
+            (
+                pb.GetContactReportRequest(
+                    start=start,
+                    end=end,
+                    interval=pb.INTERVAL_LENGTH_15_MINUTES,
+                    channels=[pb.Channel.ValueType(7)],
+                ),
+                "channels",
+            ),
+        ):
+            error = await rpc_error(reporting.GetContactReport(request))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert details(error).startswith(field), details(error)
+
+
+class TestAgentAndDispositionReports:
+    async def test_agent_report(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """Alice: two contacts, signed in now, handling within signed-in time."""
+        await one_handled_call_and_chat(contacts, agents, offer_streams)
+        start, end = around_now()
+        response = await reporting.GetAgentReport(pb.GetAgentReportRequest(start=start, end=end))
+        assert "occupancy" in response.formulas
+        assert [a.agent_id for a in response.agents] == ["alice"]
+        alice = response.agents[0]
+        assert (alice.contacts_handled, alice.contacts_completed) == (2, 2)
+        assert 0 < alice.handling_seconds <= alice.signed_in_seconds
+        assert alice.ready_seconds == pytest.approx(alice.signed_in_seconds)
+        assert alice.utilization == pytest.approx(alice.handling_seconds / alice.signed_in_seconds)
+        assert [s.status for s in alice.status_times] == [pb.AGENT_STATUS_READY]
+        assert len(alice.sessions) == 1
+        assert not alice.sessions[0].HasField("signed_out_at")
+        only_bob = await reporting.GetAgentReport(
+            pb.GetAgentReportRequest(start=start, end=end, agent_ids=["bob"])
+        )
+        assert list(only_bob.agents) == []
+
+    async def test_feedback_shows_by_channel_agent_and_disposition(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        call_id, chat_id = await one_handled_call_and_chat(contacts, agents, offer_streams)
+        await contacts.RecordFeedback(pb.RecordFeedbackRequest(contact_id=call_id, rating=2))
+        recorded = await contacts.RecordFeedback(
+            pb.RecordFeedbackRequest(contact_id=call_id, rating=4, comment="quick", source="ivr")
+        )
+        assert recorded.HasField("recorded_at")
+        await contacts.RecordFeedback(pb.RecordFeedbackRequest(contact_id=chat_id, rating=5))
+        start, end = around_now()
+        report = await reporting.GetDispositionReport(
+            pb.GetDispositionReportRequest(start=start, end=end)
+        )
+        assert [
+            (d.channel, d.disposition, d.contacts, d.mean_rating) for d in report.dispositions
+        ] == [
+            (pb.CHANNEL_PHONE, "order-status", 1, 4.0),
+            (pb.CHANNEL_CHAT, "return", 1, 5.0),
+        ]
+        assert [(f.channel, f.agent_id, f.ratings, f.mean_rating) for f in report.feedback] == [
+            (pb.CHANNEL_PHONE, "", 1, 4.0),
+            (pb.CHANNEL_PHONE, "alice", 1, 4.0),
+            (pb.CHANNEL_CHAT, "", 1, 5.0),
+            (pb.CHANNEL_CHAT, "alice", 1, 5.0),
+        ]
+        agent_report = await reporting.GetAgentReport(
+            pb.GetAgentReportRequest(start=start, end=end)
+        )
+        assert (agent_report.agents[0].ratings, agent_report.agents[0].mean_rating) == (2, 4.5)
+
+
+class TestFeedbackErrors:
+    async def test_bad_feedback_is_refused_and_changes_nothing(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        db: asyncpg.Connection,
+    ) -> None:
+        known = (await submit(contacts, "call-1")).contact_id
+        before = await row_counts(db)
+        for request, code, field in (
+            (pb.RecordFeedbackRequest(contact_id=known, rating=0), "INVALID_ARGUMENT", "rating"),
+            (pb.RecordFeedbackRequest(contact_id=known, rating=6), "INVALID_ARGUMENT", "rating"),
+            (pb.RecordFeedbackRequest(contact_id="x", rating=3), "INVALID_ARGUMENT", "contact_id"),
+            (
+                pb.RecordFeedbackRequest(contact_id=known, rating=3, comment="x" * 2001),
+                "INVALID_ARGUMENT",
+                "comment",
+            ),
+            (
+                pb.RecordFeedbackRequest(
+                    contact_id="00000000-0000-4000-8000-000000000000", rating=3
+                ),
+                "NOT_FOUND",
+                "",
+            ),
+        ):
+            error = await rpc_error(contacts.RecordFeedback(request))
+            assert error.code().name == code
+            assert details(error).startswith(field), details(error)
+        assert await row_counts(db) == before
+        assert await db.fetchval("SELECT count(*) FROM contact_feedback") == 0
+
+
+class TestStaffing:
+    async def test_forecast(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
+        """100 calls of 180 s in half an hour at 80/20 need 14 agents (Erlang C)."""
+        start = stamp(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+        response = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_PHONE,
+                interval=pb.INTERVAL_LENGTH_30_MINUTES,
+                forecast=[pb.ForecastInterval(interval_start=start, calls=100, aht_seconds=180)],
+            )
+        )
+        assert "Erlang C" in response.model
+        assert (response.target_service_level, response.threshold_seconds) == (0.8, 20.0)
+        (row,) = response.rows
+        assert (row.agents, row.traffic_erlangs) == (14, 10.0)
+        assert row.service_level == pytest.approx(0.8884, abs=1e-4)
+
+    async def test_from_history(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """Yesterday-to-tomorrow history: the interval with the call needs one agent."""
+        await one_handled_call_and_chat(contacts, agents, offer_streams)
+        now = datetime.now(UTC)
+        response = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_PHONE,
+                interval=pb.INTERVAL_LENGTH_HOUR,
+                history_start=stamp(now - timedelta(hours=3)),
+                history_end=stamp(now + timedelta(hours=1)),
+            )
+        )
+        busy = [r for r in response.rows if r.calls]
+        assert len(response.rows) in (4, 5)
+        assert [(r.calls, r.agents) for r in busy] == [(1.0, 1)]
+
+    async def test_bad_requests(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
+        start = stamp(datetime(2026, 3, 2, tzinfo=UTC))
+        ok = pb.ForecastInterval(interval_start=start, calls=10, aht_seconds=100)
+        for request, field in (
+            (
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE, interval=pb.INTERVAL_LENGTH_DAY, forecast=[ok]
+                ),
+                "interval",
+            ),
+            (
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE, interval=pb.INTERVAL_LENGTH_15_MINUTES
+                ),
+                "forecast",
+            ),
+            (
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_15_MINUTES,
+                    forecast=[ok],
+                    target_service_level=1.5,
+                ),
+                "target_service_level",
+            ),
+            (
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_15_MINUTES,
+                    forecast=[pb.ForecastInterval(interval_start=start, calls=-1)],
+                ),
+                "forecast[0]",
+            ),
+            (
+                pb.GetStaffingRequest(interval=pb.INTERVAL_LENGTH_15_MINUTES, forecast=[ok]),
+                "channel",
+            ),
+        ):
+            error = await rpc_error(reporting.GetStaffing(request))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert details(error).startswith(field), details(error)
+
+
+class TestAlarmInQueueStatus:
+    async def test_queue_status_shows_the_alarm_line(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """No calls: no level, no alarm; one call answered at once: 100%, no alarm."""
+        before = await reporting.GetQueueStatus(pb.GetQueueStatusRequest())
+        assert before.service_level_alarm.threshold == 0.7
+        assert not before.service_level_alarm.raised
+        assert not before.service_level_alarm.HasField("rolling_service_level")
+        await one_handled_call_and_chat(contacts, agents, offer_streams)
+        after = await reporting.GetQueueStatus(pb.GetQueueStatusRequest())
+        assert after.service_level_alarm.rolling_service_level == 1.0
+        assert not after.service_level_alarm.raised

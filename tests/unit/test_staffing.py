@@ -1,0 +1,103 @@
+"""Erlang C staffing, checked against published worked examples."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.reporting.report import history_forecast
+from router.reporting.staffing import achieved, agents_needed, erlang_b, erlang_c
+
+
+class TestPublishedExamples:
+    def test_call_centre_helper_half_hour(self) -> None:
+        """Call Centre Helper's "Erlang C formula made simple" example: 100 calls in 30
+        minutes, AHT 180 s, 80% in 20 s. Traffic 10 Erlangs; 11 agents give P(wait)
+        68.2% and SL 39.0%, 13 give 79.6%, 14 are needed and give 88.8%."""
+        assert achieved(11, 100, 180, 1800, 20).probability_of_waiting == pytest.approx(
+            0.6821, abs=1e-4
+        )
+        assert achieved(11, 100, 180, 1800, 20).service_level == pytest.approx(0.3896, abs=1e-4)
+        assert achieved(13, 100, 180, 1800, 20).service_level == pytest.approx(0.7956, abs=1e-4)
+        need = agents_needed(100, 180, 1800, target=0.8, threshold=20)
+        assert (need.traffic_erlangs, need.agents) == (10.0, 14)
+        assert need.service_level == pytest.approx(0.8884, abs=1e-4)
+        assert need.asa_seconds == pytest.approx(7.84, abs=0.01)
+        assert need.occupancy == pytest.approx(10 / 14)
+
+    def test_westbay_erlang_c_example(self) -> None:
+        """Westbay Engineers' step-by-step Erlang C example: 360 calls per half hour,
+        240 s calls, 55 agents, 15 s target: 48 Erlangs, occupancy 87.3%, P(wait) about
+        24%, ASA about 8.2 s, service level about 84.6%."""
+        result = achieved(55, 360, 240, 1800, 15)
+        assert result.traffic_erlangs == 48.0
+        assert result.occupancy == pytest.approx(0.8727, abs=1e-4)
+        assert result.probability_of_waiting == pytest.approx(0.2387, abs=1e-4)
+        assert result.asa_seconds == pytest.approx(8.18, abs=0.01)
+        assert result.service_level == pytest.approx(0.8459, abs=1e-4)
+
+
+class TestErlang:
+    def test_erlang_b_small_cases_by_hand(self) -> None:
+        """B(1, A) = A / (1 + A); B(2, 1) = 1/5."""
+        assert erlang_b(1, 2.0) == pytest.approx(2 / 3)
+        assert erlang_b(2, 1.0) == pytest.approx(0.2)
+
+    def test_erlang_c_against_the_factorial_form(self) -> None:
+        traffic, agents = 7.5, 10
+        top = traffic**agents / math.factorial(agents) * agents / (agents - traffic)
+        bottom = sum(traffic**k / math.factorial(k) for k in range(agents)) + top
+        assert erlang_c(agents, traffic) == pytest.approx(top / bottom)
+
+    def test_large_centres_stay_finite(self) -> None:
+        """Thousands of agents: no overflow, and the answer still meets the target."""
+        need = agents_needed(60_000, 300, 1800, target=0.8, threshold=20)
+        assert 10_000 < need.agents < 10_200
+        assert need.service_level >= 0.8
+
+    def test_no_calls_need_no_agents(self) -> None:
+        assert agents_needed(0, 180, 900, target=0.8, threshold=20).agents == 0
+
+    def test_occupancy_cap_adds_agents(self) -> None:
+        free = agents_needed(100, 180, 1800, target=0.8, threshold=20)
+        capped = agents_needed(100, 180, 1800, target=0.8, threshold=20, max_occupancy=0.6)
+        assert capped.agents == 17 > free.agents
+        assert capped.occupancy <= 0.6
+
+    @pytest.mark.parametrize(
+        ("calls", "aht", "target", "occupancy"),
+        [(-1, 100, 0.8, 1.0), (1, -1, 0.8, 1.0), (1, 100, 1.0, 1.0), (1, 100, 0.8, 0.0)],
+    )
+    def test_bad_inputs_are_refused(
+        self, calls: float, aht: float, target: float, occupancy: float
+    ) -> None:
+        with pytest.raises(ValueError, match="must"):
+            agents_needed(calls, aht, 900, target=target, threshold=20, max_occupancy=occupancy)
+
+    @given(
+        calls=st.floats(1, 2000),
+        aht=st.floats(10, 1200),
+        target=st.floats(0.5, 0.95),
+    )
+    def test_fewest_agents_that_meet_the_target(
+        self, calls: float, aht: float, target: float
+    ) -> None:
+        """The answer meets the target and one agent fewer does not."""
+        need = agents_needed(calls, aht, 1800, target=target, threshold=20)
+        assert need.service_level >= target
+        fewer = achieved(need.agents - 1, calls, aht, 1800, 20)
+        assert fewer.service_level < target
+
+
+class TestHistoryForecast:
+    def test_short_abandons_are_no_work_and_empty_intervals_take_the_mean_aht(self) -> None:
+        a, b, c = (datetime(2026, 3, 2, h, tzinfo=UTC) for h in (9, 10, 11))
+        assert history_forecast([(a, 12, 2, 100.0), (b, 30, 0, 200.0), (c, 3, 0, None)]) == [
+            (a, 10.0, 100.0),
+            (b, 30.0, 200.0),
+            (c, 3.0, (10 * 100 + 30 * 200) / 40),
+        ]
