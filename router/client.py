@@ -34,6 +34,7 @@ Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service co
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,13 +110,16 @@ def connect(
     """An aio channel to the router at `target` with the retry policy above
     (retry=False: deadlines only) and keepalive matching the server.
 
-    `token` is sent as "authorization: Bearer <token>" on every call; `tls` makes the
-    channel secure (without it the channel is plaintext, for loopback and trials).
+    `token` (by default the CONTACT_ROUTER_TOKEN environment variable, if set) is sent
+    as "authorization: Bearer <token>" on every call; `tls` makes the channel secure
+    (without it the channel is plaintext, for loopback and trials).
 
     `target` is "host:port", or, for an active router and its standby without a load
     balancer in front, several IP addresses "10.0.0.1:50051,10.0.0.2:50051": calls then
     go round robin, and the standby's UNAVAILABLE is retried on the active router.
     """
+    if token is None:
+        token = os.environ.get("CONTACT_ROUTER_TOKEN") or None
     config = service_config(retry=retry)
     if "," in target:
         target = f"ipv4:{target}" if "[" not in target else f"ipv6:{target}"
