@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from router import logs, simulate
+from router import logs, report_command, simulate
 from router.api.access import Role, new_token, token_entry
 from router.config import ConfigError, Settings
 
@@ -28,9 +28,19 @@ def main(argv: list[str] | None = None) -> int:
             "token", help="make a bearer token: prints it, and its entry for ROUTER_TOKENS_FILE"
         )
     )
+    report_command.add_report_arguments(
+        commands.add_parser("report", help="contact, agent and disposition report for a range")
+    )
+    report_command.add_staffing_arguments(
+        commands.add_parser("staffing", help="agents needed per interval (Erlang C)")
+    )
     args = parser.parse_args(argv)
     if args.command == "token":
         return _token(args)
+    if args.command in ("report", "staffing"):
+        logs.configure("console", "warning")
+        run = report_command.run_report if args.command == "report" else report_command.run_staffing
+        return asyncio.run(run(args))
     if args.command == "serve":
         try:
             settings = Settings.from_env()

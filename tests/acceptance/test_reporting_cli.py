@@ -1,0 +1,126 @@
+"""`contact-router report` and `contact-router staffing` against a real router."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.server import RunningRouter
+from tests.acceptance.conftest import OfferStreams, handle, next_offer, sign_in, submit
+
+
+async def command(*args: str) -> tuple[int, str, str]:
+    """Run `contact-router ARGS` in a child process: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def worked(
+    router_server: RunningRouter,
+    contacts: pb_grpc.ContactServiceAsyncStub,
+    agents: pb_grpc.AgentServiceAsyncStub,
+    offer_streams: OfferStreams,
+) -> str:
+    """Two handled calls and a chat today; the router's address."""
+    await sign_in(agents, "alice")
+    stream = await offer_streams.open("alice")
+    for key, channel in (("call-1", pb.CHANNEL_PHONE), ("call-2", pb.CHANNEL_PHONE),
+                         ("chat-1", pb.CHANNEL_CHAT)):  # fmt: skip
+        await submit(contacts, key, channel)
+        await handle(agents, "alice", await next_offer(stream), "order-status")
+    return f"127.0.0.1:{router_server.port}"
+
+
+class TestReportCommand:
+    async def test_table(self, worked: str) -> None:
+        code, out, err = await command("report", "today", "--target", worked)
+        assert code == 0, err
+        assert "service level = answered within threshold" in out
+        for heading in ("Contacts", "Agents", "Dispositions", "Feedback"):
+            assert f"\n{heading}\n" in out
+        assert "100.0%" in out
+        assert "alice" in out
+
+    async def test_csv_and_json(self, worked: str) -> None:
+        code, out, err = await command(
+            "report", "today", "--target", worked, "--format", "csv", "--section", "contacts"
+        )
+        assert code == 0, err
+        rows = list(csv.DictReader(io.StringIO(out)))
+        phone = [r for r in rows if r["channel"] == "phone"]
+        assert sum(int(r["offered"]) for r in phone) == 2
+        assert {r["service_level"] for r in phone} == {"1.0"}
+
+        code, out, err = await command("report", "today", "--target", worked, "--format", "json")
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["agents"][0]["agent"] == "alice"
+        assert document["agents"][0]["handled"] == 3
+        assert document["dispositions"][0]["disposition"] == "order-status"
+
+    async def test_chart(self, worked: str, tmp_path: Path) -> None:
+        chart = tmp_path / "sl.png"
+        code, _, err = await command(
+            "report", "today", "--target", worked, "--interval", "15m", "--chart", str(chart)
+        )
+        assert code == 0, err
+        assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    async def test_bad_range_is_a_usage_error(self, router_server: RunningRouter) -> None:
+        code, _, err = await command(
+            "report", "tomorrow", "--target", f"127.0.0.1:{router_server.port}"
+        )
+        assert code == 2
+        assert "unknown range 'tomorrow'" in err
+
+
+class TestStaffingCommand:
+    async def test_forecast_file(self, router_server: RunningRouter, tmp_path: Path) -> None:
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text(
+            "interval_start,calls,aht_seconds\n"
+            "2026-03-02T10:00:00+00:00,100,180\n"
+            "2026-03-02T10:30:00+00:00,0,180\n"
+        )
+        code, out, err = await command(
+            "staffing", "--forecast", str(forecast), "--format", "json",
+            "--target", f"127.0.0.1:{router_server.port}",
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert [i["agents"] for i in document["intervals"]] == [14, 0]
+        assert document["threshold_seconds"] == 20.0
+
+    async def test_history_table(self, worked: str) -> None:
+        code, out, err = await command("staffing", "--history", "today", "--target", worked)
+        assert code == 0, err
+        assert "Erlang C" in out
+        assert "Peak: 1 agents" in out
+
+    async def test_refusal_is_reported(self, router_server: RunningRouter, tmp_path: Path) -> None:
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00,-5,180\n")
+        code, _, err = await command(
+            "staffing", "--forecast", str(forecast),
+            "--target", f"127.0.0.1:{router_server.port}",
+        )  # fmt: skip
+        assert code == 1
+        assert "INVALID_ARGUMENT: forecast[0]" in err
