@@ -69,7 +69,7 @@ class TestActiveAndStandby:
             stream.cancel()
 
         async def standby_serves() -> bool:
-            return await standby.health() == SERVING
+            return bool(await standby.health() == SERVING)
 
         await eventually(standby_serves, within=TAKEOVER_LIMIT, what="the standby serving")
         takeover = time.perf_counter() - killed
