@@ -338,17 +338,14 @@ WITH sign_ins AS (
         ORDER BY l.at DESC LIMIT 1
     ) AS last
 )
-SELECT s.agent_id, s.signed_in_at, s.signed_out_at
-FROM (
-    SELECT
-        i.agent_id,
-        i.at AS signed_in_at,
-        (SELECT min(o.at) FROM agent_status_log AS o
-         WHERE o.agent_id = i.agent_id AND o.at > i.at
-           AND o.kind IN ('signed_out', 'signed_in')) AS signed_out_at
-    FROM sign_ins AS i
-) AS s
-WHERE s.signed_out_at IS NULL OR s.signed_out_at > $1
+SELECT i.agent_id, i.at AS signed_in_at, ended.at AS signed_out_at
+FROM sign_ins AS i
+LEFT JOIN LATERAL (
+    SELECT o.at FROM agent_status_log AS o
+    WHERE o.agent_id = i.agent_id AND o.at > i.at AND o.kind IN ('signed_out', 'signed_in')
+    ORDER BY o.at LIMIT 1
+) AS ended ON true
+WHERE ended.at IS NULL OR ended.at > $1
 ORDER BY 1, 2;
 
 -- record_feedback --

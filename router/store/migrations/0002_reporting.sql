@@ -107,6 +107,9 @@ CREATE INDEX contacts_report_idx ON contacts (queued_at)
 -- The agent report: contacts completed in or after the range, with who handled them.
 CREATE INDEX contacts_completed_idx ON contacts (completed_at)
     INCLUDE (agent_id, answered_at, ended_at) WHERE completed_at IS NOT NULL;
+-- Attendance: each agent's sign-ins and sign-outs, in time order.
+CREATE INDEX agent_status_log_sessions_idx ON agent_status_log (agent_id, at)
+    WHERE kind IN ('signed_in', 'signed_out');
 
 -- ---------------------------------------------------------------- views
 -- contact_timings gains, at the end: the contact's required skills, the customer's
