@@ -8,10 +8,15 @@ the most urgent among the heads of the classes it is eligible for. The number of
 classes depends on the configuration of the center (channels x distinct skill
 requirements x boosts), not on how many contacts wait, so each decision costs
 O(classes x log n).
+
+Each waiting contact also has an answer deadline: the instant its urgency reaches 1,
+when it has used its whole answer target (queued_at + answer_target / boost). The
+phone reserve holds a chat or email back only until that deadline (see Router).
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +31,19 @@ from router.domain.contact import Contact
 ClassKey = tuple[Channel, frozenset[str], float]
 Entry = tuple[float, int, str]  # (queued_at as epoch seconds, seq, contact id)
 Rank = tuple[float, float, int, int]
+
+
+def answer_deadline(contact: Contact, policy: RoutingPolicy) -> float:
+    """Epoch seconds at which the contact has used its whole answer target (urgency 1)."""
+    return _deadline(
+        contact.queued_at.timestamp(),
+        policy.of(contact.channel).answer_target,
+        contact.priority_boost,
+    )
+
+
+def _deadline(queued_at: float, target: float, boost: float) -> float:
+    return queued_at + target / boost
 
 
 @dataclass(slots=True)
@@ -44,6 +62,20 @@ class _Class:
     def rank(self, entry: Entry, now: float) -> Rank:
         """Routing order: most urgent, then oldest, then favoured channel, then seq."""
         return (-self.urgency(entry, now), entry[0], self.channel.rank, entry[1])
+
+    def deadline(self, entry: Entry) -> float:
+        return _deadline(entry[0], self.target, self.boost)
+
+    def first_due_after(self, after: float) -> int:
+        """Index of the first entry whose answer deadline is later than `after`."""
+        entries = self.entries
+        i: int = entries.bisect_left((after - self.target / self.boost, math.inf, ""))
+        # The bisect key rounds differently from deadline(): settle on deadline() itself.
+        while i > 0 and self.deadline(entries[i - 1]) > after:
+            i -= 1
+        while i < len(entries) and self.deadline(entries[i]) <= after:
+            i += 1
+        return i
 
 
 class ContactQueue:
@@ -87,11 +119,13 @@ class ContactQueue:
         channels: Iterable[Channel],
         now: datetime,
         excluded: Callable[[str], bool] = lambda _: False,
+        due_only: frozenset[Channel] = frozenset(),
     ) -> str | None:
         """The most urgent contact on `channels` whose required skills `skills` cover.
 
         Ties in urgency go to the oldest, then to the favoured channel. Contacts for
         which `excluded(contact_id)` is true are skipped (an agent's recent declines).
+        On `due_only` channels only contacts past their answer deadline qualify.
         """
         allowed = set(channels)
         t = now.timestamp()
@@ -103,6 +137,8 @@ class ContactQueue:
             for entry in cls.entries:
                 if excluded(entry[2]):
                     continue
+                if cls.channel in due_only and cls.deadline(entry) > t:
+                    break  # the later entries of the class are younger still
                 rank = cls.rank(entry, t)
                 if best is None or rank < best:
                     best, best_id = rank, entry[2]
@@ -125,6 +161,29 @@ class ContactQueue:
             # rank itself, which keeps ties exactly as best_for breaks them.
             ahead += bisect_left(cls.entries, rank, key=partial(cls.rank, now=t))
         return ahead + 1
+
+    def next_deadline(self, after: float, channels: frozenset[Channel]) -> float | None:
+        """The earliest answer deadline later than `after` among contacts on `channels`."""
+        deadlines = []
+        for cls in self._classes.values():
+            if cls.channel in channels:
+                i = cls.first_due_after(after)
+                if i < len(cls.entries):
+                    deadlines.append(cls.deadline(cls.entries[i]))
+        return min(deadlines) if deadlines else None
+
+    def fell_due(self, after: float, until: float, channels: frozenset[Channel]) -> list[str]:
+        """Contacts on `channels` whose answer deadline is in (after, until], by deadline."""
+        due = []
+        for cls in self._classes.values():
+            if cls.channel not in channels:
+                continue
+            for entry in cls.entries.islice(cls.first_due_after(after)):
+                deadline = cls.deadline(entry)
+                if deadline > until:
+                    break
+                due.append((deadline, entry[1], entry[2]))
+        return [contact_id for _, _, contact_id in sorted(due)]
 
     def oldest(self, channel: Channel) -> float | None:
         """queued_at (epoch seconds) of the oldest waiting contact of `channel`."""

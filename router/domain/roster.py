@@ -9,7 +9,8 @@ depends on the center's configuration, not on how many agents sign in.
 
 Phone reserve: under a non-phone channel, agents who could also take a call right
 now sit in a separate `reserve` list. They are used only while more than K agents
-could take a call, so the last K stay free for the next call that rings.
+could take a call, so the last K stay free for the next call that rings, or for a
+contact past its answer deadline (the caller says which, see Router).
 """
 
 from __future__ import annotations
@@ -91,9 +92,13 @@ class Roster:
         channel: Channel,
         required: frozenset[str],
         excluded: Callable[[str], bool] = lambda _: False,
+        past_deadline: bool = False,
     ) -> str | None:
-        """The agent who should be offered a contact of `channel` needing `required`."""
-        use_reserve = channel is not Channel.PHONE and self.reserve_allows_other_work()
+        """The agent who should be offered a contact of `channel` needing `required`;
+        the reserve is open to a contact `past_deadline` however few agents are free."""
+        use_reserve = channel is not Channel.PHONE and (
+            past_deadline or self.reserve_allows_other_work()
+        )
         best: AgentKey | None = None
         for pool in self._pools[channel].values():
             if not required <= pool.skills:

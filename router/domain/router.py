@@ -6,16 +6,24 @@ order. The caller persists the events and pushes offers; the core never waits.
 
 Invariant kept after every call: no waiting contact has an eligible agent who is
 free to take it (with a phone-reserve agent counting as free for chat and email
-only while more than K agents could take a call).
+only while more than K agents could take a call, or once the chat or email is past
+its answer deadline).
+
+The phone reserve yields at the answer deadline: it keeps the last K idle
+phone-capable agents for calls that may ring, but a chat or email that has used its
+whole answer target (urgency 1, see queue.answer_deadline) is more urgent than a call
+that has not rung yet. Without this, a center whose only agents for chat are the last
+K idle phone-capable ones would never answer a chat.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from uuid import uuid4
 
@@ -32,10 +40,11 @@ from router.domain.events import (
     OfferWithdrawn,
 )
 from router.domain.offer import Offer
-from router.domain.queue import ContactQueue
+from router.domain.queue import ContactQueue, answer_deadline
 from router.domain.roster import Roster
 
 _RATE_WINDOW = 50  # recent answers kept to estimate the answer rate
+_HELD_BACK = frozenset({Channel.CHAT, Channel.EMAIL})  # what the phone reserve holds back
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,8 @@ class Router:
         self._held_for: dict[str, set[str]] = {}
         self._reclaim_deadlines: list[tuple[datetime, str]] = []
         self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
+        # Answer deadlines up to this instant (epoch seconds) have been acted on.
+        self._deadlines_seen = -math.inf
 
     # ----------------------------------------------------------------- reading
 
@@ -155,6 +166,10 @@ class Router:
             for h in (self._offer_deadlines, self._decline_deadlines, self._reclaim_deadlines)
             if h
         ]
+        if self.policy.phone_reserve:
+            due = self._queue.next_deadline(self._deadlines_seen, _HELD_BACK)
+            if due is not None:
+                times.append(_instant_at_or_after(due))
         return min(times) if times else None
 
     # -------------------------------------------------------------- contacts
@@ -373,9 +388,16 @@ class Router:
         return self._contacts[contact.id], events
 
     def expire(self, now: datetime) -> list[Event]:
-        """Time out offers past their deadline, lift decline exclusions that ended, and
-        release contacts whose agent did not come back after a restart."""
+        """Time out offers past their deadline, lift decline exclusions that ended,
+        release contacts whose agent did not come back after a restart, and open the
+        phone reserve to chats and emails that reached their answer deadline."""
         events: list[Event] = []
+        if self.policy.phone_reserve:
+            t = now.timestamp()
+            for contact_id in self._queue.fell_due(self._deadlines_seen, t, _HELD_BACK):
+                if contact_id in self._queue:
+                    self._place(contact_id, now, events)
+            self._deadlines_seen = max(self._deadlines_seen, t)
         while self._reclaim_deadlines and self._reclaim_deadlines[0][0] <= now:
             _, agent_id = heapq.heappop(self._reclaim_deadlines)
             for contact_id in sorted(self._held_for.pop(agent_id, set())):
@@ -474,7 +496,10 @@ class Router:
         contact = self._contacts[contact_id]
         declined = self._declined.get(contact_id, {})
         agent_id = self._roster.best_for(
-            contact.channel, contact.required_skills, lambda a: declined.get(a, now) > now
+            contact.channel,
+            contact.required_skills,
+            lambda a: declined.get(a, now) > now,
+            past_deadline=answer_deadline(contact, self.policy) <= now.timestamp(),
         )
         if agent_id is None:
             return False
@@ -499,12 +524,17 @@ class Router:
         self._roster.place(agent)
         while True:
             channels = [c for c in Channel if agent.can_take(c, self.policy)]
-            if Channel.PHONE in channels and not self._roster.reserve_allows_other_work():
-                channels = [Channel.PHONE]
             if not channels:
                 break
+            held_back: frozenset[Channel] = frozenset()
+            if Channel.PHONE in channels and not self._roster.reserve_allows_other_work():
+                held_back = _HELD_BACK  # in the reserve: other work only past its deadline
             contact_id = self._queue.best_for(
-                agent.skills, channels, now, partial(self._is_declined, agent_id=agent.id, now=now)
+                agent.skills,
+                channels,
+                now,
+                partial(self._is_declined, agent_id=agent.id, now=now),
+                held_back,
             )
             if contact_id is None or not self._place(contact_id, now, events):
                 break
@@ -649,3 +679,12 @@ class Router:
         return AgentEvent(
             kind, agent.id, agent.status, agent.away_reason, agent.connected, now, agent.skills
         )
+
+
+def _instant_at_or_after(epoch: float) -> datetime:
+    """The first datetime (microsecond resolution) whose timestamp is not before `epoch`,
+    so that expire() at that instant finds the deadline passed."""
+    instant = datetime.fromtimestamp(epoch, UTC)
+    while instant.timestamp() < epoch:
+        instant += timedelta(microseconds=1)
+    return instant

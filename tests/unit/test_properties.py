@@ -37,7 +37,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
-from router.domain.queue import ContactQueue
+from router.domain.queue import ContactQueue, answer_deadline
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
 
 AGENTS = ("a1", "a2", "a3")
@@ -83,7 +83,8 @@ class RouterMachine(RuleBasedStateMachine):
         connected, had the contact's required skills, had free capacity on the channel,
         held no call and, for a call, held nothing; and that had not declined the
         contact less than decline_exclusion seconds before. A chat or email went to an
-        agent who could take a call only while more than K agents could (the reserve).
+        agent who could take a call only while more than K agents could (the reserve),
+        or once it was past its answer deadline (queued_at + answer_target / boost).
     (3) Phone before email at equal waits is checked directly, below the machines.
     (4) Nothing waits while a free eligible agent exists. Let a *free eligible* agent
         of a queued contact c be one that is READY and connected, has c's skills, can
@@ -91,8 +92,9 @@ class RouterMachine(RuleBasedStateMachine):
         and did not decline c less than decline_exclusion ago. Let P be the agents who
         could take a call now (free for PHONE, which means holding nothing), and K the
         phone reserve. Then for a call c, no free eligible agent exists; for a chat or
-        email c, every free eligible agent is in P (the reserve), and if |P| > K there
-        is none at all (beyond K the reserve must give up an agent to c). With K = 0
+        email c, every free eligible agent is in P (the reserve), and if |P| > K or c
+        is past its answer deadline there is none at all (beyond K, or once c has used
+        its whole answer target, the reserve must give up an agent to c). With K = 0
         this is simply "no queued contact has a free eligible agent".
     (5) Each contact has at most one open offer, and the router's open offers are
         exactly those the event stream says are open, none past its deadline.
@@ -192,8 +194,12 @@ class RouterMachine(RuleBasedStateMachine):
             event_label("offered again to a former decliner")
         phone_ready = self._phone_ready()
         if channel is not PHONE and offer.agent_id in phone_ready:
-            assert len(phone_ready) > self.reserve, "the phone reserve was given other work"
-            event_label("reserve agent released to other work")
+            due = answer_deadline(contact, self.policy) <= event.at.timestamp()
+            if len(phone_ready) > self.reserve:
+                event_label("reserve agent released to other work")
+            else:
+                assert due, "the phone reserve was given other work within its target"
+                event_label("reserve agent gave way to a contact past its deadline")
         self.held[offer.agent_id][contact.id] = channel
         self.open_offers[contact.id] = offer.id
         self.past_offers.append(offer)
@@ -482,7 +488,8 @@ class RouterMachine(RuleBasedStateMachine):
                 and contact.required_skills <= skills
                 and not self._excluded(contact_id, agent_id)
             }
-            if contact.channel is PHONE or len(phone_ready) > self.reserve:
+            due = answer_deadline(contact, self.policy) <= self.now.timestamp()
+            if contact.channel is PHONE or len(phone_ready) > self.reserve or due:
                 assert not eligible, f"{contact_id} waits while {eligible} are free"
             else:
                 assert eligible <= phone_ready, f"{contact_id} waits for {eligible - phone_ready}"

@@ -449,6 +449,68 @@ class TestPhoneReserve:
         ]
 
 
+class TestReserveGivesWayAtTheAnswerDeadline:
+    """The reserve holds a chat or email back only until it has used its answer target."""
+
+    def test_lone_agent_gets_the_chat_at_its_deadline(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """K=1 and one agent for everything: the chat is offered once it has waited 60 s."""
+        router = _router(new_id, reserve=1)
+        _ready(router, "ann", at(0))
+        assert _offered(router.submit(make_contact("chat", CHAT, 1.0), at(1))) == []
+        assert router.next_deadline() == at(61)
+        assert _offered(router.expire(at(60.5))) == []
+        assert _offered(router.expire(at(61))) == [("chat", "ann")]
+
+    def test_deadline_scales_with_the_boost(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """A boosted email reaches its deadline sooner: 3600 s / 4."""
+        router = _router(new_id, reserve=1)
+        _ready(router, "ann", at(0))
+        router.submit(make_contact("mail", EMAIL, 0.0, boost=4.0), at(0))
+        assert router.next_deadline() == at(900)
+        assert _offered(router.expire(at(900))) == [("mail", "ann")]
+
+    def test_agent_freed_after_the_deadline_takes_the_overdue_chat(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """A chat that passed its deadline while nobody was free goes to the next agent
+        who frees up, even as the last idle phone-capable one."""
+        router = _router(new_id, reserve=1)
+        _ready(router, "ann", at(0))
+        (call,) = _offers(router.submit(make_contact("call", PHONE, 0.0), at(0)))
+        router.accept("ann", call.id, at(1))
+        router.submit(make_contact("chat", CHAT, 2.0), at(2))
+        assert _offered(router.expire(at(62))) == []  # ann is on the call
+        router.end("ann", "call", at(100))
+        _, events = router.complete("ann", "call", "done", at(101))
+        assert _offered(events) == [("chat", "ann")]
+
+    def test_a_waiting_call_still_comes_first_when_more_urgent(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """An overdue chat (urgency 1.1) loses to a call that waited 30 s (urgency 1.5)."""
+        router = _router(new_id, reserve=1)
+        _ready(router, "ann", at(0))
+        (call,) = _offers(router.submit(make_contact("call-1", PHONE, 0.0), at(0)))
+        router.accept("ann", call.id, at(0))
+        router.submit(make_contact("chat", CHAT, 0.0), at(0))
+        router.submit(make_contact("call-2", PHONE, 36.0), at(36))
+        router.end("ann", "call-1", at(65))
+        _, events = router.complete("ann", "call-1", "done", at(66))
+        assert _offered(events) == [("call-2", "ann")]
+
+    def test_without_reserve_there_is_no_deadline_timer(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """With K=0 the chat is offered at once and no answer deadline is scheduled."""
+        router = _router(new_id, reserve=0)
+        router.submit(make_contact("chat", CHAT, 0.0), at(0))
+        assert router.next_deadline() is None
+
+
 class TestSkillsAndCapacity:
     def test_required_skills_are_respected(
         self, new_id: NewId, make_contact: MakeContact, at: At

@@ -145,9 +145,10 @@ class AgentServiceStub:
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
-    is answered at once. An agent that lists phone capacity 0 is never held back;
-    in a center with K or fewer phone-capable agents, chat and email wait for one
-    of them to be busy or for more agents to sign in.
+    is answered at once, until that chat or email has waited its whole answer
+    target (its channel's target / priority_boost): then it is more urgent than a
+    call that has not rung yet, and the reserve gives way. An agent that lists
+    phone capacity 0 is never held back.
     """
 
     @_typing.overload
@@ -188,9 +189,10 @@ class AgentServiceAsyncStub(AgentServiceStub):
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
-    is answered at once. An agent that lists phone capacity 0 is never held back;
-    in a center with K or fewer phone-capable agents, chat and email wait for one
-    of them to be busy or for more agents to sign in.
+    is answered at once, until that chat or email has waited its whole answer
+    target (its channel's target / priority_boost): then it is more urgent than a
+    call that has not rung yet, and the reserve gives way. An agent that lists
+    phone capacity 0 is never held back.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -227,9 +229,10 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
-    is answered at once. An agent that lists phone capacity 0 is never held back;
-    in a center with K or fewer phone-capable agents, chat and email wait for one
-    of them to be busy or for more agents to sign in.
+    is answered at once, until that chat or email has waited its whole answer
+    target (its channel's target / priority_boost): then it is more urgent than a
+    call that has not rung yet, and the reserve gives way. An agent that lists
+    phone capacity 0 is never held back.
     """
 
     @_abc_1.abstractmethod
