@@ -292,7 +292,15 @@ class Switchboard:
         return contact
 
     async def end(self, agent_id: str, contact_id: str) -> Contact:
-        contact, events = self.router.end(agent_id, contact_id, self._clock())
+        try:
+            contact, events = self.router.end(agent_id, contact_id, self._clock())
+        except NotFound:
+            # A retried End whose contact was completed meanwhile (its answers lost
+            # to a crash, say) gets the contact as it is: the conversation did end.
+            stored = await self._stored(contact_id)
+            if stored is None or stored.agent_id != agent_id or stored.ended_at is None:
+                raise
+            return stored
         await self._commit(events)
         return contact
 
