@@ -110,9 +110,21 @@ def _log(message: str) -> None:
 
 
 async def run_router(
-    admin_url: str, shape: LoadShape, profile_to: Path | None = None
+    admin_url: str,
+    shape: LoadShape,
+    profile_to: Path | None = None,
+    *,
+    synchronous_commit: bool = True,
 ) -> dict[str, Any]:
     async with scratch_database(admin_url, "router") as db_url:
+        if not synchronous_commit:
+            # Diagnosis only: how much of the router's time is its commits' fsync.
+            connection = await asyncpg.connect(db_url)
+            try:
+                name = db_url.rsplit("/", 1)[1]
+                await connection.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            finally:
+                await connection.close()
         server = start_router_process(db_url, profile_to=profile_to)
         try:
             await wait_serving(server)
@@ -148,7 +160,12 @@ async def run_lifecycle(args: argparse.Namespace, size: Scale) -> list[dict[str,
     profile_to = Path(args.profile) if args.profile else None
     for number in range(args.rounds):
         _log(f"lifecycle round {number + 1}: router")
-        router = await run_router(args.database, size.shape, profile_to if number == 0 else None)
+        router = await run_router(
+            args.database,
+            size.shape,
+            profile_to if number == 0 else None,
+            synchronous_commit=args.synchronous_commit == "on",
+        )
         _log(f"lifecycle round {number + 1}: bare gRPC")
         bare = await run_bare(size.shape)
         rounds.append({"router": router, "bare": bare})
@@ -216,6 +233,13 @@ async def run_growth(args: argparse.Namespace, size: Scale) -> dict[str, list[di
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     size = QUICK if args.scale == "quick" else FULL
+    if args.agents or args.window:
+        shape = dataclasses.replace(
+            size.shape,
+            agents=args.agents or size.shape.agents,
+            window=args.window or size.shape.window,
+        )
+        size = dataclasses.replace(size, shape=shape)
     parts = args.parts.split(",")
     results: dict[str, Any] = {
         "command": " ".join(["python -m bench", *args.argv]),
@@ -258,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         "--database",
         default=os.environ.get("ROUTER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
         help="admin URL of the PostgreSQL server; scratch databases are created there",
+    )
+    parser.add_argument("--agents", type=int, help="agents in the lifecycle part")
+    parser.add_argument("--window", type=int, help="contacts in flight in the lifecycle part")
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="off: diagnosis only, the router's database skips the commit's fsync",
     )
     parser.add_argument("--profile", help="run the router under cProfile, stats to this file")
     parser.add_argument("--json", help="write the figures to this file")
