@@ -145,14 +145,17 @@ class ContactQueue:
                 break
         return best_id
 
-    def position(self, contact_id: str, now: datetime) -> int:
-        """1-based place in the global routing order (how many are more urgent, + 1)."""
+    def position(self, contact_id: str, now: datetime, channel: Channel | None = None) -> int:
+        """1-based place in the global routing order (how many are more urgent, + 1);
+        with `channel`, counting only the contacts of that channel ahead."""
         key, entry = self._entries[contact_id]
         t = now.timestamp()
         mine = self._classes[key]
         rank = mine.rank(entry, t)
         ahead = 0
         for cls in self._classes.values():
+            if channel is not None and cls.channel is not channel:
+                continue
             if cls is mine:
                 ahead += cls.entries.index(entry)
                 continue

@@ -83,6 +83,10 @@ class Router:
         self._held_for: dict[str, set[str]] = {}
         self._reclaim_deadlines: list[tuple[datetime, str]] = []
         self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
+        # Per channel: seconds between answers while its queue stayed non-empty, and
+        # the last answer (with whether contacts of the channel were still waiting).
+        self._answer_gaps = {c: deque[float](maxlen=_RATE_WINDOW) for c in Channel}
+        self._last_answer: dict[Channel, tuple[datetime, bool]] = {}
         # Answer deadlines up to this instant (epoch seconds) have been acted on.
         self._deadlines_seen = -math.inf
 
@@ -123,14 +127,27 @@ class Router:
         return self._queue.position(contact_id, now)
 
     def estimated_wait(self, contact_id: str, now: datetime) -> float | None:
-        """Seconds until answer: queue position / recent answer rate of the center."""
-        position = self.position(contact_id, now)
-        if position == 0 or len(self._answers) < 2:
+        """Seconds until answer: place among waiting contacts of its channel x the mean
+        time between that channel's recent answers while its queue was not empty.
+
+        Only gaps that start with contacts still waiting count: they measure how fast
+        the agents free up for the queue. Gaps after the queue emptied measure how often
+        customers arrive instead, and would make the estimate too long by about
+        1 / occupancy. Without such gaps yet (a start, a quiet channel), the center's
+        answer rate over its last answers stands in."""
+        if contact_id not in self._queue:
+            return None
+        contact = self._contacts[contact_id]
+        gaps = self._answer_gaps[contact.channel]
+        position = self._queue.position(contact_id, now, contact.channel)
+        if len(gaps) >= 2:
+            return position * sum(gaps) / len(gaps)
+        if len(self._answers) < 2:
             return None
         span = (now - self._answers[0]).total_seconds()
         if span <= 0:
             return None
-        return position * span / len(self._answers)
+        return self.position(contact_id, now) * span / len(self._answers)
 
     def snapshot(self, now: datetime) -> QueueSnapshot:
         waiting = {c: self._queue.count(c) for c in Channel}
@@ -368,6 +385,7 @@ class Router:
         )
         self._contacts[contact.id] = contact
         self._answers.append(now)
+        self._note_answer(contact.channel, now)
         self._declined.pop(contact.id, None)
         return contact, [ContactEvent(ContactEventKind.ANSWERED, contact, now, agent_id, offer)]
 
@@ -586,6 +604,12 @@ class Router:
         events.append(ContactEvent(ContactEventKind.OFFERED, contact, now, agent.id, offer))
 
     # -------------------------------------------------------------- helpers
+
+    def _note_answer(self, channel: Channel, now: datetime) -> None:
+        last = self._last_answer.get(channel)
+        if last is not None and last[1]:
+            self._answer_gaps[channel].append((now - last[0]).total_seconds())
+        self._last_answer[channel] = (now, self._queue.count(channel) > 0)
 
     def _agent(self, agent_id: str) -> Agent:
         try:

@@ -843,7 +843,8 @@ class TestEstimatesAndSnapshot:
     def test_estimated_wait_uses_the_recent_answer_rate(
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:
-        """No estimate before two answers; then position x time span / answers."""
+        """No estimate before two answers; then, until the channel has two gaps between
+        answers with contacts waiting, position x time span / answers of the center."""
         router = _router(new_id)
         _ready(router, "ann", at(0), phone=0)
         for i in range(5):
@@ -857,6 +858,34 @@ class TestEstimatesAndSnapshot:
         assert router.estimated_wait("c3", at(30)) == pytest.approx(13.0)
         assert router.estimated_wait("c4", at(30)) == pytest.approx(26.0)
         assert router.estimated_wait("c0", at(30)) is None
+
+    def test_estimated_wait_uses_gaps_while_the_channel_queue_waits(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """The estimate is place in the channel's queue x the mean gap between answers
+        that began with contacts of that channel still waiting; idle gaps do not count."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0), chat=0, email=0)
+
+        def talk(contact_id: str, start: float, end: float) -> None:
+            """Accept the offer at `start` (the answer), finish at `end`."""
+            router.accept("ann", _offer_of(router, contact_id).id, at(start))
+            router.end("ann", contact_id, at(end))
+            router.complete("ann", contact_id, "done", at(end))
+
+        router.submit(make_contact("idle", PHONE, 0.0), at(0))
+        talk("idle", 1, 2)  # answered with nothing else waiting: the next gap is left out
+        for i in range(4):
+            router.submit(make_contact(f"c{i}", PHONE, 100.0), at(100))
+        talk("c0", 100, 110)  # gap 99 s after an answer that left the queue empty
+        talk("c1", 110, 130)  # gap 10 s with contacts waiting
+        talk("c2", 130, 131)  # gap 20 s with contacts waiting
+        for i in range(4, 7):
+            router.submit(make_contact(f"c{i}", PHONE, 131.0), at(131))
+        router.submit(make_contact("mail", EMAIL, 131.0), at(131))  # another channel
+        # c3 is offered to ann; c4, c5, c6 wait in that order, 15 s per answer
+        assert router.estimated_wait("c5", at(140)) == pytest.approx(2 * 15.0)
+        assert router.estimated_wait("c6", at(140)) == pytest.approx(3 * 15.0)
 
     def test_snapshot_counts_queue_and_agents(
         self, new_id: NewId, make_contact: MakeContact, at: At

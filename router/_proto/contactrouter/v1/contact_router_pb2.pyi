@@ -502,9 +502,12 @@ class GetContactResponse(_message.Message):
     first); 0 when the contact is not waiting.
     """
     estimated_wait_seconds: _builtins.float
-    """Estimated seconds until an agent answers: queue_position x the mean interval
-    between the center's last answers (up to 50, all channels, since agents are
-    shared); unset when not waiting or with fewer than two recent answers.
+    """Estimated seconds until an agent answers: the contact's place among waiting
+    contacts of its own channel x the mean interval between that channel's last
+    answers (up to 50) that began while its contacts were waiting (how fast agents
+    free up for the queue). Until the channel has two such intervals,
+    queue_position x the mean interval between the center's last answers. Unset
+    when not waiting or with fewer than two recent answers.
     """
     wait_seconds: _builtins.float
     """Seconds waited so far (or in total, once answered or abandoned)."""
