@@ -24,6 +24,8 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     wrap_up = { distribution = "fixed", mean = 0 }
     patience = { distribution = "exponential", mean = 120 }   # omit: nobody abandons
 
+    backlog = 0            # contacts already waiting at the start
+
     [[channels.phone.mix]]
     required_skills = ["lang:es"]
     share = 0.1
@@ -114,6 +116,7 @@ class ChannelLoad:
     wrap_up: Distribution = Distribution("fixed", 0.0)
     patience: Distribution | None = None
     mix: tuple[SkillMix, ...] = ()
+    backlog: int = 0  # contacts already waiting when the run starts
 
     def rate_at(self, t: float) -> float:
         """Arrivals per simulated second at simulated time t."""
@@ -267,7 +270,7 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
 
 
 def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
-    _known(data, f"{where}.", {"rate_per_hour", "handle", "wrap_up", "patience", "mix"})
+    _known(data, f"{where}.", {"rate_per_hour", "handle", "wrap_up", "patience", "mix", "backlog"})
     raw = data.get("rate_per_hour")
     rates: Sequence[Any] = raw if isinstance(raw, list) else [raw]
     if not rates or raw is None:
@@ -296,6 +299,7 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
             else _distribution(patience, f"{where}.patience", positive=True)
         ),
         mix=tuple(mix),
+        backlog=int(_number(data.get("backlog", 0), f"{where}.backlog", 0, 100_000)),
     )
 
 

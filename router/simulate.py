@@ -342,11 +342,11 @@ class Simulation:
     async def _gateway(self, channel: str, load: ChannelLoad) -> None:
         """Poisson arrivals on one channel until the scenario's duration has passed; an
         hourly rate is followed by thinning a process at the peak rate."""
+        rng = random.Random(f"{self.seed}:gateway:{channel}")
         peak = load.peak_rate
         if peak <= 0:
             return
-        rng = random.Random(f"{self.seed}:gateway:{channel}")
-        at, n = rng.expovariate(peak), 0
+        at, n = rng.expovariate(peak), load.backlog
         while at < self.s.duration:
             if rng.random() * peak <= load.rate_at(at):
                 await self._until(at)
@@ -354,8 +354,40 @@ class Simulation:
                 self._submit_one(channel, load, rng, n)
             at += rng.expovariate(peak)
 
+    async def _preload(self) -> list[ContactRecord]:
+        """Submit every channel's backlog before agents sign in and the clock starts, a
+        few at a time: a burst of thousands would stall the router for what is minutes
+        of simulated time, and the backlog is meant to be already waiting at time 0."""
+        gate = asyncio.Semaphore(32)
+        records: list[ContactRecord] = []
+
+        async def submit(rec: ContactRecord, request: pb.SubmitContactRequest) -> None:
+            async with gate:
+                response = await self._rpc(self.contact_api.SubmitContact, request)
+            if response is None:
+                rec.failed = True
+            else:
+                rec.contact_id = response.contact.contact_id
+
+        jobs = []
+        for channel, load in self.s.channels.items():
+            rng = random.Random(f"{self.seed}:backlog:{channel}")
+            for n in range(1, load.backlog + 1):
+                rec, request = self._contact(channel, load, rng, f"b{n:06d}")
+                records.append(rec)
+                jobs.append(submit(rec, request))
+        await asyncio.gather(*jobs)
+        return records
+
     def _submit_one(self, channel: str, load: ChannelLoad, rng: random.Random, n: int) -> None:
-        key = f"sim-{self.run_id}-{channel}-{n:06d}"
+        rec, request = self._contact(channel, load, rng, f"{n:06d}")
+        patience = None if load.patience is None else load.patience.sample(rng)
+        self._spawn(self._customer(rec, request, patience), self.customers)
+
+    def _contact(
+        self, channel: str, load: ChannelLoad, rng: random.Random, number: str
+    ) -> tuple[ContactRecord, pb.SubmitContactRequest]:
+        key = f"sim-{self.run_id}-{channel}-{number}"
         name = rng.choice(NAMES)
         customer = {
             "phone": f"+1555{rng.randrange(10**7):07d}",
@@ -370,10 +402,9 @@ class Simulation:
             attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
             required_skills=sorted(required),
         )
-        patience = None if load.patience is None else load.patience.sample(rng)
         rec = ContactRecord(key=key, channel=channel, required_skills=required)
         self.records[key] = rec
-        self._spawn(self._customer(rec, request, patience), self.customers)
+        return rec, request
 
     async def _customer(
         self, rec: ContactRecord, request: pb.SubmitContactRequest, patience: float | None
@@ -518,6 +549,8 @@ class Simulation:
                 rec.answered, rec.agent_id = answered, agent_id
             load = self.s.channels.get(channel_name(contact.channel))
             handle = load.handle.sample(agent.rng) if load is not None else 0.0
+            if rec is not None:
+                rec.handle_drawn = handle
             cut = await self._pause(handle)
             end = pb.EndContactRequest(agent_id=agent_id, contact_id=contact.contact_id)
             if await self._rpc(api.EndContact, end, retry=HELD_RETRY) is None:
@@ -572,10 +605,14 @@ class Simulation:
 
     async def execute(self, quiet: bool) -> SimulationReport:
         self.agents = self._make_agents()
+        backlog = await self._preload()
         first = [a for a in self.agents if a.group.shift_start <= 0]
         signed = dict(zip(first, await asyncio.gather(*map(self._sign_in, first)), strict=True))
         self.started, wall_start = time.monotonic(), datetime.now(UTC)
         shifts = [asyncio.create_task(self._shift(a, signed.get(a))) for a in self.agents]
+        for rec in backlog:
+            if rec.contact_id:
+                rec.submitted = 0.0
         progress = None if quiet else asyncio.create_task(self._progress())
         self.phase = "arrivals"
         await asyncio.gather(*(self._gateway(ch, load) for ch, load in self.s.channels.items()))

@@ -49,6 +49,7 @@ class ContactRecord:
     agent_id: str = ""  # who answered it
     queue_position: int = 0  # GetContact right after a submission that had to queue
     estimated_wait: float | None = None  # what that GetContact estimated
+    handle_drawn: float | None = None  # the talk time drawn for it (its agent may add overhead)
     submitted: float | None = None  # SubmitContact acknowledged
     answered: float | None = None  # AcceptOffer acknowledged
     ended: float | None = None  # EndContact acknowledged
@@ -288,8 +289,12 @@ class SimulationReport:
         return spreads(self.agent_records)
 
     @property
-    def wait_estimates(self) -> WaitEstimates | None:
-        return wait_estimates(self.measured)
+    def wait_estimates(self) -> dict[str, WaitEstimates | None]:
+        """Per channel: GetContact's estimates against the waits that followed."""
+        measured = self.measured
+        return {
+            ch: wait_estimates([r for r in measured if r.channel == ch]) for ch in self.thresholds
+        }
 
     def to_json(self) -> dict[str, Any]:
         server: dict[str, Any] | None = None
@@ -299,7 +304,6 @@ class SimulationReport:
                 "short_abandon_seconds": self.server.short_abandon_seconds * self.time_scale,
                 "rows": [_row_json(row, self.time_scale) for row in self.server.rows],
             }
-        estimates = self.wait_estimates
         return {
             "run_id": self.run_id,
             "scenario": self.scenario,
@@ -328,10 +332,12 @@ class SimulationReport:
                 for a in self.agent_records
             ],
             "fairness": [_rounded(vars(s)) | {"cv": s.cv} for s in self.spreads],
-            "estimated_wait": None
-            if estimates is None
-            else _rounded(vars(estimates))
-            | {"bias": estimates.bias, "relative_error": estimates.relative_error},
+            "estimated_wait": {
+                ch: None
+                if e is None
+                else _rounded(vars(e)) | {"bias": e.bias, "relative_error": e.relative_error}
+                for ch, e in self.wait_estimates.items()
+            },
             "server": {"window": list(self.window), "report": server},
             "offers": self.counters.offers,
             "declined": self.counters.declined,
@@ -425,19 +431,32 @@ class SimulationReport:
         return "\n".join(lines)
 
 
-def _estimates_text(estimates: WaitEstimates | None) -> str:
+def _estimates_text(estimates: dict[str, WaitEstimates | None]) -> str:
     head = (
         "ESTIMATED WAIT (GetContact right after a submission that queued, "
         "vs the wait that followed)"
     )
-    if estimates is None:
-        return head + "\n  no contact queued with an estimate"
-    e = estimates
-    return (
-        f"{head}\n  contacts {e.contacts}  mean estimate {e.mean_estimate:.1f}s  "
-        f"mean actual {e.mean_actual:.1f}s  bias {100 * e.bias:+.1f}%  "
-        f"mean absolute error {e.mean_absolute_error:.1f}s "
-        f"({100 * e.relative_error:.1f}% of the mean actual wait)"
+    rows = [
+        [
+            ch,
+            str(e.contacts),
+            _sec(e.mean_estimate),
+            _sec(e.mean_actual),
+            f"{100 * e.bias:+.1f}",
+            _sec(e.mean_absolute_error),
+            f"{100 * e.relative_error:.1f}",
+        ]
+        for ch, e in estimates.items()
+        if e is not None
+    ]
+    header = ["channel", "contacts", "mean estimate", "mean actual", "bias %", "MAE", "MAE %"]
+    return "\n".join(
+        [
+            head,
+            _table(header, rows, text_columns=1),
+            "  bias = (mean estimate - mean actual) / mean actual; MAE = mean absolute error; "
+            "MAE % = MAE / mean actual",
+        ]
     )
 
 
