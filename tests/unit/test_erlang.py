@@ -35,5 +35,5 @@ class TestErlangC:
     @pytest.mark.parametrize(("agents", "load"), [(0, 0.0), (3, 3.0), (3, -1.0)])
     def test_unstable_or_empty_centers_are_refused(self, agents: int, load: float) -> None:
         """No steady state at or beyond full load, and no center without agents."""
-        with pytest.raises(ValueError, match="agents|load"):
+        with pytest.raises(ValueError, match=r"agents|load"):
             erlang_c(agents, load)
