@@ -64,8 +64,18 @@ def timestamp(value: datetime) -> Timestamp:
     return stamp
 
 
-def from_timestamp(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
+def from_timestamp(value: Timestamp, field: str = "timestamp") -> datetime:
+    """A request's Timestamp as a datetime; INVALID_ARGUMENT naming `field` when it lies
+    outside what Timestamp allows (years 1 to 9999, nanos 0 to 999,999,999), which
+    protobuf accepts on the wire but refuses to convert."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(
+            field,
+            f"seconds={value.seconds} nanos={value.nanos} is not a valid timestamp: use "
+            "0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z with nanos 0 to 999999999",
+        ) from None
 
 
 def contact_to_proto(contact: Contact) -> pb.Contact:
