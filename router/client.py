@@ -12,7 +12,8 @@
 
 Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service config):
 
-* Only UNAVAILABLE is retried, by gRPC itself: up to 5 attempts in all, backing off
+* Only UNAVAILABLE (and CANCELLED, which a call in flight gets when the router stops
+  under it) is retried, by gRPC itself: up to 5 attempts in all, backing off
   0.1 s, 0.2 s, 0.4 s... (at most 2 s, with gRPC's jitter). The router answers
   UNAVAILABLE when PostgreSQL could not take a write, and a refused call changes
   nothing; the same code comes from a connection that failed. Every unary call has a
@@ -59,7 +60,8 @@ RETRY_POLICY: Final[dict[str, Any]] = {
                 "initialBackoff": "0.1s",
                 "maxBackoff": "2s",
                 "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
+                # CANCELLED: what a call in flight gets when the router stops under it.
+                "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
             },
         },
         {
