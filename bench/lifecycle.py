@@ -38,6 +38,11 @@ from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 _SPAWN = multiprocessing.get_context("spawn")
 
+SAMPLE_SECONDS = 1.0
+"""How often the router's metrics are read during the measured interval. Each read
+costs the router a collection (its rolling service level is summed per read), so
+read about as often as a dashboard would, not as often as possible."""
+
 
 @dataclass(frozen=True)
 class LoadShape:
@@ -125,7 +130,7 @@ class _Sampler:
         while not stop.is_set():
             self.last = await read_metrics(self.metrics_port)
             self.pending.append(self.last.get("contactrouter_db_pending_writes", 0.0))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(SAMPLE_SECONDS)
 
     def summary(self) -> dict[str, float]:
         if not self.pending:

@@ -150,7 +150,7 @@ def _lifecycle(results: dict[str, Any]) -> list[str]:
         "",
         "Every RPC is answered after its commit, so an acknowledged step is never missing "
         "from PostgreSQL; what lags is the in-memory state not yet acknowledged. Sampled "
-        "from the router's own metrics every 0.2 s during the measured interval:",
+        "from the router's own metrics every second during the measured interval:",
         "",
     ]
     rows = []
