@@ -13,7 +13,7 @@ from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import channel_from_proto, channel_to_proto, from_timestamp, timestamp
 from router.api.errors import rpc
 from router.api.servicer import Servicer
-from router.domain import Channel, InvalidArgument
+from router.domain import Channel, InvalidArgument, validation
 from router.domain.service_level import FORMULA, service_level
 from router.reporting import staffing
 from router.reporting.alarm import ALARM_BELOW
@@ -231,7 +231,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         self, request: pb.GetAgentReportRequest, context: Context
     ) -> pb.GetAgentReportResponse:
         start, end = _range("start", "end", request)
-        wanted = set(request.agent_ids)
+        wanted = validation.agent_ids(request.agent_ids, "agent_ids")
         reports = self._switchboard.store.reports
         as_of = datetime.now(UTC)
         agents = await reports.agents(start, end, as_of)
@@ -360,7 +360,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                     threshold=threshold,
                     max_occupancy=max_occupancy,
                 )
-            except ValueError as error:
+            except (ValueError, OverflowError) as error:
+                # OverflowError: calls x AHT beyond a float (each finite on its own).
                 raise InvalidArgument(field, str(error)) from None
             rows.append(
                 pb.StaffingRow(

@@ -108,3 +108,21 @@ def uuid_text(value: str, field: str) -> str:
     ):
         raise InvalidArgument(field, "must be a UUID")
     return value.lower()
+
+
+MAX_AGENT_FILTER = 1000
+
+
+def agent_ids(values: Iterable[str], field: str, limit: int = MAX_AGENT_FILTER) -> frozenset[str]:
+    """A list of agent ids given as a filter: at most `limit`, each a valid agent id (a
+    malformed one could never match, so it is refused rather than silently ignored)."""
+    result = frozenset(values)
+    if len(result) > limit:
+        raise InvalidArgument(field, f"at most {limit} agent ids, got {len(result)}")
+    for value in result:
+        if not AGENT_ID.fullmatch(value):
+            raise InvalidArgument(
+                field,
+                f"{value[:80]!r} is not an agent id: use 1 to 128 characters of [A-Za-z0-9:_.@-]",
+            )
+    return result

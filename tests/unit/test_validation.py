@@ -48,6 +48,12 @@ REJECTED: list[tuple[str, str, Check]] = [
     ("disposition with space", "disposition", lambda: v.disposition("order status")),
     ("long away reason", "away_reason", lambda: v.away_reason("r" * 65)),
     ("away reason with newline", "away_reason", lambda: v.away_reason("a\nb")),
+    (
+        "1001 agent ids",
+        "agent_ids",
+        lambda: v.agent_ids([f"a{i}" for i in range(1001)], "agent_ids"),
+    ),
+    ("malformed agent id", "agent_ids", lambda: v.agent_ids(["a1", "ann smith"], "agent_ids")),
     ("not a uuid", "contact_id", lambda: v.uuid_text("c-1", "contact_id")),
     ("uuid with braces", "offer_id", lambda: v.uuid_text("{" + "0" * 8 + "}", "offer_id")),
 ]
@@ -210,3 +216,27 @@ class TestAnyInput:
         value = outcome(lambda: v.uuid_text(text, "contact_id"), "contact_id")
         if value is not None:
             assert value == str(uuid.UUID(text)) == text.lower()
+
+    @given(st.lists(st.one_of(any_text, st.sampled_from(["a1", "ann.smith@site-1"])), max_size=20))
+    def test_agent_ids(self, values: list[str]) -> None:
+        """Accepted agent filters hold at most the limit of well-formed agent ids."""
+        result = outcome(lambda: v.agent_ids(values, "agent_ids", 10), "agent_ids")
+        if result is not None:
+            assert result == set(values)
+            assert len(result) <= 10
+            assert all(v.AGENT_ID.fullmatch(agent) for agent in result)
+
+
+class TestSkillLevels:
+    def test_levels_default_to_one_and_keep_their_order(self) -> None:
+        """Level 0 (unset) is 1; the order given is kept (most wanted first)."""
+        assert v.skill_levels([("lang:es", 3), ("vip", 0)], "preferred_skills") == [
+            ("lang:es", 3),
+            ("vip", 1),
+        ]
+
+    @pytest.mark.parametrize("pair", [("lang:es", 6), ("Lang ES", 1), ("", 1)])
+    def test_bad_levels_and_names_are_refused(self, pair: tuple[str, int]) -> None:
+        """A level above 5 or a malformed name is refused, naming the field."""
+        with pytest.raises(InvalidArgument, match="preferred_skills"):
+            v.skill_levels([pair], "preferred_skills")
