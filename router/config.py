@@ -84,6 +84,7 @@ class Settings:
             reconnect_grace=reader.number(
                 "ROUTER_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace, 0
             ),
+            skill_relax=reader.number("ROUTER_SKILL_RELAX_SECONDS", defaults.skill_relax, 0),
         )
         return cls(
             host=reader.text("ROUTER_HOST", "127.0.0.1"),

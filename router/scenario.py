@@ -27,7 +27,8 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     backlog = 0            # contacts already waiting at the start
 
     [[channels.phone.mix]]
-    required_skills = ["lang:es"]
+    required_skills = ["returns"]
+    preferred_skills = ["lang:es"]   # most wanted first; relaxed after router.skill_relax
     share = 0.1
 
     [[agents]]
@@ -66,6 +67,7 @@ ROUTER_DEFAULTS: Mapping[str, float] = {
     "offer_timeout": 15.0,
     "decline_exclusion": 30.0,
     "short_abandon": 5.0,
+    "skill_relax": 30.0,
 }
 _UNSCALED = frozenset({"phone_reserve", "chat_capacity", "email_capacity"})
 MIN_REAL_OFFER_TIMEOUT = 2.0
@@ -99,8 +101,11 @@ class Distribution:
 
 @dataclass(frozen=True, slots=True)
 class SkillMix:
+    """A share of a channel's contacts that require or prefer skills."""
+
     required_skills: frozenset[str]
     share: float
+    preferred_skills: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +131,14 @@ class ChannelLoad:
     def peak_rate(self) -> float:
         return max(self.rates_per_hour) / 3600.0
 
-    def required_skills(self, rng: random.Random) -> frozenset[str]:
+    def skills(self, rng: random.Random) -> SkillMix:
+        """Draw the skills of one contact."""
         draw = rng.random()
         for entry in self.mix:
             if draw < entry.share:
-                return entry.required_skills
+                return entry
             draw -= entry.share
-        return frozenset()
+        return SkillMix(frozenset(), 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +206,7 @@ _ENV_NAMES = {
     "offer_timeout": "ROUTER_OFFER_TIMEOUT_SECONDS",
     "decline_exclusion": "ROUTER_DECLINE_EXCLUSION_SECONDS",
     "short_abandon": "ROUTER_SHORT_ABANDON_SECONDS",
+    "skill_relax": "ROUTER_SKILL_RELAX_SECONDS",
 }
 
 
@@ -283,9 +290,12 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
     mix = []
     for i, entry in enumerate(data.get("mix", [])):
         entry = _table(entry, f"{where}.mix[{i}]")
-        _known(entry, f"{where}.mix[{i}].", {"required_skills", "share"})
+        _known(entry, f"{where}.mix[{i}].", {"required_skills", "preferred_skills", "share"})
         share = _number(entry.get("share"), f"{where}.mix[{i}].share", 0.0, 1.0)
-        mix.append(SkillMix(_skills(entry.get("required_skills"), f"{where}.mix[{i}]"), share))
+        required = _skills(entry.get("required_skills", []), f"{where}.mix[{i}]")
+        preferred = entry.get("preferred_skills", [])
+        _skills(preferred, f"{where}.mix[{i}].preferred_skills")
+        mix.append(SkillMix(required, share, tuple(preferred)))
     if sum(m.share for m in mix) > 1.0 + 1e-9:
         raise ScenarioError(f"{where}.mix: shares add up to more than 1")
     patience = data.get("patience")

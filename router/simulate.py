@@ -394,15 +394,22 @@ class Simulation:
             "chat": f"web-{rng.randrange(16**8):08x}",
             "email": f"{name.lower()}.{rng.randrange(1000)}@example.com",
         }[channel]
-        required = load.required_skills(rng)
+        skills = load.skills(rng)
+        required = skills.required_skills
         request = pb.SubmitContactRequest(
             idempotency_key=key,
             channel=CHANNEL_ENUMS[channel],
             customer_id=customer,
             attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
             required_skills=sorted(required),
+            preferred_skills=[pb.SkillLevel(skill=s) for s in skills.preferred_skills],
         )
-        rec = ContactRecord(key=key, channel=channel, required_skills=required)
+        rec = ContactRecord(
+            key=key,
+            channel=channel,
+            required_skills=required,
+            preferred_skills=frozenset(skills.preferred_skills),
+        )
         self.records[key] = rec
         return rec, request
 
@@ -547,6 +554,7 @@ class Simulation:
                 self.counters.foreign += 1
             else:
                 rec.answered, rec.agent_id = answered, agent_id
+                rec.matched = rec.preferred_skills <= agent.group.skills
             load = self.s.channels.get(channel_name(contact.channel))
             handle = load.handle.sample(agent.rng) if load is not None else 0.0
             if rec is not None:

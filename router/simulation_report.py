@@ -45,6 +45,8 @@ class ContactRecord:
     key: str
     channel: str
     required_skills: frozenset[str] = frozenset()
+    preferred_skills: frozenset[str] = frozenset()
+    matched: bool = False  # answered by an agent with every preferred skill
     contact_id: str = ""
     agent_id: str = ""  # who answered it
     queue_position: int = 0  # GetContact right after a submission that had to queue
@@ -285,6 +287,37 @@ class SimulationReport:
         return [*rows, summarize("all", measured, None, limit)]
 
     @property
+    def preferences(self) -> list[dict[str, Any]]:
+        """Per channel and preferred skill set: how often the preference was met, and
+        at what wait (the bullseye trade-off)."""
+        groups: dict[tuple[str, frozenset[str]], list[ContactRecord]] = {}
+        for r in self.measured:
+            if r.preferred_skills and r.submitted is not None:
+                groups.setdefault((r.channel, r.preferred_skills), []).append(r)
+        rows = []
+        for (channel, skills), records in sorted(groups.items(), key=lambda g: sorted(g[0][1])):
+            summary = summarize(
+                channel, records, self.thresholds[channel], self.short_abandon_limit
+            )
+            answered = [r for r in records if r.wait is not None]
+            rows.append(
+                {
+                    "channel": channel,
+                    "preferred_skills": sorted(skills),
+                    "contacts": len(records),
+                    "answered": len(answered),
+                    "matched": sum(r.matched for r in answered),
+                    "matched_share": (
+                        sum(r.matched for r in answered) / len(answered) if answered else None
+                    ),
+                    "service_level": summary.service_level,
+                    "asa": summary.asa,
+                    "p90_wait": summary.p90_wait,
+                }
+            )
+        return rows
+
+    @property
     def spreads(self) -> list[Spread]:
         return spreads(self.agent_records)
 
@@ -332,6 +365,7 @@ class SimulationReport:
                 for a in self.agent_records
             ],
             "fairness": [_rounded(vars(s)) | {"cv": s.cv} for s in self.spreads],
+            "preferred_skills": [_rounded(row) for row in self.preferences],
             "estimated_wait": {
                 ch: None
                 if e is None
@@ -403,6 +437,7 @@ class SimulationReport:
             "",
             _estimates_text(self.wait_estimates),
             "",
+            _preferences_text(self.preferences),
             f"SERVER REPORT (GetServiceLevel, ALL contacts queued in [{self.window[0]}, "
             f"{self.window[1]}), not only this run's; times x {_num(self.time_scale)} "
             "to simulated seconds)",
@@ -429,6 +464,34 @@ class SimulationReport:
         if c.errors:
             lines.append("  " + _counts(c.errors))
         return "\n".join(lines)
+
+
+def _preferences_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    header = ["channel", "preferred", "contacts", "answered", "by preferred agent"]
+    header += ["SL %", "ASA", "p90 wait"]
+    table = [
+        [
+            row["channel"],
+            ",".join(row["preferred_skills"]),
+            str(row["contacts"]),
+            str(row["answered"]),
+            _pct(row["matched_share"]),
+            _pct(row["service_level"]),
+            _sec(row["asa"]),
+            _sec(row["p90_wait"]),
+        ]
+        for row in rows
+    ]
+    return "\n".join(
+        [
+            "PREFERRED SKILLS (contacts that preferred skills: share answered by an agent with "
+            "all of them, and their waits)",
+            _table(header, table, text_columns=2),
+            "",
+        ]
+    )
 
 
 def _estimates_text(estimates: dict[str, WaitEstimates | None]) -> str:

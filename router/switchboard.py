@@ -77,6 +77,7 @@ class NewContact:
     attributes: Mapping[str, str]
     required_skills: frozenset[str]
     priority_boost: float
+    preferred_skills: tuple[str, ...] = ()
 
 
 class OfferStream:
@@ -169,6 +170,7 @@ class Switchboard:
                 attributes=dict(new.attributes),
                 required_skills=new.required_skills,
                 priority_boost=new.priority_boost,
+                preferred_skills=new.preferred_skills,
             )
 
             def route() -> None:

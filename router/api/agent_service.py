@@ -15,12 +15,14 @@ from router.api.convert import (
     agent_to_proto,
     channel_from_proto,
     contact_to_proto,
+    skill_levels,
     status_from_proto,
     timestamp,
 )
 from router.api.errors import rpc, status_of
 from router.api.servicer import Servicer
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
+from router.domain.contact import proficiency_tokens
 from router.store import StoreUnavailable
 from router.switchboard import StreamMessage
 
@@ -34,6 +36,10 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
         agent_id = validation.agent_id(request.agent_id)
         skills = validation.skills(request.skills, "skills", validation.MAX_AGENT_SKILLS)
+        for skill, level in skill_levels(request.skill_levels, "skill_levels"):
+            skills |= proficiency_tokens(skill, level)
+        if len(skills) > validation.MAX_AGENT_SKILLS * validation.MAX_LEVEL:
+            raise InvalidArgument("skill_levels", "too many skills and levels")
         capacities: dict[Channel, int] = {}
         for entry in request.capacities:
             channel = channel_from_proto(entry.channel, "capacities.channel")

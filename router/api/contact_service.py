@@ -8,11 +8,12 @@ import grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.api.convert import channel_from_proto, contact_to_proto
+from router.api.convert import channel_from_proto, contact_to_proto, skill_levels
 from router.api.errors import rpc
 from router.api.feedback import record_feedback
 from router.api.servicer import Servicer
-from router.domain import validation
+from router.domain import InvalidArgument, validation
+from router.domain.contact import skill_token
 from router.switchboard import NewContact
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -23,15 +24,30 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
     async def SubmitContact(
         self, request: pb.SubmitContactRequest, context: Context
     ) -> pb.SubmitContactResponse:
+        required = validation.skills(
+            request.required_skills, "required_skills", validation.MAX_REQUIRED_SKILLS
+        )
+        leveled = skill_levels(request.required_skill_levels, "required_skill_levels")
+        required |= {skill_token(skill, level) for skill, level in leveled}
+        if len(required) > validation.MAX_REQUIRED_SKILLS:
+            raise InvalidArgument(
+                "required_skill_levels",
+                f"at most {validation.MAX_REQUIRED_SKILLS} required skills in all",
+            )
+        preferred = skill_levels(request.preferred_skills, "preferred_skills")
+        if len(preferred) > validation.MAX_PREFERRED_SKILLS:
+            raise InvalidArgument(
+                "preferred_skills", f"at most {validation.MAX_PREFERRED_SKILLS} skills"
+            )
+        wanted = tuple(dict.fromkeys(skill_token(skill, level) for skill, level in preferred))
         new = NewContact(
             idempotency_key=validation.idempotency_key(request.idempotency_key),
             channel=channel_from_proto(request.channel),
             customer_id=validation.customer_id(request.customer_id),
             attributes=validation.attributes(request.attributes),
-            required_skills=validation.skills(
-                request.required_skills, "required_skills", validation.MAX_REQUIRED_SKILLS
-            ),
+            required_skills=required,
             priority_boost=validation.priority_boost(request.priority_boost),
+            preferred_skills=tuple(s for s in wanted if s not in required),
         )
         contact, duplicate = await self._switchboard.submit(new)
         return pb.SubmitContactResponse(contact=contact_to_proto(contact), duplicate=duplicate)

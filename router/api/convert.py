@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router.domain import AgentStatus, AgentView, Channel, Contact, ContactState, InvalidArgument
+from router.domain import (
+    AgentStatus,
+    AgentView,
+    Channel,
+    Contact,
+    ContactState,
+    InvalidArgument,
+    validation,
+)
 
 _CHANNEL_TO_PROTO = {
     Channel.PHONE: pb.CHANNEL_PHONE,
@@ -97,6 +106,7 @@ def contact_to_proto(contact: Contact) -> pb.Contact:
         agent_id=contact.agent_id or "",
         disposition=contact.disposition or "",
         offer_count=contact.offer_count,
+        preferred_skills=list(contact.preferred_skills),
     )
 
 
@@ -116,3 +126,8 @@ def agent_to_proto(agent: AgentView) -> pb.Agent:
     if agent.signed_in_at is not None:
         message.signed_in_at.CopyFrom(timestamp(agent.signed_in_at))
     return message
+
+
+def skill_levels(values: Iterable[pb.SkillLevel], field: str) -> list[tuple[str, int]]:
+    """SkillLevel messages as checked (skill, level) pairs, in order."""
+    return validation.skill_levels(((v.skill, v.level) for v in values), field)

@@ -76,6 +76,9 @@ class RoutingPolicy:
     reconnect_grace: after a restart or a takeover, seconds an agent has to sign in
         again and take back the contacts it had answered; then a conversation it left
         goes back to the queue at its original place, and a wrap-up is completed.
+    skill_relax: seconds a contact waits for an agent with all its preferred skills
+        before the least wanted is dropped, and so on, one per period (the bullseye:
+        the pool of agents widens step by step); 0 routes on required skills only.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -84,6 +87,7 @@ class RoutingPolicy:
     decline_exclusion: float = 30.0
     short_abandon: float = 5.0
     reconnect_grace: float = 120.0
+    skill_relax: float = 30.0
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -95,6 +99,8 @@ class RoutingPolicy:
             raise ValueError("offer_timeout must be positive")
         if self.decline_exclusion < 0 or self.short_abandon < 0 or self.reconnect_grace < 0:
             raise ValueError("decline_exclusion, short_abandon, reconnect_grace must be >= 0")
+        if self.skill_relax < 0:
+            raise ValueError("skill_relax must be >= 0")
 
     def of(self, channel: Channel) -> ChannelPolicy:
         return self.channels[channel]

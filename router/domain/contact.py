@@ -44,6 +44,11 @@ class Contact:
     attributes: Mapping[str, str] = field(default_factory=dict)
     required_skills: frozenset[str] = frozenset()
     priority_boost: float = 1.0
+    # Skills wanted but not required, most wanted first: the contact waits for an agent
+    # with all of them, then (see RoutingPolicy.skill_relax) for one with fewer, the
+    # least wanted dropped first, until only the required skills are left. Kept in
+    # memory only: a contact restored after a restart is routed on required skills.
+    preferred_skills: tuple[str, ...] = ()
     state: ContactState = ContactState.QUEUED
     offered_at: datetime | None = None
     answered_at: datetime | None = None
@@ -59,3 +64,15 @@ class Contact:
         """answered_at (or abandoned_at, or now) minus queued_at."""
         until = self.answered_at or self.abandoned_at or now
         return max(0.0, (until - self.queued_at).total_seconds())
+
+
+def skill_token(skill: str, level: int) -> str:
+    """The skill as routing matches it: `skill` for any proficiency, `skill@level` for a
+    proficiency of at least `level` (2 to 5). '@' is never part of a skill's name."""
+    return skill if level <= 1 else f"{skill}@{level}"
+
+
+def proficiency_tokens(skill: str, level: int) -> frozenset[str]:
+    """What an agent with `skill` at `level` offers: the skill at every level up to it,
+    so that a contact asking for level 3 matches agents at 3, 4 and 5."""
+    return frozenset(skill_token(skill, n) for n in range(1, max(1, level) + 1))

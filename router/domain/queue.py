@@ -92,19 +92,25 @@ class ContactQueue:
     def __contains__(self, contact_id: object) -> bool:
         return contact_id in self._entries
 
-    def add(self, contact: Contact, seq: int) -> None:
-        """Queue a contact at its original place: its order is fixed by queued_at."""
+    def add(self, contact: Contact, seq: int, skills: frozenset[str] | None = None) -> None:
+        """Queue a contact at its original place: its order is fixed by queued_at. It
+        waits for agents with `skills` (default: its required skills)."""
         if contact.id in self._entries:
             raise ValueError(f"contact {contact.id} is already queued")
-        key = (contact.channel, contact.required_skills, contact.priority_boost)
+        skills = contact.required_skills if skills is None else skills
+        key = (contact.channel, skills, contact.priority_boost)
         cls = self._classes.get(key)
         if cls is None:
             target = self._policy.of(contact.channel).answer_target
-            cls = _Class(contact.channel, contact.required_skills, contact.priority_boost, target)
+            cls = _Class(contact.channel, skills, contact.priority_boost, target)
             self._classes[key] = cls
         entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
         cls.entries.add(entry)
         self._entries[contact.id] = (key, entry)
+
+    def skills_of(self, contact_id: str) -> frozenset[str]:
+        """The skills a queued contact waits for now."""
+        return self._entries[contact_id][0][1]
 
     def remove(self, contact_id: str) -> None:
         key, entry = self._entries.pop(contact_id)

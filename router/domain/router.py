@@ -82,6 +82,7 @@ class Router:
         self._decline_deadlines: list[tuple[datetime, str, str]] = []
         self._held_for: dict[str, set[str]] = {}
         self._reclaim_deadlines: list[tuple[datetime, str]] = []
+        self._relax_deadlines: list[tuple[datetime, str, int]] = []
         self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
         # Per channel: seconds between answers while its queue stayed non-empty, and
         # the last answer (with whether contacts of the channel were still waiting).
@@ -180,7 +181,12 @@ class Router:
         self._drop_stale_deadlines()
         times = [
             h[0][0]
-            for h in (self._offer_deadlines, self._decline_deadlines, self._reclaim_deadlines)
+            for h in (
+                self._offer_deadlines,
+                self._decline_deadlines,
+                self._reclaim_deadlines,
+                self._relax_deadlines,
+            )
             if h
         ]
         if self.policy.phone_reserve:
@@ -198,7 +204,7 @@ class Router:
         if contact.state is not ContactState.QUEUED:
             raise InvalidArgument("state", "a submitted contact must be queued")
         events: list[Event] = []
-        self._enqueue(contact)
+        self._enqueue(contact, now)
         self._place(contact.id, now, events)
         return events
 
@@ -217,7 +223,7 @@ class Router:
                     ContactEvent(ContactEventKind.REQUEUED, contact, now, reason="restart")
                 )
             if contact.state is ContactState.QUEUED:
-                self._enqueue(contact)
+                self._enqueue(contact, now)
                 waiting.append(contact.id)
             else:
                 self._contacts[contact.id] = contact
@@ -406,10 +412,12 @@ class Router:
         return self._contacts[contact.id], events
 
     def expire(self, now: datetime) -> list[Event]:
-        """Time out offers past their deadline, lift decline exclusions that ended,
-        release contacts whose agent did not come back after a restart, and open the
-        phone reserve to chats and emails that reached their answer deadline."""
+        """Widen the skills of contacts whose preferences relaxed, time out offers past
+        their deadline, lift decline exclusions that ended, release contacts whose agent
+        did not come back after a restart, and open the phone reserve to chats and
+        emails that reached their answer deadline."""
         events: list[Event] = []
+        self._relax(now, events)
         if self.policy.phone_reserve:
             t = now.timestamp()
             for contact_id in self._queue.fell_due(self._deadlines_seen, t, _HELD_BACK):
@@ -491,7 +499,7 @@ class Router:
             # The customer may still be there: back to the queue, at the original place.
             contact = replace(contact, state=ContactState.QUEUED, agent_id=None, offer_id=None)
             self._contacts.pop(contact_id)
-            self._enqueue(contact)
+            self._enqueue(contact, now)
             events.append(
                 ContactEvent(
                     ContactEventKind.REQUEUED, contact, now, agent_id, reason="agent_not_back"
@@ -515,7 +523,7 @@ class Router:
         declined = self._declined.get(contact_id, {})
         agent_id = self._roster.best_for(
             contact.channel,
-            contact.required_skills,
+            self._queue.skills_of(contact_id),
             lambda a: declined.get(a, now) > now,
             past_deadline=answer_deadline(contact, self.policy) <= now.timestamp(),
         )
@@ -617,12 +625,42 @@ class Router:
         except KeyError:
             raise NotFound(f"agent {agent_id} is not signed in") from None
 
-    def _enqueue(self, contact: Contact) -> None:
+    def _enqueue(self, contact: Contact, now: datetime) -> None:
         self._seq += 1
         seq = self._contact_seq.setdefault(contact.id, self._seq)
         self._contacts[contact.id] = contact
         self._keys[contact.idempotency_key] = contact.id
-        self._queue.add(contact, seq)
+        kept = self._preferences_kept(contact, now)
+        self._queue.add(
+            contact, seq, contact.required_skills.union(contact.preferred_skills[:kept])
+        )
+        if kept:
+            dropped = len(contact.preferred_skills) - kept
+            until = contact.queued_at + timedelta(seconds=self.policy.skill_relax * (dropped + 1))
+            heapq.heappush(self._relax_deadlines, (until, contact.id, kept))
+
+    def _preferences_kept(self, contact: Contact, now: datetime) -> int:
+        """How many of the contact's preferred skills still hold: one is dropped, least
+        wanted first, per skill_relax seconds waited (the bullseye widening)."""
+        wanted = len(contact.preferred_skills)
+        if not wanted or self.policy.skill_relax <= 0:
+            return 0
+        steps = int(contact.wait_seconds(now) // self.policy.skill_relax)
+        return max(0, wanted - steps)
+
+    def _relax(self, now: datetime, events: list[Event]) -> None:
+        """Widen the pool of contacts whose next preferred skill is dropped by now."""
+        while self._relax_deadlines and self._relax_deadlines[0][0] <= now:
+            _, contact_id, _ = heapq.heappop(self._relax_deadlines)
+            if contact_id not in self._queue:
+                continue
+            contact = self._contacts[contact_id]
+            wanted = contact.preferred_skills[: self._preferences_kept(contact, now)]
+            if self._queue.skills_of(contact_id) == contact.required_skills.union(wanted):
+                continue  # a stale deadline: the contact was requeued since
+            self._queue.remove(contact_id)
+            self._enqueue(contact, now)
+            self._place(contact_id, now, events)
 
     def _retire(self, contact: Contact) -> None:
         """A final contact leaves memory; Postgres keeps it."""
@@ -652,7 +690,7 @@ class Router:
             offer_id=None,
         )
         self._contacts.pop(contact.id)
-        self._enqueue(contact)
+        self._enqueue(contact, now)
         if cause is not None:
             events.append(ContactEvent(cause, contact, now, offer.agent_id, offer))
         events.append(
@@ -691,6 +729,8 @@ class Router:
         return None
 
     def _drop_stale_deadlines(self) -> None:
+        while self._relax_deadlines and self._relax_deadlines[0][1] not in self._queue:
+            heapq.heappop(self._relax_deadlines)
         while self._offer_deadlines and self._offer_deadlines[0][1] not in self._offers:
             heapq.heappop(self._offer_deadlines)
         while self._decline_deadlines:

@@ -65,6 +65,24 @@ def skills(values: Iterable[str], field: str, limit: int) -> frozenset[str]:
     return result
 
 
+MAX_PREFERRED_SKILLS = 8
+MAX_LEVEL = 5
+
+
+def skill_levels(values: Iterable[tuple[str, int]], field: str) -> list[tuple[str, int]]:
+    """(skill, level) pairs in the given order; level 0 means 1."""
+    result = []
+    for skill, level in values:
+        if not SKILL.fullmatch(skill):
+            raise InvalidArgument(
+                field, f"{skill[:80]!r} is not a skill: use 1 to 64 characters of [a-z0-9:_.-]"
+            )
+        if not 0 <= level <= MAX_LEVEL:
+            raise InvalidArgument(field, f"level of {skill} must be between 1 and {MAX_LEVEL}")
+        result.append((skill, max(1, level)))
+    return result
+
+
 def agent_id(value: str) -> str:
     if not value:
         raise InvalidArgument("agent_id", "is required")

@@ -26,6 +26,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
+from router.domain.contact import proficiency_tokens, skill_token
 from tests.unit.conftest import fingerprint
 
 MakeContact = Callable[..., Contact]
@@ -509,6 +510,105 @@ class TestReserveGivesWayAtTheAnswerDeadline:
         router = _router(new_id, reserve=0)
         router.submit(make_contact("chat", CHAT, 0.0), at(0))
         assert router.next_deadline() is None
+
+
+def _preferring(contact: Contact, *skills: str) -> Contact:
+    return replace(contact, preferred_skills=skills)
+
+
+class TestPreferredSkillsRelax:
+    """Preferred skills hold for skill_relax seconds each, least wanted dropped first."""
+
+    def test_preferred_agent_free_soon_gets_the_contact(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """The Spanish speaker is on a call; it frees in 10 s and gets the Spanish caller."""
+        router = _router(new_id)
+        _ready(router, "eva", at(0), skills={"lang:es"})
+        (call,) = _offers(router.submit(make_contact("call", PHONE, 0.0), at(0)))
+        router.accept("eva", call.id, at(0))
+        _ready(router, "ann", at(1))
+        es = _preferring(make_contact("es", PHONE, 2.0), "lang:es")
+        assert _offered(router.submit(es, at(2))) == []
+        router.end("eva", "call", at(11))
+        _, events = router.complete("eva", "call", "done", at(12))
+        assert _offered(events) == [("es", "eva")]
+
+    def test_any_agent_after_the_relax_period(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """No Spanish speaker frees within 30 s: the caller goes to whoever is free."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        es = _preferring(make_contact("es", PHONE, 0.0), "lang:es")
+        assert _offered(router.submit(es, at(0))) == []
+        assert router.next_deadline() == at(30)
+        assert _offered(router.expire(at(29.9))) == []
+        assert _offered(router.expire(at(30))) == [("es", "ann")]
+
+    def test_the_pool_widens_step_by_step(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Preferring lang:es then vip: first both, after 30 s lang:es alone, after 60 s
+        anyone; an agent with lang:es gets it at 30 s."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _ready(router, "eva", at(0), skills={"lang:es"})
+        es = _preferring(make_contact("es", PHONE, 0.0), "lang:es", "vip")
+        assert _offered(router.submit(es, at(0))) == []
+        assert _offered(router.expire(at(30))) == [("es", "eva")]
+
+    def test_required_skills_never_relax(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Only preferences relax: a required skill still holds after every step."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        contact = _preferring(make_contact("c", PHONE, 0.0, skills={"returns"}), "lang:es")
+        router.submit(contact, at(0))
+        assert _offered(router.expire(at(30))) == []
+        assert router.next_deadline() is None
+        assert router.position("c", at(3600)) == 1
+
+    def test_a_requeued_contact_keeps_its_relaxed_pool(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Declined after relaxing, the contact goes to another agent without waiting again."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _ready(router, "bob", at(0))
+        router.submit(_preferring(make_contact("es", PHONE, 0.0), "lang:es"), at(0))
+        (offer,) = _offers(router.expire(at(30)))
+        _, events = router.decline(offer.agent_id, offer.id, at(31))
+        assert [agent for _, agent in _offered(events)] == [
+            {"ann": "bob", "bob": "ann"}[offer.agent_id]
+        ]
+
+    def test_zero_relax_ignores_preferences(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """skill_relax = 0 routes on required skills only."""
+        router = Router(RoutingPolicy(phone_reserve=0, skill_relax=0), new_id)
+        _ready(router, "ann", at(0))
+        es = _preferring(make_contact("es", PHONE, 0.0), "lang:es")
+        assert _offered(router.submit(es, at(0))) == [("es", "ann")]
+
+
+class TestProficiency:
+    def test_a_contact_asking_a_level_gets_an_agent_at_that_level_or_above(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """lang:es at level 3: the agent at level 2 is skipped, the one at 4 is offered."""
+        router = _router(new_id)
+        _ready(router, "low", at(0), skills=proficiency_tokens("lang:es", 2))
+        _ready(router, "high", at(1), skills=proficiency_tokens("lang:es", 4))
+        contact = make_contact("c", PHONE, 2.0, skills={skill_token("lang:es", 3)})
+        assert _offered(router.submit(contact, at(2))) == [("c", "high")]
+
+    def test_level_one_is_the_plain_skill(self) -> None:
+        """Any proficiency satisfies a skill asked at level 1 (or 0)."""
+        assert skill_token("returns", 1) == skill_token("returns", 0) == "returns"
+        assert proficiency_tokens("returns", 3) == {"returns", "returns@2", "returns@3"}
 
 
 class TestSkillsAndCapacity:

@@ -49,6 +49,19 @@ class TestScenarioFiles:
         assert load_.rate_at(7200 + 10) == 1.0
         assert load_.peak_rate == 2.0
 
+    def test_skill_mix(self) -> None:
+        """A mix entry draws its required and preferred skills for its share of contacts."""
+        data = _minimal()
+        data["channels"]["phone"]["mix"] = [
+            {"required_skills": ["returns"], "preferred_skills": ["lang:es"], "share": 0.25}
+        ]
+        load_ = parse(data).channels["phone"]
+        rng = random.Random(1)
+        draws = [load_.skills(rng) for _ in range(4000)]
+        spanish = [d for d in draws if d.preferred_skills == ("lang:es",)]
+        assert all(d.required_skills == {"returns"} for d in spanish)
+        assert len(spanish) / len(draws) == pytest.approx(0.25, abs=0.03)
+
     @pytest.mark.parametrize(
         ("change", "named"),
         [

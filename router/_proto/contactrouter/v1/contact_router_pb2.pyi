@@ -219,6 +219,35 @@ class ChannelCapacity(_message.Message):
 Global___ChannelCapacity: _TypeAlias = ChannelCapacity  # noqa: Y015
 
 @_typing.final
+class SkillLevel(_message.Message):
+    """A skill at a proficiency level. Routing matches it as the plain skill at
+    level 1 and as "skill@level" above: an agent at level 4 offers levels 1 to 4,
+    so a contact asking for level 3 gets agents at 3, 4 or 5.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKILL_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    skill: _builtins.str
+    """1 to 64 characters of [a-z0-9:_.-]."""
+    level: _builtins.int
+    """1 (any proficiency) to 5; 0 (unset) means 1."""
+    def __init__(
+        self,
+        *,
+        skill: _builtins.str = ...,
+        level: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["level", b"level", "skill", b"skill"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkillLevel: _TypeAlias = SkillLevel  # noqa: Y015
+
+@_typing.final
 class ContactTimings(_message.Message):
     """The timestamps of a contact's lifecycle. Unset fields have not happened yet."""
 
@@ -310,6 +339,7 @@ class Contact(_message.Message):
     AGENT_ID_FIELD_NUMBER: _builtins.int
     DISPOSITION_FIELD_NUMBER: _builtins.int
     OFFER_COUNT_FIELD_NUMBER: _builtins.int
+    PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     """Server-assigned identifier (a UUID in text form)."""
     idempotency_key: _builtins.str
@@ -342,6 +372,12 @@ class Contact(_message.Message):
     def timings(self) -> Global___ContactTimings:
         """Lifecycle timestamps."""
 
+    @_builtins.property
+    def preferred_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Preferred skills, most wanted first, as routing matches them (see
+        SkillLevel); empty once the router has restarted since submission.
+        """
+
     def __init__(
         self,
         *,
@@ -357,10 +393,11 @@ class Contact(_message.Message):
         agent_id: _builtins.str = ...,
         disposition: _builtins.str = ...,
         offer_count: _builtins.int = ...,
+        preferred_skills: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -398,6 +435,8 @@ class SubmitContactRequest(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
     PRIORITY_BOOST_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILL_LEVELS_FIELD_NUMBER: _builtins.int
+    PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """The gateway's unique key for this contact (1 to 128 printable characters).
     Submitting again with the same key returns the existing contact and changes
@@ -408,7 +447,11 @@ class SubmitContactRequest(_message.Message):
     customer_id: _builtins.str
     """Required, 1 to 256 characters."""
     priority_boost: _builtins.float
-    """Optional urgency multiplier between 1.0 and 10.0; 0 (unset) means 1.0."""
+    """Optional urgency multiplier between 1.0 and 10.0; 0 (unset) means 1.0. A
+    gateway raises it for a customer it wants answered sooner (a returning
+    customer whose last contact failed, say): a boost of 2 makes a wait count
+    double and halves the time to the answer deadline.
+    """
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Optional, at most 32 entries; keys at most 64 characters, values at most
@@ -419,6 +462,23 @@ class SubmitContactRequest(_message.Message):
     def required_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional, at most 16 skills, each 1 to 64 characters of [a-z0-9:_.-]."""
 
+    @_builtins.property
+    def required_skill_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillLevel]:
+        """Optional, required skills with a minimum proficiency; together with
+        required_skills at most 16.
+        """
+
+    @_builtins.property
+    def preferred_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillLevel]:
+        """Optional, at most 8, most wanted first: skills the customer would rather
+        get but can do without. The contact waits for an agent with all of them;
+        after ROUTER_SKILL_RELAX_SECONDS (default 30 s) the least wanted is
+        dropped, and so on, until only the required skills are left: a Spanish
+        speaker reaches a Spanish-speaking agent who is free soon, and anyone
+        otherwise. Kept in memory only: after a restart the contact is routed on
+        its required skills.
+        """
+
     def __init__(
         self,
         *,
@@ -428,10 +488,12 @@ class SubmitContactRequest(_message.Message):
         attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         required_skills: _abc.Iterable[_builtins.str] | None = ...,
         priority_boost: _builtins.float = ...,
+        required_skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
+        preferred_skills: _abc.Iterable[Global___SkillLevel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "priority_boost", b"priority_boost", "required_skills", b"required_skills"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -654,6 +716,7 @@ class SignInRequest(_message.Message):
     SKILLS_FIELD_NUMBER: _builtins.int
     CAPACITIES_FIELD_NUMBER: _builtins.int
     INITIAL_STATUS_FIELD_NUMBER: _builtins.int
+    SKILL_LEVELS_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """Required, 1 to 128 characters of [A-Za-z0-9:_.@-]."""
     initial_status: Global___AgentStatus.ValueType
@@ -668,6 +731,12 @@ class SignInRequest(_message.Message):
         (phone 1, chat 3, email 1). List a channel with capacity 0 to exclude it.
         """
 
+    @_builtins.property
+    def skill_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillLevel]:
+        """Skills with a proficiency level (see SkillLevel); together with skills at
+        most 64.
+        """
+
     def __init__(
         self,
         *,
@@ -675,10 +744,11 @@ class SignInRequest(_message.Message):
         skills: _abc.Iterable[_builtins.str] | None = ...,
         capacities: _abc.Iterable[Global___ChannelCapacity] | None = ...,
         initial_status: Global___AgentStatus.ValueType = ...,
+        skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacities", b"capacities", "initial_status", b"initial_status", "skills", b"skills"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacities", b"capacities", "initial_status", b"initial_status", "skill_levels", b"skill_levels", "skills", b"skills"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

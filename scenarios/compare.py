@@ -1,0 +1,138 @@
+"""Run one scenario for several values of one router setting and compare the figures.
+
+    .venv/bin/python scenarios/compare.py scenarios/phone_first.toml phone_reserve 0 1 2 \\
+        --database-url 'postgresql://postgres@127.0.0.1:5432/contact_router_sim_{n}'
+
+Each value gets its own router (and, with {n} in the URL, its own database, so the runs
+go at once; create the databases first). Prints per value and channel: service level,
+ASA, 90th-percentile wait, abandoned, the largest email wait against its target, the
+share of preferring contacts answered by a preferred agent, the estimated wait's bias
+and mean absolute error, and the spread of contacts handled per agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from router.scenario import ROUTER_DEFAULTS, load
+from router.simulate import simulate
+from router.simulation_report import SimulationReport
+
+
+def figures(setting: str, value: float, report: SimulationReport) -> dict[str, Any]:
+    channels = {
+        s.channel: {
+            "submitted": s.submitted,
+            "answered": s.answered,
+            "abandoned": s.abandoned + s.left_at_end,
+            "service_level": s.service_level,
+            "asa": s.asa,
+            "p90_wait": s.p90_wait,
+            "max_wait": s.max_wait,
+            "threshold": report.thresholds[s.channel],
+        }
+        for s in report.client
+        if s.channel != "all" and s.submitted
+    }
+    estimates = {
+        ch: {"bias": e.bias, "mae": e.mean_absolute_error, "mae_share": e.relative_error}
+        for ch, e in report.wait_estimates.items()
+        if e is not None
+    }
+    return {
+        setting: value,
+        "channels": channels,
+        "preferred": report.preferences,
+        "estimates": estimates,
+        "fairness": [
+            {"group": s.group, "cv": s.cv, "min": s.minimum, "max": s.maximum}
+            for s in report.spreads
+        ],
+        "errors": sum(report.counters.errors.values()),
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _sec(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def text(setting: str, rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{setting:>14}  channel  offered  answered  abandoned  SL (target)       ASA  p90 wait"
+        "  max wait",
+    ]
+    for row in rows:
+        for ch, c in row["channels"].items():
+            lines.append(
+                f"{row[setting]:>14g}  {ch:7}  {c['submitted']:>7}  {c['answered']:>8}  "
+                f"{c['abandoned']:>9}  {_pct(c['service_level']):>6} ({c['threshold']:g}s)"
+                f"  {_sec(c['asa']):>8}  {_sec(c['p90_wait']):>8}  {_sec(c['max_wait']):>8}"
+            )
+    lines.append("")
+    for row in rows:
+        for p in row["preferred"]:
+            lines.append(
+                f"{setting} {row[setting]:g}: {p['channel']} preferring "
+                f"{','.join(p['preferred_skills'])}: {p['answered']} answered, "
+                f"{_pct(p['matched_share'])} by a preferred agent, SL {_pct(p['service_level'])},"
+                f" ASA {_sec(p['asa'])}, p90 {_sec(p['p90_wait'])}"
+            )
+        est = ", ".join(
+            f"{ch} bias {100 * e['bias']:+.1f}% MAE {e['mae']:.1f}s ({100 * e['mae_share']:.0f}%)"
+            for ch, e in row["estimates"].items()
+        )
+        fair = ", ".join(
+            f"{f['group']} {f['min']}-{f['max']} (cv {f['cv']:.3f})" for f in row["fairness"]
+        )
+        lines.append(f"{setting} {row[setting]:g}: estimated wait {est or '-'}")
+        lines.append(
+            f"{setting} {row[setting]:g}: handled per agent {fair}; gRPC errors {row['errors']}"
+        )
+    lines += [
+        "",
+        "SL = answered within target / (answered + abandoned after the short-abandon limit); "
+        "simulated seconds; client-side figures",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenario", type=Path)
+    parser.add_argument("setting", choices=sorted(ROUTER_DEFAULTS))
+    parser.add_argument("values", type=float, nargs="+")
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--duration", type=float, help="override the scenario's duration")
+    parser.add_argument("--time-scale", type=float, help="override the scenario's time scale")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    base = load(args.scenario)
+    if args.duration is not None:
+        base = base.with_overrides(duration=args.duration)
+    if args.time_scale is not None:
+        base = base.with_overrides(time_scale=args.time_scale)
+
+    async def one(n: int, value: float) -> dict[str, Any]:
+        scenario = base.with_router(**{args.setting: value})
+        url = args.database_url.replace("{n}", str(n))
+        return figures(args.setting, value, await simulate(scenario, database_url=url))
+
+    if "{n}" in args.database_url:
+        rows = list(await asyncio.gather(*(one(n, v) for n, v in enumerate(args.values, 1))))
+    else:
+        rows = [await one(1, value) for value in args.values]
+    print(json.dumps(rows, indent=2, default=str) if args.json else text(args.setting, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
