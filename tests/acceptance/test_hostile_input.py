@@ -1256,3 +1256,51 @@ class TestOutOfRange:
         error = await rpc_error(reporting.GetAgentReport(request))
         assert error.code() == INVALID, details(error)
         assert details(error).startswith("agent_ids:"), details(error)
+
+
+class TestCostlyRequests:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="GetStaffing runs Erlang C on the event loop: a forecast of 50,000-Erlang "
+        "intervals holds it for seconds each, and routing stops meanwhile",
+    )
+    async def test_a_large_staffing_forecast_does_not_stall_routing(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        """While a staffing forecast of huge intervals is computed, the router's event loop
+        (which routes every contact) is never held for a second. (A forecast may hold
+        10,000 intervals, each taking seconds at 10,000 to 100,000 Erlangs.)"""
+        # 99,000 Erlangs to answer 99% within 1 s: about 99,500 agents, found by trying
+        # each count from 99,001 up.
+        heavy = pb.ForecastInterval(
+            interval_start=Timestamp(seconds=NOW_SECONDS), calls=297_000, aht_seconds=300
+        )
+        loop = asyncio.get_running_loop()
+        longest_hold = 0.0
+        done = asyncio.Event()
+
+        async def heartbeat() -> None:
+            # The server runs in this process, on this loop: a gap between beats is
+            # time the router could not route.
+            nonlocal longest_hold
+            while not done.is_set():
+                before = loop.time()
+                await asyncio.sleep(0.01)
+                longest_hold = max(longest_hold, loop.time() - before)
+
+        beats = asyncio.create_task(heartbeat())
+        try:
+            await reporting.GetStaffing(
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_15_MINUTES,
+                    target_service_level=0.99,
+                    threshold_seconds=1.0,
+                    forecast=[heavy],
+                ),
+                timeout=60,
+            )
+        finally:
+            done.set()
+            await beats
+        assert longest_hold < 1.0, f"the event loop was held for {longest_hold:.1f} s"
