@@ -214,8 +214,11 @@ async def main(args: argparse.Namespace) -> int:
             size = await db.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
             events = await db.fetchval("SELECT count(*) FROM contact_events")
             print(f"  database {size}, {events:,} contact events")
+            # What router.store.reports runs each report query with.
+            await db.execute("SET work_mem = '128MB'; SET jit = off")
             await db.execute("SET max_parallel_workers_per_gather = 0")
-            print("  (parallel query off: figures for one core, a loaded machine's worst case)")
+            print("  (work_mem 128MB and JIT off, as the router's report reads; parallel query")
+            print("  off: figures for one core, a loaded machine's worst case)")
             await measure(db, args.plans)
         finally:
             await db.close()

@@ -102,6 +102,14 @@ def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.0, help="seconds (default: the channel's target)"
     )
     parser.add_argument("--max-occupancy", type=float, default=0.0, help="e.g. 0.85")
+    parser.add_argument(
+        "--erlang-a",
+        action="store_true",
+        help="let callers abandon (Erlang A); patience from --patience or the history",
+    )
+    parser.add_argument(
+        "--patience", type=float, default=0.0, metavar="SECONDS", help="callers' mean patience"
+    )
     _common(parser)
 
 
@@ -424,6 +432,9 @@ def read_forecast(path: Path) -> list[pb.ForecastInterval]:
     return forecast
 
 
+_STAFFING_RATIOS = ("service_level", "occupancy", "p_wait", "abandon")
+
+
 def staffing_table(response: pb.GetStaffingResponse) -> Table:
     header = [
         "interval",
@@ -435,6 +446,7 @@ def staffing_table(response: pb.GetStaffingResponse) -> Table:
         "asa_s",
         "occupancy",
         "p_wait",
+        "abandon",
     ]
     rows: Sequence[Sequence[Any]] = [
         [
@@ -447,6 +459,7 @@ def staffing_table(response: pb.GetStaffingResponse) -> Table:
             r.asa_seconds,
             r.occupancy,
             r.probability_of_waiting,
+            r.abandonment if r.HasField("abandonment") else None,
         ]
         for r in response.rows
     ]
@@ -460,6 +473,8 @@ async def run_staffing(args: argparse.Namespace) -> int:
         target_service_level=args.service_level,
         threshold_seconds=args.threshold,
         max_occupancy=args.max_occupancy,
+        with_abandonment=args.erlang_a,
+        patience_seconds=args.patience,
     )
     try:
         if args.forecast is not None:
@@ -488,6 +503,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
                     "model": response.model,
                     "target_service_level": response.target_service_level,
                     "threshold_seconds": response.threshold_seconds,
+                    "patience_seconds": response.patience_seconds or None,
                     "intervals": records(table),
                 }
             )
@@ -498,13 +514,12 @@ async def run_staffing(args: argparse.Namespace) -> int:
             f"{response.threshold_seconds:g} s, per {args.interval}"
         )
         print(response.model)
+        if response.patience_seconds:
+            print(f"Callers' mean patience: {response.patience_seconds:.0f} s")
         print()
         header, rows = table
         shown = [
-            [
-                percent(v) if header[i] in ("service_level", "occupancy", "p_wait") else v
-                for i, v in enumerate(row)
-            ]
+            [percent(v) if header[i] in _STAFFING_RATIOS else v for i, v in enumerate(row)]
             for row in rows
         ]
         print(render_table((header, shown)))

@@ -15,7 +15,7 @@ from router.api.errors import rpc
 from router.api.servicer import Servicer
 from router.domain import Channel, InvalidArgument, validation
 from router.domain.service_level import FORMULA, service_level
-from router.reporting import staffing
+from router.reporting import erlang_a, staffing
 from router.reporting.alarm import ALARM_BELOW
 from router.reporting.intervals import Interval, interval_start, next_start
 from router.reporting.report import (
@@ -44,6 +44,12 @@ _REPORT_INTERVALS = {
 }
 _STAFFING_INTERVALS = (Interval.MINUTES_15, Interval.MINUTES_30, Interval.HOUR)
 _STATUS = {"ready": pb.AGENT_STATUS_READY, "away": pb.AGENT_STATUS_AWAY}
+_ERLANG_A_MODEL = (
+    "Erlang A (M/M/n+M: callers wait with exponential patience and may abandon), "
+    "computed exactly from the birth-death chain; service level = answered within "
+    "threshold / (calls - abandoned within the short-abandon limit); agents = the fewest "
+    "n that reach the target"
+)
 _STAFFING_MODEL = (
     "Erlang C (callers wait, none abandon): traffic A = calls x AHT / interval; "
     "P(wait) = C(n, A); service level = 1 - C(n, A) e^(-(n - A) threshold / AHT); "
@@ -345,51 +351,49 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         max_occupancy = request.max_occupancy or 1.0
         if not 0 < max_occupancy <= 1:
             raise InvalidArgument("max_occupancy", "must be in (0, 1]")
-        forecast = await self._forecast(request, channel, interval)
+        forecast, patience = await self._forecast(request, channel, interval)
+        short_abandon = policy.short_abandon
         rows = []
         for index, (start, calls, aht) in enumerate(forecast):
             field = f"forecast[{index}]"
             if not (0 <= calls < math.inf) or not (0 <= aht < math.inf):
                 raise InvalidArgument(field, "calls and aht_seconds must be finite and >= 0")
             try:
-                need = staffing.agents_needed(
-                    calls,
-                    aht,
-                    length.total_seconds(),
-                    target=target,
-                    threshold=threshold,
-                    max_occupancy=max_occupancy,
-                )
-            except (ValueError, OverflowError) as error:
-                # OverflowError: calls x AHT beyond a float (each finite on its own).
+                row = (
+                    _erlang_c_row(calls, aht, length, target, threshold, max_occupancy)
+                    if patience is None
+                    else _erlang_a_row(calls, aht, length, target, threshold, patience,
+                                       short_abandon)
+                )  # fmt: skip
+            except ValueError as error:
                 raise InvalidArgument(field, str(error)) from None
-            rows.append(
-                pb.StaffingRow(
-                    interval_start=timestamp(start),
-                    calls=calls,
-                    aht_seconds=aht,
-                    traffic_erlangs=need.traffic_erlangs,
-                    agents=need.agents,
-                    service_level=need.service_level,
-                    asa_seconds=need.asa_seconds,
-                    occupancy=need.occupancy,
-                    probability_of_waiting=need.probability_of_waiting,
-                )
-            )
+            row.interval_start.CopyFrom(timestamp(start))
+            rows.append(row)
         return pb.GetStaffingResponse(
             rows=rows,
-            model=_STAFFING_MODEL,
+            model=_STAFFING_MODEL if patience is None else _ERLANG_A_MODEL,
             target_service_level=target,
             threshold_seconds=threshold,
+            patience_seconds=patience or 0.0,
         )
 
     async def _forecast(
         self, request: pb.GetStaffingRequest, channel: Channel, interval: Interval
-    ) -> list[tuple[datetime, float, float]]:
-        """(start, calls, AHT) per interval: the request's forecast, or recorded history."""
+    ) -> tuple[list[tuple[datetime, float, float]], float | None]:
+        """(start, calls, AHT) per interval, from the request's forecast or recorded
+        history; and the callers' mean patience for Erlang A (None for Erlang C)."""
         has_history = request.HasField("history_start") or request.HasField("history_end")
         if request.forecast and has_history:
             raise InvalidArgument("forecast", "give either a forecast or a history range, not both")
+        patience: float | None = None
+        if request.with_abandonment:
+            patience = request.patience_seconds
+            if not 0 <= patience < math.inf:
+                raise InvalidArgument("patience_seconds", "must be a positive number of seconds")
+            if patience == 0 and not has_history:
+                raise InvalidArgument("patience_seconds", "is required with a forecast (Erlang A)")
+        elif request.patience_seconds:
+            raise InvalidArgument("patience_seconds", "goes with with_abandonment")
         if request.forecast:
             if len(request.forecast) > 10_000:
                 raise InvalidArgument("forecast", "at most 10000 intervals")
@@ -404,7 +408,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                         item.aht_seconds,
                     )
                 )
-            return planned
+            return planned, patience
         if not has_history:
             raise InvalidArgument("forecast", "give a forecast or history_start and history_end")
         start, end = _range("history_start", "history_end", request)
@@ -416,6 +420,15 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             {channel: policy.of(channel).answer_target},
             policy.short_abandon,
         )
+        if patience == 0:
+            abandoned = sum(f.abandoned for f in figures)
+            if abandoned == 0:
+                raise InvalidArgument(
+                    "patience_seconds",
+                    "no call was abandoned in the history, so patience cannot be estimated: "
+                    "give it",
+                )
+            patience = sum(f.total_wait_seconds for f in figures) / abandoned
         recorded = {f.interval_start: f for f in figures}
         intervals = []
         current = interval_start(start, interval)
@@ -427,4 +440,68 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 else (current, f.offered, f.short_abandoned, f.aht_seconds)
             )
             current = next_start(current, interval)
-        return history_forecast(intervals)
+        return history_forecast(intervals), patience
+
+
+def _erlang_c_row(
+    calls: float,
+    aht: float,
+    length: timedelta,
+    target: float,
+    threshold: float,
+    max_occupancy: float,
+) -> pb.StaffingRow:
+    need = staffing.agents_needed(
+        calls,
+        aht,
+        length.total_seconds(),
+        target=target,
+        threshold=threshold,
+        max_occupancy=max_occupancy,
+    )
+    return pb.StaffingRow(
+        calls=calls,
+        aht_seconds=aht,
+        traffic_erlangs=need.traffic_erlangs,
+        agents=need.agents,
+        service_level=need.service_level,
+        asa_seconds=need.asa_seconds,
+        occupancy=need.occupancy,
+        probability_of_waiting=need.probability_of_waiting,
+    )
+
+
+def _erlang_a_row(
+    calls: float,
+    aht: float,
+    length: timedelta,
+    target: float,
+    threshold: float,
+    patience: float,
+    short_abandon: float,
+) -> pb.StaffingRow:
+    if calls == 0 or aht == 0:
+        return pb.StaffingRow(calls=calls, aht_seconds=aht, agents=0, service_level=1.0,
+                              abandonment=0.0)  # fmt: skip
+    need = erlang_a.agents_needed_a(
+        calls,
+        aht,
+        length.total_seconds(),
+        patience_seconds=patience,
+        target=target,
+        threshold=threshold,
+        short_abandon=short_abandon,
+        max_agents=staffing.MAX_AGENTS,
+    )
+    assert need is not None, "calls > 0 always need agents"
+    return pb.StaffingRow(
+        calls=calls,
+        aht_seconds=aht,
+        traffic_erlangs=need.traffic_erlangs,
+        agents=need.agents,
+        service_level=need.service_level,
+        asa_seconds=need.asa_seconds,
+        occupancy=need.occupancy,
+        probability_of_waiting=need.probability_of_waiting,
+        abandonment=need.abandonment,
+    )

@@ -166,7 +166,8 @@ SELECT
     avg(t.handle_seconds) AS aht_seconds,
     avg(t.talk_seconds) AS mean_talk_seconds,
     avg(t.acw_seconds) AS mean_acw_seconds,
-    coalesce(sum(tr.transfers), 0)::bigint AS transfers
+    coalesce(sum(tr.transfers), 0)::bigint AS transfers,
+    coalesce(sum(t.wait_seconds), 0) AS total_wait_seconds
 FROM timed AS t
 CROSS JOIN LATERAL unnest(
     CASE WHEN $8::boolean AND cardinality(t.required_skills) > 0 THEN t.required_skills

@@ -4,17 +4,24 @@ router/reporting/report.py's job."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from router.domain import Channel, RoutingPolicy
 from router.reporting.intervals import Interval
+from router.store.errors import StoreUnavailable
+from router.store.group_commit import _TRANSIENT
+from router.store.queries import QUERIES
 
-Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+# A month's report sorts a million rows: in memory, not in temporary files (work_mem is
+# per sort, and only these read-only transactions get it). JIT compiles for longer than
+# these queries run.
+_REPORT_SETTINGS = "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,8 @@ class ContactFigures:
     mean_talk_seconds: float | None
     mean_acw_seconds: float | None
     transfers: int
+    total_wait_seconds: float
+    """Sum of the waits of answered and abandoned contacts (patience estimates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +103,16 @@ class Session:
 class Reports:
     """Reads for reports; writes customer feedback."""
 
-    def __init__(self, fetch: Fetch) -> None:
-        self._fetch = fetch
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                await connection.execute(_REPORT_SETTINGS)
+                return list(await connection.fetch(QUERIES[name], *args))
+        except _TRANSIENT as error:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
 
     async def contacts(
         self,
@@ -138,6 +155,7 @@ class Reports:
                 mean_talk_seconds=r["mean_talk_seconds"],
                 mean_acw_seconds=r["mean_acw_seconds"],
                 transfers=r["transfers"],
+                total_wait_seconds=r["total_wait_seconds"],
             )
             for r in rows
         ]

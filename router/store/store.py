@@ -70,7 +70,7 @@ class Store:
         self._pool = pool
         self._lock = ActiveLock(dsn)
         self._writer: GroupCommit | None = None
-        self.reports = Reports(self._fetch)
+        self.reports = Reports(pool)
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:

@@ -257,6 +257,88 @@ class TestStaffing:
         assert len(response.rows) in (4, 5)
         assert [(r.calls, r.agents) for r in busy] == [(1.0, 1)]
 
+    async def test_erlang_a_forecast(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
+        """With two minutes' patience, abandons shorten the queue: 12 agents, not 14."""
+        start = stamp(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+        response = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_PHONE,
+                interval=pb.INTERVAL_LENGTH_30_MINUTES,
+                with_abandonment=True,
+                patience_seconds=120,
+                forecast=[
+                    pb.ForecastInterval(interval_start=start, calls=100, aht_seconds=180),
+                    pb.ForecastInterval(interval_start=start, calls=0, aht_seconds=180),
+                ],
+            )
+        )
+        assert "Erlang A" in response.model
+        assert response.patience_seconds == 120
+        busy, quiet = response.rows
+        assert busy.agents == 12
+        assert busy.service_level >= 0.8
+        assert 0 < busy.abandonment < 0.1
+        assert (quiet.agents, quiet.abandonment) == (0, 0.0)
+
+    async def test_erlang_a_needs_patience_it_can_know(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+    ) -> None:
+        """No patience with a forecast, or a history without abandons: INVALID_ARGUMENT."""
+        start = stamp(datetime(2026, 3, 2, tzinfo=UTC))
+        ok = pb.ForecastInterval(interval_start=start, calls=10, aht_seconds=100)
+        error = await rpc_error(
+            reporting.GetStaffing(
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_HOUR,
+                    with_abandonment=True,
+                    forecast=[ok],
+                )
+            )
+        )
+        assert details(error).startswith("patience_seconds")
+        await submit(contacts, "call-1")
+        now = datetime.now(UTC)
+        error = await rpc_error(
+            reporting.GetStaffing(
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_HOUR,
+                    with_abandonment=True,
+                    history_start=stamp(now - timedelta(hours=1)),
+                    history_end=stamp(now + timedelta(hours=1)),
+                )
+            )
+        )
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "no call was abandoned" in details(error)
+
+    async def test_erlang_a_estimates_patience_from_history(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        db: asyncpg.Connection,
+    ) -> None:
+        """Patience = total wait / abandoned calls: here the one abandoned call's wait."""
+        call = await submit(contacts, "call-1")
+        await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=call.contact_id))
+        waited = await db.fetchval(
+            "SELECT wait_seconds FROM contact_timings WHERE contact_id = $1::uuid", call.contact_id
+        )
+        now = datetime.now(UTC)
+        response = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_PHONE,
+                interval=pb.INTERVAL_LENGTH_HOUR,
+                with_abandonment=True,
+                history_start=stamp(now - timedelta(hours=2)),
+                history_end=stamp(now + timedelta(hours=1)),
+            )
+        )
+        assert response.patience_seconds == pytest.approx(waited)
+
     async def test_bad_requests(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
         start = stamp(datetime(2026, 3, 2, tzinfo=UTC))
         ok = pb.ForecastInterval(interval_start=start, calls=10, aht_seconds=100)

@@ -2240,6 +2240,8 @@ class GetStaffingRequest(_message.Message):
     FORECAST_FIELD_NUMBER: _builtins.int
     HISTORY_START_FIELD_NUMBER: _builtins.int
     HISTORY_END_FIELD_NUMBER: _builtins.int
+    WITH_ABANDONMENT_FIELD_NUMBER: _builtins.int
+    PATIENCE_SECONDS_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel to staff (its answer target is the default threshold). Required."""
     interval: Global___IntervalLength.ValueType
@@ -2250,6 +2252,12 @@ class GetStaffingRequest(_message.Message):
     """Answer threshold in seconds; 0 means the channel's answer target."""
     max_occupancy: _builtins.float
     """Highest occupancy to plan for, in (0, 1]; 0 means no limit."""
+    with_abandonment: _builtins.bool
+    """Staff with Erlang A, which lets waiting callers abandon, instead of Erlang C."""
+    patience_seconds: _builtins.float
+    """Erlang A: callers' mean patience in seconds (exponential). With history, 0
+    means estimated from it: total wait / abandoned calls.
+    """
     @_builtins.property
     def forecast(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastInterval]:
         """Either a forecast..."""
@@ -2275,10 +2283,12 @@ class GetStaffingRequest(_message.Message):
         forecast: _abc.Iterable[Global___ForecastInterval] | None = ...,
         history_start: _timestamp_pb2.Timestamp | None = ...,
         history_end: _timestamp_pb2.Timestamp | None = ...,
+        with_abandonment: _builtins.bool = ...,
+        patience_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["history_end", b"history_end", "history_start", b"history_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "patience_seconds", b"patience_seconds", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds", "with_abandonment", b"with_abandonment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2299,6 +2309,7 @@ class StaffingRow(_message.Message):
     ASA_SECONDS_FIELD_NUMBER: _builtins.int
     OCCUPANCY_FIELD_NUMBER: _builtins.int
     PROBABILITY_OF_WAITING_FIELD_NUMBER: _builtins.int
+    ABANDONMENT_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
     """Calls planned for."""
     aht_seconds: _builtins.float
@@ -2315,6 +2326,8 @@ class StaffingRow(_message.Message):
     """Their occupancy."""
     probability_of_waiting: _builtins.float
     """Probability that a call waits at all."""
+    abandonment: _builtins.float
+    """Erlang A: the share of calls that would abandon; unset for Erlang C."""
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -2331,12 +2344,15 @@ class StaffingRow(_message.Message):
         asa_seconds: _builtins.float = ...,
         occupancy: _builtins.float = ...,
         probability_of_waiting: _builtins.float = ...,
+        abandonment: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["interval_start", b"interval_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "interval_start", b"interval_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "agents", b"agents", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__abandonment: _TypeAlias = _typing.Literal["abandonment"]  # noqa: Y015
+    _WhichOneofArgType__abandonment: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment) -> _WhichOneofReturnType__abandonment | None: ...
 
 Global___StaffingRow: _TypeAlias = StaffingRow  # noqa: Y015
 
@@ -2350,12 +2366,15 @@ class GetStaffingResponse(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     TARGET_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    PATIENCE_SECONDS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model used and its formulas, in words."""
     target_service_level: _builtins.float
     """The target and threshold applied."""
     threshold_seconds: _builtins.float
     """Seconds."""
+    patience_seconds: _builtins.float
+    """Erlang A: the mean patience used, seconds; 0 for Erlang C."""
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___StaffingRow]:
         """One row per interval, in order."""
@@ -2367,10 +2386,11 @@ class GetStaffingResponse(_message.Message):
         model: _builtins.str = ...,
         target_service_level: _builtins.float = ...,
         threshold_seconds: _builtins.float = ...,
+        patience_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "rows", b"rows", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "patience_seconds", b"patience_seconds", "rows", b"rows", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

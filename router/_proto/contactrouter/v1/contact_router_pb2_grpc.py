@@ -755,8 +755,8 @@ class ReportingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStaffing(self, request, context):
-        """Agents needed per interval to meet a service level (Erlang C), from a
-        forecast or from recorded history.
+        """Agents needed per interval to meet a service level (Erlang C, or Erlang A
+        with abandonment), from a forecast or from recorded history.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -338,8 +338,8 @@ class ReportingServiceStub:
     GetDispositionReport: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetDispositionReportRequest, _contact_router_pb2.GetDispositionReportResponse]
     """Wrap-up code counts and customer feedback by channel, agent and disposition."""
     GetStaffing: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]
-    """Agents needed per interval to meet a service level (Erlang C), from a
-    forecast or from recorded history.
+    """Agents needed per interval to meet a service level (Erlang C, or Erlang A
+    with abandonment), from a forecast or from recorded history.
     """
 
 @_typing.type_check_only
@@ -369,8 +369,8 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     GetDispositionReport: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetDispositionReportRequest, _contact_router_pb2.GetDispositionReportResponse]  # type: ignore[assignment]
     """Wrap-up code counts and customer feedback by channel, agent and disposition."""
     GetStaffing: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]  # type: ignore[assignment]
-    """Agents needed per interval to meet a service level (Erlang C), from a
-    forecast or from recorded history.
+    """Agents needed per interval to meet a service level (Erlang C, or Erlang A
+    with abandonment), from a forecast or from recorded history.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -433,8 +433,8 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_router_pb2.GetStaffingRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.GetStaffingResponse, _abc.Awaitable[_contact_router_pb2.GetStaffingResponse]]:
-        """Agents needed per interval to meet a service level (Erlang C), from a
-        forecast or from recorded history.
+        """Agents needed per interval to meet a service level (Erlang C, or Erlang A
+        with abandonment), from a forecast or from recorded history.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
