@@ -272,7 +272,13 @@ class Switchboard:
             # Offers already made went to the replaced stream: send them again.
             for offer in self.router.offers_for(agent_id):
                 stream.push((offer, self.router.contact(offer.contact_id)))
-        await self._commit(self.router.connect(agent_id, self._clock()))
+        try:
+            await self._commit(self.router.connect(agent_id, self._clock()))
+        except BaseException:
+            # The caller hung up (or the write failed) before the stream was handed
+            # over: nobody will read it, so it must not stay registered.
+            self.close_stream(stream)
+            raise
         return stream
 
     def close_stream(self, stream: OfferStream) -> None:
@@ -303,6 +309,20 @@ class Switchboard:
             if stored is None or stored.agent_id != agent_id or stored.ended_at is None:
                 raise
             return stored
+        await self._commit(events)
+        return contact
+
+    async def transfer(
+        self,
+        agent_id: str,
+        contact_id: str,
+        *,
+        to_skills: frozenset[str] | None,
+        to_agent: str | None,
+    ) -> Contact:
+        contact, events = self.router.transfer(
+            agent_id, contact_id, self._clock(), to_skills=to_skills, to_agent=to_agent
+        )
         await self._commit(events)
         return contact
 

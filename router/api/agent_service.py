@@ -133,6 +133,27 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
         )
         return pb.CompleteContactResponse(contact=contact_to_proto(contact))
 
+    @rpc
+    async def TransferContact(
+        self, request: pb.TransferContactRequest, context: Context
+    ) -> pb.TransferContactResponse:
+        agent_id = validation.agent_id(request.agent_id)
+        contact_id = validation.uuid_text(request.contact_id, "contact_id")
+        to_skills = None
+        to_agent = None
+        if request.to_skills:
+            to_skills = validation.skills(
+                request.to_skills, "to_skills", validation.MAX_REQUIRED_SKILLS
+            )
+        if request.to_agent_id:
+            to_agent = validation.agent_id(request.to_agent_id)
+        if (to_skills is None) == (to_agent is None):
+            raise InvalidArgument("to_skills", "give either to_skills or to_agent_id")
+        contact = await self._switchboard.transfer(
+            agent_id, contact_id, to_skills=to_skills, to_agent=to_agent
+        )
+        return pb.TransferContactResponse(contact=contact_to_proto(contact))
+
 
 def _stream_message(message: StreamMessage) -> pb.StreamOffersResponse:
     if isinstance(message, tuple):

@@ -76,3 +76,11 @@ def proficiency_tokens(skill: str, level: int) -> frozenset[str]:
     """What an agent with `skill` at `level` offers: the skill at every level up to it,
     so that a contact asking for level 3 matches agents at 3, 4 and 5."""
     return frozenset(skill_token(skill, n) for n in range(1, max(1, level) + 1))
+
+
+AGENT_TOKEN = "@agent:"
+
+
+def agent_token(agent_id: str) -> str:
+    """The skill that only `agent_id` holds, for a transfer to that agent by name."""
+    return AGENT_TOKEN + agent_id

@@ -21,6 +21,7 @@ class ContactEventKind(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"
     REQUEUED = "requeued"
+    TRANSFERRED = "transferred"  # a connected contact went back to the queue for others
 
 
 @dataclass(frozen=True, slots=True)

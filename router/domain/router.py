@@ -29,7 +29,7 @@ from uuid import uuid4
 
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, RoutingPolicy
-from router.domain.contact import Contact, ContactState
+from router.domain.contact import AGENT_TOKEN, Contact, ContactState, agent_token
 from router.domain.errors import InvalidArgument, NotFound, WrongState
 from router.domain.events import (
     AgentEvent,
@@ -83,6 +83,7 @@ class Router:
         self._held_for: dict[str, set[str]] = {}
         self._reclaim_deadlines: list[tuple[datetime, str]] = []
         self._relax_deadlines: list[tuple[datetime, str, int]] = []
+        self._relax_from: dict[str, datetime] = {}  # transferred contacts: when, for relaxing
         self._answers: deque[datetime] = deque(maxlen=_RATE_WINDOW)
         # Per channel: seconds between answers while its queue stayed non-empty, and
         # the last answer (with whether contacts of the channel were still waiting).
@@ -488,6 +489,67 @@ class Router:
         self._fill(agent, now, events)
         return contact, events
 
+    def transfer(
+        self,
+        agent_id: str,
+        contact_id: str,
+        now: datetime,
+        *,
+        to_skills: frozenset[str] | None = None,
+        to_agent: str | None = None,
+    ) -> tuple[Contact, list[Event]]:
+        """A connected contact leaves its agent for an agent with `to_skills` (these
+        become its required skills) or for the agent `to_agent` by name.
+
+        The customer's clock is not reset: queued_at keeps the contact's original place
+        (it is among the most urgent, as a transferred customer should be) and answered_at
+        stays the first answer, so its wait and service level count once. Each leg is in
+        the events: TRANSFERRED (from whom, to what), then the next OFFERED and ANSWERED.
+        A named agent is waited for skill_relax seconds (the bullseye again), then anyone
+        with the contact's required skills takes it, so nobody is forgotten when that
+        agent stays busy. The transferring agent is free at once (no wrap-up for its leg).
+        """
+        contact = self._held_contact(agent_id, contact_id)
+        if contact.state is not ContactState.CONNECTED:
+            raise WrongState(
+                f"contact {contact_id} is {contact.state.value}: only a connected contact "
+                "can be transferred"
+            )
+        if (to_skills is None) == (to_agent is None):
+            raise InvalidArgument("target", "give either skills or an agent to transfer to")
+        preferred: tuple[str, ...] = ()
+        if to_agent is not None:
+            if to_agent == agent_id:
+                raise InvalidArgument("target.agent_id", "cannot transfer to oneself")
+            if to_agent not in self._agents:
+                raise WrongState(f"agent {to_agent} is not signed in")
+            required, preferred = contact.required_skills, (agent_token(to_agent),)
+            reason = f"to agent {to_agent}"
+        else:
+            assert to_skills is not None
+            required = to_skills
+            reason = "to skills " + ",".join(sorted(to_skills))
+        agent = self._agents[agent_id]
+        del agent.holding[contact_id]
+        agent.since = now
+        contact = replace(
+            contact,
+            state=ContactState.QUEUED,
+            agent_id=None,
+            offer_id=None,
+            required_skills=required,
+            preferred_skills=preferred,
+        )
+        self._contacts.pop(contact_id)
+        self._relax_from[contact_id] = now
+        self._enqueue(contact, now)
+        events: list[Event] = [
+            ContactEvent(ContactEventKind.TRANSFERRED, contact, now, agent_id, reason=reason)
+        ]
+        self._place(contact_id, now, events)
+        self._fill(agent, now, events)
+        return self._contacts[contact_id], events
+
     def _release_unclaimed(
         self, contact_id: str, agent_id: str, now: datetime, events: list[Event]
     ) -> None:
@@ -521,12 +583,17 @@ class Router:
         """Offer a queued contact to the longest-idle eligible agent, if any is free."""
         contact = self._contacts[contact_id]
         declined = self._declined.get(contact_id, {})
-        agent_id = self._roster.best_for(
-            contact.channel,
-            self._queue.skills_of(contact_id),
-            lambda a: declined.get(a, now) > now,
-            past_deadline=answer_deadline(contact, self.policy) <= now.timestamp(),
-        )
+        skills = self._queue.skills_of(contact_id)
+        named = [s for s in skills if s.startswith(AGENT_TOKEN)]
+        if named:
+            agent_id: str | None = self._named_agent_for(contact, skills, named[0], now)
+        else:
+            agent_id = self._roster.best_for(
+                contact.channel,
+                skills,
+                lambda a: declined.get(a, now) > now,
+                past_deadline=answer_deadline(contact, self.policy) <= now.timestamp(),
+            )
         if agent_id is None:
             return False
         agent = self._agents[agent_id]
@@ -539,6 +606,19 @@ class Router:
             # holds work: give it the rest of what the reserve was holding it back from.
             self._fill(agent, now, events)
         return True
+
+    def _named_agent_for(
+        self, contact: Contact, skills: frozenset[str], token: str, now: datetime
+    ) -> str | None:
+        """The agent a contact transferred by name waits for, when it is free for it."""
+        agent = self._agents.get(token.removeprefix(AGENT_TOKEN))
+        if agent is None or self._is_declined(contact.id, agent_id=agent.id, now=now):
+            return None
+        if not agent.can_take(contact.channel, self.policy):
+            return None
+        if not skills - {token} <= agent.skills:
+            return None
+        return agent.id
 
     def _fill(self, agent: Agent, now: datetime, events: list[Event]) -> None:
         """Give an agent who may have free capacity the most urgent work it can take.
@@ -556,7 +636,7 @@ class Router:
             if Channel.PHONE in channels and not self._roster.reserve_allows_other_work():
                 held_back = _HELD_BACK  # in the reserve: other work only past its deadline
             contact_id = self._queue.best_for(
-                agent.skills,
+                agent.skills | {agent_token(agent.id)},
                 channels,
                 now,
                 partial(self._is_declined, agent_id=agent.id, now=now),
@@ -579,7 +659,10 @@ class Router:
                 c for c in Channel if c is not Channel.PHONE and agent.can_take(c, self.policy)
             ]
             contact_id = self._queue.best_for(
-                agent.skills, others, now, partial(self._is_declined, agent_id=agent_id, now=now)
+                agent.skills | {agent_token(agent.id)},
+                others,
+                now,
+                partial(self._is_declined, agent_id=agent_id, now=now),
             )
             if contact_id is not None:
                 self._place(contact_id, now, events)
@@ -636,7 +719,8 @@ class Router:
         )
         if kept:
             dropped = len(contact.preferred_skills) - kept
-            until = contact.queued_at + timedelta(seconds=self.policy.skill_relax * (dropped + 1))
+            step = timedelta(seconds=self.policy.skill_relax * (dropped + 1))
+            until = self._relax_origin(contact) + step
             heapq.heappush(self._relax_deadlines, (until, contact.id, kept))
 
     def _preferences_kept(self, contact: Contact, now: datetime) -> int:
@@ -645,8 +729,12 @@ class Router:
         wanted = len(contact.preferred_skills)
         if not wanted or self.policy.skill_relax <= 0:
             return 0
-        steps = int(contact.wait_seconds(now) // self.policy.skill_relax)
-        return max(0, wanted - steps)
+        waited = (now - self._relax_origin(contact)).total_seconds()
+        return max(0, wanted - int(waited // self.policy.skill_relax))
+
+    def _relax_origin(self, contact: Contact) -> datetime:
+        """Preferences relax from submission, or from the transfer that set them."""
+        return self._relax_from.get(contact.id, contact.queued_at)
 
     def _relax(self, now: datetime, events: list[Event]) -> None:
         """Widen the pool of contacts whose next preferred skill is dropped by now."""
@@ -668,6 +756,7 @@ class Router:
         self._keys.pop(contact.idempotency_key, None)
         self._contact_seq.pop(contact.id, None)
         self._declined.pop(contact.id, None)
+        self._relax_from.pop(contact.id, None)
 
     def _drop_offer(self, offer: Offer, agent: Agent) -> None:
         del self._offers[offer.id]

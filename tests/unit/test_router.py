@@ -611,6 +611,112 @@ class TestProficiency:
         assert proficiency_tokens("returns", 3) == {"returns", "returns@2", "returns@3"}
 
 
+def _connected(router: Router, make_contact: MakeContact, at: At, agent: str) -> Contact:
+    """A call answered by `agent` at 2 s after waiting 2 s."""
+    (offer,) = _offers(router.submit(make_contact("call", PHONE, 0.0), at(0)))
+    assert offer.agent_id == agent
+    contact, _ = router.accept(agent, offer.id, at(2))
+    return contact
+
+
+class TestTransfer:
+    def test_to_a_skill_keeps_the_customer_clock(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Transferred to billing: the billing agent is offered it; queued_at and the first
+        answer stay, so the wait counts once; the first agent is free again."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        first = _connected(router, make_contact, at, "ann")
+        _ready(router, "bob", at(3), skills={"billing"})
+        contact, events = router.transfer("ann", "call", at(60), to_skills=frozenset({"billing"}))
+        assert _kinds(events) == ["transferred", "offered"]
+        transferred = events[0]
+        assert isinstance(transferred, ContactEvent)
+        assert (transferred.agent_id, transferred.reason) == ("ann", "to skills billing")
+        assert _offered(events) == [("call", "bob")]
+        assert contact.queued_at == first.queued_at
+        assert contact.answered_at == first.answered_at == at(2)
+        assert contact.wait_seconds(at(61)) == 2.0
+        assert router.agent("ann").contact_ids == ()
+        (offer,) = _offers(events)
+        answered, _ = router.accept("bob", offer.id, at(61))
+        assert answered.answered_at == at(2)
+
+    def test_to_a_named_agent_waits_for_that_agent(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """To bob by name: a longer idle carl is not offered it; bob gets it when free."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _connected(router, make_contact, at, "ann")
+        _ready(router, "carl", at(3))
+        _ready(router, "bob", at(4))
+        (other,) = _offers(router.submit(make_contact("other", PHONE, 5.0), at(5)))
+        router.accept(other.agent_id, other.id, at(5))
+        busy = other.agent_id
+        assert busy == "carl"  # carl idled longest
+        _, events = router.transfer("ann", "call", at(10), to_agent="bob")
+        assert _offered(events) == [("call", "bob")]
+
+    def test_named_agent_busy_then_anyone_after_the_relax_period(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """bob stays busy: after skill_relax (30 s) from the transfer anyone takes it."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _connected(router, make_contact, at, "ann")
+        _ready(router, "bob", at(3))
+        (other,) = _offers(router.submit(make_contact("other", PHONE, 4.0), at(4)))
+        router.accept("bob", other.id, at(4))
+        _ready(router, "carl", at(5))
+        _, events = router.transfer("ann", "call", at(10), to_agent="bob")
+        assert _offered(events) == []  # carl is free, but the customer asked for bob
+        assert router.next_deadline() == at(40)
+        assert _offered(router.expire(at(39))) == []
+        # carl has been free since 5 s, ann since the transfer at 10 s
+        assert _offered(router.expire(at(40))) == [("call", "carl")]
+
+    @pytest.mark.parametrize(
+        ("target", "error"),
+        [
+            ({"to_agent": "ann"}, InvalidArgument),
+            ({"to_agent": "nobody"}, WrongState),
+            ({}, InvalidArgument),
+            ({"to_agent": "bob", "to_skills": frozenset({"x"})}, InvalidArgument),
+        ],
+    )
+    def test_refused_transfers_change_nothing(
+        self,
+        new_id: NewId,
+        make_contact: MakeContact,
+        at: At,
+        target: dict[str, object],
+        error: type[DomainError],
+    ) -> None:
+        """To oneself, to an agent not signed in, to nothing or to two targets: refused."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _ready(router, "bob", at(0))
+        _connected(router, make_contact, at, "ann")
+        before = fingerprint(router, at(9))
+        with pytest.raises(error):
+            router.transfer("ann", "call", at(9), **target)  # type: ignore[arg-type]
+        assert fingerprint(router, at(9)) == before
+
+    def test_only_a_connected_contact_is_transferred(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """In wrap-up the conversation is over: FAILED_PRECONDITION (WrongState)."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _ready(router, "bob", at(0))
+        _connected(router, make_contact, at, "ann")
+        router.end("ann", "call", at(5))
+        with pytest.raises(WrongState, match="only a connected contact"):
+            router.transfer("ann", "call", at(6), to_agent="bob")
+
+
 class TestSkillsAndCapacity:
     def test_required_skills_are_respected(
         self, new_id: NewId, make_contact: MakeContact, at: At

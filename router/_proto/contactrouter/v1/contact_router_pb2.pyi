@@ -1267,6 +1267,68 @@ class CompleteContactResponse(_message.Message):
 Global___CompleteContactResponse: _TypeAlias = CompleteContactResponse  # noqa: Y015
 
 @_typing.final
+class TransferContactRequest(_message.Message):
+    """Transfer a connected contact: give to_skills or to_agent_id, not both."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    TO_SKILLS_FIELD_NUMBER: _builtins.int
+    TO_AGENT_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Required: the agent connected to the contact."""
+    contact_id: _builtins.str
+    """Required."""
+    to_agent_id: _builtins.str
+    """The agent to hand it to by name (signed in, not the caller)."""
+    @_builtins.property
+    def to_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skills the next agent must hold (1 to 16, each 1 to 64 characters of
+        [a-z0-9:_.-]); they become the contact's required skills.
+        """
+
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        to_skills: _abc.Iterable[_builtins.str] | None = ...,
+        to_agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "to_agent_id", b"to_agent_id", "to_skills", b"to_skills"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferContactRequest: _TypeAlias = TransferContactRequest  # noqa: Y015
+
+@_typing.final
+class TransferContactResponse(_message.Message):
+    """The transferred contact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact, QUEUED (or OFFERED when the next agent was free at once)."""
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferContactResponse: _TypeAlias = TransferContactResponse  # noqa: Y015
+
+@_typing.final
 class GetServiceLevelRequest(_message.Message):
     """Ask for service level over a time range."""
 

@@ -307,6 +307,11 @@ class AgentServiceStub:
                 request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
                 response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
                 _registered_method=True)
+        self.TransferContact = channel.unary_unary(
+                '/contactrouter.v1.AgentService/TransferContact',
+                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
+                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -384,6 +389,21 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferContact(self, request, context):
+        """Hand a connected contact to an agent with other skills, or to a named agent.
+        The customer's clock is not reset: the contact keeps its place (queued_at)
+        and its first answer, so its wait counts once; each leg is recorded
+        (contact_events: transferred, then offered and answered). A named agent is
+        waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
+        required skills takes it. The transferring agent is free at once.
+        FAILED_PRECONDITION unless the contact is connected to this agent, or when
+        the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
+        to_skills and to_agent_id is given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -426,6 +446,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.CompleteContact,
                     request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.FromString,
                     response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.SerializeToString,
+            ),
+            'TransferContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferContact,
+                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.FromString,
+                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -655,6 +680,33 @@ class AgentService:
             '/contactrouter.v1.AgentService/CompleteContact',
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
             router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.AgentService/TransferContact',
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
+            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -179,6 +179,17 @@ class AgentServiceStub:
     """The conversation ended; the contact moves to wrap-up."""
     CompleteContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.CompleteContactRequest, _contact_router_pb2.CompleteContactResponse]
     """After-contact work is done; the contact is completed with a disposition."""
+    TransferContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.TransferContactRequest, _contact_router_pb2.TransferContactResponse]
+    """Hand a connected contact to an agent with other skills, or to a named agent.
+    The customer's clock is not reset: the contact keeps its place (queued_at)
+    and its first answer, so its wait counts once; each leg is recorded
+    (contact_events: transferred, then offered and answered). A named agent is
+    waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
+    required skills takes it. The transferring agent is free at once.
+    FAILED_PRECONDITION unless the contact is connected to this agent, or when
+    the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
+    to_skills and to_agent_id is given.
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -220,6 +231,17 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """The conversation ended; the contact moves to wrap-up."""
     CompleteContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.CompleteContactRequest, _contact_router_pb2.CompleteContactResponse]  # type: ignore[assignment]
     """After-contact work is done; the contact is completed with a disposition."""
+    TransferContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.TransferContactRequest, _contact_router_pb2.TransferContactResponse]  # type: ignore[assignment]
+    """Hand a connected contact to an agent with other skills, or to a named agent.
+    The customer's clock is not reset: the contact keeps its place (queued_at)
+    and its first answer, so its wait counts once; each leg is recorded
+    (contact_events: transferred, then offered and answered). A named agent is
+    waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
+    required skills takes it. The transferring agent is free at once.
+    FAILED_PRECONDITION unless the contact is connected to this agent, or when
+    the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
+    to_skills and to_agent_id is given.
+    """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
@@ -306,6 +328,23 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.CompleteContactResponse, _abc.Awaitable[_contact_router_pb2.CompleteContactResponse]]:
         """After-contact work is done; the contact is completed with a disposition."""
+
+    @_abc_1.abstractmethod
+    def TransferContact(
+        self,
+        request: _contact_router_pb2.TransferContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.TransferContactResponse, _abc.Awaitable[_contact_router_pb2.TransferContactResponse]]:
+        """Hand a connected contact to an agent with other skills, or to a named agent.
+        The customer's clock is not reset: the contact keeps its place (queued_at)
+        and its first answer, so its wait counts once; each leg is recorded
+        (contact_events: transferred, then offered and answered). A named agent is
+        waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
+        required skills takes it. The transferring agent is free at once.
+        FAILED_PRECONDITION unless the contact is connected to this agent, or when
+        the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
+        to_skills and to_agent_id is given.
+        """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
