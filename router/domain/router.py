@@ -128,6 +128,11 @@ class Router:
             return 0
         return self._queue.position(contact_id, now)
 
+    def waiting_for(self, contact_id: str) -> frozenset[str] | None:
+        """The skills a queued contact waits for now (its required skills, the preferred
+        ones not yet relaxed, or a named agent's token); None if not queued."""
+        return self._queue.skills_of(contact_id) if contact_id in self._queue else None
+
     def estimated_wait(self, contact_id: str, now: datetime) -> float | None:
         """Seconds until answer: place among waiting contacts of its channel x the mean
         time between that channel's recent answers while its queue was not empty.

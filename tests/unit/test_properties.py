@@ -9,9 +9,10 @@ that the routing invariants hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import event as event_label
@@ -37,6 +38,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
+from router.domain.contact import AGENT_TOKEN
 from router.domain.queue import ContactQueue, answer_deadline
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
 
@@ -52,6 +54,19 @@ contact_skills = st.sampled_from(
     [frozenset(), frozenset(), frozenset({"es"}), frozenset({"vip"}), ALL_SKILLS]
 )
 agent_skills = st.sampled_from([ALL_SKILLS, ALL_SKILLS, frozenset({"es"}), frozenset()])
+
+
+def _to_agent(agent_id: str) -> dict[str, Any]:
+    return {"to_agent": agent_id}
+
+
+def _to_skills(skills: frozenset[str]) -> dict[str, Any]:
+    return {"to_skills": skills}
+
+
+transfer_targets: st.SearchStrategy[dict[str, Any]] = st.one_of(
+    st.sampled_from(AGENTS).map(_to_agent), contact_skills.map(_to_skills)
+)
 capacities = st.fixed_dictionaries(
     {
         PHONE: st.sampled_from([1, 1, 0]),
@@ -120,6 +135,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.open_offers: dict[str, str] = {}
         self.declined: dict[tuple[str, str], datetime] = {}
         self.past_offers: list[Offer] = []
+        self.transferred: set[str] = set()
 
     # ------------------------------------------------------------ event replay
 
@@ -167,6 +183,10 @@ class RouterMachine(RuleBasedStateMachine):
             assert contact.id not in self.open_offers, "abandoned with an open offer"
             assert all(contact.id not in held for held in self.held.values())
             self.active.remove(contact.id)
+        elif kind is ContactEventKind.TRANSFERRED:
+            assert event.agent_id is not None
+            assert contact.state is ContactState.QUEUED
+            del self.held[event.agent_id][contact.id]
         elif kind is ContactEventKind.REQUEUED:
             assert contact.state is ContactState.QUEUED
             assert all(contact.id not in held for held in self.held.values())
@@ -237,14 +257,39 @@ class RouterMachine(RuleBasedStateMachine):
         channel=st.sampled_from(Channel),
         skills=contact_skills,
         boost=st.sampled_from([1.0, 1.0, 2.0]),
+        preferred=st.sampled_from([(), (), ("es",), ("vip", "es")]),
     )
-    def submit(self, channel: Channel, skills: frozenset[str], boost: float) -> None:
+    def submit(
+        self, channel: Channel, skills: frozenset[str], boost: float, preferred: tuple[str, ...]
+    ) -> None:
         self.submitted += 1
         contact_id = f"c{self.submitted:04d}"
         self.active.add(contact_id)
         self.channel_of[contact_id] = channel
         contact = build_contact(contact_id, channel, self.now, skills, boost)
+        contact = replace(contact, preferred_skills=preferred)
         self._apply(self.router.submit(contact, self.now))
+
+    @rule(data=st.data(), to=transfer_targets)
+    def transfer(self, data: st.DataObject, to: dict[str, Any]) -> None:
+        """Transfer a connected contact to skills or to an agent by name (or be refused,
+        changing nothing)."""
+        candidates = self._contacts_in(ContactState.CONNECTED)
+        if not candidates:
+            return
+        contact = self.router.contact(data.draw(st.sampled_from(candidates)))
+        assert contact.agent_id is not None
+        before = fingerprint(self.router, self.now)
+        try:
+            moved, events = self.router.transfer(contact.agent_id, contact.id, self.now, **to)
+        except DomainError:
+            assert fingerprint(self.router, self.now) == before
+            event_label("transfer refused")
+            return
+        assert (moved.queued_at, moved.answered_at) == (contact.queued_at, contact.answered_at)
+        self.transferred.add(contact.id)
+        event_label("transferred")
+        self._apply(events)
 
     @rule(
         agent=st.sampled_from(AGENTS),
@@ -305,7 +350,9 @@ class RouterMachine(RuleBasedStateMachine):
             self._apply(events)
             return
         contact, events = self.router.accept(offer.agent_id, offer.id, self.now)
-        assert (contact.state, contact.answered_at) == (ContactState.CONNECTED, self.now)
+        assert contact.state is ContactState.CONNECTED
+        # A transferred contact keeps its first answer: the customer's wait counts once.
+        assert contact.answered_at == self.now or contact.id in self.transferred
         self._apply(events)
         assert self.router.accept(offer.agent_id, offer.id, self.now) == (contact, [])
 
@@ -481,11 +528,18 @@ class RouterMachine(RuleBasedStateMachine):
         phone_ready = {a for a, (_, channels) in free.items() if PHONE in channels}
         for contact_id in self._contacts_in(ContactState.QUEUED):
             contact = self.router.contact(contact_id)
+            wanted = self.router.waiting_for(contact_id)
+            assert wanted is not None
+            assert contact.required_skills <= wanted
+            assert wanted <= contact.required_skills | set(contact.preferred_skills)
+            named = {s.removeprefix(AGENT_TOKEN) for s in wanted if s.startswith(AGENT_TOKEN)}
+            wanted = frozenset(s for s in wanted if not s.startswith(AGENT_TOKEN))
             eligible = {
                 agent_id
                 for agent_id, (skills, channels) in free.items()
                 if contact.channel in channels
-                and contact.required_skills <= skills
+                and wanted <= skills
+                and named <= {agent_id}
                 and not self._excluded(contact_id, agent_id)
             }
             due = answer_deadline(contact, self.policy) <= self.now.timestamp()
