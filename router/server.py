@@ -21,6 +21,7 @@ from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.access import AccessInterceptor, OwnerOf, Tokens
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
+from router.api.malformed import RefuseMalformedRequests
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.config import ServerTls, Settings
@@ -150,7 +151,11 @@ async def start_router(
     metrics_server = None
     if metrics_port is not None:
         metrics_server = await serve_metrics(metrics, host, metrics_port)
-    interceptors = [] if tokens is None else [AccessInterceptor(tokens, _owner_of(active))]
+    # Access first: a caller without a valid token learns nothing, not even whether
+    # its bytes parse.
+    interceptors: list[grpc.aio.ServerInterceptor] = [RefuseMalformedRequests()]
+    if tokens is not None:
+        interceptors.insert(0, AccessInterceptor(tokens, _owner_of(active)))
     server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
     pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,7 +193,7 @@ class TestTokens:
         await clients.contacts("gateway").SubmitContact(submission("k-1"))
         await clients.agents("alice").SignIn(sign_in_as("alice"))
         await clients.reporting("reporting").GetQueueStatus(pb.GetQueueStatusRequest())
-        refused = [
+        refused: list[Awaitable[object]] = [
             clients.contacts("reporting").SubmitContact(submission("k-2")),
             clients.contacts("alice").SubmitContact(submission("k-3")),
             clients.agents("gateway").SignIn(sign_in_as("alice")),
@@ -229,8 +229,9 @@ class TestAgentTokens:
         ):
             assert (await rpc_error(call)).code() is grpc.StatusCode.PERMISSION_DENIED
         stream = alice.StreamOffers(pb.StreamOffersRequest(agent_id="bob"))
-        error = await rpc_error(stream.read())
-        assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stream.read()
+        assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
     async def test_agent_cannot_touch_another_agents_offer_or_contact(
         self, clients: Clients

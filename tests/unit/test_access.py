@@ -64,8 +64,13 @@ class TestTokensFile:
 
 class TestRoles:
     def test_each_service_has_its_role_and_probes_are_open(self) -> None:
-        assert roles_for("/contactrouter.v1.ContactService/SubmitContact") == {Role.GATEWAY}
-        assert roles_for("/contactrouter.v1.AgentService/StreamOffers") == {Role.AGENT}
-        assert roles_for("/contactrouter.v1.ReportingService/GetQueueStatus") == {Role.REPORTING}
+        contact = roles_for("/contactrouter.v1.ContactService/SubmitContact")
+        agent = roles_for("/contactrouter.v1.AgentService/StreamOffers")
+        reporting = roles_for("/contactrouter.v1.ReportingService/GetQueueStatus")
+        assert (contact, agent, reporting) == (
+            frozenset({Role.GATEWAY}),
+            frozenset({Role.AGENT}),
+            frozenset({Role.REPORTING}),
+        )
         assert roles_for("/contactrouter.v1.FutureService/Anything") == frozenset()
         assert roles_for("/grpc.health.v1.Health/Check") is None
