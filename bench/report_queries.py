@@ -198,6 +198,16 @@ async def main(args: argparse.Namespace) -> int:
     if not admin_url:
         print("set ROUTER_TEST_DATABASE_URL or --server-url", file=sys.stderr)
         return 2
+    if args.database_url:
+        db = await asyncpg.connect(args.database_url)
+        try:
+            await db.execute("SET TIME ZONE 'UTC'; SET work_mem = '128MB'; SET jit = off")
+            await db.execute("SET max_parallel_workers_per_gather = 0")
+            print(f"measuring the month already in {args.database_url}")
+            await measure(db, args.plans)
+        finally:
+            await db.close()
+        return 0
     name = f"bench_reports_{uuid.uuid4().hex[:8]}"
     base = admin_url.rpartition("/")[0]
     admin = await asyncpg.connect(admin_url)
@@ -238,4 +248,7 @@ if __name__ == "__main__":
     parser.add_argument("--server-url", help="admin URL (default ROUTER_TEST_DATABASE_URL)")
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     parser.add_argument("--plans", action="store_true", help="print every query plan")
+    parser.add_argument(
+        "--database-url", help="measure a database generated before with --keep (no generation)"
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -132,11 +132,11 @@ timed AS (
         c.abandoned_at,
         c.completed_at,
         c.required_skills,
-        EXTRACT(EPOCH FROM COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)::double precision
+        date_part('epoch', COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)
             AS wait_seconds,
-        EXTRACT(EPOCH FROM c.ended_at - c.answered_at)::double precision AS talk_seconds,
-        EXTRACT(EPOCH FROM c.completed_at - c.ended_at)::double precision AS acw_seconds,
-        EXTRACT(EPOCH FROM c.completed_at - c.answered_at)::double precision AS handle_seconds
+        date_part('epoch', c.ended_at - c.answered_at) AS talk_seconds,
+        date_part('epoch', c.completed_at - c.ended_at) AS acw_seconds,
+        date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds
     FROM contacts AS c
     JOIN thresholds AS th ON th.channel = c.channel
     WHERE c.queued_at >= $1 AND c.queued_at < $2
@@ -184,7 +184,7 @@ SELECT
     c.channel,
     c.disposition,
     count(*) AS contacts,
-    avg(EXTRACT(EPOCH FROM c.completed_at - c.answered_at))::double precision AS aht_seconds,
+    avg(date_part('epoch', c.completed_at - c.answered_at))::double precision AS aht_seconds,
     count(f.rating) AS ratings,
     avg(f.rating)::double precision AS mean_rating
 FROM contacts AS c
@@ -256,9 +256,9 @@ handling AS (
             * tstzmultirange(tstzrange($1, least($2, $3))) AS handling,
         count(*) FILTER (WHERE answered_at >= $1) AS contacts_handled,
         count(*) FILTER (WHERE answered_at >= $1 AND completed_at IS NOT NULL) AS completed,
-        avg(EXTRACT(EPOCH FROM completed_at - answered_at)) FILTER (WHERE answered_at >= $1)
+        avg(date_part('epoch', completed_at - answered_at)) FILTER (WHERE answered_at >= $1)
             AS aht_seconds,
-        sum(EXTRACT(EPOCH FROM completed_at - ended_at)) FILTER (WHERE answered_at >= $1)
+        sum(date_part('epoch', completed_at - ended_at)) FILTER (WHERE answered_at >= $1)
             AS acw_seconds_total
     FROM handled
     WHERE agent_id IS NOT NULL
@@ -283,13 +283,13 @@ SELECT
     j.completed,
     j.aht_seconds::double precision,
     coalesce(j.acw_seconds_total, 0)::double precision AS acw_seconds_total,
-    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.signed_in) AS r)
+    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0) FROM unnest(j.signed_in) AS r)
         ::double precision AS signed_in_seconds,
-    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.ready) AS r)
+    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0) FROM unnest(j.ready) AS r)
         ::double precision AS ready_seconds,
-    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0) FROM unnest(j.handling) AS r)
+    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0) FROM unnest(j.handling) AS r)
         ::double precision AS handling_seconds,
-    (SELECT coalesce(sum(EXTRACT(EPOCH FROM upper(r) - lower(r))), 0)
+    (SELECT coalesce(sum(date_part('epoch', upper(r) - lower(r))), 0)
      FROM unnest(j.handling + j.ready) AS r)::double precision AS available_seconds
 FROM joined AS j
 ORDER BY j.agent_id;
@@ -318,7 +318,7 @@ periods AS (
 )
 SELECT
     agent_id, status, CASE WHEN status = 'away' THEN reason ELSE '' END AS reason,
-    sum(EXTRACT(EPOCH FROM upper(period) - lower(period)))::double precision AS seconds
+    sum(date_part('epoch', upper(period) - lower(period)))::double precision AS seconds
 FROM periods
 WHERE NOT isempty(period) AND status <> 'offline'
 GROUP BY 1, 2, 3

@@ -129,11 +129,11 @@ SELECT
     c.ended_at,
     c.completed_at,
     c.abandoned_at,
-    EXTRACT(EPOCH FROM COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)::double precision
+    date_part('epoch', COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)
         AS wait_seconds,
-    EXTRACT(EPOCH FROM c.ended_at - c.answered_at)::double precision AS talk_seconds,
-    EXTRACT(EPOCH FROM c.completed_at - c.ended_at)::double precision AS acw_seconds,
-    EXTRACT(EPOCH FROM c.completed_at - c.answered_at)::double precision AS handle_seconds,
+    date_part('epoch', c.ended_at - c.answered_at) AS talk_seconds,
+    date_part('epoch', c.completed_at - c.ended_at) AS acw_seconds,
+    date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds,
     c.required_skills,
     f.rating,
     f.comment AS feedback_comment,
@@ -179,7 +179,7 @@ SELECT
     l.connected,
     l.at AS started_at,
     lead(l.at) OVER w AS ended_at,
-    EXTRACT(EPOCH FROM lead(l.at) OVER w - l.at)::double precision AS seconds
+    date_part('epoch', lead(l.at) OVER w - l.at) AS seconds
 FROM agent_status_log AS l
 WINDOW w AS (PARTITION BY l.agent_id ORDER BY l.at, l.id);
 
