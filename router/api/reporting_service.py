@@ -365,7 +365,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                     else _erlang_a_row(calls, aht, length, target, threshold, patience,
                                        short_abandon)
                 )  # fmt: skip
-            except ValueError as error:
+            except (ValueError, OverflowError) as error:
+                # OverflowError: calls x AHT beyond a float (each finite on its own).
                 raise InvalidArgument(field, str(error)) from None
             row.interval_start.CopyFrom(timestamp(start))
             rows.append(row)
