@@ -194,10 +194,6 @@ def _scan_of(line: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    admin_url = args.server_url or os.environ.get("ROUTER_TEST_DATABASE_URL")
-    if not admin_url:
-        print("set ROUTER_TEST_DATABASE_URL or --server-url", file=sys.stderr)
-        return 2
     if args.database_url:
         db = await asyncpg.connect(args.database_url)
         try:
@@ -208,6 +204,10 @@ async def main(args: argparse.Namespace) -> int:
         finally:
             await db.close()
         return 0
+    admin_url = args.server_url or os.environ.get("ROUTER_TEST_DATABASE_URL")
+    if not admin_url:
+        print("set ROUTER_TEST_DATABASE_URL or --server-url", file=sys.stderr)
+        return 2
     name = f"bench_reports_{uuid.uuid4().hex[:8]}"
     base = admin_url.rpartition("/")[0]
     admin = await asyncpg.connect(admin_url)

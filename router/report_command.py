@@ -407,7 +407,7 @@ def draw_service_level(response: pb.GetContactReportResponse, path: Path, title:
     # matplotlib.dates ships without type hints.
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))  # type: ignore[no-untyped-call]
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="lower left", ncol=5, fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(path)

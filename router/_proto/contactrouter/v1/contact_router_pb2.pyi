@@ -1773,8 +1773,8 @@ class ContactReportRow(_message.Message):
     mean_acw_seconds: _builtins.float
     """Mean after-contact work of completed contacts, seconds."""
     transfers: _builtins.int
-    """Transfers of these contacts: events of kind "transferred" (0 until the
-    router records transfers).
+    """Transfers of these contacts: their events of kind "transferred" (each
+    TransferContact counts once).
     """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
