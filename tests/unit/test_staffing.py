@@ -1,4 +1,4 @@
-"""Erlang C staffing, checked against published worked examples."""
+"""Erlang C staffing, checked against well-known worked examples."""
 
 from __future__ import annotations
 
