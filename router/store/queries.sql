@@ -210,7 +210,8 @@ ORDER BY 1, 2 NULLS FIRST;
 -- report_agents --
 -- Per agent over [$1, $2), cut at $3 (now): signed-in time, ready time, time handling
 -- contacts (the union of answered-to-completed stretches, so parallel chats count once),
--- and the contacts answered in the range with their handle and ACW seconds.
+-- and the contacts answered in the range with their handle and ACW seconds. A
+-- transferred contact counts once per leg, for the agent of each leg.
 WITH status_rows AS (
     SELECT l.agent_id, l.status, l.reason, l.at, l.id
     FROM agent_status_log AS l
@@ -240,14 +241,45 @@ presence AS (
     WHERE NOT isempty(period)
     GROUP BY agent_id
 ),
+transferred AS (
+    SELECT DISTINCT e.contact_id FROM contact_events AS e WHERE e.kind = 'transferred'
+),
+-- Each agent's leg of a transferred contact, from its events: from that agent's answer
+-- to its transfer (no wrap-up), or to the end and the completion of the last leg.
+legs AS (
+    SELECT
+        agent_id,
+        at AS answered_at,
+        CASE WHEN next_kind IN ('transferred', 'ended') THEN next_at END AS ended_at,
+        CASE WHEN next_kind = 'transferred' THEN next_at
+             WHEN next_kind = 'ended' AND after_kind = 'completed' THEN after_at END
+            AS completed_at
+    FROM (
+        SELECT
+            e.kind, e.at, e.agent_id,
+            lead(e.kind) OVER w AS next_kind, lead(e.at) OVER w AS next_at,
+            lead(e.kind, 2) OVER w AS after_kind, lead(e.at, 2) OVER w AS after_at
+        FROM contact_events AS e
+        JOIN transferred AS t ON t.contact_id = e.contact_id
+        WHERE e.kind IN ('answered', 'transferred', 'ended', 'completed')
+        WINDOW w AS (PARTITION BY e.contact_id ORDER BY e.id)
+    ) AS steps
+    WHERE kind = 'answered'
+),
 handled AS (
     SELECT c.agent_id, c.answered_at, c.ended_at, c.completed_at
     FROM contacts AS c
     WHERE c.completed_at > $1 AND c.answered_at < $2
+      AND NOT EXISTS (SELECT 1 FROM transferred AS t WHERE t.contact_id = c.id)
     UNION ALL
     SELECT c.agent_id, c.answered_at, c.ended_at, c.completed_at
     FROM contacts AS c
     WHERE c.state IN ('connected', 'wrap_up') AND c.answered_at < $2
+      AND NOT EXISTS (SELECT 1 FROM transferred AS t WHERE t.contact_id = c.id)
+    UNION ALL
+    SELECT agent_id, answered_at, ended_at, completed_at
+    FROM legs
+    WHERE answered_at < $2 AND (completed_at IS NULL OR completed_at > $1)
 ),
 handling AS (
     SELECT

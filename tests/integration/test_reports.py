@@ -422,3 +422,49 @@ class TestViews:
         )
         assert lunch is not None
         assert lunch["seconds"] == 1800.0
+
+
+class TestTransferredContactsInTheAgentReport:
+    async def test_each_agent_gets_its_own_leg(self, db: asyncpg.Connection, store: Store) -> None:
+        """Dave answers at 11:00:10 and transfers at 11:05:10; the contact waits; Erin
+        answers at 11:06:10, ends at 11:10:10, completes at 11:11:10. Dave handled 300 s
+        (no wrap-up), Erin 300 s of which 60 s ACW; neither gets the other's time."""
+        contact_id = await contact(
+            db,
+            Channel.PHONE,
+            "11:00:00",
+            answered="11:00:10",
+            ended="11:10:10",
+            completed="11:11:10",
+            agent="erin",
+            disposition="billing",
+        )
+        for kind, clock, agent in (
+            ("submitted", "11:00:00", None),
+            ("offered", "11:00:05", "dave"),
+            ("answered", "11:00:10", "dave"),
+            ("transferred", "11:05:10", "dave"),
+            ("offered", "11:06:05", "erin"),
+            ("answered", "11:06:10", "erin"),
+            ("ended", "11:10:10", "erin"),
+            ("completed", "11:11:10", "erin"),
+        ):
+            await db.execute(
+                "INSERT INTO contact_events (contact_id, kind, at, agent_id) "
+                "VALUES ($1, $2, $3, $4)",
+                contact_id,
+                kind,
+                t(clock),
+                agent,
+            )
+        for agent in ("dave", "erin"):
+            await status(db, agent, "signed_in", "ready", "10:55:00")
+        agents = {a.agent_id: a for a in await store.reports.agents(START, END, NOW)}
+        dave, erin = agents["dave"], agents["erin"]
+        assert (dave.handling_seconds, dave.contacts_handled, dave.completed) == (300.0, 1, 1)
+        assert (dave.aht_seconds, dave.acw_seconds_total) == (300.0, 0.0)
+        assert (erin.handling_seconds, erin.contacts_handled, erin.completed) == (300.0, 1, 1)
+        assert (erin.aht_seconds, erin.acw_seconds_total) == (300.0, 60.0)
+        rows = await store.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
+        (phone,) = [r for r in rows if r.channel is Channel.PHONE]
+        assert (phone.transfers, phone.answered, phone.asa_seconds) == (1, 1, 10.0)
