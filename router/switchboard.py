@@ -245,8 +245,12 @@ class Switchboard:
         capacities: Mapping[Channel, int],
         status: AgentStatus,
     ) -> AgentView:
-        await self._commit(self.router.sign_in(agent_id, skills, capacities, status, self._clock()))
-        return self.router.agent(agent_id)
+        events = self.router.sign_in(agent_id, skills, capacities, status, self._clock())
+        # The agent as this call left it: a SignOut landing during the commit must not
+        # turn a successful sign-in into NOT_FOUND.
+        agent = self.router.agent(agent_id)
+        await self._commit(events)
+        return agent
 
     async def sign_out(self, agent_id: str) -> AgentView:
         events = self.router.sign_out(agent_id, self._clock())
@@ -258,8 +262,10 @@ class Switchboard:
         return AgentView(agent_id, AgentStatus.OFFLINE, "", signed_out.skills, {}, False, (), None)
 
     async def set_status(self, agent_id: str, status: AgentStatus, reason: str) -> AgentView:
-        await self._commit(self.router.set_status(agent_id, status, reason, self._clock()))
-        return self.router.agent(agent_id)
+        events = self.router.set_status(agent_id, status, reason, self._clock())
+        agent = self.router.agent(agent_id)
+        await self._commit(events)
+        return agent
 
     async def open_stream(self, agent_id: str) -> OfferStream:
         """The agent is present: offers flow to the returned stream until it closes."""
