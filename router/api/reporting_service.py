@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -353,23 +354,30 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             raise InvalidArgument("max_occupancy", "must be in (0, 1]")
         forecast, patience = await self._forecast(request, channel, interval)
         short_abandon = policy.short_abandon
-        rows = []
-        for index, (start, calls, aht) in enumerate(forecast):
-            field = f"forecast[{index}]"
-            if not (0 <= calls < math.inf) or not (0 <= aht < math.inf):
-                raise InvalidArgument(field, "calls and aht_seconds must be finite and >= 0")
-            try:
-                row = (
-                    _erlang_c_row(calls, aht, length, target, threshold, max_occupancy)
-                    if patience is None
-                    else _erlang_a_row(calls, aht, length, target, threshold, patience,
-                                       short_abandon)
-                )  # fmt: skip
-            except (ValueError, OverflowError) as error:
-                # OverflowError: calls x AHT beyond a float (each finite on its own).
-                raise InvalidArgument(field, str(error)) from None
-            row.interval_start.CopyFrom(timestamp(start))
-            rows.append(row)
+
+        def staff() -> list[pb.StaffingRow]:
+            rows = []
+            for index, (start, calls, aht) in enumerate(forecast):
+                field = f"forecast[{index}]"
+                if not (0 <= calls < math.inf) or not (0 <= aht < math.inf):
+                    raise InvalidArgument(field, "calls and aht_seconds must be finite and >= 0")
+                try:
+                    row = (
+                        _erlang_c_row(calls, aht, length, target, threshold, max_occupancy)
+                        if patience is None
+                        else _erlang_a_row(calls, aht, length, target, threshold, patience,
+                                           short_abandon)
+                    )  # fmt: skip
+                except (ValueError, OverflowError) as error:
+                    # OverflowError: calls x AHT beyond a float (each finite on its own).
+                    raise InvalidArgument(field, str(error)) from None
+                row.interval_start.CopyFrom(timestamp(start))
+                rows.append(row)
+            return rows
+
+        # Thousands of large intervals take seconds of arithmetic: off the event loop,
+        # which routes every contact meanwhile.
+        rows = await asyncio.to_thread(staff)
         return pb.GetStaffingResponse(
             rows=rows,
             model=_STAFFING_MODEL if patience is None else _ERLANG_A_MODEL,

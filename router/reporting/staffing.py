@@ -95,10 +95,17 @@ def agents_needed(
     traffic = calls * aht_seconds / interval_seconds
     if traffic == 0:
         return achieved(0, calls, aht_seconds, interval_seconds, threshold)
-    agents = max(1, math.floor(traffic) + 1)
+    if not math.isfinite(traffic) or traffic >= MAX_AGENTS:
+        raise ValueError(f"more than {MAX_AGENTS} agents would be needed: check the forecast")
+    # Erlang B is carried from n to n + 1 in O(1), so the search costs O(agents) in all,
+    # not O(agents) per count tried.
+    agents = math.floor(traffic) + 1
+    blocking = erlang_b(agents, traffic)
     while agents <= MAX_AGENTS:
-        result = achieved(agents, calls, aht_seconds, interval_seconds, threshold)
-        if result.service_level >= target and result.occupancy <= max_occupancy:
-            return result
+        waiting = agents * blocking / (agents - traffic * (1 - blocking))
+        level = 1 - waiting * math.exp(-(agents - traffic) * threshold / aht_seconds)
+        if level >= target and traffic / agents <= max_occupancy:
+            return achieved(agents, calls, aht_seconds, interval_seconds, threshold)
         agents += 1
+        blocking = traffic * blocking / (agents + traffic * blocking)
     raise ValueError(f"more than {MAX_AGENTS} agents would be needed: check the forecast")

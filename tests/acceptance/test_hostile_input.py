@@ -1306,11 +1306,6 @@ class TestOutOfRange:
 
 
 class TestCostlyRequests:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="GetStaffing runs Erlang C on the event loop: a forecast of 50,000-Erlang "
-        "intervals holds it for seconds each, and routing stops meanwhile",
-    )
     async def test_a_large_staffing_forecast_does_not_stall_routing(
         self, reporting: pb_grpc.ReportingServiceAsyncStub
     ) -> None:
