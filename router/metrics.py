@@ -50,8 +50,7 @@ class RouterMetrics:
         )
         self.routing_latency = Histogram(
             "contactrouter_routing_latency_seconds",
-            "From the routing decision to the offer pushed to the agent's stream "
-            "(includes the commit that records it).",
+            "From the routing decision to the offer pushed to the agent's stream.",
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )

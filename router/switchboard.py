@@ -3,8 +3,13 @@
 Every state change follows one path: the core validates and applies it in memory
 (synchronously, so no other RPC interleaves), its events are enqueued for the
 group commit in the same step (so rows are written in the order of the changes),
-and the caller is answered once they are committed. Offers and withdrawals are
-pushed to agents only after the commit that records them.
+and the caller is answered once they are committed.
+
+Offers and withdrawals are pushed to agents at once, without waiting for the commit
+that records them (it follows within milliseconds, in order): a customer should not
+wait for a disk. This is safe because an offer is not an acknowledgement to anyone:
+if the router dies before the commit, the agent's stream dies with it (so the offer
+is void) and the restarted router, finding the contact still queued, offers it again.
 
 New contacts are the exception that keeps "acknowledged means durable" cheap:
 the core learns of a contact only once its row is committed, so a submission that
@@ -382,11 +387,13 @@ class Switchboard:
             return stored
 
     def _record(self, events: Sequence[Event]) -> asyncio.Future[None]:
-        """Enqueue `events` for commit now; deliver and log them once committed."""
+        """Enqueue `events` for commit, then deliver and log them (see the module's
+        docstring for why delivery does not wait for the commit)."""
         if events:
             # Offers and declines add deadlines; the timer recomputes the next one.
             self._deadlines_changed.set()
-        committed = self.store.record(events, after_commit=lambda: self._deliver(events))
+        committed = self.store.record(events)
+        self._deliver(events)
         for event in events:
             if isinstance(event, ContactEvent) and event.contact.state.is_final:
                 self._finished[event.contact.id] = (event.contact, committed)

@@ -155,6 +155,22 @@ async def event_kinds(db: asyncpg.Connection, contact_id: str) -> list[str]:
     return [r["kind"] for r in rows]
 
 
+async def recorded(db: asyncpg.Connection, contact_id: str, *kinds: str) -> None:
+    """Wait until the contact's recorded events are `kinds`. Offers and withdrawals
+    reach the agent before the commit that records them, so a test that saw one on a
+    stream waits here before reading PostgreSQL."""
+    seen: list[list[str]] = []
+
+    async def written() -> bool:
+        seen.append(await event_kinds(db, contact_id))
+        return seen[-1] == list(kinds)
+
+    try:
+        await eventually(written, what=f"events {kinds} recorded")
+    except AssertionError:
+        raise AssertionError(f"recorded {seen[-1]}, expected {list(kinds)}") from None
+
+
 async def row_counts(db: asyncpg.Connection) -> dict[str, int]:
     return {table: await db.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}
 

@@ -26,6 +26,7 @@ from tests.acceptance.conftest import (
     next_withdrawal,
     offered_call,
     queue_view,
+    recorded,
     row_counts,
     rpc_error,
     sign_in,
@@ -357,6 +358,9 @@ class TestExpiredOffer:
         """AcceptOffer after the offer timed out is FAILED_PRECONDITION; the call stays queued."""
         stream, contact, offer = await offered_call(contacts, agents, offer_streams)
         await next_withdrawal(stream)
+        await recorded(
+            db, contact.contact_id, "submitted", "offered", "offer_timed_out", "requeued"
+        )
         counts, queue = await row_counts(db), await queue_view(reporting)
 
         error = await rpc_error(
