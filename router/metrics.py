@@ -85,6 +85,7 @@ class RouterMetrics:
             registry=self.registry,
         )
         self.db_available.set(1)
+        self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def observe_events(self, events: Sequence[Event], delivered: float) -> None:
         """Count offers and feed the rolling service level; `delivered` is epoch seconds."""
@@ -116,8 +117,14 @@ class RouterMetrics:
         self.batch_latency.observe(seconds)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self.rpcs.labels(method, code).inc()
-        self.rpc_latency.labels(method).observe(seconds)
+        # Looking a labelled child up costs more than using it: keep them (a few dozen).
+        key = (method, code)
+        children = self._rpc_children.get(key)
+        if children is None:
+            children = (self.rpcs.labels(method, code), self.rpc_latency.labels(method))
+            self._rpc_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
