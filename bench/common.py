@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,21 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def routing_latencies(
+    acknowledged: Mapping[str, float], offered: Mapping[str, float]
+) -> tuple[list[float], float]:
+    """Milliseconds from a submit's acknowledgement (at the gateway) to its offer (at
+    the agent), per contact seen by both, and the share of offers that arrived first.
+
+    The router pushes an offer as soon as it decides it, in the same instant as the
+    submit's answer leaves; the agent's process often has it before the gateway's
+    process has its answer. Such an offer waited for nothing and counts as 0 ms.
+    """
+    gaps = [1000 * (offered[cid] - at) for cid, at in acknowledged.items() if cid in offered]
+    first = sum(1 for gap in gaps if gap < 0) / len(gaps) if gaps else math.nan
+    return [max(0.0, gap) for gap in gaps], first
 
 
 async def backend_pids(db_url: str) -> list[int]:

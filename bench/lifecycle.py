@@ -31,6 +31,7 @@ from bench.common import (
     backends_cpu_seconds,
     cpu_seconds,
     percentile,
+    routing_latencies,
     rss_bytes,
 )
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
@@ -64,6 +65,7 @@ class LifecycleResult:
     latency_ms: dict[str, float]
     latency_rate: float
     latency_samples: int
+    offer_first_share: float
     rss_mb: float
     errors: dict[str, int]
     completed_total: int
@@ -256,7 +258,7 @@ async def measure(
         offered.update(agent_result.offered_at)
         for name, count in agent_result.errors.items():
             errors[name] = errors.get(name, 0) + count
-    latencies = [1000 * (offered[cid] - at) for cid, at in acknowledged.items() if cid in offered]
+    latencies, offer_first = routing_latencies(acknowledged, offered)
     db = sampler.summary()
     if db:
         db["commits_per_second"] = db.pop("commits") / seconds
@@ -273,6 +275,7 @@ async def measure(
         },
         latency_rate=latency_rate,
         latency_samples=len(latencies),
+        offer_first_share=offer_first,
         rss_mb=rss / 2**20,
         errors=errors,
         completed_total=load.total(completed),

@@ -25,6 +25,7 @@ from bench.common import (
     ServerProcess,
     cpu_seconds,
     percentile,
+    routing_latencies,
     rss_bytes,
     scratch_database,
     start_router_process,
@@ -144,11 +145,7 @@ async def _agents_and_latency(
         offered.update(result.offered_at)
         for name, count in result.errors.items():
             errors[name] = errors.get(name, 0) + count
-    latencies = [
-        1000 * (offered[cid] - at)
-        for cid, at in gateway_result.acknowledged_at.items()
-        if cid in offered
-    ]
+    latencies, _ = routing_latencies(gateway_result.acknowledged_at, offered)
     return {
         "rss_agents": rss_agents,
         "rss_agents_mb": rss_agents / 2**20,
