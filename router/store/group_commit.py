@@ -169,8 +169,13 @@ class GroupCommit:
     async def wait(self, done: asyncio.Future[None], *, retry: bool = True) -> None:
         """Wait for an enqueued commit (or its release during an outage);
         StoreUnavailable if it fails or takes too long."""
+        if done.done():
+            return done.result()
+        # asyncio.timeout, not wait_for: no task per call on this, the hottest await.
+        # shield: a caller that gives up must not cancel the commit others wait for.
         try:
-            await asyncio.wait_for(asyncio.shield(done), self._wait_timeout)
+            async with asyncio.timeout(self._wait_timeout):
+                await asyncio.shield(done)
         except TimeoutError:
             raise StoreUnavailable(
                 "PostgreSQL did not commit in time; the change is kept and will be written"
