@@ -43,8 +43,8 @@ buf-lint:
 	npx --yes @bufbuild/buf@1.75.0 lint
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check router tests bench
-	$(BIN)/ruff format --check router tests bench
+	$(BIN)/ruff check router tests bench scenarios
+	$(BIN)/ruff format --check router tests bench scenarios
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -34,10 +34,21 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from router.domain.erlang import average_speed_of_answer, erlang_c, service_level
+from router.reporting.staffing import achieved, erlang_c
 from router.scenario import parse
 from router.simulate import simulate
 from router.simulation_report import SimulationReport
+
+
+def service_level(agents: int, arrival_rate: float, handle_time: float, within: float) -> float:
+    """Erlang C's P(wait <= within): `arrival_rate` contacts per second, `handle_time`
+    seconds each (the staffing module's formulas, with a one-second interval)."""
+    return achieved(agents, arrival_rate, handle_time, 1.0, within).service_level
+
+
+def average_speed_of_answer(agents: int, arrival_rate: float, handle_time: float) -> float:
+    return achieved(agents, arrival_rate, handle_time, 1.0, 0.0).asa_seconds
+
 
 TARGET = 20.0  # seconds: the phone answer target, t in P(wait <= t)
 HANDLE = 180.0  # mean handle time, simulated seconds
