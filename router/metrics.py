@@ -104,7 +104,10 @@ class RouterMetrics:
             self.routing_latency.observe(max(0.0, delivered - event.at.timestamp()))
         elif event.kind is ContactEventKind.ANSWERED:
             self.offers.labels("accepted").inc()
-            self.rolling.answered(contact.channel, event.at, contact.wait_seconds(event.at))
+            # A transferred contact is answered again by each leg's agent, but its
+            # customer waited for an answer once: only the first counts.
+            if contact.answered_at == event.at:
+                self.rolling.answered(contact.channel, event.at, contact.wait_seconds(event.at))
         elif event.kind is ContactEventKind.DECLINED:
             self.offers.labels("declined").inc()
         elif event.kind is ContactEventKind.OFFER_TIMED_OUT:

@@ -1,0 +1,48 @@
+"""RouterMetrics fed with events directly: what the rolling service level counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from router.domain import (
+    Channel,
+    Contact,
+    ContactEvent,
+    ContactEventKind,
+    ContactState,
+    RoutingPolicy,
+)
+from router.domain.rolling import RollingServiceLevel
+from router.metrics import RouterMetrics
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def test_a_transferred_contact_counts_its_first_answer_only() -> None:
+    """A customer answered after 5 s and transferred must count once, not once per leg."""
+    metrics = RouterMetrics(RollingServiceLevel(RoutingPolicy()))
+    first = T0 + timedelta(seconds=5)
+    contact = Contact(
+        id="c-1",
+        idempotency_key="k-1",
+        channel=Channel.PHONE,
+        customer_id="c",
+        queued_at=T0,
+        state=ContactState.CONNECTED,
+        answered_at=first,
+        agent_id="alice",
+    )
+    second_leg = replace(contact, agent_id="bob")
+    late_answer = T0 + timedelta(seconds=30)
+    late = replace(contact, id="c-2", idempotency_key="k-2", answered_at=late_answer)
+    metrics.observe_events(
+        [
+            ContactEvent(ContactEventKind.ANSWERED, contact, first, "alice"),
+            ContactEvent(ContactEventKind.ANSWERED, late, late_answer, "carol"),
+            ContactEvent(ContactEventKind.ANSWERED, second_leg, T0 + timedelta(seconds=70), "bob"),
+        ],
+        delivered=(T0 + timedelta(seconds=70)).timestamp(),
+    )
+    # One of two customers answered within 20 s (not two of three).
+    assert metrics.rolling.value(Channel.PHONE, T0 + timedelta(seconds=71)) == 0.5
