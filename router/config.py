@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from types import MappingProxyType
 
 from router.api.access import TokenError, Tokens
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
+from router.toml_file import TomlFileError, read_toml
 
 
 class ConfigError(Exception):
@@ -184,11 +184,9 @@ def _file(name: str, path: str) -> bytes:
 def _read_toml(path: Path) -> dict[str, str]:
     """The file's settings as ROUTER_* variables; unknown keys are refused by name."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"ROUTER_CONFIG_FILE: cannot read {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"ROUTER_CONFIG_FILE: {path} is not valid TOML: {error}") from None
+        data = read_toml(path)
+    except TomlFileError as error:
+        raise ConfigError(f"ROUTER_CONFIG_FILE: {error}") from None
     settings = {}
     for key, value in data.items():
         name = f"ROUTER_{key.upper()}"

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import math
 import random
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from router.toml_file import TomlFileError, read_toml
 
 CHANNELS = ("phone", "chat", "email")
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
@@ -216,11 +217,9 @@ _ENV_NAMES = {
 def load(path: Path) -> Scenario:
     """Read and check a TOML scenario file."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{path} is not valid TOML: {error}") from None
+        data = read_toml(path)
+    except TomlFileError as error:
+        raise ScenarioError(str(error)) from None
     return parse(data, default_name=path.stem)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import tomllib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +35,8 @@ from typing import Any, TypeAlias
 import grpc
 import structlog
 from google.protobuf.message import Message
+
+from router.toml_file import TomlFileError, read_toml
 
 log = structlog.get_logger(__name__)
 
@@ -89,11 +90,9 @@ class Tokens:
     @classmethod
     def load(cls, path: Path) -> Tokens:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise TokenError(f"cannot read {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise TokenError(f"{path} is not valid TOML: {error}") from None
+            data = read_toml(path)
+        except TomlFileError as error:
+            raise TokenError(str(error)) from None
         entries = data.get("token", [])
         if not isinstance(entries, list) or not entries:
             raise TokenError(f"{path}: no [[token]] entries")
