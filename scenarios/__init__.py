@@ -1,1 +1,2 @@
-"""Scenario files and the scripts that run them against a real router (README, "Routing quality")."""
+"""Scenario files, and the scripts that run them against a real router (README,
+"Routing quality")."""
