@@ -64,13 +64,16 @@ class Settings:
             base = defaults.of(channel)
             name = channel.value.upper()
             target = reader.number(f"ROUTER_{name}_TARGET_SECONDS", base.answer_target, 0.001)
+            max_queue = int(reader.number(f"ROUTER_{name}_MAX_QUEUE", base.max_queue, 1))
             if base.exclusive:
-                channels[channel] = ChannelPolicy(target, 1, 1, exclusive=True)
+                channels[channel] = ChannelPolicy(target, 1, 1, exclusive=True, max_queue=max_queue)
                 continue
             capacity = int(reader.number(f"ROUTER_{name}_CAPACITY", base.default_capacity, 0))
             if capacity > base.max_capacity:
                 raise ConfigError(f"ROUTER_{name}_CAPACITY must be at most {base.max_capacity}")
-            channels[channel] = ChannelPolicy(target, capacity, base.max_capacity)
+            channels[channel] = ChannelPolicy(
+                target, capacity, base.max_capacity, max_queue=max_queue
+            )
         policy = RoutingPolicy(
             channels=MappingProxyType(channels),
             phone_reserve=int(reader.number("ROUTER_PHONE_RESERVE", defaults.phone_reserve, 0)),

@@ -42,6 +42,7 @@ from router.domain import (
     NotFound,
     Offer,
     OfferWithdrawn,
+    QueueFull,
     QueueSnapshot,
     Router,
     WrongState,
@@ -158,6 +159,14 @@ class Switchboard:
             return active, True
         if self._stopping:
             raise StoreUnavailable("the router is shutting down; retry with the same key")
+        try:
+            self.router.check_room(new.channel)
+        except QueueFull:
+            # A retry of a key already recorded still gets its contact.
+            existing = await self.store.contact_by_key(key)
+            if existing is not None:
+                return existing, True
+            raise
         pending = self._submitting.get(key)
         if pending is not None:
             first = await asyncio.shield(pending)

@@ -12,7 +12,7 @@ import structlog
 from google.protobuf.message import Message
 
 from router.api.servicer import Servicer
-from router.domain import DomainError, InvalidArgument, NotFound, WrongState
+from router.domain import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 from router.store import StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -25,6 +25,7 @@ _CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     WrongState: grpc.StatusCode.FAILED_PRECONDITION,
+    QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 

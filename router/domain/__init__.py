@@ -3,7 +3,7 @@
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, ChannelPolicy, RoutingPolicy
 from router.domain.contact import Contact, ContactState
-from router.domain.errors import DomainError, InvalidArgument, NotFound, WrongState
+from router.domain.errors import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -33,6 +33,7 @@ __all__ = [
     "NotFound",
     "Offer",
     "OfferWithdrawn",
+    "QueueFull",
     "QueueSnapshot",
     "Router",
     "RoutingPolicy",

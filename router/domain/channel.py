@@ -34,12 +34,16 @@ class ChannelPolicy:
         sign-in does not say.
     max_capacity: the most an agent may declare.
     exclusive: a contact of this channel is the only work its agent holds.
+    max_queue: the most contacts of this channel that may wait at once; a submission
+        beyond it is refused (nothing grows without bound), give or take the
+        submissions already in flight.
     """
 
     answer_target: float
     default_capacity: int
     max_capacity: int
     exclusive: bool = False
+    max_queue: int = 100_000
 
     def __post_init__(self) -> None:
         if self.answer_target <= 0:
@@ -48,6 +52,8 @@ class ChannelPolicy:
             raise ValueError("default_capacity must be between 0 and max_capacity")
         if self.exclusive and self.max_capacity > 1:
             raise ValueError("an exclusive channel has a capacity of at most 1")
+        if self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
 
 
 def _default_channels() -> Mapping[Channel, ChannelPolicy]:

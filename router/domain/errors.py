@@ -19,3 +19,7 @@ class NotFound(DomainError):
 
 class WrongState(DomainError):
     """The request does not fit the current state."""
+
+
+class QueueFull(DomainError):
+    """The channel's queue holds its maximum of waiting contacts: come back later."""

@@ -30,7 +30,7 @@ from uuid import uuid4
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.contact import AGENT_TOKEN, Contact, ContactState, agent_token
-from router.domain.errors import InvalidArgument, NotFound, WrongState
+from router.domain.errors import InvalidArgument, NotFound, QueueFull, WrongState
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -202,6 +202,17 @@ class Router:
         return min(times) if times else None
 
     # -------------------------------------------------------------- contacts
+
+    def check_room(self, channel: Channel) -> None:
+        """QueueFull if `channel` already has its maximum of contacts waiting. Asked
+        before a submission is recorded: a recorded contact always enters the queue."""
+        limit = self.policy.of(channel).max_queue
+        waiting = self._queue.count(channel)
+        if waiting >= limit:
+            raise QueueFull(
+                f"the {channel.value} queue is full ({waiting} waiting, limit {limit}); "
+                "try again later or offer the customer another channel"
+            )
 
     def submit(self, contact: Contact, now: datetime) -> list[Event]:
         """Queue a durably recorded contact and route it."""

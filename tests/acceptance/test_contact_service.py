@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import MappingProxyType
 
 import asyncpg
 import grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain import Channel, ChannelPolicy, RoutingPolicy
+from router.server import start_router
 from tests.acceptance.conftest import (
     OfferStreams,
     contact_state,
@@ -375,3 +378,33 @@ class TestAbandonContact:
             contacts.AbandonContact(pb.AbandonContactRequest(contact_id=str(uuid.uuid4())))
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+class TestQueueLimit:
+    async def test_a_full_channel_answers_resource_exhausted_and_records_nothing(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """With room for one waiting call, a second is refused with a clear message and
+        leaves no row; a retry of the first key still gets its contact; chat still flows."""
+        phone = ChannelPolicy(20.0, 1, 1, exclusive=True, max_queue=1)
+        policy = RoutingPolicy(
+            phone_reserve=0,
+            channels=MappingProxyType({**RoutingPolicy().channels, Channel.PHONE: phone}),
+        )
+        running = await start_router(database_url, policy)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                contacts = pb_grpc.ContactServiceStub(channel)
+                first = await submit(contacts, "call-1")
+                error = await rpc_error(submit(contacts, "call-2"))
+                assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "phone queue is full" in details(error)
+                again = await submit(contacts, "call-1")
+                assert again.contact_id == first.contact_id
+                await submit(contacts, "chat-1", pb.CHANNEL_CHAT)
+        finally:
+            await running.stop(grace=1.0)
+        keys = {
+            r["idempotency_key"] for r in await db.fetch("SELECT idempotency_key FROM contacts")
+        }
+        assert keys == {"call-1", "chat-1"}

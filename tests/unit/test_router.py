@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 
 import pytest
 
@@ -12,6 +13,7 @@ from router.domain import (
     AgentEvent,
     AgentStatus,
     Channel,
+    ChannelPolicy,
     Contact,
     ContactEvent,
     ContactEventKind,
@@ -22,6 +24,7 @@ from router.domain import (
     NotFound,
     Offer,
     OfferWithdrawn,
+    QueueFull,
     Router,
     RoutingPolicy,
     WrongState,
@@ -1114,3 +1117,21 @@ class TestEstimatesAndSnapshot:
         assert dict(snap.oldest_wait) == {PHONE: 0.0, CHAT: 30.0, EMAIL: 30.0}
         assert (snap.agents_idle, snap.agents_busy, snap.agents_away) == (1, 1, 1)
         assert (snap.agents_disconnected, snap.agents_signed_in) == (1, 4)
+
+
+class TestQueueLimit:
+    def test_a_full_channel_refuses_more_and_names_the_channel(
+        self, at: At, make_contact: MakeContact
+    ) -> None:
+        """With room for two phone calls waiting, the third is refused; chat is not."""
+        phone = ChannelPolicy(20.0, 1, 1, exclusive=True, max_queue=2)
+        policy = RoutingPolicy(
+            channels=MappingProxyType({**RoutingPolicy().channels, PHONE: phone})
+        )
+        router = Router(policy)
+        for n in range(2):
+            router.check_room(PHONE)
+            router.submit(make_contact(f"call-{n}", PHONE, float(n)), at(n))
+        with pytest.raises(QueueFull, match="phone queue is full"):
+            router.check_room(PHONE)
+        router.check_room(CHAT)
