@@ -71,6 +71,8 @@ class ContactServiceServicer:
 
     def SubmitContact(self, request, context):
         """Durably queue a contact and route it. Idempotent by idempotency_key.
+        RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
+        waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

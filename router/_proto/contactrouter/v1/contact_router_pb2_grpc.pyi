@@ -56,7 +56,10 @@ class ContactServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ContactServiceAsyncStub: ...
     SubmitContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SubmitContactRequest, _contact_router_pb2.SubmitContactResponse]
-    """Durably queue a contact and route it. Idempotent by idempotency_key."""
+    """Durably queue a contact and route it. Idempotent by idempotency_key.
+    RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
+    waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+    """
     GetContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]
     """The contact's state, timings, queue position and estimated wait."""
     AbandonContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.AbandonContactRequest, _contact_router_pb2.AbandonContactResponse]
@@ -79,7 +82,10 @@ class ContactServiceAsyncStub(ContactServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SubmitContactRequest, _contact_router_pb2.SubmitContactResponse]  # type: ignore[assignment]
-    """Durably queue a contact and route it. Idempotent by idempotency_key."""
+    """Durably queue a contact and route it. Idempotent by idempotency_key.
+    RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
+    waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+    """
     GetContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]  # type: ignore[assignment]
     """The contact's state, timings, queue position and estimated wait."""
     AbandonContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.AbandonContactRequest, _contact_router_pb2.AbandonContactResponse]  # type: ignore[assignment]
@@ -105,7 +111,10 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_router_pb2.SubmitContactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.SubmitContactResponse, _abc.Awaitable[_contact_router_pb2.SubmitContactResponse]]:
-        """Durably queue a contact and route it. Idempotent by idempotency_key."""
+        """Durably queue a contact and route it. Idempotent by idempotency_key.
+        RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
+        waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+        """
 
     @_abc_1.abstractmethod
     def GetContact(
