@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,6 +86,7 @@ class ContactQueue:
         self._policy = policy
         self._classes: dict[ClassKey, _Class] = {}
         self._entries: dict[str, tuple[ClassKey, Entry]] = {}
+        self._per_channel: Counter[Channel] = Counter()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -107,6 +109,7 @@ class ContactQueue:
         entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
         cls.entries.add(entry)
         self._entries[contact.id] = (key, entry)
+        self._per_channel[contact.channel] += 1
 
     def skills_of(self, contact_id: str) -> frozenset[str]:
         """The skills a queued contact waits for now."""
@@ -116,6 +119,7 @@ class ContactQueue:
         key, entry = self._entries.pop(contact_id)
         cls = self._classes[key]
         cls.entries.remove(entry)
+        self._per_channel[cls.channel] -= 1
         if not cls.entries:
             del self._classes[key]
 
@@ -200,7 +204,8 @@ class ContactQueue:
         return min(heads) if heads else None
 
     def count(self, channel: Channel) -> int:
-        return sum(len(c.entries) for c in self._classes.values() if c.channel is channel)
+        """Contacts of `channel` waiting: asked on every submission (the queue cap)."""
+        return self._per_channel[channel]
 
     def ids(self) -> Iterator[str]:
         return iter(self._entries)

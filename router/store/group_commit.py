@@ -14,9 +14,9 @@ Failures:
 - PostgreSQL unreachable (an outage): writes that must not be lost (state already
   applied in memory) stay queued, in order, and are retried until they commit.
   While the outage lasts their callers need not wait: each such write is released
-  at once (its after-commit hook runs and its caller goes on), and is written when
-  PostgreSQL returns. Writes marked `retry=False` (new submissions, applied to
-  memory only after commit) fail at once instead, so the gateway can retry them.
+  at once (its caller goes on), and is written when PostgreSQL returns. Writes
+  marked `retry=False` (new submissions, applied to memory only after commit) fail
+  at once instead, so the gateway can retry them.
   An idle writer checks its session every `heartbeat` seconds, so an outage is
   noticed (and its end too) without waiting for a write.
 - Another router took the active lock: every pending write fails, `lost` is set,
@@ -316,14 +316,9 @@ class GroupCommit:
 
     def _release(self, items: Iterable[_Pending]) -> None:
         """During an outage, kept writes let their callers go on: the change is applied
-        in memory and will be written, in order, when PostgreSQL returns."""
+        in memory and will be written, in order, when PostgreSQL returns (their
+        after-commit hooks run then, not before)."""
         for item in items:
-            if item.after_commit is not None:
-                hook, item.after_commit = item.after_commit, None
-                try:
-                    hook()
-                except Exception:
-                    log.exception("after_commit_failed")
             if not item.done.done():
                 item.done.set_result(None)
 

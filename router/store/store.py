@@ -140,11 +140,9 @@ class Store:
             after_commit=after_commit,
         )
 
-    def record(
-        self, events: Sequence[Event], after_commit: Callable[[], None] | None = None
-    ) -> asyncio.Future[None]:
+    def record(self, events: Sequence[Event]) -> asyncio.Future[None]:
         """Queue the rows for `events`; retried until PostgreSQL takes them."""
-        return self.writer.enqueue(self.writes_for(events), after_commit=after_commit)
+        return self.writer.enqueue(self.writes_for(events))
 
     def writes_for(self, events: Iterable[Event]) -> list[Write]:
         """The rows that record `events` (offer withdrawals record nothing)."""
