@@ -323,12 +323,7 @@ class Switchboard:
         try:
             contact, events = self.router.end(agent_id, contact_id, self._clock())
         except NotFound:
-            # A retried End whose contact was completed meanwhile (its answers lost
-            # to a crash, say) gets the contact as it is: the conversation did end.
-            stored = await self._stored(contact_id)
-            if stored is None or stored.agent_id != agent_id or stored.ended_at is None:
-                raise
-            return stored
+            return await self._repeated(agent_id, contact_id, lambda c: c.ended_at is not None)
         await self._commit(events)
         return contact
 
@@ -350,18 +345,11 @@ class Switchboard:
         try:
             contact, events = self.router.complete(agent_id, contact_id, disposition, self._clock())
         except NotFound:
-            stored = await self._stored(contact_id)
-            if stored is None:
-                raise
-            if (
-                stored.state is ContactState.COMPLETED
-                and stored.agent_id == agent_id
-                and stored.disposition == disposition
-            ):
-                return stored
-            raise WrongState(
-                f"contact {contact_id} is {stored.state.value} and not held by {agent_id}"
-            ) from None
+            return await self._repeated(
+                agent_id,
+                contact_id,
+                lambda c: c.state is ContactState.COMPLETED and c.disposition == disposition,
+            )
         await self._commit(events)
         return contact
 
@@ -410,6 +398,19 @@ class Switchboard:
                 if len(self._finished) > _FINISHED_KEPT:
                     self._finished.popitem(last=False)
         return committed
+
+    async def _repeated(
+        self, agent_id: str, contact_id: str, already_done: Callable[[Contact], bool]
+    ) -> Contact:
+        """A call on a contact no longer in the core: a retry whose first attempt
+        succeeded (its answer lost, say) gets the contact as it is; anything else is
+        refused."""
+        stored = await self._stored(contact_id)
+        if stored is None:
+            raise NotFound(f"no contact {contact_id}")
+        if stored.agent_id == agent_id and already_done(stored):
+            return stored
+        raise WrongState(f"contact {contact_id} is {stored.state.value} and not held by {agent_id}")
 
     async def _stored(self, contact_id: str) -> Contact | None:
         """A contact no longer in the core: recently finished (once durable), or from
