@@ -604,6 +604,10 @@ class TestGeneratedRequests:
         sent = sum(pools.codes.values())
         assert sent >= 2_000, sent
         by_code = Counter(code for (_, code) in pools.codes.elements())
+        print(
+            f"\n{sent} generated requests: "
+            + ", ".join(f"{n} {c}" for c, n in by_code.most_common())
+        )
         assert by_code["OK"] >= 300, by_code
         assert by_code["INVALID_ARGUMENT"] >= 300, by_code
         assert pools.answered, "no offer was ever accepted: the run did not exercise much"
