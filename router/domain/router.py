@@ -154,7 +154,7 @@ class Router:
         span = (now - self._answers[0]).total_seconds()
         if span <= 0:
             return None
-        return self.position(contact_id, now) * span / len(self._answers)
+        return position * span / len(self._answers)
 
     def snapshot(self, now: datetime) -> QueueSnapshot:
         waiting = {c: self._queue.count(c) for c in Channel}
