@@ -1,7 +1,8 @@
 """Watches the rolling phone service level and raises or clears the alarm.
 
 The decision is router.reporting.alarm's (pure); this module reads the rolling value
-after every committed batch of events, and logs each transition as a warning event
+after every batch of events that can move it (a call answered or abandoned) and on
+each queue-status read, and logs each transition as a warning event
 (`service_level_alarm_raised`) or an info event (`service_level_alarm_cleared`).
 """
 
@@ -12,11 +13,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from router.domain import Channel, Event
+from router.domain import Channel, ContactEvent, ContactEventKind, Event
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.alarm import AlarmChange, ServiceLevelAlarm
 
 log = structlog.get_logger(__name__)
+
+_OUTCOMES = frozenset({ContactEventKind.ANSWERED, ContactEventKind.ABANDONED})
 
 
 def _utc_now() -> datetime:
@@ -35,8 +38,14 @@ class ServiceLevelWatch:
         self._clock = clock
 
     def observe(self, events: Sequence[Event]) -> None:
-        """A switchboard observer: check after each committed batch."""
-        self.check()
+        """A switchboard observer: check when a phone outcome was delivered."""
+        if any(
+            isinstance(e, ContactEvent)
+            and e.contact.channel is Channel.PHONE
+            and e.kind in _OUTCOMES
+            for e in events
+        ):
+            self.check()
 
     def check(self) -> float | None:
         """Read the rolling phone service level, log a transition; return the value."""

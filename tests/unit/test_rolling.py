@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from router.domain import Channel, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 
@@ -40,3 +43,32 @@ class TestRollingServiceLevel:
         assert rolling.value(Channel.PHONE, at(59)) == 0.5
         assert rolling.value(Channel.PHONE, at(61)) == 1.0
         assert rolling.value(Channel.PHONE, at(200)) is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 300), st.floats(0, 60), st.booleans()), min_size=1, max_size=40
+    ),
+    st.floats(0, 400),
+)
+def test_running_count_matches_a_recount(
+    outcomes: list[tuple[float, float, bool]], read_at: float
+) -> None:
+    """Read at any moment (twice, as scrapes do), the running count equals counting the
+    outcomes still in the window from scratch."""
+    policy = RoutingPolicy()
+    rolling = RollingServiceLevel(policy, window=120)
+    ordered = sorted(outcomes)
+    for when, wait, answered in ordered:
+        if answered:
+            rolling.answered(Channel.PHONE, at(when), wait)
+        else:
+            rolling.abandoned(Channel.PHONE, at(when), wait)
+    kept = [
+        wait <= policy.of(Channel.PHONE).answer_target if answered else False
+        for when, wait, answered in ordered
+        if when > read_at - 120 and (answered or wait > policy.short_abandon)
+    ]
+    for _ in range(2):
+        expected = sum(kept) / len(kept) if kept else None
+        assert rolling.value(Channel.PHONE, at(read_at)) == expected
