@@ -24,8 +24,9 @@ async def record_feedback(
         raise InvalidArgument("comment", f"at most {MAX_COMMENT} characters")
     if len(request.source) > MAX_SOURCE:
         raise InvalidArgument("source", f"at most {MAX_SOURCE} characters")
-    if "\x00" in request.comment or "\x00" in request.source:
-        raise InvalidArgument("comment", "must not contain NUL characters")
+    for field in ("comment", "source"):
+        if "\x00" in getattr(request, field):
+            raise InvalidArgument(field, "must not contain NUL characters")
     await switchboard.status(contact_id)
     recorded_at = datetime.now(UTC)
     await switchboard.store.reports.record_feedback(

@@ -92,15 +92,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     async def GetServiceLevel(
         self, request: pb.GetServiceLevelRequest, context: Context
     ) -> pb.GetServiceLevelResponse:
-        if not request.HasField("start"):
-            raise InvalidArgument("start", "is required")
-        if not request.HasField("end"):
-            raise InvalidArgument("end", "is required")
-        start, end = from_timestamp(request.start, "start"), from_timestamp(request.end, "end")
-        if end <= start:
-            raise InvalidArgument("end", "must be after start")
-        if end - start > _MAX_RANGE:
-            raise InvalidArgument("end", "the range may span at most 366 days")
+        start, end = _range("start", "end", request)
         interval = _INTERVALS.get(request.interval)
         if interval is None:
             raise InvalidArgument(

@@ -107,13 +107,3 @@ class TestQueueingFormulas:
     def test_single_agent_waits_with_probability_of_its_load(self) -> None:
         """M/M/1: the chance of waiting is the occupancy."""
         assert erlang_c(1, 0.7) == pytest.approx(0.7)
-
-    def test_service_level_and_asa_formulas(self) -> None:
-        """P(wait <= t) = 1 - C exp(-(c mu - lambda) t), and ASA = C / (c mu - lambda):
-        the reference scenarios/erlang_c_check.py holds the router to."""
-        c, lam, aht = 10, 8 / 180, 180.0
-        waits = erlang_c(c, lam * aht)
-        level = achieved(c, lam, aht, 1.0, 20.0)
-        assert level.service_level == pytest.approx(1 - waits * math.exp(-(c / aht - lam) * 20))
-        assert achieved(c, lam, aht, 1.0, 0.0).service_level == pytest.approx(1 - waits)
-        assert level.asa_seconds == pytest.approx(waits / (c / aht - lam))
