@@ -21,6 +21,8 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from router.store.database_url import database_of, with_database
+
 REPO = Path(__file__).resolve().parent.parent
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -76,7 +78,7 @@ def routing_latencies(
 
 async def backend_pids(db_url: str) -> list[int]:
     """The PostgreSQL server processes serving connections to this database now."""
-    name = db_url.rsplit("/", 1)[1]
+    name = database_of(db_url)
     connection = await asyncpg.connect(db_url)
     try:
         rows = await connection.fetch(
@@ -97,11 +99,6 @@ def backends_cpu_seconds(pids: Sequence[int]) -> float:
     return used
 
 
-def database_url(admin_url: str, name: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}"
-
-
 @contextlib.asynccontextmanager
 async def scratch_database(admin_url: str, label: str) -> AsyncIterator[str]:
     """A fresh, empty database for one measurement, dropped afterwards."""
@@ -112,7 +109,7 @@ async def scratch_database(admin_url: str, label: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     try:
-        yield database_url(admin_url, name)
+        yield with_database(admin_url, name)
     finally:
         admin = await asyncpg.connect(admin_url)
         try:

@@ -40,6 +40,7 @@ from bench.common import (
     wait_serving,
 )
 from bench.lifecycle import LoadShape
+from router.store.database_url import database_of
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PARTS = ("lifecycle", "pg", "core", "scale", "growth")
@@ -121,7 +122,7 @@ async def run_router(
             # Diagnosis only: how much of the router's time is its commits' fsync.
             connection = await asyncpg.connect(db_url)
             try:
-                name = db_url.rsplit("/", 1)[1]
+                name = database_of(db_url)
                 await connection.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             finally:
                 await connection.close()

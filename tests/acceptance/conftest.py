@@ -16,7 +16,8 @@ from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
-from tests.conftest import created_database, with_database
+from router.store.database_url import with_database
+from tests.conftest import created_database
 
 OfferCall: TypeAlias = grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
 

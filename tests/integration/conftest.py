@@ -12,7 +12,8 @@ import pytest
 
 from router.domain import Channel, Contact, ContactState
 from router.store import Store
-from tests.conftest import created_database, with_database
+from router.store.database_url import with_database
+from tests.conftest import created_database
 
 
 @pytest.fixture

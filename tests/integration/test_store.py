@@ -26,9 +26,9 @@ from router.domain import (
 from router.domain.service_level import service_level
 from router.store import DuplicateKey, GroupCommit, Store, StoreUnavailable
 from router.store.active_lock import ActiveLock
+from router.store.database_url import with_database
 from router.store.group_commit import Write
 from router.store.store import ServiceLevelCounts
-from tests.conftest import with_database
 from tests.integration.conftest import insert_history, make_contact
 
 T = TypeVar("T")
