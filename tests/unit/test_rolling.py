@@ -47,27 +47,29 @@ class TestRollingServiceLevel:
 
 @given(
     st.lists(
-        st.tuples(st.floats(0, 300), st.floats(0, 60), st.booleans()), min_size=1, max_size=40
+        st.tuples(st.integers(0, 300_000), st.floats(0, 60), st.booleans()), min_size=1, max_size=40
     ),
-    st.floats(0, 400),
+    st.integers(0, 400_000),
 )
 def test_running_count_matches_a_recount(
-    outcomes: list[tuple[float, float, bool]], read_at: float
+    outcomes: list[tuple[int, float, bool]], read_at_ms: int
 ) -> None:
     """Read at any moment (twice, as scrapes do), the running count equals counting the
-    outcomes still in the window from scratch."""
+    outcomes still in the window from scratch. Times are whole milliseconds, which a
+    datetime holds exactly."""
+    read_at = read_at_ms / 1000
     policy = RoutingPolicy()
     rolling = RollingServiceLevel(policy, window=120)
     ordered = sorted(outcomes)
     for when, wait, answered in ordered:
         if answered:
-            rolling.answered(Channel.PHONE, at(when), wait)
+            rolling.answered(Channel.PHONE, at(when / 1000), wait)
         else:
-            rolling.abandoned(Channel.PHONE, at(when), wait)
+            rolling.abandoned(Channel.PHONE, at(when / 1000), wait)
     kept = [
         wait <= policy.of(Channel.PHONE).answer_target if answered else False
         for when, wait, answered in ordered
-        if when > read_at - 120 and (answered or wait > policy.short_abandon)
+        if when > read_at_ms - 120_000 and (answered or wait > policy.short_abandon)
     ]
     for _ in range(2):
         expected = sum(kept) / len(kept) if kept else None
