@@ -1017,8 +1017,10 @@ class TestStreamFloods:
             await eventually(all_but_one_ended, within=30.0, what="199 streams replaced")
             assert all(a.result() is grpc.aio.EOF for a in answers if a.done())
             await eventually(lambda: _true(stream_handlers() == 1), what="one handler left")
-            contact = await submit(contacts, "call-1")
+            # Taken before submitting: the offer is pushed as soon as it is decided,
+            # often before the submission's answer arrives here.
             (pending,) = [answer for answer in answers if not answer.done()]
+            contact = await submit(contacts, "call-1")
             message = await asyncio.wait_for(pending, 10)
             assert isinstance(message, pb.StreamOffersResponse)
             assert message.offer.contact.contact_id == contact.contact_id
