@@ -421,9 +421,7 @@ class Router:
         events: list[Event] = []
         self._drop_offer(offer, agent)
         contact = self._requeue(offer, ContactEventKind.DECLINED, "declined", now, events)
-        until = now + timedelta(seconds=self.policy.decline_exclusion)
-        self._declined.setdefault(contact.id, {})[agent_id] = until
-        heapq.heappush(self._decline_deadlines, (until, contact.id, agent_id))
+        self._exclude(contact.id, agent_id, now)
         self._place(contact.id, now, events)
         self._fill(agent, now, events)
         return self._contacts[contact.id], events
@@ -523,7 +521,9 @@ class Router:
         the events: TRANSFERRED (from whom, to what), then the next OFFERED and ANSWERED.
         A named agent is waited for skill_relax seconds (the bullseye again), then anyone
         with the contact's required skills takes it, so nobody is forgotten when that
-        agent stays busy. The transferring agent is free at once (no wrap-up for its leg).
+        agent stays busy. The transferring agent is free at once (no wrap-up for its leg)
+        and, like a decliner, is not offered the contact again for decline_exclusion
+        seconds: a transfer to skills the agent has must not come straight back.
         """
         contact = self._held_contact(agent_id, contact_id)
         if contact.state is not ContactState.CONNECTED:
@@ -548,6 +548,10 @@ class Router:
         agent = self._agents[agent_id]
         del agent.holding[contact_id]
         agent.since = now
+        # Re-index the agent now: a stale placement (from before the contact was
+        # answered) could hand the contact straight back, even from the phone reserve.
+        self._roster.place(agent)
+        self._exclude(contact_id, agent_id, now)
         contact = replace(
             contact,
             state=ContactState.QUEUED,
@@ -813,6 +817,15 @@ class Router:
             events.append(OfferWithdrawn(offer, reason))
             requeued.append(self._requeue(offer, None, reason, now, events).id)
         return requeued
+
+    def _exclude(self, contact_id: str, agent_id: str, now: datetime) -> None:
+        """Keep the contact from this agent for decline_exclusion seconds: the agent
+        declined it, or transferred it away."""
+        if self.policy.decline_exclusion <= 0:
+            return
+        until = now + timedelta(seconds=self.policy.decline_exclusion)
+        self._declined.setdefault(contact_id, {})[agent_id] = until
+        heapq.heappush(self._decline_deadlines, (until, contact_id, agent_id))
 
     def _is_declined(self, contact_id: str, *, agent_id: str, now: datetime) -> bool:
         declined = self._declined.get(contact_id)

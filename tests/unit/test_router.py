@@ -680,6 +680,38 @@ class TestTransfer:
         # carl has been free since 5 s, ann since the transfer at 10 s
         assert _offered(router.expire(at(40))) == [("call", "carl")]
 
+    def test_a_transfer_does_not_come_back_to_its_agent(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """ann transfers to skills she has herself: carl gets it, though ann is now the
+        longest idle; once the exclusion (30 s) ends and carl is busy, ann may take it."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0))
+        _connected(router, make_contact, at, "ann")
+        _, events = router.transfer("ann", "call", at(10), to_skills=frozenset())
+        assert _offered(events) == []
+        assert router.next_deadline() == at(40)
+        assert _offered(router.expire(at(40))) == [("call", "ann")]
+
+    def test_a_transfer_respects_the_phone_reserve(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Found by the state machine (seed 4): bob answered a chat without phone, then
+        signed in again able to take calls. After he transfers the chat, he and ann are
+        the reserve of 2, so the chat waits for its answer deadline (60 s) instead of
+        going to one of them through bob's stale place among chat-only agents."""
+        router = _router(new_id, reserve=2, decline_exclusion=0.0)
+        _ready(router, "ann", at(0))
+        _ready(router, "bob", at(0), phone=0)
+        (offer,) = _offers(router.submit(make_contact("chat", CHAT, 0.0), at(0)))
+        assert offer.agent_id == "bob"
+        router.accept("bob", offer.id, at(1))
+        _ready(router, "bob", at(2))
+        _, events = router.transfer("bob", "chat", at(3), to_skills=frozenset())
+        assert _offered(events) == []
+        assert router.next_deadline() == at(60)
+        assert _offered(router.expire(at(60))) == [("chat", "ann")]
+
     @pytest.mark.parametrize(
         ("target", "error"),
         [
