@@ -111,6 +111,108 @@ CONTACT_STATE_ABANDONED: ContactState.ValueType  # 6
 """The customer left before being answered. Final."""
 Global___ContactState: _TypeAlias = ContactState  # noqa: Y015
 
+class _PreferenceSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PreferenceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PreferenceSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PREFERENCE_SOURCE_UNSPECIFIED: _PreferenceSource.ValueType  # 0
+    """The contact has no preferred agent."""
+    PREFERENCE_SOURCE_GATEWAY: _PreferenceSource.ValueType  # 1
+    """The gateway named it (SubmitContactRequest.preferred_agent_id)."""
+    PREFERENCE_SOURCE_PREVIOUS_AGENT: _PreferenceSource.ValueType  # 2
+    """The agent who last completed a contact for the same customer."""
+    PREFERENCE_SOURCE_TRANSFER: _PreferenceSource.ValueType  # 3
+    """An agent transferred the contact to it by name."""
+
+class PreferenceSource(_PreferenceSource, metaclass=_PreferenceSourceEnumTypeWrapper):
+    """Where a contact's preferred agent came from."""
+
+PREFERENCE_SOURCE_UNSPECIFIED: PreferenceSource.ValueType  # 0
+"""The contact has no preferred agent."""
+PREFERENCE_SOURCE_GATEWAY: PreferenceSource.ValueType  # 1
+"""The gateway named it (SubmitContactRequest.preferred_agent_id)."""
+PREFERENCE_SOURCE_PREVIOUS_AGENT: PreferenceSource.ValueType  # 2
+"""The agent who last completed a contact for the same customer."""
+PREFERENCE_SOURCE_TRANSFER: PreferenceSource.ValueType  # 3
+"""An agent transferred the contact to it by name."""
+Global___PreferenceSource: _TypeAlias = PreferenceSource  # noqa: Y015
+
+class _WaitReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WaitReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WaitReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WAIT_REASON_UNSPECIFIED: _WaitReason.ValueType  # 0
+    """Not waiting in the queue: offered, answered or finished."""
+    WAIT_REASON_AGENTS_BUSY: _WaitReason.ValueType  # 1
+    """Agents who could serve it are signed in and ready, and all are busy (or at
+    their hourly cap for the channel). The normal case: it is answered in turn.
+    """
+    WAIT_REASON_AGENTS_AWAY: _WaitReason.ValueType  # 2
+    """Every signed-in agent who could serve it is AWAY or has no offer stream."""
+    WAIT_REASON_PHONE_RESERVE: _WaitReason.ValueType  # 3
+    """The only free agents who could serve it are the phone reserve, kept for
+    calls until the contact has waited its whole answer target.
+    """
+    WAIT_REASON_PREFERRED_AGENT: _WaitReason.ValueType  # 4
+    """Held for its preferred agent until the preferred-agent wait ends; then any
+    eligible agent takes it.
+    """
+    WAIT_REASON_PREFERRED_SKILLS: _WaitReason.ValueType  # 5
+    """Waiting for an agent with its preferred skills; they relax step by step
+    (ROUTER_SKILL_RELAX_SECONDS) until only the required skills are left.
+    """
+    WAIT_REASON_DECLINED: _WaitReason.ValueType  # 6
+    """The only free agents who could serve it declined it (or transferred it
+    away) within the decline exclusion.
+    """
+    WAIT_REASON_NO_AGENT_WITH_SKILLS: _WaitReason.ValueType  # 7
+    """Agents are signed in, but none could ever serve it: none holds its required
+    skills with capacity on its channel. It waits (nothing is dropped) until
+    such an agent signs in, or until the channel's fallback rule moves it.
+    """
+    WAIT_REASON_NO_AGENT_SIGNED_IN: _WaitReason.ValueType  # 8
+    """No agent is signed in at all. It waits until one signs in."""
+
+class WaitReason(_WaitReason, metaclass=_WaitReasonEnumTypeWrapper):
+    """Why a contact is still waiting in the queue (GetContact, GetQueueStatus)."""
+
+WAIT_REASON_UNSPECIFIED: WaitReason.ValueType  # 0
+"""Not waiting in the queue: offered, answered or finished."""
+WAIT_REASON_AGENTS_BUSY: WaitReason.ValueType  # 1
+"""Agents who could serve it are signed in and ready, and all are busy (or at
+their hourly cap for the channel). The normal case: it is answered in turn.
+"""
+WAIT_REASON_AGENTS_AWAY: WaitReason.ValueType  # 2
+"""Every signed-in agent who could serve it is AWAY or has no offer stream."""
+WAIT_REASON_PHONE_RESERVE: WaitReason.ValueType  # 3
+"""The only free agents who could serve it are the phone reserve, kept for
+calls until the contact has waited its whole answer target.
+"""
+WAIT_REASON_PREFERRED_AGENT: WaitReason.ValueType  # 4
+"""Held for its preferred agent until the preferred-agent wait ends; then any
+eligible agent takes it.
+"""
+WAIT_REASON_PREFERRED_SKILLS: WaitReason.ValueType  # 5
+"""Waiting for an agent with its preferred skills; they relax step by step
+(ROUTER_SKILL_RELAX_SECONDS) until only the required skills are left.
+"""
+WAIT_REASON_DECLINED: WaitReason.ValueType  # 6
+"""The only free agents who could serve it declined it (or transferred it
+away) within the decline exclusion.
+"""
+WAIT_REASON_NO_AGENT_WITH_SKILLS: WaitReason.ValueType  # 7
+"""Agents are signed in, but none could ever serve it: none holds its required
+skills with capacity on its channel. It waits (nothing is dropped) until
+such an agent signs in, or until the channel's fallback rule moves it.
+"""
+WAIT_REASON_NO_AGENT_SIGNED_IN: WaitReason.ValueType  # 8
+"""No agent is signed in at all. It waits until one signs in."""
+Global___WaitReason: _TypeAlias = WaitReason  # noqa: Y015
+
 class _AgentStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -340,6 +442,8 @@ class Contact(_message.Message):
     DISPOSITION_FIELD_NUMBER: _builtins.int
     OFFER_COUNT_FIELD_NUMBER: _builtins.int
     PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
+    PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
+    PREFERRED_AGENT_SOURCE_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     """Server-assigned identifier (a UUID in text form)."""
     idempotency_key: _builtins.str
@@ -360,6 +464,12 @@ class Contact(_message.Message):
     """The wrap-up code chosen at completion; empty before that."""
     offer_count: _builtins.int
     """How many times it has been offered to an agent."""
+    preferred_agent_id: _builtins.str
+    """The agent this contact is (or was) preferred for: see preferred_agent_source.
+    Empty when none.
+    """
+    preferred_agent_source: Global___PreferenceSource.ValueType
+    """Where preferred_agent_id came from; UNSPECIFIED when there is none."""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form data for the agent's screen (name, order number, subject)."""
@@ -375,7 +485,7 @@ class Contact(_message.Message):
     @_builtins.property
     def preferred_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Preferred skills, most wanted first, as routing matches them (see
-        SkillLevel); empty once the router has restarted since submission.
+        SkillLevel).
         """
 
     def __init__(
@@ -394,10 +504,12 @@ class Contact(_message.Message):
         disposition: _builtins.str = ...,
         offer_count: _builtins.int = ...,
         preferred_skills: _abc.Iterable[_builtins.str] | None = ...,
+        preferred_agent_id: _builtins.str = ...,
+        preferred_agent_source: Global___PreferenceSource.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "preferred_agent_id", b"preferred_agent_id", "preferred_agent_source", b"preferred_agent_source", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -437,6 +549,7 @@ class SubmitContactRequest(_message.Message):
     PRIORITY_BOOST_FIELD_NUMBER: _builtins.int
     REQUIRED_SKILL_LEVELS_FIELD_NUMBER: _builtins.int
     PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
+    PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """The gateway's unique key for this contact (1 to 128 printable characters).
     Submitting again with the same key returns the existing contact and changes
@@ -451,6 +564,17 @@ class SubmitContactRequest(_message.Message):
     gateway raises it for a customer it wants answered sooner (a returning
     customer whose last contact failed, say): a boost of 2 makes a wait count
     double and halves the time to the answer deadline.
+    """
+    preferred_agent_id: _builtins.str
+    """Optional: the agent this customer should reach (an account manager, the
+    agent of an open case); 1 to 128 characters of [A-Za-z0-9:_.@-]. The contact
+    is held for that agent for the channel's preferred-agent wait
+    (ROUTER_<CHANNEL>_PREFERRED_AGENT_WAIT_SECONDS, default half its answer
+    target) and offered to them if they are free within it; then any eligible
+    agent takes it. There is no hold when that agent is not signed in, or lacks
+    the required skills or capacity on the channel. Left empty, the router
+    prefers the agent who last completed a contact for the same customer, on
+    channels where ROUTER_<CHANNEL>_PREFER_PREVIOUS_AGENT is on (the default).
     """
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -475,8 +599,7 @@ class SubmitContactRequest(_message.Message):
         after ROUTER_SKILL_RELAX_SECONDS (default 30 s) the least wanted is
         dropped, and so on, until only the required skills are left: a Spanish
         speaker reaches a Spanish-speaking agent who is free soon, and anyone
-        otherwise. Kept in memory only: after a restart the contact is routed on
-        its required skills.
+        otherwise.
         """
 
     def __init__(
@@ -490,10 +613,11 @@ class SubmitContactRequest(_message.Message):
         priority_boost: _builtins.float = ...,
         required_skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
         preferred_skills: _abc.Iterable[Global___SkillLevel] | None = ...,
+        preferred_agent_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -559,20 +683,38 @@ class GetContactResponse(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     ESTIMATED_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
     WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    WAIT_REASON_FIELD_NUMBER: _builtins.int
+    WAIT_DETAIL_FIELD_NUMBER: _builtins.int
+    ROUTING_POSITION_FIELD_NUMBER: _builtins.int
     queue_position: _builtins.int
-    """1-based position among waiting contacts in routing order (most urgent
-    first); 0 when the contact is not waiting.
+    """1-based place in line, for a customer ("you are 3rd in line"): the waiting
+    contacts routed before this one that the agents who could serve it could
+    also serve, + 1. Those agents are the signed-in ones with its skills and
+    capacity on its channel (or its preferred agent while it is held for them);
+    when there are none, its line is the waiting contacts of its channel that
+    need the same skills. 0 when the contact is not waiting in the queue.
     """
     estimated_wait_seconds: _builtins.float
     """Estimated seconds until an agent answers: the contact's place among waiting
     contacts of its own channel x the mean interval between that channel's last
     answers (up to 50) that began while its contacts were waiting (how fast agents
-    free up for the queue). Until the channel has two such intervals,
-    queue_position x the mean interval between the center's last answers. Unset
-    when not waiting or with fewer than two recent answers.
+    free up for the queue). Until the channel has two such intervals, the mean
+    interval between the center's last answers stands in. Unset when not waiting
+    or with fewer than two recent answers.
     """
     wait_seconds: _builtins.float
     """Seconds waited so far (or in total, once answered or abandoned)."""
+    wait_reason: Global___WaitReason.ValueType
+    """Why it is still waiting; UNSPECIFIED when it is not waiting in the queue."""
+    wait_detail: _builtins.str
+    """The same in words, with what happens next (for example "held for agent ann
+    until 2026-11-23T10:04:05Z" or "no signed-in agent takes chat with skills
+    es; moves to skill general at 2026-11-23T10:09:00Z"). Empty when not waiting.
+    """
+    routing_position: _builtins.int
+    """1-based place among all waiting contacts in routing order (most urgent
+    first), whoever can serve them; 0 when not waiting in the queue.
+    """
     @_builtins.property
     def contact(self) -> Global___Contact:
         """The contact."""
@@ -584,10 +726,13 @@ class GetContactResponse(_message.Message):
         queue_position: _builtins.int = ...,
         estimated_wait_seconds: _builtins.float | None = ...,
         wait_seconds: _builtins.float = ...,
+        wait_reason: Global___WaitReason.ValueType = ...,
+        wait_detail: _builtins.str = ...,
+        routing_position: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds", "queue_position", b"queue_position", "wait_seconds", b"wait_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds", "queue_position", b"queue_position", "routing_position", b"routing_position", "wait_detail", b"wait_detail", "wait_reason", b"wait_reason", "wait_seconds", b"wait_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__estimated_wait_seconds: _TypeAlias = _typing.Literal["estimated_wait_seconds"]  # noqa: Y015
     _WhichOneofArgType__estimated_wait_seconds: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds"]  # noqa: Y015
@@ -1516,6 +1661,7 @@ class ChannelQueue(_message.Message):
     WAITING_FIELD_NUMBER: _builtins.int
     OFFERED_FIELD_NUMBER: _builtins.int
     OLDEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    UNSERVED_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     waiting: _builtins.int
@@ -1524,6 +1670,10 @@ class ChannelQueue(_message.Message):
     """Contacts OFFERED now."""
     oldest_wait_seconds: _builtins.float
     """Longest current wait among QUEUED and OFFERED contacts, seconds; 0 if none."""
+    unserved: _builtins.int
+    """Of the waiting, those no signed-in agent could ever serve (see
+    GetQueueStatusResponse.unserved).
+    """
     def __init__(
         self,
         *,
@@ -1531,14 +1681,63 @@ class ChannelQueue(_message.Message):
         waiting: _builtins.int = ...,
         offered: _builtins.int = ...,
         oldest_wait_seconds: _builtins.float = ...,
+        unserved: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "offered", b"offered", "oldest_wait_seconds", b"oldest_wait_seconds", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "offered", b"offered", "oldest_wait_seconds", b"oldest_wait_seconds", "unserved", b"unserved", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChannelQueue: _TypeAlias = ChannelQueue  # noqa: Y015
+
+@_typing.final
+class UnservedContact(_message.Message):
+    """A waiting contact that no signed-in agent could ever serve."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
+    WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    WAIT_REASON_FIELD_NUMBER: _builtins.int
+    FALLBACK_AT_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """The contact."""
+    channel: Global___Channel.ValueType
+    """Its channel."""
+    wait_seconds: _builtins.float
+    """Seconds waited so far."""
+    wait_reason: Global___WaitReason.ValueType
+    """NO_AGENT_WITH_SKILLS or NO_AGENT_SIGNED_IN."""
+    @_builtins.property
+    def required_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The skills it requires."""
+
+    @_builtins.property
+    def fallback_at(self) -> _timestamp_pb2.Timestamp:
+        """When the channel's fallback rule moves it to the fallback skill (if still
+        unserved then); unset when the channel has no fallback rule.
+        """
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        required_skills: _abc.Iterable[_builtins.str] | None = ...,
+        wait_seconds: _builtins.float = ...,
+        wait_reason: Global___WaitReason.ValueType = ...,
+        fallback_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fallback_at", b"fallback_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "contact_id", b"contact_id", "fallback_at", b"fallback_at", "required_skills", b"required_skills", "wait_reason", b"wait_reason", "wait_seconds", b"wait_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnservedContact: _TypeAlias = UnservedContact  # noqa: Y015
 
 @_typing.final
 class AgentCounts(_message.Message):
@@ -1588,6 +1787,10 @@ class GetQueueStatusResponse(_message.Message):
     AGENTS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_ALARM_FIELD_NUMBER: _builtins.int
+    UNSERVED_FIELD_NUMBER: _builtins.int
+    UNSERVED_TOTAL_FIELD_NUMBER: _builtins.int
+    unserved_total: _builtins.int
+    """How many such contacts there are in all."""
     @_builtins.property
     def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelQueue]:
         """One entry per channel."""
@@ -1604,6 +1807,13 @@ class GetQueueStatusResponse(_message.Message):
     def service_level_alarm(self) -> Global___ServiceLevelAlarm:
         """The phone service-level alarm."""
 
+    @_builtins.property
+    def unserved(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnservedContact]:
+        """Waiting contacts that no signed-in agent could ever serve: no agent with
+        their required skills takes their channel, or nobody is signed in. They wait
+        (nothing is dropped); the oldest 100, oldest first.
+        """
+
     def __init__(
         self,
         *,
@@ -1611,10 +1821,12 @@ class GetQueueStatusResponse(_message.Message):
         agents: Global___AgentCounts | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
         service_level_alarm: Global___ServiceLevelAlarm | None = ...,
+        unserved: _abc.Iterable[Global___UnservedContact] | None = ...,
+        unserved_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "service_level_alarm", b"service_level_alarm", "unserved", b"unserved", "unserved_total", b"unserved_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1736,6 +1948,8 @@ class ContactReportRow(_message.Message):
     MEAN_TALK_SECONDS_FIELD_NUMBER: _builtins.int
     MEAN_ACW_SECONDS_FIELD_NUMBER: _builtins.int
     TRANSFERS_FIELD_NUMBER: _builtins.int
+    RETURNING_ANSWERED_FIELD_NUMBER: _builtins.int
+    RETURNING_TO_PREVIOUS_AGENT_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     skill: _builtins.str
@@ -1776,6 +1990,14 @@ class ContactReportRow(_message.Message):
     """Transfers of these contacts: their events of kind "transferred" (each
     TransferContact counts once).
     """
+    returning_answered: _builtins.int
+    """Answered contacts of returning customers: the same customer_id had a
+    contact completed (on any channel) before this one was queued.
+    """
+    returning_to_previous_agent: _builtins.int
+    """Of those, first answered by the agent who completed that customer's
+    previous contact.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -1802,10 +2024,12 @@ class ContactReportRow(_message.Message):
         mean_talk_seconds: _builtins.float | None = ...,
         mean_acw_seconds: _builtins.float | None = ...,
         transfers: _builtins.int = ...,
+        returning_answered: _builtins.int = ...,
+        returning_to_previous_agent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "returning_answered", b"returning_answered", "returning_to_previous_agent", b"returning_to_previous_agent", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
     _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015

@@ -252,8 +252,11 @@ class ContactService:
 class AgentServiceStub:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
@@ -319,8 +322,11 @@ class AgentServiceStub:
 class AgentServiceServicer:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
@@ -397,7 +403,8 @@ class AgentServiceServicer:
         and its first answer, so its wait counts once; each leg is recorded
         (contact_events: transferred, then offered and answered). A named agent is
         waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
-        required skills takes it. The transferring agent is free at once.
+        required skills takes it. The transferring agent is free at once, and is not
+        offered the contact again within the decline exclusion.
         FAILED_PRECONDITION unless the contact is connected to this agent, or when
         the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
         to_skills and to_agent_id is given.
@@ -465,8 +472,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
 class AgentService:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call

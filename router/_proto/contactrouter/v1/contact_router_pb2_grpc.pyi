@@ -149,8 +149,11 @@ def add_ContactServiceServicer_to_server(servicer: ContactServiceServicer, serve
 class AgentServiceStub:
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
@@ -194,7 +197,8 @@ class AgentServiceStub:
     and its first answer, so its wait counts once; each leg is recorded
     (contact_events: transferred, then offered and answered). A named agent is
     waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
-    required skills takes it. The transferring agent is free at once.
+    required skills takes it. The transferring agent is free at once, and is not
+    offered the contact again within the decline exclusion.
     FAILED_PRECONDITION unless the contact is connected to this agent, or when
     the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
     to_skills and to_agent_id is given.
@@ -204,8 +208,11 @@ class AgentServiceStub:
 class AgentServiceAsyncStub(AgentServiceStub):
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
@@ -246,7 +253,8 @@ class AgentServiceAsyncStub(AgentServiceStub):
     and its first answer, so its wait counts once; each leg is recorded
     (contact_events: transferred, then offered and answered). A named agent is
     waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
-    required skills takes it. The transferring agent is free at once.
+    required skills takes it. The transferring agent is free at once, and is not
+    offered the contact again within the decline exclusion.
     FAILED_PRECONDITION unless the contact is connected to this agent, or when
     the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
     to_skills and to_agent_id is given.
@@ -255,8 +263,11 @@ class AgentServiceAsyncStub(AgentServiceStub):
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """For agent desktops. An agent signs in, opens StreamOffers (the open stream is
     its presence), and receives offers. Among eligible agents the one holding the
-    fewest contacts gets the offer, then the one idle longest. There is no time
-    limit on any conversation or wrap-up.
+    fewest contacts gets the offer, then the one idle longest. A channel may cap
+    the contacts an agent answers per rolling hour (ROUTER_<CHANNEL>_MAX_PER_HOUR,
+    off by default): an agent at the cap gets no more of that channel until its
+    oldest answer in the hour is an hour old. There is no time limit on any
+    conversation or wrap-up.
 
     Phone reserve: the last K idle agents who could take a call (server setting
     ROUTER_PHONE_RESERVE, default 1) are not offered chat or email, so that a call
@@ -349,7 +360,8 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         and its first answer, so its wait counts once; each leg is recorded
         (contact_events: transferred, then offered and answered). A named agent is
         waited for ROUTER_SKILL_RELAX_SECONDS, then anyone with the contact's
-        required skills takes it. The transferring agent is free at once.
+        required skills takes it. The transferring agent is free at once, and is not
+        offered the contact again within the decline exclusion.
         FAILED_PRECONDITION unless the contact is connected to this agent, or when
         the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
         to_skills and to_agent_id is given.
