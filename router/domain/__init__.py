@@ -2,7 +2,7 @@
 
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, ChannelPolicy, RoutingPolicy
-from router.domain.contact import Contact, ContactState
+from router.domain.contact import Contact, ContactState, PreferenceSource
 from router.domain.errors import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 from router.domain.events import (
     AgentEvent,
@@ -33,6 +33,7 @@ __all__ = [
     "NotFound",
     "Offer",
     "OfferWithdrawn",
+    "PreferenceSource",
     "QueueFull",
     "QueueSnapshot",
     "Router",

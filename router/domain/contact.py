@@ -10,6 +10,14 @@ from enum import StrEnum
 from router.domain.channel import Channel
 
 
+class PreferenceSource(StrEnum):
+    """Where a contact's preferred agent came from."""
+
+    GATEWAY = "gateway"  # named at submission
+    PREVIOUS_AGENT = "previous_agent"  # who last completed a contact for the customer
+    TRANSFER = "transfer"  # named by the agent who transferred it
+
+
 class ContactState(StrEnum):
     QUEUED = "queued"
     OFFERED = "offered"
@@ -46,9 +54,11 @@ class Contact:
     priority_boost: float = 1.0
     # Skills wanted but not required, most wanted first: the contact waits for an agent
     # with all of them, then (see RoutingPolicy.skill_relax) for one with fewer, the
-    # least wanted dropped first, until only the required skills are left. Kept in
-    # memory only: a contact restored after a restart is routed on required skills.
+    # least wanted dropped first, until only the required skills are left.
     preferred_skills: tuple[str, ...] = ()
+    # The agent it is held for first (see Router: the preferred agent), and why.
+    preferred_agent_id: str | None = None
+    preferred_agent_source: PreferenceSource | None = None
     state: ContactState = ContactState.QUEUED
     offered_at: datetime | None = None
     answered_at: datetime | None = None

@@ -22,6 +22,7 @@ class ContactEventKind(StrEnum):
     ABANDONED = "abandoned"
     REQUEUED = "requeued"
     TRANSFERRED = "transferred"  # a connected contact went back to the queue for others
+    REROUTED = "rerouted"  # nobody signed in could serve it: moved to the fallback skills
 
 
 @dataclass(frozen=True, slots=True)

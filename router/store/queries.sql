@@ -8,11 +8,13 @@
 -- Record a newly submitted contact (with its 'submitted' event, written alongside).
 INSERT INTO contacts (
     id, idempotency_key, channel, customer_id, attributes, required_skills,
-    priority_boost, state, queued_at, updated_at
-) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $9);
+    priority_boost, state, queued_at, updated_at,
+    preferred_skills, preferred_agent_id, preferred_agent_source
+) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $9, $10, $11, $12);
 
 -- update_contact --
--- Write a contact's current state and timestamps after a transition.
+-- Write a contact's current state and timestamps after a transition (and its skills
+-- and preferences, which a transfer or a fallback may change).
 UPDATE contacts SET
     state = $2,
     offered_at = $3,
@@ -24,7 +26,11 @@ UPDATE contacts SET
     offer_id = $9,
     disposition = $10,
     offer_count = $11,
-    updated_at = $12
+    updated_at = $12,
+    required_skills = $13,
+    preferred_skills = $14,
+    preferred_agent_id = $15,
+    preferred_agent_source = $16
 WHERE id = $1;
 
 -- insert_contact_event --
@@ -74,6 +80,22 @@ SELECT * FROM contacts WHERE idempotency_key = $1;
 -- open_contacts --
 -- Contacts not yet completed or abandoned, to rebuild the queue on start.
 SELECT * FROM contacts WHERE state NOT IN ('completed', 'abandoned') ORDER BY queued_at, id;
+
+-- previous_agents --
+-- The agents who completed the $1 most recent contacts, newest first: the router
+-- remembers each customer's previous agent from them on start.
+SELECT customer_id, agent_id FROM contacts
+WHERE completed_at IS NOT NULL AND agent_id IS NOT NULL
+ORDER BY completed_at DESC
+LIMIT $1;
+
+-- answers_since --
+-- Each answer since $1 with its agent and channel, oldest first: the hourly caps
+-- count them again on start.
+SELECT e.agent_id, c.channel, e.at
+FROM contact_events e JOIN contacts c ON c.id = e.contact_id
+WHERE e.kind = 'answered' AND e.at >= $1 AND e.agent_id IS NOT NULL
+ORDER BY e.at, e.id;
 
 -- contact_events_of --
 -- A contact's history in order.

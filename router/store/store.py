@@ -22,6 +22,7 @@ from router.domain import (
     ContactEventKind,
     ContactState,
     Event,
+    PreferenceSource,
 )
 from router.store.active_lock import ActiveLock
 from router.store.errors import StoreUnavailable
@@ -132,6 +133,9 @@ class Store:
                         contact.priority_boost,
                         contact.state.value,
                         contact.queued_at,
+                        list(contact.preferred_skills),
+                        contact.preferred_agent_id,
+                        _source(contact),
                     ),
                 ),
                 _event_write(ContactEventKind.SUBMITTED, contact.id, contact.queued_at),
@@ -195,6 +199,17 @@ class Store:
 
     async def open_contacts(self) -> list[Contact]:
         return [contact_from_row(row) for row in await self._fetch("open_contacts")]
+
+    async def previous_agents(self, limit: int) -> list[tuple[str, str]]:
+        """(customer id, agent id) of the `limit` most recent completions, oldest first:
+        replayed in order, the newest completion of each customer wins."""
+        rows = await self._fetch("previous_agents", limit)
+        return [(r["customer_id"], r["agent_id"]) for r in reversed(rows)]
+
+    async def answers_since(self, since: datetime) -> list[tuple[str, Channel, datetime]]:
+        """(agent id, channel, when) of each answer since `since`, oldest first."""
+        rows = await self._fetch("answers_since", since)
+        return [(r["agent_id"], Channel(r["channel"]), r["at"]) for r in rows]
 
     async def contact_events(self, contact_id: str) -> list[RecordedEvent]:
         rows = await self._fetch("contact_events_of", UUID(contact_id))
@@ -297,8 +312,17 @@ def _contact_update(contact: Contact, at: datetime) -> Write:
             contact.disposition,
             contact.offer_count,
             at,
+            sorted(contact.required_skills),
+            list(contact.preferred_skills),
+            contact.preferred_agent_id,
+            _source(contact),
         ),
     )
+
+
+def _source(contact: Contact) -> str | None:
+    source = contact.preferred_agent_source
+    return None if source is None else source.value
 
 
 def contact_from_row(row: asyncpg.Record) -> Contact:
@@ -321,4 +345,11 @@ def contact_from_row(row: asyncpg.Record) -> Contact:
         offer_id=None if row["offer_id"] is None else str(row["offer_id"]),
         disposition=row["disposition"],
         offer_count=row["offer_count"],
+        preferred_skills=tuple(row["preferred_skills"]),
+        preferred_agent_id=row["preferred_agent_id"],
+        preferred_agent_source=(
+            None
+            if row["preferred_agent_source"] is None
+            else PreferenceSource(row["preferred_agent_source"])
+        ),
     )
