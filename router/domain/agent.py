@@ -24,6 +24,8 @@ class Agent:
         withdrawn offers do not move it, so an agent keeps its place in line.
     holding: contact id -> channel, for contacts offered to, connected to, or in
         wrap-up with this agent.
+    capped: channels on which the agent reached its hourly cap (ChannelPolicy.
+        max_per_hour); the router keeps it (see hourly_cap).
     """
 
     id: str
@@ -37,6 +39,7 @@ class Agent:
     connected: bool = False
     holding: dict[str, Channel] = field(default_factory=dict)
     offers: dict[str, str] = field(default_factory=dict)
+    capped: set[Channel] = field(default_factory=set)
 
     @property
     def routable(self) -> bool:
@@ -50,13 +53,21 @@ class Agent:
 
     def can_take(self, channel: Channel, policy: RoutingPolicy) -> bool:
         """Whether a contact of `channel` could be offered to this agent now."""
-        if not self.routable or self.capacities.get(channel, 0) <= 0:
+        if not self.routable or self.capacities.get(channel, 0) <= 0 or channel in self.capped:
             return False
         if policy.of(channel).exclusive and self.holding:
             return False
         if any(policy.of(held).exclusive for held in self.holding.values()):
             return False
         return self.load(channel) < self.capacities[channel]
+
+    def could_serve(self, channel: Channel, skills: frozenset[str]) -> bool:
+        """Whether the agent could ever take such a contact (free or not)."""
+        return self.capacities.get(channel, 0) > 0 and skills <= self.skills
+
+    def offered(self, channel: Channel) -> int:
+        """Open offers of `channel`."""
+        return sum(1 for contact_id in self.offers.values() if self.holding[contact_id] is channel)
 
     def view(self) -> AgentView:
         return AgentView(

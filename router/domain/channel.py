@@ -37,6 +37,16 @@ class ChannelPolicy:
     max_queue: the most contacts of this channel that may wait at once; a submission
         beyond it is refused (nothing grows without bound), give or take the
         submissions already in flight.
+    prefer_previous_agent: a contact whose gateway names no preferred agent is held
+        first for the agent who last completed a contact for the same customer.
+    preferred_agent_wait: seconds a contact is held for its preferred agent (named or
+        previous) before anyone eligible may take it; None means half the answer
+        target. Never beyond the contact's answer deadline.
+    max_per_hour: the most contacts of this channel an agent answers in any rolling
+        hour (0: no cap), so that no one agent takes a whole backlog.
+    fallback_after: seconds after which a waiting contact that no signed-in agent
+        could serve moves to `fallback_skills` (None: never; the contact waits).
+    fallback_skills: the required skills it moves to (empty: any agent of the channel).
     """
 
     answer_target: float
@@ -44,6 +54,11 @@ class ChannelPolicy:
     max_capacity: int
     exclusive: bool = False
     max_queue: int = 100_000
+    prefer_previous_agent: bool = True
+    preferred_agent_wait: float | None = None
+    max_per_hour: int = 0
+    fallback_after: float | None = None
+    fallback_skills: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.answer_target <= 0:
@@ -54,6 +69,18 @@ class ChannelPolicy:
             raise ValueError("an exclusive channel has a capacity of at most 1")
         if self.max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        if self.preferred_agent_wait is not None and self.preferred_agent_wait < 0:
+            raise ValueError("preferred_agent_wait must be >= 0")
+        if self.max_per_hour < 0:
+            raise ValueError("max_per_hour must be >= 0")
+        if self.fallback_after is not None and self.fallback_after < 0:
+            raise ValueError("fallback_after must be >= 0")
+
+    @property
+    def hold_for_preferred(self) -> float:
+        """Seconds a contact waits for its preferred agent."""
+        wait = self.preferred_agent_wait
+        return self.answer_target / 2 if wait is None else wait
 
 
 def _default_channels() -> Mapping[Channel, ChannelPolicy]:
@@ -85,6 +112,8 @@ class RoutingPolicy:
     skill_relax: seconds a contact waits for an agent with all its preferred skills
         before the least wanted is dropped, and so on, one per period (the bullseye:
         the pool of agents widens step by step); 0 routes on required skills only.
+    remembered_customers: how many customers' previous agents are kept (the most
+        recent), for ChannelPolicy.prefer_previous_agent.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -94,6 +123,7 @@ class RoutingPolicy:
     short_abandon: float = 5.0
     reconnect_grace: float = 120.0
     skill_relax: float = 30.0
+    remembered_customers: int = 100_000
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -107,6 +137,8 @@ class RoutingPolicy:
             raise ValueError("decline_exclusion, short_abandon, reconnect_grace must be >= 0")
         if self.skill_relax < 0:
             raise ValueError("skill_relax must be >= 0")
+        if self.remembered_customers < 0:
+            raise ValueError("remembered_customers must be >= 0")
 
     def of(self, channel: Channel) -> ChannelPolicy:
         return self.channels[channel]

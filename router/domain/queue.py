@@ -12,6 +12,12 @@ O(classes x log n).
 Each waiting contact also has an answer deadline: the instant its urgency reaches 1,
 when it has used its whole answer target (queued_at + answer_target / boost). The
 phone reserve holds a chat or email back only until that deadline (see Router).
+
+A contact held for one agent (its preferred agent, see Router) is in a class of that
+agent's: only that agent's own decisions look at it, so holds for many agents do not
+slow the decisions of the others. A hold is `firm` when an agent chose the holder (a
+transfer by name): the phone reserve does not apply to it. Other holds end by the
+contact's answer deadline, so a held contact is never due (next_deadline, fell_due).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -29,9 +35,22 @@ from sortedcontainers import SortedList
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.contact import Contact
 
-ClassKey = tuple[Channel, frozenset[str], float]
 Entry = tuple[float, int, str]  # (queued_at as epoch seconds, seq, contact id)
 Rank = tuple[float, float, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A contact is held for `agent_id`; `firm` when an agent transferred it by name."""
+
+    agent_id: str
+    firm: bool = False
+
+
+# (channel, skills waited for, required skills among them, boost, hold)
+ClassKey = tuple[Channel, frozenset[str], frozenset[str], float, Hold | None]
+# Which classes count towards a position: given (channel, skills, hold).
+Among = Callable[[Channel, frozenset[str], Hold | None], bool]
 
 
 def answer_deadline(contact: Contact, policy: RoutingPolicy) -> float:
@@ -51,7 +70,9 @@ def _deadline(queued_at: float, target: float, boost: float) -> float:
 class _Class:
     channel: Channel
     skills: frozenset[str]
+    required: frozenset[str]
     boost: float
+    hold: Hold | None
     target: float  # the channel's answer_target
     entries: SortedList = field(default_factory=SortedList)
 
@@ -84,7 +105,9 @@ class ContactQueue:
 
     def __init__(self, policy: RoutingPolicy) -> None:
         self._policy = policy
-        self._classes: dict[ClassKey, _Class] = {}
+        self._classes: dict[ClassKey, _Class] = {}  # every class
+        self._open: dict[ClassKey, _Class] = {}  # classes not held for an agent
+        self._held: dict[str, dict[ClassKey, _Class]] = {}  # by the agent held for
         self._entries: dict[str, tuple[ClassKey, Entry]] = {}
         self._per_channel: Counter[Channel] = Counter()
 
@@ -94,18 +117,30 @@ class ContactQueue:
     def __contains__(self, contact_id: object) -> bool:
         return contact_id in self._entries
 
-    def add(self, contact: Contact, seq: int, skills: frozenset[str] | None = None) -> None:
+    def add(
+        self,
+        contact: Contact,
+        seq: int,
+        skills: frozenset[str] | None = None,
+        hold: Hold | None = None,
+    ) -> None:
         """Queue a contact at its original place: its order is fixed by queued_at. It
-        waits for agents with `skills` (default: its required skills)."""
+        waits for agents with `skills` (default: its required skills), or only for the
+        agent of `hold`."""
         if contact.id in self._entries:
             raise ValueError(f"contact {contact.id} is already queued")
         skills = contact.required_skills if skills is None else skills
-        key = (contact.channel, skills, contact.priority_boost)
+        required = contact.required_skills
+        key = (contact.channel, skills, required, contact.priority_boost, hold)
         cls = self._classes.get(key)
         if cls is None:
             target = self._policy.of(contact.channel).answer_target
-            cls = _Class(contact.channel, skills, contact.priority_boost, target)
+            cls = _Class(contact.channel, skills, required, contact.priority_boost, hold, target)
             self._classes[key] = cls
+            if hold is None:
+                self._open[key] = cls
+            else:
+                self._held.setdefault(hold.agent_id, {})[key] = cls
         entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
         cls.entries.add(entry)
         self._entries[contact.id] = (key, entry)
@@ -115,6 +150,15 @@ class ContactQueue:
         """The skills a queued contact waits for now."""
         return self._entries[contact_id][0][1]
 
+    def hold_of(self, contact_id: str) -> Hold | None:
+        """The agent a queued contact is held for, if any."""
+        return self._entries[contact_id][0][4]
+
+    def held_for(self, agent_id: str) -> list[str]:
+        """The contacts held for `agent_id`."""
+        classes = self._held.get(agent_id, {}).values()
+        return [entry[2] for cls in classes for entry in cls.entries]
+
     def remove(self, contact_id: str) -> None:
         key, entry = self._entries.pop(contact_id)
         cls = self._classes[key]
@@ -122,6 +166,13 @@ class ContactQueue:
         self._per_channel[cls.channel] -= 1
         if not cls.entries:
             del self._classes[key]
+            if cls.hold is None:
+                del self._open[key]
+            else:
+                held = self._held[cls.hold.agent_id]
+                del held[key]
+                if not held:
+                    del self._held[cls.hold.agent_id]
 
     def best_for(
         self,
@@ -130,24 +181,31 @@ class ContactQueue:
         now: datetime,
         excluded: Callable[[str], bool] = lambda _: False,
         due_only: frozenset[Channel] = frozenset(),
+        agent_id: str | None = None,
     ) -> str | None:
-        """The most urgent contact on `channels` whose required skills `skills` cover.
+        """The most urgent contact on `channels` whose required skills `skills` cover,
+        among the open ones and those held for `agent_id`.
 
         Ties in urgency go to the oldest, then to the favoured channel. Contacts for
         which `excluded(contact_id)` is true are skipped (an agent's recent declines).
-        On `due_only` channels only contacts past their answer deadline qualify.
+        On `due_only` channels only contacts past their answer deadline qualify,
+        except those held firmly for this agent.
         """
         allowed = set(channels)
         t = now.timestamp()
         best: Rank | None = None
         best_id: str | None = None
-        for cls in self._classes.values():
+        classes: Iterable[_Class] = self._open.values()
+        if agent_id is not None and agent_id in self._held:
+            classes = [*classes, *self._held[agent_id].values()]
+        for cls in classes:
             if cls.channel not in allowed or not cls.skills <= skills:
                 continue
+            firm = cls.hold is not None and cls.hold.firm
             for entry in cls.entries:
                 if excluded(entry[2]):
                     continue
-                if cls.channel in due_only and cls.deadline(entry) > t:
+                if cls.channel in due_only and not firm and cls.deadline(entry) > t:
                     break  # the later entries of the class are younger still
                 rank = cls.rank(entry, t)
                 if best is None or rank < best:
@@ -155,16 +213,21 @@ class ContactQueue:
                 break
         return best_id
 
-    def position(self, contact_id: str, now: datetime, channel: Channel | None = None) -> int:
+    def position(self, contact_id: str, now: datetime, among: Among | None = None) -> int:
         """1-based place in the global routing order (how many are more urgent, + 1);
-        with `channel`, counting only the contacts of that channel ahead."""
+        with `among`, counting only the contacts ahead in classes it accepts (and in
+        the contact's own class)."""
         key, entry = self._entries[contact_id]
         t = now.timestamp()
         mine = self._classes[key]
         rank = mine.rank(entry, t)
         ahead = 0
         for cls in self._classes.values():
-            if channel is not None and cls.channel is not channel:
+            if (
+                cls is not mine
+                and among is not None
+                and not among(cls.channel, cls.skills, cls.hold)
+            ):
                 continue
             if cls is mine:
                 ahead += cls.entries.index(entry)
@@ -176,9 +239,10 @@ class ContactQueue:
         return ahead + 1
 
     def next_deadline(self, after: float, channels: frozenset[Channel]) -> float | None:
-        """The earliest answer deadline later than `after` among contacts on `channels`."""
+        """The earliest answer deadline later than `after` among open contacts on
+        `channels` (a held contact is never due while held, see above)."""
         deadlines = []
-        for cls in self._classes.values():
+        for cls in self._open.values():
             if cls.channel in channels:
                 i = cls.first_due_after(after)
                 if i < len(cls.entries):
@@ -186,9 +250,10 @@ class ContactQueue:
         return min(deadlines) if deadlines else None
 
     def fell_due(self, after: float, until: float, channels: frozenset[Channel]) -> list[str]:
-        """Contacts on `channels` whose answer deadline is in (after, until], by deadline."""
+        """Open contacts on `channels` whose answer deadline is in (after, until], by
+        deadline."""
         due = []
-        for cls in self._classes.values():
+        for cls in self._open.values():
             if cls.channel not in channels:
                 continue
             for entry in cls.entries.islice(cls.first_due_after(after)):
@@ -209,3 +274,9 @@ class ContactQueue:
 
     def ids(self) -> Iterator[str]:
         return iter(self._entries)
+
+    def open_classes(self) -> list[tuple[Channel, frozenset[str], Sequence[Entry]]]:
+        """(channel, required skills, entries oldest first) of each class not held for
+        an agent, to find the contacts nobody could serve. The entries are the queue's
+        own: read them before changing the queue."""
+        return [(cls.channel, cls.required, cls.entries) for cls in self._open.values()]

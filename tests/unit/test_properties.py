@@ -9,9 +9,11 @@ that the routing invariants hold.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -38,6 +40,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
+from router.domain.channel import ChannelPolicy
 from router.domain.contact import AGENT_TOKEN
 from router.domain.queue import ContactQueue, answer_deadline
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
@@ -117,11 +120,15 @@ class RouterMachine(RuleBasedStateMachine):
 
     reserve = 0
     decline_exclusion = 30.0
+    channels: Mapping[Channel, ChannelPolicy] = RoutingPolicy().channels
 
     def __init__(self) -> None:
         super().__init__()
         self.policy = RoutingPolicy(
-            phone_reserve=self.reserve, offer_timeout=15.0, decline_exclusion=self.decline_exclusion
+            channels=self.channels,
+            phone_reserve=self.reserve,
+            offer_timeout=15.0,
+            decline_exclusion=self.decline_exclusion,
         )
         self.ids = SequentialIds()
         self.router = Router(self.policy, self.ids)
@@ -138,6 +145,9 @@ class RouterMachine(RuleBasedStateMachine):
         self.named_for: dict[str, str] = {}
         self.past_offers: list[Offer] = []
         self.transferred: set[str] = set()
+        self.completions: list[tuple[str, str]] = []  # (customer, agent), in order
+        self.answers: list[tuple[str, Channel, datetime]] = []  # (agent, channel, when)
+        self.quiet_until = T0  # after a restart, agents have a grace to come back
 
     # ------------------------------------------------------------ event replay
 
@@ -181,11 +191,12 @@ class RouterMachine(RuleBasedStateMachine):
             for key in [k for k in self.declined if k[0] == contact.id]:
                 del self.declined[key]
             self.named_for.pop(contact.id, None)
+            assert event.agent_id is not None
+            self.answers.append((event.agent_id, contact.channel, event.at))
         elif kind is ContactEventKind.COMPLETED:
             assert event.agent_id is not None
             del self.held[event.agent_id][contact.id]
-            # The transferring agent is kept from it like a decliner.
-            self.declined[(contact.id, event.agent_id)] = event.at
+            self.completions.append((contact.customer_id, event.agent_id))
             self.active.remove(contact.id)
         elif kind is ContactEventKind.ABANDONED:
             assert contact.id not in self.open_offers, "abandoned with an open offer"
@@ -200,6 +211,14 @@ class RouterMachine(RuleBasedStateMachine):
         elif kind is ContactEventKind.REQUEUED:
             assert contact.state is ContactState.QUEUED
             assert all(contact.id not in held for held in self.held.values())
+        elif kind is ContactEventKind.REROUTED:
+            rule = self.policy.of(contact.channel)
+            assert contact.state is ContactState.QUEUED
+            assert event.agent_id is None
+            assert rule.fallback_after is not None
+            assert contact.required_skills == rule.fallback_skills
+            assert event.at >= contact.queued_at + timedelta(seconds=rule.fallback_after)
+            event_label("moved to the fallback skills")
 
     def _check_offer(self, event: ContactEvent) -> None:
         """Property (2) and (5) at the moment of each offer."""
@@ -253,6 +272,24 @@ class RouterMachine(RuleBasedStateMachine):
         exclusion = timedelta(seconds=self.decline_exclusion)
         return declined_at is not None and declined_at + exclusion > self.now
 
+    def _at_cap(self, agent_id: str, channel: Channel) -> bool:
+        """Answers in the last hour and open offers reach the channel's hourly cap."""
+        cap = self.policy.of(channel).max_per_hour
+        if not cap:
+            return False
+        hour_ago = self.now - timedelta(hours=1)
+        answered = sum(
+            1 for a, c, t in self.answers if (a, c) == (agent_id, channel) and t > hour_ago
+        )
+        offered = sum(
+            1
+            for contact_id, offer_id in self.open_offers.items()
+            if self.channel_of[contact_id] is channel
+            and (offer := self.router.offer(offer_id)) is not None
+            and offer.agent_id == agent_id
+        )
+        return answered + offered >= cap
+
     def _contacts_in(self, *states: ContactState) -> list[str]:
         return sorted(c.id for c in self.router.contacts() if c.state in states)
 
@@ -271,16 +308,32 @@ class RouterMachine(RuleBasedStateMachine):
         skills=contact_skills,
         boost=st.sampled_from([1.0, 1.0, 2.0]),
         preferred=st.sampled_from([(), (), ("es",), ("vip", "es")]),
+        customer=st.sampled_from(["ann", "ann", "bob", "new"]),
+        agent=st.sampled_from([None, None, None, *AGENTS]),
     )
     def submit(
-        self, channel: Channel, skills: frozenset[str], boost: float, preferred: tuple[str, ...]
+        self,
+        channel: Channel,
+        skills: frozenset[str],
+        boost: float,
+        preferred: tuple[str, ...],
+        customer: str,
+        agent: str | None,
     ) -> None:
+        """A contact, often of a returning customer, sometimes naming an agent."""
         self.submitted += 1
         contact_id = f"c{self.submitted:04d}"
         self.active.add(contact_id)
         self.channel_of[contact_id] = channel
         contact = build_contact(contact_id, channel, self.now, skills, boost)
-        contact = replace(contact, preferred_skills=preferred)
+        if customer != "new":
+            contact = replace(contact, customer_id=customer)
+        contact = replace(contact, preferred_skills=preferred, preferred_agent_id=agent)
+        contact = self.router.with_preference(contact)
+        previous = [a for c, a in self.completions if c == contact.customer_id]
+        if agent is None and previous:
+            assert contact.preferred_agent_id == previous[-1]
+            event_label("a returning customer")
         self._apply(self.router.submit(contact, self.now))
 
     @rule(data=st.data(), to=transfer_targets)
@@ -452,9 +505,22 @@ class RouterMachine(RuleBasedStateMachine):
         before = fingerprint(self.router, self.now)
         for contact in list(self.router.contacts()):
             position = self.router.position(contact.id, self.now)
+            in_line = self.router.line_position(contact.id, self.now)
             estimate = self.router.estimated_wait(contact.id, self.now)
+            why = self.router.wait_reason(contact.id, self.now)
             assert (position > 0) == (contact.state is ContactState.QUEUED)
+            assert 0 < in_line <= position or in_line == position == 0
             assert estimate is None or (position > 0 and estimate >= 0)
+            assert (why is None) == (position == 0)
+            if why is not None:
+                event_label(f"waits: {why.reason}")
+        snapshot = self.router.snapshot(self.now)
+        for unserved in snapshot.unserved_contacts:
+            why = self.router.wait_reason(unserved.contact_id, self.now)
+            assert why is not None
+            assert why.reason is unserved.reason
+            assert why.reason.unserved
+        assert sum(snapshot.unserved.values()) >= len(snapshot.unserved_contacts)
         assert fingerprint(self.router, self.now) == before
 
     @rule(reconnect=st.sampled_from([True, True, False]), now=st.integers(0, 2))
@@ -470,7 +536,10 @@ class RouterMachine(RuleBasedStateMachine):
         self.named_for.clear()
         self.open_offers.clear()
         self.held, self.agents = {}, {}
-        self._apply(self.router.restore(saved, self.now))
+        self.quiet_until = self.now + timedelta(seconds=self.policy.reconnect_grace)
+        hour_ago = self.now - timedelta(hours=1)
+        recent = [a for a in self.answers if a[2] > hour_ago]
+        self._apply(self.router.restore(saved, self.now, self.completions, recent))
         for agent_id, skills, status, connected in agents:
             self.held[agent_id] = {
                 c.id: c.channel for c in saved if c.state in ANSWERED and c.agent_id == agent_id
@@ -481,6 +550,25 @@ class RouterMachine(RuleBasedStateMachine):
                 self._apply(self.router.connect(agent_id, self.now))
 
     # ------------------------------------------------------------- invariants
+
+    @invariant()
+    def no_unserved_contact_past_its_fallback(self) -> None:
+        """(6) Once agents had their grace after a restart, a queued contact that no
+        signed-in agent could serve has not waited its channel's fallback_after."""
+        if self.now < self.quiet_until:
+            return
+        views = self.router.agents()
+        for contact_id in self._contacts_in(ContactState.QUEUED):
+            contact = self.router.contact(contact_id)
+            rule = self.policy.of(contact.channel)
+            if rule.fallback_after is None or contact.required_skills == rule.fallback_skills:
+                continue
+            if contact.queued_at + timedelta(seconds=rule.fallback_after) > self.now:
+                continue
+            assert any(
+                v.capacities.get(contact.channel, 0) > 0 and contact.required_skills <= v.skills
+                for v in views
+            ), f"{contact_id} waits past its fallback with nobody to serve it"
 
     @invariant()
     def each_contact_in_exactly_one_place(self) -> None:
@@ -540,6 +628,7 @@ class RouterMachine(RuleBasedStateMachine):
                 if held.count(channel) < view.capacities.get(channel, 0)
                 and PHONE not in held
                 and (channel is not PHONE or not held)
+                and not self._at_cap(view.id, channel)
             }
             free[view.id] = (view.skills, channels)
         phone_ready = {a for a, (_, channels) in free.items() if PHONE in channels}
@@ -548,7 +637,10 @@ class RouterMachine(RuleBasedStateMachine):
             wanted = self.router.waiting_for(contact_id)
             assert wanted is not None
             assert contact.required_skills <= wanted
-            assert wanted <= contact.required_skills | set(contact.preferred_skills)
+            held_for = set()
+            if contact.preferred_agent_id is not None:
+                held_for.add(AGENT_TOKEN + contact.preferred_agent_id)
+            assert wanted <= contact.required_skills | set(contact.preferred_skills) | held_for
             named = {s.removeprefix(AGENT_TOKEN) for s in wanted if s.startswith(AGENT_TOKEN)}
             wanted = frozenset(s for s in wanted if not s.startswith(AGENT_TOKEN))
             eligible = {
@@ -572,6 +664,29 @@ class RouterMachineWithReserve(RouterMachine):
     reserve = 1
 
 
+class RouterMachineWithCapsAndFallback(RouterMachine):
+    """The same properties with hourly caps (chat 2, email 1) and fallback rules (chat to
+    any agent after 2 minutes, email to "es" after 10)."""
+
+    reserve = 1
+    channels = MappingProxyType(
+        {
+            PHONE: ChannelPolicy(20.0, 1, 1, exclusive=True),
+            CHAT: ChannelPolicy(
+                60.0, 3, 20, max_per_hour=2, fallback_after=120.0, prefer_previous_agent=False
+            ),
+            EMAIL: ChannelPolicy(
+                3600.0,
+                1,
+                20,
+                max_per_hour=1,
+                fallback_after=600.0,
+                fallback_skills=frozenset({"es"}),
+            ),
+        }
+    )
+
+
 class RouterMachineWithLargeReserve(RouterMachine):
     """The same properties with a phone reserve of two and no decline exclusion."""
 
@@ -592,6 +707,8 @@ TestRouterMachineWithReserve = RouterMachineWithReserve.TestCase
 TestRouterMachineWithReserve.settings = _STATEFUL
 TestRouterMachineWithLargeReserve = RouterMachineWithLargeReserve.TestCase
 TestRouterMachineWithLargeReserve.settings = _STATEFUL
+TestRouterMachineWithCapsAndFallback = RouterMachineWithCapsAndFallback.TestCase
+TestRouterMachineWithCapsAndFallback.settings = _STATEFUL
 
 
 # ------------------------------------------------------------ direct properties
