@@ -10,7 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from router.api.access import TokenError, Tokens
-from router.domain import Channel, ChannelPolicy, RoutingPolicy
+from router.domain import Channel, ChannelPolicy, RoutingPolicy, validation
 from router.toml_file import TomlFileError, read_toml
 
 
@@ -64,15 +64,34 @@ class Settings:
             base = defaults.of(channel)
             name = channel.value.upper()
             target = reader.number(f"ROUTER_{name}_TARGET_SECONDS", base.answer_target, 0.001)
-            max_queue = int(reader.number(f"ROUTER_{name}_MAX_QUEUE", base.max_queue, 1))
+            fallback_after = reader.number(f"ROUTER_{name}_FALLBACK_AFTER_SECONDS", -1.0, 0)
+            fallback_skill = reader.text(f"ROUTER_{name}_FALLBACK_SKILL", "")
+            if fallback_skill and not validation.SKILL.fullmatch(fallback_skill):
+                raise ConfigError(
+                    f"ROUTER_{name}_FALLBACK_SKILL must be 1 to 64 characters of [a-z0-9:_.-]"
+                )
             if base.exclusive:
-                channels[channel] = ChannelPolicy(target, 1, 1, exclusive=True, max_queue=max_queue)
-                continue
-            capacity = int(reader.number(f"ROUTER_{name}_CAPACITY", base.default_capacity, 0))
-            if capacity > base.max_capacity:
-                raise ConfigError(f"ROUTER_{name}_CAPACITY must be at most {base.max_capacity}")
+                capacity = maximum = 1
+            else:
+                capacity = int(reader.number(f"ROUTER_{name}_CAPACITY", base.default_capacity, 0))
+                maximum = base.max_capacity
+                if capacity > maximum:
+                    raise ConfigError(f"ROUTER_{name}_CAPACITY must be at most {maximum}")
             channels[channel] = ChannelPolicy(
-                target, capacity, base.max_capacity, max_queue=max_queue
+                target,
+                capacity,
+                maximum,
+                exclusive=base.exclusive,
+                max_queue=int(reader.number(f"ROUTER_{name}_MAX_QUEUE", base.max_queue, 1)),
+                prefer_previous_agent=reader.flag(
+                    f"ROUTER_{name}_PREFER_PREVIOUS_AGENT", base.prefer_previous_agent
+                ),
+                preferred_agent_wait=reader.number(
+                    f"ROUTER_{name}_PREFERRED_AGENT_WAIT_SECONDS", target / 2, 0
+                ),
+                max_per_hour=int(reader.number(f"ROUTER_{name}_MAX_PER_HOUR", 0, 0)),
+                fallback_after=None if fallback_after < 0 else fallback_after,
+                fallback_skills=frozenset({fallback_skill} - {""}),
             )
         policy = RoutingPolicy(
             channels=MappingProxyType(channels),
@@ -88,6 +107,9 @@ class Settings:
                 "ROUTER_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace, 0
             ),
             skill_relax=reader.number("ROUTER_SKILL_RELAX_SECONDS", defaults.skill_relax, 0),
+            remembered_customers=int(
+                reader.number("ROUTER_REMEMBERED_CUSTOMERS", defaults.remembered_customers, 0)
+            ),
         )
         return cls(
             host=reader.text("ROUTER_HOST", "127.0.0.1"),
@@ -131,6 +153,14 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name, "").lower()
+        if value == "":
+            return default
+        if value not in _FLAGS:
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return _FLAGS[value]
+
     def number(
         self, name: str, default: float, minimum: float, maximum: float = float("inf")
     ) -> float:
@@ -144,6 +174,10 @@ class _Reader:
         if not minimum <= value <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw}")
         return value
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True}
+_FLAGS |= {"false": False, "0": False, "no": False, "off": False}
 
 
 @functools.cache

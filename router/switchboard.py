@@ -47,6 +47,8 @@ from router.domain import (
     Router,
     WrongState,
 )
+from router.domain.hourly_cap import WINDOW
+from router.domain.wait_reason import WaitExplanation
 from router.service_level_watch import ServiceLevelWatch
 from router.store import DuplicateKey, Store, StoreUnavailable
 from router.store.store import ServiceLevelCounts
@@ -70,9 +72,11 @@ def utc_now() -> datetime:
 @dataclass(frozen=True, slots=True)
 class ContactStatus:
     contact: Contact
-    queue_position: int
+    queue_position: int  # in line: among contacts the same agents could serve
     estimated_wait: float | None
     wait_seconds: float
+    routing_position: int = 0  # among all waiting contacts
+    wait_reason: WaitExplanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,7 @@ class NewContact:
     required_skills: frozenset[str]
     priority_boost: float
     preferred_skills: tuple[str, ...] = ()
+    preferred_agent_id: str | None = None
 
 
 class OfferStream:
@@ -125,12 +130,16 @@ class Switchboard:
         """Rebuild the queue from PostgreSQL, then start timing offers out."""
         contacts = await self.store.open_contacts()
         now = self._clock()
-        events = self.router.restore(contacts, now)
+        previous = await self.store.previous_agents(self.router.policy.remembered_customers)
+        answers = await self.store.answers_since(now - WINDOW)
+        events = self.router.restore(contacts, now, previous, answers)
         await self.store.writer.wait(self._record(events))
         log.info(
             "queue_restored",
             open_contacts=len(contacts),
             waiting=sum(1 for c in contacts if c.state.is_waiting),
+            previous_agents=len(previous),
+            answers_last_hour=len(answers),
         )
         self._timer = asyncio.create_task(self._expire_offers(), name="offer-timeouts")
 
@@ -185,7 +194,9 @@ class Switchboard:
                 required_skills=new.required_skills,
                 priority_boost=new.priority_boost,
                 preferred_skills=new.preferred_skills,
+                preferred_agent_id=new.preferred_agent_id,
             )
+            contact = self.router.with_preference(contact)
 
             def route() -> None:
                 # Runs right after the insert commits, even if the caller gave up waiting:
@@ -215,7 +226,12 @@ class Switchboard:
         finally:
             if self._submitting.get(key) is found and found.done():
                 del self._submitting[key]
-        log.info("contact_submitted", contact_id=contact.id, channel=contact.channel.value)
+        log.info(
+            "contact_submitted",
+            contact_id=contact.id,
+            channel=contact.channel.value,
+            preferred_agent_id=contact.preferred_agent_id,
+        )
         return await self._current(contact.id), False
 
     async def status(self, contact_id: str) -> ContactStatus:
@@ -229,9 +245,11 @@ class Switchboard:
             return ContactStatus(stored, 0, None, stored.wait_seconds(now))
         return ContactStatus(
             contact,
-            self.router.position(contact_id, now),
+            self.router.line_position(contact_id, now),
             self.router.estimated_wait(contact_id, now),
             contact.wait_seconds(now),
+            self.router.position(contact_id, now),
+            self.router.wait_reason(contact_id, now),
         )
 
     async def abandon(self, contact_id: str) -> Contact:

@@ -8,7 +8,12 @@ import grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.api.convert import channel_from_proto, contact_to_proto, skill_levels
+from router.api.convert import (
+    channel_from_proto,
+    contact_to_proto,
+    skill_levels,
+    wait_reason_to_proto,
+)
 from router.api.errors import rpc
 from router.api.feedback import record_feedback
 from router.api.servicer import Servicer
@@ -48,6 +53,11 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
             required_skills=required,
             priority_boost=validation.priority_boost(request.priority_boost),
             preferred_skills=tuple(s for s in wanted if s not in required),
+            preferred_agent_id=(
+                validation.agent_id(request.preferred_agent_id, "preferred_agent_id")
+                if request.preferred_agent_id
+                else None
+            ),
         )
         contact, duplicate = await self._switchboard.submit(new)
         return pb.SubmitContactResponse(contact=contact_to_proto(contact), duplicate=duplicate)
@@ -61,10 +71,14 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
         response = pb.GetContactResponse(
             contact=contact_to_proto(status.contact),
             queue_position=status.queue_position,
+            routing_position=status.routing_position,
             wait_seconds=status.wait_seconds,
         )
         if status.estimated_wait is not None:
             response.estimated_wait_seconds = status.estimated_wait
+        if status.wait_reason is not None:
+            response.wait_reason = wait_reason_to_proto(status.wait_reason.reason)
+            response.wait_detail = status.wait_reason.detail
         return response
 
     @rpc

@@ -15,8 +15,10 @@ from router.domain import (
     Contact,
     ContactState,
     InvalidArgument,
+    PreferenceSource,
     validation,
 )
+from router.domain.wait_reason import UnservedContact, WaitReason
 
 _CHANNEL_TO_PROTO = {
     Channel.PHONE: pb.CHANNEL_PHONE,
@@ -40,6 +42,24 @@ _STATUS_TO_PROTO = {
     AgentStatus.AWAY: pb.AGENT_STATUS_AWAY,
 }
 _STATUS_FROM_PROTO = {v: k for k, v in _STATUS_TO_PROTO.items()}
+
+_SOURCE_TO_PROTO = {
+    None: pb.PREFERENCE_SOURCE_UNSPECIFIED,
+    PreferenceSource.GATEWAY: pb.PREFERENCE_SOURCE_GATEWAY,
+    PreferenceSource.PREVIOUS_AGENT: pb.PREFERENCE_SOURCE_PREVIOUS_AGENT,
+    PreferenceSource.TRANSFER: pb.PREFERENCE_SOURCE_TRANSFER,
+}
+
+_REASON_TO_PROTO = {
+    WaitReason.AGENTS_BUSY: pb.WAIT_REASON_AGENTS_BUSY,
+    WaitReason.AGENTS_AWAY: pb.WAIT_REASON_AGENTS_AWAY,
+    WaitReason.PHONE_RESERVE: pb.WAIT_REASON_PHONE_RESERVE,
+    WaitReason.PREFERRED_AGENT: pb.WAIT_REASON_PREFERRED_AGENT,
+    WaitReason.PREFERRED_SKILLS: pb.WAIT_REASON_PREFERRED_SKILLS,
+    WaitReason.DECLINED: pb.WAIT_REASON_DECLINED,
+    WaitReason.NO_AGENT_WITH_SKILLS: pb.WAIT_REASON_NO_AGENT_WITH_SKILLS,
+    WaitReason.NO_AGENT_SIGNED_IN: pb.WAIT_REASON_NO_AGENT_SIGNED_IN,
+}
 
 
 def channel_from_proto(value: int, field: str = "channel") -> Channel:
@@ -107,7 +127,26 @@ def contact_to_proto(contact: Contact) -> pb.Contact:
         disposition=contact.disposition or "",
         offer_count=contact.offer_count,
         preferred_skills=list(contact.preferred_skills),
+        preferred_agent_id=contact.preferred_agent_id or "",
+        preferred_agent_source=_SOURCE_TO_PROTO[contact.preferred_agent_source],
     )
+
+
+def wait_reason_to_proto(reason: WaitReason) -> pb.WaitReason.ValueType:
+    return _REASON_TO_PROTO[reason]
+
+
+def unserved_to_proto(unserved: UnservedContact) -> pb.UnservedContact:
+    message = pb.UnservedContact(
+        contact_id=unserved.contact_id,
+        channel=channel_to_proto(unserved.channel),
+        required_skills=sorted(unserved.required_skills),
+        wait_seconds=unserved.wait_seconds,
+        wait_reason=wait_reason_to_proto(unserved.reason),
+    )
+    if unserved.fallback_at is not None:
+        message.fallback_at.CopyFrom(timestamp(unserved.fallback_at))
+    return message
 
 
 def agent_to_proto(agent: AgentView) -> pb.Agent:

@@ -83,11 +83,11 @@ def skill_levels(values: Iterable[tuple[str, int]], field: str) -> list[tuple[st
     return result
 
 
-def agent_id(value: str) -> str:
+def agent_id(value: str, field: str = "agent_id") -> str:
     if not value:
-        raise InvalidArgument("agent_id", "is required")
+        raise InvalidArgument(field, "is required")
     if not AGENT_ID.fullmatch(value):
-        raise InvalidArgument("agent_id", "must be 1 to 128 characters of [A-Za-z0-9:_.@-]")
+        raise InvalidArgument(field, "must be 1 to 128 characters of [A-Za-z0-9:_.@-]")
     return value
 
 

@@ -78,13 +78,14 @@ async def submit(
     key: str,
     channel: pb.Channel.ValueType = pb.CHANNEL_PHONE,
     skills: tuple[str, ...] = (),
-    customer_id: str = "customer",
+    customer_id: str = "",
 ) -> pb.Contact:
     response = await contacts.SubmitContact(
         pb.SubmitContactRequest(
             idempotency_key=key,
             channel=channel,
-            customer_id=customer_id,
+            # One customer per contact unless told: no one returns to a previous agent.
+            customer_id=customer_id or f"customer-{key}",
             required_skills=skills,
         )
     )

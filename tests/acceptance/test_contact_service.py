@@ -151,7 +151,9 @@ class TestGetContact:
     async def test_waiting_contacts_have_positions_in_urgency_order(
         self, contacts: pb_grpc.ContactServiceAsyncStub
     ) -> None:
-        """Calls outrank an older email; the oldest call is position 1; waits count up."""
+        """Calls outrank an older email in routing order; the oldest call is position 1;
+        waits count up. With nobody signed in, each is in line with its own channel
+        only, and says why it waits."""
         email = await submit(contacts, "email-1", pb.CHANNEL_EMAIL)
         first_call = await submit(contacts, "call-1")
         second_call = await submit(contacts, "call-2")
@@ -161,11 +163,13 @@ class TestGetContact:
             assert status.contact.state == pb.CONTACT_STATE_QUEUED
             assert status.wait_seconds > 0
             assert not status.HasField("estimated_wait_seconds")
-            positions[contact.contact_id] = status.queue_position
+            assert status.wait_reason == pb.WAIT_REASON_NO_AGENT_SIGNED_IN
+            assert "no agent is signed in" in status.wait_detail
+            positions[contact.contact_id] = (status.routing_position, status.queue_position)
         assert positions == {
-            first_call.contact_id: 1,
-            second_call.contact_id: 2,
-            email.contact_id: 3,
+            first_call.contact_id: (1, 1),
+            second_call.contact_id: (2, 2),
+            email.contact_id: (3, 1),
         }
 
     async def test_offered_contact_has_no_position(
