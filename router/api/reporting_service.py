@@ -11,7 +11,13 @@ import grpc
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.api.convert import channel_from_proto, channel_to_proto, from_timestamp, timestamp
+from router.api.convert import (
+    channel_from_proto,
+    channel_to_proto,
+    from_timestamp,
+    timestamp,
+    unserved_to_proto,
+)
 from router.api.errors import rpc
 from router.api.servicer import Servicer
 from router.domain import Channel, InvalidArgument, validation
@@ -143,6 +149,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                     waiting=snapshot.waiting[channel],
                     offered=snapshot.offered[channel],
                     oldest_wait_seconds=snapshot.oldest_wait[channel],
+                    unserved=snapshot.unserved[channel],
                 )
                 for channel in Channel
             ],
@@ -155,6 +162,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             ),
             as_of=timestamp(now),
             service_level_alarm=self._alarm(),
+            unserved=[unserved_to_proto(u) for u in snapshot.unserved_contacts],
+            unserved_total=sum(snapshot.unserved.values()),
         )
 
     def _alarm(self) -> pb.ServiceLevelAlarm:

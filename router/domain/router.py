@@ -779,7 +779,7 @@ class Router:
         rule = self.policy.of(contact.channel)
         waited = contact.wait_seconds(now)
         reason = (
-            f"fallback from skills {_names(contact.required_skills)} to "
+            f"fallback from {_names(contact.required_skills)} to "
             f"{_names(rule.fallback_skills)} after {waited:.0f} s: no signed-in agent "
             f"could serve it"
         )
@@ -1064,7 +1064,7 @@ class Router:
             text = "no agent is signed in"
         else:
             text = (
-                f"no signed-in agent takes {contact.channel.value} with skills "
+                f"no signed-in agent takes {contact.channel.value} with "
                 f"{_names(contact.required_skills)}"
             )
         at = self._fallback_time(contact)
