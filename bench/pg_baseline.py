@@ -52,7 +52,21 @@ def lifecycle_rows(count: int) -> Rows:
         contact_id, offer_id = uuid.uuid4(), uuid.uuid4()
         key = os.urandom(12).hex()
         rows.contacts.append(
-            (contact_id, key, "phone", "bench", json.dumps({}), [], 1.0, "queued", now)
+            # ... then preferred skills, preferred agent and its source
+            (
+                contact_id,
+                key,
+                "phone",
+                "bench",
+                json.dumps({}),
+                [],
+                1.0,
+                "queued",
+                now,
+                [],
+                None,
+                None,
+            )
         )
         times = [now + n * step for n in range(5)]
         for kind, at in zip(_EVENTS, times, strict=True):
@@ -72,6 +86,10 @@ def lifecycle_rows(count: int) -> Rows:
                     "bench" if state == "completed" else None,
                     1,
                     times[n],
+                    [],  # required skills
+                    [],  # preferred skills
+                    None,  # preferred agent
+                    None,  # and its source
                 )
             )
     return rows

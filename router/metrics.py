@@ -162,6 +162,12 @@ class LiveCollector(Collector):
             "Longest current wait among queued and offered contacts.",
             labels=["channel"],
         )
+        unserved = GaugeMetricFamily(
+            "contactrouter_contacts_unserved",
+            "Contacts waiting that no signed-in agent could serve (skill missing, nobody "
+            "signed in).",
+            labels=["channel"],
+        )
         level = GaugeMetricFamily(
             "contactrouter_service_level_ratio",
             "Answered within threshold / (answered + abandoned after the short-abandon "
@@ -172,6 +178,7 @@ class LiveCollector(Collector):
             waiting.add_metric([channel.value], snapshot.waiting[channel])
             offered.add_metric([channel.value], snapshot.offered[channel])
             oldest.add_metric([channel.value], snapshot.oldest_wait[channel])
+            unserved.add_metric([channel.value], snapshot.unserved[channel])
             value = rolling.value(channel, now)
             if value is not None:
                 level.add_metric([channel.value], value)
@@ -186,7 +193,7 @@ class LiveCollector(Collector):
             "contactrouter_db_pending_writes", "Writes waiting for the next commit."
         )
         pending.add_metric([], backlog)
-        yield from (waiting, offered, oldest, level, agents, pending)
+        yield from (waiting, offered, oldest, unserved, level, agents, pending)
 
 
 async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio.Server:

@@ -70,6 +70,8 @@ class TestMetrics:
             assert value(before, "contactrouter_contacts_waiting", channel="phone") == 2
             assert value(before, "contactrouter_agents", state="idle") == 0
             assert (value(before, "contactrouter_oldest_wait_seconds", channel="phone") or 0) > 0
+            # Nobody is signed in: both calls are unserved until alice comes.
+            assert value(before, "contactrouter_contacts_unserved", channel="phone") == 2
 
             await agents.SignIn(pb.SignInRequest(agent_id="alice"))
             stream = agents.StreamOffers(pb.StreamOffersRequest(agent_id="alice"))
@@ -86,6 +88,8 @@ class TestMetrics:
 
         assert value(after, "contactrouter_contacts_waiting", channel="phone") == 1
         assert value(after, "contactrouter_agents", state="busy") == 1
+        # alice could serve the call still waiting: it is no longer unserved.
+        assert value(after, "contactrouter_contacts_unserved", channel="phone") == 0
         assert value(after, "contactrouter_offers_total", outcome="made") == 1
         assert value(after, "contactrouter_offers_total", outcome="accepted") == 1
         assert value(after, "contactrouter_service_level_ratio", channel="phone") == 1.0

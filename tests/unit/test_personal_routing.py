@@ -74,6 +74,12 @@ class Center:
         )
         return offered(self.router.submit(self.router.with_preference(contact), at(seconds)))
 
+    def on_a_call(self, agent_id: str, skills: Iterable[str] = ()) -> None:
+        """The agent signs in at 0 s and answers "call" at 1 s: busy, but signed in."""
+        self.ready(agent_id, 0, skills)
+        self.submit("call", PHONE, 1)
+        self.answer("call", 1)
+
     def answer(self, contact_id: str, seconds: float) -> None:
         contact = self.router.contact(contact_id)
         assert contact.agent_id is not None
@@ -122,9 +128,7 @@ class TestPreferredAgent:
     def test_a_busy_named_agent_is_waited_for_half_the_target_then_anyone(self) -> None:
         """A chat (target 60 s) is held 30 s for bob, who is on a call; then ann."""
         center = Center()
-        center.ready("bob", 0)
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob")
         center.ready("ann", 2)
         assert center.submit("c1", CHAT, 10, agent="bob") == []
         assert center.reason("c1", 11) is WaitReason.PREFERRED_AGENT
@@ -134,9 +138,7 @@ class TestPreferredAgent:
 
     def test_the_named_agent_freed_within_the_wait_gets_it(self) -> None:
         center = Center()
-        center.ready("bob", 0)
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob")
         center.ready("ann", 2)
         center.submit("c1", CHAT, 10, agent="bob")
         assert center.finish("call", 25) == [("c1", "bob")]
@@ -193,9 +195,7 @@ class TestPreferredAgent:
         """Held 100 s at most for the preferred agent, but a call's target is 20 s."""
         phone = ChannelPolicy(20.0, 1, 1, exclusive=True, preferred_agent_wait=100.0)
         center = Center(policy(phone=phone))
-        center.ready("bob", 0)
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob")
         center.ready("ann", 2)
         center.submit("c2", PHONE, 10, agent="bob")
         assert center.router.next_deadline() == at(30)
@@ -204,9 +204,7 @@ class TestPreferredAgent:
     def test_the_preference_survives_a_restart(self) -> None:
         """Restored, the contact is held for its agent again once that agent is back."""
         center = Center()
-        center.ready("bob", 0)
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob")
         center.submit("c1", EMAIL, 5, agent="bob")
         saved = list(center.router.contacts())
         restarted = Center()
@@ -330,9 +328,7 @@ class TestNobodyThere:
 
     def test_a_contact_that_could_be_served_is_not_moved(self) -> None:
         center = Center(fallback_policy())
-        center.ready("bob", 0, skills=["fr"])
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)  # bob is busy, but he could serve c1
+        center.on_a_call("bob", skills=["fr"])  # bob is busy, but he could serve c1
         center.submit("c1", CHAT, 10, skills=["fr"])
         assert center.reason("c1", 11) is WaitReason.AGENTS_BUSY
         center.expire(130)
@@ -343,9 +339,7 @@ class TestNobodyThere:
         self,
     ) -> None:
         center = Center(fallback_policy())
-        center.ready("bob", 0, skills=["fr"])
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob", skills=["fr"])
         center.submit("c1", CHAT, 10, skills=["fr"])
         center.expire(200)
         center.finish("call", 201)  # bob is offered c1
@@ -426,9 +420,7 @@ class TestPlaceInLine:
 
     def test_a_held_contact_is_in_line_for_its_agent_only(self) -> None:
         center = Center()
-        center.ready("bob", 0)
-        center.submit("call", PHONE, 1)
-        center.answer("call", 1)
+        center.on_a_call("bob")
         center.submit("e1", EMAIL, 2)
         center.submit("e2", EMAIL, 3, agent="bob")
         assert center.router.position("e2", at(4)) == 2
