@@ -86,6 +86,7 @@ class Router:
         self._previous = PreviousAgents(policy.remembered_customers)
         self._answers_per_hour = AnswersPerHour()
         self._cap_deadlines: list[tuple[datetime, str, Channel]] = []
+        self._cap_timer: dict[tuple[str, Channel], datetime] = {}  # last pushed, per cap
         self._fallback_deadlines: list[tuple[datetime, str]] = []
         self._fallback_at: dict[str, datetime] = {}
         # No fallback before this: after a restart, agents have the grace to come back.
@@ -604,6 +605,7 @@ class Router:
                 self._fall_back(contact_id, now, events)
         while self._cap_deadlines and self._cap_deadlines[0][0] <= now:
             _, agent_id, channel = heapq.heappop(self._cap_deadlines)
+            self._cap_timer.pop((agent_id, channel), None)
             capped_agent = self._agents.get(agent_id)
             if capped_agent is not None and self._update_cap(capped_agent, channel, now):
                 self._fill(capped_agent, now, events)
@@ -1127,8 +1129,11 @@ class Router:
         was_capped = channel in agent.capped
         if taken >= cap:
             agent.capped.add(channel)
+            # Look again when the oldest answer leaves the hour (open offers settle by
+            # themselves: an answer or a drop comes back here).
             frees_at = self._answers_per_hour.frees_at(agent.id, channel)
-            if frees_at is not None and not was_capped:
+            if frees_at is not None and self._cap_timer.get((agent.id, channel)) != frees_at:
+                self._cap_timer[(agent.id, channel)] = frees_at
                 heapq.heappush(self._cap_deadlines, (frees_at, agent.id, channel))
         else:
             agent.capped.discard(channel)
@@ -1234,7 +1239,8 @@ class Router:
         while self._fallback_deadlines and self._fallback_deadlines[0][1] not in self._queue:
             heapq.heappop(self._fallback_deadlines)
         while self._cap_deadlines and self._cap_deadlines[0][1] not in self._agents:
-            heapq.heappop(self._cap_deadlines)
+            _, agent_id, channel = heapq.heappop(self._cap_deadlines)
+            self._cap_timer.pop((agent_id, channel), None)
         while self._offer_deadlines and self._offer_deadlines[0][1] not in self._offers:
             heapq.heappop(self._offer_deadlines)
         while self._decline_deadlines:

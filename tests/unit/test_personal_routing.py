@@ -261,6 +261,21 @@ class TestFairLoad:
         assert center.submit("e1", EMAIL, 1) == [("e1", "ann")]
         assert center.submit("e2", EMAIL, 2) == []
 
+    def test_a_cap_lifted_and_reached_again_is_lifted_again(self) -> None:
+        """Cap 1: answered at 1 s, free again at 3601 s and offered the next email at
+        once; answered at 3602 s, capped until 7202 s."""
+        email = ChannelPolicy(3600.0, 1, 20, max_per_hour=1)
+        center = Center(policy(email=email))
+        center.ready("ann", 0)
+        center.submit("e1", EMAIL, 1)
+        center.handle("e1", 1)
+        center.submit("e2", EMAIL, 2)
+        center.submit("e3", EMAIL, 3)
+        assert center.expire(3601) == [("e2", "ann")]
+        center.handle("e2", 3602)
+        assert center.router.next_deadline() == at(7202)
+        assert center.expire(7202) == [("e3", "ann")]
+
     def test_the_count_survives_a_restart_and_signing_out(self) -> None:
         email = ChannelPolicy(3600.0, 1, 20, max_per_hour=1)
         center = Center(policy(email=email))
