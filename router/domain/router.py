@@ -89,6 +89,9 @@ class Router:
         self._cap_timer: dict[tuple[str, Channel], datetime] = {}  # last pushed, per cap
         self._fallback_deadlines: list[tuple[datetime, str]] = []
         self._fallback_at: dict[str, datetime] = {}
+        # Waiting contacts whose preferred agent was not signed in when they were queued:
+        # a hold starts if that agent signs in within the wait (after a restart too).
+        self._awaiting: dict[str, set[str]] = {}
         # No fallback before this: after a restart, agents have the grace to come back.
         self._quiet_until = datetime.min.replace(tzinfo=UTC)
         self._seq = 0
@@ -464,6 +467,10 @@ class Router:
                     agent.holding[contact_id] = contact.channel
             for channel in Channel:
                 self._update_cap(agent, channel, now)
+            for contact_id in sorted(self._awaiting.pop(agent_id, ())):
+                if contact_id in self._queue:
+                    self._queue.remove(contact_id)
+                    self._enqueue(self._contacts[contact_id], now)
         else:
             agent.skills, agent.capacities = skills, full
             if agent.status is not status:
@@ -955,6 +962,9 @@ class Router:
         self._keys[contact.idempotency_key] = contact.id
         skills, hold, until = self._waits_for(contact, now)
         self._queue.add(contact, seq, skills, hold)
+        preferred = contact.preferred_agent_id
+        if hold is None and preferred is not None and preferred not in self._agents:
+            self._awaiting.setdefault(preferred, set()).add(contact.id)
         if until is not None:
             heapq.heappush(self._relax_deadlines, (until, contact.id))
         fallback_at = self._fallback_time(contact)
@@ -1163,6 +1173,8 @@ class Router:
         self._declined.pop(contact.id, None)
         self._relax_from.pop(contact.id, None)
         self._fallback_at.pop(contact.id, None)
+        if contact.preferred_agent_id in self._awaiting:
+            self._awaiting[contact.preferred_agent_id].discard(contact.id)
 
     def _drop_offer(self, offer: Offer, agent: Agent, now: datetime) -> None:
         del self._offers[offer.id]

@@ -150,6 +150,18 @@ class TestPreferredAgent:
         assert center.submit("c1", CHAT, 5, agent="zed") == [("c1", "ann")]
         assert center.submit("c2", EMAIL, 6, agent="ann", skills=["es"]) == [("c2", "bob")]
 
+    def test_a_hold_starts_when_the_preferred_agent_signs_in_within_the_wait(self) -> None:
+        """bob is not signed in when kim's chat arrives; he signs in (on a break) 10 s
+        later: the chat is his until 30 s, so ann, free at 15 s, does not take it."""
+        center = Center()
+        center.on_a_call("ann")
+        assert center.submit("c1", CHAT, 0, agent="bob") == []
+        assert center.reason("c1", 1) is WaitReason.AGENTS_BUSY
+        center.router.sign_in("bob", frozenset(), {CHAT: 3}, AgentStatus.AWAY, at(10))
+        assert center.reason("c1", 11) is WaitReason.PREFERRED_AGENT
+        assert center.finish("call", 15) == []
+        assert center.expire(30) == [("c1", "ann")]
+
     def test_a_returning_customer_is_held_for_the_previous_agent(self) -> None:
         center = Center()
         center.ready("ann", 0)
