@@ -571,8 +571,9 @@ class SubmitContactRequest(_message.Message):
     is held for that agent for the channel's preferred-agent wait
     (ROUTER_<CHANNEL>_PREFERRED_AGENT_WAIT_SECONDS, default half its answer
     target) and offered to them if they are free within it; then any eligible
-    agent takes it. There is no hold when that agent is not signed in, or lacks
-    the required skills or capacity on the channel. Left empty, the router
+    agent takes it. There is no hold while that agent is not signed in (one
+    starts if they sign in within the wait), nor when they lack the required
+    skills or capacity on the channel. Left empty, the router
     prefers the agent who last completed a contact for the same customer, on
     channels where ROUTER_<CHANNEL>_PREFER_PREVIOUS_AGENT is on (the default).
     """
