@@ -1,6 +1,6 @@
 """Erlang C against the pure routing core, in virtual time: no server, no database.
 
-    .venv/bin/python scenarios/erlang_c_core.py [--contacts N] [--pairs 0,2] [--seed S]
+    .venv/bin/python scenarios/erlang_c_core.py [--contacts N] [--pairs 0,2] [--seed S] [--jobs J]
 
 A discrete-event simulation drives `router.domain.router.Router` directly, with `now`
 passed in as virtual time: Poisson phone arrivals at lambda = c rho / AHT, exponential
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import math
+import os
 import random
 import statistics
 import sys
@@ -413,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(
-        "--jobs", type=int, default=1, help="pairs simulated at once, one process each"
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="pairs simulated at once, one process each (default: 2, or 1 on one core)",
     )
     args = parser.parse_args(argv)
     if args.contacts is not None and args.contacts < 2 * BATCHES:
