@@ -9,6 +9,7 @@ agents are ready and present, to tell "everyone is away" from "everyone is busy"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from router.domain.agent import Agent
@@ -33,20 +34,29 @@ class _Members:
 class Coverage:
     def __init__(self) -> None:
         self._profiles: dict[Profile, _Members] = {}
-        self._of: dict[str, tuple[Profile, bool]] = {}
+        # agent -> (profile, routable, the capacities object the profile was made from)
+        self._of: dict[str, tuple[Profile, bool, Mapping[Channel, int]]] = {}
 
     def update(self, agent: Agent) -> None:
-        """Record a signed-in agent's profile and presence after any change; O(1)."""
-        channels = frozenset(c for c, n in agent.capacities.items() if n > 0)
-        now = (Profile(agent.skills, channels), agent.routable)
-        if self._of.get(agent.id) == now:
+        """Record a signed-in agent's profile and presence after any change; O(1).
+        Called on every routing event of the agent, so the common case (nothing that
+        matters here changed) only compares what it saw last time."""
+        old = self._of.get(agent.id)
+        routable = agent.routable
+        if old is not None and (old[0].skills, old[1], old[2]) == (
+            agent.skills,
+            routable,
+            agent.capacities,
+        ):
             return
+        channels = frozenset(c for c, n in agent.capacities.items() if n > 0)
+        profile = Profile(agent.skills, channels)
         self.remove(agent.id)
-        members = self._profiles.setdefault(now[0], _Members())
+        members = self._profiles.setdefault(profile, _Members())
         members.signed_in.add(agent.id)
-        if now[1]:
+        if routable:
             members.routable.add(agent.id)
-        self._of[agent.id] = now
+        self._of[agent.id] = (profile, routable, agent.capacities)
 
     def remove(self, agent_id: str) -> None:
         """The agent signed out."""
