@@ -185,8 +185,10 @@ class Gateway:
         attributes: Mapping[str, str] | None = None,
         required_skills: Iterable[str] = (),
         priority_boost: float = 0.0,
+        preferred_agent_id: str = "",
     ) -> pb.Contact:
-        """Queue a contact; with a key already used, the existing contact as it is now."""
+        """Queue a contact; with a key already used, the existing contact as it is now.
+        `preferred_agent_id` names the agent the customer should reach if free soon."""
         request = pb.SubmitContactRequest(
             idempotency_key=idempotency_key,
             channel=channel,
@@ -194,11 +196,12 @@ class Gateway:
             attributes=dict(attributes or {}),
             required_skills=list(required_skills),
             priority_boost=priority_boost,
+            preferred_agent_id=preferred_agent_id,
         )
         return (await self._stub.SubmitContact(request)).contact
 
     async def get(self, contact_id: str) -> pb.GetContactResponse:
-        """The contact with its queue position and estimated wait."""
+        """The contact with its place in line, estimated wait and why it waits."""
         return await self._stub.GetContact(pb.GetContactRequest(contact_id=contact_id))
 
     async def abandon(self, contact_id: str) -> pb.Contact:

@@ -119,8 +119,15 @@ class TestLifecycle:
         """A waiting chat is abandoned; an agent goes AWAY with a reason."""
         async with connect(f"127.0.0.1:{router_server.port}") as channel:
             gateway, desk = Gateway(channel), AgentDesk(channel, "bob")
-            contact = await gateway.submit("chat-1", pb.CHANNEL_CHAT, "web-1")
-            assert (await gateway.get(contact.contact_id)).queue_position == 1
+            contact = await gateway.submit(
+                "chat-1", pb.CHANNEL_CHAT, "web-1", preferred_agent_id="bob"
+            )
+            assert contact.preferred_agent_id == "bob"
+            status = await gateway.get(contact.contact_id)
+            assert (status.queue_position, status.wait_reason) == (
+                1,
+                pb.WAIT_REASON_NO_AGENT_SIGNED_IN,
+            )
             abandoned = await gateway.abandon(contact.contact_id)
             assert abandoned.state == pb.CONTACT_STATE_ABANDONED
             await desk.sign_in(initial_status=pb.AGENT_STATUS_READY)
