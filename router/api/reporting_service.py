@@ -211,6 +211,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 still_waiting=f.still_waiting,
                 threshold_seconds=f.threshold_seconds,
                 transfers=f.transfers,
+                returning_answered=f.returning_answered,
+                returning_to_previous_agent=f.returning_to_previous_agent,
             )
             _optional(
                 row,

@@ -139,6 +139,15 @@ ORDER BY 1, 2;
 -- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,
 -- which bins by calendar month), $5 channels, $6 their thresholds, $7 the short-abandon
 -- seconds. Transfers are events of kind 'transferred' (0 until such events exist).
+-- Returning customers: an answered contact whose customer had a contact completed (any
+-- channel, any time) before this one was queued; to the previous agent when its first
+-- answer was by the agent who completed the latest of those. Each customer's completions
+-- are read once (contacts_customer_idx, index only; Memoize caches them per customer) as
+-- arrays sorted by completed_at, where width_bucket finds the latest before queued_at.
+-- The first answerer is the contact's agent_id when it was offered at most once (every
+-- answer takes an offer: one answer, no transfer); otherwise its first 'answered' event,
+-- which is at answered_at (a transfer keeps the first answer), read only for returning
+-- contacts. OFFSET 0 keeps timed's flags computed before the sort, not its arrays sorted.
 WITH thresholds AS (
     SELECT * FROM unnest($5::text[], $6::double precision[]) AS t(channel, threshold)
 ),
@@ -149,55 +158,84 @@ timed AS (
         END AS interval_start,
         c.id,
         c.channel,
-        th.threshold,
-        c.answered_at,
-        c.abandoned_at,
-        c.completed_at,
+        c.answered_at IS NOT NULL AS answered,
+        c.abandoned_at IS NOT NULL AS abandoned,
+        date_part('epoch', c.answered_at - c.queued_at) <= th.threshold AS within_threshold,
         c.required_skills,
         date_part('epoch', COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)
             AS wait_seconds,
         date_part('epoch', c.ended_at - c.answered_at) AS talk_seconds,
         date_part('epoch', c.completed_at - c.ended_at) AS acw_seconds,
-        date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds
+        date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds,
+        previous.agent_id IS NOT NULL AS returning,
+        CASE WHEN c.offer_count <= 1 AND c.agent_id IS NOT NULL
+                 THEN previous.agent_id = c.agent_id
+             WHEN previous.agent_id IS NOT NULL
+                 THEN previous.agent_id = (
+                     SELECT e.agent_id FROM contact_events AS e
+                     WHERE e.contact_id = c.id AND e.kind = 'answered' AND e.at = c.answered_at
+                     ORDER BY e.id LIMIT 1
+                 )
+        END AS to_previous_agent
     FROM contacts AS c
     JOIN thresholds AS th ON th.channel = c.channel
+    CROSS JOIN LATERAL (
+        SELECT
+            array_agg(p.completed_at ORDER BY p.completed_at, p.agent_id) AS completed_at,
+            array_agg(p.agent_id ORDER BY p.completed_at, p.agent_id) AS agent_id
+        FROM contacts AS p
+        WHERE p.customer_id = c.customer_id AND p.queued_at < $2 AND p.completed_at < $2
+    ) AS history
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN c.answered_at IS NOT NULL THEN history.agent_id[
+            width_bucket(c.queued_at - INTERVAL '1 microsecond', history.completed_at)
+        ] END AS agent_id
+    ) AS previous
     WHERE c.queued_at >= $1 AND c.queued_at < $2
+    OFFSET 0
 ),
 transfers AS (
     SELECT e.contact_id, count(*) AS transfers
     FROM contact_events AS e
     WHERE e.kind = 'transferred' AND e.at >= $1
     GROUP BY e.contact_id
+),
+figures AS (
+    -- The doubles first, then the flags: the sort's tuples (a million for a month) are
+    -- smaller without the alignment padding between them.
+    SELECT
+        t.interval_start,
+        t.channel,
+        s.skill,
+        avg(t.handle_seconds) AS aht_seconds,
+        avg(t.talk_seconds) AS mean_talk_seconds,
+        avg(t.acw_seconds) AS mean_acw_seconds,
+        max(t.wait_seconds) AS longest_wait_seconds,
+        coalesce(sum(t.wait_seconds), 0) AS total_wait_seconds,
+        coalesce(sum(tr.transfers), 0)::bigint AS transfers,
+        count(*) AS offered,
+        count(*) FILTER (WHERE t.answered) AS answered,
+        count(*) FILTER (WHERE t.abandoned) AS abandoned,
+        count(*) FILTER (WHERE t.abandoned AND t.wait_seconds <= $7) AS short_abandoned,
+        count(*) FILTER (WHERE t.within_threshold) AS answered_within_threshold,
+        count(*) FILTER (WHERE NOT t.answered AND NOT t.abandoned) AS still_waiting,
+        avg(t.wait_seconds) FILTER (WHERE t.answered) AS asa_seconds,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY t.wait_seconds)
+            FILTER (WHERE t.answered) AS p90_wait_seconds,
+        count(*) FILTER (WHERE t.returning) AS returning_answered,
+        count(*) FILTER (WHERE t.to_previous_agent) AS returning_to_previous_agent
+    FROM timed AS t
+    CROSS JOIN LATERAL unnest(
+        CASE WHEN $8::boolean AND cardinality(t.required_skills) > 0 THEN t.required_skills
+             ELSE ARRAY['']::text[] END
+    ) AS s(skill)
+    LEFT JOIN transfers AS tr ON tr.contact_id = t.id
+    GROUP BY 1, 2, 3
 )
-SELECT
-    t.interval_start,
-    t.channel,
-    s.skill,
-    t.threshold,
-    count(*) AS offered,
-    count(*) FILTER (WHERE t.answered_at IS NOT NULL) AS answered,
-    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL) AS abandoned,
-    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL AND t.wait_seconds <= $7) AS short_abandoned,
-    count(*) FILTER (WHERE t.answered_at IS NOT NULL AND t.wait_seconds <= t.threshold)
-        AS answered_within_threshold,
-    count(*) FILTER (WHERE t.answered_at IS NULL AND t.abandoned_at IS NULL) AS still_waiting,
-    avg(t.wait_seconds) FILTER (WHERE t.answered_at IS NOT NULL) AS asa_seconds,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY t.wait_seconds)
-        FILTER (WHERE t.answered_at IS NOT NULL) AS p90_wait_seconds,
-    max(t.wait_seconds) AS longest_wait_seconds,
-    avg(t.handle_seconds) AS aht_seconds,
-    avg(t.talk_seconds) AS mean_talk_seconds,
-    avg(t.acw_seconds) AS mean_acw_seconds,
-    coalesce(sum(tr.transfers), 0)::bigint AS transfers,
-    coalesce(sum(t.wait_seconds), 0) AS total_wait_seconds
-FROM timed AS t
-CROSS JOIN LATERAL unnest(
-    CASE WHEN $8::boolean AND cardinality(t.required_skills) > 0 THEN t.required_skills
-         ELSE ARRAY['']::text[] END
-) AS s(skill)
-LEFT JOIN transfers AS tr ON tr.contact_id = t.id
-GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3;
+SELECT f.*, th.threshold
+FROM figures AS f
+JOIN thresholds AS th ON th.channel = f.channel
+ORDER BY f.interval_start, f.channel, f.skill;
 
 -- report_dispositions --
 -- Per channel and disposition (wrap-up code) for completed contacts queued in [$1, $2):

@@ -49,6 +49,10 @@ class ContactFigures:
     transfers: int
     total_wait_seconds: float
     """Sum of the waits of answered and abandoned contacts (patience estimates)."""
+    returning_answered: int
+    """Answered contacts whose customer had a contact completed before they were queued."""
+    returning_to_previous_agent: int
+    """Of those, first answered by the agent who completed the customer's latest one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,8 @@ class Reports:
                 mean_acw_seconds=r["mean_acw_seconds"],
                 transfers=r["transfers"],
                 total_wait_seconds=r["total_wait_seconds"],
+                returning_answered=r["returning_answered"],
+                returning_to_previous_agent=r["returning_to_previous_agent"],
             )
             for r in rows
         ]

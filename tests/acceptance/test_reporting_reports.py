@@ -89,6 +89,33 @@ class TestContactReport:
         assert phone[""].still_waiting == 1, f"{waiting.contact_id} still waits"
         assert not phone[""].HasField("service_level")
 
+    async def test_returning_customer_reaches_the_previous_agent(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """The same customer's chat after alice completed the call: returning, to alice.
+        Another customer's call is no returning customer."""
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        for key, channel, customer in (
+            ("call-1", pb.CHANNEL_PHONE, "customer-1"),
+            ("chat-1", pb.CHANNEL_CHAT, "customer-1"),
+            ("call-2", pb.CHANNEL_PHONE, "customer-2"),
+        ):
+            await submit(contacts, key, channel, customer_id=customer)
+            await handle(agents, "alice", await next_offer(stream))
+        start, end = around_now()
+        response = await reporting.GetContactReport(
+            pb.GetContactReportRequest(start=start, end=end, interval=pb.INTERVAL_LENGTH_MONTH)
+        )
+        assert {
+            r.channel: (r.answered, r.returning_answered, r.returning_to_previous_agent)
+            for r in response.rows
+        } == {pb.CHANNEL_PHONE: (2, 0, 0), pb.CHANNEL_CHAT: (1, 1, 1)}
+
     async def test_bad_ranges_and_intervals_are_refused(
         self, reporting: pb_grpc.ReportingServiceAsyncStub
     ) -> None:

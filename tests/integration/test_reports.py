@@ -44,9 +44,13 @@ async def contact(
     disposition: str | None = None,
     skills: tuple[str, ...] = (),
     rating: int | None = None,
+    customer: str = "c",
+    offers: int = 1,
+    state: str | None = None,
 ) -> uuid.UUID:
-    """One contact row (and its rating) with hand-set timestamps."""
-    state = (
+    """One contact row (and its rating) with hand-set timestamps; `offers` is its
+    offer_count (a transferred contact was offered once per leg)."""
+    state = state or (
         "abandoned"
         if abandoned
         else "completed"
@@ -73,7 +77,7 @@ async def contact(
             id, idempotency_key, channel, customer_id, attributes, required_skills, state,
             queued_at, offered_at, answered_at, ended_at, completed_at, abandoned_at,
             agent_id, disposition, offer_count, updated_at
-        ) VALUES ($1, $2, $3, 'c', $4::jsonb, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, 1, $7)
+        ) VALUES ($1, $2, $3, $14, $4::jsonb, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $15, $7)
         """,
         contact_id,
         f"key-{contact_id}",
@@ -88,6 +92,8 @@ async def contact(
         stamp["abandoned"],
         agent,
         disposition,
+        customer,
+        offers,
     )
     if rating is not None:
         await db.execute(
@@ -468,3 +474,156 @@ class TestTransferredContactsInTheAgentReport:
         rows = await store.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
         (phone,) = [r for r in rows if r.channel is Channel.PHONE]
         assert (phone.transfers, phone.answered, phone.asa_seconds) == (1, 1, 10.0)
+
+
+async def events(db: asyncpg.Connection, contact_id: uuid.UUID, *steps: tuple[str, str]) -> None:
+    """A contact's history: ("answered", "11:05:10 erin") and the like."""
+    for kind, when in steps:
+        clock, _, agent = when.partition(" ")
+        await db.execute(
+            "INSERT INTO contact_events (contact_id, kind, at, agent_id) VALUES ($1, $2, $3, $4)",
+            contact_id,
+            kind,
+            t(clock),
+            agent or None,
+        )
+
+
+class TestReturningCustomers:
+    """Each case's contact in 11:00 to 12:00 requires its own skill, so that the report
+    split by skill gives one row per case; what came before is earlier that morning,
+    mostly before the range (a customer's history counts from any time and channel)."""
+
+    @pytest.fixture
+    async def cases(self, db: asyncpg.Connection, store: Store) -> Store:
+        async def done(customer: str, queued: str, completed: str, agent: str, **kw: str) -> None:
+            channel = Channel(kw.get("channel", "phone"))
+            answered = kw.get("answered", queued[:6] + "30")
+            await contact(db, channel, queued, answered=answered, ended=completed,
+                          completed=completed, agent=agent, customer=customer)  # fmt: skip
+
+        async def now(case: str, queued: str, answered: str, agent: str | None, **kw: str) -> None:
+            await contact(db, Channel.PHONE, queued, answered=answered, agent=agent,
+                          customer=case, skills=(f"case:{case}",),
+                          offers=int(kw.get("offers", "1")))  # fmt: skip
+
+        # Previous contact completed by the agent who answers this one; on another channel.
+        await done("same", "08:00:00", "08:10:00", "alice", channel="chat")
+        await now("same", "11:00:00", "11:00:10", "alice")
+        # Previous contact (an email) completed by bob; carol answers this one.
+        await done("other", "08:00:00", "09:00:00", "bob", channel="email")
+        await now("other", "11:01:00", "11:01:10", "carol")
+        # Only an abandoned contact before: not returning.
+        await contact(db, Channel.PHONE, "09:00:00", abandoned="09:01:00", customer="abandoned")
+        await now("abandoned", "11:02:00", "11:02:10", "alice")
+        # Completed (dave), then abandoned: the completed one is the previous contact.
+        await done("completed-then-abandoned", "08:00:00", "08:10:00", "dave")
+        await contact(db, Channel.PHONE, "09:30:00", abandoned="09:31:00",
+                      customer="completed-then-abandoned")  # fmt: skip
+        await now("completed-then-abandoned", "11:03:00", "11:03:10", "dave")
+        # First contact ever.
+        await now("first-time", "11:04:00", "11:04:10", "alice")
+        # Transferred: erin (the previous agent) answers first, frank completes. Counts.
+        await done("transfer-from-previous", "08:00:00", "08:10:00", "erin")
+        first = await contact(db, Channel.PHONE, "11:05:00", answered="11:05:10",
+                              ended="11:12:00", completed="11:13:00", agent="frank",
+                              customer="transfer-from-previous",
+                              skills=("case:transfer-from-previous",), offers=2)  # fmt: skip
+        await events(db, first, ("answered", "11:05:10 erin"), ("transferred", "11:08:00 erin"),
+                     ("answered", "11:09:00 frank"), ("completed", "11:13:00 frank"))  # fmt: skip
+        # Transferred to the previous agent (frank) after erin answered: does not count.
+        await done("transfer-to-previous", "08:00:00", "08:10:00", "frank")
+        to_previous = await contact(db, Channel.PHONE, "11:06:00", answered="11:06:10",
+                                    ended="11:12:00", completed="11:13:00", agent="frank",
+                                    customer="transfer-to-previous",
+                                    skills=("case:transfer-to-previous",), offers=2)  # fmt: skip
+        await events(db, to_previous, ("answered", "11:06:10 erin"),
+                     ("transferred", "11:08:00 erin"), ("answered", "11:09:00 frank"))  # fmt: skip
+        # Transferred by erin (the previous agent) and waiting again: no agent_id now.
+        await done("transferred-waiting", "08:00:00", "08:10:00", "erin")
+        waiting = await contact(db, Channel.PHONE, "11:20:00", answered="11:20:10",
+                                customer="transferred-waiting", state="queued",
+                                skills=("case:transferred-waiting",))  # fmt: skip
+        await events(db, waiting, ("answered", "11:20:10 erin"), ("transferred", "11:25:00 erin"))
+        # Answered by kate (the previous agent), whose desk dropped: liam completes it.
+        await done("agent-not-back", "08:00:00", "08:10:00", "kate")
+        dropped = await contact(db, Channel.PHONE, "11:07:00", answered="11:07:10",
+                                ended="11:15:00", completed="11:16:00", agent="liam",
+                                customer="agent-not-back", skills=("case:agent-not-back",),
+                                offers=2)  # fmt: skip
+        await events(db, dropped, ("answered", "11:07:10 kate"), ("requeued", "11:08:00 kate"),
+                     ("answered", "11:09:00 liam"))  # fmt: skip
+        # The only earlier contact was still open when this one was queued: not returning.
+        await done("completed-after", "09:50:00", "11:20:00", "gina", channel="email")
+        await now("completed-after", "11:10:00", "11:10:10", "gina")
+        # henry completed one at 09:00; gina's, open when this was queued, does not count.
+        await done("earlier-completed", "08:00:00", "09:00:00", "henry")
+        await done("earlier-completed", "09:55:00", "11:30:00", "gina", channel="email")
+        await now("earlier-completed", "11:15:00", "11:15:10", "henry")
+        # The latest completed (ivan's email), not the latest queued (judy's call).
+        await done("latest-completed", "08:00:00", "09:40:00", "ivan", channel="email")
+        await done("latest-completed", "09:00:00", "09:10:00", "judy")
+        await now("latest-completed", "11:25:00", "11:25:10", "ivan")
+        # Completed at the very moment this one was queued: not before it.
+        await done("same-instant", "08:00:00", "11:40:00", "alice", channel="email")
+        await now("same-instant", "11:40:00", "11:40:10", "alice")
+        # A returning customer who hung up: not answered, so not counted.
+        await done("hung-up", "08:00:00", "08:10:00", "alice")
+        await contact(db, Channel.PHONE, "11:30:00", abandoned="11:31:00", customer="hung-up",
+                      skills=("case:hung-up",))  # fmt: skip
+        # The previous contact earlier in the range (alice, no skill: the 10:00 "" row).
+        await done("earlier-today", "10:10:00", "10:20:00", "alice")
+        await now("earlier-today", "11:35:00", "11:35:10", "bob")
+        return store
+
+    async def test_each_case(self, cases: Store) -> None:
+        rows = await cases.reports.contacts(
+            START, END, Interval.HOUR, THRESHOLDS, 5.0, by_skill=True
+        )
+        counts = {
+            (r.interval_start.hour, r.channel, r.skill.removeprefix("case:")): (
+                r.answered,
+                r.returning_answered,
+                r.returning_to_previous_agent,
+            )
+            for r in rows
+        }
+        phone = Channel.PHONE
+        assert counts == {
+            (10, phone, ""): (1, 0, 0),
+            (11, phone, "same"): (1, 1, 1),
+            (11, phone, "other"): (1, 1, 0),
+            (11, phone, "abandoned"): (1, 0, 0),
+            (11, phone, "completed-then-abandoned"): (1, 1, 1),
+            (11, phone, "first-time"): (1, 0, 0),
+            (11, phone, "transfer-from-previous"): (1, 1, 1),
+            (11, phone, "transfer-to-previous"): (1, 1, 0),
+            (11, phone, "transferred-waiting"): (1, 1, 1),
+            (11, phone, "agent-not-back"): (1, 1, 1),
+            (11, phone, "completed-after"): (1, 0, 0),
+            (11, phone, "earlier-completed"): (1, 1, 1),
+            (11, phone, "latest-completed"): (1, 1, 1),
+            (11, phone, "same-instant"): (1, 0, 0),
+            (11, phone, "hung-up"): (0, 0, 0),
+            (11, phone, "earlier-today"): (1, 1, 0),
+        }
+
+    async def test_totals_per_interval(self, cases: Store) -> None:
+        """Unsplit: 14 answered in the 11:00 hour, 10 of them returning, 7 to the
+        previous agent. The month also counts gina's 09:55 email (henry completed one
+        at 09:00): returning, not to the previous agent."""
+        hours = await cases.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
+        assert [
+            (r.interval_start.hour, r.answered, r.returning_answered, r.returning_to_previous_agent)
+            for r in hours
+        ] == [(10, 1, 0, 0), (11, 14, 10, 7)]
+        month = await cases.reports.contacts(
+            datetime(2026, 3, 1, tzinfo=UTC),
+            datetime(2026, 4, 1, tzinfo=UTC),
+            Interval.MONTH,
+            THRESHOLDS,
+            5.0,
+        )
+        assert {
+            r.channel: (r.returning_answered, r.returning_to_previous_agent) for r in month
+        } == {Channel.PHONE: (10, 7), Channel.CHAT: (0, 0), Channel.EMAIL: (1, 0)}
