@@ -26,6 +26,7 @@ from router.reporting.intervals import named_range
 from router.reporting.report import (
     Table,
     percent,
+    ratio,
     records,
     render_csv,
     render_json,
@@ -45,6 +46,9 @@ _CHANNELS = {"phone": pb.CHANNEL_PHONE, "chat": pb.CHANNEL_CHAT, "email": pb.CHA
 _CHANNEL_NAMES = {v: k for k, v in _CHANNELS.items()}
 _STATUS_NAMES = {pb.AGENT_STATUS_READY: "ready", pb.AGENT_STATUS_AWAY: "away"}
 _SECTIONS = ("contacts", "agents", "dispositions", "feedback")
+_RATIO_COLUMNS = frozenset(
+    ("service_level", "abandonment_rate", "previous_agent_share", "occupancy", "utilization")
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +152,9 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
         "talk_s",
         "acw_s",
         "transfers",
+        "returning",
+        "to_previous_agent",
+        "previous_agent_share",
     ]
     rows = []
     for r in response.rows:
@@ -169,6 +176,9 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
             _opt(r, "mean_talk_seconds"),
             _opt(r, "mean_acw_seconds"),
             r.transfers,
+            r.returning_answered,
+            r.returning_to_previous_agent,
+            ratio(r.returning_to_previous_agent, r.returning_answered),
         ]
         rows.append(row)
     return header, rows
@@ -256,11 +266,7 @@ def feedback_table(response: pb.GetDispositionReportResponse) -> Table:
 def _for_people(table: Table) -> Table:
     """Ratios as percentages for the terminal (CSV and JSON keep fractions)."""
     header, rows = table
-    ratio_columns = {
-        i
-        for i, name in enumerate(header)
-        if name in ("service_level", "abandonment_rate", "occupancy", "utilization")
-    }
+    ratio_columns = {i for i, name in enumerate(header) if name in _RATIO_COLUMNS}
     return header, [
         [percent(v) if i in ratio_columns else v for i, v in enumerate(row)] for row in rows
     ]

@@ -39,12 +39,13 @@ async def worked(
     agents: pb_grpc.AgentServiceAsyncStub,
     offer_streams: OfferStreams,
 ) -> str:
-    """Two handled calls and a chat today; the router's address."""
+    """Two handled calls of one customer and another's chat today; the router's address."""
     await sign_in(agents, "alice")
     stream = await offer_streams.open("alice")
-    for key, channel in (("call-1", pb.CHANNEL_PHONE), ("call-2", pb.CHANNEL_PHONE),
-                         ("chat-1", pb.CHANNEL_CHAT)):  # fmt: skip
-        await submit(contacts, key, channel)
+    for key, channel, customer in (("call-1", pb.CHANNEL_PHONE, "customer-1"),
+                                   ("call-2", pb.CHANNEL_PHONE, "customer-1"),
+                                   ("chat-1", pb.CHANNEL_CHAT, "customer-2")):  # fmt: skip
+        await submit(contacts, key, channel, customer_id=customer)
         await handle(agents, "alice", await next_offer(stream), "order-status")
     return f"127.0.0.1:{router_server.port}"
 
@@ -58,6 +59,7 @@ class TestReportCommand:
             assert f"\n{heading}\n" in out
         assert "100.0%" in out
         assert "alice" in out
+        assert "to_previous_agent  previous_agent_share" in out
 
     async def test_csv_and_json(self, worked: str) -> None:
         code, out, err = await command(
@@ -68,6 +70,10 @@ class TestReportCommand:
         phone = [r for r in rows if r["channel"] == "phone"]
         assert sum(int(r["offered"]) for r in phone) == 2
         assert {r["service_level"] for r in phone} == {"1.0"}
+        # The second call's customer called before and reaches alice again.
+        returning = [(r["channel"], r["returning"], r["to_previous_agent"],
+                      r["previous_agent_share"]) for r in rows]  # fmt: skip
+        assert sorted(returning) == [("chat", "0", "0", ""), ("phone", "1", "1", "1.0")], out
 
         code, out, err = await command("report", "today", "--target", worked, "--format", "json")
         assert code == 0, err
@@ -75,6 +81,9 @@ class TestReportCommand:
         assert document["agents"][0]["agent"] == "alice"
         assert document["agents"][0]["handled"] == 3
         assert document["dispositions"][0]["disposition"] == "order-status"
+        (phone,) = [r for r in document["contacts"] if r["channel"] == "phone"]
+        assert (phone["returning"], phone["to_previous_agent"]) == (1, 1)
+        assert phone["previous_agent_share"] == 1.0
 
     async def test_chart(self, worked: str, tmp_path: Path) -> None:
         chart = tmp_path / "sl.png"
