@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -58,7 +59,7 @@ if not __package__:  # run as a script: make the scenarios package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from router.reporting.staffing import erlang_c
-from router.scenario import parse
+from router.scenario import ROUTER_DEFAULTS, parse
 from router.simulate import simulate
 from router.simulation_report import ContactRecord, SimulationReport
 from scenarios.erlang_c_core import (
@@ -148,6 +149,16 @@ class Result:
         return "too short"
 
 
+# Erlang C's agents are interchangeable: no call may wait for the agent who served its
+# customer before while another is free. The simulator's customer ids are random, and
+# a repeat (one or two a run) would be held for its previous agent. Scenarios that know
+# the setting turn it off; for a simulator that does not, the router's environment does.
+PREFER_PREVIOUS = "phone_prefer_previous_agent"
+NO_PREFERENCE = {PREFER_PREVIOUS: 0.0} if PREFER_PREVIOUS in ROUTER_DEFAULTS else {}
+if not NO_PREFERENCE:
+    os.environ["ROUTER_PHONE_PREFER_PREVIOUS_AGENT"] = "false"
+
+
 def scenario_for(pair: Pair, real_seconds: float, seed: int = 0) -> dict[str, Any]:
     duration = real_seconds * pair.time_scale
     return {
@@ -159,7 +170,7 @@ def scenario_for(pair: Pair, real_seconds: float, seed: int = 0) -> dict[str, An
         # An empty center answers everyone at first: leave out two relaxation times, at
         # least ten handle times, while the queue finds its steady state.
         "warm_up": min(duration / 2, max(10 * HANDLE, 2 * pair.relaxation)),
-        "router": {"phone_target": TARGET, "phone_reserve": 0},
+        "router": {"phone_target": TARGET, "phone_reserve": 0, **NO_PREFERENCE},
         "channels": {
             "phone": {
                 "rate_per_hour": pair.arrival_rate * 3600,
