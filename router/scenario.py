@@ -25,6 +25,9 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     patience = { distribution = "exponential", mean = 120 }   # omit: nobody abandons
 
     backlog = 0            # contacts already waiting at the start
+    returning = 0.4        # share of arrivals from a customer whose earlier contact was
+                           # completed (drawn from this channel's past customers)
+    named_agent = 0.05     # share of arrivals whose gateway names a preferred agent
 
     [[channels.phone.mix]]
     required_skills = ["returns"]
@@ -37,6 +40,17 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     skills = ["lang:es"]
     capacities = { phone = 1, chat = 0, email = 0 }
     shift = [0, 3600]      # simulated seconds from the start; omit: the whole run
+    stagger = 0            # agent i of the group starts (and ends) i x stagger later
+
+Personal routing settings in [router] are per channel (`phone_`, `chat_`, `email_`):
+`<channel>_prefer_previous_agent` (true/false), `<channel>_preferred_agent_wait`
+(simulated seconds; unset: half the target), `<channel>_max_per_hour` (0: no cap),
+`<channel>_fallback_after` (simulated seconds; unset: no fallback) and
+`<channel>_fallback_skill` (a skill; unset: any agent), and `remembered_customers`.
+The hourly cap is NOT scaled: the router's hour is one real hour, so in a run shorter
+than a real hour its window never slides and the cap bounds what each agent answers in
+the whole run (see Scenario.cap_note). `queue_status_every` (simulated seconds, 0: off)
+polls GetQueueStatus to see which of the run's contacts the live queue lists as unserved.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from router.domain.validation import SKILL
 from router.toml_file import TomlFileError, read_toml
 
 CHANNELS = ("phone", "chat", "email")
@@ -69,9 +84,28 @@ ROUTER_DEFAULTS: Mapping[str, float] = {
     "decline_exclusion": 30.0,
     "short_abandon": 5.0,
     "skill_relax": 30.0,
+    # Scaled like the others: the router holds its fallback rules back for this long
+    # after it starts (agents may be coming back), which is minutes of a scaled run.
+    "reconnect_grace": 120.0,
+    "remembered_customers": 100_000.0,
+    **{f"{ch}_prefer_previous_agent": 1.0 for ch in CHANNELS},  # 1 true, 0 false
+    **{f"{ch}_max_per_hour": 0.0 for ch in CHANNELS},  # 0: no cap; per REAL hour
 }
-_UNSCALED = frozenset({"phone_reserve", "chat_capacity", "email_capacity"})
+# Settings a scenario may leave unset, and the router then uses its own default: the
+# preferred-agent wait (half the channel's target) and the fallback rule (none).
+OPTIONAL_ROUTER = frozenset(
+    {f"{ch}_preferred_agent_wait" for ch in CHANNELS} | {f"{ch}_fallback_after" for ch in CHANNELS}
+)
+ROUTER_SKILLS = frozenset(f"{ch}_fallback_skill" for ch in CHANNELS)  # text settings
+ROUTER_SETTINGS = tuple(sorted({*ROUTER_DEFAULTS, *OPTIONAL_ROUTER}))  # the numeric ones
+_UNSCALED = frozenset(
+    {"phone_reserve", "chat_capacity", "email_capacity", "remembered_customers"}
+    | {f"{ch}_max_per_hour" for ch in CHANNELS}
+)
+_FLAGS = frozenset(f"{ch}_prefer_previous_agent" for ch in CHANNELS)
+_INTEGERS = _UNSCALED
 MIN_REAL_OFFER_TIMEOUT = 2.0
+REAL_HOUR = 3600.0  # the router's hourly cap counts answers in one real hour
 
 
 class ScenarioError(ValueError):
@@ -123,6 +157,8 @@ class ChannelLoad:
     patience: Distribution | None = None
     mix: tuple[SkillMix, ...] = ()
     backlog: int = 0  # contacts already waiting when the run starts
+    returning: float = 0.0  # share of arrivals from a past customer, if there is one
+    named_agent: float = 0.0  # share of arrivals whose gateway names a preferred agent
 
     def rate_at(self, t: float) -> float:
         """Arrivals per simulated second at simulated time t."""
@@ -141,10 +177,24 @@ class ChannelLoad:
             draw -= entry.share
         return SkillMix(frozenset(), 1.0)
 
+    def customer_kind(self, rng: random.Random) -> str:
+        """Who the next arrival is: "named" (its gateway names an agent), "returning"
+        (a past customer of the channel, when there is one) or "new"."""
+        draw = rng.random()
+        if draw < self.named_agent:
+            return "named"
+        if draw < self.named_agent + self.returning:
+            return "returning"
+        return "new"
+
 
 @dataclass(frozen=True, slots=True)
 class AgentGroup:
-    """`count` agents alike: skills, capacity per channel, shift (simulated seconds)."""
+    """`count` agents alike: skills, capacity per channel, shift (simulated seconds).
+
+    stagger: agent i of the group starts its shift i x stagger after shift_start (and
+    ends it as much later), so sign-ins come one by one.
+    """
 
     name: str
     count: int
@@ -152,6 +202,12 @@ class AgentGroup:
     capacities: Mapping[str, int]
     shift_start: float = 0.0
     shift_end: float | None = None  # None: until the run closes
+    stagger: float = 0.0
+
+    def shift_of(self, index: int) -> tuple[float, float | None]:
+        """The shift of agent `index` of the group: (start, end or None)."""
+        shift = index * self.stagger
+        return self.shift_start + shift, None if self.shift_end is None else self.shift_end + shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +222,8 @@ class Scenario:
     router: Mapping[str, float] = field(default_factory=lambda: dict(ROUTER_DEFAULTS))
     decline_probability: float = 0.0
     warm_up: float = 0.0  # simulated seconds whose arrivals the measured figures skip
+    router_skills: Mapping[str, str] = field(default_factory=dict)  # <channel>_fallback_skill
+    queue_status_every: float = 0.0  # simulated seconds between GetQueueStatus polls; 0 off
 
     def threshold(self, channel: str) -> float:
         return self.router[f"{channel}_target"]
@@ -173,11 +231,52 @@ class Scenario:
     def with_overrides(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
 
-    def with_router(self, **settings: float) -> Scenario:
-        unknown = set(settings) - set(ROUTER_DEFAULTS)
+    def with_router(self, **settings: float | None) -> Scenario:
+        """The scenario with router settings changed; None unsets an optional one (a
+        preferred-agent wait or a fallback rule), so the router's default applies."""
+        unknown = set(settings) - set(ROUTER_SETTINGS)
         if unknown:
             raise ScenarioError(f"unknown router setting(s): {', '.join(sorted(unknown))}")
-        return replace(self, router={**self.router, **settings})
+        router = dict(self.router)
+        for key, value in settings.items():
+            if value is None:
+                if key not in OPTIONAL_ROUTER:
+                    raise ScenarioError(f"router.{key} cannot be unset: it has a default")
+                router.pop(key, None)
+            else:
+                router[key] = _setting(key, value, f"router.{key}")
+        return replace(self, router=router)
+
+    @property
+    def real_length(self) -> float:
+        """Real seconds from the first arrival to the end of the drain, at most."""
+        return self.real(self.duration + self.drain)
+
+    def cap_note(self) -> str | None:
+        """What an hourly cap means in this run, or None without a cap.
+
+        The router counts a cap's answers over one REAL hour, which is `time_scale`
+        simulated hours: a cap is not scaled like the time settings. In a run shorter
+        than one real hour the window never slides, so the cap bounds each agent's
+        answers over the whole run; over the first simulated hour that is exactly the
+        rule, later it is stricter than a real center's sliding hour."""
+        caps = {ch: int(self.router.get(f"{ch}_max_per_hour", 0)) for ch in CHANNELS}
+        caps = {ch: cap for ch, cap in caps.items() if cap}
+        if not caps:
+            return None
+        named = ", ".join(f"{ch} {cap}" for ch, cap in caps.items())
+        window = _duration(REAL_HOUR * self.time_scale)
+        if self.real_length <= REAL_HOUR:
+            return (
+                f"hourly cap ({named} per agent): the router's hour is one real hour, "
+                f"{window} simulated at {self.time_scale:g}x; this run lasts at most "
+                f"{self.real_length:.0f} real s, so the cap bounds each agent's answers over "
+                "the whole run (the rule exactly for the first simulated hour, stricter after)"
+            )
+        return (
+            f"hourly cap ({named} per agent): the router's hour is one real hour, {window} "
+            f"simulated at {self.time_scale:g}x: the cap is per {window} of this run"
+        )
 
     def real(self, simulated: float) -> float:
         """Real seconds for a simulated duration."""
@@ -185,16 +284,25 @@ class Scenario:
 
     def server_env(self) -> dict[str, str]:
         """ROUTER_* settings for a router that runs this scenario's policy at its scale."""
-        env = {}
+        env = {_env_name(key): skill for key, skill in self.router_skills.items()}
         for key, value in self.router.items():
+            if key in _FLAGS:
+                env[_env_name(key)] = "true" if value else "false"
+                continue
             if key in _UNSCALED:
-                env[_ENV_NAMES[key]] = str(int(value))
+                env[_env_name(key)] = str(int(value))
                 continue
             real = value / self.time_scale
             if key == "offer_timeout":
                 real = max(real, MIN_REAL_OFFER_TIMEOUT)
-            env[_ENV_NAMES[key]] = repr(real)
+            env[_env_name(key)] = repr(real)
         return env
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min"
 
 
 _ENV_NAMES = {
@@ -208,7 +316,24 @@ _ENV_NAMES = {
     "decline_exclusion": "ROUTER_DECLINE_EXCLUSION_SECONDS",
     "short_abandon": "ROUTER_SHORT_ABANDON_SECONDS",
     "skill_relax": "ROUTER_SKILL_RELAX_SECONDS",
+    "reconnect_grace": "ROUTER_RECONNECT_GRACE_SECONDS",
+    "remembered_customers": "ROUTER_REMEMBERED_CUSTOMERS",
 }
+_PER_CHANNEL = {  # suffix of a per-channel scenario key -> of its variable
+    "prefer_previous_agent": "PREFER_PREVIOUS_AGENT",
+    "preferred_agent_wait": "PREFERRED_AGENT_WAIT_SECONDS",
+    "max_per_hour": "MAX_PER_HOUR",
+    "fallback_after": "FALLBACK_AFTER_SECONDS",
+    "fallback_skill": "FALLBACK_SKILL",
+}
+
+
+def _env_name(key: str) -> str:
+    """The ROUTER_* variable of a scenario's router setting."""
+    if key in _ENV_NAMES:
+        return _ENV_NAMES[key]
+    channel, _, rest = key.partition("_")
+    return f"ROUTER_{channel.upper()}_{_PER_CHANNEL[rest]}"
 
 
 # ------------------------------------------------------------------------ loading
@@ -229,7 +354,7 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
         data,
         "",
         {"name", "duration", "drain", "time_scale", "seed", "router"}
-        | {"channels", "agents", "decline_probability", "warm_up"},
+        | {"channels", "agents", "decline_probability", "warm_up", "queue_status_every"},
     )
     channels_data = _table(data.get("channels", {}), "channels")
     _known(channels_data, "channels.", set(CHANNELS))
@@ -247,12 +372,16 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
     if len(set(names)) != len(names):
         raise ScenarioError("agents: group names must differ")
     router_data = _table(data.get("router", {}), "router")
-    _known(router_data, "router.", set(ROUTER_DEFAULTS))
+    _known(router_data, "router.", {*ROUTER_SETTINGS, *ROUTER_SKILLS})
     router = dict(ROUTER_DEFAULTS)
+    router_skills = {}
     for key, value in router_data.items():
-        router[key] = _number(value, f"router.{key}", minimum=0.0)
-        if key.endswith("_target") and router[key] <= 0:
-            raise ScenarioError(f"router.{key} must be positive")
+        if key in ROUTER_SKILLS:
+            if not isinstance(value, str) or not SKILL.fullmatch(value):
+                raise ScenarioError(f"router.{key}: a skill, 1 to 64 characters of [a-z0-9:_.-]")
+            router_skills[key] = value
+        else:
+            router[key] = _setting(key, value, f"router.{key}")
     seed = data.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise ScenarioError("seed must be an integer")
@@ -269,14 +398,39 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
             data.get("decline_probability", 0.0), "decline_probability", 0.0, 1.0
         ),
         warm_up=_number(data.get("warm_up", 0.0), "warm_up", minimum=0.0),
+        router_skills=router_skills,
+        queue_status_every=_number(
+            data.get("queue_status_every", 0.0), "queue_status_every", minimum=0.0
+        ),
     )
     if sum(g.count for g in agents) > 2000:
         raise ScenarioError("agents: at most 2000 in all")
     return scenario
 
 
+def _setting(key: str, raw: Any, where: str) -> float:
+    """A numeric router setting: a flag (true/false, or 1/0), a count, or seconds."""
+    if key in _FLAGS:
+        if isinstance(raw, bool):
+            return 1.0 if raw else 0.0
+        if raw in (0, 1):
+            return float(raw)
+        raise ScenarioError(f"{where}: true or false")
+    value = _number(raw, where, minimum=0.0)
+    if key in _INTEGERS and value != int(value):
+        raise ScenarioError(f"{where}: expected a whole number")
+    if key.endswith("_target") and value <= 0:
+        raise ScenarioError(f"{where} must be positive")
+    return value
+
+
 def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
-    _known(data, f"{where}.", {"rate_per_hour", "handle", "wrap_up", "patience", "mix", "backlog"})
+    _known(
+        data,
+        f"{where}.",
+        {"rate_per_hour", "handle", "wrap_up", "patience", "mix", "backlog"}
+        | {"returning", "named_agent"},
+    )
     raw = data.get("rate_per_hour")
     rates: Sequence[Any] = raw if isinstance(raw, list) else [raw]
     if not rates or raw is None:
@@ -298,6 +452,10 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
     if sum(m.share for m in mix) > 1.0 + 1e-9:
         raise ScenarioError(f"{where}.mix: shares add up to more than 1")
     patience = data.get("patience")
+    returning = _number(data.get("returning", 0.0), f"{where}.returning", 0.0, 1.0)
+    named = _number(data.get("named_agent", 0.0), f"{where}.named_agent", 0.0, 1.0)
+    if returning + named > 1.0 + 1e-9:
+        raise ScenarioError(f"{where}: returning and named_agent add up to more than 1")
     return ChannelLoad(
         rates_per_hour=parsed,
         handle=_distribution(data["handle"], f"{where}.handle", positive=True),
@@ -309,6 +467,8 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
         ),
         mix=tuple(mix),
         backlog=int(_number(data.get("backlog", 0), f"{where}.backlog", 0, 100_000)),
+        returning=returning,
+        named_agent=named,
     )
 
 
@@ -328,7 +488,7 @@ def _distribution(raw: Any, where: str, positive: bool = False) -> Distribution:
 
 def _group(data: Mapping[str, Any], index: int) -> AgentGroup:
     where = f"agents[{index}]"
-    _known(data, f"{where}.", {"group", "count", "skills", "capacities", "shift"})
+    _known(data, f"{where}.", {"group", "count", "skills", "capacities", "shift", "stagger"})
     count = data.get("count", 1)
     if not isinstance(count, int) or not 1 <= count <= 2000:
         raise ScenarioError(f"{where}.count: an integer from 1 to 2000")
@@ -347,7 +507,9 @@ def _group(data: Mapping[str, Any], index: int) -> AgentGroup:
     name = data.get("group", f"g{index}")
     if not isinstance(name, str) or not name.replace("-", "").isalnum() or len(name) > 20:
         raise ScenarioError(f"{where}.group: up to 20 letters, digits and dashes")
-    return AgentGroup(name, count, _skills(data.get("skills", []), where), capacities, start, end)
+    stagger = _number(data.get("stagger", 0.0), f"{where}.stagger", minimum=0.0)
+    skills = _skills(data.get("skills", []), where)
+    return AgentGroup(name, count, skills, capacities, start, end, stagger)
 
 
 def _skills(raw: Any, where: str) -> frozenset[str]:

@@ -90,6 +90,95 @@ class TestScenarioFiles:
         # 15 s / 10 = 1.5 s is below the floor that keeps machine stalls from looking missed
         assert float(env["ROUTER_OFFER_TIMEOUT_SECONDS"]) == 2.0
 
+    def test_personal_routing_settings_reach_the_router(self) -> None:
+        """Per-channel settings become ROUTER_<CHANNEL>_* variables: times divided by the
+        scale, flags as true/false, counts and skills as they are."""
+        router = {
+            "phone_prefer_previous_agent": False,
+            "chat_preferred_agent_wait": 30,
+            "email_max_per_hour": 12,
+            "chat_fallback_after": 120,
+            "chat_fallback_skill": "general",
+            "remembered_customers": 500,
+        }
+        env = parse(_minimal(time_scale=10, router=router)).server_env()
+        assert env["ROUTER_PHONE_PREFER_PREVIOUS_AGENT"] == "false"
+        assert env["ROUTER_CHAT_PREFER_PREVIOUS_AGENT"] == "true"
+        assert float(env["ROUTER_CHAT_PREFERRED_AGENT_WAIT_SECONDS"]) == 3.0
+        assert env["ROUTER_EMAIL_MAX_PER_HOUR"] == "12"  # the router's hour is not scaled
+        assert env["ROUTER_PHONE_MAX_PER_HOUR"] == "0"
+        assert float(env["ROUTER_CHAT_FALLBACK_AFTER_SECONDS"]) == 12.0
+        assert env["ROUTER_CHAT_FALLBACK_SKILL"] == "general"
+        assert env["ROUTER_REMEMBERED_CUSTOMERS"] == "500"
+        assert float(env["ROUTER_RECONNECT_GRACE_SECONDS"]) == 12.0
+
+    def test_optional_settings_left_unset_use_the_routers_defaults(self) -> None:
+        """No preferred-agent wait (half the target) and no fallback rule unless set;
+        a variant can unset them again, but not a setting with a default."""
+        env = parse(_minimal()).server_env()
+        assert not [k for k in env if "PREFERRED_AGENT_WAIT" in k or "FALLBACK" in k]
+        scenario = parse(_minimal(router={"chat_fallback_after": 60}))
+        assert (
+            "ROUTER_CHAT_FALLBACK_AFTER_SECONDS"
+            not in scenario.with_router(chat_fallback_after=None).server_env()
+        )
+        assert scenario.with_router(email_max_per_hour=5).router["email_max_per_hour"] == 5
+        with pytest.raises(ScenarioError, match="cannot be unset"):
+            scenario.with_router(phone_target=None)
+        with pytest.raises(ScenarioError, match=r"router\.chat_prefer_previous_agent"):
+            scenario.with_router(chat_prefer_previous_agent=0.5)
+
+    @pytest.mark.parametrize(
+        ("change", "named"),
+        [
+            ({"router": {"phone_prefer_previous_agent": "yes"}}, "phone_prefer_previous_agent"),
+            ({"router": {"email_max_per_hour": 1.5}}, "email_max_per_hour"),
+            ({"router": {"chat_fallback_skill": "Not A Skill"}}, "chat_fallback_skill"),
+            ({"router": {"chat_fallback_after": -1}}, "chat_fallback_after"),
+            ({"router": {"fax_max_per_hour": 1}}, "fax_max_per_hour"),
+            ({"queue_status_every": -5}, "queue_status_every"),
+        ],
+    )
+    def test_malformed_personal_settings_name_the_key(
+        self, change: dict[str, Any], named: str
+    ) -> None:
+        with pytest.raises(ScenarioError, match=named):
+            parse(_minimal(**change))
+
+    def test_returning_and_named_shares(self) -> None:
+        """Arrivals are named (gateway names an agent), returning or new in the shares
+        given; together at most all of them."""
+        data = _minimal()
+        data["channels"]["phone"] |= {"returning": 0.4, "named_agent": 0.1}
+        load_ = parse(data).channels["phone"]
+        rng = random.Random(2)
+        kinds = [load_.customer_kind(rng) for _ in range(10_000)]
+        assert kinds.count("returning") / len(kinds) == pytest.approx(0.4, abs=0.02)
+        assert kinds.count("named") / len(kinds) == pytest.approx(0.1, abs=0.01)
+        data["channels"]["phone"] |= {"returning": 0.8, "named_agent": 0.3}
+        with pytest.raises(ScenarioError, match="named_agent add up to more than 1"):
+            parse(data)
+
+    def test_staggered_shifts(self) -> None:
+        """Agent i of a group signs in i x stagger after the group's start."""
+        data = _minimal(agents=[{"count": 3, "shift": [600, 3600], "stagger": 60}])
+        group = parse(data).agents[0]
+        assert [group.shift_of(i) for i in range(3)] == [
+            (600, 3600),
+            (660, 3660),
+            (720, 3720),
+        ]
+        assert parse(_minimal()).agents[0].shift_of(2) == (0.0, None)
+
+    def test_cap_note_says_what_the_real_hour_covers(self) -> None:
+        """The router's hour is a real one: in a run shorter than a real hour the cap
+        bounds the whole run; in a longer one it is per time_scale simulated hours."""
+        assert parse(_minimal()).cap_note() is None
+        short = parse(_minimal(time_scale=60, router={"email_max_per_hour": 30}))
+        assert "bounds each agent's answers over the whole run" in (short.cap_note() or "")
+        long = short.with_overrides(time_scale=2, duration=7200 * 2, drain=0)
+        assert "per 2 h of this run" in (long.cap_note() or "")
+
     def test_distribution_means(self) -> None:
         """Exponential and lognormal draws have the configured mean."""
         rng = random.Random(3)
