@@ -58,6 +58,8 @@ from router.scenario import (
 from router.scenario import load as load_scenario
 from router.simulation_report import (
     CHANNEL_ENUMS,
+    PREFERENCE_SOURCES,
+    WAIT_REASONS,
     AgentRecord,
     ContactRecord,
     RunCounters,
@@ -249,10 +251,13 @@ def _flag_scenario(args: argparse.Namespace) -> Scenario:
 class SimAgent:
     """One synthetic agent and what the report needs about it."""
 
-    def __init__(self, agent_id: str, group: AgentGroup, rng: random.Random) -> None:
+    def __init__(
+        self, agent_id: str, group: AgentGroup, rng: random.Random, index: int = 0
+    ) -> None:
         self.agent_id = agent_id
         self.group = group
         self.rng = rng
+        self.shift_start, self.shift_end = group.shift_of(index)
         self.held = 0
         self.free = asyncio.Event()  # set while it holds nothing
         self.free.set()
@@ -272,6 +277,11 @@ class Simulation:
         self.agent_api = pb_grpc.AgentServiceStub(channel)
         self.reporting_api = pb_grpc.ReportingServiceStub(channel)
         self.records: dict[str, ContactRecord] = {}  # by idempotency key
+        self.by_contact: dict[str, ContactRecord] = {}  # by contact id
+        # Returning customers: per channel, the customers whose last contact was completed
+        # and who have none open now; and who completed each customer's last contact.
+        self.past_customers: dict[str, list[str]] = {ch: [] for ch in CHANNELS}
+        self.last_agent: dict[str, str] = {}
         self.counters = RunCounters()
         self.agents: list[SimAgent] = []
         self.closing = asyncio.Event()
@@ -346,12 +356,13 @@ class Simulation:
         peak = load.peak_rate
         if peak <= 0:
             return
+        who = random.Random(f"{self.seed}:customers:{channel}")  # apart: same arrivals
         at, n = rng.expovariate(peak), load.backlog
         while at < self.s.duration:
             if rng.random() * peak <= load.rate_at(at):
                 await self._until(at)
                 n += 1
-                self._submit_one(channel, load, rng, n)
+                self._submit_one(channel, load, rng, n, who)
             at += rng.expovariate(peak)
 
     async def _preload(self) -> list[ContactRecord]:
@@ -367,7 +378,7 @@ class Simulation:
             if response is None:
                 rec.failed = True
             else:
-                rec.contact_id = response.contact.contact_id
+                self._submitted(rec, response.contact)
 
         jobs = []
         for channel, load in self.s.channels.items():
@@ -379,23 +390,55 @@ class Simulation:
         await asyncio.gather(*jobs)
         return records
 
-    def _submit_one(self, channel: str, load: ChannelLoad, rng: random.Random, n: int) -> None:
-        rec, request = self._contact(channel, load, rng, f"{n:06d}")
+    def _submit_one(
+        self,
+        channel: str,
+        load: ChannelLoad,
+        rng: random.Random,
+        n: int,
+        who: random.Random | None = None,
+    ) -> None:
+        rec, request = self._contact(channel, load, rng, f"{n:06d}", who)
         patience = None if load.patience is None else load.patience.sample(rng)
         self._spawn(self._customer(rec, request, patience), self.customers)
 
     def _contact(
-        self, channel: str, load: ChannelLoad, rng: random.Random, number: str
+        self,
+        channel: str,
+        load: ChannelLoad,
+        rng: random.Random,
+        number: str,
+        who: random.Random | None = None,
     ) -> tuple[ContactRecord, pb.SubmitContactRequest]:
+        """A new contact; with `who`, its customer may be a returning one (drawn from
+        the channel's past customers) or have an agent named by the gateway."""
         key = f"sim-{self.run_id}-{channel}-{number}"
         name = rng.choice(NAMES)
-        customer = {
+        drawn = {
             "phone": f"+1555{rng.randrange(10**7):07d}",
             "chat": f"web-{rng.randrange(16**8):08x}",
             "email": f"{name.lower()}.{rng.randrange(1000)}@example.com",
         }[channel]
+        # Unique per run and contact: a customer returns only when the scenario says so
+        # (the router prefers a returning customer's previous agent).
+        customer = f"{drawn}#{self.run_id}.{number}"
         skills = load.skills(rng)
         required = skills.required_skills
+        kind = "new" if who is None else load.customer_kind(who)
+        previous = named = ""
+        past = self.past_customers[channel]
+        if kind == "returning" and past and who is not None:
+            index = who.randrange(len(past))
+            past[index], past[-1] = past[-1], past[index]
+            customer = past.pop()
+            previous = self.last_agent[customer]
+        elif kind == "named" and who is not None:
+            able = [
+                a.agent_id
+                for a in self.agents
+                if a.group.capacities[channel] > 0 and required <= a.group.skills
+            ]
+            named = who.choice(able) if able else ""
         request = pb.SubmitContactRequest(
             idempotency_key=key,
             channel=CHANNEL_ENUMS[channel],
@@ -403,15 +446,36 @@ class Simulation:
             attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
             required_skills=sorted(required),
             preferred_skills=[pb.SkillLevel(skill=s) for s in skills.preferred_skills],
+            preferred_agent_id=named,
         )
         rec = ContactRecord(
             key=key,
             channel=channel,
             required_skills=required,
             preferred_skills=frozenset(skills.preferred_skills),
+            customer_id=customer,
+            previous_agent=previous,
+            named_agent=named,
+            backlog=who is None and number.startswith("b"),
         )
         self.records[key] = rec
         return rec, request
+
+    def _submitted(self, rec: ContactRecord, contact: pb.Contact) -> None:
+        """SubmitContact acknowledged: what the router made of the contact."""
+        rec.contact_id = contact.contact_id
+        rec.router_preferred = contact.preferred_agent_id
+        rec.router_preference = PREFERENCE_SOURCES.get(contact.preferred_agent_source, "")
+        self.by_contact[contact.contact_id] = rec
+
+    def _customer_free(self, rec: ContactRecord, agent_id: str | None) -> None:
+        """The customer's contact is over: completed by `agent_id`, or not answered
+        (None). A customer with a completed contact may return."""
+        if agent_id is not None:
+            self.last_agent[rec.customer_id] = agent_id
+        if rec.customer_id in self.last_agent and not rec.returned_to_pool:
+            rec.returned_to_pool = True  # once per contact
+            self.past_customers[rec.channel].append(rec.customer_id)
 
     async def _customer(
         self, rec: ContactRecord, request: pb.SubmitContactRequest, patience: float | None
@@ -422,16 +486,22 @@ class Simulation:
         response = await self._rpc(self.contact_api.SubmitContact, request)
         if response is None:
             rec.failed = True
+            self._customer_free(rec, None)
             return
-        rec.contact_id = response.contact.contact_id
+        self._submitted(rec, response.contact)
         rec.submitted = self.now()
         if response.contact.state == pb.CONTACT_STATE_QUEUED:
             get = pb.GetContactRequest(contact_id=rec.contact_id)
             found = await self._rpc(self.contact_api.GetContact, get)
-            if found is not None and found.HasField("estimated_wait_seconds"):
+            if found is not None and found.queue_position:
+                rec.sampled_at = self.now()
                 rec.queue_position = found.queue_position
-                # The router's estimate is in its (real) seconds.
-                rec.estimated_wait = found.estimated_wait_seconds * self.s.time_scale
+                rec.routing_position = found.routing_position
+                rec.wait_reason = WAIT_REASONS.get(found.wait_reason, "")
+                rec.last_skills = frozenset(found.contact.required_skills)
+                if found.HasField("estimated_wait_seconds"):
+                    # The router's estimate is in its (real) seconds.
+                    rec.estimated_wait = found.estimated_wait_seconds * self.s.time_scale
         if patience is None or rec.answered is not None:
             return
         if await self._pause(patience - (self.now() - rec.submitted)) or rec.answered is not None:
@@ -439,6 +509,7 @@ class Simulation:
         get = pb.GetContactRequest(contact_id=rec.contact_id)
         found = await self._rpc(self.contact_api.GetContact, get)
         if found is not None and found.contact.state in WAITING:
+            rec.last_skills = frozenset(found.contact.required_skills)
             await self._abandon(rec, "patience")
 
     async def _abandon(self, rec: ContactRecord, reason: str) -> None:
@@ -446,6 +517,8 @@ class Simulation:
         done = await self._rpc(self.contact_api.AbandonContact, request, (FAILED_PRECONDITION,))
         if done is not None and done.contact.state == pb.CONTACT_STATE_ABANDONED:
             rec.abandoned, rec.abandon_reason = self.now(), reason
+            rec.last_skills = frozenset(done.contact.required_skills)
+            self._customer_free(rec, None)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -455,7 +528,7 @@ class Simulation:
             for i in range(group.count):
                 agent_id = f"sim-{self.run_id}-{group.name}-{i:03d}"
                 rng = random.Random(f"{self.seed}:agent:{group.name}:{i}")
-                agents.append(SimAgent(agent_id, group, rng))
+                agents.append(SimAgent(agent_id, group, rng, i))
         return agents
 
     async def _sign_in(self, agent: SimAgent) -> bool:
@@ -474,17 +547,16 @@ class Simulation:
     async def _shift(self, agent: SimAgent, signed_in: bool | None) -> None:
         """Sign in at the shift's start (unless already signed in), hold the offer
         stream, and at its end go AWAY, finish what is held and sign out."""
-        group = agent.group
         if signed_in is None:
-            await self._until(group.shift_start)
+            await self._until(agent.shift_start)
             signed_in = await self._sign_in(agent)
         agent.record.on_shift_from = self.now()
         stream = asyncio.create_task(self._stream(agent, signed_in))
         try:
-            if group.shift_end is None:
+            if agent.shift_end is None:
                 await self.closing.wait()
             else:
-                await self._pause(group.shift_end - self.now())
+                await self._pause(agent.shift_end - self.now())
             agent.record.on_shift_until = self.now()
             if not self.closing.is_set():
                 away = pb.SetStatusRequest(
@@ -555,6 +627,7 @@ class Simulation:
             else:
                 rec.answered, rec.agent_id = answered, agent_id
                 rec.matched = rec.preferred_skills <= agent.group.skills
+                rec.last_skills = frozenset(contact.required_skills)  # as offered
             load = self.s.channels.get(channel_name(contact.channel))
             handle = load.handle.sample(agent.rng) if load is not None else 0.0
             if rec is not None:
@@ -578,6 +651,7 @@ class Simulation:
                 agent.record.busy.append((answered, self.now()))
                 if rec is not None:
                     rec.completed, rec.cut_short = self.now(), cut
+                    self._customer_free(rec, agent_id)
         finally:
             agent.held -= 1
             if not agent.held:
@@ -609,12 +683,28 @@ class Simulation:
             sys.stderr.write(f"\r{line}\x1b[K" if tty else f"{line}\n")
             sys.stderr.flush()
 
+    async def _watch_queue(self) -> None:
+        """Poll the live queue: which of this run's contacts it lists as unserved."""
+        while True:
+            await asyncio.sleep(self.s.real(self.s.queue_status_every))
+            status = await self._rpc(
+                self.reporting_api.GetQueueStatus, pb.GetQueueStatusRequest(), attempts=1
+            )
+            if status is None:
+                continue
+            self.counters.queue_polls += 1
+            self.counters.unserved_peak = max(self.counters.unserved_peak, status.unserved_total)
+            for unserved in status.unserved:
+                rec = self.by_contact.get(unserved.contact_id)
+                if rec is not None:
+                    rec.listed_unserved = True
+
     # -- the run --------------------------------------------------------------------
 
     async def execute(self, quiet: bool) -> SimulationReport:
         self.agents = self._make_agents()
         backlog = await self._preload()
-        first = [a for a in self.agents if a.group.shift_start <= 0]
+        first = [a for a in self.agents if a.shift_start <= 0]
         signed = dict(zip(first, await asyncio.gather(*map(self._sign_in, first)), strict=True))
         self.started, wall_start = time.monotonic(), datetime.now(UTC)
         shifts = [asyncio.create_task(self._shift(a, signed.get(a))) for a in self.agents]
@@ -622,6 +712,9 @@ class Simulation:
             if rec.contact_id:
                 rec.submitted = 0.0
         progress = None if quiet else asyncio.create_task(self._progress())
+        watch = None
+        if self.s.queue_status_every > 0:
+            watch = asyncio.create_task(self._watch_queue())
         self.phase = "arrivals"
         await asyncio.gather(*(self._gateway(ch, load) for ch, load in self.s.channels.items()))
         await self._until(self.s.duration)
@@ -643,6 +736,8 @@ class Simulation:
         left = [r for r in left if not r.final]
         await asyncio.gather(*(self._abandon(r, "end-of-run") for r in left))
         await asyncio.gather(*shifts, return_exceptions=True)
+        if watch is not None:
+            await _settle({watch}, cancel=True)
         if progress is not None:
             await _settle({progress}, cancel=True)
             sys.stderr.write("\n" if sys.stderr.isatty() else "")
@@ -661,6 +756,14 @@ class Simulation:
         request.start.FromDatetime(start)
         request.end.FromDatetime(end)
         server = await self._rpc(self.reporting_api.GetServiceLevel, request)
+        contacts = None
+        if any(load.returning > 0 for load in self.s.channels.values()):
+            # The server's own count of returning customers who reached their previous agent.
+            asked = pb.GetContactReportRequest(interval=pb.INTERVAL_LENGTH_DAY)
+            asked.start.FromDatetime(start)
+            asked.end.FromDatetime(end)
+            contacts = await self._rpc(self.reporting_api.GetContactReport, asked)
+        note = self.s.cap_note()
         return SimulationReport(
             run_id=self.run_id,
             scenario=self.s.name,
@@ -679,6 +782,8 @@ class Simulation:
             agent_records=[a.record for a in self.agents],
             counters=self.counters,
             server=server,
+            contact_report=contacts,
+            notes=[] if note is None else [note],
         )
 
 

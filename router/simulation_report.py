@@ -11,6 +11,7 @@ Two views are kept apart on purpose:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,6 +26,19 @@ CHANNEL_ENUMS: dict[str, pb.Channel.ValueType] = {
     "email": pb.CHANNEL_EMAIL,
 }
 
+
+# Short names of the proto's PreferenceSource and WaitReason values ("previous_agent").
+PREFERENCE_SOURCES: dict[int, str] = {
+    value: name.removeprefix("PREFERENCE_SOURCE_").lower()
+    for name, value in pb.PreferenceSource.items()
+    if value
+}
+WAIT_REASONS: dict[int, str] = {
+    value: name.removeprefix("WAIT_REASON_").lower()
+    for name, value in pb.WaitReason.items()
+    if value
+}
+UNSERVED_REASONS = frozenset({"no_agent_with_skills", "no_agent_signed_in"})
 
 CLIENT_HEADER = ["channel", "submitted", "answered", "abandoned", "left", "completed", "SL %"]
 CLIENT_HEADER += ["ASA", "p90 wait", "max wait", "talk", "ACW", "AHT"]
@@ -60,6 +74,37 @@ class ContactRecord:
     abandon_reason: str = ""  # "patience" or "end-of-run"
     failed: bool = False  # never got a SubmitContact acknowledgement
     cut_short: bool = False  # talk or wrap-up ended early because the run was closing
+    customer_id: str = ""
+    previous_agent: str = ""  # who completed the customer's previous contact; "" if none
+    named_agent: str = ""  # the agent its gateway named (SubmitContactRequest)
+    router_preferred: str = ""  # the preferred agent the router gave it at submission
+    router_preference: str = ""  # where that came from: "gateway", "previous_agent"
+    backlog: bool = False  # waiting when the run started
+    sampled_at: float | None = None  # when the GetContact after a queued submission answered
+    routing_position: int = 0  # that GetContact's place in routing order among all
+    wait_reason: str = ""  # that GetContact's wait reason ("agents_busy", ...)
+    listed_unserved: bool = False  # GetQueueStatus listed it as unserved at least once
+    last_skills: frozenset[str] | None = None  # required skills as last seen from the router
+    returned_to_pool: bool = False  # its customer may come back (simulator bookkeeping)
+
+    @property
+    def kind(self) -> str:
+        """ "named" (the gateway named an agent), "returning" (a customer whose previous
+        contact was completed) or "new"."""
+        if self.named_agent:
+            return "named"
+        return "returning" if self.previous_agent else "new"
+
+    @property
+    def rerouted(self) -> bool:
+        """Its required skills changed while it waited: a fallback rule moved it."""
+        return self.last_skills is not None and self.last_skills != self.required_skills
+
+    @property
+    def unserved(self) -> bool:
+        """It waited with no signed-in agent able to serve it (seen at its arrival, or
+        listed so by the live queue)."""
+        return self.wait_reason in UNSERVED_REASONS or self.listed_unserved
 
     @property
     def final(self) -> bool:
@@ -180,6 +225,8 @@ class RunCounters:
     declined: int = 0
     foreign: int = 0  # contacts not from this run handled by this run's agents
     retries: int = 0  # RPCs repeated after UNAVAILABLE or DEADLINE_EXCEEDED
+    queue_polls: int = 0  # GetQueueStatus answers read (scenario queue_status_every)
+    unserved_peak: int = 0  # the most unserved contacts one of them reported
 
 
 @dataclass
@@ -251,6 +298,249 @@ def summarize(
 
 
 @dataclass
+class CustomerFigures:
+    """Contacts of one channel by kind of customer: did they reach their agent?"""
+
+    channel: str
+    kind: str  # "returning", "named" or "new"
+    contacts: int
+    answered: int
+    reached: int | None  # answered by the previous agent (returning) or the named one
+    router_agreed: int | None  # returning: the router preferred the same previous agent
+    service_level: float | None
+    asa: float | None
+    p90_wait: float | None
+
+    @property
+    def reached_share(self) -> float | None:
+        return None if self.reached is None or not self.answered else self.reached / self.answered
+
+
+def customer_figures(
+    records: list[ContactRecord], thresholds: dict[str, float], short_abandon: float
+) -> list[CustomerFigures]:
+    """Per channel with returning or named customers: each kind's figures. Reached is
+    measured client side: who completed the customer's previous contact (or whom the
+    gateway named) against who accepted this one."""
+    rows = []
+    for channel, threshold in thresholds.items():
+        mine = [r for r in records if r.channel == channel and r.submitted is not None]
+        if all(r.kind == "new" for r in mine):
+            continue
+        for kind in ("returning", "named", "new"):
+            group = [r for r in mine if r.kind == kind]
+            if not group:
+                continue
+            summary = summarize(channel, group, threshold, short_abandon)
+            answered = [r for r in group if r.wait is not None]
+            wanted = {"returning": "previous_agent", "named": "named_agent"}.get(kind)
+            reached = None
+            if wanted is not None:
+                reached = sum(r.agent_id == getattr(r, wanted) for r in answered)
+            agreed = None
+            if kind == "returning":
+                agreed = sum(r.router_preferred == r.previous_agent for r in group)
+            rows.append(
+                CustomerFigures(
+                    channel,
+                    kind,
+                    len(group),
+                    len(answered),
+                    reached,
+                    agreed,
+                    summary.service_level,
+                    summary.asa,
+                    summary.p90_wait,
+                )
+            )
+    return rows
+
+
+@dataclass
+class BacklogFigures:
+    """Who took the contacts waiting at the start, by order of sign-in."""
+
+    contacts: int
+    answered: int
+    first_agent: str  # the first to sign in (the first listed among equals)
+    first_took: int  # backlog contacts it answered
+    per_agent: list[tuple[str, float | None, int, int]]  # agent, signed in at, backlog, all
+    cleared_at: float | None  # when the last backlog contact was answered; None if not all
+    asa: float | None
+    max_wait: float | None
+
+    @property
+    def first_share(self) -> float | None:
+        return self.first_took / self.answered if self.answered else None
+
+    @property
+    def cv(self) -> float | None:
+        """Coefficient of variation of backlog contacts answered per agent."""
+        counts = [n for _, _, n, _ in self.per_agent]
+        mean = sum(counts) / len(counts) if counts else 0.0
+        if not mean:
+            return None
+        return math.sqrt(sum((n - mean) ** 2 for n in counts) / len(counts)) / mean
+
+
+def backlog_figures(
+    records: list[ContactRecord], agents: list[AgentRecord]
+) -> BacklogFigures | None:
+    """None without a backlog. Agents in order of sign-in (never signed in: last)."""
+    backlog = [r for r in records if r.backlog and r.submitted is not None]
+    if not backlog or not agents:
+        return None
+    answered = [r for r in backlog if r.wait is not None]
+    taken = Counter(r.agent_id for r in answered)
+    order = sorted(
+        agents,
+        key=lambda a: math.inf if a.on_shift_from is None else a.on_shift_from,
+    )
+    waits = [r.wait or 0.0 for r in answered]
+    return BacklogFigures(
+        contacts=len(backlog),
+        answered=len(answered),
+        first_agent=order[0].agent_id,
+        first_took=taken[order[0].agent_id],
+        per_agent=[(a.agent_id, a.on_shift_from, taken[a.agent_id], a.handled) for a in order],
+        cleared_at=(
+            max(r.answered or 0.0 for r in answered) if len(answered) == len(backlog) else None
+        ),
+        asa=_mean(waits),
+        max_wait=max(waits) if waits else None,
+    )
+
+
+@dataclass
+class UnservedFigures:
+    """Contacts of one channel that waited with no signed-in agent able to serve them,
+    for one reason: GetContact's at their arrival, or "later" (listed by the live queue
+    only, after agents left)."""
+
+    channel: str
+    reason: str  # "no_agent_signed_in", "no_agent_with_skills" or "later"
+    contacts: int
+    at_arrival: int  # GetContact right after submission gave a no-agent wait reason
+    listed: int  # GetQueueStatus listed it among the unserved
+    rerouted: int  # moved by the fallback rule (its required skills changed)
+    answered: int
+    abandoned: int  # the customer's patience ran out
+    left: int  # still unanswered when the run closed
+    asa: float | None  # mean wait of those answered
+    max_wait: float | None
+    mean_wait_unanswered: float | None  # until they left
+
+
+def unserved_figures(records: list[ContactRecord]) -> list[UnservedFigures]:
+    groups: dict[tuple[str, str], list[ContactRecord]] = {}
+    for r in records:
+        if r.unserved:
+            reason = r.wait_reason if r.wait_reason in UNSERVED_REASONS else "later"
+            groups.setdefault((r.channel, reason), []).append(r)
+    rows = []
+    for (channel, reason), mine in sorted(groups.items()):
+        waits = [w for r in mine if (w := r.wait) is not None]
+        gone = [
+            (r.abandoned or 0.0) - (r.submitted or 0.0)
+            for r in mine
+            if r.abandoned is not None and r.submitted is not None
+        ]
+        rows.append(
+            UnservedFigures(
+                channel=channel,
+                reason=reason,
+                contacts=len(mine),
+                at_arrival=sum(r.wait_reason in UNSERVED_REASONS for r in mine),
+                listed=sum(r.listed_unserved for r in mine),
+                rerouted=sum(r.rerouted for r in mine),
+                answered=len(waits),
+                abandoned=sum(r.abandon_reason == "patience" for r in mine),
+                left=sum(r.abandon_reason == "end-of-run" for r in mine),
+                asa=_mean(waits),
+                max_wait=max(waits) if waits else None,
+                mean_wait_unanswered=_mean(gone),
+            )
+        )
+    return rows
+
+
+@dataclass
+class PositionFigures:
+    """GetContact's place in line against the routing order, for one line of contacts
+    (one channel and set of required skills), sampled right after queued submissions."""
+
+    channel: str
+    skills: frozenset[str]
+    samples: int
+    mean_queue_position: float
+    mean_routing_position: float
+    checked: int  # samples answered later: their countdown can be checked
+    exact: int  # contacts answered ahead of it == queue_position - 1
+    within_one: int  # ... give or take one
+
+    @property
+    def exact_share(self) -> float | None:
+        return self.exact / self.checked if self.checked else None
+
+    @property
+    def within_one_share(self) -> float | None:
+        return self.within_one / self.checked if self.checked else None
+
+
+def answered_ahead(sample: ContactRecord, line: list[tuple[float, float, str]]) -> int:
+    """How many contacts of the sample's line were waiting when it was sampled and were
+    answered before it. `line` holds (answered, submitted, key) of the line's answered
+    contacts, sorted. Contacts that were ahead and abandoned are not counted."""
+    at, answered = sample.sampled_at, sample.answered
+    if at is None or answered is None:
+        return 0
+    start = bisect.bisect_right(line, (at, math.inf, ""))
+    end = bisect.bisect_left(line, (answered, -math.inf, ""))
+    return sum(1 for _, submitted, key in line[start:end] if submitted <= at and key != sample.key)
+
+
+def position_figures(records: list[ContactRecord]) -> list[PositionFigures]:
+    """Per line (channel and required skills) of contacts sampled at arrival: mean place
+    in line and in routing order, and whether the place in line counted down: of the
+    contacts of the same line waiting at the sample, queue_position - 1 were answered
+    before it. A line is what agents could serve only when agent groups do not overlap
+    in skills (as in scenarios/in_line.toml)."""
+    lines: dict[tuple[str, frozenset[str]], list[ContactRecord]] = {}
+    for r in records:
+        if r.submitted is not None:
+            lines.setdefault((r.channel, r.required_skills), []).append(r)
+    rows = []
+    for (channel, skills), mine in sorted(lines.items(), key=lambda x: (x[0][0], sorted(x[0][1]))):
+        samples = [r for r in mine if r.queue_position and r.sampled_at is not None]
+        if not samples:
+            continue
+        line = sorted(
+            (r.answered, r.submitted or 0.0, r.key) for r in mine if r.answered is not None
+        )
+        checked = exact = within = 0
+        for r in samples:
+            if r.answered is None:
+                continue
+            checked += 1
+            gap = abs(answered_ahead(r, line) - (r.queue_position - 1))
+            exact += gap == 0
+            within += gap <= 1
+        rows.append(
+            PositionFigures(
+                channel,
+                skills,
+                len(samples),
+                sum(r.queue_position for r in samples) / len(samples),
+                sum(r.routing_position for r in samples) / len(samples),
+                checked,
+                exact,
+                within,
+            )
+        )
+    return rows
+
+
+@dataclass
 class SimulationReport:
     """Everything printed at the end of a run. Times are simulated seconds."""
 
@@ -271,6 +561,10 @@ class SimulationReport:
     agent_records: list[AgentRecord]
     counters: RunCounters
     server: pb.GetServiceLevelResponse | None  # None when GetServiceLevel failed
+    # GetContactReport for the window, read when customers return (the server's count of
+    # returning customers who reached their previous agent); None otherwise or on failure.
+    contact_report: pb.GetContactReportResponse | None = None
+    notes: list[str] = field(default_factory=list)  # what a setting means in this run
 
     @property
     def measured(self) -> list[ContactRecord]:
@@ -320,6 +614,38 @@ class SimulationReport:
     @property
     def spreads(self) -> list[Spread]:
         return spreads(self.agent_records)
+
+    @property
+    def customers(self) -> list[CustomerFigures]:
+        return customer_figures(self.measured, self.thresholds, self.short_abandon_limit)
+
+    @property
+    def server_returning(self) -> dict[str, tuple[int, int]]:
+        """Per channel from GetContactReport: (returning answered, of those first
+        answered by the previous agent); empty when not read."""
+        if self.contact_report is None:
+            return {}
+        totals: dict[str, tuple[int, int]] = {}
+        for row in self.contact_report.rows:
+            name = channel_name(row.channel)
+            answered, previous = totals.get(name, (0, 0))
+            totals[name] = (
+                answered + row.returning_answered,
+                previous + row.returning_to_previous_agent,
+            )
+        return {ch: t for ch, t in totals.items() if t[0]}
+
+    @property
+    def backlog(self) -> BacklogFigures | None:
+        return backlog_figures(self.records, self.agent_records)
+
+    @property
+    def unserved(self) -> list[UnservedFigures]:
+        return unserved_figures(self.measured)
+
+    @property
+    def positions(self) -> list[PositionFigures]:
+        return position_figures(self.measured)
 
     @property
     def wait_estimates(self) -> dict[str, WaitEstimates | None]:
@@ -372,6 +698,27 @@ class SimulationReport:
                 else _rounded(vars(e)) | {"bias": e.bias, "relative_error": e.relative_error}
                 for ch, e in self.wait_estimates.items()
             },
+            "customers": [
+                _rounded(vars(c)) | {"reached_share": c.reached_share} for c in self.customers
+            ],
+            "server_returning": {
+                ch: {"returning_answered": a, "returning_to_previous_agent": p}
+                for ch, (a, p) in self.server_returning.items()
+            },
+            "backlog": _backlog_json(self.backlog),
+            "unserved": [_rounded(vars(u)) for u in self.unserved],
+            "unserved_peak_listed": self.counters.unserved_peak,
+            "queue_polls": self.counters.queue_polls,
+            "queue_position": [
+                _rounded(vars(p))
+                | {
+                    "skills": sorted(p.skills),
+                    "exact_share": p.exact_share,
+                    "within_one_share": p.within_one_share,
+                }
+                for p in self.positions
+            ],
+            "notes": self.notes,
             "server": {"window": list(self.window), "report": server},
             "offers": self.counters.offers,
             "declined": self.counters.declined,
@@ -438,6 +785,17 @@ class SimulationReport:
             _estimates_text(self.wait_estimates),
             "",
             _preferences_text(self.preferences),
+            *(
+                section
+                for section in (
+                    _customers_text(self.customers, self.server_returning),
+                    _backlog_text(self.backlog),
+                    _unserved_text(self.unserved, self.counters),
+                    _positions_text(self.positions),
+                    *(f"NOTE: {note}\n" for note in self.notes),
+                )
+                if section
+            ),
             f"SERVER REPORT (GetServiceLevel, ALL contacts queued in [{self.window[0]}, "
             f"{self.window[1]}), not only this run's; times x {_num(self.time_scale)} "
             "to simulated seconds)",
@@ -464,6 +822,144 @@ class SimulationReport:
         if c.errors:
             lines.append("  " + _counts(c.errors))
         return "\n".join(lines)
+
+
+def _backlog_json(b: BacklogFigures | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return _rounded(
+        {k: v for k, v in vars(b).items() if k != "per_agent"}
+        | {"first_share": b.first_share, "cv": b.cv}
+    ) | {
+        "per_agent": [
+            {"agent_id": a, "signed_in_at": t, "backlog_answered": n, "handled": h}
+            for a, t, n, h in b.per_agent
+        ]
+    }
+
+
+def _customers_text(rows: list[CustomerFigures], server: dict[str, tuple[int, int]]) -> str:
+    if not rows:
+        return ""
+    header = ["channel", "customer", "contacts", "answered", "reached %", "router's pick %"]
+    header += ["SL %", "ASA", "p90 wait"]
+    table = [
+        [
+            c.channel,
+            c.kind,
+            str(c.contacts),
+            str(c.answered),
+            _pct(c.reached_share),
+            "-" if c.router_agreed is None else _pct(c.router_agreed / c.contacts),
+            _pct(c.service_level),
+            _sec(c.asa),
+            _sec(c.p90_wait),
+        ]
+        for c in rows
+    ]
+    lines = [
+        "RETURNING AND NAMED CUSTOMERS (client side: reached = answered by the agent who "
+        "completed the customer's previous contact, or by the agent the gateway named)",
+        _table(header, table, text_columns=2),
+        "  router's pick = the router gave the contact that same previous agent at submission",
+    ]
+    for ch, (answered, previous) in server.items():
+        lines.append(
+            f"  server (GetContactReport): {ch} returning answered {answered}, "
+            f"{_pct(previous / answered)}% first answered by the previous agent"
+        )
+    return "\n".join([*lines, ""])
+
+
+def _backlog_text(b: BacklogFigures | None) -> str:
+    if b is None:
+        return ""
+    rows = [
+        [agent, "-" if at is None else f"{at:.0f}s", str(n), str(handled)]
+        for agent, at, n, handled in b.per_agent
+    ]
+    cleared = "not all answered" if b.cleared_at is None else f"{b.cleared_at:.0f} s"
+    return "\n".join(
+        [
+            "BACKLOG (contacts waiting at the start: who answered them, agents in order of "
+            "sign-in)",
+            _table(["agent", "signed in", "backlog answered", "handled"], rows, text_columns=1),
+            f"  {b.answered} of {b.contacts} answered; the first agent to sign in took "
+            f"{b.first_took} ({_pct(b.first_share)}%, {_pct(1 / len(b.per_agent))}% would be "
+            f"an equal share); cv across agents "
+            f"{'-' if b.cv is None else f'{b.cv:.3f}'}; ASA {_sec(b.asa)}, max wait "
+            f"{_sec(b.max_wait)}; last answered at {cleared}",
+            "",
+        ]
+    )
+
+
+def _unserved_text(rows: list[UnservedFigures], counters: RunCounters) -> str:
+    if not rows:
+        return ""
+    header = ["channel", "why", "contacts", "listed", "rerouted", "answered"]
+    header += ["abandoned", "left", "ASA", "max wait", "waited (unanswered)"]
+    table = [
+        [
+            u.channel,
+            u.reason,
+            *(str(n) for n in (u.contacts, u.listed, u.rerouted, u.answered)),
+            str(u.abandoned),
+            str(u.left),
+            _sec(u.asa),
+            _sec(u.max_wait),
+            _sec(u.mean_wait_unanswered),
+        ]
+        for u in rows
+    ]
+    polls = (
+        f"; {counters.queue_polls} GetQueueStatus polls, at most "
+        f"{counters.unserved_peak} unserved at once"
+        if counters.queue_polls
+        else ""
+    )
+    return "\n".join(
+        [
+            "UNSERVED (contacts that waited with no signed-in agent able to serve them: "
+            "GetContact's wait reason at arrival, or listed by GetQueueStatus)",
+            _table(header, table, text_columns=2),
+            "  why = GetContact's wait reason right after submission (later: only the live "
+            "queue listed it); listed = GetQueueStatus listed it among the unserved",
+            "  rerouted = moved by the fallback rule (its required skills changed); waited "
+            f"(unanswered) = mean time until the customer left{polls}",
+            "",
+        ]
+    )
+
+
+def _positions_text(rows: list[PositionFigures]) -> str:
+    if not rows:
+        return ""
+    header = ["channel", "skills", "samples", "mean queue_position", "mean routing_position"]
+    header += ["checked", "countdown exact %", "within 1 %"]
+    table = [
+        [
+            p.channel,
+            ",".join(sorted(p.skills)) or "-",
+            str(p.samples),
+            f"{p.mean_queue_position:.2f}",
+            f"{p.mean_routing_position:.2f}",
+            str(p.checked),
+            _pct(p.exact_share),
+            _pct(p.within_one_share),
+        ]
+        for p in rows
+    ]
+    return "\n".join(
+        [
+            "QUEUE POSITION (GetContact right after a submission that queued; per line of "
+            "contacts with the same channel and required skills)",
+            _table(header, table, text_columns=2),
+            "  countdown: of that line's contacts waiting at the sample, queue_position - 1 "
+            "were answered before it (abandons ahead of it make it fewer)",
+            "",
+        ]
+    )
 
 
 def _preferences_text(rows: list[dict[str, Any]]) -> str:
