@@ -7,8 +7,10 @@ print EXPLAIN ANALYZE timings of the report queries.
 The month is March 2026: contacts arrive 07:00 to 21:00 UTC, peaking at midday; 60%
 phone, 30% chat, 10% email; 500 agents; about 4% abandon; every tenth completed contact
 has a rating; afternoons 14:00 to 16:00 on Wednesdays run long waits (a "bad afternoon"
-for the chart). Generation is set-based (generate_series), not row by row. With --keep
-the database is left for `contact-router serve` / `report` to look at.
+for the chart); 200,000 customers call five times each, on different days, half of them
+always reaching the same agent and half never; one answered contact in twenty was
+declined once before its answer. Generation is set-based (generate_series), not row by
+row. With --keep the database is left for `contact-router serve` / `report` to look at.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ SELECT
     CASE WHEN abandons THEN NULL ELSE queued_at + wait + talk END,
     CASE WHEN abandons THEN NULL ELSE queued_at + wait + talk + acw END,
     CASE WHEN abandons THEN queued_at + wait END,
-    CASE WHEN abandons THEN NULL ELSE 'agent-' || lpad((n % $3)::text, 3, '0') END,
+    CASE WHEN abandons THEN NULL
+         ELSE 'agent-' || lpad(((n + (n / 200000) * (n % 2)) % $3)::text, 3, '0') END,
     CASE WHEN abandons THEN NULL ELSE (ARRAY['order-status', 'return', 'exchange',
         'shipping', 'billing', 'product-question', 'account', 'other'])[1 + n % 8] END,
-    CASE WHEN abandons THEN 0 ELSE 1 END,
+    CASE WHEN abandons THEN 0 WHEN n % 20 = 0 THEN 2 ELSE 1 END,
     queued_at + wait + talk + acw
 FROM (
     SELECT
@@ -79,14 +82,24 @@ FROM (
 ) AS timed
 """
 
-_EVENTS = """
+# A contact offered twice was declined first, by the next agent along, halfway through
+# its wait.
+_EVENTS = f"""
 INSERT INTO contact_events (contact_id, kind, at, agent_id)
-SELECT c.id, k.kind, k.at, c.agent_id
+SELECT c.id, k.kind, k.at, k.agent_id
 FROM contacts AS c
+LEFT JOIN LATERAL (
+    SELECT c.queued_at + (c.offered_at - c.queued_at) / 2 AS at,
+           'agent-' || lpad(((substr(c.agent_id, 7)::int + 1) % {AGENTS})::text, 3, '0')
+               AS agent_id
+    WHERE c.offer_count = 2
+) AS declined ON true
 CROSS JOIN LATERAL (VALUES
-    ('submitted', c.queued_at), ('offered', c.offered_at), ('answered', c.answered_at),
-    ('ended', c.ended_at), ('completed', c.completed_at), ('abandoned', c.abandoned_at)
-) AS k(kind, at)
+    ('submitted', c.queued_at, NULL), ('offered', declined.at, declined.agent_id),
+    ('declined', declined.at, declined.agent_id), ('offered', c.offered_at, c.agent_id),
+    ('answered', c.answered_at, c.agent_id), ('ended', c.ended_at, c.agent_id),
+    ('completed', c.completed_at, c.agent_id), ('abandoned', c.abandoned_at, NULL)
+) AS k(kind, at, agent_id)
 WHERE k.at IS NOT NULL
 """
 
