@@ -14,9 +14,7 @@ import asyncpg
 
 from router.domain import Channel, RoutingPolicy
 from router.reporting.intervals import Interval
-from router.store.errors import StoreUnavailable
-from router.store.group_commit import _TRANSIENT
-from router.store.queries import QUERIES
+from router.store.fetch import fetch
 
 # A month's report sorts a million rows: in memory, not in temporary files (work_mem is
 # per sort, and only these read-only transactions get it). JIT compiles for longer than
@@ -110,13 +108,8 @@ class Reports:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        try:
-            async with self._pool.acquire() as connection, connection.transaction():
-                await connection.execute(_REPORT_SETTINGS)
-                return list(await connection.fetch(QUERIES[name], *args))
-        except _TRANSIENT as error:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
+    async def _read(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        return await fetch(self._pool, name, *args, settings=_REPORT_SETTINGS)
 
     async def contacts(
         self,
@@ -129,7 +122,7 @@ class Reports:
         by_skill: bool = False,
     ) -> list[ContactFigures]:
         channels = list(thresholds)
-        rows = await self._fetch(
+        rows = await self._read(
             "report_contacts",
             start,
             end,
@@ -167,7 +160,7 @@ class Reports:
         ]
 
     async def dispositions(self, start: datetime, end: datetime) -> list[DispositionFigures]:
-        rows = await self._fetch("report_dispositions", start, end)
+        rows = await self._read("report_dispositions", start, end)
         return [
             DispositionFigures(
                 Channel(r["channel"]),
@@ -181,14 +174,14 @@ class Reports:
         ]
 
     async def feedback(self, start: datetime, end: datetime) -> list[FeedbackFigures]:
-        rows = await self._fetch("report_feedback", start, end)
+        rows = await self._read("report_feedback", start, end)
         return [
             FeedbackFigures(Channel(r["channel"]), r["agent_id"], r["ratings"], r["mean_rating"])
             for r in rows
         ]
 
     async def agents(self, start: datetime, end: datetime, now: datetime) -> list[AgentFigures]:
-        rows = await self._fetch("report_agents", start, end, now)
+        rows = await self._read("report_agents", start, end, now)
         return [
             AgentFigures(
                 agent_id=r["agent_id"],
@@ -207,11 +200,11 @@ class Reports:
     async def agent_status_times(
         self, start: datetime, end: datetime, now: datetime
     ) -> list[StatusTime]:
-        rows = await self._fetch("report_agent_status", start, end, now)
+        rows = await self._read("report_agent_status", start, end, now)
         return [StatusTime(r["agent_id"], r["status"], r["reason"], r["seconds"]) for r in rows]
 
     async def sessions(self, start: datetime, end: datetime) -> list[Session]:
-        rows = await self._fetch("report_agent_sessions", start, end)
+        rows = await self._read("report_agent_sessions", start, end)
         return [Session(r["agent_id"], r["signed_in_at"], r["signed_out_at"]) for r in rows]
 
     async def record_feedback(
@@ -222,12 +215,13 @@ class Reports:
         Written on its own, not through the group commit: feedback changes no routing
         state, so it needs no ordering with the router's writes, and a survey system
         retries it safely (it replaces)."""
-        await self._fetch("record_feedback", UUID(contact_id), rating, comment, source, at)
+        await fetch(self._pool, "record_feedback", UUID(contact_id), rating, comment, source, at)
 
     async def save_channel_targets(self, policy: RoutingPolicy) -> None:
         """Write the policy's answer targets for the SQL views (channel_targets)."""
         channels: Sequence[Channel] = list(Channel)
-        await self._fetch(
+        await fetch(
+            self._pool,
             "save_channel_targets",
             [c.value for c in channels],
             [policy.of(c).answer_target for c in channels],

@@ -26,6 +26,7 @@ from router.domain import (
 )
 from router.store.active_lock import ActiveLock
 from router.store.errors import StoreUnavailable
+from router.store.fetch import fetch
 from router.store.group_commit import _TRANSIENT, GroupCommit, Write
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
@@ -260,11 +261,7 @@ class Store:
         ]
 
     async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        try:
-            async with self._pool.acquire() as connection:
-                return list(await connection.fetch(QUERIES[name], *args))
-        except _TRANSIENT as error:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
+        return await fetch(self._pool, name, *args)
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(name, *args)
