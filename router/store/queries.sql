@@ -271,26 +271,10 @@ ORDER BY 1, 2 NULLS FIRST;
 -- Per agent over [$1, $2), cut at $3 (now): signed-in time, ready time, time handling
 -- contacts (the union of answered-to-completed stretches, so parallel chats count once),
 -- and the contacts answered in the range with their handle and ACW seconds. A
--- transferred contact counts once per leg, for the agent of each leg.
-WITH status_rows AS (
-    SELECT l.agent_id, l.status, l.reason, l.at, l.id
-    FROM agent_status_log AS l
-    WHERE l.at >= $1 AND l.at < $2
-    UNION ALL
-    SELECT last.agent_id, last.status, last.reason, last.at, last.id
-    FROM agents AS a
-    CROSS JOIN LATERAL (
-        SELECT * FROM agent_status_log AS l
-        WHERE l.agent_id = a.id AND l.at < $1
-        ORDER BY l.at DESC, l.id DESC LIMIT 1
-    ) AS last
-),
-periods AS (
-    SELECT
-        agent_id, status, reason,
-        tstzrange(at, coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at, id), $3))
-            * tstzrange($1, least($2, $3)) AS period
-    FROM status_rows
+-- transferred contact counts once per leg, for the agent of each leg. Status time comes
+-- from agent_status_periods (migration 0005), which PostgreSQL inlines.
+WITH periods AS (
+    SELECT * FROM agent_status_periods($1, $2, $3)
 ),
 presence AS (
     SELECT
@@ -298,7 +282,6 @@ presence AS (
         coalesce(range_agg(period) FILTER (WHERE status <> 'offline'), '{}') AS signed_in,
         coalesce(range_agg(period) FILTER (WHERE status = 'ready'), '{}') AS ready
     FROM periods
-    WHERE NOT isempty(period)
     GROUP BY agent_id
 ),
 transferred AS (
@@ -388,31 +371,11 @@ ORDER BY j.agent_id;
 
 -- report_agent_status --
 -- Per agent, status and away reason: seconds spent in [$1, $2), cut at $3 (now).
-WITH status_rows AS (
-    SELECT l.agent_id, l.status, l.reason, l.at, l.id
-    FROM agent_status_log AS l
-    WHERE l.at >= $1 AND l.at < $2
-    UNION ALL
-    SELECT last.agent_id, last.status, last.reason, last.at, last.id
-    FROM agents AS a
-    CROSS JOIN LATERAL (
-        SELECT * FROM agent_status_log AS l
-        WHERE l.agent_id = a.id AND l.at < $1
-        ORDER BY l.at DESC, l.id DESC LIMIT 1
-    ) AS last
-),
-periods AS (
-    SELECT
-        agent_id, status, reason,
-        tstzrange(at, coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at, id), $3))
-            * tstzrange($1, least($2, $3)) AS period
-    FROM status_rows
-)
 SELECT
     agent_id, status, CASE WHEN status = 'away' THEN reason ELSE '' END AS reason,
     sum(date_part('epoch', upper(period) - lower(period)))::double precision AS seconds
-FROM periods
-WHERE NOT isempty(period) AND status <> 'offline'
+FROM agent_status_periods($1, $2, $3)
+WHERE status <> 'offline'
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3;
 

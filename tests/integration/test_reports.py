@@ -418,6 +418,24 @@ class TestViews:
         assert row is not None
         assert row["answered_within_target"] == 2
 
+    async def test_agent_status_periods(self, morning: Store, db: asyncpg.Connection) -> None:
+        """The function the agent reports read: alice's stretches from 10:00 (signed in
+        before) to the range's end, cut at now (11:45) for bob, still signed in."""
+        rows = await db.fetch(
+            "SELECT agent_id, status, reason, lower(period) AS since, upper(period) AS until "
+            "FROM agent_status_periods($1, $2, $3) ORDER BY agent_id, since",
+            START,
+            END,
+            NOW,
+        )
+        assert [tuple(r) for r in rows] == [
+            ("alice", "ready", "", t("10:00:00"), t("10:30:00")),
+            ("alice", "away", "lunch", t("10:30:00"), t("11:00:00")),
+            ("alice", "ready", "", t("11:00:00"), t("11:30:00")),
+            ("alice", "offline", "", t("11:30:00"), NOW),
+            ("bob", "ready", "", t("10:10:00"), NOW),
+        ]
+
     async def test_agent_views(self, morning: Store, db: asyncpg.Connection) -> None:
         sessions = await db.fetch("SELECT * FROM agent_sessions WHERE agent_id = 'alice'")
         assert [(r["signed_in_at"], r["signed_out_at"]) for r in sessions] == [
