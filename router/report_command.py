@@ -286,16 +286,17 @@ async def run_report(args: argparse.Namespace) -> int:
     try:
         stub = pb_grpc.ReportingServiceStub(channel)
         tables: dict[str, Table] = {}
-        contacts = await stub.GetContactReport(
-            pb.GetContactReportRequest(
-                start=_stamp(start),
-                end=_stamp(end),
-                interval=_INTERVALS[args.interval],
-                channels=[_CHANNELS[c] for c in args.channel],
-                by_skill=args.by_skill,
-            )
+        request = pb.GetContactReportRequest(
+            start=_stamp(start),
+            end=_stamp(end),
+            interval=_INTERVALS[args.interval],
+            channels=[_CHANNELS[c] for c in args.channel],
+            by_skill=args.by_skill,
         )
+        contacts = await stub.GetContactReport(request)
         tables["contacts"] = contact_table(contacts, args.by_skill)
+        if args.chart is not None:
+            charted = await chart_report(stub, request, contacts)
         if "agents" in sections:
             agents = await stub.GetAgentReport(
                 pb.GetAgentReportRequest(start=_stamp(start), end=_stamp(end))
@@ -312,7 +313,7 @@ async def run_report(args: argparse.Namespace) -> int:
     finally:
         await channel.close()
     if args.chart is not None:
-        draw_service_level(contacts, args.chart, f"{args.range} ({args.interval} intervals)")
+        draw_service_level(charted, args.chart, f"{args.range} ({args.interval} intervals)")
     if args.format == "csv":
         sys.stdout.write(render_csv(tables[sections[0]]))
     elif args.format == "json":
@@ -345,13 +346,29 @@ def _stamp(value: datetime) -> Any:
     return stamp
 
 
+async def chart_report(
+    stub: pb_grpc.ReportingServiceAsyncStub,
+    request: pb.GetContactReportRequest,
+    response: pb.GetContactReportResponse,
+) -> pb.GetContactReportResponse:
+    """The report the chart draws: `response`, unless it is split by skill, where a
+    contact requiring two skills is in two rows; then the same report unsplit."""
+    if not request.by_skill:
+        return response
+    unsplit = pb.GetContactReportRequest()
+    unsplit.CopyFrom(request)
+    unsplit.by_skill = False
+    result: pb.GetContactReportResponse = await stub.GetContactReport(unsplit)
+    return result
+
+
 def service_level_series(
     response: pb.GetContactReportResponse,
 ) -> dict[str, list[tuple[datetime, float]]]:
-    """Per channel, (interval start, service level) where the level is defined."""
+    """Per channel, (interval start, service level) where the level is defined, from a
+    report not split by skill (see chart_report): each contact counts once."""
     series: dict[str, dict[datetime, tuple[int, int]]] = {}
     for r in response.rows:
-        # By-skill rows repeat contacts; the chart sums only the unsplit figures.
         within, counted = series.setdefault(_CHANNEL_NAMES[r.channel], {}).get(
             _when(r.interval_start), (0, 0)
         )

@@ -7,14 +7,25 @@ import csv
 import io
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from router.domain import RoutingPolicy
+from router.report_command import chart_report, service_level_series
 from router.server import RunningRouter
-from tests.acceptance.conftest import OfferStreams, handle, next_offer, sign_in, submit
+from tests.acceptance.conftest import (
+    OfferStreams,
+    finish,
+    handle,
+    next_offer,
+    sign_in,
+    submit,
+)
 
 
 async def command(*args: str) -> tuple[int, str, str]:
@@ -99,6 +110,43 @@ class TestReportCommand:
         )
         assert code == 2
         assert "unknown range 'tomorrow'" in err
+
+
+class TestChartBySkill:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """Every abandon counts in service level, however quick."""
+        return RoutingPolicy(phone_reserve=0, short_abandon=0.0)
+
+    async def test_a_contact_with_two_skills_counts_once(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """A call needing two skills answered at once, another abandoned while alice talks:
+        service level 1 / 2. Summed over the by-skill rows it would be 2 / 3."""
+        await sign_in(agents, "alice", skills=("lang:es", "returns"))
+        stream = await offer_streams.open("alice")
+        await submit(contacts, "call-1", skills=("lang:es", "returns"))
+        offer = await next_offer(stream)
+        await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id))
+        waiting = await submit(contacts, "call-2")
+        await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=waiting.contact_id))
+        await finish(agents, "alice", offer.contact.contact_id)
+        now = datetime.now(UTC)
+        start, end = Timestamp(), Timestamp()
+        start.FromDatetime(now - timedelta(hours=1))
+        end.FromDatetime(now + timedelta(hours=1))
+        request = pb.GetContactReportRequest(
+            start=start, end=end, interval=pb.INTERVAL_LENGTH_DAY, by_skill=True
+        )
+        split = await reporting.GetContactReport(request)
+        assert sorted(r.skill for r in split.rows) == ["", "lang:es", "returns"]
+        charted = await chart_report(reporting, request, split)
+        ((_, level),) = service_level_series(charted)["phone"]
+        assert level == 0.5
 
 
 class TestStaffingCommand:
