@@ -496,9 +496,6 @@ def _erlang_a_row(
     patience: float,
     short_abandon: float,
 ) -> pb.StaffingRow:
-    if calls == 0 or aht == 0:
-        return pb.StaffingRow(calls=calls, aht_seconds=aht, agents=0, service_level=1.0,
-                              abandonment=0.0)  # fmt: skip
     need = erlang_a.agents_needed_a(
         calls,
         aht,
@@ -509,7 +506,6 @@ def _erlang_a_row(
         short_abandon=short_abandon,
         max_agents=staffing.MAX_AGENTS,
     )
-    assert need is not None, "calls > 0 always need agents"
     return pb.StaffingRow(
         calls=calls,
         aht_seconds=aht,

@@ -168,12 +168,23 @@ def agents_needed_a(
     threshold: float,
     short_abandon: float = 0.0,
     max_agents: int = 100_000,
-) -> ErlangA | None:
-    """The fewest agents whose Erlang A service level reaches `target`; None for no calls."""
-    if calls <= 0:
-        return None
+) -> ErlangA:
+    """The fewest agents whose Erlang A service level reaches `target`; 0 agents when
+    there is no work (no calls, or calls that take no time), as with Erlang C."""
+    if calls < 0 or aht_seconds < 0:
+        raise ValueError("calls and AHT must not be negative")
     if not 0 < target < 1:
         raise ValueError("the target service level must be between 0 and 1, exclusive")
+    if calls == 0 or aht_seconds == 0:
+        return ErlangA(
+            agents=0,
+            traffic_erlangs=0.0,
+            service_level=1.0,
+            probability_of_waiting=0.0,
+            abandonment=0.0,
+            asa_seconds=0.0,
+            occupancy=0.0,
+        )
 
     def level(agents: int) -> ErlangA:
         return erlang_a(

@@ -82,5 +82,14 @@ class TestErlangA:
         fewer = erlang_a(11, 100, 180, 1800, patience_seconds=120, threshold=20)
         assert fewer.service_level < 0.8
 
-    def test_no_calls(self) -> None:
-        assert agents_needed_a(0, 180, 1800, patience_seconds=60, target=0.8, threshold=20) is None
+    @pytest.mark.parametrize(("calls", "aht"), [(0, 180), (100, 0)])
+    def test_no_work_needs_no_agents(self, calls: float, aht: float) -> None:
+        """As Erlang C: 0 agents, every call (if any) answered at once, none abandons."""
+        need = agents_needed_a(calls, aht, 1800, patience_seconds=60, target=0.8, threshold=20)
+        assert (need.agents, need.traffic_erlangs, need.service_level) == (0, 0.0, 1.0)
+        assert (need.abandonment, need.probability_of_waiting, need.occupancy) == (0.0, 0.0, 0.0)
+        assert agents_needed(calls, aht, 1800, target=0.8, threshold=20).agents == 0
+
+    def test_negative_work_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="must not be negative"):
+            agents_needed_a(-1, 180, 1800, patience_seconds=60, target=0.8, threshold=20)
