@@ -376,8 +376,14 @@ class Router:
         the queue at their original place; answered ones wait for their agent, for
         `policy.reconnect_grace` seconds (see `expire`). `previous_agents` are
         (customer, agent) completions, oldest first; `recent_answers` (agent, channel,
-        when) the answers of the last hour, for the hourly caps."""
-        self._quiet_until = now + timedelta(seconds=self.policy.reconnect_grace)
+        when) the answers of the last hour, for the hourly caps.
+
+        With open contacts restored, agents were at work: no fallback rule moves a
+        contact within the reconnect grace, while they sign back in. An empty queue
+        (a first start) has nobody to wait for."""
+        contacts = sorted(contacts, key=lambda c: (c.queued_at, c.id))
+        if any(not c.state.is_final for c in contacts):
+            self._quiet_until = now + timedelta(seconds=self.policy.reconnect_grace)
         for customer_id, agent_id in previous_agents:
             self._previous.remember(customer_id, agent_id)
         for agent_id, channel, at in recent_answers:
@@ -385,7 +391,7 @@ class Router:
                 self._answers_per_hour.note(agent_id, channel, at)
         events: list[Event] = []
         waiting = []
-        for contact in sorted(contacts, key=lambda c: (c.queued_at, c.id)):
+        for contact in contacts:
             if contact.state.is_final or contact.id in self._contacts:
                 continue
             if contact.state is ContactState.OFFERED:

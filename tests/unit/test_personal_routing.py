@@ -390,6 +390,13 @@ class TestNobodyThere:
         restarted.router.expire(at(620))
         assert restarted.router.contact("c1").required_skills == frozenset({"any"})
 
+    def test_a_first_start_has_no_grace_to_wait_for(self) -> None:
+        """Nothing was open: nobody is coming back, so the rule keeps its own time."""
+        center = Center(fallback_policy())
+        center.router.restore([], at(0))
+        center.submit("c1", CHAT, 1, skills=["fr"])
+        assert center.router.next_deadline() == at(121)
+
 
 class TestWaitReasons:
     def test_away_busy_reserve_and_declined(self) -> None:
