@@ -20,8 +20,10 @@ Two comparisons, because a run of minutes cannot settle the first one alone:
   contact, is the router's own effect (overheads, latencies, any routing mistake), and
   Erlang C + that effect is the share the router would reach over the long run. The
   sampling noise cancels out: its interval is narrow after a few hundred contacts.
-  `overhead` is the part of the router's effect due to agents held longer than their
+  `overhd` is the part of the router's effect due to agents held longer than their
   handle time (the textbook queue run again with the hold times agents lived).
+  `--spread RUNS` starts no router and prints what a perfect router measures over
+  runs of that length: how far luck alone moves the raw figures.
 
 A pair agrees when the 95% interval of the router's effect lies within +-3 points; it
 is OFF when the interval lies outside; otherwise the run was too short to tell.
@@ -38,7 +40,8 @@ A queue near saturation forgets its past slowly (its relaxation time is about
 AHT / (c (1 - sqrt(rho))^2)), so the first two relaxation times (at least ten handle
 times) are left out; `relax` says how many relaxation times the measured part covers.
 The seeds are fixed per pair (`--seed` shifts them): a rerun replays the same arrivals
-and handle times, and so the same luck.
+(handle times are drawn by the agent who answers, so only partly the same), and so
+much of the same luck. See docs/erlang-c.md for runs and what they show.
 """
 
 from __future__ import annotations
