@@ -202,10 +202,13 @@ async def _gateway(
         stub = pb_grpc.ContactServiceStub(channel)
 
         async def submit() -> None:
+            key = os.urandom(12).hex()
             request = pb.SubmitContactRequest(
-                idempotency_key=os.urandom(12).hex(),
+                idempotency_key=key,
                 channel=pb.CHANNEL_PHONE,
-                customer_id="bench",
+                # A new customer each time: with one shared customer id every call
+                # would be held for its previous agent.
+                customer_id=f"bench-{key}",
                 required_skills=skills,
             )
             try:

@@ -41,7 +41,7 @@ async def main(database_url: str) -> None:
                             pb.SubmitContactRequest(
                                 idempotency_key=str(uuid.uuid4()),
                                 channel=pb.CHANNEL_EMAIL,
-                                customer_id="bench",
+                                customer_id=f"bench-{uuid.uuid4()}",
                             )
                         )
 

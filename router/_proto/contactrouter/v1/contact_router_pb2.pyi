@@ -558,7 +558,12 @@ class SubmitContactRequest(_message.Message):
     channel: Global___Channel.ValueType
     """Required."""
     customer_id: _builtins.str
-    """Required, 1 to 256 characters."""
+    """Required, 1 to 256 characters: who the customer is, the same on every
+    contact of theirs. The router prefers the agent who last completed a contact
+    for the same customer_id (see preferred_agent_id), so a gateway must not send
+    a shared placeholder (such as "anonymous" for a withheld number): every such
+    contact would be held for one agent. Send a value unique to the contact then.
+    """
     priority_boost: _builtins.float
     """Optional urgency multiplier between 1.0 and 10.0; 0 (unset) means 1.0. A
     gateway raises it for a customer it wants answered sooner (a returning
