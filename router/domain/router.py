@@ -614,6 +614,7 @@ class Router:
         self._relax(now, events)
         while self._fallback_deadlines and self._fallback_deadlines[0][0] <= now:
             _, contact_id = heapq.heappop(self._fallback_deadlines)
+            self._fallback_at.pop(contact_id, None)
             if contact_id in self._queue:
                 self._fall_back(contact_id, now, events)
         while self._cap_deadlines and self._cap_deadlines[0][0] <= now:
@@ -1255,7 +1256,9 @@ class Router:
         while self._relax_deadlines and self._relax_deadlines[0][1] not in self._queue:
             heapq.heappop(self._relax_deadlines)
         while self._fallback_deadlines and self._fallback_deadlines[0][1] not in self._queue:
-            heapq.heappop(self._fallback_deadlines)
+            # Offered or gone: if it comes back to the queue, _enqueue sets the timer again.
+            _, contact_id = heapq.heappop(self._fallback_deadlines)
+            self._fallback_at.pop(contact_id, None)
         while self._cap_deadlines and self._cap_deadlines[0][1] not in self._agents:
             _, agent_id, channel = heapq.heappop(self._cap_deadlines)
             self._cap_timer.pop((agent_id, channel), None)

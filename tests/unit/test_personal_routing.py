@@ -353,6 +353,21 @@ class TestNobodyThere:
         assert offered(events) == [("c1", "ann")]
         assert center.router.contact("c1").required_skills == frozenset({"any"})
 
+    def test_an_offer_that_times_out_past_the_wait_brings_back_the_timer(self) -> None:
+        """Found by the state machine (seed 8): c1 is offered to bob, who then stops
+        taking chats and lets the offer ring out. Back in the queue with nobody to serve
+        it, c1 still moves at 120 s, although its timer was dropped while it was offered."""
+        center = Center(fallback_policy())
+        center.ready("bob", 0, skills=["fr"])
+        assert center.submit("c1", CHAT, 0, skills=["fr"]) == [("c1", "bob")]
+        center.router.sign_in("bob", frozenset({"fr"}), {CHAT: 0}, AgentStatus.AWAY, at(1))
+        assert center.router.next_deadline() == at(15)  # the offer's; c1's timer is gone
+        center.expire(15)
+        assert center.reason("c1", 16) is WaitReason.NO_AGENT_WITH_SKILLS
+        assert center.router.next_deadline() == at(120)
+        center.expire(120)
+        assert center.router.contact("c1").required_skills == frozenset({"any"})
+
     def test_a_contact_that_could_be_served_is_not_moved(self) -> None:
         center = Center(fallback_policy())
         center.on_a_call("bob", skills=["fr"])  # bob is busy, but he could serve c1

@@ -331,9 +331,11 @@ class RouterMachine(RuleBasedStateMachine):
         contact = replace(contact, preferred_skills=preferred, preferred_agent_id=agent)
         contact = self.router.with_preference(contact)
         previous = [a for c, a in self.completions if c == contact.customer_id]
-        if agent is None and previous:
+        if agent is None and previous and self.policy.of(channel).prefer_previous_agent:
             assert contact.preferred_agent_id == previous[-1]
             event_label("a returning customer")
+        elif agent is None:
+            assert contact.preferred_agent_id is None
         self._apply(self.router.submit(contact, self.now))
 
     @rule(data=st.data(), to=transfer_targets)
