@@ -62,35 +62,42 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from router.domain import Channel, RoutingPolicy
 from router.domain.validation import SKILL
 from router.toml_file import TomlFileError, read_toml
 
 CHANNELS = ("phone", "chat", "email")
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
 
+
 # Router settings a scenario may set, in simulated seconds where they are times, with
-# the router's defaults. Times are divided by time_scale when the simulator starts the
-# router; the offer timeout is kept at least MIN_REAL_OFFER_TIMEOUT real seconds, since
-# simulated agents accept at once and a short stall of the machine must not look like
-# an agent who let an offer ring out.
-ROUTER_DEFAULTS: Mapping[str, float] = {
-    "phone_target": 20.0,
-    "chat_target": 60.0,
-    "email_target": 3600.0,
-    "phone_reserve": 1.0,
-    "chat_capacity": 3.0,
-    "email_capacity": 1.0,
-    "offer_timeout": 15.0,
-    "decline_exclusion": 30.0,
-    "short_abandon": 5.0,
-    "skill_relax": 30.0,
-    # Scaled like the others: the router holds its fallback rules back for this long
-    # after it starts (agents may be coming back), which is minutes of a scaled run.
-    "reconnect_grace": 120.0,
-    "remembered_customers": 100_000.0,
-    **{f"{ch}_prefer_previous_agent": 1.0 for ch in CHANNELS},  # 1 true, 0 false
-    **{f"{ch}_max_per_hour": 0.0 for ch in CHANNELS},  # 0: no cap; per REAL hour
-}
+# the router's defaults (read from RoutingPolicy, so they cannot drift apart). Times are
+# divided by time_scale when the simulator starts the router; the offer timeout is kept
+# at least MIN_REAL_OFFER_TIMEOUT real seconds, since simulated agents accept at once
+# and a short stall of the machine must not look like an agent who let an offer ring
+# out. reconnect_grace is scaled like the others: the router holds its fallback rules
+# back for this long after it starts (agents may be coming back), which is minutes of a
+# scaled run. Flags are 1 (true) or 0 (false); max_per_hour (0: no cap) is per REAL hour.
+def _router_defaults() -> dict[str, float]:
+    policy = RoutingPolicy()
+    of = {ch: policy.of(Channel(ch)) for ch in CHANNELS}
+    return {
+        **{f"{ch}_target": of[ch].answer_target for ch in CHANNELS},
+        "phone_reserve": float(policy.phone_reserve),
+        "chat_capacity": float(of["chat"].default_capacity),
+        "email_capacity": float(of["email"].default_capacity),
+        "offer_timeout": policy.offer_timeout,
+        "decline_exclusion": policy.decline_exclusion,
+        "short_abandon": policy.short_abandon,
+        "skill_relax": policy.skill_relax,
+        "reconnect_grace": policy.reconnect_grace,
+        "remembered_customers": float(policy.remembered_customers),
+        **{f"{ch}_prefer_previous_agent": float(of[ch].prefer_previous_agent) for ch in CHANNELS},
+        **{f"{ch}_max_per_hour": float(of[ch].max_per_hour) for ch in CHANNELS},
+    }
+
+
+ROUTER_DEFAULTS: Mapping[str, float] = _router_defaults()
 # Settings a scenario may leave unset, and the router then uses its own default: the
 # preferred-agent wait (half the channel's target) and the fallback rule (none).
 OPTIONAL_ROUTER = frozenset(
