@@ -13,11 +13,10 @@ completed): what the router writes for a contact that goes straight through. Two
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +24,13 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds, percentile
+from router.domain import Channel, Contact, ContactEventKind, ContactState
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
+from router.store.store import contact_insert, contact_update, event_insert
 
 if TYPE_CHECKING:
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
-
-_STATES = ("offered", "connected", "wrap_up", "completed")
-_EVENTS = ("submitted", "offered", "answered", "ended", "completed")
 
 
 @dataclass
@@ -45,53 +43,37 @@ class Rows:
 
 
 def lifecycle_rows(count: int) -> Rows:
+    """Each lifecycle's rows, built by the store's own row functions from the contact
+    as each transition leaves it: the baseline writes exactly what the router writes."""
     rows = Rows([], [], [])
     now = datetime.now(UTC)
-    step = timedelta(milliseconds=1)
+    times = [now + n * timedelta(milliseconds=1) for n in range(5)]
     for _ in range(count):
-        contact_id, offer_id = uuid.uuid4(), uuid.uuid4()
         key = os.urandom(12).hex()
-        rows.contacts.append(
-            # ... then preferred skills, preferred agent and its source
+        offer_id = str(uuid.uuid4())
+        contact = Contact(str(uuid.uuid4()), key, Channel.PHONE, f"bench-{key}", now)
+        rows.contacts.append(contact_insert(contact)[1])
+        rows.events.append(event_insert(ContactEventKind.SUBMITTED, contact.id, now)[1])
+        steps = (
+            (ContactEventKind.OFFERED, {"state": ContactState.OFFERED, "offered_at": times[1]}),
+            (ContactEventKind.ANSWERED, {"state": ContactState.CONNECTED, "answered_at": times[2]}),
+            (ContactEventKind.ENDED, {"state": ContactState.WRAP_UP, "ended_at": times[3]}),
             (
-                contact_id,
-                key,
-                "phone",
-                "bench",
-                json.dumps({}),
-                [],
-                1.0,
-                "queued",
-                now,
-                [],
-                None,
-                None,
-            )
+                ContactEventKind.COMPLETED,
+                {
+                    "state": ContactState.COMPLETED,
+                    "completed_at": times[4],
+                    "disposition": "bench",
+                },
+            ),
         )
-        times = [now + n * step for n in range(5)]
-        for kind, at in zip(_EVENTS, times, strict=True):
-            agent = None if kind == "submitted" else "agent"
-            offer = offer_id if kind == "offered" else None
-            rows.events.append((contact_id, kind, at, agent, offer, None))
-        for n, state in enumerate(_STATES, start=1):
-            stamps = [times[i] if i <= n else None for i in range(1, 5)]
-            rows.updates.append(
-                (
-                    contact_id,
-                    state,
-                    *stamps,
-                    None,
-                    "agent",
-                    offer_id,
-                    "bench" if state == "completed" else None,
-                    1,
-                    times[n],
-                    [],  # required skills
-                    [],  # preferred skills
-                    None,  # preferred agent
-                    None,  # and its source
-                )
-            )
+        contact = replace(contact, agent_id="agent", offer_id=offer_id, offer_count=1)
+        for n, (kind, changes) in enumerate(steps, start=1):
+            contact = replace(contact, **changes)  # type: ignore[arg-type]
+            offer = offer_id if kind is ContactEventKind.OFFERED else None
+            event = event_insert(kind, contact.id, times[n], "agent", offer)
+            rows.events.append(event[1])
+            rows.updates.append(contact_update(contact, times[n])[1])
     return rows
 
 
