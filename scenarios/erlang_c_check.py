@@ -70,6 +70,7 @@ from scenarios.erlang_c_core import (
     TARGET,
     TOLERANCE,
     BatchMeans,
+    Load,
     average_speed_of_answer,
     batch_means,
     fcfs_waits,
@@ -80,20 +81,8 @@ BATCHES = 20
 
 
 @dataclass(frozen=True)
-class Pair:
-    agents: int
-    occupancy: float
+class Pair(Load):
     time_scale: float
-
-    @property
-    def arrival_rate(self) -> float:
-        """Contacts per simulated second."""
-        return self.agents * self.occupancy / HANDLE
-
-    @property
-    def relaxation(self) -> float:
-        """Simulated seconds in which the queue forgets its start, roughly."""
-        return HANDLE / (self.agents * (1 - math.sqrt(self.occupancy)) ** 2)
 
 
 PAIRS = (

@@ -60,20 +60,27 @@ T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class Pair:
+class Load:
+    """`agents` agents at `occupancy` of HANDLE-second calls: what both Erlang C checks
+    (this one and scenarios/erlang_c_check.py) derive their pairs from."""
+
     agents: int
     occupancy: float
-    contacts: int  # measured contacts of a default run (busier pairs need more)
 
     @property
     def arrival_rate(self) -> float:
-        """Contacts per second."""
+        """Contacts per (simulated) second."""
         return self.agents * self.occupancy / HANDLE
 
     @property
     def relaxation(self) -> float:
-        """Seconds in which the queue forgets its start, roughly."""
+        """(Simulated) seconds in which the queue forgets its start, roughly."""
         return HANDLE / (self.agents * (1 - math.sqrt(self.occupancy)) ** 2)
+
+
+@dataclass(frozen=True)
+class Pair(Load):
+    contacts: int  # measured contacts of a default run (busier pairs need more)
 
     @property
     def warm_up(self) -> float:
