@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from router.domain.wait_reason import WaitReason
 
 CHANNEL_NAMES = ("phone", "chat", "email")
 CHANNEL_ENUMS: dict[str, pb.Channel.ValueType] = {
@@ -38,7 +39,7 @@ WAIT_REASONS: dict[int, str] = {
     for name, value in pb.WaitReason.items()
     if value
 }
-UNSERVED_REASONS = frozenset({"no_agent_with_skills", "no_agent_signed_in"})
+UNSERVED_REASONS = frozenset(reason.value for reason in WaitReason if reason.unserved)
 
 CLIENT_HEADER = ["channel", "submitted", "answered", "abandoned", "left", "completed", "SL %"]
 CLIENT_HEADER += ["ASA", "p90 wait", "max wait", "talk", "ACW", "AHT"]
@@ -190,9 +191,14 @@ def spreads(agents: list[AgentRecord]) -> list[Spread]:
     result = []
     for group, counts in by_group.items():
         mean = sum(counts) / len(counts)
-        stdev = math.sqrt(sum((n - mean) ** 2 for n in counts) / len(counts))
+        stdev = _stdev(counts, mean)
         result.append(Spread(group, len(counts), mean, min(counts), max(counts), stdev))
     return result
+
+
+def _stdev(values: list[int], mean: float) -> float:
+    """Population standard deviation of values around their mean."""
+    return math.sqrt(sum((n - mean) ** 2 for n in values) / len(values))
 
 
 def wait_estimates(records: list[ContactRecord]) -> WaitEstimates | None:
@@ -378,9 +384,7 @@ class BacklogFigures:
         """Coefficient of variation of backlog contacts answered per agent."""
         counts = [n for _, _, n, _ in self.per_agent]
         mean = sum(counts) / len(counts) if counts else 0.0
-        if not mean:
-            return None
-        return math.sqrt(sum((n - mean) ** 2 for n in counts) / len(counts)) / mean
+        return _stdev(counts, mean) / mean if mean else None
 
 
 def backlog_figures(
