@@ -7,25 +7,17 @@ import csv
 import io
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.report_command import chart_report, service_level_series
 from router.server import RunningRouter
-from tests.acceptance.conftest import (
-    OfferStreams,
-    finish,
-    handle,
-    next_offer,
-    sign_in,
-    submit,
-)
+from tests.acceptance.conftest import OfferStreams, finish, next_offer, sign_in, submit
+from tests.acceptance.test_reporting_reports import alice_handles, around_now
 
 
 async def command(*args: str) -> tuple[int, str, str]:
@@ -51,13 +43,14 @@ async def worked(
     offer_streams: OfferStreams,
 ) -> str:
     """Two handled calls of one customer and another's chat today; the router's address."""
-    await sign_in(agents, "alice")
-    stream = await offer_streams.open("alice")
-    for key, channel, customer in (("call-1", pb.CHANNEL_PHONE, "customer-1"),
-                                   ("call-2", pb.CHANNEL_PHONE, "customer-1"),
-                                   ("chat-1", pb.CHANNEL_CHAT, "customer-2")):  # fmt: skip
-        await submit(contacts, key, channel, customer_id=customer)
-        await handle(agents, "alice", await next_offer(stream), "order-status")
+    await alice_handles(
+        contacts,
+        agents,
+        offer_streams,
+        ("call-1", pb.CHANNEL_PHONE, "customer-1"),
+        ("call-2", pb.CHANNEL_PHONE, "customer-1"),
+        ("chat-1", pb.CHANNEL_CHAT, "customer-2"),
+    )
     return f"127.0.0.1:{router_server.port}"
 
 
@@ -135,10 +128,7 @@ class TestChartBySkill:
         waiting = await submit(contacts, "call-2")
         await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=waiting.contact_id))
         await finish(agents, "alice", offer.contact.contact_id)
-        now = datetime.now(UTC)
-        start, end = Timestamp(), Timestamp()
-        start.FromDatetime(now - timedelta(hours=1))
-        end.FromDatetime(now + timedelta(hours=1))
+        start, end = around_now()
         request = pb.GetContactReportRequest(
             start=start, end=end, interval=pb.INTERVAL_LENGTH_DAY, by_skill=True
         )

@@ -37,6 +37,20 @@ def around_now() -> tuple[Timestamp, Timestamp]:
     return stamp(now - timedelta(days=1)), stamp(now + timedelta(days=1))
 
 
+async def alice_handles(
+    contacts: pb_grpc.ContactServiceAsyncStub,
+    agents: pb_grpc.AgentServiceAsyncStub,
+    offer_streams: OfferStreams,
+    *submitted: tuple[str, pb.Channel.ValueType, str],
+) -> None:
+    """Alice signs in and handles each (key, channel, customer), one after another."""
+    await sign_in(agents, "alice")
+    stream = await offer_streams.open("alice")
+    for key, channel, customer in submitted:
+        await submit(contacts, key, channel, customer_id=customer)
+        await handle(agents, "alice", await next_offer(stream))
+
+
 async def one_handled_call_and_chat(
     contacts: pb_grpc.ContactServiceAsyncStub,
     agents: pb_grpc.AgentServiceAsyncStub,
@@ -98,15 +112,14 @@ class TestContactReport:
     ) -> None:
         """The same customer's chat after alice completed the call: returning, to alice.
         Another customer's call is no returning customer."""
-        await sign_in(agents, "alice")
-        stream = await offer_streams.open("alice")
-        for key, channel, customer in (
+        await alice_handles(
+            contacts,
+            agents,
+            offer_streams,
             ("call-1", pb.CHANNEL_PHONE, "customer-1"),
             ("chat-1", pb.CHANNEL_CHAT, "customer-1"),
             ("call-2", pb.CHANNEL_PHONE, "customer-2"),
-        ):
-            await submit(contacts, key, channel, customer_id=customer)
-            await handle(agents, "alice", await next_offer(stream))
+        )
         start, end = around_now()
         response = await reporting.GetContactReport(
             pb.GetContactReportRequest(start=start, end=end, interval=pb.INTERVAL_LENGTH_MONTH)
