@@ -251,9 +251,7 @@ def _flag_scenario(args: argparse.Namespace) -> Scenario:
 class SimAgent:
     """One synthetic agent and what the report needs about it."""
 
-    def __init__(
-        self, agent_id: str, group: AgentGroup, rng: random.Random, index: int = 0
-    ) -> None:
+    def __init__(self, agent_id: str, group: AgentGroup, rng: random.Random, index: int) -> None:
         self.agent_id = agent_id
         self.group = group
         self.rng = rng
@@ -396,7 +394,7 @@ class Simulation:
         load: ChannelLoad,
         rng: random.Random,
         n: int,
-        who: random.Random | None = None,
+        who: random.Random,
     ) -> None:
         rec, request = self._contact(channel, load, rng, f"{n:06d}", who)
         patience = None if load.patience is None else load.patience.sample(rng)
@@ -410,8 +408,9 @@ class Simulation:
         number: str,
         who: random.Random | None = None,
     ) -> tuple[ContactRecord, pb.SubmitContactRequest]:
-        """A new contact; with `who`, its customer may be a returning one (drawn from
-        the channel's past customers) or have an agent named by the gateway."""
+        """A new contact. Without `who`, one of the backlog, from a new customer; with
+        it, an arrival whose customer may be a returning one (drawn from the channel's
+        past customers) or have an agent named by the gateway."""
         key = f"sim-{self.run_id}-{channel}-{number}"
         name = rng.choice(NAMES)
         drawn = {
@@ -424,21 +423,22 @@ class Simulation:
         customer = f"{drawn}#{self.run_id}.{number}"
         skills = load.skills(rng)
         required = skills.required_skills
-        kind = "new" if who is None else load.customer_kind(who)
         previous = named = ""
-        past = self.past_customers[channel]
-        if kind == "returning" and past and who is not None:
-            index = who.randrange(len(past))
-            past[index], past[-1] = past[-1], past[index]
-            customer = past.pop()
-            previous = self.last_agent[customer]
-        elif kind == "named" and who is not None:
-            able = [
-                a.agent_id
-                for a in self.agents
-                if a.group.capacities[channel] > 0 and required <= a.group.skills
-            ]
-            named = who.choice(able) if able else ""
+        if who is not None:
+            kind = load.customer_kind(who)
+            past = self.past_customers[channel]
+            if kind == "returning" and past:
+                index = who.randrange(len(past))
+                past[index], past[-1] = past[-1], past[index]
+                customer = past.pop()
+                previous = self.last_agent[customer]
+            elif kind == "named":
+                able = [
+                    a.agent_id
+                    for a in self.agents
+                    if a.group.capacities[channel] > 0 and required <= a.group.skills
+                ]
+                named = who.choice(able) if able else ""
         request = pb.SubmitContactRequest(
             idempotency_key=key,
             channel=CHANNEL_ENUMS[channel],
@@ -456,7 +456,7 @@ class Simulation:
             customer_id=customer,
             previous_agent=previous,
             named_agent=named,
-            backlog=who is None and number.startswith("b"),
+            backlog=who is None,
         )
         self.records[key] = rec
         return rec, request
