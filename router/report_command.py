@@ -366,20 +366,14 @@ def service_level_series(
     response: pb.GetContactReportResponse,
 ) -> dict[str, list[tuple[datetime, float]]]:
     """Per channel, (interval start, service level) where the level is defined, from a
-    report not split by skill (see chart_report): each contact counts once."""
-    series: dict[str, dict[datetime, tuple[int, int]]] = {}
+    report not split by skill (see chart_report): one row per channel and interval, each
+    contact counted once, so the row's own service level is the point."""
+    series: dict[str, list[tuple[datetime, float]]] = {}
     for r in response.rows:
-        within, counted = series.setdefault(_CHANNEL_NAMES[r.channel], {}).get(
-            _when(r.interval_start), (0, 0)
-        )
-        series[_CHANNEL_NAMES[r.channel]][_when(r.interval_start)] = (
-            within + r.answered_within_threshold,
-            counted + r.answered + r.abandoned - r.short_abandoned,
-        )
-    return {
-        name: [(at, w / c) for at, (w, c) in sorted(points.items()) if c]
-        for name, points in series.items()
-    }
+        points = series.setdefault(_CHANNEL_NAMES[r.channel], [])
+        if r.HasField("service_level"):
+            points.append((_when(r.interval_start), r.service_level))
+    return {name: sorted(points) for name, points in series.items()}
 
 
 def draw_service_level(response: pb.GetContactReportResponse, path: Path, title: str) -> None:
