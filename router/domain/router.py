@@ -88,7 +88,6 @@ class Router:
         self._cap_deadlines: list[tuple[datetime, str, Channel]] = []
         self._cap_timer: dict[tuple[str, Channel], datetime] = {}  # last pushed, per cap
         self._fallback_deadlines: list[tuple[datetime, str]] = []
-        self._fallback_at: dict[str, datetime] = {}
         # Waiting contacts whose preferred agent was not signed in when they were queued:
         # a hold starts if that agent signs in within the wait (after a restart too).
         self._awaiting: dict[str, set[str]] = {}
@@ -171,7 +170,7 @@ class Router:
         def competes(other: Channel, needs: frozenset[str], held: Hold | None) -> bool:
             if held is not None:
                 profile = self._coverage.profile_of(held.agent_id)
-                return profile in profiles and profile is not None and profile.serves(other, needs)
+                return profile is not None and profile in profiles and profile.serves(other, needs)
             return any(p.serves(other, needs) for p in profiles)
 
         return self._queue.position(contact_id, now, competes)
@@ -614,7 +613,6 @@ class Router:
         self._relax(now, events)
         while self._fallback_deadlines and self._fallback_deadlines[0][0] <= now:
             _, contact_id = heapq.heappop(self._fallback_deadlines)
-            self._fallback_at.pop(contact_id, None)
             if contact_id in self._queue:
                 self._fall_back(contact_id, now, events)
         while self._cap_deadlines and self._cap_deadlines[0][0] <= now:
@@ -975,8 +973,8 @@ class Router:
         if until is not None:
             heapq.heappush(self._relax_deadlines, (until, contact.id))
         fallback_at = self._fallback_time(contact)
-        if fallback_at is not None and self._fallback_at.get(contact.id) != fallback_at:
-            self._fallback_at[contact.id] = fallback_at
+        if fallback_at is not None:
+            # One entry per time queued (a few per contact); _fall_back is idempotent.
             heapq.heappush(self._fallback_deadlines, (fallback_at, contact.id))
 
     def _back_to_queue(
@@ -1179,7 +1177,6 @@ class Router:
         self._contact_seq.pop(contact.id, None)
         self._declined.pop(contact.id, None)
         self._relax_from.pop(contact.id, None)
-        self._fallback_at.pop(contact.id, None)
         if contact.preferred_agent_id in self._awaiting:
             self._awaiting[contact.preferred_agent_id].discard(contact.id)
 
@@ -1257,8 +1254,7 @@ class Router:
             heapq.heappop(self._relax_deadlines)
         while self._fallback_deadlines and self._fallback_deadlines[0][1] not in self._queue:
             # Offered or gone: if it comes back to the queue, _enqueue sets the timer again.
-            _, contact_id = heapq.heappop(self._fallback_deadlines)
-            self._fallback_at.pop(contact_id, None)
+            heapq.heappop(self._fallback_deadlines)
         while self._cap_deadlines and self._cap_deadlines[0][1] not in self._agents:
             _, agent_id, channel = heapq.heappop(self._cap_deadlines)
             self._cap_timer.pop((agent_id, channel), None)

@@ -222,8 +222,9 @@ class TestPreferredAgent:
         restarted = Center()
         restarted.router.restore(saved, at(6), previous_agents=[("kim", "bob")])
         restarted.ready("bob", 7)  # bob reclaims his call
-        restarted.ready("ann", 8)
-        assert restarted.router.contact("c1").preferred_agent_id == "bob"
+        # ann, free, is not offered c1: it is held for bob again (the email's wait).
+        assert restarted.ready("ann", 8) == []
+        assert restarted.reason("c1", 9) is WaitReason.PREFERRED_AGENT
         restarted.submit("c9", CHAT, 9, customer="kim")
         assert restarted.router.contact("c9").preferred_agent_id == "bob"
 
