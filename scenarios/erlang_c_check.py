@@ -50,7 +50,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import statistics
 import sys
@@ -62,7 +61,7 @@ if not __package__:  # run as a script: make the scenarios package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from router.reporting.staffing import erlang_c
-from router.scenario import ROUTER_DEFAULTS, parse
+from router.scenario import parse
 from router.simulate import simulate
 from router.simulation_report import ContactRecord, SimulationReport
 from scenarios.erlang_c_core import (
@@ -142,13 +141,9 @@ class Result:
 
 
 # Erlang C's agents are interchangeable: no call may wait for the agent who served its
-# customer before while another is free. The simulator's customer ids are random, and
-# a repeat (one or two a run) would be held for its previous agent. Scenarios that know
-# the setting turn it off; for a simulator that does not, the router's environment does.
-PREFER_PREVIOUS = "phone_prefer_previous_agent"
-NO_PREFERENCE = {PREFER_PREVIOUS: 0.0} if PREFER_PREVIOUS in ROUTER_DEFAULTS else {}
-if not NO_PREFERENCE:
-    os.environ["ROUTER_PHONE_PREFER_PREVIOUS_AGENT"] = "false"
+# customer before while another is free. The simulator gives every contact its own
+# customer id; the setting is off as well, so that the check never depends on that.
+NO_PREFERENCE = {"phone_prefer_previous_agent": 0.0}
 
 
 def scenario_for(pair: Pair, real_seconds: float, seed: int = 0) -> dict[str, Any]:

@@ -76,7 +76,6 @@ class TestErlangA:
     def test_needs_no_more_agents_than_erlang_c(self) -> None:
         """Abandons shorten the queue: 12 agents instead of Erlang C's 14."""
         a = agents_needed_a(100, 180, 1800, patience_seconds=120, target=0.8, threshold=20)
-        assert a is not None
         assert a.agents == 12 < agents_needed(100, 180, 1800, target=0.8, threshold=20).agents
         assert a.service_level >= 0.8
         fewer = erlang_a(11, 100, 180, 1800, patience_seconds=120, threshold=20)
