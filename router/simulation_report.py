@@ -748,7 +748,7 @@ class SimulationReport:
             "acknowledged -> offer accepted"
             + (f"; arrivals of the first {_num(self.warm_up)} s left out" if self.warm_up else "")
             + ")",
-            _table(CLIENT_HEADER, [_client_row(s) for s in self.client], text_columns=1),
+            text_table(CLIENT_HEADER, [_client_row(s) for s in self.client], text_columns=1),
             f"  SL % = answered within threshold / (answered + abandoned or left after "
             f"{_num(self.short_abandon_limit)} s); thresholds "
             + ", ".join(f"{ch} {_num(t)} s" for ch, t in self.thresholds.items()),
@@ -759,7 +759,7 @@ class SimulationReport:
             "",
             "AGENTS (handled = contacts completed; occupancy = time holding an answered "
             "contact / time on shift)",
-            _table(
+            text_table(
                 ["agent", "group", "handled", "occupancy %"],
                 [
                     [a.agent_id, a.group, str(a.handled), _pct(a.occupancy)]
@@ -769,7 +769,7 @@ class SimulationReport:
             ),
             "",
             "FAIRNESS (contacts handled per agent within each group of equally skilled agents)",
-            _table(
+            text_table(
                 ["group", "agents", "mean", "min", "max", "stdev", "cv"],
                 [
                     [
@@ -810,7 +810,7 @@ class SimulationReport:
             header = ["interval", "channel", "offered", "answered", "abandoned", "short"]
             header += ["within", "threshold", "SL %", "ASA", "AHT", "mean ACW"]
             rows = [_server_row(row, self.time_scale) for row in self.server.rows]
-            lines.append(_table(header, rows, text_columns=2))
+            lines.append(text_table(header, rows, text_columns=2))
             lines.append(f"  formula: {self.server.formula}")
             limit = self.server.short_abandon_seconds * self.time_scale
             lines.append(f"  short abandon limit: {limit:.3g} s")
@@ -856,15 +856,15 @@ def _customers_text(rows: list[CustomerFigures], server: dict[str, tuple[int, in
             _pct(c.reached_share),
             "-" if c.router_agreed is None else _pct(c.router_agreed / c.contacts),
             _pct(c.service_level),
-            _sec(c.asa),
-            _sec(c.p90_wait),
+            seconds_text(c.asa),
+            seconds_text(c.p90_wait),
         ]
         for c in rows
     ]
     lines = [
         "RETURNING AND NAMED CUSTOMERS (client side: reached = answered by the agent who "
         "completed the customer's previous contact, or by the agent the gateway named)",
-        _table(header, table, text_columns=2),
+        text_table(header, table, text_columns=2),
         "  router's pick = the router gave the contact that same previous agent at submission",
     ]
     for ch, (answered, previous) in server.items():
@@ -887,12 +887,12 @@ def _backlog_text(b: BacklogFigures | None) -> str:
         [
             "BACKLOG (contacts waiting at the start: who answered them, agents in order of "
             "sign-in)",
-            _table(["agent", "signed in", "backlog answered", "handled"], rows, text_columns=1),
+            text_table(["agent", "signed in", "backlog answered", "handled"], rows, text_columns=1),
             f"  {b.answered} of {b.contacts} answered; the first agent to sign in took "
             f"{b.first_took} ({_pct(b.first_share)}%, {_pct(1 / len(b.per_agent))}% would be "
             f"an equal share); cv across agents "
-            f"{'-' if b.cv is None else f'{b.cv:.3f}'}; ASA {_sec(b.asa)}, max wait "
-            f"{_sec(b.max_wait)}; last answered at {cleared}",
+            f"{'-' if b.cv is None else f'{b.cv:.3f}'}; ASA {seconds_text(b.asa)}, max wait "
+            f"{seconds_text(b.max_wait)}; last answered at {cleared}",
             "",
         ]
     )
@@ -910,9 +910,9 @@ def _unserved_text(rows: list[UnservedFigures], counters: RunCounters) -> str:
             *(str(n) for n in (u.contacts, u.listed, u.rerouted, u.answered)),
             str(u.abandoned),
             str(u.left),
-            _sec(u.asa),
-            _sec(u.max_wait),
-            _sec(u.mean_wait_unanswered),
+            seconds_text(u.asa),
+            seconds_text(u.max_wait),
+            seconds_text(u.mean_wait_unanswered),
         ]
         for u in rows
     ]
@@ -926,7 +926,7 @@ def _unserved_text(rows: list[UnservedFigures], counters: RunCounters) -> str:
         [
             "UNSERVED (contacts that waited with no signed-in agent able to serve them: "
             "GetContact's wait reason at arrival, or listed by GetQueueStatus)",
-            _table(header, table, text_columns=2),
+            text_table(header, table, text_columns=2),
             "  why = GetContact's wait reason right after submission (later: only the live "
             "queue listed it); listed = GetQueueStatus listed it among the unserved",
             "  rerouted = moved by the fallback rule (its required skills changed); waited "
@@ -958,7 +958,7 @@ def _positions_text(rows: list[PositionFigures]) -> str:
         [
             "QUEUE POSITION (GetContact right after a submission that queued; per line of "
             "contacts with the same channel and required skills)",
-            _table(header, table, text_columns=2),
+            text_table(header, table, text_columns=2),
             "  countdown: of that line's contacts waiting at the sample, queue_position - 1 "
             "were answered before it (abandons ahead of it make it fewer)",
             "",
@@ -979,8 +979,8 @@ def _preferences_text(rows: list[dict[str, Any]]) -> str:
             str(row["answered"]),
             _pct(row["matched_share"]),
             _pct(row["service_level"]),
-            _sec(row["asa"]),
-            _sec(row["p90_wait"]),
+            seconds_text(row["asa"]),
+            seconds_text(row["p90_wait"]),
         ]
         for row in rows
     ]
@@ -988,7 +988,7 @@ def _preferences_text(rows: list[dict[str, Any]]) -> str:
         [
             "PREFERRED SKILLS (contacts that preferred skills: share answered by an agent with "
             "all of them, and their waits)",
-            _table(header, table, text_columns=2),
+            text_table(header, table, text_columns=2),
             "",
         ]
     )
@@ -1003,10 +1003,10 @@ def _estimates_text(estimates: dict[str, WaitEstimates | None]) -> str:
         [
             ch,
             str(e.contacts),
-            _sec(e.mean_estimate),
-            _sec(e.mean_actual),
+            seconds_text(e.mean_estimate),
+            seconds_text(e.mean_actual),
             f"{100 * e.bias:+.1f}",
-            _sec(e.mean_absolute_error),
+            seconds_text(e.mean_absolute_error),
             f"{100 * e.relative_error:.1f}",
         ]
         for ch, e in estimates.items()
@@ -1016,7 +1016,7 @@ def _estimates_text(estimates: dict[str, WaitEstimates | None]) -> str:
     return "\n".join(
         [
             head,
-            _table(header, rows, text_columns=1),
+            text_table(header, rows, text_columns=1),
             "  bias = (mean estimate - mean actual) / mean actual; MAE = mean absolute error; "
             "MAE % = MAE / mean actual",
         ]
@@ -1035,7 +1035,7 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _sec(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
@@ -1046,7 +1046,7 @@ def _pct(value: float | None) -> str:
 def _client_row(s: ChannelSummary) -> list[str]:
     counts = [s.submitted, s.answered, s.abandoned, s.left_at_end, s.completed]
     return [s.channel, *(str(n) for n in counts), _pct(s.service_level)] + [
-        _sec(v) for v in (s.asa, s.p90_wait, s.max_wait, s.talk, s.acw, s.aht)
+        seconds_text(v) for v in (s.asa, s.p90_wait, s.max_wait, s.talk, s.acw, s.aht)
     ]
 
 
@@ -1067,9 +1067,9 @@ def _server_row(row: pb.ServiceLevelRow, scale: float) -> list[str]:
         str(row.answered_within_threshold),
         f"{row.threshold_seconds * scale:.3g}s",
         _pct(_opt(row, "service_level")),
-        _sec(_scaled(_opt(row, "asa_seconds"), scale)),
-        _sec(_scaled(_opt(row, "aht_seconds"), scale)),
-        _sec(_scaled(_opt(row, "mean_acw_seconds"), scale)),
+        seconds_text(_scaled(_opt(row, "asa_seconds"), scale)),
+        seconds_text(_scaled(_opt(row, "aht_seconds"), scale)),
+        seconds_text(_scaled(_opt(row, "mean_acw_seconds"), scale)),
     ]
 
 
@@ -1094,17 +1094,19 @@ def _row_json(row: pb.ServiceLevelRow, scale: float) -> dict[str, Any]:
     }
 
 
-def _table(header: list[str], rows: list[list[str]], text_columns: int) -> str:
+def text_table(
+    header: list[str], rows: list[list[str]], text_columns: int, indent: str = "  "
+) -> str:
     """A plain aligned table: the first text_columns left-aligned, the others right-aligned."""
     if not rows:
-        return "  (no rows)"
+        return f"{indent}(no rows)"
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  " + "  ".join(
+        return indent + "  ".join(
             cell.ljust(width) if i < text_columns else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         )
 
-    rule = "  " + "  ".join("-" * w for w in widths)
+    rule = indent + "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])

@@ -38,7 +38,7 @@ from typing import Any
 
 from router.scenario import Scenario, load
 from router.simulate import simulate
-from router.simulation_report import SimulationReport
+from router.simulation_report import SimulationReport, seconds_text, text_table
 
 HERE = Path(__file__).parent
 
@@ -195,20 +195,8 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _sec(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
-
-
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+    return text_table(header, rows, text_columns=1, indent="")
 
 
 def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
@@ -225,8 +213,8 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 str(r["answered"]),
                 _pct(r["reached_share"]),
                 _pct(r["service_level"]),
-                _sec(r["asa"]),
-                _sec(r["p90_wait"]),
+                seconds_text(r["asa"]),
+                seconds_text(r["p90_wait"]),
                 "-"
                 if r["server_returning_answered"] is None
                 else str(r["server_returning_answered"]),
@@ -252,8 +240,8 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 _pct(r["equal_share"]),
                 f"{r['others_min']}-{r['others_max']}",
                 "-" if r["cv"] is None else f"{r['cv']:.3f}",
-                _sec(r["backlog_asa"]),
-                _sec(r["backlog_max_wait"]),
+                seconds_text(r["backlog_asa"]),
+                seconds_text(r["backlog_max_wait"]),
                 "-" if r["cleared_at"] is None else f"{r['cleared_at']:.0f}s",
             ]
             for r in rows
@@ -278,9 +266,9 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 str(r["answered"]),
                 str(r["abandoned"]),
                 str(r["left"]),
-                _sec(r["asa"]),
-                _sec(r["max_wait"]),
-                _sec(r["mean_wait_unanswered"]),
+                seconds_text(r["asa"]),
+                seconds_text(r["max_wait"]),
+                seconds_text(r["mean_wait_unanswered"]),
                 _pct(r["channel_service_level"]),
             ]
             for r in rows
@@ -303,7 +291,7 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 f"{r['mean_routing_position']:.2f}",
                 _pct(r["exact_share"]),
                 _pct(r["within_one_share"]),
-                _sec(r["asa"]),
+                seconds_text(r["asa"]),
             ]
             for r in rows
         ]
