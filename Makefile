@@ -6,17 +6,21 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PROTO := proto/contactrouter/v1/contact_router.proto
+SOURCES := router clients/python tools tests bench scenarios
 
 .PHONY: run test proto proto-check lint typecheck buf-lint check clean
 
-$(VENV)/.runtime: pyproject.toml
+PACKAGES := pyproject.toml clients/python/pyproject.toml tools/pyproject.toml
+
+# The service, its client and the tools (simulate, report, staffing), editable.
+$(VENV)/.runtime: $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e clients/python -e . -e tools
 	touch $@
 
-$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(VENV)/.dev: $(PACKAGES) $(VENV)/.runtime
+	$(PY) -m pip install --quiet -e clients/python -e '.[dev]' -e tools
 	touch $@
 
 ## Install the service and serve gRPC on port 50051 (embedded PostgreSQL unless
@@ -29,22 +33,26 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(PY) -m pytest
 
-## Regenerate the Python code under router/_proto from proto/ (the one documented
-## command; CI fails when its output differs from what is committed).
+GENERATED := clients/python/contactrouter/v1
+
+## Regenerate the Python code under clients/python/contactrouter/v1 from proto/ (the one
+## documented command; CI fails when its output differs from what is committed). The
+## Python package mirrors the protobuf package, so the generated imports resolve as is.
 proto: $(VENV)/.dev
-	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m grpc_tools.protoc -Irouter/_proto=proto \
-		--python_out=. --grpc_python_out=. --mypy_out=. --mypy_grpc_out=. $(PROTO)
+	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m grpc_tools.protoc -Iproto \
+		--python_out=clients/python --grpc_python_out=clients/python \
+		--mypy_out=clients/python --mypy_grpc_out=clients/python $(PROTO)
 
 proto-check: proto
-	@test -z "$$(git status --porcelain -- router/_proto)" || \
-		{ git status --short -- router/_proto; echo 'router/_proto is stale: run make proto and commit'; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || \
+		{ git status --short -- $(GENERATED); echo '$(GENERATED) is stale: run make proto and commit'; exit 1; }
 
 buf-lint:
 	npx --yes @bufbuild/buf@1.75.0 lint
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check router tests bench scenarios
-	$(BIN)/ruff format --check router tests bench scenarios
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

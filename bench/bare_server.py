@@ -22,10 +22,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -23,6 +23,8 @@ from multiprocessing.context import SpawnProcess
 from typing import Any
 
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from bench import load
 from bench.common import (
@@ -34,8 +36,6 @@ from bench.common import (
     routing_latencies,
     rss_bytes,
 )
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 _SPAWN = multiprocessing.get_context("spawn")
 

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
-
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 # Many streams share one channel in the scale run; the limit is the server's, not ours.
 CHANNEL_OPTIONS = [("grpc.max_concurrent_streams", 1 << 20)]

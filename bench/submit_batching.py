@@ -17,9 +17,9 @@ import time
 import uuid
 
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import start_router
 

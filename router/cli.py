@@ -1,14 +1,30 @@
-"""The `contact-router` command: `serve`, `simulate`, `token`..."""
+"""The `contact-router` command: `serve` and `token` here; `simulate`, `report` and
+`staffing` come from the contact-router-tools package when it is installed."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from types import ModuleType
 
-from router import logs, report_command, simulate
+from router import logs
 from router.api.access import Role, new_token, token_entry
 from router.config import ConfigError, Settings
+
+TOOLS = ("simulate", "report", "staffing")
+TOOLS_HINT = (
+    "is part of contact-router-tools, which is not installed: "
+    "pip install ./tools (or run `make run`, which installs it)"
+)
+
+
+def _tools() -> ModuleType | None:
+    try:
+        from contact_router_tools import commands
+    except ImportError:
+        return None
+    return commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,39 +36,37 @@ def main(argv: list[str] | None = None) -> int:
         "serve",
         help="serve gRPC (settings from ROUTER_* environment variables, see README)",
     )
-    simulate.add_arguments(
-        commands.add_parser("simulate", help="drive a running router with synthetic traffic")
-    )
     _token_arguments(
         commands.add_parser(
             "token", help="make a bearer token: prints it, and its entry for ROUTER_TOKENS_FILE"
         )
     )
-    report_command.add_report_arguments(
-        commands.add_parser("report", help="contact, agent and disposition report for a range")
-    )
-    report_command.add_staffing_arguments(
-        commands.add_parser("staffing", help="agents needed per interval (Erlang C)")
-    )
-    args = parser.parse_args(argv)
+    tools = _tools()
+    if tools is not None:
+        tools.add_commands(commands)
+        args = parser.parse_args(argv)
+        if args.command in TOOLS:
+            return int(tools.run(args))
+    else:
+        for name in TOOLS:
+            commands.add_parser(name, help=f"(not installed) {TOOLS_HINT}", add_help=False)
+        args, rest = parser.parse_known_args(argv)
+        if args.command in TOOLS:
+            print(f"contact-router {args.command} {TOOLS_HINT}", file=sys.stderr)
+            return 2
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "token":
         return _token(args)
-    if args.command in ("report", "staffing"):
-        logs.configure("console", "warning")
-        run = report_command.run_report if args.command == "report" else report_command.run_staffing
-        return asyncio.run(run(args))
-    if args.command == "serve":
-        try:
-            settings = Settings.from_env()
-        except ConfigError as error:
-            print(f"contact-router: configuration error: {error}", file=sys.stderr)
-            return 2
-        logs.configure(settings.log_format, settings.log_level)
-        from router.server import serve
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"contact-router: configuration error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+    from router.server import serve
 
-        return asyncio.run(serve(settings))
-    logs.configure("console", "warning")
-    return asyncio.run(simulate.run(args))
+    return asyncio.run(serve(settings))
 
 
 def _token_arguments(parser: argparse.ArgumentParser) -> None:

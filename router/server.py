@@ -13,12 +13,12 @@ from datetime import datetime
 
 import grpc
 import structlog
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.access import AccessInterceptor, OwnerOf, Tokens
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService

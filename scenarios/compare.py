@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from router.scenario import ROUTER_SETTINGS, load
-from router.simulate import simulate
-from router.simulation_report import SimulationReport
+from contact_router_tools.scenario import ROUTER_SETTINGS, load
+from contact_router_tools.simulate import simulate
+from contact_router_tools.simulation_report import SimulationReport
 
 
 def figures(setting: str, value: float, report: SimulationReport) -> dict[str, Any]:

@@ -60,10 +60,11 @@ from typing import Any
 if not __package__:  # run as a script: make the scenarios package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from contact_router_tools.scenario import parse
+from contact_router_tools.simulate import simulate
+from contact_router_tools.simulation_report import ContactRecord, SimulationReport
+
 from router.reporting.staffing import erlang_c
-from router.scenario import parse
-from router.simulate import simulate
-from router.simulation_report import ContactRecord, SimulationReport
 from scenarios.erlang_c_core import (
     HANDLE,
     TARGET,

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from router.scenario import Scenario, load
-from router.simulate import simulate
-from router.simulation_report import SimulationReport, seconds_text, text_table
+from contact_router_tools.scenario import Scenario, load
+from contact_router_tools.simulate import simulate
+from contact_router_tools.simulation_report import SimulationReport, seconds_text, text_table
 
 HERE = Path(__file__).parent
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database

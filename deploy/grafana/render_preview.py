@@ -29,7 +29,7 @@ from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
-import router.simulate
+import contact_router_tools.simulate
 from router.domain import RoutingPolicy
 from router.server import start_router
 
@@ -241,7 +241,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     scraper = asyncio.create_task(scrape_until(running.metrics_port, done, series))
     try:
         sim_parser = argparse.ArgumentParser()
-        router.simulate.add_arguments(sim_parser)
+        contact_router_tools.simulate.add_arguments(sim_parser)
         sim_args = sim_parser.parse_args(
             [
                 f"--target=127.0.0.1:{running.port}",
@@ -254,7 +254,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
                 *(f"--patience={p}" for p in args.patience or PATIENCE),
             ]
         )
-        code = await router.simulate.run(sim_args)
+        code = await contact_router_tools.simulate.run(sim_args)
         await asyncio.sleep(2.0)
         done.set()
         await scraper

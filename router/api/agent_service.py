@@ -8,9 +8,9 @@ from typing import Any
 
 import grpc
 import structlog
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import (
     agent_to_proto,
     channel_from_proto,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import (
     channel_from_proto,
     contact_to_proto,

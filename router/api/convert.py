@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from contactrouter.v1 import contact_router_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
 from router.domain import (
     AgentStatus,
     AgentView,

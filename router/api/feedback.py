@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2 as pb
+
 from router.api.convert import timestamp
 from router.domain import InvalidArgument, validation
 from router.switchboard import Switchboard

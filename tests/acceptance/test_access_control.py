@@ -11,16 +11,16 @@ from pathlib import Path
 import grpc
 import pytest
 import structlog
+from contactrouter.client import ClientTls, connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.access import Role, Tokens, new_token, token_entry
-from router.client import ClientTls, connect
 from router.config import ServerTls
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router

@@ -1,4 +1,4 @@
-"""router.client: the typed facades against a real router, and its retry policy against a
+"""contactrouter.client: the typed facades against a real router, and its retry policy against a
 fake ContactService that fails on purpose."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from contactrouter.client import RETRY_POLICY, AgentDesk, Gateway, Reports, connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import RETRY_POLICY, AgentDesk, Gateway, Reports, connect
 from router.server import RunningRouter
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -7,9 +7,9 @@ import uuid
 
 import asyncpg
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from tests.acceptance.conftest import eventually, sign_in, submit
 
 KILL_OTHERS = (

@@ -8,9 +8,9 @@ from types import MappingProxyType
 
 import asyncpg
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.server import start_router
 from tests.acceptance.conftest import (

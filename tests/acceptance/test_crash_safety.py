@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 import pytest
+from contactrouter.client import connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import connect
 from tests.acceptance.conftest import eventually
 from tests.acceptance.router_process import RouterProcess
 

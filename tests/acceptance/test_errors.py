@@ -14,10 +14,10 @@ from typing import TypeVar
 import asyncpg
 import grpc
 import pytest
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.message import Message
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from tests.acceptance.conftest import (
     OfferStreams,

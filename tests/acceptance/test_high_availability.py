@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import grpc
 import pytest
+from contactrouter.client import AgentDesk, Gateway, connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import AgentDesk, Gateway, connect
 from tests.acceptance.conftest import eventually, next_offer, rpc_error, sign_in, submit
 from tests.acceptance.router_process import RouterProcess
 
@@ -111,7 +111,7 @@ class TestActiveAndStandby:
     async def test_client_with_both_addresses_reaches_whichever_is_active(
         self, pair: tuple[RouterProcess, RouterProcess]
     ) -> None:
-        """router.client.connect with both addresses: calls land on the active router,
+        """contactrouter.client.connect with both addresses: calls land on the active router,
         before and after a takeover, through the documented retry policy."""
         active, standby = pair
         channel = connect(f"{active.address},{standby.address}")

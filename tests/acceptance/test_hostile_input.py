@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 import asyncpg
 import grpc
 import pytest
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.malformed import RefuseMalformedRequests

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 

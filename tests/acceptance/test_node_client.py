@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncpg
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from tests.acceptance.conftest import (
     OfferStreams,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+from contactrouter.client import connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import connect
 from tests.acceptance.conftest import next_offer
 from tests.acceptance.router_process import START_TIMEOUT, RouterProcess
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from contact_router_tools.report_command import chart_report, service_level_series
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
-from router.report_command import chart_report, service_level_series
 from router.server import RunningRouter
 from tests.acceptance.conftest import OfferStreams, finish, next_offer, sign_in, submit
 from tests.acceptance.test_reporting_reports import alice_handles, around_now

@@ -8,12 +8,12 @@ from types import MappingProxyType
 
 import grpc
 import pytest
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.domain.service_level import FORMULA
 from tests.acceptance.conftest import (

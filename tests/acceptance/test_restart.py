@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import AgentStatus, Channel, RoutingPolicy
 from router.server import start_router
 from router.switchboard import NewContact

@@ -6,9 +6,8 @@ import asyncio
 
 import asyncpg
 import pytest
-
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 
 class TestLifecycle:

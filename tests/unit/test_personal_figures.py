@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from router.simulation_report import (
+from contact_router_tools.simulation_report import (
     AgentRecord,
     ContactRecord,
     answered_ahead,

@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from router.scenario import Distribution, ScenarioError, load, parse
-from router.simulation_report import AgentRecord, ContactRecord, spreads, wait_estimates
+from contact_router_tools.scenario import Distribution, ScenarioError, load, parse
+from contact_router_tools.simulation_report import (
+    AgentRecord,
+    ContactRecord,
+    spreads,
+    wait_estimates,
+)
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2 as pb
+
 from router.domain.wait_reason import WaitReason
 
 CHANNEL_NAMES = ("phone", "chat", "email")

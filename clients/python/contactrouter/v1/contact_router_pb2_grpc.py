@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2
+from contactrouter.v1 import contact_router_pb2 as contactrouter_dot_v1_dot_contact__router__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in router/_proto/contactrouter/v1/contact_router_pb2_grpc.py depends on'
+        + ' but the generated code in contactrouter/v1/contact_router_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -41,23 +41,23 @@ class ContactServiceStub:
         """
         self.SubmitContact = channel.unary_unary(
                 '/contactrouter.v1.ContactService/SubmitContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.FromString,
                 _registered_method=True)
         self.GetContact = channel.unary_unary(
                 '/contactrouter.v1.ContactService/GetContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.FromString,
                 _registered_method=True)
         self.AbandonContact = channel.unary_unary(
                 '/contactrouter.v1.ContactService/AbandonContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
                 _registered_method=True)
         self.RecordFeedback = channel.unary_unary(
                 '/contactrouter.v1.ContactService/RecordFeedback',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
                 _registered_method=True)
 
 
@@ -106,23 +106,23 @@ def add_ContactServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'SubmitContact': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.SerializeToString,
             ),
             'GetContact': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.SerializeToString,
             ),
             'AbandonContact': grpc.unary_unary_rpc_method_handler(
                     servicer.AbandonContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.SerializeToString,
             ),
             'RecordFeedback': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordFeedback,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -155,8 +155,8 @@ class ContactService:
             request,
             target,
             '/contactrouter.v1.ContactService/SubmitContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SubmitContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -182,8 +182,8 @@ class ContactService:
             request,
             target,
             '/contactrouter.v1.ContactService/GetContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -209,8 +209,8 @@ class ContactService:
             request,
             target,
             '/contactrouter.v1.ContactService/AbandonContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -236,8 +236,8 @@ class ContactService:
             request,
             target,
             '/contactrouter.v1.ContactService/RecordFeedback',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -274,48 +274,48 @@ class AgentServiceStub:
         """
         self.SignIn = channel.unary_unary(
                 '/contactrouter.v1.AgentService/SignIn',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.FromString,
                 _registered_method=True)
         self.SignOut = channel.unary_unary(
                 '/contactrouter.v1.AgentService/SignOut',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.FromString,
                 _registered_method=True)
         self.SetStatus = channel.unary_unary(
                 '/contactrouter.v1.AgentService/SetStatus',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.FromString,
                 _registered_method=True)
         self.StreamOffers = channel.unary_stream(
                 '/contactrouter.v1.AgentService/StreamOffers',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.FromString,
                 _registered_method=True)
         self.AcceptOffer = channel.unary_unary(
                 '/contactrouter.v1.AgentService/AcceptOffer',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.FromString,
                 _registered_method=True)
         self.DeclineOffer = channel.unary_unary(
                 '/contactrouter.v1.AgentService/DeclineOffer',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.FromString,
                 _registered_method=True)
         self.EndContact = channel.unary_unary(
                 '/contactrouter.v1.AgentService/EndContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.FromString,
                 _registered_method=True)
         self.CompleteContact = channel.unary_unary(
                 '/contactrouter.v1.AgentService/CompleteContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
                 _registered_method=True)
         self.TransferContact = channel.unary_unary(
                 '/contactrouter.v1.AgentService/TransferContact',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
                 _registered_method=True)
 
 
@@ -418,48 +418,48 @@ def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'SignIn': grpc.unary_unary_rpc_method_handler(
                     servicer.SignIn,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.SerializeToString,
             ),
             'SignOut': grpc.unary_unary_rpc_method_handler(
                     servicer.SignOut,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.SerializeToString,
             ),
             'SetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.SetStatus,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.SerializeToString,
             ),
             'StreamOffers': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamOffers,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.SerializeToString,
             ),
             'AcceptOffer': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptOffer,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.SerializeToString,
             ),
             'DeclineOffer': grpc.unary_unary_rpc_method_handler(
                     servicer.DeclineOffer,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.SerializeToString,
             ),
             'EndContact': grpc.unary_unary_rpc_method_handler(
                     servicer.EndContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.SerializeToString,
             ),
             'CompleteContact': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.SerializeToString,
             ),
             'TransferContact': grpc.unary_unary_rpc_method_handler(
                     servicer.TransferContact,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -501,8 +501,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/SignIn',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SignInRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SignInResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -528,8 +528,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/SignOut',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SignOutRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SignOutResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -555,8 +555,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/SetStatus',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SetStatusRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -582,8 +582,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/StreamOffers',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.StreamOffersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -609,8 +609,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/AcceptOffer',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.AcceptOfferResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -636,8 +636,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/DeclineOffer',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.DeclineOfferResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -663,8 +663,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/EndContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.EndContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.EndContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -690,8 +690,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/CompleteContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.CompleteContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -717,8 +717,8 @@ class AgentService:
             request,
             target,
             '/contactrouter.v1.AgentService/TransferContact',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -743,33 +743,33 @@ class ReportingServiceStub:
         """
         self.GetServiceLevel = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetServiceLevel',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.FromString,
                 _registered_method=True)
         self.GetQueueStatus = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetQueueStatus',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
                 _registered_method=True)
         self.GetContactReport = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetContactReport',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
                 _registered_method=True)
         self.GetAgentReport = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetAgentReport',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
                 _registered_method=True)
         self.GetDispositionReport = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetDispositionReport',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
                 _registered_method=True)
         self.GetStaffing = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetStaffing',
-                request_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
-                response_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
                 _registered_method=True)
 
 
@@ -831,33 +831,33 @@ def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetServiceLevel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServiceLevel,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.SerializeToString,
             ),
             'GetQueueStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueStatus,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.SerializeToString,
             ),
             'GetContactReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContactReport,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.SerializeToString,
             ),
             'GetAgentReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAgentReport,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.SerializeToString,
             ),
             'GetDispositionReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDispositionReport,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.SerializeToString,
             ),
             'GetStaffing': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStaffing,
-                    request_deserializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.FromString,
-                    response_serializer=router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.SerializeToString,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -887,8 +887,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetServiceLevel',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetServiceLevelResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -914,8 +914,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetQueueStatus',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -941,8 +941,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetContactReport',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -968,8 +968,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetAgentReport',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetAgentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -995,8 +995,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetDispositionReport',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetDispositionReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1022,8 +1022,8 @@ class ReportingService:
             request,
             target,
             '/contactrouter.v1.ReportingService/GetStaffing',
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
-            router_dot___proto_dot_contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import grpc
+from contactrouter.client import connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import connect
-from router.scenario import (
+from contact_router_tools.scenario import (
     CHANNELS,
     ROUTER_DEFAULTS,
     AgentGroup,
@@ -55,8 +55,8 @@ from router.scenario import (
     ScenarioError,
     SkillMix,
 )
-from router.scenario import load as load_scenario
-from router.simulation_report import (
+from contact_router_tools.scenario import load as load_scenario
+from contact_router_tools.simulation_report import (
     CHANNEL_ENUMS,
     PREFERENCE_SOURCES,
     WAIT_REASONS,
@@ -306,7 +306,7 @@ class Simulation:
     ) -> Resp | None:
         """Make one RPC, retrying UNAVAILABLE and DEADLINE_EXCEEDED (every call this
         simulator makes is safe to repeat); on failure count it, as refused when its code
-        is expected, and return None. The channel (router.client.connect) already retries
+        is expected, and return None. The channel (contactrouter.client.connect) already retries
         UNAVAILABLE a few times within each attempt; this loop outlasts a router restart."""
         name = type(request).__name__.removesuffix("Request")
         for attempt in range(1, attempts + 1):

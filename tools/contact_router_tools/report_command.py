@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from contactrouter.client import connect
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from router.client import connect
 from router.reporting.alarm import ALARM_BELOW
 from router.reporting.intervals import named_range
 from router.reporting.report import (

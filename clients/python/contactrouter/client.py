@@ -43,8 +43,8 @@ from typing import Any, Final
 
 import grpc
 
-from router._proto.contactrouter.v1 import contact_router_pb2 as pb
-from router._proto.contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 _PACKAGE = "contactrouter.v1"
 _SERVICES = ("ContactService", "AgentService", "ReportingService")

@@ -21,8 +21,8 @@ after the change is committed to PostgreSQL. Errors use gRPC status codes:
 """
 
 from collections import abc as _abc
+from contactrouter.v1 import contact_router_pb2 as _contact_router_pb2
 from grpc import aio as _aio
-from router._proto.contactrouter.v1 import contact_router_pb2 as _contact_router_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
