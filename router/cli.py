@@ -10,7 +10,8 @@ from types import ModuleType
 
 from router import logs
 from router.api.access import Role, new_token, token_entry
-from router.config import ConfigError, Settings
+from router.config import Settings
+from router.errors import ConfigError
 
 TOOLS = ("simulate", "report", "staffing")
 TOOLS_HINT = (

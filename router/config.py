@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from router.api.access import TokenError, Tokens
+from router.api.access import Tokens
 from router.domain import Channel, ChannelPolicy, RoutingPolicy, validation
+from router.errors import ConfigError, TokenError
 from router.toml_file import TomlFileError, read_toml
-
-
-class ConfigError(Exception):
-    """A setting is malformed; the message names the variable."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,9 @@ from router.domain import (
 )
 from router.domain.hourly_cap import WINDOW
 from router.domain.wait_reason import WaitExplanation
+from router.errors import DuplicateKey, ShuttingDown, StoreUnavailable
 from router.service_level_watch import ServiceLevelWatch
-from router.store import DuplicateKey, Store, StoreUnavailable
+from router.store import Store
 from router.store.store import ServiceLevelCounts
 
 log = structlog.get_logger(__name__)
@@ -167,7 +168,7 @@ class Switchboard:
         if active is not None:
             return active, True
         if self._stopping:
-            raise StoreUnavailable("the router is shutting down; retry with the same key")
+            raise ShuttingDown("the router is shutting down; retry with the same key")
         try:
             self.router.check_room(new.channel)
         except QueueFull:

@@ -6,8 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from router.errors import ConfigError
 
-class TomlFileError(Exception):
+
+class TomlFileError(ConfigError):
     """The file cannot be read or is not TOML; the message names the file and why."""
 
 

@@ -35,6 +35,7 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
+from router.errors import TokenError
 from router.toml_file import TomlFileError, read_toml
 
 log = structlog.get_logger(__name__)
@@ -74,10 +75,6 @@ class Principal:
     name: str
     role: Role
     agent_id: str | None = None
-
-
-class TokenError(Exception):
-    """The tokens file is malformed; the message says where."""
 
 
 class Tokens:

@@ -23,7 +23,7 @@ from router.api.errors import rpc, status_of
 from router.api.servicer import Servicer
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
 from router.domain.contact import proficiency_tokens
-from router.store import StoreUnavailable
+from router.errors import Unavailable
 from router.switchboard import StreamMessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -75,7 +75,7 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
             try:
                 agent_id = validation.agent_id(request.agent_id)
                 stream = await self._switchboard.open_stream(agent_id)
-            except (DomainError, StoreUnavailable) as error:
+            except (DomainError, Unavailable) as error:
                 code = status_of(error)
                 self.observe_rpc("StreamOffers", code.name, time.perf_counter() - opened)
                 await context.abort(code, str(error))

@@ -12,8 +12,14 @@ import structlog
 from google.protobuf.message import Message
 
 from router.api.servicer import Servicer
-from router.domain import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
-from router.store import StoreUnavailable
+from router.errors import (
+    DomainError,
+    InvalidArgument,
+    LimitReached,
+    NotFound,
+    Unavailable,
+    WrongState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -25,8 +31,8 @@ _CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     WrongState: grpc.StatusCode.FAILED_PRECONDITION,
-    QueueFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -61,7 +67,7 @@ def rpc(
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
             try:
                 return await method(self, request, context)
-            except (DomainError, StoreUnavailable) as error:
+            except (DomainError, Unavailable) as error:
                 code = status_of(error)
                 log.info("rpc_refused", code=code.name, error=str(error))
                 await context.abort(code, str(error))

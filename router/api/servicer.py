@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from router.store import StoreUnavailable
+from router.errors import NotActive
 from router.switchboard import Switchboard
 
 RpcObserver = Callable[[str, str, float], None]
@@ -29,7 +29,7 @@ class ActiveSwitchboard:
 
     def get(self) -> Switchboard:
         if self.switchboard is None:
-            raise StoreUnavailable(
+            raise NotActive(
                 "this router is a standby: the active router serves; retry, or connect "
                 "through the service address"
             )

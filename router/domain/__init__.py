@@ -3,7 +3,6 @@
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, ChannelPolicy, RoutingPolicy
 from router.domain.contact import Contact, ContactState, PreferenceSource
-from router.domain.errors import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -14,6 +13,7 @@ from router.domain.events import (
 )
 from router.domain.offer import Offer
 from router.domain.router import QueueSnapshot, Router
+from router.errors import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 
 __all__ = [
     "Agent",

@@ -31,7 +31,6 @@ from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.contact import Contact, ContactState, PreferenceSource, agent_token
 from router.domain.coverage import Coverage
-from router.domain.errors import InvalidArgument, NotFound, QueueFull, WrongState
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -46,6 +45,7 @@ from router.domain.previous_agents import PreviousAgents
 from router.domain.queue import ContactQueue, Hold, answer_deadline
 from router.domain.roster import Roster
 from router.domain.wait_reason import UnservedContact, WaitExplanation, WaitReason
+from router.errors import InvalidArgument, NotFound, QueueFull, WrongState
 
 _RATE_WINDOW = 50  # recent answers kept to estimate the answer rate
 _HELD_BACK = frozenset({Channel.CHAT, Channel.EMAIL})  # what the phone reserve holds back

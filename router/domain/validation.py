@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from router.domain.errors import InvalidArgument
+from router.errors import InvalidArgument
 
 SKILL = re.compile(r"[a-z0-9][a-z0-9:_.\-]{0,63}")
 AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@\-]{0,127}")

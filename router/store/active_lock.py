@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from router.store.errors import ActiveLockLost, StoreUnavailable
+from router.errors import ActiveLockLost, StoreUnavailable
 from router.store.queries import QUERIES
 
 log = structlog.get_logger(__name__)

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from router.store.errors import StoreUnavailable
+from router.errors import StoreUnavailable
 from router.store.group_commit import _TRANSIENT
 from router.store.queries import QUERIES
 

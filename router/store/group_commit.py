@@ -38,8 +38,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from router.errors import ActiveLockLost, DuplicateKey, NotActive, ShuttingDown, StoreUnavailable
 from router.store.active_lock import ActiveLock
-from router.store.errors import ActiveLockLost, DuplicateKey, StoreUnavailable
 from router.store.queries import QUERIES
 
 log = structlog.get_logger(__name__)
@@ -148,10 +148,10 @@ class GroupCommit:
         no await in between, gets its writes committed in the order of the changes.
         """
         if self.lost.is_set():
-            raise StoreUnavailable("this router is no longer the active one")
+            raise NotActive("this router is no longer the active one")
         if not retry:
             if self._closing:
-                raise StoreUnavailable("the router is shutting down")
+                raise ShuttingDown("the router is shutting down")
             if not self.healthy:
                 raise StoreUnavailable("PostgreSQL is unavailable; retry later")
         pending = _Pending(writes, retry, after_commit)

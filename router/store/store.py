@@ -24,8 +24,8 @@ from router.domain import (
     Event,
     PreferenceSource,
 )
+from router.errors import StoreUnavailable
 from router.store.active_lock import ActiveLock
-from router.store.errors import StoreUnavailable
 from router.store.fetch import fetch
 from router.store.group_commit import _TRANSIENT, GroupCommit, Write
 from router.store.migrations import migrate

@@ -24,7 +24,8 @@ from router.domain import (
     RoutingPolicy,
 )
 from router.domain.service_level import service_level
-from router.store import DuplicateKey, GroupCommit, Store, StoreUnavailable
+from router.errors import DuplicateKey, StoreUnavailable
+from router.store import GroupCommit, Store
 from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.api.access import Role, TokenError, Tokens, digest_of, new_token, roles_for, token_entry
+from router.api.access import Role, Tokens, digest_of, new_token, roles_for, token_entry
+from router.errors import TokenError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from router.config import ConfigError, Settings, setting_names
+from router.config import Settings, setting_names
 from router.domain import Channel
+from router.errors import ConfigError
 
 
 class TestSettings:

@@ -64,6 +64,7 @@ from typing import Any
 
 from router.domain import Channel, RoutingPolicy
 from router.domain.validation import SKILL
+from router.errors import ConfigError
 from router.toml_file import TomlFileError, read_toml
 
 CHANNELS = ("phone", "chat", "email")
@@ -115,7 +116,7 @@ MIN_REAL_OFFER_TIMEOUT = 2.0
 REAL_HOUR = 3600.0  # the router's hourly cap counts answers in one real hour
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """The scenario is malformed; the message names the key."""
 
 

@@ -1607,6 +1607,43 @@ class ServiceLevelRow(_message.Message):
 Global___ServiceLevelRow: _TypeAlias = ServiceLevelRow  # noqa: Y015
 
 @_typing.final
+class ServiceLevelGoal(_message.Message):
+    """A channel's service-level promise, as the router is configured: answered within
+    threshold_seconds for at least `goal` of the contacts that count; below
+    `alarm_below` is an alarm.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    GOAL_FIELD_NUMBER: _builtins.int
+    ALARM_BELOW_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel."""
+    threshold_seconds: _builtins.float
+    """The answer threshold (the channel's answer target), seconds."""
+    goal: _builtins.float
+    """The share to reach, in (0, 1]; 0.8 for "80% within 20 s"."""
+    alarm_below: _builtins.float
+    """The alarm line, in [0, goal]: a rolling service level below it is an alarm."""
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        threshold_seconds: _builtins.float = ...,
+        goal: _builtins.float = ...,
+        alarm_below: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm_below", b"alarm_below", "channel", b"channel", "goal", b"goal", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevelGoal: _TypeAlias = ServiceLevelGoal  # noqa: Y015
+
+@_typing.final
 class GetServiceLevelResponse(_message.Message):
     """Service level per channel and interval."""
 
@@ -1615,6 +1652,7 @@ class GetServiceLevelResponse(_message.Message):
     ROWS_FIELD_NUMBER: _builtins.int
     FORMULA_FIELD_NUMBER: _builtins.int
     SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
+    GOALS_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula used, in words."""
     short_abandon_seconds: _builtins.float
@@ -1625,16 +1663,21 @@ class GetServiceLevelResponse(_message.Message):
         are omitted.
         """
 
+    @_builtins.property
+    def goals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelGoal]:
+        """The goal of each channel asked for, to read the rows against."""
+
     def __init__(
         self,
         *,
         rows: _abc.Iterable[Global___ServiceLevelRow] | None = ...,
         formula: _builtins.str = ...,
         short_abandon_seconds: _builtins.float = ...,
+        goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["formula", b"formula", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1795,6 +1838,7 @@ class GetQueueStatusResponse(_message.Message):
     SERVICE_LEVEL_ALARM_FIELD_NUMBER: _builtins.int
     UNSERVED_FIELD_NUMBER: _builtins.int
     UNSERVED_TOTAL_FIELD_NUMBER: _builtins.int
+    GOALS_FIELD_NUMBER: _builtins.int
     unserved_total: _builtins.int
     """How many such contacts there are in all."""
     @_builtins.property
@@ -1820,6 +1864,10 @@ class GetQueueStatusResponse(_message.Message):
         (nothing is dropped); the oldest 100, oldest first.
         """
 
+    @_builtins.property
+    def goals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelGoal]:
+        """The goal of each channel."""
+
     def __init__(
         self,
         *,
@@ -1829,10 +1877,11 @@ class GetQueueStatusResponse(_message.Message):
         service_level_alarm: Global___ServiceLevelAlarm | None = ...,
         unserved: _abc.Iterable[Global___UnservedContact] | None = ...,
         unserved_total: _builtins.int = ...,
+        goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "service_level_alarm", b"service_level_alarm", "unserved", b"unserved", "unserved_total", b"unserved_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "goals", b"goals", "service_level_alarm", b"service_level_alarm", "unserved", b"unserved", "unserved_total", b"unserved_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2082,6 +2131,7 @@ class GetContactReportResponse(_message.Message):
     FORMULA_FIELD_NUMBER: _builtins.int
     SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    GOALS_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula, in words."""
     short_abandon_seconds: _builtins.float
@@ -2094,6 +2144,10 @@ class GetContactReportResponse(_message.Message):
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """When this was read: open contacts and agent time are counted up to here."""
 
+    @_builtins.property
+    def goals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelGoal]:
+        """The goal of each channel asked for, to read the rows against."""
+
     def __init__(
         self,
         *,
@@ -2101,10 +2155,11 @@ class GetContactReportResponse(_message.Message):
         formula: _builtins.str = ...,
         short_abandon_seconds: _builtins.float = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2534,6 +2589,8 @@ class GetStaffingRequest(_message.Message):
     HISTORY_END_FIELD_NUMBER: _builtins.int
     WITH_ABANDONMENT_FIELD_NUMBER: _builtins.int
     PATIENCE_SECONDS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    SHRINKAGE_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel to staff (its answer target is the default threshold). Required."""
     interval: Global___IntervalLength.ValueType
@@ -2549,6 +2606,16 @@ class GetStaffingRequest(_message.Message):
     patience_seconds: _builtins.float
     """Erlang A: callers' mean patience in seconds (exponential). With history, 0
     means estimated from it: total wait / abandoned calls.
+    """
+    concurrency: _builtins.float
+    """Contacts one agent handles at once, at least 1: a chat agent holding 3 chats
+    does the work of 3 servers of the queue model. Unset means the channel's
+    default capacity as the router is configured (phone is always 1).
+    """
+    shrinkage: _builtins.float
+    """Shrinkage: the share of paid time agents are not available for contacts
+    (breaks, training, absence), in [0, 1). Agents to schedule = agents needed /
+    (1 - shrinkage). Unset means 0.
     """
     @_builtins.property
     def forecast(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastInterval]:
@@ -2577,12 +2644,21 @@ class GetStaffingRequest(_message.Message):
         history_end: _timestamp_pb2.Timestamp | None = ...,
         with_abandonment: _builtins.bool = ...,
         patience_seconds: _builtins.float = ...,
+        concurrency: _builtins.float | None = ...,
+        shrinkage: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["history_end", b"history_end", "history_start", b"history_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency", "_shrinkage", b"_shrinkage", "concurrency", b"concurrency", "history_end", b"history_end", "history_start", b"history_start", "shrinkage", b"shrinkage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "patience_seconds", b"patience_seconds", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds", "with_abandonment", b"with_abandonment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency", "_shrinkage", b"_shrinkage", "channel", b"channel", "concurrency", b"concurrency", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "patience_seconds", b"patience_seconds", "shrinkage", b"shrinkage", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds", "with_abandonment", b"with_abandonment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__concurrency: _TypeAlias = _typing.Literal["concurrency"]  # noqa: Y015
+    _WhichOneofArgType__concurrency: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency"]  # noqa: Y015
+    _WhichOneofReturnType__shrinkage: _TypeAlias = _typing.Literal["shrinkage"]  # noqa: Y015
+    _WhichOneofArgType__shrinkage: _TypeAlias = _typing.Literal["_shrinkage", b"_shrinkage"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__concurrency) -> _WhichOneofReturnType__concurrency | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__shrinkage) -> _WhichOneofReturnType__shrinkage | None: ...
 
 Global___GetStaffingRequest: _TypeAlias = GetStaffingRequest  # noqa: Y015
 
@@ -2602,6 +2678,7 @@ class StaffingRow(_message.Message):
     OCCUPANCY_FIELD_NUMBER: _builtins.int
     PROBABILITY_OF_WAITING_FIELD_NUMBER: _builtins.int
     ABANDONMENT_FIELD_NUMBER: _builtins.int
+    AGENTS_SCHEDULED_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
     """Calls planned for."""
     aht_seconds: _builtins.float
@@ -2620,6 +2697,8 @@ class StaffingRow(_message.Message):
     """Probability that a call waits at all."""
     abandonment: _builtins.float
     """Erlang A: the share of calls that would abandon; unset for Erlang C."""
+    agents_scheduled: _builtins.int
+    """Agents to schedule: agents / (1 - shrinkage), rounded up."""
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -2637,10 +2716,11 @@ class StaffingRow(_message.Message):
         occupancy: _builtins.float = ...,
         probability_of_waiting: _builtins.float = ...,
         abandonment: _builtins.float | None = ...,
+        agents_scheduled: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "interval_start", b"interval_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "agents", b"agents", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment: _TypeAlias = _typing.Literal["abandonment"]  # noqa: Y015
     _WhichOneofArgType__abandonment: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment"]  # noqa: Y015
@@ -2659,6 +2739,8 @@ class GetStaffingResponse(_message.Message):
     TARGET_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     THRESHOLD_SECONDS_FIELD_NUMBER: _builtins.int
     PATIENCE_SECONDS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    SHRINKAGE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model used and its formulas, in words."""
     target_service_level: _builtins.float
@@ -2667,6 +2749,10 @@ class GetStaffingResponse(_message.Message):
     """Seconds."""
     patience_seconds: _builtins.float
     """Erlang A: the mean patience used, seconds; 0 for Erlang C."""
+    concurrency: _builtins.float
+    """The concurrency applied (contacts per agent at once)."""
+    shrinkage: _builtins.float
+    """The shrinkage applied."""
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___StaffingRow]:
         """One row per interval, in order."""
@@ -2679,10 +2765,12 @@ class GetStaffingResponse(_message.Message):
         target_service_level: _builtins.float = ...,
         threshold_seconds: _builtins.float = ...,
         patience_seconds: _builtins.float = ...,
+        concurrency: _builtins.float = ...,
+        shrinkage: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "patience_seconds", b"patience_seconds", "rows", b"rows", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "model", b"model", "patience_seconds", b"patience_seconds", "rows", b"rows", "shrinkage", b"shrinkage", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,163 @@
+"""Every error contact-router raises on purpose, under one base class.
+
+    RouterError                    something the router refused or could not do; the
+    |                              message says what, and what to do about it
+    +-- DomainError                a request was refused; nothing was changed
+    |   +-- InvalidArgument        a field is missing or malformed (`field` names it)
+    |   +-- NotFound               no such contact, agent or offer (or no longer active)
+    |   +-- WrongState             the request does not fit the current state
+    |   +-- LimitReached           a configured limit is reached; come back later
+    |       +-- QueueFull          the channel's queue holds its maximum of contacts
+    |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
+    +-- Unavailable                the router cannot take the request now; the same
+    |   |                          request, retried, will be answered (`retry_after`)
+    |   +-- StoreUnavailable       PostgreSQL could not take the write or the read
+    |   +-- ShuttingDown           this router is stopping
+    |   +-- NotActive              this router is a standby (another one is active)
+    +-- StoreError                 the store's own conditions, handled inside the router
+    |   +-- DuplicateKey           a row with this idempotency key already exists
+    |   +-- ActiveLockLost         another router became the active one
+    +-- ConfigError                a setting or an operator's file is malformed; the
+    |   |                          message names the variable or the file
+    |   +-- TokenError             the tokens file
+    +-- StartupError               the router cannot start (a port is taken, the database
+                                   is missing, a certificate does not match its key)
+
+Nothing above the store catches a driver exception (the store translates them), and
+nothing above the transport sees a gRPC status: router/api/errors.py maps each class
+here to its status code, and to the standard error details a client can act on
+(`reason` is the stable google.rpc.ErrorInfo reason). The command line prints the
+message of a ConfigError or StartupError on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class RouterError(Exception):
+    """Base of every error contact-router raises on purpose."""
+
+    reason: ClassVar[str] = "ROUTER_ERROR"
+    """A stable, machine-readable name (UPPER_SNAKE_CASE) for clients and logs."""
+
+
+# --------------------------------------------------------------------- requests
+
+
+class DomainError(RouterError):
+    """A request the core refused; nothing was changed."""
+
+    reason = "REFUSED"
+
+
+class InvalidArgument(DomainError):
+    """A field is missing or malformed."""
+
+    reason = "INVALID_FIELD"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class NotFound(DomainError):
+    """The contact, agent or offer does not exist (or is no longer active)."""
+
+    reason = "NOT_FOUND"
+
+
+class WrongState(DomainError):
+    """The request does not fit the current state."""
+
+    reason = "WRONG_STATE"
+
+
+class LimitReached(DomainError):
+    """A configured limit is reached: come back later, or offer another channel."""
+
+    reason = "LIMIT_REACHED"
+
+
+class QueueFull(LimitReached):
+    """The channel's queue holds its maximum of waiting contacts."""
+
+    reason = "QUEUE_FULL"
+
+
+class QueueMemoryFull(LimitReached):
+    """The waiting contacts hold their maximum of bytes (attributes and skills)."""
+
+    reason = "QUEUE_MEMORY_FULL"
+
+
+# ------------------------------------------------------------------ availability
+
+
+class Unavailable(RouterError):
+    """The router cannot take the request now; retried, the same request will be
+    answered. `retry_after` is a hint in seconds."""
+
+    reason = "UNAVAILABLE"
+    retry_after: ClassVar[float] = 1.0
+
+
+class StoreUnavailable(Unavailable):
+    """PostgreSQL could not take the write or the read (down, unreachable, overloaded)."""
+
+    reason = "DATABASE_UNAVAILABLE"
+
+
+class ShuttingDown(Unavailable):
+    """This router is stopping; its successor (or the standby) answers the retry."""
+
+    reason = "SHUTTING_DOWN"
+
+
+class NotActive(Unavailable):
+    """This router is a standby: the active router serves."""
+
+    reason = "STANDBY"
+
+
+# ------------------------------------------------------------------------- store
+
+
+class StoreError(RouterError):
+    """A condition of the store that the router handles itself."""
+
+    reason = "STORE_ERROR"
+
+
+class DuplicateKey(StoreError):
+    """A row with this unique key (a submission's idempotency key) already exists."""
+
+    reason = "DUPLICATE_KEY"
+
+
+class ActiveLockLost(StoreError):
+    """Another router became the active one: this one must stop writing and serving."""
+
+    reason = "ACTIVE_LOCK_LOST"
+
+
+# ------------------------------------------------------------------- operations
+
+
+class ConfigError(RouterError):
+    """A setting or an operator's file is malformed; the message names it."""
+
+    reason = "CONFIG_ERROR"
+
+
+class TokenError(ConfigError):
+    """The tokens file is malformed; the message says where."""
+
+    reason = "TOKENS_FILE_ERROR"
+
+
+class StartupError(RouterError):
+    """The router cannot start; the message says what is wrong and what to do."""
+
+    reason = "STARTUP_ERROR"
