@@ -47,6 +47,9 @@ class ChannelPolicy:
     fallback_after: seconds after which a waiting contact that no signed-in agent
         could serve moves to `fallback_skills` (None: never; the contact waits).
     fallback_skills: the required skills it moves to (empty: any agent of the channel).
+    service_level_goal: the share of contacts to answer within answer_target (0.8 for
+        "80% within 20 s"); reports and charts read the service level against it.
+    service_level_alarm: a rolling service level below this is an alarm.
     """
 
     answer_target: float
@@ -59,6 +62,8 @@ class ChannelPolicy:
     max_per_hour: int = 0
     fallback_after: float | None = None
     fallback_skills: frozenset[str] = frozenset()
+    service_level_goal: float = 0.8
+    service_level_alarm: float = 0.7
 
     def __post_init__(self) -> None:
         if self.answer_target <= 0:
@@ -75,6 +80,10 @@ class ChannelPolicy:
             raise ValueError("max_per_hour must be >= 0")
         if self.fallback_after is not None and self.fallback_after < 0:
             raise ValueError("fallback_after must be >= 0")
+        if not 0 < self.service_level_goal <= 1:
+            raise ValueError("service_level_goal must be in (0, 1]")
+        if not 0 <= self.service_level_alarm <= self.service_level_goal:
+            raise ValueError("service_level_alarm must be between 0 and service_level_goal")
 
     @property
     def hold_for_preferred(self) -> float:
@@ -114,6 +123,10 @@ class RoutingPolicy:
         the pool of agents widens step by step); 0 routes on required skills only.
     remembered_customers: how many customers' previous agents are kept (the most
         recent), for ChannelPolicy.prefer_previous_agent.
+    max_contact_bytes: the most bytes one waiting contact may hold in its variable
+        fields (attributes, skills, ids, as UTF-8); a larger submission is refused.
+    max_queue_bytes: the most bytes all waiting contacts may hold together; a
+        submission beyond it is refused until the queue drains.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -124,6 +137,8 @@ class RoutingPolicy:
     reconnect_grace: float = 120.0
     skill_relax: float = 30.0
     remembered_customers: int = 100_000
+    max_contact_bytes: int = 16 * 1024
+    max_queue_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -139,6 +154,8 @@ class RoutingPolicy:
             raise ValueError("skill_relax must be >= 0")
         if self.remembered_customers < 0:
             raise ValueError("remembered_customers must be >= 0")
+        if self.max_contact_bytes < 1 or self.max_queue_bytes < self.max_contact_bytes:
+            raise ValueError("max_contact_bytes must be >= 1 and max_queue_bytes >= it")
 
     def of(self, channel: Channel) -> ChannelPolicy:
         return self.channels[channel]
