@@ -9,6 +9,9 @@
     |   +-- LimitReached           a configured limit is reached; come back later
     |       +-- QueueFull          the channel's queue holds its maximum of contacts
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
+    +-- AccessDenied               the caller may not make this call; nothing was changed
+    |   +-- Unauthenticated        no valid bearer token came with the call
+    |   +-- PermissionDenied       the token's role, or its agent, may not make this call
     +-- Unavailable                the router cannot take the request now; the same
     |   |                          request, retried, will be answered (`retry_after`)
     |   +-- StoreUnavailable       PostgreSQL could not take the write or the read
@@ -21,12 +24,15 @@
     |   |                          message names the variable or the file
     |   +-- TokenError             the tokens file
     +-- StartupError               the router cannot start (a port is taken, the database
-                                   is missing, a certificate does not match its key)
+    |                              is missing, a certificate does not match its key)
+    +-- InternalError              a fault of the router itself (a bug); the server log
+                                   has the traceback, the caller only this class
 
 Nothing above the store catches a driver exception (the store translates them), and
 nothing above the transport sees a gRPC status: router/api/errors.py maps each class
 here to its status code, and to the standard error details a client can act on
-(`reason` is the stable google.rpc.ErrorInfo reason). The command line prints the
+(`reason` is the stable google.rpc.ErrorInfo reason, `metadata` its metadata: facts
+a client can act on, such as the channel and the limit). The command line prints the
 message of a ConfigError or StartupError on one line and exits non-zero.
 """
 
@@ -40,6 +46,12 @@ class RouterError(Exception):
 
     reason: ClassVar[str] = "ROUTER_ERROR"
     """A stable, machine-readable name (UPPER_SNAKE_CASE) for clients and logs."""
+
+    def __init__(self, message: str = "", **metadata: str | int | float) -> None:
+        super().__init__(message)
+        self.metadata: dict[str, str] = {key: str(value) for key, value in metadata.items()}
+        """Facts a client can act on (`channel="phone", limit=100`), sent to it as the
+        google.rpc.ErrorInfo metadata; keys are lowerCamelCase, as ErrorInfo asks."""
 
 
 # --------------------------------------------------------------------- requests
@@ -90,6 +102,27 @@ class QueueMemoryFull(LimitReached):
     """The waiting contacts hold their maximum of bytes (attributes and skills)."""
 
     reason = "QUEUE_MEMORY_FULL"
+
+
+# ------------------------------------------------------------------------ access
+
+
+class AccessDenied(RouterError):
+    """The caller may not make this call; nothing was changed."""
+
+    reason = "ACCESS_DENIED"
+
+
+class Unauthenticated(AccessDenied):
+    """No valid bearer token came with the call."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AccessDenied):
+    """The token is valid, but its role (or the agent it acts for) may not make this call."""
+
+    reason = "PERMISSION_DENIED"
 
 
 # ------------------------------------------------------------------ availability
@@ -161,3 +194,10 @@ class StartupError(RouterError):
     """The router cannot start; the message says what is wrong and what to do."""
 
     reason = "STARTUP_ERROR"
+
+
+class InternalError(RouterError):
+    """A fault of the router itself (a bug): what a caller is told when an RPC fails in
+    a way nothing above foresaw. The server log has the traceback."""
+
+    reason = "INTERNAL"

@@ -19,7 +19,7 @@ from router.api.convert import (
     status_from_proto,
     timestamp,
 )
-from router.api.errors import rpc, status_of
+from router.api.errors import abort, rpc, status_of
 from router.api.servicer import Servicer
 from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
 from router.domain.contact import proficiency_tokens
@@ -78,7 +78,7 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
             except (DomainError, Unavailable) as error:
                 code = status_of(error)
                 self.observe_rpc("StreamOffers", code.name, time.perf_counter() - opened)
-                await context.abort(code, str(error))
+                await abort(context, error)
             log.info("offer_stream_opened")
             try:
                 while True:

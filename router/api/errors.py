@@ -1,22 +1,45 @@
-"""One place that turns domain and store errors into gRPC status codes."""
+"""The one place that turns a RouterError into what a caller receives: the gRPC status
+code, the readable message, and the standard error details (a google.rpc.Status in the
+`grpc-status-details-bin` trailer, as grpcio-status writes it):
+
+    every code            google.rpc.ErrorInfo: the class's stable `reason`, the domain
+                          "contactrouter.v1", and the error's `metadata` (for
+                          INVALID_ARGUMENT also `field`)
+    INVALID_ARGUMENT      google.rpc.BadRequest: one field violation, the field's path
+                          and what is wrong with it
+    UNAVAILABLE           google.rpc.RetryInfo: the class's `retry_after`
+
+The proto's header comment documents the same for clients; keep the two in step.
+"""
 
 from __future__ import annotations
 
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any, Never, TypeVar, cast
 
 import grpc
 import structlog
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
+from google.rpc.error_details_pb2 import BadRequest, ErrorInfo, RetryInfo
+from google.rpc.status_pb2 import Status
+from grpc_status import rpc_status
 
 from router.api.servicer import Servicer
 from router.errors import (
+    AccessDenied,
     DomainError,
+    InternalError,
     InvalidArgument,
     LimitReached,
     NotFound,
+    PermissionDenied,
+    RouterError,
+    Unauthenticated,
     Unavailable,
     WrongState,
 )
@@ -26,21 +49,65 @@ log = structlog.get_logger(__name__)
 S = TypeVar("S", bound=Servicer)
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
+Context = grpc.aio.ServicerContext[Any, Any]
 
-_CODES: dict[type[Exception], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    WrongState: grpc.StatusCode.FAILED_PRECONDITION,
-    LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
+DOMAIN = "contactrouter.v1"
+"""google.rpc.ErrorInfo.domain of every error: the API's protobuf package."""
+
+# The most specific class first: a subclass takes the code of its first ancestor here.
+_CODES: tuple[tuple[type[RouterError], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (WrongState, grpc.StatusCode.FAILED_PRECONDITION),
+    (LimitReached, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+)
+
+REFUSALS = (DomainError, AccessDenied, Unavailable)
+"""What an RPC answers as a refusal the caller can act on; any other error is a fault
+of the router (INTERNAL, logged with its traceback)."""
 
 
-def status_of(error: Exception) -> grpc.StatusCode:
-    for kind, code in _CODES.items():
+def status_of(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status code that answers `error`: INTERNAL for anything not mapped (store,
+    configuration and startup errors are not meant to reach a caller)."""
+    for kind, code in _CODES:
         if isinstance(error, kind):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def error_status(error: RouterError) -> Status:
+    """The google.rpc.Status that answers `error`: its code, its message, and the
+    standard details a client can act on."""
+    code = status_of(error)
+    metadata = dict(error.metadata)
+    details: list[Message] = []
+    if isinstance(error, InvalidArgument):
+        metadata["field"] = error.field
+        violation = BadRequest.FieldViolation(field=error.field, description=error.problem)
+        details.append(BadRequest(field_violations=[violation]))
+    if isinstance(error, Unavailable):
+        delay = Duration()
+        delay.FromTimedelta(timedelta(seconds=error.retry_after))
+        details.append(RetryInfo(retry_delay=delay))
+    info = ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
+    status = Status(code=code.value[0], message=str(error))
+    for detail in (info, *details):
+        packed = AnyMessage()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return status
+
+
+async def abort(context: Context, error: RouterError) -> Never:
+    """End the call with `error`'s status, message and details."""
+    # grpcio-status puts the serialized google.rpc.Status in the trailer that every
+    # gRPC library reads it from; its message and code are the status's own.
+    status = cast(grpc.Status, rpc_status.to_status(error_status(error)))
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 def ids_of(request: Message) -> dict[str, str]:
@@ -57,8 +124,8 @@ def ids_of(request: Message) -> dict[str, str]:
 def rpc(
     method: Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
-    """Bind ids for logging, answer domain and store errors with their status, and
-    tell the servicer's `observe_rpc` how each call went."""
+    """Bind ids for logging, answer a refusal with its status and details (anything
+    else with INTERNAL), and tell the servicer's `observe_rpc` how each call went."""
 
     @functools.wraps(method)
     async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
@@ -67,16 +134,14 @@ def rpc(
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
             try:
                 return await method(self, request, context)
-            except (DomainError, Unavailable) as error:
+            except REFUSALS as error:
                 code = status_of(error)
-                log.info("rpc_refused", code=code.name, error=str(error))
-                await context.abort(code, str(error))
-                raise  # abort raises; this line only satisfies the type checker
+                log.info("rpc_refused", code=code.name, reason=error.reason, error=str(error))
+                await abort(context, error)
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("rpc_failed")
-                await context.abort(code, "internal error; see server log")
-                raise
+                await abort(context, InternalError("internal error; see server log"))
             finally:
                 self.observe_rpc(method.__name__, code.name, time.perf_counter() - started)
 
