@@ -35,7 +35,8 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
-from router.errors import TokenError
+from router.api.errors import abort
+from router.errors import AccessDenied, PermissionDenied, TokenError, Unauthenticated
 from router.toml_file import TomlFileError, read_toml
 
 log = structlog.get_logger(__name__)
@@ -168,8 +169,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             log.warning("access_refused", method=details.method, reason="no valid token")
             return _refusing(
                 handler,
-                grpc.StatusCode.UNAUTHENTICATED,
-                "a valid bearer token is required (metadata: authorization: Bearer <token>)",
+                Unauthenticated(
+                    "a valid bearer token is required (metadata: authorization: Bearer <token>)"
+                ),
             )
         if principal.role is not Role.ADMIN and principal.role not in roles:
             log.warning(
@@ -177,24 +179,30 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             )
             return _refusing(
                 handler,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"role {principal.role.value} may not call {details.method}",
+                PermissionDenied(
+                    f"role {principal.role.value} may not call {details.method}",
+                    role=principal.role.value,
+                    method=details.method,
+                ),
             )
         if principal.role is Role.AGENT:
             return _checked(handler, lambda request: self._agent_may(principal, request))
         return handler
 
-    def _agent_may(self, principal: Principal, request: Message) -> str | None:
+    def _agent_may(self, principal: Principal, request: Message) -> PermissionDenied | None:
         """Why an agent's token may not make this request, or None if it may."""
         agent_id = getattr(request, "agent_id", None)
+        role = principal.role.value
         if agent_id != principal.agent_id:
-            return f"this token acts for agent {principal.agent_id} only"
+            return PermissionDenied(
+                f"this token acts for agent {principal.agent_id} only", role=role
+            )
         for kind in ("offer", "contact"):
             value = getattr(request, f"{kind}_id", "")
             if value:
                 owner = self._owner_of(kind, value)
                 if owner is not None and owner != principal.agent_id:
-                    return f"{kind} {value} belongs to another agent"
+                    return PermissionDenied(f"{kind} {value} belongs to another agent", role=role)
         return None
 
 
@@ -208,35 +216,35 @@ def _bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
     return None
 
 
-def _refusing(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
+def _refusing(handler: Handler, error: AccessDenied) -> Handler:
     async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        await abort(context, error)
 
     async def refuse_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        await abort(context, error)
         yield  # pragma: no cover - makes this an async generator
 
     return _rebuilt(handler, refuse, refuse_stream)
 
 
-def _checked(handler: Handler, forbidden: Callable[[Any], str | None]) -> Handler:
+def _checked(handler: Handler, forbidden: Callable[[Any], PermissionDenied | None]) -> Handler:
     """The handler, refusing with PERMISSION_DENIED when `forbidden(request)` says why."""
     # The aio server calls these as coroutine / async generator functions.
     call_unary: Any = handler.unary_unary
     call_stream: Any = handler.unary_stream
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        reason = forbidden(request)
-        if reason is not None:
-            log.warning("access_refused", reason=reason)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+        refusal = forbidden(request)
+        if refusal is not None:
+            log.warning("access_refused", reason=str(refusal))
+            await abort(context, refusal)
         return await call_unary(request, context)
 
     async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        reason = forbidden(request)
-        if reason is not None:
-            log.warning("access_refused", reason=reason)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+        refusal = forbidden(request)
+        if refusal is not None:
+            log.warning("access_refused", reason=str(refusal))
+            await abort(context, refusal)
         async for message in call_stream(request, context):
             yield message
 

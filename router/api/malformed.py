@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import grpc
 from google.protobuf.message import DecodeError
 
+from router.api.errors import abort
+from router.errors import InvalidArgument
+
 if TYPE_CHECKING:
     Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
 
@@ -43,9 +46,12 @@ def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
 
 
 async def _refuse(request: Malformed, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    await context.abort(
-        grpc.StatusCode.INVALID_ARGUMENT,
-        f"request: not a valid protobuf message for this method ({request.error})",
+    # The field is the whole request: no field of it could be read.
+    await abort(
+        context,
+        InvalidArgument(
+            "request", f"not a valid protobuf message for this method ({request.error})"
+        ),
     )
 
 
