@@ -1,4 +1,5 @@
-"""Refused requests: the right status code, a message naming the field, and nothing changed.
+"""Refused requests: the right status code, a message naming the field, the standard
+details (ErrorInfo's reason, BadRequest's field), and nothing changed.
 
 Each case runs against the same small center (a connected call, a waiting email, an agent
 away) and compares the row counts of every table and the live queue before and after.
@@ -14,6 +15,7 @@ from typing import TypeVar
 import asyncpg
 import grpc
 import pytest
+from contactrouter.error_details import error_details
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.message import Message
@@ -182,6 +184,8 @@ def setting_status(
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
+REASONS = {INVALID: "INVALID_FIELD", PRECONDITION: "WRONG_STATE", NOT_FOUND: "NOT_FOUND"}
+"""The google.rpc.ErrorInfo reason each code of these cases comes with."""
 PHONE_TWICE = [
     pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=1),
     pb.ChannelCapacity(channel=pb.CHANNEL_PHONE, capacity=0),
@@ -322,7 +326,8 @@ CASES = [
 class TestRefusedRequestsChangeNothing:
     @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
     async def test_refused(self, center: Center, center_db: asyncpg.Connection, case: Case) -> None:
-        """The request fails with its status code and leaves rows and queue as they were."""
+        """The request fails with its status code, its stable reason and (for a bad
+        field) the field's violation, and leaves rows and queue as they were."""
         db, reporting = center_db, center.reporting
         counts, queue = await row_counts(db), await queue_view(reporting)
         call_before = await contact_state(center.contacts, center.call_id)
@@ -333,6 +338,12 @@ class TestRefusedRequestsChangeNothing:
         if case.field:
             assert details(error).startswith(case.field), details(error)
         assert details(error)
+        said = error_details(error)
+        assert (said.reason, said.domain) == (REASONS[case.code], "contactrouter.v1")
+        if case.code is INVALID:
+            [violation] = said.field_violations
+            assert violation.field.startswith(case.field)
+            assert details(error) == f"{violation.field}: {violation.description}"
         assert case.says in details(error), details(error)
         assert await row_counts(db) == counts
         assert await queue_view(reporting) == queue
