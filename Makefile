@@ -50,6 +50,17 @@ proto-check: proto
 buf-lint:
 	npx --yes @bufbuild/buf@1.75.0 lint
 
+.PHONY: config-docs config-check
+
+## Regenerate docs/configuration.md, the table of every setting, from router/settings.py
+## (the one place a setting is declared; CI fails when the committed page differs).
+config-docs: $(VENV)/.runtime
+	$(PY) -m router.settings_doc > docs/configuration.md
+
+config-check: $(VENV)/.runtime
+	@$(PY) -m router.settings_doc | diff -u docs/configuration.md - || \
+		{ echo 'docs/configuration.md is stale: run make config-docs and commit'; exit 1; }
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)

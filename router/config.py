@@ -1,18 +1,21 @@
-"""Settings, read once from the environment and checked at start."""
+"""Settings, read once at start from the `serve` options, the environment and an optional
+TOML file, and checked against the schema in router/settings.py."""
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 from router.api.access import Tokens
-from router.domain import Channel, ChannelPolicy, RoutingPolicy, validation
+from router.domain import RoutingPolicy
 from router.errors import ConfigError, TokenError
+from router.settings import VARIABLES, Value, Variable, routing_policy
 from router.toml_file import TomlFileError, read_toml
+
+CONFIG_FILE = "ROUTER_CONFIG_FILE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,192 +43,156 @@ class Settings:
     tls: ServerTls | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Every variable is documented in the README's configuration table.
-
-        ROUTER_CONFIG_FILE may name a TOML file whose keys are the variables' names
-        without the ROUTER_ prefix, in lower case (`phone_reserve = 2`); a variable set
-        in the environment wins over the file.
-        """
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, options: Mapping[str, str] | None = None
+    ) -> Settings:
+        """The settings of `options` (values of `serve` options, by variable name), then
+        of `env` (default: the process environment), then of the TOML file that
+        ROUTER_CONFIG_FILE (or --config) names, whose keys are the variables' names
+        without ROUTER_ in lower case (`phone_reserve = 2`). docs/configuration.md lists
+        every variable. An empty value counts as unset."""
         env = os.environ if env is None else env
-        path = env.get("ROUTER_CONFIG_FILE")
-        if path:
-            env = {**_read_toml(Path(path)), **env}
-        return cls._read(_Reader(env))
+        raw: dict[str, tuple[object, str]] = {}  # variable name -> (raw value, its label)
+        for name, value in (options or {}).items():
+            if value != "":
+                raw[name] = (value, VARIABLES[name].setting.option or name)
+        for name, value in env.items():
+            if name in VARIABLES and value != "":
+                raw.setdefault(name, (value, name))
+        if CONFIG_FILE in raw:
+            path, label = raw[CONFIG_FILE]
+            for name, entry in _read_file(Path(str(path)), label).items():
+                raw.setdefault(name, entry)
+        labels = {name: label for name, (_, label) in raw.items()}
+        values = {name: _parse(VARIABLES[name], *entry) for name, entry in raw.items()}
+        return cls._build(values, lambda variable: labels.get(variable.name, variable.name))
 
     @classmethod
-    def _read(cls, reader: _Reader) -> Settings:
-        defaults = RoutingPolicy()
-        channels = {}
-        for channel in Channel:
-            base = defaults.of(channel)
-            name = channel.value.upper()
-            target = reader.number(f"ROUTER_{name}_TARGET_SECONDS", base.answer_target, 0.001)
-            fallback_after = reader.number(f"ROUTER_{name}_FALLBACK_AFTER_SECONDS", -1.0, 0)
-            fallback_skill = reader.text(f"ROUTER_{name}_FALLBACK_SKILL", "")
-            if fallback_skill and not validation.SKILL.fullmatch(fallback_skill):
-                raise ConfigError(
-                    f"ROUTER_{name}_FALLBACK_SKILL must be 1 to 64 characters of [a-z0-9:_.-]"
-                )
-            if base.exclusive:
-                capacity = maximum = 1
-            else:
-                capacity = int(reader.number(f"ROUTER_{name}_CAPACITY", base.default_capacity, 0))
-                maximum = base.max_capacity
-                if capacity > maximum:
-                    raise ConfigError(f"ROUTER_{name}_CAPACITY must be at most {maximum}")
-            channels[channel] = ChannelPolicy(
-                target,
-                capacity,
-                maximum,
-                exclusive=base.exclusive,
-                max_queue=int(reader.number(f"ROUTER_{name}_MAX_QUEUE", base.max_queue, 1)),
-                prefer_previous_agent=reader.flag(
-                    f"ROUTER_{name}_PREFER_PREVIOUS_AGENT", base.prefer_previous_agent
-                ),
-                preferred_agent_wait=reader.number(
-                    f"ROUTER_{name}_PREFERRED_AGENT_WAIT_SECONDS", target / 2, 0
-                ),
-                max_per_hour=int(reader.number(f"ROUTER_{name}_MAX_PER_HOUR", 0, 0)),
-                fallback_after=None if fallback_after < 0 else fallback_after,
-                fallback_skills=frozenset({fallback_skill} - {""}),
-            )
-        policy = RoutingPolicy(
-            channels=MappingProxyType(channels),
-            phone_reserve=int(reader.number("ROUTER_PHONE_RESERVE", defaults.phone_reserve, 0)),
-            offer_timeout=reader.number(
-                "ROUTER_OFFER_TIMEOUT_SECONDS", defaults.offer_timeout, 0.1
-            ),
-            decline_exclusion=reader.number(
-                "ROUTER_DECLINE_EXCLUSION_SECONDS", defaults.decline_exclusion, 0
-            ),
-            short_abandon=reader.number("ROUTER_SHORT_ABANDON_SECONDS", defaults.short_abandon, 0),
-            reconnect_grace=reader.number(
-                "ROUTER_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace, 0
-            ),
-            skill_relax=reader.number("ROUTER_SKILL_RELAX_SECONDS", defaults.skill_relax, 0),
-            remembered_customers=int(
-                reader.number("ROUTER_REMEMBERED_CUSTOMERS", defaults.remembered_customers, 0)
-            ),
-        )
+    def _build(
+        cls, values: Mapping[str, Value | None], label: Callable[[Variable], str]
+    ) -> Settings:
+        def get(name: str) -> Value | None:
+            return values.get(name, VARIABLES[name].default)
+
+        def text(name: str) -> str:
+            value = get(name)
+            return "" if value is None else str(value)
+
+        port, metrics_port = get("ROUTER_PORT"), get("ROUTER_METRICS_PORT")
+        grace = get("ROUTER_SHUTDOWN_GRACE_SECONDS")
+        assert isinstance(port, int)
+        assert isinstance(grace, int | float)
+        assert metrics_port is None or isinstance(metrics_port, int)
         return cls(
-            host=reader.text("ROUTER_HOST", "127.0.0.1"),
-            port=int(reader.number("ROUTER_PORT", 50051, 0, 65535)),
-            database_url=reader.text("ROUTER_DATABASE_URL", "") or None,
-            data_dir=Path(reader.text("ROUTER_DATA_DIR", ".data")).absolute(),
-            log_format=reader.choice("ROUTER_LOG_FORMAT", "auto", ("auto", "json", "console")),
-            log_level=reader.choice(
-                "ROUTER_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
-            ),
-            policy=policy,
-            shutdown_grace=reader.number("ROUTER_SHUTDOWN_GRACE_SECONDS", 10.0, 0),
-            metrics_port=(
-                None
-                if reader.text("ROUTER_METRICS_PORT", "").lower() == "off"
-                else int(reader.number("ROUTER_METRICS_PORT", 9464, 0, 65535))
-            ),
-            tokens=_tokens(reader.text("ROUTER_TOKENS_FILE", "")),
+            host=text("ROUTER_HOST"),
+            port=port,
+            database_url=text("ROUTER_DATABASE_URL") or None,
+            data_dir=Path(text("ROUTER_DATA_DIR")).absolute(),
+            log_format=text("ROUTER_LOG_FORMAT"),
+            log_level=text("ROUTER_LOG_LEVEL"),
+            policy=routing_policy(values, label),
+            shutdown_grace=float(grace),
+            metrics_port=metrics_port,
+            tokens=_tokens(text("ROUTER_TOKENS_FILE"), label(VARIABLES["ROUTER_TOKENS_FILE"])),
             tls=_tls(
-                reader.text("ROUTER_TLS_CERT_FILE", ""),
-                reader.text("ROUTER_TLS_KEY_FILE", ""),
-                reader.text("ROUTER_TLS_CLIENT_CA_FILE", ""),
+                *(
+                    (text(name), label(VARIABLES[name]))
+                    for name in (
+                        "ROUTER_TLS_CERT_FILE",
+                        "ROUTER_TLS_KEY_FILE",
+                        "ROUTER_TLS_CLIENT_CA_FILE",
+                    )
+                )
             ),
         )
 
 
-class _Reader:
-    """Reads settings and remembers every name asked for (see setting_names)."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-        self.names: set[str] = set()
-
-    def text(self, name: str, default: str) -> str:
-        self.names.add(name)
-        return self._env.get(name, default)
-
-    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
-        if value not in options:
-            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.text(name, "").lower()
-        if value == "":
-            return default
-        if value not in _FLAGS:
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
-        return _FLAGS[value]
-
-    def number(
-        self, name: str, default: float, minimum: float, maximum: float = float("inf")
-    ) -> float:
-        raw = self.text(name, "")
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if not minimum <= value <= maximum:
-            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw}")
-        return value
-
-
-_FLAGS = dict.fromkeys(("true", "1", "yes", "on"), True) | dict.fromkeys(
-    ("false", "0", "no", "off"), False
-)
-
-
-@functools.cache
 def setting_names() -> frozenset[str]:
-    """Every setting, as read by Settings: derived from the reads, never listed twice."""
-    reader = _Reader({})
-    Settings._read(reader)
-    return frozenset(reader.names)
+    """Every variable (ROUTER_*), from the schema."""
+    return frozenset(VARIABLES)
 
 
-def _tokens(path: str) -> Tokens | None:
+def _parse(variable: Variable, raw: object, where: str) -> Value | None:
+    """Text (the environment, an option, a quoted TOML value) or a typed TOML value."""
+    if isinstance(raw, str):
+        return variable.parse_text(raw, where)
+    return variable.parse_value(raw, where)
+
+
+def _read_file(path: Path, label: str) -> dict[str, tuple[object, str]]:
+    """The file's settings by variable name, each labelled with the file and its key;
+    an unknown key is refused by name."""
+    try:
+        data = read_toml(path)
+    except TomlFileError as error:
+        raise ConfigError(f"{label}: {error}") from None
+    settings: dict[str, tuple[object, str]] = {}
+    for key, value in data.items():
+        variable = VARIABLES.get(f"ROUTER_{key.upper()}")
+        if variable is None or variable.key != key or not variable.setting.in_file:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        if value != "":
+            settings[variable.name] = (value, f"{path}: {key}")
+    return settings
+
+
+def _tokens(path: str, label: str) -> Tokens | None:
     if not path:
         return None
     try:
         return Tokens.load(Path(path))
     except TokenError as error:
-        raise ConfigError(f"ROUTER_TOKENS_FILE: {error}") from None
+        raise ConfigError(f"{label}: {error}") from None
 
 
-def _tls(certificate: str, key: str, client_ca: str) -> ServerTls | None:
-    if not certificate and not key:
-        if client_ca:
-            raise ConfigError("ROUTER_TLS_CLIENT_CA_FILE needs ROUTER_TLS_CERT_FILE and _KEY_FILE")
-        return None
-    if not certificate or not key:
-        raise ConfigError("ROUTER_TLS_CERT_FILE and ROUTER_TLS_KEY_FILE go together")
-    return ServerTls(
-        _file("ROUTER_TLS_CERT_FILE", certificate),
-        _file("ROUTER_TLS_KEY_FILE", key),
-        _file("ROUTER_TLS_CLIENT_CA_FILE", client_ca) if client_ca else None,
+def _tls(
+    certificate: tuple[str, str], key: tuple[str, str], client_ca: tuple[str, str]
+) -> ServerTls | None:
+    """The PEM files, each given as (path, label), checked as gRPC will use them: the
+    certificate and the key must be a pair, and the CA file must hold certificates."""
+    (cert_path, cert_label), (key_path, key_label), (ca_path, ca_label) = (
+        certificate,
+        key,
+        client_ca,
     )
+    if not cert_path and not key_path:
+        if ca_path:
+            raise ConfigError(f"{ca_label} needs {cert_label} and {key_label}")
+        return None
+    if not cert_path or not key_path:
+        raise ConfigError(f"{cert_label} and {key_label} go together")
+    chain, private_key = _file(cert_label, cert_path), _file(key_label, key_path)
+    _certificates(cert_label, cert_path, chain)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # A password callback, so that an encrypted key fails instead of prompting.
+        context.load_cert_chain(cert_path, key_path, password=lambda: b"")
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"{cert_label} ({cert_path}) and {key_label} ({key_path}) are not a pair: "
+                "the key does not match the certificate"
+            ) from None
+        raise ConfigError(
+            f"{key_label}: {key_path} is not an unencrypted PEM private key ({error.reason})"
+        ) from None
+    ca = None
+    if ca_path:
+        ca = _file(ca_label, ca_path)
+        _certificates(ca_label, ca_path, ca)
+    return ServerTls(chain, private_key, ca)
 
 
-def _file(name: str, path: str) -> bytes:
+def _certificates(label: str, path: str, pem: bytes) -> None:
+    """Refuses a file that holds no PEM certificate."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError):
+        raise ConfigError(f"{label}: {path} holds no PEM certificate") from None
+
+
+def _file(label: str, path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as error:
-        raise ConfigError(f"{name}: cannot read {path}: {error.strerror}") from None
-
-
-def _read_toml(path: Path) -> dict[str, str]:
-    """The file's settings as ROUTER_* variables; unknown keys are refused by name."""
-    try:
-        data = read_toml(path)
-    except TomlFileError as error:
-        raise ConfigError(f"ROUTER_CONFIG_FILE: {error}") from None
-    settings = {}
-    for key, value in data.items():
-        name = f"ROUTER_{key.upper()}"
-        if name not in setting_names() or isinstance(value, dict | list):
-            raise ConfigError(f"{path}: unknown setting {key!r}")
-        settings[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    return settings
+        raise ConfigError(f"{label}: cannot read {path}: {error.strerror}") from None

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contact_router_tools.scenario import ROUTER_SETTINGS, load
+from contact_router_tools.scenario import NUMERIC_ROUTER_SETTINGS, load
 from contact_router_tools.simulate import simulate
 from contact_router_tools.simulation_report import SimulationReport
 
@@ -108,7 +108,7 @@ def text(setting: str, rows: list[dict[str, Any]]) -> str:
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenario", type=Path)
-    parser.add_argument("setting", choices=ROUTER_SETTINGS)
+    parser.add_argument("setting", choices=NUMERIC_ROUTER_SETTINGS)
     parser.add_argument("values", type=float, nargs="+")
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--duration", type=float, help="override the scenario's duration")

@@ -158,7 +158,7 @@ def scenario_for(pair: Pair, real_seconds: float, seed: int = 0) -> dict[str, An
         # An empty center answers everyone at first: leave out two relaxation times, at
         # least ten handle times, while the queue finds its steady state.
         "warm_up": min(duration / 2, max(10 * HANDLE, 2 * pair.relaxation)),
-        "router": {"phone_target": TARGET, "phone_reserve": 0, **NO_PREFERENCE},
+        "router": {"phone_target_seconds": TARGET, "phone_reserve": 0, **NO_PREFERENCE},
         "channels": {
             "phone": {
                 "rate_per_hour": pair.arrival_rate * 3600,

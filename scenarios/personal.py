@@ -77,7 +77,10 @@ RULES: dict[str, Rule] = {
     "unserved": Rule(
         "3. Nobody there: contacts no signed-in agent could serve",
         "unserved_fallback.toml",
-        (Variant("no fallback", {"chat_fallback_after": None}), Variant("fallback 120 s", {})),
+        (
+            Variant("no fallback", {"chat_fallback_after_seconds": None}),
+            Variant("fallback 120 s", {}),
+        ),
     ),
     "line": Rule(
         "4. Queue position: place in line vs routing order",

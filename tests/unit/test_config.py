@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from router.config import Settings, setting_names
 from router.domain import Channel
@@ -79,8 +84,131 @@ class TestSettings:
         with pytest.raises(ConfigError, match="ROUTER_CONFIG_FILE"):
             Settings.from_env({"ROUTER_CONFIG_FILE": str(bad)})
 
-    def test_readme_table_lists_every_setting(self) -> None:
-        """The README's configuration table and the settings read here are the same set."""
-        readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-        documented = set(re.findall(r"^\| `(ROUTER_[A-Z_]+)` \|", readme, re.MULTILINE))
-        assert documented == setting_names() | {"ROUTER_CONFIG_FILE"}
+    def test_configuration_page_lists_every_setting(self) -> None:
+        """docs/configuration.md's table and the settings read here are the same set."""
+        page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text("utf-8")
+        rows = re.findall(r"^\| `(ROUTER_[A-Z_<>]+)` \|", page, re.MULTILINE)
+        documented = {
+            row.replace("<CHANNEL>", channel.upper())
+            for row in rows
+            for channel in Channel
+            if row.startswith("ROUTER_<CHANNEL>_") or channel is Channel.PHONE
+        }
+        assert documented == setting_names() | {"ROUTER_PHONE_CAPACITY"}
+        assert "ROUTER_PHONE_CAPACITY" not in setting_names()  # a call is exclusive
+
+
+def write_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files `name`.crt/.key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class TestStrictValues:
+    @pytest.mark.parametrize(
+        ("name", "raw"),
+        [
+            ("ROUTER_PORT", "50051.9"),
+            ("ROUTER_PORT", "5e4"),
+            ("ROUTER_METRICS_PORT", "9464.5"),
+            ("ROUTER_PHONE_RESERVE", "1.5"),
+            ("ROUTER_CHAT_CAPACITY", "2.0"),
+            ("ROUTER_CHAT_MAX_QUEUE", "1e3"),
+            ("ROUTER_EMAIL_MAX_PER_HOUR", "0x10"),
+            ("ROUTER_REMEMBERED_CUSTOMERS", "nan"),
+            ("ROUTER_PHONE_TARGET_SECONDS", "nan"),
+            ("ROUTER_PHONE_TARGET_SECONDS", "inf"),
+            ("ROUTER_OFFER_TIMEOUT_SECONDS", "infinity"),
+            ("ROUTER_SHUTDOWN_GRACE_SECONDS", "-inf"),
+            ("ROUTER_SKILL_RELAX_SECONDS", "1e300"),
+        ],
+    )
+    def test_whole_numbers_and_finite_seconds(self, name: str, raw: str) -> None:
+        """A count with a fraction, or seconds that are not finite, are refused by name
+        (ROUTER_PORT=50051.9 used to become port 50051)."""
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: raw})
+
+
+class TestCommandLineOptions:
+    def test_options_win_over_environment_over_file(self, tmp_path: Path) -> None:
+        """A serve option beats the environment, which beats the file; --config names the
+        file instead of ROUTER_CONFIG_FILE."""
+        ignored = tmp_path / "ignored.toml"
+        ignored.write_text("phone_reserve = 7\n")
+        file = tmp_path / "router.toml"
+        file.write_text('port = 1111\nhost = "10.0.0.1"\nmetrics_port = 2222\nphone_reserve = 3\n')
+        settings = Settings.from_env(
+            {"ROUTER_CONFIG_FILE": str(ignored), "ROUTER_PORT": "3333", "ROUTER_HOST": "::1"},
+            options={"ROUTER_CONFIG_FILE": str(file), "ROUTER_PORT": "4444"},
+        )
+        assert settings.port == 4444
+        assert settings.host == "::1"
+        assert settings.metrics_port == 2222
+        assert settings.policy.phone_reserve == 3
+
+    def test_a_bad_option_is_named_as_typed(self) -> None:
+        """An option's bad value is reported under the option's name."""
+        with pytest.raises(ConfigError, match="--port"):
+            Settings.from_env({}, options={"ROUTER_PORT": "50051.9"})
+
+
+class TestTlsPair:
+    def test_a_matching_pair_is_read(self, tmp_path: Path) -> None:
+        cert, key = write_pair(tmp_path, "router")
+        settings = Settings.from_env(
+            {"ROUTER_TLS_CERT_FILE": str(cert), "ROUTER_TLS_KEY_FILE": str(key)}
+        )
+        assert settings.tls is not None
+        assert settings.tls.certificate_chain == cert.read_bytes()
+
+    def test_a_key_of_another_pair_names_both_files(self, tmp_path: Path) -> None:
+        """The certificate of one pair with the key of another is refused at start, naming
+        both files (it used to end in `RuntimeError: Failed to bind to address`)."""
+        cert, _ = write_pair(tmp_path, "one")
+        _, other_key = write_pair(tmp_path, "two")
+        with pytest.raises(ConfigError) as refused:
+            Settings.from_env(
+                {"ROUTER_TLS_CERT_FILE": str(cert), "ROUTER_TLS_KEY_FILE": str(other_key)}
+            )
+        assert str(cert) in str(refused.value)
+        assert str(other_key) in str(refused.value)
+        assert "does not match" in str(refused.value)
+
+    def test_files_that_are_not_pem_are_named(self, tmp_path: Path) -> None:
+        cert, key = write_pair(tmp_path, "router")
+        garbage = tmp_path / "garbage.pem"
+        garbage.write_text("not a certificate\n")
+        with pytest.raises(ConfigError, match=r"garbage\.pem"):
+            Settings.from_env(
+                {"ROUTER_TLS_CERT_FILE": str(garbage), "ROUTER_TLS_KEY_FILE": str(key)}
+            )
+        with pytest.raises(ConfigError, match="ROUTER_TLS_CLIENT_CA_FILE"):
+            Settings.from_env(
+                {
+                    "ROUTER_TLS_CERT_FILE": str(cert),
+                    "ROUTER_TLS_KEY_FILE": str(key),
+                    "ROUTER_TLS_CLIENT_CA_FILE": str(garbage),
+                }
+            )

@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contact_router_tools.scenario import Distribution, ScenarioError, load, parse
+from contact_router_tools.scenario import ROUTER_SETTINGS, Distribution, ScenarioError, load, parse
 from contact_router_tools.simulation_report import (
     AgentRecord,
     ContactRecord,
     spreads,
     wait_estimates,
 )
+
+from router.config import Settings
+from router.domain import Channel
+from router.settings import VARIABLES
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -75,7 +79,7 @@ class TestScenarioFiles:
             ({"channels": {"phone": {"handle": 10}}}, "rate_per_hour"),
             ({"channels": {"phone": {"rate_per_hour": 1, "handle": -1}}}, "handle.mean"),
             ({"agents": []}, "agents"),
-            ({"router": {"phone_target": 0}}, "router.phone_target"),
+            ({"router": {"phone_target_seconds": 0}}, "router.phone_target_seconds"),
             ({"router": {"queue_size": 3}}, "router.queue_size"),
         ],
     )
@@ -86,7 +90,9 @@ class TestScenarioFiles:
 
     def test_server_env_divides_times_by_the_scale(self) -> None:
         """The router runs the policy at the scenario's speed; counts are not scaled."""
-        scenario = parse(_minimal(time_scale=10, router={"phone_target": 20, "phone_reserve": 2}))
+        scenario = parse(
+            _minimal(time_scale=10, router={"phone_target_seconds": 20, "phone_reserve": 2})
+        )
         env = scenario.server_env()
         assert float(env["ROUTER_PHONE_TARGET_SECONDS"]) == 2.0
         assert float(env["ROUTER_SHORT_ABANDON_SECONDS"]) == 0.5
@@ -99,9 +105,9 @@ class TestScenarioFiles:
         scale, flags as true/false, counts and skills as they are."""
         router = {
             "phone_prefer_previous_agent": False,
-            "chat_preferred_agent_wait": 30,
+            "chat_preferred_agent_wait_seconds": 30,
             "email_max_per_hour": 12,
-            "chat_fallback_after": 120,
+            "chat_fallback_after_seconds": 120,
             "chat_fallback_skill": "general",
             "remembered_customers": 500,
         }
@@ -121,14 +127,14 @@ class TestScenarioFiles:
         a variant can unset them again, but not a setting with a default."""
         env = parse(_minimal()).server_env()
         assert not [k for k in env if "PREFERRED_AGENT_WAIT" in k or "FALLBACK" in k]
-        scenario = parse(_minimal(router={"chat_fallback_after": 60}))
+        scenario = parse(_minimal(router={"chat_fallback_after_seconds": 60}))
         assert (
             "ROUTER_CHAT_FALLBACK_AFTER_SECONDS"
-            not in scenario.with_router(chat_fallback_after=None).server_env()
+            not in scenario.with_router(chat_fallback_after_seconds=None).server_env()
         )
         assert scenario.with_router(email_max_per_hour=5).router["email_max_per_hour"] == 5
         with pytest.raises(ScenarioError, match="cannot be unset"):
-            scenario.with_router(phone_target=None)
+            scenario.with_router(phone_target_seconds=None)
         with pytest.raises(ScenarioError, match=r"router\.chat_prefer_previous_agent"):
             scenario.with_router(chat_prefer_previous_agent=0.5)
 
@@ -138,7 +144,7 @@ class TestScenarioFiles:
             ({"router": {"phone_prefer_previous_agent": "yes"}}, "phone_prefer_previous_agent"),
             ({"router": {"email_max_per_hour": 1.5}}, "email_max_per_hour"),
             ({"router": {"chat_fallback_skill": "Not A Skill"}}, "chat_fallback_skill"),
-            ({"router": {"chat_fallback_after": -1}}, "chat_fallback_after"),
+            ({"router": {"chat_fallback_after_seconds": -1}}, "chat_fallback_after_seconds"),
             ({"router": {"fax_max_per_hour": 1}}, "fax_max_per_hour"),
             ({"queue_status_every": -5}, "queue_status_every"),
         ],
@@ -148,6 +154,46 @@ class TestScenarioFiles:
     ) -> None:
         with pytest.raises(ScenarioError, match=named):
             parse(_minimal(**change))
+
+    def test_router_keys_are_the_policy_settings(self) -> None:
+        """A scenario's [router] keys are the routing policy's settings, named as in a
+        config file; the server's own settings are not among them."""
+        assert set(ROUTER_SETTINGS) == {v.key for v in VARIABLES.values() if v.setting.routing}
+        with pytest.raises(ScenarioError, match=r"router\.port"):
+            parse(_minimal(router={"port": 50051}))
+
+    def test_the_router_reads_the_scenarios_policy(self) -> None:
+        """At time scale 1, the policy the started router reads from server_env is the
+        scenario's own, every setting included."""
+        router = {
+            "phone_target_seconds": 30,
+            "chat_capacity": 4,
+            "email_fallback_after_seconds": 600,
+            "email_fallback_skill": "general",
+            "phone_service_level_goal": 0.9,
+            "phone_service_level_alarm": 0.85,
+            "chat_max_queue": 50,
+            "max_contact_bytes": 4096,
+            "phone_prefer_previous_agent": False,
+        }
+        scenario = parse(_minimal(time_scale=1, router=router))
+        assert Settings.from_env(scenario.server_env()).policy == scenario.policy
+        assert scenario.policy.of(Channel.PHONE).service_level_goal == 0.9
+
+    def test_counts_fractions_and_bytes_are_not_scaled(self) -> None:
+        """Only the policy's times are divided by the scale."""
+        router = {"chat_service_level_goal": 0.9, "chat_max_queue": 50, "max_queue_bytes": 1 << 20}
+        env = parse(_minimal(time_scale=10, router=router)).server_env()
+        assert env["ROUTER_CHAT_SERVICE_LEVEL_GOAL"] == "0.9"
+        assert env["ROUTER_CHAT_MAX_QUEUE"] == "50"
+        assert env["ROUTER_MAX_QUEUE_BYTES"] == str(1 << 20)
+
+    def test_settings_that_contradict_each_other_are_named(self) -> None:
+        """An alarm line above the goal is refused, naming the scenario's key."""
+        with pytest.raises(ScenarioError, match=r"router\.chat_service_level_alarm"):
+            parse(_minimal(router={"chat_service_level_goal": 0.5}))
+        with pytest.raises(ScenarioError, match=r"router\.phone_service_level_alarm"):
+            parse(_minimal()).with_router(phone_service_level_alarm=0.95)
 
     def test_returning_and_named_shares(self) -> None:
         """Arrivals are named (gateway names an agent), returning or new in the shares

@@ -15,7 +15,7 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     seed = 1
 
     [router]               # the policy of the router the simulator starts
-    phone_target = 20
+    phone_target_seconds = 20
     phone_reserve = 1
 
     [channels.phone]
@@ -31,7 +31,7 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
 
     [[channels.phone.mix]]
     required_skills = ["returns"]
-    preferred_skills = ["lang:es"]   # most wanted first; relaxed after router.skill_relax
+    preferred_skills = ["lang:es"]   # most wanted first; relaxed after skill_relax_seconds
     share = 0.1
 
     [[agents]]
@@ -42,11 +42,13 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
     shift = [0, 3600]      # simulated seconds from the start; omit: the whole run
     stagger = 0            # agent i of the group starts (and ends) i x stagger later
 
-Personal routing settings in [router] are per channel (`phone_`, `chat_`, `email_`):
-`<channel>_prefer_previous_agent` (true/false), `<channel>_preferred_agent_wait`
-(simulated seconds; unset: half the target), `<channel>_max_per_hour` (0: no cap),
-`<channel>_fallback_after` (simulated seconds; unset: no fallback) and
-`<channel>_fallback_skill` (a skill; unset: any agent), and `remembered_customers`.
+The [router] keys are the routing policy's settings, named as in a ROUTER_CONFIG_FILE
+(docs/configuration.md; router/settings.py declares them): `phone_target_seconds`,
+`chat_capacity`, `skill_relax_seconds`, per channel `<channel>_prefer_previous_agent`
+(true/false), `<channel>_preferred_agent_wait_seconds` (unset: half the target),
+`<channel>_max_per_hour` (0: no cap), `<channel>_fallback_after_seconds` (unset: no
+fallback), `<channel>_fallback_skill` (unset: any agent)... Times are in simulated
+seconds; the simulator divides them by time_scale (the table's "scaled" column).
 The hourly cap is NOT scaled: the router's hour is one real hour, so in a run shorter
 than a real hour its window never slides and the cap bounds what each agent answers in
 the whole run (see Scenario.cap_note). `queue_status_every` (simulated seconds, 0: off)
@@ -63,55 +65,36 @@ from pathlib import Path
 from typing import Any
 
 from router.domain import Channel, RoutingPolicy
-from router.domain.validation import SKILL
 from router.errors import ConfigError
+from router.settings import BY_KEY, Value, Variable, routing_policy
 from router.toml_file import TomlFileError, read_toml
 
 CHANNELS = ("phone", "chat", "email")
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
 
 
-# Router settings a scenario may set, in simulated seconds where they are times, with
-# the router's defaults (read from RoutingPolicy, so they cannot drift apart). Times are
-# divided by time_scale when the simulator starts the router; the offer timeout is kept
-# at least MIN_REAL_OFFER_TIMEOUT real seconds, since simulated agents accept at once
-# and a short stall of the machine must not look like an agent who let an offer ring
-# out. reconnect_grace is scaled like the others: the router holds its fallback rules
-# back for this long after it starts (agents may be coming back), which is minutes of a
-# scaled run. Flags are 1 (true) or 0 (false); max_per_hour (0: no cap) is per REAL hour.
-def _router_defaults() -> dict[str, float]:
-    policy = RoutingPolicy()
-    of = {ch: policy.of(Channel(ch)) for ch in CHANNELS}
-    return {
-        **{f"{ch}_target": of[ch].answer_target for ch in CHANNELS},
-        "phone_reserve": float(policy.phone_reserve),
-        "chat_capacity": float(of["chat"].default_capacity),
-        "email_capacity": float(of["email"].default_capacity),
-        "offer_timeout": policy.offer_timeout,
-        "decline_exclusion": policy.decline_exclusion,
-        "short_abandon": policy.short_abandon,
-        "skill_relax": policy.skill_relax,
-        "reconnect_grace": policy.reconnect_grace,
-        "remembered_customers": float(policy.remembered_customers),
-        **{f"{ch}_prefer_previous_agent": float(of[ch].prefer_previous_agent) for ch in CHANNELS},
-        **{f"{ch}_max_per_hour": float(of[ch].max_per_hour) for ch in CHANNELS},
-    }
-
-
-ROUTER_DEFAULTS: Mapping[str, float] = _router_defaults()
-# Settings a scenario may leave unset, and the router then uses its own default: the
-# preferred-agent wait (half the channel's target) and the fallback rule (none).
-OPTIONAL_ROUTER = frozenset(
-    {f"{ch}_preferred_agent_wait" for ch in CHANNELS} | {f"{ch}_fallback_after" for ch in CHANNELS}
+# Router settings a scenario may set: the routing policy's settings, by their keys, with
+# the router's defaults (both from router/settings.py, so they cannot drift apart). Times
+# are divided by time_scale when the simulator starts the router; the offer timeout is
+# kept at least MIN_REAL_OFFER_TIMEOUT real seconds, since simulated agents accept at
+# once and a short stall of the machine must not look like an agent who let an offer
+# ring out. reconnect_grace_seconds is scaled like the others: the router holds its
+# fallback rules back for this long after it starts (agents may be coming back), which
+# is minutes of a scaled run. max_per_hour (0: no cap) is per REAL hour.
+ROUTER_VARIABLES: Mapping[str, Variable] = {
+    key: variable for key, variable in BY_KEY.items() if variable.setting.routing
+}
+ROUTER_DEFAULTS: Mapping[str, Value] = {
+    key: variable.default
+    for key, variable in ROUTER_VARIABLES.items()
+    if variable.default is not None
+}
+# Settings without a default may be left unset, and the router then does without: the
+# preferred-agent wait (half the channel's target), the fallback rule (none).
+ROUTER_SETTINGS = tuple(sorted(ROUTER_VARIABLES))
+NUMERIC_ROUTER_SETTINGS = tuple(
+    key for key in ROUTER_SETTINGS if ROUTER_VARIABLES[key].setting.kind.numeric
 )
-ROUTER_SKILLS = frozenset(f"{ch}_fallback_skill" for ch in CHANNELS)  # text settings
-ROUTER_SETTINGS = tuple(sorted({*ROUTER_DEFAULTS, *OPTIONAL_ROUTER}))  # the numeric ones
-_UNSCALED = frozenset(
-    {"phone_reserve", "chat_capacity", "email_capacity", "remembered_customers"}
-    | {f"{ch}_max_per_hour" for ch in CHANNELS}
-)
-_FLAGS = frozenset(f"{ch}_prefer_previous_agent" for ch in CHANNELS)
-_INTEGERS = _UNSCALED
 MIN_REAL_OFFER_TIMEOUT = 2.0
 REAL_HOUR = 3600.0  # the router's hourly cap counts answers in one real hour
 
@@ -227,33 +210,43 @@ class Scenario:
     seed: int | None
     channels: Mapping[str, ChannelLoad]
     agents: tuple[AgentGroup, ...]
-    router: Mapping[str, float] = field(default_factory=lambda: dict(ROUTER_DEFAULTS))
+    router: Mapping[str, Value] = field(default_factory=lambda: dict(ROUTER_DEFAULTS))
     decline_probability: float = 0.0
     warm_up: float = 0.0  # simulated seconds whose arrivals the measured figures skip
-    router_skills: Mapping[str, str] = field(default_factory=dict)  # <channel>_fallback_skill
     queue_status_every: float = 0.0  # simulated seconds between GetQueueStatus polls; 0 off
 
     def threshold(self, channel: str) -> float:
-        return self.router[f"{channel}_target"]
+        return self.policy.of(Channel(channel)).answer_target
+
+    @property
+    def policy(self) -> RoutingPolicy:
+        """The router's policy in simulated seconds (what server_env scales)."""
+        values = {ROUTER_VARIABLES[key].name: value for key, value in self.router.items()}
+        try:
+            return routing_policy(values, lambda variable: f"router.{variable.key}")
+        except ConfigError as error:
+            raise ScenarioError(str(error)) from None
 
     def with_overrides(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
 
-    def with_router(self, **settings: float | None) -> Scenario:
-        """The scenario with router settings changed; None unsets an optional one (a
-        preferred-agent wait or a fallback rule), so the router's default applies."""
+    def with_router(self, **settings: Value | None) -> Scenario:
+        """The scenario with router settings changed; None unsets one without a default
+        (a preferred-agent wait or a fallback rule), so the router does without."""
         unknown = set(settings) - set(ROUTER_SETTINGS)
         if unknown:
             raise ScenarioError(f"unknown router setting(s): {', '.join(sorted(unknown))}")
         router = dict(self.router)
         for key, value in settings.items():
             if value is None:
-                if key not in OPTIONAL_ROUTER:
+                if key in ROUTER_DEFAULTS:
                     raise ScenarioError(f"router.{key} cannot be unset: it has a default")
                 router.pop(key, None)
             else:
-                router[key] = _setting(key, value, f"router.{key}")
-        return replace(self, router=router)
+                router[key] = _setting(key, value)
+        changed = replace(self, router=router)
+        _ = changed.policy  # refuses settings that contradict each other
+        return changed
 
     @property
     def real_length(self) -> float:
@@ -268,7 +261,8 @@ class Scenario:
         than one real hour the window never slides, so the cap bounds each agent's
         answers over the whole run; over the first simulated hour that is exactly the
         rule, later it is stricter than a real center's sliding hour."""
-        caps = {ch: int(self.router.get(f"{ch}_max_per_hour", 0)) for ch in CHANNELS}
+        policy = self.policy
+        caps = {ch: policy.of(Channel(ch)).max_per_hour for ch in CHANNELS}
         caps = {ch: cap for ch, cap in caps.items() if cap}
         if not caps:
             return None
@@ -292,18 +286,16 @@ class Scenario:
 
     def server_env(self) -> dict[str, str]:
         """ROUTER_* settings for a router that runs this scenario's policy at its scale."""
-        env = {_env_name(key): skill for key, skill in self.router_skills.items()}
+        env = {}
         for key, value in self.router.items():
-            if key in _FLAGS:
-                env[_env_name(key)] = "true" if value else "false"
-                continue
-            if key in _UNSCALED:
-                env[_env_name(key)] = str(int(value))
-                continue
-            real = value / self.time_scale
-            if key == "offer_timeout":
-                real = max(real, MIN_REAL_OFFER_TIMEOUT)
-            env[_env_name(key)] = repr(real)
+            variable = ROUTER_VARIABLES[key]
+            if variable.setting.scaled:
+                assert isinstance(value, int | float), key
+                real = value / self.time_scale
+                if key == "offer_timeout_seconds":
+                    real = max(real, MIN_REAL_OFFER_TIMEOUT)
+                value = real
+            env[variable.name] = variable.text(value)
         return env
 
 
@@ -311,37 +303,6 @@ def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:g} h"
     return f"{seconds / 60:g} min"
-
-
-_ENV_NAMES = {
-    "phone_target": "ROUTER_PHONE_TARGET_SECONDS",
-    "chat_target": "ROUTER_CHAT_TARGET_SECONDS",
-    "email_target": "ROUTER_EMAIL_TARGET_SECONDS",
-    "phone_reserve": "ROUTER_PHONE_RESERVE",
-    "chat_capacity": "ROUTER_CHAT_CAPACITY",
-    "email_capacity": "ROUTER_EMAIL_CAPACITY",
-    "offer_timeout": "ROUTER_OFFER_TIMEOUT_SECONDS",
-    "decline_exclusion": "ROUTER_DECLINE_EXCLUSION_SECONDS",
-    "short_abandon": "ROUTER_SHORT_ABANDON_SECONDS",
-    "skill_relax": "ROUTER_SKILL_RELAX_SECONDS",
-    "reconnect_grace": "ROUTER_RECONNECT_GRACE_SECONDS",
-    "remembered_customers": "ROUTER_REMEMBERED_CUSTOMERS",
-}
-_PER_CHANNEL = {  # suffix of a per-channel scenario key -> of its variable
-    "prefer_previous_agent": "PREFER_PREVIOUS_AGENT",
-    "preferred_agent_wait": "PREFERRED_AGENT_WAIT_SECONDS",
-    "max_per_hour": "MAX_PER_HOUR",
-    "fallback_after": "FALLBACK_AFTER_SECONDS",
-    "fallback_skill": "FALLBACK_SKILL",
-}
-
-
-def _env_name(key: str) -> str:
-    """The ROUTER_* variable of a scenario's router setting."""
-    if key in _ENV_NAMES:
-        return _ENV_NAMES[key]
-    channel, _, rest = key.partition("_")
-    return f"ROUTER_{channel.upper()}_{_PER_CHANNEL[rest]}"
 
 
 # ------------------------------------------------------------------------ loading
@@ -380,16 +341,10 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
     if len(set(names)) != len(names):
         raise ScenarioError("agents: group names must differ")
     router_data = _table(data.get("router", {}), "router")
-    _known(router_data, "router.", {*ROUTER_SETTINGS, *ROUTER_SKILLS})
+    _known(router_data, "router.", set(ROUTER_SETTINGS))
     router = dict(ROUTER_DEFAULTS)
-    router_skills = {}
     for key, value in router_data.items():
-        if key in ROUTER_SKILLS:
-            if not isinstance(value, str) or not SKILL.fullmatch(value):
-                raise ScenarioError(f"router.{key}: a skill, 1 to 64 characters of [a-z0-9:_.-]")
-            router_skills[key] = value
-        else:
-            router[key] = _setting(key, value, f"router.{key}")
+        router[key] = _setting(key, value)
     seed = data.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise ScenarioError("seed must be an integer")
@@ -406,29 +361,24 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
             data.get("decline_probability", 0.0), "decline_probability", 0.0, 1.0
         ),
         warm_up=_number(data.get("warm_up", 0.0), "warm_up", minimum=0.0),
-        router_skills=router_skills,
         queue_status_every=_number(
             data.get("queue_status_every", 0.0), "queue_status_every", minimum=0.0
         ),
     )
     if sum(g.count for g in agents) > 2000:
         raise ScenarioError("agents: at most 2000 in all")
+    _ = scenario.policy  # refuses router settings that contradict each other
     return scenario
 
 
-def _setting(key: str, raw: Any, where: str) -> float:
-    """A numeric router setting: a flag (true/false, or 1/0), a count, or seconds."""
-    if key in _FLAGS:
-        if isinstance(raw, bool):
-            return 1.0 if raw else 0.0
-        if raw in (0, 1):
-            return float(raw)
-        raise ScenarioError(f"{where}: true or false")
-    value = _number(raw, where, minimum=0.0)
-    if key in _INTEGERS and value != int(value):
-        raise ScenarioError(f"{where}: expected a whole number")
-    if key.endswith("_target") and value <= 0:
-        raise ScenarioError(f"{where} must be positive")
+def _setting(key: str, raw: object) -> Value:
+    """A router setting's value, checked by its kind and bounds: in a scenario a flag
+    is true or false (or 1 or 0), a number a number, a skill a string."""
+    try:
+        value = ROUTER_VARIABLES[key].parse_value(raw, f"router.{key}")
+    except ConfigError as error:
+        raise ScenarioError(str(error)) from None
+    assert value is not None, key  # no routing setting has an "off" word
     return value
 
 

@@ -1,0 +1,567 @@
+"""Every setting of the router, declared once.
+
+A `Setting` says what one setting is: its kind (whole number, seconds, fraction,
+flag, text...), bounds, whether each channel has its own, and one line of doc. Its
+default is the routing core's own (the `RoutingPolicy` or `ChannelPolicy` field it
+fills), or given here for the server's settings. Everything else derives from SETTINGS:
+
+- router/config.py reads them from the environment, the `serve` options and the
+  ROUTER_CONFIG_FILE (keys: the variable's name without ROUTER_, in lower case);
+- the simulator's scenario `[router]` keys are the same keys, for the settings of
+  the routing policy; the simulator divides the times (seconds) by its time scale
+  and leaves counts, flags, capacities, fractions and bytes as they are;
+- `contact-router serve` takes an option for each setting that declares one;
+- docs/configuration.md is rendered from it by `python -m router.settings_doc`
+  (`make config-docs`; `make config-check` fails when the committed page is stale).
+
+Adding a setting: declare it here (with `field`, after adding that field to the
+policy in router/domain/channel.py, for a routing setting), then `make config-docs`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+from router.domain.channel import Channel, RoutingPolicy
+from router.domain.validation import SKILL
+from router.errors import ConfigError
+
+Value: TypeAlias = bool | int | float | str
+"""A setting's value once read: int for whole numbers and bytes, float for seconds and
+fractions, bool for flags, str for the rest. None stands for "unset" or "off"."""
+
+LONGEST = 366 * 24 * 3600.0
+"""The most seconds any time setting may hold (a year): beyond it a deadline could
+leave the calendar, and no center means it."""
+
+
+class Kind(StrEnum):
+    """What a setting's value is, as the documentation names it."""
+
+    WHOLE = "whole number"
+    BYTES = "bytes"
+    SECONDS = "seconds"
+    FRACTION = "fraction"
+    FLAG = "flag"
+    CHOICE = "choice"
+    TEXT = "text"
+    PATH = "path"
+    SKILL = "skill"
+
+    @property
+    def numeric(self) -> bool:
+        return self in (Kind.WHOLE, Kind.BYTES, Kind.SECONDS, Kind.FRACTION)
+
+
+_FLAG_WORDS = dict.fromkeys(("true", "1", "yes", "on"), True) | dict.fromkeys(
+    ("false", "0", "no", "off"), False
+)
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting; `channels` non-empty: one variable per channel, ROUTER_<CHANNEL>_<KEY>.
+
+    field: the RoutingPolicy field it fills (the ChannelPolicy field, per channel), which
+        also holds its default; None for the server's settings, which carry `default`.
+    off: a word that turns the setting off (its value is then None).
+    unset: what it means to leave it unset, for a setting without a default.
+    option: the `contact-router serve` option that sets it.
+    in_file: whether ROUTER_CONFIG_FILE may hold it (not the file's own name).
+    """
+
+    key: str
+    kind: Kind
+    doc: str
+    field: str | None = None
+    default: Value | None = None
+    channels: tuple[Channel, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    above_minimum: bool = False  # the minimum itself is not allowed
+    choices: tuple[str, ...] = ()
+    off: str | None = None
+    unset: str = ""
+    option: str | None = None
+    in_file: bool = True
+
+    @property
+    def per_channel(self) -> bool:
+        return bool(self.channels)
+
+    @property
+    def routing(self) -> bool:
+        """A setting of the routing policy: a scenario may set it."""
+        return self.field is not None
+
+    @property
+    def scaled(self) -> bool:
+        """The simulator divides it by its time scale: the routing policy's times."""
+        return self.routing and self.kind is Kind.SECONDS
+
+    @property
+    def pattern(self) -> str:
+        """Its variable's name, with <CHANNEL> for a per-channel setting."""
+        return f"ROUTER_{'<CHANNEL>_' if self.per_channel else ''}{self.key.upper()}"
+
+
+_EVERY = tuple(Channel)
+
+SETTINGS: tuple[Setting, ...] = (
+    # ---------------------------------------------------------------- the server
+    Setting(
+        "config_file",
+        Kind.PATH,
+        "TOML file of settings keyed by these names without ROUTER_, in lower case",
+        option="--config",
+        in_file=False,
+    ),
+    Setting(
+        "host",
+        Kind.TEXT,
+        "address to listen on (0.0.0.0: other machines too, which needs ROUTER_TOKENS_FILE)",
+        default="127.0.0.1",
+        option="--host",
+    ),
+    Setting(
+        "port",
+        Kind.WHOLE,
+        "gRPC port (0 picks a free one and logs it)",
+        default=50051,
+        minimum=0,
+        maximum=65535,
+        option="--port",
+    ),
+    Setting(
+        "metrics_port",
+        Kind.WHOLE,
+        "Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port, off disables)",
+        default=9464,
+        minimum=0,
+        maximum=65535,
+        off="off",
+        option="--metrics-port",
+    ),
+    Setting(
+        "database_url",
+        Kind.TEXT,
+        "PostgreSQL URL; unset, an embedded PostgreSQL runs in ROUTER_DATA_DIR/postgres",
+        unset="embedded PostgreSQL",
+        option="--database-url",
+    ),
+    Setting(
+        "data_dir",
+        Kind.PATH,
+        "where the embedded PostgreSQL keeps its files",
+        default=".data",
+        option="--data-dir",
+    ),
+    Setting(
+        "log_format",
+        Kind.CHOICE,
+        "json, console, or auto (console on a terminal, JSON otherwise)",
+        default="auto",
+        choices=("auto", "json", "console"),
+        option="--log-format",
+    ),
+    Setting(
+        "log_level",
+        Kind.CHOICE,
+        "the least severe log lines written",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        option="--log-level",
+    ),
+    Setting(
+        "shutdown_grace_seconds",
+        Kind.SECONDS,
+        doc="time given to calls in flight on shutdown",
+        default=10.0,
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "tokens_file",
+        Kind.PATH,
+        "TOML file of accepted bearer tokens (digests, a role each); unset: loopback only",
+        unset="loopback only",
+        option="--tokens-file",
+    ),
+    Setting(
+        "tls_cert_file",
+        Kind.PATH,
+        "PEM certificate chain: serve gRPC over TLS (with ROUTER_TLS_KEY_FILE)",
+        unset="plain gRPC",
+        option="--tls-cert-file",
+    ),
+    Setting(
+        "tls_key_file",
+        Kind.PATH,
+        "PEM private key of that certificate (checked against it at start)",
+        option="--tls-key-file",
+    ),
+    Setting(
+        "tls_client_ca_file",
+        Kind.PATH,
+        "PEM CA: require client certificates signed by it (mutual TLS)",
+        unset="no client certificates",
+        option="--tls-client-ca-file",
+    ),
+    # ------------------------------------------------------- the routing policy
+    Setting(
+        "phone_reserve",
+        Kind.WHOLE,
+        "idle phone-capable agents kept free of chat and email, so a call is answered at once",
+        field="phone_reserve",
+        minimum=0,
+    ),
+    Setting(
+        "offer_timeout_seconds",
+        Kind.SECONDS,
+        doc="time to accept an offer before it returns to the queue (the agent is set away)",
+        field="offer_timeout",
+        minimum=0.1,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "decline_exclusion_seconds",
+        Kind.SECONDS,
+        doc="how long a declined contact skips the agent who declined it",
+        field="decline_exclusion",
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "short_abandon_seconds",
+        Kind.SECONDS,
+        doc="abandons within this wait are excluded from service level",
+        field="short_abandon",
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "reconnect_grace_seconds",
+        Kind.SECONDS,
+        doc="after a restart, time an agent has to sign in again and keep its answered contacts",
+        field="reconnect_grace",
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "skill_relax_seconds",
+        Kind.SECONDS,
+        doc="each preferred skill holds this long, then the least wanted is dropped (0: off)",
+        field="skill_relax",
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "remembered_customers",
+        Kind.WHOLE,
+        "customers whose previous agent is kept (the most recent), rebuilt on start",
+        field="remembered_customers",
+        minimum=0,
+    ),
+    Setting(
+        "max_contact_bytes",
+        Kind.BYTES,
+        "most bytes one waiting contact may hold (attributes, skills, ids); beyond: refused",
+        field="max_contact_bytes",
+        minimum=1,
+    ),
+    Setting(
+        "max_queue_bytes",
+        Kind.BYTES,
+        "most bytes all waiting contacts may hold together (at least ROUTER_MAX_CONTACT_BYTES)",
+        field="max_queue_bytes",
+        minimum=1,
+    ),
+    # ------------------------------------------------------------- per channel
+    Setting(
+        "target_seconds",
+        Kind.SECONDS,
+        doc="answer target: the service-level threshold and the scale of urgency",
+        field="answer_target",
+        channels=_EVERY,
+        minimum=0.001,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "service_level_goal",
+        Kind.FRACTION,
+        "share of contacts to answer within the target (0.8: 80% within 20 s)",
+        field="service_level_goal",
+        channels=_EVERY,
+        minimum=0,
+        above_minimum=True,
+        maximum=1,
+    ),
+    Setting(
+        "service_level_alarm",
+        Kind.FRACTION,
+        "a rolling service level below this is an alarm (at most the goal)",
+        field="service_level_alarm",
+        channels=_EVERY,
+        minimum=0,
+        maximum=1,
+    ),
+    Setting(
+        "capacity",
+        Kind.WHOLE,
+        "contacts an agent holds at once when its sign-in does not say (a call is exclusive)",
+        field="default_capacity",
+        channels=(Channel.CHAT, Channel.EMAIL),
+        minimum=0,
+        maximum=20,
+    ),
+    Setting(
+        "max_queue",
+        Kind.WHOLE,
+        "most contacts waiting at once; a submission beyond it is refused (RESOURCE_EXHAUSTED)",
+        field="max_queue",
+        channels=_EVERY,
+        minimum=1,
+    ),
+    Setting(
+        "prefer_previous_agent",
+        Kind.FLAG,
+        "hold a contact for the agent who last completed one for the same customer",
+        field="prefer_previous_agent",
+        channels=_EVERY,
+    ),
+    Setting(
+        "preferred_agent_wait_seconds",
+        Kind.SECONDS,
+        doc="how long a contact is held for its preferred agent (named or previous)",
+        field="preferred_agent_wait",
+        channels=_EVERY,
+        minimum=0,
+        unset="half the target",
+        maximum=LONGEST,
+    ),
+    Setting(
+        "max_per_hour",
+        Kind.WHOLE,
+        "most contacts an agent answers in any rolling (real) hour (0: no cap)",
+        field="max_per_hour",
+        channels=_EVERY,
+        minimum=0,
+    ),
+    Setting(
+        "fallback_after_seconds",
+        Kind.SECONDS,
+        doc="a contact no signed-in agent could serve moves to the fallback skill after this",
+        field="fallback_after",
+        channels=_EVERY,
+        minimum=0,
+        unset="never: the contact waits",
+        maximum=LONGEST,
+    ),
+    Setting(
+        "fallback_skill",
+        Kind.SKILL,
+        "the skill such a contact then requires",
+        field="fallback_skills",
+        channels=_EVERY,
+        unset="any agent of the channel",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: a setting, for one channel if it is per channel."""
+
+    setting: Setting
+    channel: Channel | None
+    default: Value | None
+
+    @property
+    def key(self) -> str:
+        """Its key in ROUTER_CONFIG_FILE and in a scenario's [router] table."""
+        return self.setting.key if self.channel is None else f"{self.channel}_{self.setting.key}"
+
+    @property
+    def name(self) -> str:
+        return f"ROUTER_{self.key.upper()}"
+
+    def parse_text(self, raw: str, where: str | None = None) -> Value | None:
+        """The value of `raw` as written in the environment or on the command line."""
+        where = where or self.name
+        setting = self.setting
+        text = raw.strip()
+        if setting.off is not None and text.lower() == setting.off:
+            return None
+        if setting.kind is Kind.FLAG:
+            if text.lower() not in _FLAG_WORDS:
+                raise ConfigError(f"{where} must be true or false, got {raw!r}")
+            return _FLAG_WORDS[text.lower()]
+        if setting.kind in (Kind.WHOLE, Kind.BYTES):
+            if not _WHOLE.fullmatch(text):
+                raise ConfigError(f"{where} must be a whole number, got {raw!r}")
+            return self._bounded(int(text), where, raw)
+        if setting.kind.numeric:
+            try:
+                number = float(text)
+            except ValueError:
+                raise ConfigError(f"{where} must be a number, got {raw!r}") from None
+            return self._bounded(number, where, raw)
+        return self._word(raw, where)
+
+    def parse_value(self, raw: object, where: str | None = None) -> Value | None:
+        """The value of `raw` as a TOML file or a program gives it: a flag is a bool (or
+        0 or 1), a number is a number, a whole number has no fraction."""
+        where = where or self.name
+        kind = self.setting.kind
+        if kind is Kind.FLAG:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, int | float) and raw in (0, 1):
+                return bool(raw)
+            raise ConfigError(f"{where} must be true or false, got {raw!r}")
+        if kind.numeric:
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise ConfigError(f"{where} must be a number, got {raw!r}")
+            if kind in (Kind.WHOLE, Kind.BYTES):
+                if isinstance(raw, float) and not raw.is_integer():
+                    raise ConfigError(f"{where} must be a whole number, got {raw!r}")
+                return self._bounded(int(raw), where, raw)
+            return self._bounded(float(raw), where, raw)
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be text, got {raw!r}")
+        return self._word(raw, where)
+
+    def text(self, value: Value) -> str:
+        """`value` written as an environment variable holds it."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return repr(value)
+        return str(value)
+
+    def _bounded(self, number: float, where: str, raw: object) -> int | float:
+        setting = self.setting
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ConfigError(f"{where} must be a finite number, got {raw!r}")
+        low, high = setting.minimum, setting.maximum
+        too_low = low is not None and (number <= low if setting.above_minimum else number < low)
+        if too_low or (high is not None and number > high):
+            raise ConfigError(f"{where} must be {bounds(setting)}, got {raw!r}")
+        return number
+
+    def _word(self, raw: str, where: str) -> str:
+        setting = self.setting
+        if setting.kind is Kind.CHOICE:
+            if raw.strip().lower() not in setting.choices:
+                choices = ", ".join(setting.choices)
+                raise ConfigError(f"{where} must be one of {choices}, got {raw!r}")
+            return raw.strip().lower()
+        if setting.kind is Kind.SKILL and not SKILL.fullmatch(raw):
+            raise ConfigError(f"{where} must be a skill: 1 to 64 characters of [a-z0-9:_.-]")
+        return raw
+
+
+def _variables() -> Iterator[Variable]:
+    policy = RoutingPolicy()
+    for setting in SETTINGS:
+        if setting.field is None:
+            yield Variable(setting, None, setting.default)
+        elif not setting.per_channel:
+            yield Variable(setting, None, _from_field(getattr(policy, setting.field)))
+        for channel in setting.channels:
+            default = getattr(policy.of(channel), setting.field or "")
+            yield Variable(setting, channel, _from_field(default))
+
+
+def _from_field(value: object) -> Value | None:
+    """A policy field's default as a setting's value: a set of skills is one skill."""
+    if isinstance(value, frozenset):
+        return next(iter(sorted(value)), None)
+    assert value is None or isinstance(value, bool | int | float | str), value
+    return value
+
+
+VARIABLES: Mapping[str, Variable] = MappingProxyType({v.name: v for v in _variables()})
+"""Every variable, by name (ROUTER_PHONE_TARGET_SECONDS)."""
+
+BY_KEY: Mapping[str, Variable] = MappingProxyType({v.key: v for v in VARIABLES.values()})
+"""Every variable, by its key in a file or a scenario (phone_target_seconds)."""
+
+
+def routing_policy(
+    values: Mapping[str, Value | None], label: Callable[[Variable], str] | None = None
+) -> RoutingPolicy:
+    """The routing policy of `values` (by variable name; the rest keep their defaults).
+
+    `label` names a variable in errors (default: its name)."""
+    name_of = label or (lambda variable: variable.name)
+
+    def value(variable: Variable) -> object:
+        given = values.get(variable.name, variable.default)
+        if variable.setting.kind is Kind.SKILL:  # the policy holds a set of skills
+            return frozenset() if given is None else frozenset({given})
+        return given
+
+    def number(key: str) -> float:
+        given = value(BY_KEY[key])
+        assert isinstance(given, int | float), key
+        return given
+
+    for channel in Channel:
+        goal, alarm = f"{channel}_service_level_goal", f"{channel}_service_level_alarm"
+        if number(alarm) > number(goal):
+            raise ConfigError(f"{name_of(BY_KEY[alarm])} must be at most {name_of(BY_KEY[goal])}")
+    if number("max_queue_bytes") < number("max_contact_bytes"):
+        raise ConfigError(
+            f"{name_of(BY_KEY['max_queue_bytes'])} must be at least "
+            f"{name_of(BY_KEY['max_contact_bytes'])}"
+        )
+    defaults = RoutingPolicy()
+    # Any: each value was checked against its setting's kind and bounds when read.
+    general: dict[str, Any] = {}
+    per_channel: dict[Channel, dict[str, Any]] = {channel: {} for channel in Channel}
+    for variable in VARIABLES.values():
+        if variable.setting.field is not None:
+            fields = general if variable.channel is None else per_channel[variable.channel]
+            fields[variable.setting.field] = value(variable)
+    try:
+        channels = {
+            channel: replace(defaults.of(channel), **fields)
+            for channel, fields in per_channel.items()
+        }
+        return replace(defaults, channels=MappingProxyType(channels), **general)
+    except ValueError as error:  # a rule of the policy that no bound above expresses
+        raise ConfigError(f"routing policy: {error}") from None
+
+
+def bounds(setting: Setting) -> str:
+    """The allowed values in words, for messages and the table."""
+    if setting.choices:
+        return "one of " + ", ".join(setting.choices)
+    low, high = setting.minimum, setting.maximum
+    above = "above" if setting.above_minimum else "at least"
+    if low is not None and high is not None:
+        if setting.above_minimum:
+            return f"above {number_text(low)} and at most {number_text(high)}"
+        return f"between {number_text(low)} and {number_text(high)}"
+    if low is not None:
+        return f"{above} {number_text(low)}"
+    if setting.kind is Kind.SKILL:
+        return "1 to 64 characters of [a-z0-9:_.-]"
+    if setting.kind is Kind.FLAG:
+        return "true or false"
+    return ""
+
+
+def number_text(value: float) -> str:
+    """A bound or a default as the documentation writes it."""
+    if value == LONGEST:
+        return f"{value:.0f} (a year)"
+    return f"{value:g}" if value != int(value) else str(int(value))

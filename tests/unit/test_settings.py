@@ -1,0 +1,142 @@
+"""The settings schema: every policy field has its setting, and what derives from it
+(defaults, parsing, the policy, the documentation page) agrees with the core."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from router.config import Settings
+from router.domain import Channel, ChannelPolicy, RoutingPolicy
+from router.errors import ConfigError
+from router.settings import BY_KEY, SETTINGS, VARIABLES, Kind, routing_policy
+from router.settings_doc import document
+
+PAGE = Path(__file__).parents[2] / "docs" / "configuration.md"
+
+
+class TestSchema:
+    def test_every_policy_field_has_one_setting(self) -> None:
+        """A field added to the policy without a setting (or with two) fails here; a
+        channel's nature (exclusive, the most an agent may declare) is no setting."""
+        routing = [s.field or "" for s in SETTINGS if s.routing and not s.per_channel]
+        channel = [s.field or "" for s in SETTINGS if s.per_channel]
+        assert sorted(routing) == sorted(
+            f.name for f in dataclasses.fields(RoutingPolicy) if f.name != "channels"
+        )
+        assert sorted(channel) == sorted(
+            f.name
+            for f in dataclasses.fields(ChannelPolicy)
+            if f.name not in ("exclusive", "max_capacity")
+        )
+
+    def test_one_name_per_setting(self) -> None:
+        """The file and scenario key is the variable's name without ROUTER_, lower case."""
+        assert len(VARIABLES) == len(BY_KEY)
+        for name, variable in VARIABLES.items():
+            assert name == f"ROUTER_{variable.key.upper()}"
+            assert BY_KEY[variable.key] is variable
+
+    def test_defaults_are_the_cores(self) -> None:
+        """With nothing set, the policy read is the core's default policy."""
+        assert routing_policy({}) == RoutingPolicy()
+        assert Settings.from_env({}).policy == RoutingPolicy()
+
+    def test_capacity_bounds_are_the_channels(self) -> None:
+        """The capacity setting's bound is what the channel lets an agent declare."""
+        capacity = BY_KEY["chat_capacity"].setting
+        for channel in capacity.channels:
+            assert capacity.maximum == RoutingPolicy().of(channel).max_capacity
+
+    def test_only_the_policys_times_are_scaled(self) -> None:
+        """The simulator scales seconds of the routing policy, nothing else."""
+        scaled = {s.key for s in SETTINGS if s.scaled}
+        assert scaled == {s.key for s in SETTINGS if s.routing and s.kind is Kind.SECONDS}
+        assert "max_per_hour" not in scaled
+        assert "shutdown_grace_seconds" not in scaled
+
+    @pytest.mark.parametrize("name", sorted(VARIABLES))
+    def test_default_written_and_read_back(self, name: str) -> None:
+        """Each default, written as an environment variable, reads back as itself."""
+        variable = VARIABLES[name]
+        if variable.default is not None:
+            assert variable.parse_text(variable.text(variable.default)) == variable.default
+
+    def test_the_page_is_current(self) -> None:
+        """docs/configuration.md is what `make config-docs` renders from the schema."""
+        assert PAGE.read_text(encoding="utf-8") == document(), "run make config-docs"
+
+
+class TestValues:
+    @pytest.mark.parametrize(
+        ("key", "raw", "read"),
+        [
+            ("port", 50051, 50051),
+            ("port", 50051.0, 50051),
+            ("phone_prefer_previous_agent", 0, False),
+            ("phone_prefer_previous_agent", True, True),
+            ("chat_target_seconds", 45, 45.0),
+            ("chat_fallback_skill", "general", "general"),
+        ],
+    )
+    def test_typed_values(self, key: str, raw: object, read: object) -> None:
+        value = BY_KEY[key].parse_value(raw)
+        assert value == read
+        assert type(value) is type(read)
+
+    @pytest.mark.parametrize(
+        ("key", "raw"),
+        [
+            ("port", 50051.5),
+            ("port", True),
+            ("port", "50051"),
+            ("phone_prefer_previous_agent", "yes"),
+            ("phone_prefer_previous_agent", 0.5),
+            ("chat_target_seconds", math.nan),
+            ("chat_target_seconds", math.inf),
+            ("chat_fallback_skill", "Not A Skill"),
+            ("chat_fallback_skill", 3),
+            ("phone_service_level_goal", 0),
+            ("phone_service_level_goal", 1.01),
+        ],
+    )
+    def test_typed_values_refused_by_name(self, key: str, raw: object) -> None:
+        """A program's (or a scenario's) value of the wrong type or out of bounds."""
+        with pytest.raises(ConfigError, match=key):
+            BY_KEY[key].parse_value(raw, where=key)
+
+
+class TestNewPolicySettings:
+    def test_goal_alarm_and_bytes_are_read(self) -> None:
+        """Each channel's goal and alarm, and the byte limits, reach the policy."""
+        settings = Settings.from_env(
+            {
+                "ROUTER_CHAT_SERVICE_LEVEL_GOAL": "0.9",
+                "ROUTER_CHAT_SERVICE_LEVEL_ALARM": "0.75",
+                "ROUTER_MAX_CONTACT_BYTES": "4096",
+                "ROUTER_MAX_QUEUE_BYTES": "1048576",
+            }
+        )
+        chat = settings.policy.of(Channel.CHAT)
+        assert (chat.service_level_goal, chat.service_level_alarm) == (0.9, 0.75)
+        phone = settings.policy.of(Channel.PHONE)
+        assert (phone.service_level_goal, phone.service_level_alarm) == (0.8, 0.7)
+        assert settings.policy.max_contact_bytes == 4096
+        assert settings.policy.max_queue_bytes == 1048576
+
+    def test_alarm_above_goal_names_both(self) -> None:
+        with pytest.raises(
+            ConfigError,
+            match="ROUTER_EMAIL_SERVICE_LEVEL_ALARM must be at most "
+            "ROUTER_EMAIL_SERVICE_LEVEL_GOAL",
+        ):
+            Settings.from_env({"ROUTER_EMAIL_SERVICE_LEVEL_GOAL": "0.5"})
+
+    def test_queue_bytes_below_contact_bytes_names_both(self) -> None:
+        with pytest.raises(
+            ConfigError, match="ROUTER_MAX_QUEUE_BYTES must be at least ROUTER_MAX_CONTACT_BYTES"
+        ):
+            Settings.from_env({"ROUTER_MAX_QUEUE_BYTES": "1024"})
