@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -12,7 +13,7 @@ from google.rpc.error_details_pb2 import BadRequest, ErrorInfo, RetryInfo
 from google.rpc.status_pb2 import Status
 
 from router import errors
-from router.api.errors import DOMAIN, error_status, status_of
+from router.api.errors import DOMAIN, REFUSALS, error_status, status_of
 from router.errors import (
     InternalError,
     InvalidArgument,
@@ -38,6 +39,13 @@ def tree() -> list[type[RouterError]]:
         for kind in vars(errors).values()
         if isinstance(kind, type) and issubclass(kind, RouterError)
     ]
+
+
+PROTO = (
+    Path(__file__).resolve().parents[2] / "proto" / "contactrouter" / "v1" / "contact_router.proto"
+)
+REASON_LINE = re.compile(r"^//   ([A-Z][A-Z0-9_]+) +([A-Z][A-Z_]+)\b", re.MULTILINE)
+"""A line of the proto header's reasons table: reason, then its status code."""
 
 
 def sample(kind: type[RouterError]) -> RouterError:
@@ -136,3 +144,21 @@ class TestErrorStatus:
         status = error_status(QueueFull("full", channel="chat", limit=5, waiting=5))
         [info] = details_of(status, ErrorInfo)
         assert dict(info.metadata) == {"channel": "chat", "limit": "5", "waiting": "5"}
+
+
+class TestDocumented:
+    def test_the_proto_lists_every_reason_a_caller_meets(self) -> None:
+        """The proto's header lists each reason a caller can receive with its code: every
+        class that is refused or internal and has no subclass of its own."""
+        header = PROTO.read_text(encoding="utf-8").split("\nsyntax = ", 1)[0]
+        listed = dict(REASON_LINE.findall(header))
+        kinds = tree()
+        met = [
+            kind
+            for kind in kinds
+            if (issubclass(kind, REFUSALS) or kind is InternalError)
+            and not any(other is not kind and issubclass(other, kind) for other in kinds)
+        ]
+        assert met
+        for kind in met:
+            assert listed.get(kind.reason) == status_of(sample(kind)).name, kind

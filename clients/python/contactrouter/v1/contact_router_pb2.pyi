@@ -10,14 +10,56 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
-after the change is committed to PostgreSQL. Errors use gRPC status codes:
+after the change is committed to PostgreSQL.
+
+Errors. A refused call changes nothing. Its gRPC status code says what kind of
+refusal it is, and its status message says, for a person, what to do:
   INVALID_ARGUMENT     a field is missing or malformed; the message names it
   NOT_FOUND            the contact, agent or offer does not exist
   FAILED_PRECONDITION  the call does not fit the current state (for example
                        accepting an offer that expired)
-  RESOURCE_EXHAUSTED   a configured limit was reached
-  UNAVAILABLE          PostgreSQL could not take the write; retry with the same
-                       request (submissions are idempotent by their key)
+  RESOURCE_EXHAUSTED   a configured limit was reached; try later
+  UNAVAILABLE          the router cannot take the request now (PostgreSQL could
+                       not take the write, the router is stopping, or it is a
+                       standby); retry the same request (submissions are
+                       idempotent by their key)
+  UNAUTHENTICATED      no valid bearer token ("authorization: Bearer <token>")
+  PERMISSION_DENIED    the token's role, or the agent it acts for, may not make
+                       the call
+  INTERNAL             a fault of the router itself; its log has the details
+
+Every error also carries the standard rich error details: a google.rpc.Status
+(google/rpc/status.proto), serialized in the binary trailing metadata
+"grpc-status-details-bin", with the call's own code and message, and these
+details (google/rpc/error_details.proto), each packed in a google.protobuf.Any:
+  google.rpc.ErrorInfo   on every error: domain "contactrouter.v1", a stable
+                         reason (below) and metadata (below)
+  google.rpc.BadRequest  on INVALID_ARGUMENT: one field violation, whose field
+                         is the path of the bad field in the request
+                         ("customer_id", "capacities.channel",
+                         "forecast[3].interval_start"; "request" when the bytes
+                         do not parse as the method's request at all) and whose
+                         description says what is wrong with it
+  google.rpc.RetryInfo   on UNAVAILABLE: retry_delay, how long to wait before
+                         sending the same request again
+Branch on the reason, not on the message text; skip detail types you do not
+know (more may come). The reasons, with their code and metadata keys:
+  INVALID_FIELD         INVALID_ARGUMENT     field
+  NOT_FOUND             NOT_FOUND
+  WRONG_STATE           FAILED_PRECONDITION
+  QUEUE_FULL            RESOURCE_EXHAUSTED   channel (phone, chat, email), limit,
+                                             waiting (contacts)
+  QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
+                                             contacts)
+  CONTACT_TOO_LARGE     RESOURCE_EXHAUSTED   size, limit (bytes of this contact)
+  DATABASE_UNAVAILABLE  UNAVAILABLE          (PostgreSQL is down or slow)
+  SHUTTING_DOWN         UNAVAILABLE          (this router is stopping)
+  STANDBY               UNAVAILABLE          (this router is a standby)
+  UNAUTHENTICATED       UNAUTHENTICATED
+  PERMISSION_DENIED     PERMISSION_DENIED    role; method when the role may not
+                                             call the service at all
+  INTERNAL              INTERNAL
+A reason not listed here is a new one: act on its code.
 """
 
 from collections import abc as _abc
