@@ -8,6 +8,7 @@ conventions: a `contactrouter_` prefix, base units, `_total` on counters.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from router.domain import (
     QueueSnapshot,
 )
 from router.domain.rolling import RollingServiceLevel
+from router.errors import StartupError
 
 log = structlog.get_logger(__name__)
 
@@ -225,4 +227,17 @@ async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio
         finally:
             writer.close()
 
-    return await asyncio.start_server(handle, host, port, limit=16 * 1024)
+    try:
+        return await asyncio.start_server(handle, host, port, limit=16 * 1024)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            problem = (
+                "is in use (another contact-router, or another exporter, listens there): "
+                "stop it, or choose"
+            )
+        else:
+            problem = f"cannot be bound ({error.strerror or error}): choose"
+        raise StartupError(
+            f"cannot serve metrics: metrics port {host}:{port} {problem} another port "
+            "(ROUTER_METRICS_PORT, or off for no metrics)"
+        ) from error

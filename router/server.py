@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +30,7 @@ from router.api.servicer import ActiveSwitchboard
 from router.config import ServerTls, Settings
 from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
+from router.errors import StartupError, StoreUnavailable
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
@@ -49,6 +52,10 @@ _SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.max_receive_message_length", 256 * 1024),
+    # gRPC sets SO_REUSEPORT by default: a second router on a busy port would then
+    # listen beside the first, and the kernel would split new connections between
+    # them (and their databases). Bind exclusively, so the second one is refused.
+    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -133,7 +140,7 @@ async def start_router(
         host = "127.0.0.1"
     elif tokens is not None and tls is None and host not in _LOOPBACK:
         log.warning("tokens_without_tls", hint="bearer tokens cross the network in clear text")
-    store = await Store.open(database_url)
+    store = await _open_store(database_url)
     try:
         applied = await store.migrate()
     except BaseException:
@@ -151,7 +158,11 @@ async def start_router(
     metrics.registry.register(LiveCollector(read_live))
     metrics_server = None
     if metrics_port is not None:
-        metrics_server = await serve_metrics(metrics, host, metrics_port)
+        try:
+            metrics_server = await serve_metrics(metrics, host, metrics_port)
+        except BaseException:
+            await store.close()
+            raise
     # Access first: a caller without a valid token learns nothing, not even whether
     # its bytes parse.
     interceptors: list[grpc.aio.ServerInterceptor] = [RefuseMalformedRequests()]
@@ -172,15 +183,15 @@ async def start_router(
         ),
         server,
     )
-    if tls is None:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    else:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.private_key, tls.certificate_chain)],
-            root_certificates=tls.client_ca,
-            require_client_auth=tls.client_ca is not None,
-        )
-        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    try:
+        bound = _listen(server, host, port, tls)
+    except BaseException:
+        await server.stop(None)
+        if metrics_server is not None:
+            metrics_server.close()
+            await metrics_server.wait_closed()
+        await store.close()
+        raise
     await set_serving(health, serving=False)
     await health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     await server.start()
@@ -207,6 +218,68 @@ async def start_router(
             await running.stop(0)
             raise
     return running
+
+
+async def _open_store(database_url: str) -> Store:
+    """The store, or a StartupError saying what to fix: at start, a server that cannot
+    be reached is the operator's to fix (a wrong URL, PostgreSQL not started yet)."""
+    try:
+        return await Store.open(database_url)
+    except StoreUnavailable as error:
+        raise StartupError(
+            f"{error}; is PostgreSQL running there? Check ROUTER_DATABASE_URL"
+        ) from error
+
+
+def _listen(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None) -> int:
+    """Bind the gRPC port; the port bound (`port` 0 picks one).
+
+    The port is tried first with a plain socket, bound as gRPC binds it: gRPC reports
+    any failure as "Failed to bind" (and logs its own lines), while the socket says
+    which failure it is: in use, not allowed, no such address."""
+    refused = _bind_error(host, port)
+    if refused is not None:
+        if refused.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"cannot serve gRPC: {host}:{port} is in use (another contact-router, or "
+                "another program, listens there): stop it, or choose another port "
+                "(ROUTER_PORT)"
+            )
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {refused.strerror or refused}: check "
+            "ROUTER_HOST and ROUTER_PORT"
+        )
+    address = f"{host}:{port}"
+    try:
+        if tls is None:
+            return server.add_insecure_port(address)
+        credentials = grpc.ssl_server_credentials(
+            [(tls.private_key, tls.certificate_chain)],
+            root_certificates=tls.client_ca,
+            require_client_auth=tls.client_ca is not None,
+        )
+        return server.add_secure_port(address, credentials)
+    except RuntimeError as error:
+        hint = "" if tls is None else " (with TLS: do the certificate and key files match?)"
+        raise StartupError(f"cannot listen on {address}: gRPC refused the address{hint}") from error
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why `host:port` cannot be bound now, or None if it can (or `port` is 0)."""
+    if port == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        return error
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error
+    return None
 
 
 def _owner_of(active: ActiveSwitchboard) -> OwnerOf:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -24,7 +25,7 @@ from router.domain import (
     Event,
     PreferenceSource,
 )
-from router.errors import StoreUnavailable
+from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
 from router.store.fetch import fetch
 from router.store.group_commit import _TRANSIENT, GroupCommit, Write
@@ -76,12 +77,28 @@ class Store:
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
+        """A pool on `dsn`. StoreUnavailable if the server cannot be reached (retrying
+        may help); StartupError if it refuses the database or the user (it will not)."""
+        url = urlsplit(dsn)
+        # Where, for the messages (host and port, or the socket folder): never the password.
+        server = url.netloc.rpartition("@")[2] or parse_qs(url.query).get("host", ["?"])[0]
         try:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection
             )
         except _TRANSIENT as error:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {server}: {error}") from error
+        except asyncpg.InvalidCatalogNameError as error:
+            database = url.path.lstrip("/")
+            raise StartupError(
+                f"PostgreSQL at {server}: {error}: create it (CREATE DATABASE "
+                f'"{database}"), or name an existing one in ROUTER_DATABASE_URL'
+            ) from error
+        except asyncpg.InvalidAuthorizationSpecificationError as error:
+            raise StartupError(
+                f"PostgreSQL at {server} refused user {url.username or '(none)'!r}: {error}: "
+                "check the user and password in ROUTER_DATABASE_URL"
+            ) from error
         return cls(pool, dsn)
 
     async def become_active(self, poll_seconds: float = 0.5) -> None:
