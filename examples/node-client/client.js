@@ -6,15 +6,25 @@
 // works outside Python. One run drives one chat contact through its whole life:
 //
 //   gateway: SubmitContact, the same submission again (a duplicate), and one
-//            malformed submission (INVALID_ARGUMENT naming "channel")
+//            malformed submission (INVALID_ARGUMENT naming "channel", with its
+//            rich error details decoded: ErrorInfo and BadRequest)
 //   agent:   SignIn, StreamOffers, the offer for that contact, AcceptOffer,
 //            EndContact, CompleteContact("order-status")
 //   gateway: GetContact shows it COMPLETED with its timings
 //   agent:   cancel the offer stream, SignOut
 //
+// Every error the router answers carries the standard rich error details: a
+// google.rpc.Status in the "grpc-status-details-bin" trailer (the proto's header
+// comment says which details come with which code). This client decodes them with
+// the google/rpc protos in ./proto (copied from googleapis) and prints them.
+//
 // Usage: node client.js <host:port>
-// Prints one JSON line on stdout ({"ok": true, "contact_id": ..., "steps": [...]})
-// and exits 0, or prints the error on stderr and exits 1. Progress goes to stderr.
+// Prints one JSON line on stdout and exits 0 ({"ok": true, "contact_id": ...,
+// "steps": [...], "invalid_argument": <error>}), or 1 on a failure
+// ({"ok": false, "error": <error>}, and the error on stderr). An <error> is
+// {"code", "message", "reason", "domain", "metadata", "field_violations",
+// "retry_delay_seconds"}: the gRPC status and its decoded details (null or empty
+// where the error carried none). Progress goes to stderr.
 
 'use strict';
 
@@ -22,9 +32,14 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
 
 const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'proto');
 const PROTO_FILE = 'contactrouter/v1/contact_router.proto';
+// google/rpc/status.proto and error_details.proto, unchanged from googleapis.
+const RPC_PROTO_ROOT = path.resolve(__dirname, 'proto');
+const RPC_PROTO_FILES = ['google/rpc/status.proto', 'google/rpc/error_details.proto'];
+const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
 const CALL_TIMEOUT_MS = 5_000; // deadline of each unary call
 const OFFER_TIMEOUT_MS = 10_000; // how long the agent waits for its offer
@@ -46,6 +61,70 @@ function loadApi() {
     oneofs: true,
   });
   return grpc.loadPackageDefinition(definition).contactrouter.v1;
+}
+
+// --- the rich error details ------------------------------------------------
+
+// google.rpc.Status and the detail messages, decoded with protobufjs (which
+// proto-loader uses too). google/protobuf/any.proto and duration.proto are
+// well-known types that protobufjs ships.
+function loadRpcTypes() {
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) =>
+    target in protobuf.common ? target : path.join(RPC_PROTO_ROOT, target);
+  root.loadSync(RPC_PROTO_FILES, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+const rpcTypes = loadRpcTypes();
+
+function statusName(code) {
+  return Object.keys(grpc.status).find((name) => grpc.status[name] === code) || String(code);
+}
+
+// A gRPC error as plain JSON: its code and message, and what its rich status
+// says. An error without the trailer (one that never reached a router, such as
+// a refused connection) has a null reason and no details.
+function describeError(error) {
+  const described = {
+    code: statusName(error.code),
+    message: error.details || '',
+    reason: null,
+    domain: null,
+    metadata: {},
+    field_violations: [],
+    retry_delay_seconds: null,
+  };
+  const raw = error.metadata ? error.metadata.get(STATUS_DETAILS_KEY) : [];
+  if (raw.length === 0) return described;
+  const status = rpcTypes.lookupType('google.rpc.Status').decode(raw[0]);
+  check(status.code === error.code, `the details' code ${status.code} is the call's ${error.code}`);
+  check(status.message === error.details, "the details' message is the call's");
+  for (const any of status.details) {
+    // type_url is "type.googleapis.com/google.rpc.ErrorInfo": the type is its last part.
+    const typeName = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+    let type;
+    try {
+      type = rpcTypes.lookupType(typeName);
+    } catch {
+      continue; // a detail type this client does not know: skip it
+    }
+    const detail = type.toObject(type.decode(any.value), { longs: Number, defaults: true });
+    if (typeName === 'google.rpc.ErrorInfo') {
+      described.reason = detail.reason;
+      described.domain = detail.domain;
+      described.metadata = detail.metadata;
+    } else if (typeName === 'google.rpc.BadRequest') {
+      for (const violation of detail.field_violations) {
+        described.field_violations.push({ field: violation.field, description: violation.description });
+      }
+    } else if (typeName === 'google.rpc.RetryInfo') {
+      const delay = detail.retry_delay;
+      described.retry_delay_seconds = delay.seconds + delay.nanos / 1e9;
+    }
+  }
+  return described;
 }
 
 // --- small promisified wrappers --------------------------------------------
@@ -206,7 +285,13 @@ async function run(target) {
     });
     check(bad.code === grpc.status.INVALID_ARGUMENT, `INVALID_ARGUMENT (3), got ${bad.code}: ${bad.details}`);
     check(/channel/i.test(bad.details || ''), `the message names "channel": ${bad.details}`);
-    step('invalid-argument', `code=${bad.code} "${bad.details}"`);
+    const invalid = describeError(bad);
+    check(invalid.reason === 'INVALID_FIELD', `ErrorInfo reason INVALID_FIELD: ${invalid.reason}`);
+    check(
+      invalid.field_violations.some((v) => v.field === 'channel'),
+      `a BadRequest violation of "channel": ${JSON.stringify(invalid.field_violations)}`,
+    );
+    step('invalid-argument', JSON.stringify(invalid));
 
     // Agent: sign in for chat only (3 at once), then open the offer stream.
     // Phone and email are listed with capacity 0: channels not listed take the
@@ -296,7 +381,7 @@ async function run(target) {
     check(signedOut.agent.status === 'AGENT_STATUS_OFFLINE', `signed out is OFFLINE: ${signedOut.agent.status}`);
     step('sign-out');
 
-    return { ok: true, contact_id: contact.contact_id, agent_id: agentId, steps };
+    return { ok: true, contact_id: contact.contact_id, agent_id: agentId, steps, invalid_argument: invalid };
   } finally {
     if (stream && !stream.cancelled) stream.cancel();
     if (signedIn) {
@@ -325,8 +410,16 @@ async function main() {
     return 0;
   } catch (error) {
     // A gRPC error carries its status code; its message already names the method.
-    const code = typeof error.code === 'number' ? ` (gRPC status ${error.code})` : '';
+    const isGrpc = typeof error.code === 'number';
+    const code = isGrpc ? ` (gRPC status ${error.code})` : '';
     process.stderr.write(`node-client: failed${code}: ${error.message || error}\n`);
+    let described;
+    try {
+      described = isGrpc ? describeError(error) : { message: String(error.message || error) };
+    } catch (undecodable) {
+      described = { code: statusName(error.code), message: error.details, undecodable: String(undecodable) };
+    }
+    process.stdout.write(`${JSON.stringify({ ok: false, error: described })}\n`);
     return 1;
   } finally {
     clearTimeout(overall);

@@ -1,5 +1,6 @@
 """The Node.js example client (examples/node-client), written from the .proto alone, against a
-real router: the contract works outside Python, and what it did is recorded in PostgreSQL."""
+real router: the contract works outside Python, what it did is recorded in PostgreSQL, and it
+reads the standard rich error details (google.rpc.Status with ErrorInfo, BadRequest, RetryInfo)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from router.domain import RoutingPolicy
-from router.server import RunningRouter
+from router.errors import NotActive
+from router.server import RunningRouter, start_router
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "examples" / "node-client"
 NPM_CI_TIMEOUT = 180.0
@@ -101,6 +103,14 @@ async def run_client(node: str, target: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+def one_json_line(out: str) -> dict[str, Any]:
+    """What the client printed on stdout: exactly one JSON line."""
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, f"expected one JSON line on stdout, got:\n{out}"
+    printed: dict[str, Any] = json.loads(lines[0])
+    return printed
+
+
 def unused_port() -> int:
     """A loopback port that nothing listens on (bound, then released)."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
@@ -121,11 +131,18 @@ class TestNodeClient:
         code, out, err = await run_client(node, f"127.0.0.1:{router_server.port}")
 
         assert code == 0, f"node client failed (exit {code}):\n{err}"
-        lines = out.strip().splitlines()
-        assert len(lines) == 1, f"expected one JSON line on stdout, got:\n{out}"
-        summary: dict[str, Any] = json.loads(lines[0])
+        summary = one_json_line(out)
         assert summary["ok"] is True
         assert summary["steps"] == STEPS
+        # The refused submission, as decoded from grpc-status-details-bin.
+        invalid = summary["invalid_argument"]
+        assert invalid["code"] == "INVALID_ARGUMENT"
+        assert (invalid["reason"], invalid["domain"]) == ("INVALID_FIELD", "contactrouter.v1")
+        assert invalid["metadata"] == {"field": "channel"}
+        [violation] = invalid["field_violations"]
+        assert violation["field"] == "channel"
+        assert invalid["message"] == f"channel: {violation['description']}"
+        assert invalid["retry_delay_seconds"] is None
         contact_id: str = summary["contact_id"]
         agent_id: str = summary["agent_id"]
 
@@ -167,10 +184,36 @@ class TestNodeClient:
         assert last is not None
         assert (last["kind"], last["status"], last["connected"]) == ("signed_out", "offline", False)
 
+    async def test_node_client_reads_the_retry_hint_of_a_standby(
+        self, node: str, router_server: RunningRouter, database_url: str, policy: RoutingPolicy
+    ) -> None:
+        """Against a standby (another router is active on its database), the first call fails
+        UNAVAILABLE, and the client prints the ErrorInfo reason and the RetryInfo delay."""
+        standby = await start_router(database_url, policy, wait_active=False)
+        try:
+            code, out, err = await run_client(node, f"127.0.0.1:{standby.port}")
+        finally:
+            await standby.stop(grace=1.0)
+
+        assert code == 1, f"expected a failure:\n{out}\n{err}"
+        failure = one_json_line(out)
+        assert failure["ok"] is False
+        error = failure["error"]
+        assert error["code"] == "UNAVAILABLE"
+        assert "standby" in error["message"]
+        assert (error["reason"], error["domain"]) == ("STANDBY", "contactrouter.v1")
+        assert error["retry_delay_seconds"] == NotActive.retry_after
+        assert error["field_violations"] == []
+        assert "UNAVAILABLE" in err
+
     async def test_node_client_reports_an_unreachable_router(self, node: str) -> None:
-        """Without a router to talk to, the client exits 1 with the error and prints no summary."""
+        """Without a router to talk to, the client exits 1 with the error: UNAVAILABLE from the
+        connection itself, so no reason and no details."""
         code, out, err = await run_client(node, f"127.0.0.1:{unused_port()}")
 
         assert code == 1
-        assert out == ""
+        error = one_json_line(out)["error"]
+        assert error["code"] == "UNAVAILABLE"
+        assert error["reason"] is None
+        assert error["retry_delay_seconds"] is None
         assert "UNAVAILABLE" in err
