@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 
 import grpc
 import structlog
+import tomli_w
 from google.protobuf.message import Message
 
 from router.api.errors import abort
@@ -132,12 +133,18 @@ def new_token() -> str:
 
 
 def token_entry(token: str, name: str, role: Role, agent_id: str | None = None) -> str:
-    """The TOML entry that accepts `token`."""
-    lines = ["[[token]]", f'name = "{name}"', f'role = "{role.value}"']
+    """The TOML entry that accepts `token`, to append to a tokens file.
+
+    A TOML writer quotes the values, so a name or agent id holding quotes, newlines or
+    brackets stays a value: it cannot add a line, a key or a token to the file."""
+    entry = {"name": name, "role": role.value}
     if agent_id is not None:
-        lines.append(f'agent_id = "{agent_id}"')
-    lines.append(f'sha256 = "{digest_of(token)}"')
-    return "\n".join(lines) + "\n"
+        entry["agent_id"] = agent_id
+    entry["sha256"] = digest_of(token)
+    # The header here, the keys by the writer: appended entries stay [[token]] tables (the
+    # writer would make a one-entry array an inline `token = [...]`, which a second
+    # entry in the same file would repeat).
+    return "[[token]]\n" + tomli_w.dumps(entry)
 
 
 OwnerOf = Callable[[str, str], str | None]
