@@ -41,9 +41,10 @@ def tree() -> list[type[RouterError]]:
     ]
 
 
-PROTO = (
-    Path(__file__).resolve().parents[2] / "proto" / "contactrouter" / "v1" / "contact_router.proto"
-)
+ROOT = Path(__file__).resolve().parents[2]
+PROTO = ROOT / "proto" / "contactrouter" / "v1" / "contact_router.proto"
+STATUS_SETTERS = re.compile(r"\.(abort|abort_with_status|set_code|set_details)\(")
+"""What ends a call with a status on a grpc.aio.ServicerContext."""
 REASON_LINE = re.compile(r"^//   ([A-Z][A-Z0-9_]+) +([A-Z][A-Z_]+)\b", re.MULTILINE)
 """A line of the proto header's reasons table: reason, then its status code."""
 
@@ -162,3 +163,18 @@ class TestDocumented:
         assert met
         for kind in met:
             assert listed.get(kind.reason) == status_of(sample(kind)).name, kind
+
+
+class TestOnePlace:
+    def test_only_the_mapping_sets_a_status(self) -> None:
+        """No module of the server ends a call with a status of its own: each goes through
+        router/api/errors.py, so that every error carries the details."""
+        mapping = ROOT / "router" / "api" / "errors.py"
+        setting = [
+            f"{path.relative_to(ROOT)}:{number}"
+            for path in sorted((ROOT / "router").rglob("*.py"))
+            if path != mapping
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if STATUS_SETTERS.search(line)
+        ]
+        assert setting == []
