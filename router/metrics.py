@@ -13,8 +13,18 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from router.domain import (
@@ -31,18 +41,30 @@ from router.errors import StartupError
 
 log = structlog.get_logger(__name__)
 
-LiveReader = Callable[[], tuple[QueueSnapshot, RollingServiceLevel, datetime, int] | None]
-"""Returns the live queue, the rolling service level, now, and the pending writes;
-None while this process is a standby."""
+LiveReader = Callable[[], tuple[QueueSnapshot, RollingServiceLevel, datetime, int, int] | None]
+"""Returns the live queue, the rolling service level, now, the pending writes and the
+open offer streams; None while this process is a standby."""
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+# An offer stream is open as long as its agent is present: from a reconnect after a few
+# seconds to a whole shift.
+_STREAM_BUCKETS = (1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400)
 
 
 class RouterMetrics:
     """Every metric of one router, in a registry of its own."""
 
     def __init__(self, rolling: RollingServiceLevel) -> None:
+        # `_created` series (when each counter and histogram was made) double the series
+        # count for a timestamp dashboards do not use. The switch is the library's, for
+        # the whole process; the router's are its only metrics.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.registry = CollectorRegistry(auto_describe=True)
+        # The standard figures (CPU, memory, open files, GC, Python version), from the
+        # library's collectors, which read the process itself whatever registry holds them.
+        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(standard)
         self.rolling = rolling
         self.offers = Counter(
             "contactrouter_offers_total",
@@ -67,6 +89,14 @@ class RouterMetrics:
             "RPC handling time by method.",
             ["method"],
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stream_duration = Histogram(
+            "contactrouter_offer_stream_duration_seconds",
+            "How long each agent's offer stream was open (the agent's presence), observed "
+            "when it ends. Not an RPC latency: streams are kept out of "
+            "contactrouter_rpc_duration_seconds.",
+            buckets=_STREAM_BUCKETS,
             registry=self.registry,
         )
         self.batch_size = Histogram(
@@ -131,8 +161,15 @@ class RouterMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def observe_stream(self, seconds: float) -> None:
+        """An offer stream ended after `seconds`."""
+        self.stream_duration.observe(seconds)
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition the `accept` header asks for (OpenMetrics, else the Prometheus
+        text format) and its content type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
 
 
 class LiveCollector(Collector):
@@ -150,7 +187,7 @@ class LiveCollector(Collector):
         yield active
         if live is None:
             return
-        snapshot, rolling, now, backlog = live
+        snapshot, rolling, now, backlog, streams = live
         waiting = GaugeMetricFamily(
             "contactrouter_contacts_waiting", "Contacts queued now.", labels=["channel"]
         )
@@ -195,7 +232,12 @@ class LiveCollector(Collector):
             "contactrouter_db_pending_writes", "Writes waiting for the next commit."
         )
         pending.add_metric([], backlog)
-        yield from (waiting, offered, oldest, unserved, level, agents, pending)
+        open_streams = GaugeMetricFamily(
+            "contactrouter_offer_streams_open",
+            "Offer streams open now (agents present on this router).",
+        )
+        open_streams.add_metric([], streams)
+        yield from (waiting, offered, oldest, unserved, level, agents, pending, open_streams)
 
 
 async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio.Server:
@@ -206,12 +248,14 @@ async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if request.startswith(b"GET ") and path.split(b"?")[0] == b"/metrics":
-                body, status = metrics.render(), b"200 OK"
+                body, content_type = metrics.render(_header(request, b"accept"))
+                status = b"200 OK"
             else:
                 body, status = b"not found; try /metrics\n", b"404 Not Found"
+                content_type = "text/plain; charset=utf-8"
             writer.write(
-                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4; "
-                b"charset=utf-8\r\nContent-Length: "
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type.encode() + b"\r\n"
+                b"Content-Length: "
                 + str(len(body)).encode()
                 + b"\r\nConnection: close\r\n\r\n"
                 + body
@@ -241,3 +285,12 @@ async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio
             f"cannot serve metrics: metrics port {host}:{port} {problem} another port "
             "(ROUTER_METRICS_PORT, or off for no metrics)"
         ) from error
+
+
+def _header(request: bytes, name: bytes) -> str:
+    """The value of header `name` (lower case) in a raw HTTP request head, or ""."""
+    for line in request.split(b"\r\n")[1:]:
+        field, _, field_value = line.partition(b":")
+        if field.strip().lower() == name:
+            return field_value.strip().decode("latin-1")
+    return ""

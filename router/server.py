@@ -149,11 +149,12 @@ async def start_router(
     metrics = RouterMetrics(RollingServiceLevel(policy))
     active = ActiveSwitchboard()
 
-    def read_live() -> tuple[QueueSnapshot, RollingServiceLevel, datetime, int] | None:
-        if active.switchboard is None:
+    def read_live() -> tuple[QueueSnapshot, RollingServiceLevel, datetime, int, int] | None:
+        switchboard = active.switchboard
+        if switchboard is None:
             return None
-        snapshot, now = active.switchboard.snapshot()
-        return snapshot, metrics.rolling, now, store.writer.backlog
+        snapshot, now = switchboard.snapshot()
+        return snapshot, metrics.rolling, now, store.writer.backlog, switchboard.open_streams
 
     metrics.registry.register(LiveCollector(read_live))
     metrics_server = None
@@ -171,7 +172,9 @@ async def start_router(
     server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
     pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)
-    pb_grpc.add_AgentServiceServicer_to_server(AgentService(active, observe), server)
+    pb_grpc.add_AgentServiceServicer_to_server(
+        AgentService(active, observe, metrics.observe_stream), server
+    )
     pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

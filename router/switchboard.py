@@ -125,6 +125,11 @@ class Switchboard:
         self.service_level_watch: ServiceLevelWatch | None = None
         """The phone service-level alarm, shown in the live queue status (set by server)."""
 
+    @property
+    def open_streams(self) -> int:
+        """Agents' offer streams open now (read by the metrics at scrape time)."""
+        return len(self._streams)
+
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:

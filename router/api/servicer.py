@@ -12,7 +12,16 @@ RpcObserver = Callable[[str, str, float], None]
 """Told (method, status code name, seconds) after each RPC."""
 
 
+StreamObserver = Callable[[float], None]
+"""Told how many seconds an offer stream was open, when it ends (its own histogram:
+a stream lasts as long as the agent is present, not an RPC latency)."""
+
+
 def ignore_rpc(method: str, code: str, seconds: float) -> None:
+    return None
+
+
+def ignore_stream(seconds: float) -> None:
     return None
 
 
@@ -37,9 +46,15 @@ class ActiveSwitchboard:
 
 
 class Servicer:
-    def __init__(self, active: ActiveSwitchboard, observe_rpc: RpcObserver = ignore_rpc) -> None:
+    def __init__(
+        self,
+        active: ActiveSwitchboard,
+        observe_rpc: RpcObserver = ignore_rpc,
+        observe_stream: StreamObserver = ignore_stream,
+    ) -> None:
         self._active = active
         self.observe_rpc = observe_rpc
+        self.observe_stream = observe_stream
 
     @property
     def _switchboard(self) -> Switchboard:

@@ -46,3 +46,15 @@ def test_a_transferred_contact_counts_its_first_answer_only() -> None:
     )
     # One of two customers answered within 20 s (not two of three).
     assert metrics.rolling.value(Channel.PHONE, T0 + timedelta(seconds=71)) == 0.5
+
+
+def test_stream_durations_have_buckets_for_hours() -> None:
+    """A stream that lasted 3 hours lands in a bucket below +Inf, and in no RPC series."""
+    metrics = RouterMetrics(RollingServiceLevel(RoutingPolicy()))
+    metrics.observe_stream(3 * 3600.0)
+    registry = metrics.registry
+    name = "contactrouter_offer_stream_duration_seconds_bucket"
+    assert registry.get_sample_value(name, {"le": "3600.0"}) == 0
+    assert registry.get_sample_value(name, {"le": "14400.0"}) == 1
+    count = "contactrouter_rpc_duration_seconds_count"
+    assert registry.get_sample_value(count, {"method": "StreamOffers"}) is None
