@@ -92,6 +92,15 @@ class Setting:
     option: str | None = None
     in_file: bool = True
 
+    def __post_init__(self) -> None:
+        # A routing setting's default is the core's; a per-channel one fills a field.
+        if self.field is not None and self.default is not None:
+            raise ValueError(f"{self.key}: the default of a routing setting is its field's")
+        if self.channels and self.field is None:
+            raise ValueError(f"{self.key}: a per-channel setting fills a ChannelPolicy field")
+        if (self.kind is Kind.CHOICE) != bool(self.choices):
+            raise ValueError(f"{self.key}: choices go with, and only with, Kind.CHOICE")
+
     @property
     def per_channel(self) -> bool:
         return bool(self.channels)
