@@ -6,20 +6,31 @@ patience (rate theta = 1 / mean patience). Abandonment shortens the queue, so Er
 needs fewer agents than Erlang C for the same target, and it can staff an interval
 whose traffic exceeds the agents (the queue stays finite).
 
-Computed exactly rather than by approximation:
+Computed exactly rather than by approximation, in time proportional to the agents plus
+the waiting callers that matter, whatever the threshold:
 
 * the stationary distribution of the birth-death chain: p(k) ~ A^k / k! up to n busy
   agents, then p(n + j) = p(n) prod_{i=1..j} lambda / (n mu + i theta), summed until
   the terms vanish;
-* a caller who arrives to find j waiting (PASTA) passes stages j, j-1, ..., 0; at
-  stage i it leaves the stage at rate q_i = n mu + i theta + theta: forward (the one
-  ahead is served or gives up, or at stage 0 a server frees) with rate n mu + i theta,
-  or gives up itself with rate theta. Time in a stage does not depend on how it ends,
-  so the chance of being answered within t is found by uniformization of that chain,
-  for every j at once.
+* a caller who arrives to find j waiting (PASTA) reaches an agent after V, the sum of
+  the times the j + 1 callers ahead of it (itself last) take to leave the head of the
+  line: exponentials of rates n mu + k theta, k = 0..j. It is answered if its own
+  patience outlasts V. With c = n mu / theta, e^(-theta V) is Beta(c, j + 1)
+  distributed (a product of Beta(c + k, 1) variables), so with x = 1 - e^(-theta t):
+
+      P(answered within t)  = c / (c + j + 1) * I_x(j + 1, c + 1)
+      P(abandoned within s) = z - z I_z(j + 1, c) + (j + 1) / (j + 1 + c) I_z(j + 2, c)
+
+  where I is the regularized incomplete beta function and z = 1 - e^(-theta s). For
+  all j at once, I_x(a, b) follows from I_x(1, b) = 1 - (1 - x)^b by its recurrence in
+  a, one term per waiting caller.
 
 Service level is reported the way the router counts it: answered within the threshold
 / (all calls - those abandoned within the short-abandon limit).
+
+The work is bounded: the waiting line is followed to at most MAX_WAITING callers (an
+agent count whose line would grow longer cannot meet any target a center sets), and a
+search for the agents needed stops with ValueError past `max_terms` terms in all.
 """
 
 from __future__ import annotations
@@ -28,6 +39,14 @@ import math
 from dataclasses import dataclass
 
 _TAIL = 1e-13
+
+MAX_WAITING = 200_000
+"""The longest waiting line followed: the stationary distribution is cut where its
+terms vanish, and a line that would be longer counts as not meeting the target."""
+
+MAX_TERMS = 4_000_000
+"""Terms (agents plus waiting callers, per count of agents tried) a search may compute:
+about a second of arithmetic. Realistic centres need a few hundred thousand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,69 +66,120 @@ class ErlangA:
 
 def _arrival_distribution(
     agents: int, arrival: float, service: float, patience: float
-) -> tuple[float, list[float]]:
-    """(P(arrive to a free agent), [P(arrive to find j waiting) for j = 0, 1, ...])."""
+) -> tuple[float, list[float]] | None:
+    """(P(arrive to a free agent), [P(arrive to find j waiting) for j = 0, 1, ...]); None
+    when the waiting line does not settle within MAX_WAITING callers."""
+    served = agents * service
+    if arrival > served + MAX_WAITING * patience:
+        return None  # the terms still grow at MAX_WAITING waiting: no need to follow them
     traffic = arrival / service
-    # Unnormalised, in logs to stay finite for large centres.
-    log_terms = (
-        [k * math.log(traffic) - math.lgamma(k + 1) for k in range(agents + 1)]
-        if traffic > 0
-        else [0.0] + [-math.inf] * agents
-    )
-    top = max(log_terms)
-    free = [math.exp(x - top) for x in log_terms]
-    queue = [free[-1]]
-    j = 0
+    # Relative to p(n) = 1, the states 0..n sum to 1 / B(n, A) (Erlang B, by its
+    # recurrence, which stays finite for large centres).
+    blocking = 1.0
+    for k in range(1, agents + 1):
+        blocking = traffic * blocking / (k + traffic * blocking)
+    if blocking < 1e-300:
+        return 1.0, [0.0]  # no arrival finds every agent busy
+    free_total = 1 / blocking
+    queue = [1.0]
+    queue_total = 0.0
     while True:
-        j += 1
-        nxt = queue[-1] * arrival / (agents * service + j * patience)
+        j = len(queue)
+        nxt = queue[-1] * arrival / (served + j * patience)
         queue.append(nxt)
-        if nxt < _TAIL * (sum(free) + sum(queue)) or j > 100_000:
+        queue_total += nxt
+        # The terms fall once j theta passes lambda - n mu: stop where they vanish.
+        if nxt < _TAIL * (free_total + queue_total) and arrival < served + j * patience:
             break
-    total = sum(free) + sum(queue[1:])
+        if j >= MAX_WAITING:
+            return None
+    total = free_total + queue_total
     # An arrival sees state k; states 0..n-1 are free agents, state n + j means j wait.
-    free_share = sum(free[:-1]) / total
+    free_share = (free_total - 1) / total
     waiting = [q / total for q in queue]
     return free_share, waiting
 
 
-def _absorbed_by(
-    waiting: list[float], forward: list[float], rates: list[float], horizon: float
-) -> tuple[float, float]:
-    """(P(answered by `horizon`), P(abandoned by `horizon`)) for callers who find j
-    waiting with probability waiting[j]: uniformization over the stages."""
-    if horizon <= 0:
-        return 0.0, 0.0
-    fastest = max(rates)
-    mean = fastest * horizon
-    steps = int(mean + 12 * math.sqrt(mean) + 20)
-    mass = list(waiting)
-    answered = abandoned = 0.0
-    answered_by = abandoned_by = 0.0
-    poisson = math.exp(-mean)
-    cumulative = poisson
-    for step in range(1, steps + 1):
-        next_mass = [0.0] * len(mass)
-        for i, m in enumerate(mass):
-            if m == 0.0:
-                continue
-            move = forward[i] / fastest
-            give_up = (rates[i] - forward[i]) / fastest
-            if i == 0:
-                answered += m * move
-            else:
-                next_mass[i - 1] += m * move
-            abandoned += m * give_up
-            next_mass[i] += m * (1 - move - give_up)
-        mass = next_mass
-        poisson *= mean / step
-        cumulative += poisson
-        # P(k jumps by horizon) weights the state after k jumps.
-        answered_by += poisson * answered
-        abandoned_by += poisson * abandoned
-        if 1 - cumulative < 1e-12:
-            break
-    return answered_by, abandoned_by
+def _incomplete_beta(x: float, b: float, count: int) -> list[float]:
+    """I_x(a, b) for a = 1..count (the regularized incomplete beta function), from
+    I_x(1, b) = 1 - (1 - x)^b and I_x(a + 1, b) = I_x(a, b) - x^a (1 - x)^b / (a B(a, b)).
+    The subtracted terms are carried in logs; each subtraction is exact to about 1e-16
+    absolute, far below what a service level needs."""
+    if x <= 0.0:
+        return [0.0] * count
+    if x >= 1.0:
+        return [1.0] * count
+    log_x, log_rest = math.log(x), math.log1p(-x)
+    value = -math.expm1(b * log_rest)
+    log_term = math.log(b) + log_x + b * log_rest
+    values = []
+    for a in range(1, count + 1):
+        values.append(max(value, 0.0))
+        value -= math.exp(log_term)
+        log_term += math.log((a + b) / (a + 1)) + log_x
+    return values
+
+
+def _evaluate(
+    agents: int,
+    calls: float,
+    aht_seconds: float,
+    interval_seconds: float,
+    patience_seconds: float,
+    threshold: float,
+    short_abandon: float,
+) -> tuple[ErlangA | None, int]:
+    """(the figures, or None when the waiting line would outgrow MAX_WAITING; the terms
+    computed)."""
+    arrival = calls / interval_seconds
+    service = 1 / aht_seconds
+    patience = 1 / patience_seconds
+    distribution = _arrival_distribution(agents, arrival, service, patience)
+    if distribution is None:
+        return None, agents + MAX_WAITING
+    free, waiting = distribution
+    stages = len(waiting)
+    served = agents * service
+    ratio = served / patience  # c: the agents' service rate in units of patience
+    within = _incomplete_beta(-math.expm1(-patience * threshold), ratio + 1, stages)
+    short_share = -math.expm1(-patience * short_abandon) if short_abandon > 0 else 0.0
+    short = _incomplete_beta(short_share, ratio, stages + 1)
+    answered_after_wait = answered_in_time = abandoned_short = 0.0
+    waited_if_answered = mean_time = 0.0
+    for j, p in enumerate(waiting):
+        leaving = served + (j + 1) * patience
+        # Answered eventually: the product over the stages passed telescopes.
+        survive = served / leaving
+        mean_time += 1 / leaving
+        answered_after_wait += p * survive
+        answered_in_time += p * survive * within[j]
+        waited_if_answered += p * survive * mean_time
+        abandoned_short += p * (
+            short_share - short_share * short[j] + (j + 1) / (j + 1 + ratio) * short[j + 1]
+        )
+    answered = free + answered_after_wait
+    counted = 1 - abandoned_short
+    traffic = calls * aht_seconds / interval_seconds
+    figures = ErlangA(
+        agents=agents,
+        traffic_erlangs=traffic,
+        service_level=min(1.0, (free + answered_in_time) / counted) if counted > 0 else 0.0,
+        probability_of_waiting=1 - free,
+        abandonment=max(0.0, 1 - answered),
+        asa_seconds=waited_if_answered / answered if answered > 0 else math.inf,
+        occupancy=min(1.0, traffic * answered / agents),
+    )
+    return figures, agents + 3 * stages
+
+
+def _check(calls: float, aht_seconds: float, patience_seconds: float, threshold: float) -> None:
+    if not (0 <= calls < math.inf and 0 <= aht_seconds < math.inf):
+        raise ValueError("calls and AHT must be finite and not negative")
+    # 1/patience must be finite: a patience of 5e-324 s would make it infinite (NaN).
+    if not 1e-6 <= patience_seconds < math.inf:
+        raise ValueError("the patience must be at least a microsecond and finite")
+    if not 0 <= threshold < math.inf:
+        raise ValueError("the threshold must be finite and not negative")
 
 
 def erlang_a(
@@ -125,37 +195,13 @@ def erlang_a(
     """Service level and the rest for `agents` answering `calls` in an interval."""
     if agents < 1 or calls <= 0 or aht_seconds <= 0 or patience_seconds <= 0:
         raise ValueError("agents, calls, AHT and patience must be positive")
-    arrival = calls / interval_seconds
-    service = 1 / aht_seconds
-    patience = 1 / patience_seconds
-    free, waiting = _arrival_distribution(agents, arrival, service, patience)
-    forward = [agents * service + i * patience for i in range(len(waiting))]
-    rates = [f + patience for f in forward]
-    answered_in_time, _ = _absorbed_by(waiting, forward, rates, threshold)
-    _, abandoned_short = _absorbed_by(waiting, forward, rates, short_abandon)
-    # Eventually: answered with prob prod forward/rates over the stages passed.
-    answered_after_wait = 0.0
-    waited_if_answered = 0.0
-    survive = 1.0
-    mean_time = 0.0
-    for j, p in enumerate(waiting):
-        survive *= forward[j] / rates[j]
-        mean_time += 1 / rates[j]
-        answered_after_wait += p * survive
-        waited_if_answered += p * survive * mean_time
-    answered = free + answered_after_wait
-    abandonment = 1 - answered
-    counted = 1 - abandoned_short
-    traffic = calls * aht_seconds / interval_seconds
-    return ErlangA(
-        agents=agents,
-        traffic_erlangs=traffic,
-        service_level=(free + answered_in_time) / counted if counted > 0 else 0.0,
-        probability_of_waiting=1 - free,
-        abandonment=abandonment,
-        asa_seconds=waited_if_answered / answered if answered > 0 else math.inf,
-        occupancy=min(1.0, traffic * answered / agents),
+    _check(calls, aht_seconds, patience_seconds, threshold)
+    figures, _ = _evaluate(
+        agents, calls, aht_seconds, interval_seconds, patience_seconds, threshold, short_abandon
     )
+    if figures is None:
+        raise ValueError(f"more than {MAX_WAITING} callers would wait: add agents")
+    return figures
 
 
 def agents_needed_a(
@@ -168,6 +214,7 @@ def agents_needed_a(
     threshold: float,
     short_abandon: float = 0.0,
     max_agents: int = 100_000,
+    max_terms: int = MAX_TERMS,
 ) -> ErlangA:
     """The fewest agents whose Erlang A service level reaches `target`; 0 agents when
     there is no work (no calls, or calls that take no time), as with Erlang C."""
@@ -175,6 +222,7 @@ def agents_needed_a(
         raise ValueError("calls and AHT must not be negative")
     if not 0 < target < 1:
         raise ValueError("the target service level must be between 0 and 1, exclusive")
+    _check(calls, aht_seconds, patience_seconds, threshold)
     if calls == 0 or aht_seconds == 0:
         return ErlangA(
             agents=0,
@@ -185,28 +233,47 @@ def agents_needed_a(
             asa_seconds=0.0,
             occupancy=0.0,
         )
+    traffic = calls * aht_seconds / interval_seconds
+    spent = 0
 
-    def level(agents: int) -> ErlangA:
-        return erlang_a(
+    def meets(agents: int) -> ErlangA | None:
+        """The figures of `agents` if they reach the target, else None."""
+        nonlocal spent
+        figures, terms = _evaluate(
             agents,
             calls,
             aht_seconds,
             interval_seconds,
-            patience_seconds=patience_seconds,
-            threshold=threshold,
-            short_abandon=short_abandon,
+            patience_seconds,
+            threshold,
+            short_abandon,
         )
+        spent += terms
+        if spent > max_terms:
+            raise ValueError(
+                f"more than {max_terms} terms of arithmetic for one interval: "
+                "check the forecast and patience"
+            )
+        return figures if figures is not None and figures.service_level >= target else None
 
-    # Service level grows with agents: double until the target is met, then bisect.
-    low, high = 0, 1
-    while (best := level(high)).service_level < target:
-        low, high = high, high * 2
-        if high > max_agents:
+    # No count below target x traffic x P(patience outlasts the short-abandon limit) can
+    # meet the target: at most n / traffic of the calls are answered (the agents serve at
+    # most n mu calls a second), and short abandons take at most the rest of the share.
+    # Starting there keeps the counts tried near the answer, where the line is short.
+    bound = target * traffic * math.exp(-short_abandon / patience_seconds)
+    low = max(0, math.ceil(bound) - 1)  # fails (or is 0, which answers nobody)
+    step = 1
+    while (best := meets(min(low + step, max_agents))) is None:
+        if low + step >= max_agents:
             raise ValueError(f"more than {max_agents} agents would be needed: check the forecast")
+        low += step
+        step *= 2
+    high = min(low + step, max_agents)
+    # Service level grows with agents: bisect between a count that fails and one that meets.
     while high - low > 1:
         middle = (low + high) // 2
-        result = level(middle)
-        if result.service_level >= target:
+        result = meets(middle)
+        if result is not None:
             high, best = middle, result
         else:
             low = middle

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import heapq
+import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.reporting.erlang_a import agents_needed_a, erlang_a
 from router.reporting.staffing import achieved, agents_needed
@@ -92,3 +95,135 @@ class TestErlangA:
     def test_negative_work_is_refused(self) -> None:
         with pytest.raises(ValueError, match="must not be negative"):
             agents_needed_a(-1, 180, 1800, patience_seconds=60, target=0.8, threshold=20)
+
+
+def uniformized(
+    agents: int,
+    calls: float,
+    aht: float,
+    interval: float,
+    patience: float,
+    threshold: float,
+    short_abandon: float,
+) -> tuple[float, float]:
+    """(service level, abandonment) computed another way: the waiting callers' stages
+    stepped through by uniformization (how the router computed Erlang A before the closed
+    form), for small cases only."""
+    arrival, service, theta = calls / interval, 1 / aht, 1 / patience
+    traffic = arrival / service
+    free = [traffic**k / math.factorial(k) for k in range(agents + 1)]
+    queue = [free[-1]]
+    while queue[-1] > 1e-16 * sum(free) or len(queue) < 3:
+        queue.append(queue[-1] * arrival / (agents * service + len(queue) * theta))
+    total = sum(free) + sum(queue[1:])
+    answered_now = sum(free[:-1]) / total
+    waiting = [q / total for q in queue]
+    forward = [agents * service + i * theta for i in range(len(waiting))]
+    rates = [f + theta for f in forward]
+
+    def absorbed_by(horizon: float) -> tuple[float, float]:
+        fastest = max(rates)
+        mean = fastest * horizon
+        mass, answered, abandoned, answered_by, abandoned_by = list(waiting), 0.0, 0.0, 0.0, 0.0
+        poisson = math.exp(-mean)
+        for step in range(1, int(mean + 12 * math.sqrt(mean) + 20) + 1):
+            moved = [0.0] * len(mass)
+            for i, m in enumerate(mass):
+                move, give_up = forward[i] / fastest, theta / fastest
+                if i == 0:
+                    answered += m * move
+                else:
+                    moved[i - 1] += m * move
+                abandoned += m * give_up
+                moved[i] += m * (1 - move - give_up)
+            mass = moved
+            poisson *= mean / step
+            answered_by += poisson * answered
+            abandoned_by += poisson * abandoned
+        return answered_by, abandoned_by
+
+    within, _ = absorbed_by(threshold)
+    _, short = absorbed_by(short_abandon) if short_abandon > 0 else (0.0, 0.0)
+    survive, eventually = 1.0, 0.0
+    for j, p in enumerate(waiting):
+        survive *= forward[j] / rates[j]
+        eventually += p * survive
+    return (answered_now + within) / (1 - short), 1 - answered_now - eventually
+
+
+class TestClosedForm:
+    @given(
+        agents=st.integers(1, 6),
+        calls=st.floats(5, 60),
+        aht=st.floats(30, 600),
+        patience=st.floats(5, 600),
+        threshold=st.floats(0.5, 60),
+        short_abandon=st.floats(0, 10),
+    )
+    @settings(max_examples=40, deadline=None)
+    def test_agrees_with_stepping_through_the_stages(
+        self,
+        agents: int,
+        calls: float,
+        aht: float,
+        patience: float,
+        threshold: float,
+        short_abandon: float,
+    ) -> None:
+        """The incomplete-beta formulas give what uniformization of the stages gives."""
+        closed = erlang_a(
+            agents,
+            calls,
+            aht,
+            900,
+            patience_seconds=patience,
+            threshold=threshold,
+            short_abandon=short_abandon,
+        )
+        level, abandonment = uniformized(
+            agents, calls, aht, 900, patience, threshold, short_abandon
+        )
+        assert closed.service_level == pytest.approx(level, abs=1e-7)
+        assert closed.abandonment == pytest.approx(abandonment, abs=1e-7)
+
+
+class TestBoundedWork:
+    @pytest.mark.timeout(10)
+    def test_a_threshold_of_ten_billion_seconds_is_quick(self) -> None:
+        """Issue 14 #12: 10 calls, patience 60 s, threshold 1e10 s used to step through
+        1e10 s of the queue; the closed form answers at once, and the answer is the
+        fewest agents that reach the target."""
+        need = agents_needed_a(
+            10, 300, 900, patience_seconds=60, target=0.8, threshold=1e10, short_abandon=5
+        )
+        assert need.service_level >= 0.8
+        fewer = erlang_a(
+            need.agents - 1, 10, 300, 900, patience_seconds=60, threshold=1e10, short_abandon=5
+        )
+        assert fewer.service_level < 0.8
+
+    @pytest.mark.timeout(10)
+    def test_a_forecast_beyond_any_center_stops_with_a_reason(self) -> None:
+        """A million calls of 300 s in 15 minutes (333,333 Erlangs) is refused in bounded
+        time, not searched for ever."""
+        with pytest.raises(ValueError, match="more than 100000 agents"):
+            agents_needed_a(
+                1e6, 300, 900, patience_seconds=60, target=0.8, threshold=20, short_abandon=5
+            )
+
+    @pytest.mark.timeout(10)
+    def test_the_terms_of_one_search_are_capped(self) -> None:
+        """A week's patience at 100,000 Erlangs would follow very long lines: the search
+        stops at its cap of terms with ValueError."""
+        with pytest.raises(ValueError, match="terms of arithmetic"):
+            agents_needed_a(
+                3e5, 300, 900, patience_seconds=604_800, target=0.8, threshold=20, max_terms=10**5
+            )
+
+    @pytest.mark.parametrize("patience", [5e-324, 0.0, -1.0, math.nan, math.inf])
+    def test_a_patience_that_is_no_number_of_seconds_is_refused(self, patience: float) -> None:
+        """Issue 14 #16: a patience of 5e-324 s made 1 / patience infinite and the search
+        failed with "cannot convert float NaN to integer"; it is a ValueError naming the
+        patience."""
+        with pytest.raises(ValueError, match="patience"):
+            agents_needed_a(10, 300, 900, patience_seconds=patience, target=0.8, threshold=20)
