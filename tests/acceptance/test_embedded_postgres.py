@@ -1,0 +1,96 @@
+"""The embedded PostgreSQL of `make run` (no ROUTER_DATABASE_URL): stopped with the
+router that started it, even after an earlier run died without stopping it, and no line
+but the router's own on the terminal.
+
+Issue 14, item 20: the embedded server keeps a list of the processes using it and stops
+when the last one leaves; a run killed with SIGKILL never left, so no later run was ever
+the last one and PostgreSQL outlived every `make run`. Item 10: a platformdirs warning
+at start and a gRPC core line at stop landed among the JSON log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import psutil
+
+from tests.acceptance.router_process import RouterProcess
+
+
+def postgres_of(data_dir: Path) -> list[psutil.Process]:
+    """The PostgreSQL processes serving `data_dir` (the postmaster names it in its
+    command line: postgres -D <folder>)."""
+    folder = str(data_dir.resolve())
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        command = process.info["cmdline"] or []
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if command and Path(command[0]).name == "postgres" and folder in command:
+            found.append(process)
+    return found
+
+
+def embedded_env(data: Path) -> dict[str, str]:
+    return {"ROUTER_DATABASE_URL": "", "ROUTER_DATA_DIR": str(data)}
+
+
+class TestEmbeddedPostgres:
+    async def test_stopped_after_an_earlier_run_was_killed(self, tmp_path: Path) -> None:
+        """Kill one run with SIGKILL (its PostgreSQL stays), start another on the same
+        folder and SIGTERM it: no PostgreSQL of that folder is left, and the router said
+        embedded_postgres_stopped only because it had stopped."""
+        data = tmp_path / "data"
+        killed = await RouterProcess.start(embedded_env(data))
+        await killed.kill()
+        assert postgres_of(data / "postgres"), "a SIGKILLed run leaves its PostgreSQL"
+        second = await RouterProcess.start(embedded_env(data))
+        try:
+            status = await second.stop(signal.SIGTERM)
+        finally:
+            left = postgres_of(data / "postgres")
+            for process in left:
+                process.kill()
+        assert status == 0, second.output
+        assert left == [], f"PostgreSQL left running: {left}\n{second.output}"
+        assert '"embedded_postgres_stopped"' in second.output
+
+    async def test_a_router_still_using_it_keeps_it(self, tmp_path: Path) -> None:
+        """Two routers on one folder (the second a standby): stopping one leaves
+        PostgreSQL to the other, and says so; stopping the other stops it."""
+        data = tmp_path / "data"
+        first = await RouterProcess.start(embedded_env(data))
+        second = await RouterProcess.start(embedded_env(data), until="router_listening")
+        try:
+            assert await first.stop(signal.SIGTERM) == 0, first.output
+            assert postgres_of(data / "postgres"), "PostgreSQL stopped under the other router"
+            left_running = first.event("embedded_postgres_left_running")
+            assert left_running["used_by"] == [second.process.pid]
+            await second.wait_for("router_active")
+            assert await second.stop(signal.SIGTERM) == 0, second.output
+        finally:
+            for process in postgres_of(data / "postgres"):
+                process.kill()
+            await first.kill()
+            await second.kill()
+        assert postgres_of(data / "postgres") == []
+
+    async def test_the_terminal_shows_the_routers_lines_only(self, tmp_path: Path) -> None:
+        """From start to stop, every line on stderr is one of the router's JSON lines:
+        no platformdirs warning (XDG_RUNTIME_DIR unset, as for root in a container), no
+        gRPC core line."""
+        process = await RouterProcess.start(
+            {**embedded_env(tmp_path / "data"), "XDG_RUNTIME_DIR": ""}
+        )
+        status = await process.stop(signal.SIGTERM)
+        assert status == 0, process.output
+        foreign = []
+        for line in process.lines:
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                foreign.append(line)
+        assert foreign == [], "".join(foreign)
+        assert process.events[-1]["event"] == "embedded_postgres_stopped"
