@@ -283,7 +283,7 @@ async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio
             problem = f"cannot be bound ({error.strerror or error}): choose"
         raise StartupError(
             f"cannot serve metrics: metrics port {host}:{port} {problem} another port "
-            "(ROUTER_METRICS_PORT, or off for no metrics)"
+            "(--metrics-port, ROUTER_METRICS_PORT; off for no metrics)"
         ) from error
 
 

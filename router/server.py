@@ -230,7 +230,7 @@ async def _open_store(database_url: str) -> Store:
         return await Store.open(database_url)
     except StoreUnavailable as error:
         raise StartupError(
-            f"{error}; is PostgreSQL running there? Check ROUTER_DATABASE_URL"
+            f"{error}; is PostgreSQL running there? Check --database-url (ROUTER_DATABASE_URL)"
         ) from error
 
 
@@ -246,11 +246,11 @@ def _listen(server: grpc.aio.Server, host: str, port: int, tls: ServerTls | None
             raise StartupError(
                 f"cannot serve gRPC: {host}:{port} is in use (another contact-router, or "
                 "another program, listens there): stop it, or choose another port "
-                "(ROUTER_PORT)"
+                "(--port, ROUTER_PORT)"
             )
         raise StartupError(
             f"cannot listen on {host}:{port}: {refused.strerror or refused}: check "
-            "ROUTER_HOST and ROUTER_PORT"
+            "--host and --port (ROUTER_HOST, ROUTER_PORT)"
         )
     address = f"{host}:{port}"
     try:

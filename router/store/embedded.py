@@ -55,7 +55,8 @@ class EmbeddedPostgres:
         except Exception as error:
             raise StartupError(
                 f"cannot start the embedded PostgreSQL in {self.data_dir}: {error} (its log: "
-                f"{self.data_dir / 'log'}); or set ROUTER_DATABASE_URL to use a server of yours"
+                f"{self.data_dir / 'log'}); or give --database-url (ROUTER_DATABASE_URL) to "
+                "use a PostgreSQL server of yours"
             ) from error
         log.info("embedded_postgres_started", data_dir=str(self.data_dir))
         return url

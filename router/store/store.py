@@ -92,12 +92,12 @@ class Store:
             database = url.path.lstrip("/")
             raise StartupError(
                 f"PostgreSQL at {server}: {error}: create it (CREATE DATABASE "
-                f'"{database}"), or name an existing one in ROUTER_DATABASE_URL'
+                f'"{database}"), or name an existing one in --database-url (ROUTER_DATABASE_URL)'
             ) from error
         except asyncpg.InvalidAuthorizationSpecificationError as error:
             raise StartupError(
                 f"PostgreSQL at {server} refused user {url.username or '(none)'!r}: {error}: "
-                "check the user and password in ROUTER_DATABASE_URL"
+                "check the user and password in --database-url (ROUTER_DATABASE_URL)"
             ) from error
         return cls(pool, dsn)
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import socket
+import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +24,8 @@ from router.domain import RoutingPolicy
 from router.errors import StartupError
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database
+from tests.acceptance.router_process import START_TIMEOUT, RouterProcess
+from tests.conftest import created_database
 
 
 @contextlib.contextmanager
@@ -142,3 +147,61 @@ class TestDatabase:
         assert f"127.0.0.1:{port}" in message
         assert "ROUTER_DATABASE_URL" in message
         assert "secret-password" not in message
+
+
+async def serve_failing(env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run `contact-router serve` expecting it to stop by itself: its exit status and
+    its stderr lines."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router.cli",
+        "serve",
+        env={**os.environ, "ROUTER_LOG_FORMAT": "json", "ROUTER_METRICS_PORT": "off", **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    assert process.returncode is not None
+    return process.returncode, err.decode().splitlines()
+
+
+def not_json(lines: list[str]) -> list[str]:
+    foreign = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            foreign.append(line)
+    return foreign
+
+
+class TestServeProcess:
+    async def test_a_second_serve_on_a_busy_port_exits_with_one_line(
+        self, database_url: str, server_url: str, template_database: str
+    ) -> None:
+        """`contact-router serve` on the port of a running router (another database):
+        exit status 1 and one line naming the port, besides the router's JSON log."""
+        first = await RouterProcess.start({"ROUTER_DATABASE_URL": database_url})
+        try:
+            async with created_database(server_url, "router_other", template_database) as name:
+                status, lines = await serve_failing(
+                    {
+                        "ROUTER_DATABASE_URL": with_database(server_url, name),
+                        "ROUTER_PORT": str(first.port),
+                    }
+                )
+        finally:
+            await first.stop()
+        assert status == 1, lines
+        assert not_json(lines) == [lines[-1]], lines
+        assert lines[-1].startswith("contact-router: ")
+        assert f"127.0.0.1:{first.port} is in use" in lines[-1]
+
+    async def test_a_missing_database_exits_with_one_line(self, server_url: str) -> None:
+        """A database that does not exist: one line, exit status 1, no traceback."""
+        url = with_database(server_url, "no_such_router_db")
+        status, lines = await serve_failing({"ROUTER_DATABASE_URL": url, "ROUTER_PORT": "0"})
+        assert status == 1, lines
+        assert not_json(lines) == [lines[-1]], lines
+        assert '"no_such_router_db" does not exist' in lines[-1]
