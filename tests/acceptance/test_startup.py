@@ -161,7 +161,12 @@ async def serve_failing(env: dict[str, str]) -> tuple[int, list[str]]:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError("contact-router serve did not stop by itself") from None
     assert process.returncode is not None
     return process.returncode, err.decode().splitlines()
 
