@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from contact_router_tools.tables import render_markdown
+
 TARGET_RATIO = 0.60
 TARGET_RATE = 500.0
 TARGET_P99_MS = 5.0
@@ -19,9 +21,7 @@ def _n(value: float | None, digits: int = 0) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+    return render_markdown((header, rows)).splitlines()
 
 
 def summary(results: dict[str, Any]) -> dict[str, float]:
