@@ -1,0 +1,167 @@
+"""`report --chart`: the axis spans the requested range, each channel keeps its own
+place and marker, and the goal and alarm lines are the router's configured ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import matplotlib.dates as mdates
+import numpy as np
+import pytest
+from contact_router_tools.chart import service_level_figure
+from contactrouter.v1 import contact_router_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from router.reporting.intervals import Interval
+
+DAY = datetime(2026, 3, 4, tzinfo=UTC)
+
+
+def row(at: datetime, channel: pb.Channel.ValueType, level: float) -> pb.ContactReportRow:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return pb.ContactReportRow(interval_start=stamp, channel=channel, service_level=level)
+
+
+def goal(channel: pb.Channel.ValueType, share: float, alarm: float) -> pb.ServiceLevelGoal:
+    return pb.ServiceLevelGoal(
+        channel=channel, threshold_seconds=20.0, goal=share, alarm_below=alarm
+    )
+
+
+@pytest.fixture
+def figures() -> Iterator[list[Figure]]:
+    """The figures a test draws, closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    made: list[Figure] = []
+    yield made
+    for figure in made:
+        plt.close(figure)
+
+
+def draw(
+    figures: list[Figure],
+    response: pb.GetContactReportResponse,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+) -> Axes:
+    figure = service_level_figure(response, start, end, interval, "test")
+    figures.append(figure)
+    (axes,) = figure.axes
+    return axes
+
+
+def x_span(axes: Axes) -> tuple[datetime, datetime]:
+    low, high = axes.get_xlim()
+    return mdates.num2date(low), mdates.num2date(high)  # type: ignore[no-untyped-call]
+
+
+def xs(line: Line2D) -> list[float]:
+    values: list[float] = np.asarray(line.get_xdata(), dtype=float).tolist()
+    return values
+
+
+def level_lines(axes: Axes) -> dict[float, str]:
+    """Horizontal lines: their level and label."""
+    lines: dict[float, str] = {}
+    for line in axes.get_lines():
+        ys: list[float] = np.asarray(line.get_ydata(), dtype=float).tolist()
+        if len(ys) == 2 and ys[0] == ys[1] and xs(line) == [0, 1]:
+            lines[ys[0]] = str(line.get_label())
+    return lines
+
+
+def series(axes: Axes, label: str) -> Line2D:
+    (line,) = [line for line in axes.get_lines() if line.get_label() == label]
+    return line
+
+
+class TestAxis:
+    @pytest.mark.parametrize(
+        ("start", "end", "interval"),
+        [
+            (DAY, DAY + timedelta(days=1), Interval.MINUTES_15),
+            (DAY, DAY + timedelta(days=1), Interval.HOUR),
+            (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), Interval.DAY),
+        ],
+    )
+    def test_spans_the_requested_range_even_with_one_interval(
+        self, figures: list[Figure], start: datetime, end: datetime, interval: Interval
+    ) -> None:
+        """One interval of data used to stretch the axis over two years."""
+        at = DAY + timedelta(hours=9)
+        response = pb.GetContactReportResponse(rows=[row(at, pb.CHANNEL_PHONE, 0.9)])
+        axes = draw(figures, response, start, end, interval)
+        assert x_span(axes) == (start, end)
+
+    def test_ticks_name_the_year(self, figures: list[Figure]) -> None:
+        """The concise formatter puts the year in the axis offset of a one-day chart."""
+        response = pb.GetContactReportResponse(rows=[row(DAY, pb.CHANNEL_PHONE, 0.9)])
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        figures[-1].canvas.draw()
+        formatter = axes.xaxis.get_major_formatter()
+        assert "2026" in formatter.get_offset()
+
+
+class TestPoints:
+    def test_equal_levels_of_two_channels_do_not_hide_each_other(
+        self, figures: list[Figure]
+    ) -> None:
+        """Same interval, same level: each channel at its own place in the interval, with
+        its own marker."""
+        at = DAY + timedelta(hours=9)
+        response = pb.GetContactReportResponse(
+            rows=[row(at, pb.CHANNEL_PHONE, 1.0), row(at, pb.CHANNEL_CHAT, 1.0)]
+        )
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        phone, chat = series(axes, "phone"), series(axes, "chat")
+        assert xs(phone) != xs(chat)
+        assert phone.get_marker() != chat.get_marker()
+        hour = mdates.date2num([at, at + timedelta(hours=1)])  # type: ignore[no-untyped-call]
+        for line in (phone, chat):
+            (x,) = xs(line)
+            assert hour[0] < x < hour[1]
+
+
+class TestGoals:
+    def test_each_channels_configured_goal_and_alarm(self, figures: list[Figure]) -> None:
+        """Lines at the configured levels (not a fixed 80% and 70%); channels that share
+        a level share its line."""
+        response = pb.GetContactReportResponse(
+            rows=[row(DAY, pb.CHANNEL_PHONE, 0.95)],
+            goals=[
+                goal(pb.CHANNEL_PHONE, 0.9, 0.75),
+                goal(pb.CHANNEL_CHAT, 0.85, 0.75),
+            ],
+        )
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        lines = level_lines(axes)
+        assert set(lines) == {90.0, 85.0, 75.0}
+        assert "phone" in lines[90.0]
+        assert "chat" in lines[85.0]
+        assert "phone" in lines[75.0]
+        assert "chat" in lines[75.0]
+
+    def test_no_goals_no_lines(self, figures: list[Figure]) -> None:
+        """A router that sends no goals gets no invented 80% line, and the chart says so."""
+        response = pb.GetContactReportResponse(rows=[row(DAY, pb.CHANNEL_PHONE, 0.95)])
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        assert level_lines(axes) == {}
+        assert any("no service-level goals" in t.get_text() for t in axes.texts)
+
+    def test_a_point_under_its_own_channels_alarm_is_marked(self, figures: list[Figure]) -> None:
+        """60% is under phone's alarm (75%) but not under email's (50%)."""
+        response = pb.GetContactReportResponse(
+            rows=[row(DAY, pb.CHANNEL_PHONE, 0.6), row(DAY, pb.CHANNEL_EMAIL, 0.6)],
+            goals=[goal(pb.CHANNEL_PHONE, 0.9, 0.75), goal(pb.CHANNEL_EMAIL, 0.8, 0.5)],
+        )
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        alarmed = [line for line in axes.get_lines() if str(line.get_label()).startswith("_")]
+        alarmed = [line for line in alarmed if xs(line) != [0, 1]]
+        assert [line.get_marker() for line in alarmed] == [series(axes, "phone").get_marker()]
