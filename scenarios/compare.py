@@ -21,7 +21,8 @@ from typing import Any
 
 from contact_router_tools.scenario import NUMERIC_ROUTER_SETTINGS, load
 from contact_router_tools.simulate import simulate
-from contact_router_tools.simulation_report import SimulationReport
+from contact_router_tools.simulation.report import SimulationReport
+from contact_router_tools.tables import Figure, percent, render_table, seconds
 
 
 def figures(setting: str, value: float, report: SimulationReport) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def figures(setting: str, value: float, report: SimulationReport) -> dict[str, A
     return {
         setting: value,
         "channels": channels,
-        "preferred": report.preferences,
+        "preferred": [vars(p) | {"matched_share": p.matched_share} for p in report.preferences],
         "estimates": estimates,
         "fairness": [
             {"group": s.group, "cv": s.cv, "min": s.minimum, "max": s.maximum}
@@ -57,34 +58,34 @@ def figures(setting: str, value: float, report: SimulationReport) -> dict[str, A
     }
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _sec(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}s"
-
-
 def text(setting: str, rows: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{setting:>14}  channel  offered  answered  abandoned  SL (target)       ASA  p90 wait"
-        "  max wait",
+    header = [setting, "channel", "offered", "answered", "abandoned", "SL", "target"]
+    header += ["ASA", "p90 wait", "max wait"]
+    table: list[list[object]] = [
+        [
+            f"{row[setting]:g}",
+            ch,
+            c["submitted"],
+            c["answered"],
+            c["abandoned"],
+            percent(c["service_level"]),
+            Figure(c["threshold"], digits=0, unit="s"),
+            seconds(c["asa"]),
+            seconds(c["p90_wait"]),
+            seconds(c["max_wait"]),
+        ]
+        for row in rows
+        for ch, c in row["channels"].items()
     ]
-    for row in rows:
-        for ch, c in row["channels"].items():
-            lines.append(
-                f"{row[setting]:>14g}  {ch:7}  {c['submitted']:>7}  {c['answered']:>8}  "
-                f"{c['abandoned']:>9}  {_pct(c['service_level']):>6} ({c['threshold']:g}s)"
-                f"  {_sec(c['asa']):>8}  {_sec(c['p90_wait']):>8}  {_sec(c['max_wait']):>8}"
-            )
-    lines.append("")
+    lines = [render_table((header, table)), ""]
     for row in rows:
         for p in row["preferred"]:
             lines.append(
                 f"{setting} {row[setting]:g}: {p['channel']} preferring "
                 f"{','.join(p['preferred_skills'])}: {p['answered']} answered, "
-                f"{_pct(p['matched_share'])} by a preferred agent, SL {_pct(p['service_level'])},"
-                f" ASA {_sec(p['asa'])}, p90 {_sec(p['p90_wait'])}"
+                f"{percent(p['matched_share'])} by a preferred agent, "
+                f"SL {percent(p['service_level'])}, ASA {seconds(p['asa'])}, "
+                f"p90 {seconds(p['p90_wait'])}"
             )
         est = ", ".join(
             f"{ch} bias {100 * e['bias']:+.1f}% MAE {e['mae']:.1f}s ({100 * e['mae_share']:.0f}%)"

@@ -62,7 +62,8 @@ if not __package__:  # run as a script: make the scenarios package importable
 
 from contact_router_tools.scenario import parse
 from contact_router_tools.simulate import simulate
-from contact_router_tools.simulation_report import ContactRecord, SimulationReport
+from contact_router_tools.simulation.records import ContactRecord
+from contact_router_tools.simulation.report import SimulationReport
 
 from router.reporting.staffing import erlang_c
 from scenarios.erlang_c_core import (

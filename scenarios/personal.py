@@ -38,7 +38,8 @@ from typing import Any
 
 from contact_router_tools.scenario import Scenario, load
 from contact_router_tools.simulate import simulate
-from contact_router_tools.simulation_report import SimulationReport, seconds_text, text_table
+from contact_router_tools.simulation.report import SimulationReport
+from contact_router_tools.tables import Figure, number, percent, render_table, seconds
 
 HERE = Path(__file__).parent
 
@@ -194,14 +195,6 @@ FIGURES = {
 # ---------------------------------------------------------------------- printing
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    return text_table(header, rows, text_columns=1, indent="")
-
-
 def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
     out = [rule.title, ""]
     if name == "previous":
@@ -212,16 +205,14 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 r["variant"],
                 r["channel"],
                 r["customer"],
-                str(r["contacts"]),
-                str(r["answered"]),
-                _pct(r["reached_share"]),
-                _pct(r["service_level"]),
-                seconds_text(r["asa"]),
-                seconds_text(r["p90_wait"]),
-                "-"
-                if r["server_returning_answered"] is None
-                else str(r["server_returning_answered"]),
-                _pct(r["server_to_previous_share"]),
+                r["contacts"],
+                r["answered"],
+                percent(r["reached_share"]),
+                percent(r["service_level"]),
+                seconds(r["asa"]),
+                seconds(r["p90_wait"]),
+                r["server_returning_answered"],
+                percent(r["server_to_previous_share"]),
             ]
             for r in rows
         ]
@@ -237,15 +228,15 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
         body = [
             [
                 r["variant"],
-                str(r["backlog"]),
-                str(r["answered"]),
-                f"{r['first_took']} ({_pct(r['first_share'])})",
-                _pct(r["equal_share"]),
+                r["backlog"],
+                r["answered"],
+                f"{r['first_took']} ({percent(r['first_share'])})",
+                percent(r["equal_share"]),
                 f"{r['others_min']}-{r['others_max']}",
-                "-" if r["cv"] is None else f"{r['cv']:.3f}",
-                seconds_text(r["backlog_asa"]),
-                seconds_text(r["backlog_max_wait"]),
-                "-" if r["cleared_at"] is None else f"{r['cleared_at']:.0f}s",
+                number(r["cv"], 3),
+                seconds(r["backlog_asa"]),
+                seconds(r["backlog_max_wait"]),
+                Figure(r["cleared_at"], digits=0, unit="s"),
             ]
             for r in rows
         ]
@@ -263,16 +254,16 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 r["variant"],
                 r["channel"],
                 r["reason"],
-                str(r["contacts"]),
-                str(r["listed"]),
-                str(r["rerouted"]),
-                str(r["answered"]),
-                str(r["abandoned"]),
-                str(r["left"]),
-                seconds_text(r["asa"]),
-                seconds_text(r["max_wait"]),
-                seconds_text(r["mean_wait_unanswered"]),
-                _pct(r["channel_service_level"]),
+                r["contacts"],
+                r["listed"],
+                r["rerouted"],
+                r["answered"],
+                r["abandoned"],
+                r["left"],
+                seconds(r["asa"]),
+                seconds(r["max_wait"]),
+                seconds(r["mean_wait_unanswered"]),
+                percent(r["channel_service_level"]),
             ]
             for r in rows
         ]
@@ -289,12 +280,12 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
             [
                 r["variant"],
                 f"{r['channel']} {r['skills']}",
-                str(r["samples"]),
-                f"{r['mean_queue_position']:.2f}",
-                f"{r['mean_routing_position']:.2f}",
-                _pct(r["exact_share"]),
-                _pct(r["within_one_share"]),
-                seconds_text(r["asa"]),
+                r["samples"],
+                number(r["mean_queue_position"], 2),
+                number(r["mean_routing_position"], 2),
+                percent(r["exact_share"]),
+                percent(r["within_one_share"]),
+                seconds(r["asa"]),
             ]
             for r in rows
         ]
@@ -302,7 +293,7 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
             "sampled by GetContact right after each submission that queued; countdown: "
             "of the same line's calls waiting then, queue_position - 1 were answered first",
         ]
-    out.append(_table(header, body) if body else "(no rows)")
+    out.append(render_table((header, body)))
     out += [f"  {n}" for n in notes]
     for run in runs:
         out.append(

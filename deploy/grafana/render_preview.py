@@ -244,7 +244,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         contact_router_tools.simulate.add_arguments(sim_parser)
         sim_args = sim_parser.parse_args(
             [
-                f"--target=127.0.0.1:{running.port}",
+                f"--router=127.0.0.1:{running.port}",
                 f"--duration={args.duration:g}",
                 f"--agents={args.agents}",
                 f"--seed={args.seed}",

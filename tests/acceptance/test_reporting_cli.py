@@ -6,11 +6,13 @@ import asyncio
 import csv
 import io
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import pytest
-from contact_router_tools.report_command import chart_report, service_level_series
+from contact_router_tools.chart import chart_report, service_level_series
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
@@ -20,8 +22,12 @@ from tests.acceptance.conftest import OfferStreams, finish, next_offer, sign_in,
 from tests.acceptance.test_reporting_reports import alice_handles, around_now
 
 
-async def command(*args: str) -> tuple[int, str, str]:
-    """Run `contact-router ARGS` in a child process: exit code, stdout, stderr."""
+async def command(
+    *args: str, env: dict[str, str] | None = None, within: float = 60
+) -> tuple[int, str, str]:
+    """Run `contact-router ARGS` in a child process (`env` added to the environment, from
+    which CONTACT_ROUTER_TOKEN is removed first): exit code, stdout, stderr."""
+    environment = {k: v for k, v in os.environ.items() if k != "CONTACT_ROUTER_TOKEN"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -29,8 +35,9 @@ async def command(*args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=environment | (env or {}),
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    out, err = await asyncio.wait_for(process.communicate(), within)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -56,7 +63,7 @@ async def worked(
 
 class TestReportCommand:
     async def test_table(self, worked: str) -> None:
-        code, out, err = await command("report", "today", "--target", worked)
+        code, out, err = await command("report", "today", "--router", worked)
         assert code == 0, err
         assert "service level = answered within threshold" in out
         for heading in ("Contacts", "Agents", "Dispositions", "Feedback"):
@@ -67,7 +74,7 @@ class TestReportCommand:
 
     async def test_csv_and_json(self, worked: str) -> None:
         code, out, err = await command(
-            "report", "today", "--target", worked, "--format", "csv", "--section", "contacts"
+            "report", "today", "--router", worked, "--format", "csv", "--section", "contacts"
         )
         assert code == 0, err
         rows = list(csv.DictReader(io.StringIO(out)))
@@ -79,7 +86,7 @@ class TestReportCommand:
                       r["previous_agent_share"]) for r in rows]  # fmt: skip
         assert sorted(returning) == [("chat", "0", "0", ""), ("phone", "1", "1", "1.0")], out
 
-        code, out, err = await command("report", "today", "--target", worked, "--format", "json")
+        code, out, err = await command("report", "today", "--router", worked, "--format", "json")
         assert code == 0, err
         document = json.loads(out)
         assert document["agents"][0]["agent"] == "alice"
@@ -92,14 +99,26 @@ class TestReportCommand:
     async def test_chart(self, worked: str, tmp_path: Path) -> None:
         chart = tmp_path / "sl.png"
         code, _, err = await command(
-            "report", "today", "--target", worked, "--interval", "15m", "--chart", str(chart)
+            "report", "today", "--router", worked, "--interval", "15m", "--chart", str(chart)
         )
         assert code == 0, err
         assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
+    async def test_a_chart_that_cannot_be_drawn_keeps_the_tables(
+        self, worked: str, tmp_path: Path
+    ) -> None:
+        """The tables are printed first; the chart's failure is one line and exit 1."""
+        chart = tmp_path / "no such folder" / "sl.png"
+        code, out, err = await command("report", "today", "--router", worked, "--chart", str(chart))
+        assert code == 1
+        assert "\nContacts\n" in out
+        assert "alice" in out
+        (line,) = err.strip().splitlines()
+        assert str(chart) in line
+
     async def test_bad_range_is_a_usage_error(self, router_server: RunningRouter) -> None:
         code, _, err = await command(
-            "report", "tomorrow", "--target", f"127.0.0.1:{router_server.port}"
+            "report", "tomorrow", "--router", f"127.0.0.1:{router_server.port}"
         )
         assert code == 2
         assert "unknown range 'tomorrow'" in err
@@ -149,15 +168,31 @@ class TestStaffingCommand:
         )
         code, out, err = await command(
             "staffing", "--forecast", str(forecast), "--format", "json",
-            "--target", f"127.0.0.1:{router_server.port}",
+            "--router", f"127.0.0.1:{router_server.port}",
         )  # fmt: skip
         assert code == 0, err
         document = json.loads(out)
         assert [i["agents"] for i in document["intervals"]] == [14, 0]
         assert document["threshold_seconds"] == 20.0
 
+    async def test_goal_and_answer_within(
+        self, router_server: RunningRouter, tmp_path: Path
+    ) -> None:
+        """--goal and --answer-within: the share and the threshold, by unambiguous names."""
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00+00:00,100,180\n")
+        code, out, err = await command(
+            "staffing", "--forecast", str(forecast), "--format", "json",
+            "--goal", "0.95", "--answer-within", "30",
+            "--router", f"127.0.0.1:{router_server.port}",
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert (document["target_service_level"], document["threshold_seconds"]) == (0.95, 30.0)
+        assert document["intervals"][0]["agents"] == 15  # 80% within 20 s: 14
+
     async def test_history_table(self, worked: str) -> None:
-        code, out, err = await command("staffing", "--history", "today", "--target", worked)
+        code, out, err = await command("staffing", "--history", "today", "--router", worked)
         assert code == 0, err
         assert "Erlang C" in out
         assert "Peak: 1 agents" in out
@@ -167,7 +202,63 @@ class TestStaffingCommand:
         forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00,-5,180\n")
         code, _, err = await command(
             "staffing", "--forecast", str(forecast),
-            "--target", f"127.0.0.1:{router_server.port}",
+            "--router", f"127.0.0.1:{router_server.port}",
         )  # fmt: skip
         assert code == 1
-        assert "INVALID_ARGUMENT: forecast[0]" in err
+        (line,) = err.strip().splitlines()
+        assert f"--forecast {forecast} line 2: calls" in line
+
+    @pytest.mark.parametrize(
+        ("flags", "named", "field"),
+        [
+            (("--erlang-a",), "--patience", "patience_seconds"),
+            (("--goal", "1.5"), "--goal", "target_service_level"),
+            (("--shrinkage", "1.5"), "--shrinkage", "shrinkage"),
+            (("--max-occupancy", "2"), "--max-occupancy", "max_occupancy"),
+        ],
+    )
+    async def test_a_refused_field_is_named_by_its_flag(
+        self,
+        router_server: RunningRouter,
+        tmp_path: Path,
+        flags: tuple[str, ...],
+        named: str,
+        field: str,
+    ) -> None:
+        """The router names protobuf fields; the command names its own flags."""
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00,10,180\n")
+        code, _, err = await command(
+            "staffing", "--forecast", str(forecast), *flags,
+            "--router", f"127.0.0.1:{router_server.port}",
+        )  # fmt: skip
+        assert code == 1
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"contact-router staffing: {named}: ")
+        assert field not in line.replace(named, "")
+
+    async def test_concurrency_and_shrinkage(
+        self, router_server: RunningRouter, tmp_path: Path
+    ) -> None:
+        """Chat agents hold 3 chats each; a quarter of paid time is shrinkage: agents to
+        schedule are the agents needed / 0.75, and no footer asks to add shrinkage."""
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00,300,180\n")
+        base = ["staffing", "--channel", "chat", "--forecast", str(forecast)]
+        base += ["--router", f"127.0.0.1:{router_server.port}"]
+        code, out, err = await command(*base, "--concurrency", "1", "--format", "json")
+        assert code == 0, err
+        (alone,) = json.loads(out)["intervals"]
+        code, out, err = await command(
+            *base, "--concurrency", "3", "--shrinkage", "0.25", "--format", "json"
+        )
+        assert code == 0, err
+        document = json.loads(out)
+        (row,) = document["intervals"]
+        assert (document["concurrency"], document["shrinkage"]) == (3, 0.25)
+        assert row["agents"] < alone["agents"] / 2
+        assert row["scheduled"] == math.ceil(row["agents"] / 0.75)
+        code, out, err = await command(*base, "--concurrency", "3", "--shrinkage", "0.25")
+        assert code == 0, err
+        assert "scheduled" in out
+        assert "add shrinkage" not in out

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from contact_router_tools.simulation_report import (
-    AgentRecord,
-    ContactRecord,
+from contact_router_tools.simulation.figures import (
     answered_ahead,
     backlog_figures,
     customer_figures,
     position_figures,
     unserved_figures,
 )
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord
 
 THRESHOLDS = {"phone": 20.0, "chat": 60.0, "email": 3600.0}
 

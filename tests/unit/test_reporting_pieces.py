@@ -1,10 +1,7 @@
-"""Intervals, the alarm and its watch, and report rendering."""
+"""Intervals, the alarm and its watch."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +10,7 @@ from structlog.testing import capture_logs
 from router.domain import Channel, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.alarm import AlarmChange, ServiceLevelAlarm
-from router.reporting.intervals import Interval, interval_start, interval_starts, named_range
-from router.reporting.report import records, render_csv, render_json, render_table
+from router.reporting.intervals import Interval, interval_start, interval_starts
 from router.service_level_watch import ServiceLevelWatch
 
 T0 = datetime(2026, 3, 4, 14, 7, 30, tzinfo=UTC)  # a Wednesday
@@ -42,24 +38,6 @@ class TestIntervals:
         assert len(starts) == 12
         assert starts[1] == datetime(2024, 2, 1, tzinfo=UTC)
         assert starts[-1] == datetime(2024, 12, 1, tzinfo=UTC)
-
-    @pytest.mark.parametrize(
-        ("name", "start", "end"),
-        [
-            ("today", datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC)),
-            ("yesterday", datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)),
-            ("this-month", datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)),
-            ("last-month", datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
-            ("2025-12", datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
-            ("2026-02-28", datetime(2026, 2, 28, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),
-        ],
-    )
-    def test_named_ranges(self, name: str, start: datetime, end: datetime) -> None:
-        assert named_range(name, T0) == (start, end)
-
-    def test_unknown_range_says_what_is_accepted(self) -> None:
-        with pytest.raises(ValueError, match="today, yesterday"):
-            named_range("tomorrow", T0)
 
 
 class TestAlarm:
@@ -96,30 +74,3 @@ class TestServiceLevelWatch:
             ("service_level_alarm_raised", "warning", 0.25),
             ("service_level_alarm_cleared", "info", 0.75),
         ]
-
-
-class TestRendering:
-    TABLE = (
-        ("interval", "channel", "offered", "service_level", "asa"),
-        [
-            (datetime(2026, 3, 4, 14, tzinfo=UTC), "phone", 12, 0.8333, 4.25),
-            (datetime(2026, 3, 4, 14, 15, tzinfo=UTC), "chat", 3, None, None),
-        ],
-    )
-
-    def test_terminal_table_aligns_numbers_right(self) -> None:
-        lines = render_table(self.TABLE).splitlines()
-        assert lines[0].split() == ["interval", "channel", "offered", "service_level", "asa"]
-        assert lines[2].startswith("2026-03-04 14:00  phone")
-        assert lines[3].endswith("-    -")
-        assert len({len(line) for line in lines[:3]}) == 1
-
-    def test_csv_keeps_full_precision_and_iso_times(self) -> None:
-        rows = list(csv.reader(io.StringIO(render_csv(self.TABLE))))
-        assert rows[1] == ["2026-03-04T14:00:00+00:00", "phone", "12", "0.8333", "4.25"]
-        assert rows[2][3:] == ["", ""]
-
-    def test_json(self) -> None:
-        document = json.loads(render_json({"rows": records(self.TABLE)}))
-        assert document["rows"][0]["interval"] == "2026-03-04T14:00:00+00:00"
-        assert document["rows"][1]["service_level"] is None

@@ -8,12 +8,8 @@ from typing import Any
 
 import pytest
 from contact_router_tools.scenario import ROUTER_SETTINGS, Distribution, ScenarioError, load, parse
-from contact_router_tools.simulation_report import (
-    AgentRecord,
-    ContactRecord,
-    spreads,
-    wait_estimates,
-)
+from contact_router_tools.simulation.figures import spreads, wait_estimates
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord
 
 from router.config import Settings
 from router.domain import Channel

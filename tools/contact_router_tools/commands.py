@@ -1,36 +1,55 @@
 """The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`.
 
 router/cli.py adds them to its parser when this package is installed, and says how to
-install it when it is not.
+install it when it is not. Every error a command meets on purpose ends here as one line
+on stderr: a bad flag or file (ConfigError, exit 2), or what the router refused or could
+not do (RouterError, exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from contact_router_tools import report_command, simulate
+from contact_router_tools import report_command, simulate, staffing_command
 from router import logs
+from router.errors import ConfigError, RouterError
 
 NAMES = ("simulate", "report", "staffing")
+RUNS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "simulate": simulate.run,
+    "report": report_command.run_report,
+    "staffing": staffing_command.run_staffing,
+}
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate.add_arguments(
-        commands.add_parser("simulate", help="drive a router with synthetic traffic")
+        commands.add_parser(
+            "simulate",
+            help="drive a router with synthetic traffic",
+            description=simulate.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     )
     report_command.add_report_arguments(
         commands.add_parser("report", help="contact, agent and disposition report for a range")
     )
-    report_command.add_staffing_arguments(
+    staffing_command.add_staffing_arguments(
         commands.add_parser("staffing", help="agents needed per interval (Erlang C or A)")
     )
 
 
 def run(args: argparse.Namespace) -> int:
     logs.configure("console", "warning")
-    if args.command == "report":
-        return asyncio.run(report_command.run_report(args))
-    if args.command == "staffing":
-        return asyncio.run(report_command.run_staffing(args))
-    return asyncio.run(simulate.run(args))
+    try:
+        return asyncio.run(RUNS[args.command](args))
+    except ConfigError as error:
+        print(f"contact-router {args.command}: {error}", file=sys.stderr)
+        return 2
+    except RouterError as error:
+        print(f"contact-router {args.command}: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,211 @@
+"""Every command that talks to a router (report, staffing, simulate) reaches a secured one
+with the same flags, and says in one line what is wrong when it cannot."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from router.api.access import Tokens
+from router.config import ServerTls
+from router.domain import RoutingPolicy
+from router.server import RunningRouter, start_router
+from tests.acceptance.test_access_control import Pki, pki, tokens
+from tests.acceptance.test_reporting_cli import command
+
+__all__ = ["pki", "tokens"]  # fixtures shared with the access-control tests
+
+FORECAST = "interval_start,calls,aht_seconds\n2026-03-02T10:00:00+00:00,100,180\n"
+
+
+@pytest.fixture
+async def mutual_tls(
+    database_url: str, pki: Pki, tokens: tuple[Tokens, dict[str, str]]
+) -> AsyncIterator[RunningRouter]:
+    """A router with tokens that requires TLS with a client certificate."""
+    running = await start_router(
+        database_url,
+        RoutingPolicy(phone_reserve=0),
+        tokens=tokens[0],
+        tls=ServerTls(pki.server_chain, pki.server_key, client_ca=pki.ca),
+    )
+    try:
+        yield running
+    finally:
+        await running.stop(grace=1.0)
+
+
+@pytest.fixture
+def files(tmp_path: Path, pki: Pki, tokens: tuple[Tokens, dict[str, str]]) -> dict[str, Path]:
+    """The operator's files: CA, client certificate and key, tokens, a forecast."""
+    made = {
+        "ca": pki.ca,
+        "cert": pki.client_chain,
+        "key": pki.client_key,
+        "admin": tokens[1]["admin"].encode(),
+        "reporting": tokens[1]["reporting"].encode() + b"\n",
+        "gateway": tokens[1]["gateway"].encode(),
+        "forecast": FORECAST.encode(),
+    }
+    for name, content in made.items():
+        (tmp_path / name).write_bytes(content)
+    return {name: tmp_path / name for name in made}
+
+
+def secure(router: RunningRouter, files: dict[str, Path]) -> list[str]:
+    return [
+        "--router",
+        f"127.0.0.1:{router.port}",
+        "--tls-ca",
+        str(files["ca"]),
+        "--tls-cert",
+        str(files["cert"]),
+        "--tls-key",
+        str(files["key"]),
+    ]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+class TestSecuredRouter:
+    async def test_report_with_tls_and_a_token_file(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        """report: CA, client certificate and key, and a reporting token from a file."""
+        code, out, err = await command(
+            "report", "today", *secure(mutual_tls, files), "--token-file", str(files["reporting"])
+        )
+        assert code == 0, err
+        assert "\nContacts\n" in out
+
+    async def test_staffing_with_the_token_in_the_environment(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        """staffing: the token from CONTACT_ROUTER_TOKEN when no --token-file is given."""
+        code, out, err = await command(
+            "staffing", "--forecast", str(files["forecast"]), "--format", "json",
+            *secure(mutual_tls, files),
+            env={"CONTACT_ROUTER_TOKEN": files["reporting"].read_text().strip()},
+        )  # fmt: skip
+        assert code == 0, err
+        assert [row["agents"] for row in json.loads(out)["intervals"]] == [14]
+
+    async def test_simulate_with_tls_and_an_admin_token(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        """simulate: the same flags, and --format json."""
+        code, out, err = await command(
+            "simulate", *secure(mutual_tls, files), "--token-file", str(files["admin"]),
+            "--duration", "2", "--drain", "2", "--agents", "2", "--seed", "3", "--quiet",
+            "--format", "json",
+            within=90,
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["router"] == f"127.0.0.1:{mutual_tls.port}"
+        assert document["error_count"] == 0
+        assert document["server"]["report"] is not None
+
+    async def test_no_token_says_how_to_give_one(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        code, _, err = await command("report", "today", *secure(mutual_tls, files))
+        assert code == 1
+        line = one_line(err)
+        assert "--token-file" in line
+        assert "CONTACT_ROUTER_TOKEN" in line
+
+    async def test_a_token_of_another_role_is_named(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        code, _, err = await command(
+            "report", "today", *secure(mutual_tls, files), "--token-file", str(files["gateway"])
+        )
+        assert code == 1
+        assert "reporting or admin token" in one_line(err)
+
+    async def test_plaintext_to_a_tls_router_says_to_give_the_ca(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        code, _, err = await command(
+            "report", "today", "--router", f"127.0.0.1:{mutual_tls.port}",
+            "--token-file", str(files["reporting"]),
+        )  # fmt: skip
+        assert code == 1
+        line = one_line(err)
+        assert f"127.0.0.1:{mutual_tls.port}" in line
+        assert "--tls-ca" in line
+
+
+class TestOneLineErrors:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ("report", "today"),
+            ("staffing", "--history", "today"),
+            ("simulate", "--duration", "1", "--drain", "0", "--quiet"),
+        ],
+        ids=["report", "staffing", "simulate"],
+    )
+    async def test_no_router_running(self, args: tuple[str, ...]) -> None:
+        """One line naming the address tried and what to do; exit 1."""
+        address = f"127.0.0.1:{closed_port()}"
+        code, out, err = await command(*args, "--router", address)
+        assert code == 1, (out, err)
+        line = one_line(err)
+        assert address in line
+        assert "--router" in line
+        assert "contact-router serve" in line
+        assert "UNAVAILABLE" not in line
+
+    @pytest.mark.parametrize("flag", ["--token-file", "--tls-ca", "--tls-cert"])
+    async def test_a_missing_file_is_named(self, flag: str, tmp_path: Path) -> None:
+        missing = tmp_path / "nowhere.pem"
+        extra = ["--tls-key", str(missing)] if flag == "--tls-cert" else []
+        code, _, err = await command("report", "today", flag, str(missing), *extra)
+        assert code == 2
+        line = one_line(err)
+        assert flag in line
+        assert str(missing) in line
+
+    async def test_a_client_certificate_needs_its_key(self, tmp_path: Path) -> None:
+        cert = tmp_path / "client.pem"
+        cert.write_text("not read")
+        code, _, err = await command("report", "today", "--tls-cert", str(cert))
+        assert code == 2
+        assert "--tls-key" in one_line(err)
+
+    async def test_an_empty_token_file(self, tmp_path: Path) -> None:
+        empty = tmp_path / "token"
+        empty.write_text("\n")
+        code, _, err = await command("staffing", "--history", "today", "--token-file", str(empty))
+        assert code == 2
+        assert "is empty" in one_line(err)
+
+    async def test_a_missing_forecast_file(self, tmp_path: Path) -> None:
+        code, _, err = await command("staffing", "--forecast", str(tmp_path / "f.csv"))
+        assert code == 2
+        line = one_line(err)
+        assert "--forecast" in line
+        assert "f.csv" in line
+
+    async def test_a_missing_scenario_file(self, tmp_path: Path) -> None:
+        code, _, err = await command("simulate", str(tmp_path / "center.toml"))
+        assert code == 2
+        assert "center.toml" in one_line(err)

@@ -1,0 +1,253 @@
+"""`contact-router staffing`: agents needed per interval (Erlang C, or Erlang A when
+callers abandon), from a forecast file or a recorded range, as the router computes them
+(ReportingService.GetStaffing); and agents to schedule once shrinkage (breaks, training,
+absence) is counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+
+from contact_router_tools.connection import (
+    FlagOf,
+    RouterConnection,
+    add_format_argument,
+    add_router_arguments,
+    field_flags,
+)
+from contact_router_tools.ranges import named_range
+from contact_router_tools.report_command import CHANNELS, INTERVALS, for_people, stamp, when
+from contact_router_tools.tables import Table, records, render_csv, render_json, render_table
+from router.errors import ConfigError
+
+RATIOS = frozenset(("service_level", "occupancy", "p_wait", "abandon"))
+# The request's fields and the flags that set them, to name a refused field.
+FIELDS = {
+    "channel": "--channel",
+    "interval": "--interval",
+    "target_service_level": "--goal",
+    "threshold_seconds": "--answer-within",
+    "max_occupancy": "--max-occupancy",
+    "forecast": "--forecast",
+    "history_start": "--history",
+    "history_end": "--history",
+    "with_abandonment": "--erlang-a",
+    "patience_seconds": "--patience",
+    "concurrency": "--concurrency",
+    "shrinkage": "--shrinkage",
+}
+
+
+def _number(text: str) -> float:
+    """A finite number (the router checks the ranges, and says which flag is wrong)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", choices=list(CHANNELS), default="phone")
+    parser.add_argument("--interval", choices=("15m", "30m", "hour"), default="30m")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--forecast",
+        type=Path,
+        metavar="FILE.csv",
+        help="CSV with columns interval_start (ISO 8601), calls, aht_seconds",
+    )
+    source.add_argument(
+        "--history", metavar="RANGE", help="plan from a recorded range (as for report)"
+    )
+    add = parser.add_argument
+    add(
+        "--goal",
+        type=_number,
+        metavar="SHARE",
+        help="service level to reach, in (0, 1) (default 0.8: 80%% answered within "
+        "--answer-within)",
+    )
+    add(
+        "--answer-within",
+        type=_number,
+        metavar="SECONDS",
+        help="the answer threshold the goal counts (default: the channel's answer target)",
+    )
+    add("--max-occupancy", type=_number, metavar="SHARE", help="highest occupancy, e.g. 0.85")
+    add(
+        "--erlang-a",
+        action="store_true",
+        help="let callers abandon (Erlang A); patience from --patience or the history",
+    )
+    add("--patience", type=_number, metavar="SECONDS", help="callers' mean patience (Erlang A)")
+    add(
+        "--concurrency",
+        type=_number,
+        metavar="N",
+        help="contacts one agent handles at once (default: the router's capacity for the "
+        "channel, e.g. 3 chats; phone is 1)",
+    )
+    add(
+        "--shrinkage",
+        type=_number,
+        metavar="SHARE",
+        help="share of paid time agents are not available (breaks, training, absence), "
+        "in [0, 1); agents to schedule = agents needed / (1 - shrinkage) (default 0)",
+    )
+    add_format_argument(parser, "the intervals")
+    add_router_arguments(parser, "the router's address (default 127.0.0.1:50051)")
+
+
+def read_forecast(path: Path) -> list[pb.ForecastInterval]:
+    """interval_start,calls,aht_seconds rows from a CSV file; ConfigError naming the
+    file and line when it cannot be read."""
+    forecast = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    start = datetime.fromisoformat(row["interval_start"])
+                    calls, aht = float(row["calls"]), float(row["aht_seconds"])
+                except KeyError as error:
+                    raise ConfigError(
+                        f"--forecast {path} line {number}: no column {error}: the columns "
+                        "are interval_start, calls, aht_seconds"
+                    ) from None
+                except (TypeError, ValueError) as error:
+                    raise ConfigError(f"--forecast {path} line {number}: {error}") from None
+                if start.tzinfo is None:
+                    start = start.replace(tzinfo=UTC)
+                forecast.append(
+                    pb.ForecastInterval(interval_start=stamp(start), calls=calls, aht_seconds=aht)
+                )
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        raise ConfigError(f"--forecast {path}: {reason or error}") from None
+    return forecast
+
+
+def staffing_request(args: argparse.Namespace, now: datetime) -> pb.GetStaffingRequest:
+    """The request the flags describe; unset flags leave the router's defaults."""
+    request = pb.GetStaffingRequest(
+        channel=CHANNELS[args.channel],
+        interval=INTERVALS[args.interval],
+        target_service_level=args.goal or 0.0,
+        threshold_seconds=args.answer_within or 0.0,
+        max_occupancy=args.max_occupancy or 0.0,
+        with_abandonment=args.erlang_a,
+        patience_seconds=args.patience or 0.0,
+    )
+    if args.concurrency is not None:
+        request.concurrency = args.concurrency
+    if args.shrinkage is not None:
+        request.shrinkage = args.shrinkage
+    if args.forecast is not None:
+        request.forecast.extend(read_forecast(args.forecast))
+    else:
+        try:
+            start, end = named_range(args.history, now)
+        except ValueError as error:
+            raise ConfigError(f"--history: {error}") from None
+        request.history_start.CopyFrom(stamp(start))
+        request.history_end.CopyFrom(stamp(end))
+    return request
+
+
+def flags_of(args: argparse.Namespace) -> FlagOf:
+    """Refused fields named by flag; a forecast interval by its line in the file."""
+    by_field = field_flags(FIELDS)
+
+    def flag_of(field: str) -> str | None:
+        interval = re.match(r"forecast\[(\d+)\]", field)
+        if interval is not None and args.forecast is not None:
+            return f"--forecast {args.forecast} line {int(interval[1]) + 2}"
+        return by_field(field)
+
+    return flag_of
+
+
+def staffing_table(response: pb.GetStaffingResponse) -> Table:
+    header = [
+        "interval",
+        "calls",
+        "aht_s",
+        "erlangs",
+        "agents",
+        "scheduled",
+        "service_level",
+        "asa_s",
+        "occupancy",
+        "p_wait",
+        "abandon",
+    ]
+    rows: list[list[Any]] = [
+        [
+            when(r.interval_start),
+            r.calls,
+            r.aht_seconds,
+            r.traffic_erlangs,
+            r.agents,
+            r.agents_scheduled,
+            r.service_level,
+            r.asa_seconds,
+            r.occupancy,
+            r.probability_of_waiting,
+            r.abandonment if r.HasField("abandonment") else None,
+        ]
+        for r in response.rows
+    ]
+    return header, rows
+
+
+async def run_staffing(args: argparse.Namespace) -> int:
+    request = staffing_request(args, datetime.now(UTC))
+    router = RouterConnection.from_args(args)
+    async with router.channel() as channel:
+        stub = pb_grpc.ReportingServiceStub(channel)
+        response = await router.call(stub.GetStaffing, request, flag_of=flags_of(args))
+    table = staffing_table(response)
+    if args.format == "csv":
+        sys.stdout.write(render_csv(table))
+    elif args.format == "json":
+        document = {
+            "channel": args.channel,
+            "model": response.model,
+            "target_service_level": response.target_service_level,
+            "threshold_seconds": response.threshold_seconds,
+            "patience_seconds": response.patience_seconds or None,
+            "concurrency": response.concurrency,
+            "shrinkage": response.shrinkage,
+            "intervals": records(table),
+        }
+        sys.stdout.write(render_json(document))
+    else:
+        print(
+            f"Agents for {args.channel}: {response.target_service_level:.0%} answered within "
+            f"{response.threshold_seconds:g} s, per {args.interval}; each agent handles "
+            f"{response.concurrency:g} at once; shrinkage {response.shrinkage:.0%}"
+        )
+        print(response.model)
+        if response.patience_seconds:
+            print(f"Callers' mean patience: {response.patience_seconds:.0f} s")
+        print()
+        print(render_table(for_people(table, RATIOS)))
+        needed = max((r.agents for r in response.rows), default=0)
+        scheduled = max((r.agents_scheduled for r in response.rows), default=0)
+        print(
+            f"\nPeak: {needed} agents handling contacts; {scheduled} to schedule "
+            "(agents / (1 - shrinkage))"
+        )
+    return 0
