@@ -12,21 +12,33 @@ SOURCES := router clients/python tools tests bench scenarios
 
 PACKAGES := pyproject.toml clients/python/pyproject.toml tools/pyproject.toml
 
+# Installs say one line each; what pip and the build backends print (setuptools warns
+# about every editable install of a flat layout) goes to INSTALL_LOG, shown only when
+# the install fails.
+INSTALL_LOG = $(VENV)/install.log
+# $(call logged,COMMAND): run COMMAND, its output appended to INSTALL_LOG.
+logged = { $(1); } >>$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG) >&2; \
+	echo "install failed (the output above is in $(INSTALL_LOG)); run make again to retry" >&2; \
+	exit 1; }
+
 # The service, its client and the tools (simulate, report, staffing), editable.
 $(VENV)/.runtime: $(PACKAGES)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e clients/python -e . -e tools
-	touch $@
+	@echo "installing contact-router into $(VENV) (about a minute the first time)..."
+	@mkdir -p $(VENV) && : >$(INSTALL_LOG)
+	@$(call logged,$(PYTHON) -m venv $(VENV))
+	@$(call logged,$(PY) -m pip install --upgrade pip)
+	@$(call logged,$(PY) -m pip install -e clients/python -e . -e tools)
+	@touch $@
 
 $(VENV)/.dev: $(PACKAGES) $(VENV)/.runtime
-	$(PY) -m pip install --quiet -e clients/python -e '.[dev]' -e tools
-	touch $@
+	@echo "installing the development tools into $(VENV)..."
+	@$(call logged,$(PY) -m pip install -e clients/python -e '.[dev]' -e tools)
+	@touch $@
 
 ## Install the service and serve gRPC on port 50051 (embedded PostgreSQL unless
 ## ROUTER_DATABASE_URL is set).
 run: $(VENV)/.runtime
-	exec $(BIN)/contact-router serve
+	@exec $(BIN)/contact-router serve
 
 ## Install everything and run the whole test suite (ROUTER_TEST_DATABASE_URL picks
 ## a PostgreSQL server; without it the tests start an embedded one).
