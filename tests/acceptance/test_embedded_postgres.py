@@ -15,7 +15,10 @@ import signal
 from pathlib import Path
 
 import psutil
+import pytest
 
+from router.errors import StartupError
+from router.store.embedded import EmbeddedPostgres
 from tests.acceptance.router_process import RouterProcess
 
 
@@ -94,3 +97,16 @@ class TestEmbeddedPostgres:
                 foreign.append(line)
         assert foreign == [], "".join(foreign)
         assert process.events[-1]["event"] == "embedded_postgres_stopped"
+
+    def test_a_folder_it_cannot_use_is_one_line(self, tmp_path: Path) -> None:
+        """A data folder made by another PostgreSQL version: a StartupError naming the
+        folder and the way out, not the package's RuntimeError."""
+        folder = tmp_path / "postgres"
+        folder.mkdir()
+        (folder / "PG_VERSION").write_text("12\n")
+        with pytest.raises(StartupError) as refused:
+            EmbeddedPostgres(folder).start()
+        message = str(refused.value)
+        assert str(folder) in message
+        assert "--database-url" in message
+        assert "\n" not in message
