@@ -93,3 +93,13 @@ bench: $(VENV)/.dev
 	mkdir -p bench/results
 	$(PY) -m bench --json bench/results/last-run.json --markdown bench/results/last-run.md \
 		--plot docs/bench/growth.png
+
+## Regenerate docs/sample-simulate.txt, the output of `simulate` the docs show, from a
+## real run of scenarios/sample.toml (about 40 s, with a router of its own on
+## ROUTER_DATABASE_URL, a database no other router uses, else an embedded PostgreSQL).
+## tests/unit/test_simulation_report.py fails when the sample lacks a section of today's.
+.PHONY: sample-output
+sample-output: $(VENV)/.runtime
+	$(BIN)/contact-router simulate scenarios/sample.toml --run-id sample --quiet \
+		>docs/sample-simulate.txt.new || { rm -f docs/sample-simulate.txt.new; exit 1; }
+	mv docs/sample-simulate.txt.new docs/sample-simulate.txt

@@ -1,0 +1,112 @@
+"""The simulation report's text: every section it can print, the documented sample output
+that must show each of them, and how long a run says it lasts."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from contact_router_tools import simulate
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord, RunCounters
+from contact_router_tools.simulation.report import SimulationReport
+from contact_router_tools.simulation.run import run_clock
+from contact_router_tools.simulation.text import SECTIONS, render
+from contactrouter.v1 import contact_router_pb2 as pb
+
+SAMPLE = Path(__file__).parents[2] / "docs" / "sample-simulate.txt"
+THRESHOLDS = {"phone": 20.0, "chat": 60.0, "email": 3600.0}
+
+
+def everything() -> SimulationReport:
+    """A report with something to say in every section."""
+    records = [
+        ContactRecord(
+            "k1", "phone", submitted=0.0, answered=5.0, ended=50.0, completed=55.0,
+            agent_id="ann", estimated_wait=4.0, queue_position=1, sampled_at=0.5,
+            preferred_skills=frozenset({"lang:es"}), matched=True, previous_agent="ann",
+        ),
+        ContactRecord(
+            "k2", "phone", submitted=1.0, answered=30.0, agent_id="bob",
+            wait_reason="no_agent_signed_in", backlog=True,
+        ),
+        ContactRecord("k3", "chat", submitted=2.0, abandoned=90.0, abandon_reason="patience"),
+    ]  # fmt: skip
+    agents = [
+        AgentRecord("ann", "phone", handled=1, on_shift_from=0.0, on_shift_until=100.0),
+        AgentRecord("bob", "phone", handled=0, on_shift_from=10.0, on_shift_until=100.0),
+    ]
+    counters = RunCounters(errors=Counter({"GetContact UNAVAILABLE": 1}), offers=3)
+    counters.refused["AbandonContact FAILED_PRECONDITION"] = 1
+    server = pb.GetServiceLevelResponse(
+        rows=[pb.ServiceLevelRow(channel=pb.CHANNEL_PHONE, offered=2, answered=2)],
+        formula="service level = ...",
+    )
+    return SimulationReport(
+        run_id="r1", scenario="test", seed=1, router="127.0.0.1:1", agents=2,
+        time_scale=1.0, arrivals_seconds=60.0, drain_seconds=10.0, warm_up=0.0,
+        thresholds=THRESHOLDS, short_abandon_limit=5.0, phone_reserve=1,
+        window=("2026-03-04T10:00:00+00:00", "2026-03-04T10:05:00+00:00"),
+        records=records, agent_records=agents, counters=counters, server=server,
+        notes=["a cap means this here"],
+    )  # fmt: skip
+
+
+def titles(text: str) -> list[str]:
+    """The section titles a report's text shows, in order."""
+    known = {section.title for section in SECTIONS}
+    return [t for line in text.splitlines() for t in known if line.startswith(f"{t} (")]
+
+
+class TestSections:
+    def test_a_full_report_prints_every_section_in_order(self) -> None:
+        text = render(everything())
+        assert titles(text) == [section.title for section in SECTIONS]
+
+    def test_empty_sections_are_left_out(self) -> None:
+        report = everything()
+        report.records = [r for r in report.records if r.key == "k3"]
+        report.notes = []
+        shown = titles(render(report))
+        for left_out in ("PREFERRED SKILLS", "BACKLOG", "UNSERVED", "QUEUE POSITION", "NOTES"):
+            assert left_out not in shown
+        assert "THIS RUN'S CONTACTS" in shown
+
+    def test_the_documented_sample_shows_every_section(self) -> None:
+        """docs/sample-simulate.txt comes from a real run (`make sample-output`); a section
+        added to the report without a new sample fails here."""
+        assert titles(SAMPLE.read_text()) == [section.title for section in SECTIONS]
+
+    def test_the_documented_sample_has_todays_heading(self) -> None:
+        """The heading words of today's report, and none of an older one's."""
+        first = SAMPLE.read_text().splitlines()[0]
+        assert first.startswith("simulation ")
+        assert "  router " in first
+        assert "  target " not in first
+
+
+class TestHowLongARunLasts:
+    def test_help_shows_the_drain(self) -> None:
+        """--duration 20 runs about 51 s; the help says why."""
+        parser = argparse.ArgumentParser()
+        simulate.add_arguments(parser)
+        text = " ".join(parser.format_help().split())
+        options = text[text.index("options:") :]  # past the usage line
+        duration = options[options.index("--duration SECONDS") : options.index("--drain SECONDS")]
+        assert "drain" in duration
+        assert "duration + drain" in duration
+        assert "default 30" in options[options.index("--drain SECONDS") :]
+
+    @pytest.mark.parametrize(
+        ("phase", "now", "arrivals_end", "says"),
+        [
+            ("arrivals", 12.0, None, "arrivals 12/20 s, then drain up to 30 s"),
+            ("draining", 25.0, 20.0, "draining 5/30 s"),
+            ("closing", 40.0, 20.0, "closing"),
+        ],
+    )
+    def test_progress_line_shows_the_drain(
+        self, phase: str, now: float, arrivals_end: float | None, says: str
+    ) -> None:
+        assert run_clock(phase, now, 20.0, 30.0, arrivals_end) == says
