@@ -116,6 +116,21 @@ class TestReportCommand:
         (line,) = err.strip().splitlines()
         assert str(chart) in line
 
+    async def test_a_reader_that_leaves_early_gets_no_traceback(self, worked: str) -> None:
+        """`report | head -1`: the pipe closes before the tables are written."""
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first line
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router.cli", "report", "today", "--router", worked,
+                stdout=write, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+        finally:
+            os.close(write)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 1
+        assert err.decode() == ""
+
     async def test_bad_range_is_a_usage_error(self, router_server: RunningRouter) -> None:
         code, _, err = await command(
             "report", "tomorrow", "--router", f"127.0.0.1:{router_server.port}"

@@ -100,13 +100,15 @@ class TestAxis:
         axes = draw(figures, response, start, end, interval)
         assert x_span(axes) == (start, end)
 
-    def test_ticks_name_the_year(self, figures: list[Figure]) -> None:
-        """The concise formatter puts the year in the axis offset of a one-day chart."""
+    def test_the_title_names_the_range_with_its_year(self, figures: list[Figure]) -> None:
+        """Hour ticks of one day do not say the year: the title does (one day, and the
+        first and last day of a month)."""
         response = pb.GetContactReportResponse(rows=[row(DAY, pb.CHANNEL_PHONE, 0.9)])
         axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
-        figures[-1].canvas.draw()
-        formatter = axes.xaxis.get_major_formatter()
-        assert "2026" in formatter.get_offset()
+        assert axes.get_title().endswith("2026-03-04 UTC")
+        month = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+        axes = draw(figures, response, *month, Interval.DAY)
+        assert axes.get_title().endswith("2026-03-01 to 2026-03-31 UTC")
 
 
 class TestPoints:

@@ -9,15 +9,16 @@ three quarters), so equal levels in the same interval do not hide one another.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from router.reporting.intervals import Interval, next_start
+from router.reporting.intervals import Interval, interval_starts, next_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,6 +32,7 @@ STYLE = {
     "email": ("#9467bd", "^", 5.0, 0.75),
 }
 ALARM_COLOR = "#d62728"
+MANY = 100  # intervals in a range beyond which markers shrink
 NEUTRAL = "#444444"
 
 
@@ -80,10 +82,10 @@ def _lines(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> list[tuple[f
     for level, shared in sorted(by_level.items(), reverse=True):
         names = [CHANNELS.get(g.channel, "?") for g in shared]
         within = ", ".join(
-            f"{n} {g.threshold_seconds:g} s" for n, g in zip(names, shared, strict=True)
+            f"{n} within {g.threshold_seconds:g} s" for n, g in zip(names, shared, strict=True)
         )
         color = STYLE[names[0]][0] if len(names) == 1 and names[0] in STYLE else NEUTRAL
-        lines.append((level * 100, f"{word} {level:.0%} ({within})", color))
+        lines.append((level * 100, f"{word} {level:.0%}: {within}", color))
     return lines
 
 
@@ -112,10 +114,13 @@ def service_level_figure(
         axes.axhline(level, color=color, linestyle="--", linewidth=1.2, label=label)
     for level, label, color in _lines(goals, "alarm_below"):
         axes.axhline(level, color=color, linestyle=":", linewidth=1.4, label=label)
+    # A month of hours is 720 points a channel: smaller markers, so the lines still show.
+    scale = min(1.0, math.sqrt(MANY / max(1, len(interval_starts(start, end, interval)))))
     for name, points in service_level_series(response).items():
         if not points:
             continue
-        color, marker, size, place = STYLE[name]
+        color, marker, full_size, place = STYLE[name]
+        size = full_size * scale
         # matplotlib.dates ships without type hints.
         times: list[float] = mdates.date2num(  # type: ignore[no-untyped-call]
             [t + (next_start(t, interval) - t) * place for t, _ in points]
@@ -127,8 +132,8 @@ def service_level_figure(
             marker=marker,
             markersize=size,
             markerfacecolor="none",
-            markeredgewidth=1.6,
-            linewidth=1.4,
+            markeredgewidth=1.6 * scale,
+            linewidth=1.4 * scale,
             color=color,
             label=name,
         )
@@ -147,14 +152,21 @@ def service_level_figure(
     # matplotlib.dates ships without type hints.
     locator = mdates.AutoDateLocator(minticks=4, maxticks=12)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    # The title names the range with its year; the offset would name the last tick's
+    # day, which is the day after the range.
+    ticks = mdates.ConciseDateFormatter(locator, show_offset=False)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_formatter(ticks)
     axes.set_xlim(
         mdates.date2num(start),  # type: ignore[no-untyped-call]
         mdates.date2num(end),  # type: ignore[no-untyped-call]
     )
     axes.set_ylim(0, 105)
     axes.set_ylabel("service level (%)")
-    axes.set_title(f"Service level per interval: {title}")
+    last_day = end - timedelta(microseconds=1)
+    span = f"{start:%Y-%m-%d}" + (
+        "" if last_day.date() == start.date() else f" to {last_day:%Y-%m-%d}"
+    )
+    axes.set_title(f"Service level per interval: {title}, {span} UTC")
     if not goals:
         axes.text(
             0.01,

@@ -3,13 +3,14 @@
 router/cli.py adds them to its parser when this package is installed, and says how to
 install it when it is not. Every error a command meets on purpose ends here as one line
 on stderr: a bad flag or file (ConfigError, exit 2), or what the router refused or could
-not do (RouterError, exit 1).
+not do (RouterError, exit 1); a reader that leaves early (`| head`) ends it quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -52,4 +53,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except RouterError as error:
         print(f"contact-router {args.command}: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nothing to flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
