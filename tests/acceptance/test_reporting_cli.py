@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -227,6 +228,7 @@ class TestStaffingCommand:
         ("flags", "named", "field"),
         [
             (("--erlang-a",), "--patience", "patience_seconds"),
+            (("--patience", "30"), "--patience", "patience_seconds"),
             (("--goal", "1.5"), "--goal", "target_service_level"),
             (("--shrinkage", "1.5"), "--shrinkage", "shrinkage"),
             (("--max-occupancy", "2"), "--max-occupancy", "max_occupancy"),
@@ -251,6 +253,8 @@ class TestStaffingCommand:
         (line,) = err.strip().splitlines()
         assert line.startswith(f"contact-router staffing: {named}: ")
         assert field not in line.replace(named, "")
+        # No protobuf field at all ("goes with with_abandonment" says --erlang-a).
+        assert not re.search(r"\b[a-z]+(_[a-z]+)+\b", line.replace(str(forecast), ""))
 
     async def test_concurrency_and_shrinkage(
         self, router_server: RunningRouter, tmp_path: Path

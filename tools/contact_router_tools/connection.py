@@ -207,6 +207,7 @@ def _last_error(details: str) -> str:
     return text.rsplit(": ", 1)[-1]
 
 
+_SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 _FIELD = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<problem>.*)$")
 
 
@@ -218,7 +219,9 @@ def _invalid(details: str, flag_of: FlagOf | None) -> str:
     flag = flag_of(match["field"])
     if flag is None:
         return f"refused: {details}"
-    return f"{flag}: {match['problem']}"
+    # Other fields the problem names ("goes with with_abandonment") by their flags too.
+    problem = _SNAKE.sub(lambda word: flag_of(word[0]) or word[0], match["problem"])
+    return f"{flag}: {problem}"
 
 
 def field_flags(flags: Mapping[str, str]) -> FlagOf:
