@@ -152,6 +152,21 @@ class TestSecuredRouter:
         assert f"127.0.0.1:{mutual_tls.port}" in line
         assert "--tls-ca" in line
 
+    async def test_a_ca_that_did_not_sign_the_routers_certificate(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        """The client's own certificate given as the CA: the handshake fails, in one line
+        (gRPC's own log lines about it stay out of the terminal)."""
+        code, _, err = await command(
+            "report", "today", "--router", f"127.0.0.1:{mutual_tls.port}",
+            "--tls-ca", str(files["cert"]), "--tls-cert", str(files["cert"]),
+            "--tls-key", str(files["key"]), "--token-file", str(files["reporting"]),
+        )  # fmt: skip
+        assert code == 1
+        line = one_line(err)
+        assert "--tls-ca" in line
+        assert "not signed by the CA given" in line
+
 
 class TestOneLineErrors:
     @pytest.mark.parametrize(
