@@ -10,8 +10,11 @@ at start and a gRPC core line at stop landed among the JSON log lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -40,12 +43,28 @@ def embedded_env(data: Path) -> dict[str, str]:
     return {"ROUTER_DATABASE_URL": "", "ROUTER_DATA_DIR": str(data)}
 
 
+@contextlib.contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """A scratch folder for an embedded PostgreSQL, outside pytest's tmp_path: run as
+    root, the package runs PostgreSQL as another user, who must traverse the folder's
+    parents, and pytest keeps its tree private (each new pytest session, another
+    developer's too, makes it 0700 again, even in the middle of an initdb)."""
+    with tempfile.TemporaryDirectory(prefix="router-embedded-", ignore_cleanup_errors=True) as d:
+        yield Path(d)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    with scratch_folder() as folder:
+        yield folder
+
+
 class TestEmbeddedPostgres:
-    async def test_stopped_after_an_earlier_run_was_killed(self, tmp_path: Path) -> None:
+    async def test_stopped_after_an_earlier_run_was_killed(self, scratch: Path) -> None:
         """Kill one run with SIGKILL (its PostgreSQL stays), start another on the same
         folder and SIGTERM it: no PostgreSQL of that folder is left, and the router said
         embedded_postgres_stopped only because it had stopped."""
-        data = tmp_path / "data"
+        data = scratch / "data"
         killed = await RouterProcess.start(embedded_env(data))
         await killed.kill()
         assert postgres_of(data / "postgres"), "a SIGKILLed run leaves its PostgreSQL"
@@ -60,10 +79,10 @@ class TestEmbeddedPostgres:
         assert left == [], f"PostgreSQL left running: {left}\n{second.output}"
         assert '"embedded_postgres_stopped"' in second.output
 
-    async def test_a_router_still_using_it_keeps_it(self, tmp_path: Path) -> None:
+    async def test_a_router_still_using_it_keeps_it(self, scratch: Path) -> None:
         """Two routers on one folder (the second a standby): stopping one leaves
         PostgreSQL to the other, and says so; stopping the other stops it."""
-        data = tmp_path / "data"
+        data = scratch / "data"
         first = await RouterProcess.start(embedded_env(data))
         second = await RouterProcess.start(embedded_env(data), until="router_listening")
         try:
@@ -80,12 +99,12 @@ class TestEmbeddedPostgres:
             await second.kill()
         assert postgres_of(data / "postgres") == []
 
-    async def test_the_terminal_shows_the_routers_lines_only(self, tmp_path: Path) -> None:
+    async def test_the_terminal_shows_the_routers_lines_only(self, scratch: Path) -> None:
         """From start to stop, every line on stderr is one of the router's JSON lines:
         no platformdirs warning (XDG_RUNTIME_DIR unset, as for root in a container), no
         gRPC core line."""
         process = await RouterProcess.start(
-            {**embedded_env(tmp_path / "data"), "XDG_RUNTIME_DIR": ""}
+            {**embedded_env(scratch / "data"), "XDG_RUNTIME_DIR": ""}
         )
         status = await process.stop(signal.SIGTERM)
         assert status == 0, process.output
@@ -98,10 +117,10 @@ class TestEmbeddedPostgres:
         assert foreign == [], "".join(foreign)
         assert process.events[-1]["event"] == "embedded_postgres_stopped"
 
-    def test_a_folder_it_cannot_use_is_one_line(self, tmp_path: Path) -> None:
+    def test_a_folder_it_cannot_use_is_one_line(self, scratch: Path) -> None:
         """A data folder made by another PostgreSQL version: a StartupError naming the
         folder and the way out, not the package's RuntimeError."""
-        folder = tmp_path / "postgres"
+        folder = scratch / "postgres"
         folder.mkdir()
         (folder / "PG_VERSION").write_text("12\n")
         with pytest.raises(StartupError) as refused:

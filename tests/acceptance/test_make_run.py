@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.acceptance.test_embedded_postgres import scratch_folder
+
 ROOT = Path(__file__).parents[2]
 PROGRESS = "installing contact-router into {venv} (about a minute the first time)..."
 
@@ -50,6 +52,48 @@ async def make(
     return process.returncode, out.decode(), err.decode()
 
 
+async def run_until_ctrl_c(venv: Path, scratch: Path) -> None:
+    """`make run` on the embedded PostgreSQL in `scratch` until router_active, then
+    Ctrl-C: only the router's JSON lines on the terminal, from start to stop."""
+    process = await asyncio.create_subprocess_exec(
+        "make",
+        "--no-print-directory",
+        f"VENV={venv}",
+        "run",
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "ROUTER_DATABASE_URL": "",
+            "ROUTER_DATA_DIR": str(scratch / "data"),
+            "ROUTER_PORT": "0",
+            "ROUTER_METRICS_PORT": "off",
+            "ROUTER_LOG_FORMAT": "json",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # Its own process group, so that the test can press Ctrl-C as a terminal does.
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        while '"router_active"' not in "".join(lines):
+            line = await asyncio.wait_for(process.stderr.readline(), 60)
+            assert line, "make run ended before router_active:\n" + "".join(lines)
+            lines.append(line.decode())
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        rest, more = await asyncio.wait_for(process.communicate(), 60)
+    lines += more.decode().splitlines(keepends=True)
+    # make itself ends by the SIGINT it received (as on a terminal), after the
+    # router has stopped cleanly.
+    assert process.returncode in (0, -signal.SIGINT), "".join(lines)
+    assert rest == b""
+    events = [json.loads(line)["event"] for line in lines]
+    assert events[0] == "embedded_postgres_started"
+    assert events[-1] == "embedded_postgres_stopped"
+
+
 class TestMakeRun:
     @pytest.mark.timeout(900)
     async def test_first_install_then_run_shows_the_routers_lines_only(
@@ -65,43 +109,8 @@ class TestMakeRun:
         assert (out + err).splitlines() == [PROGRESS.format(venv=venv)]
         assert (venv / "install.log").read_text().strip(), "the install's output is kept"
 
-        process = await asyncio.create_subprocess_exec(
-            "make",
-            "--no-print-directory",
-            f"VENV={venv}",
-            "run",
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "ROUTER_DATABASE_URL": "",
-                "ROUTER_DATA_DIR": str(tmp_path / "data"),
-                "ROUTER_PORT": "0",
-                "ROUTER_METRICS_PORT": "off",
-                "ROUTER_LOG_FORMAT": "json",
-            },
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # Its own process group, so that the test can press Ctrl-C as a terminal does.
-            start_new_session=True,
-        )
-        assert process.stderr is not None
-        lines: list[str] = []
-        try:
-            while '"router_active"' not in "".join(lines):
-                line = await asyncio.wait_for(process.stderr.readline(), 60)
-                assert line, "make run ended before router_active:\n" + "".join(lines)
-                lines.append(line.decode())
-        finally:
-            os.killpg(process.pid, signal.SIGINT)
-            rest, more = await asyncio.wait_for(process.communicate(), 60)
-        lines += more.decode().splitlines(keepends=True)
-        # make itself ends by the SIGINT it received (as on a terminal), after the
-        # router has stopped cleanly.
-        assert process.returncode in (0, -signal.SIGINT), "".join(lines)
-        assert rest == b""
-        events = [json.loads(line)["event"] for line in lines]
-        assert events[0] == "embedded_postgres_started"
-        assert events[-1] == "embedded_postgres_stopped"
+        with scratch_folder() as scratch:
+            await run_until_ctrl_c(venv, scratch)
 
     async def test_a_failed_install_shows_its_output(self, tmp_path: Path) -> None:
         """When the install fails, the terminal shows what it printed and where the log

@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import asyncpg
 import grpc
@@ -18,6 +17,7 @@ from grpc_health.v1 import health_pb2
 
 from tests.acceptance.conftest import next_offer
 from tests.acceptance.router_process import START_TIMEOUT, RouterProcess
+from tests.acceptance.test_embedded_postgres import scratch_folder
 
 
 class TestServeProcess:
@@ -83,17 +83,18 @@ class TestServeProcess:
         assert {r["id"] for r in recorded} >= set(acknowledged)
         assert {r["state"] for r in recorded} <= {"queued"}, "offers must be returned"
 
-    async def test_embedded_postgres_without_url(self, tmp_path: Path) -> None:
+    async def test_embedded_postgres_without_url(self) -> None:
         """Without a database URL it starts an embedded PostgreSQL and stops on Ctrl-C."""
-        env = {"ROUTER_DATABASE_URL": "", "ROUTER_DATA_DIR": str(tmp_path / "data")}
-        process = await RouterProcess.start(env)
-        try:
-            assert await process.health() == health_pb2.HealthCheckResponse.SERVING
-        finally:
-            status = await process.stop(signal.SIGINT)
-        assert status == 0, process.output
-        assert '"embedded_postgres_started"' in process.output
-        assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+        with scratch_folder() as scratch:
+            env = {"ROUTER_DATABASE_URL": "", "ROUTER_DATA_DIR": str(scratch / "data")}
+            process = await RouterProcess.start(env)
+            try:
+                assert await process.health() == health_pb2.HealthCheckResponse.SERVING
+            finally:
+                status = await process.stop(signal.SIGINT)
+            assert status == 0, process.output
+            assert '"embedded_postgres_started"' in process.output
+            assert (scratch / "data" / "postgres" / "PG_VERSION").exists()
 
     async def test_bad_configuration_is_refused(self) -> None:
         """A malformed setting stops the start with a message naming the variable."""
