@@ -45,21 +45,29 @@ def interval_start(at: datetime, interval: Interval) -> datetime:
 
 
 def next_start(start: datetime, interval: Interval) -> datetime:
+    """The start of the interval after the one starting at `start`; OverflowError after
+    the last interval of year 9999, which has none."""
     if interval is Interval.MONTH:
         return month_after(start)
     return start + _FIXED[interval]
 
 
 def interval_starts(start: datetime, end: datetime, interval: Interval) -> list[datetime]:
-    """Every interval start from the one holding `start` up to before `end`."""
+    """Every interval start from the one holding `start` up to before `end` (the last
+    interval of year 9999 is the last there is)."""
     starts = []
     current = interval_start(start, interval)
     while current < end:
         starts.append(current)
-        current = next_start(current, interval)
+        try:
+            current = next_start(current, interval)
+        except OverflowError:
+            break
     return starts
 
 
 def month_after(start: datetime) -> datetime:
+    if start.year == 9999 and start.month == 12:
+        raise OverflowError("no month after December 9999")
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
     return datetime(year, month, 1, tzinfo=UTC)

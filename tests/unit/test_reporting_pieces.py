@@ -39,6 +39,14 @@ class TestIntervals:
         assert starts[1] == datetime(2024, 2, 1, tzinfo=UTC)
         assert starts[-1] == datetime(2024, 12, 1, tzinfo=UTC)
 
+    @pytest.mark.parametrize("interval", list(Interval))
+    def test_the_last_interval_of_year_9999_is_the_last(self, interval: Interval) -> None:
+        """Issue 14 #16: a range in the last hour of 9999-12-31 raised OverflowError
+        looking for the interval after it; there is none, and the range ends there."""
+        start = datetime(9999, 12, 31, 23, 45, tzinfo=UTC)
+        starts = interval_starts(start, datetime.max.replace(tzinfo=UTC), interval)
+        assert starts == [interval_start(start, interval)]
+
 
 class TestAlarm:
     def test_raised_below_seventy_cleared_at_seventy(self) -> None:
