@@ -9,6 +9,7 @@
     |   +-- LimitReached           a configured limit is reached; come back later
     |       +-- QueueFull          the channel's queue holds its maximum of contacts
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
+    |       +-- ContactTooLarge    one contact holds more bytes than a contact may
     +-- AccessDenied               the caller may not make this call; nothing was changed
     |   +-- Unauthenticated        no valid bearer token came with the call
     |   +-- PermissionDenied       the token's role, or its agent, may not make this call
@@ -102,6 +103,12 @@ class QueueMemoryFull(LimitReached):
     """The waiting contacts hold their maximum of bytes (attributes and skills)."""
 
     reason = "QUEUE_MEMORY_FULL"
+
+
+class ContactTooLarge(LimitReached):
+    """One contact holds more bytes of ids, attributes and skills than a contact may."""
+
+    reason = "CONTACT_TOO_LARGE"
 
 
 # ------------------------------------------------------------------------ access

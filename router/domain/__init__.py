@@ -11,8 +11,9 @@ from router.domain.events import (
     Event,
     OfferWithdrawn,
 )
+from router.domain.explanation import QueueSnapshot
 from router.domain.offer import Offer
-from router.domain.router import QueueSnapshot, Router
+from router.domain.router import Router
 from router.errors import DomainError, InvalidArgument, NotFound, QueueFull, WrongState
 
 __all__ = [

@@ -22,8 +22,8 @@ class Agent:
     since: when the agent last became free for work (signed in, set ready, finished a
         contact). Longest idle first means smallest `since` first; declined or
         withdrawn offers do not move it, so an agent keeps its place in line.
-    holding: contact id -> channel, for contacts offered to, connected to, or in
-        wrap-up with this agent.
+    assigned: contact id -> channel, for the contacts assigned to this agent: offered
+        to it, connected to it, or in its wrap-up.
     capped: channels on which the agent reached its hourly cap (ChannelPolicy.
         max_per_hour); the router keeps it (see hourly_cap).
     """
@@ -37,7 +37,7 @@ class Agent:
     status: AgentStatus = AgentStatus.READY
     away_reason: str = ""
     connected: bool = False
-    holding: dict[str, Channel] = field(default_factory=dict)
+    assigned: dict[str, Channel] = field(default_factory=dict)
     offers: dict[str, str] = field(default_factory=dict)
     capped: set[Channel] = field(default_factory=set)
 
@@ -48,16 +48,16 @@ class Agent:
 
     def load(self, channel: Channel | None = None) -> int:
         if channel is None:
-            return len(self.holding)
-        return sum(1 for held in self.holding.values() if held is channel)
+            return len(self.assigned)
+        return sum(1 for held in self.assigned.values() if held is channel)
 
     def can_take(self, channel: Channel, policy: RoutingPolicy) -> bool:
         """Whether a contact of `channel` could be offered to this agent now."""
         if not self.routable or self.capacities.get(channel, 0) <= 0 or channel in self.capped:
             return False
-        if policy.of(channel).exclusive and self.holding:
+        if policy.of(channel).exclusive and self.assigned:
             return False
-        if any(policy.of(held).exclusive for held in self.holding.values()):
+        if any(policy.of(held).exclusive for held in self.assigned.values()):
             return False
         return self.load(channel) < self.capacities[channel]
 
@@ -67,7 +67,7 @@ class Agent:
 
     def offered(self, channel: Channel) -> int:
         """Open offers of `channel`."""
-        return sum(1 for contact_id in self.offers.values() if self.holding[contact_id] is channel)
+        return sum(1 for contact_id in self.offers.values() if self.assigned[contact_id] is channel)
 
     def view(self) -> AgentView:
         return AgentView(
@@ -77,7 +77,7 @@ class Agent:
             skills=self.skills,
             capacities=dict(self.capacities),
             connected=self.connected,
-            contact_ids=tuple(self.holding),
+            contact_ids=tuple(self.assigned),
             signed_in_at=self.signed_in_at,
         )
 

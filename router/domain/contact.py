@@ -75,6 +75,21 @@ class Contact:
         until = self.answered_at or self.abandoned_at or now
         return max(0.0, (until - self.queued_at).total_seconds())
 
+    def size(self) -> int:
+        """Bytes of its variable fields (ids, attributes, skills) in UTF-8: what holding it
+        costs beyond a fixed overhead (RoutingPolicy.max_contact_bytes bounds it)."""
+        texts = (
+            self.id,
+            self.idempotency_key,
+            self.customer_id,
+            self.preferred_agent_id or "",
+            *self.attributes.keys(),
+            *self.attributes.values(),
+            *self.required_skills,
+            *self.preferred_skills,
+        )
+        return sum(len(text.encode("utf-8", "surrogatepass")) for text in texts)
+
 
 def skill_token(skill: str, level: int) -> str:
     """The skill as routing matches it: `skill` for any proficiency, `skill@level` for a

@@ -21,7 +21,7 @@ def _agent(
     phone: int = 1,
     chat: int = 3,
     email: int = 1,
-    holding: dict[str, Channel] | None = None,
+    assigned: dict[str, Channel] | None = None,
     status: AgentStatus = AgentStatus.READY,
     connected: bool = True,
 ) -> Agent:
@@ -34,7 +34,7 @@ def _agent(
         seq=seq,
         status=status,
         connected=connected,
-        holding=dict(holding or {}),
+        assigned=dict(assigned or {}),
     )
 
 
@@ -59,7 +59,7 @@ class TestLongestIdleFirst:
 
     def test_less_loaded_agent_comes_before_a_longer_idle_one(self, at: At) -> None:
         """(load, since): an agent holding nothing beats one holding a chat, idle or not."""
-        busy = _agent("busy", at(0), seq=1, holding={"c1": Channel.CHAT})
+        busy = _agent("busy", at(0), seq=1, assigned={"c1": Channel.CHAT})
         idle = _agent("idle", at(60), seq=2)
         roster = _roster(busy, idle)
         assert roster.best_for(Channel.CHAT, NONE) == "idle"
@@ -104,8 +104,8 @@ class TestEligibility:
     def test_full_or_exclusive_agents_leave_the_channel_pools(self, at: At) -> None:
         """Three chats fill the chat pool; a call takes the agent out of every pool."""
         chats = {f"c{i}": Channel.CHAT for i in range(3)}
-        full = _agent("full", at(0), seq=1, holding=chats)
-        on_call = _agent("call", at(0), seq=2, holding={"p": Channel.PHONE})
+        full = _agent("full", at(0), seq=1, assigned=chats)
+        on_call = _agent("call", at(0), seq=2, assigned={"p": Channel.PHONE})
         roster = _roster(full, on_call)
         assert roster.best_for(Channel.CHAT, NONE) is None
         assert roster.best_for(Channel.PHONE, NONE) is None
@@ -120,7 +120,7 @@ class TestPhoneReserve:
             _agent("a", at(0), seq=1),
             _agent("b", at(0), seq=2),
             _agent("no-phone", at(0), seq=3, phone=0),
-            _agent("chatting", at(0), seq=4, holding={"c": Channel.CHAT}),
+            _agent("chatting", at(0), seq=4, assigned={"c": Channel.CHAT}),
             reserve=1,
         )
         assert roster.phone_ready == 2
@@ -150,11 +150,11 @@ class TestPhoneReserve:
         a, b = _agent("a", at(0), seq=1), _agent("b", at(5), seq=2)
         roster = _roster(a, b, reserve=1)
         assert roster.best_for(Channel.CHAT, NONE) == "a"
-        a.holding["chat-1"] = Channel.CHAT
+        a.assigned["chat-1"] = Channel.CHAT
         roster.place(a)
         assert roster.phone_ready == 1
         assert roster.best_for(Channel.CHAT, NONE) == "a"  # a has chat room, b is held back
-        a.holding.update({"chat-2": Channel.CHAT, "chat-3": Channel.CHAT})
+        a.assigned.update({"chat-2": Channel.CHAT, "chat-3": Channel.CHAT})
         roster.place(a)
         assert roster.best_for(Channel.CHAT, NONE) is None
         assert roster.best_for(Channel.PHONE, NONE) == "b"

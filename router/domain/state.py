@@ -1,0 +1,182 @@
+"""The routing state of one center, and the invariants that tie its parts together.
+
+The router (the transitions), placement (who gets what) and explanation (read-only
+answers) all work on one RoutingState. What must change together changes here, in one
+place: a contact entering or leaving the queue sets or cancels the timers that concern
+it and counts its bytes; an agent whose state changed is indexed again in the roster
+(who is free) and in the coverage (who could ever serve what).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from router.domain.agent import Agent
+from router.domain.answer_rate import AnswerRate
+from router.domain.channel import Channel, RoutingPolicy
+from router.domain.contact import Contact
+from router.domain.coverage import Coverage
+from router.domain.exclusions import Exclusions
+from router.domain.fallback import fallback_time
+from router.domain.hourly_cap import HourlyCaps
+from router.domain.offer import Offer
+from router.domain.previous_agents import PreviousAgents
+from router.domain.queue import ContactQueue, answer_deadline
+from router.domain.roster import Roster
+from router.domain.timers import Timer, Timers
+from router.domain.waiting import WaitingFor, waiting_for
+
+OTHER_WORK = frozenset({Channel.CHAT, Channel.EMAIL})
+"""What the phone reserve keeps its agents from (until the contact's answer deadline)."""
+
+RESERVE = "reserve"
+"""The key of the one Timer.ANSWER_DUE: the next answer deadline of an open chat or
+email, when the phone reserve must yield to it. One timer, re-armed from the queue's
+classes, rather than one per contact: a queue of 500,000 emails costs no heap."""
+
+
+class RoutingState:
+    """Everything the core knows about one center, in memory."""
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        self.policy = policy
+        self.timers = Timers()
+        self.contacts: dict[str, Contact] = {}  # active: not yet completed or abandoned
+        self.keys: dict[str, str] = {}  # idempotency key -> id, for active contacts
+        self.agents: dict[str, Agent] = {}  # signed in
+        self.offers: dict[str, Offer] = {}  # open
+        self.queue = ContactQueue(policy)
+        self.roster = Roster(policy)
+        self.coverage = Coverage()
+        self.exclusions = Exclusions(self.timers, policy.decline_exclusion)
+        self.caps = HourlyCaps(policy, self.timers)
+        self.answer_rate = AnswerRate()
+        self.previous = PreviousAgents(policy.remembered_customers)
+        # Contacts waiting for their preferred agent, who was not signed in when they
+        # were queued: a hold starts if that agent signs in within the wait.
+        self.preferred_absent: dict[str, set[str]] = {}
+        # After a restart: answered contacts whose agent has not signed in again yet.
+        self.unclaimed: dict[str, set[str]] = {}
+        # Transferred contacts: when the transfer set their new preferences (they relax
+        # from then, not from queued_at).
+        self.transferred_at: dict[str, datetime] = {}
+        # No fallback before this: after a restart, agents have the grace to come back.
+        self.quiet_until = datetime.min.replace(tzinfo=UTC)
+        # Answer deadlines up to this instant (epoch seconds) have been acted on.
+        self.due_seen = -math.inf
+        self.queued_bytes = 0
+        self._sizes: dict[str, int] = {}
+        self._seq = 0
+        self._contact_seq: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- sequence
+
+    def next_seq(self) -> int:
+        """A counter shared by agents (ties among equally idle agents) and contacts
+        (ties among contacts queued at the same instant)."""
+        self._seq += 1
+        return self._seq
+
+    # ---------------------------------------------------------------- contacts
+
+    def activate(self, contact: Contact) -> None:
+        """Remember an active contact (submitted, restored, or changed)."""
+        self.contacts[contact.id] = contact
+        self.keys[contact.idempotency_key] = contact.id
+        if contact.id not in self._sizes:
+            self._sizes[contact.id] = contact.size()
+
+    def retire(self, contact: Contact) -> None:
+        """A final contact leaves memory; PostgreSQL keeps it."""
+        self.contacts.pop(contact.id, None)
+        self.keys.pop(contact.idempotency_key, None)
+        self._contact_seq.pop(contact.id, None)
+        self._sizes.pop(contact.id, None)
+        self.exclusions.clear(contact.id)
+        self.transferred_at.pop(contact.id, None)
+        if contact.preferred_agent_id in self.preferred_absent:
+            self.preferred_absent[contact.preferred_agent_id].discard(contact.id)
+
+    def relax_from(self, contact: Contact) -> datetime:
+        """Preferences relax from submission, or from the transfer that set them."""
+        return self.transferred_at.get(contact.id, contact.queued_at)
+
+    def waiting_for(self, contact: Contact, now: datetime) -> WaitingFor:
+        preferred = contact.preferred_agent_id
+        return waiting_for(
+            contact,
+            self.policy,
+            now,
+            relax_from=self.relax_from(contact),
+            preferred=None if preferred is None else self.agents.get(preferred),
+            preferred_excluded=(
+                preferred is not None and self.exclusions.excludes(contact.id, preferred, now)
+            ),
+        )
+
+    # ------------------------------------------------------------------- queue
+
+    def enqueue(self, contact: Contact, now: datetime) -> None:
+        """Put a contact in the queue at its original place (its order is fixed by
+        queued_at), waiting for what it waits for now, with the timers for when that
+        changes."""
+        seq = self._contact_seq.setdefault(contact.id, self.next_seq())
+        self.activate(contact)
+        wait = self.waiting_for(contact, now)
+        self.queue.add(contact, seq, wait.skills, wait.hold)
+        self.queued_bytes += self._sizes[contact.id]
+        preferred = contact.preferred_agent_id
+        if wait.hold is None and preferred is not None and preferred not in self.agents:
+            self.preferred_absent.setdefault(preferred, set()).add(contact.id)
+        if wait.until is not None:
+            self.timers.set(Timer.WAIT_CHANGES, contact.id, wait.until)
+        fallback_at = fallback_time(contact, self.policy, self.quiet_until)
+        if fallback_at is not None:
+            self.timers.set(Timer.FALLBACK, contact.id, fallback_at)
+        if wait.hold is None and self._reserve_watches(contact):
+            deadline = answer_deadline(contact, self.policy)
+            armed = self.timers.at(Timer.ANSWER_DUE, RESERVE)
+            if deadline > self.due_seen and (armed is None or deadline < armed.timestamp()):
+                self.timers.set(Timer.ANSWER_DUE, RESERVE, instant_at_or_after(deadline))
+
+    def dequeue(self, contact_id: str) -> None:
+        """Take a contact out of the queue (offered, abandoned, or about to be queued
+        again), with its timers."""
+        contact = self.contacts[contact_id]
+        held = self.queue.hold_of(contact_id) is not None
+        self.queue.remove(contact_id)
+        self.queued_bytes -= self._sizes[contact_id]
+        self.timers.cancel(Timer.WAIT_CHANGES, contact_id)
+        self.timers.cancel(Timer.FALLBACK, contact_id)
+        if not held and self._reserve_watches(contact):
+            deadline = instant_at_or_after(answer_deadline(contact, self.policy))
+            if self.timers.at(Timer.ANSWER_DUE, RESERVE) == deadline:
+                self.arm_answer_due()
+
+    def arm_answer_due(self) -> None:
+        """Set the reserve's timer to the next answer deadline after `due_seen`."""
+        due = self.queue.next_deadline(self.due_seen, OTHER_WORK)
+        if due is None:
+            self.timers.cancel(Timer.ANSWER_DUE, RESERVE)
+        else:
+            self.timers.set(Timer.ANSWER_DUE, RESERVE, instant_at_or_after(due))
+
+    def _reserve_watches(self, contact: Contact) -> bool:
+        return bool(self.policy.phone_reserve) and contact.channel in OTHER_WORK
+
+    # ------------------------------------------------------------------ agents
+
+    def index(self, agent: Agent) -> None:
+        """Re-index a signed-in agent after any change to its state."""
+        self.roster.place(agent)
+        self.coverage.update(agent)
+
+
+def instant_at_or_after(epoch: float) -> datetime:
+    """The first datetime (microsecond resolution) whose timestamp is not before `epoch`,
+    so that a timer set for it finds the deadline passed."""
+    instant = datetime.fromtimestamp(epoch, UTC)
+    while instant.timestamp() < epoch:
+        instant += timedelta(microseconds=1)
+    return instant
