@@ -28,10 +28,11 @@ from router.api.malformed import RefuseMalformedRequests
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.config import ServerTls, Settings
-from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
+from router.domain import Channel, NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.errors import StartupError, StoreUnavailable
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
+from router.reporting.reporting import Reporting
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
@@ -104,6 +105,8 @@ class RunningRouter:
         if self.active.switchboard is not None:
             await self.active.switchboard.stop()
         await self.server.stop(grace)
+        if self.active.reporting is not None:
+            await self.active.reporting.close()
         if self.metrics_server is not None:
             self.metrics_server.close()
             await self.metrics_server.wait_closed()
@@ -316,8 +319,8 @@ async def _activate(
     switchboard = Switchboard(Router(policy), store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
-    switchboard.service_level_watch = ServiceLevelWatch(metrics.rolling)
-    switchboard.observers.append(switchboard.service_level_watch.observe)
+    watch = ServiceLevelWatch(metrics.rolling, policy.of(Channel.PHONE).service_level_alarm)
+    switchboard.observers.append(watch.observe)
     await store.reports.save_channel_targets(policy)
 
     def on_health(healthy: bool) -> None:
@@ -332,6 +335,7 @@ async def _activate(
     # near enough: keep it out of the cyclic collector's full passes, which at 200,000
     # queued contacts took 0.74 s each (bench/RESULTS.md).
     gc.freeze()
+    active.reporting = Reporting(store.reports, policy, watch)
     active.switchboard = switchboard
     await set_serving(health, serving=store.writer.healthy)
     log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))

@@ -15,7 +15,7 @@ import structlog
 
 from router.domain import Channel, ContactEvent, ContactEventKind, Event
 from router.domain.rolling import RollingServiceLevel
-from router.reporting.alarm import AlarmChange, ServiceLevelAlarm
+from router.reporting.alarm import AlarmChange, AlarmStatus, ServiceLevelAlarm
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +30,13 @@ class ServiceLevelWatch:
     def __init__(
         self,
         rolling: RollingServiceLevel,
-        alarm: ServiceLevelAlarm | None = None,
+        alarm_below: float,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
+        """`alarm_below`: the phone channel's configured alarm line
+        (ChannelPolicy.service_level_alarm)."""
         self.rolling = rolling
-        self.alarm = alarm or ServiceLevelAlarm()
+        self.alarm = ServiceLevelAlarm(alarm_below)
         self._clock = clock
 
     def observe(self, events: Sequence[Event]) -> None:
@@ -63,3 +65,8 @@ class ServiceLevelWatch:
             else:
                 log.info(transition.change.value, **fields)
         return value
+
+    def status(self) -> AlarmStatus:
+        """Check now, and the alarm as a report shows it."""
+        value = self.check()
+        return AlarmStatus(self.alarm.raised, value, self.alarm.threshold, self.alarm.raised_at)

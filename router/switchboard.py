@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import uuid4
 
@@ -52,7 +52,6 @@ from router.domain.wait_reason import WaitExplanation
 from router.errors import DuplicateKey, ShuttingDown, StoreUnavailable
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
-from router.store.store import ServiceLevelCounts
 
 log = structlog.get_logger(__name__)
 
@@ -382,19 +381,6 @@ class Switchboard:
     def snapshot(self) -> tuple[QueueSnapshot, datetime]:
         now = self._clock()
         return self.router.snapshot(now), now
-
-    async def service_level(
-        self,
-        start: datetime,
-        end: datetime,
-        interval: timedelta,
-        channels: Iterable[Channel],
-    ) -> list[ServiceLevelCounts]:
-        policy = self.router.policy
-        thresholds = {c: policy.of(c).answer_target for c in channels}
-        return await self.store.service_level(
-            start, end, interval, thresholds, policy.short_abandon
-        )
 
     # ------------------------------------------------------------ internals
 

@@ -1,10 +1,14 @@
-"""ReportingService: what reporting jobs and supervisors call."""
+"""ReportingService: what reporting jobs and supervisors call.
+
+Validation and conversion only: protobuf in, domain values to router.reporting's
+Reporting, its plain dataclasses back to protobuf.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import math
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -20,28 +24,16 @@ from router.api.convert import (
 )
 from router.api.errors import rpc
 from router.api.servicer import Servicer
-from router.domain import Channel, InvalidArgument, validation
-from router.domain.service_level import FORMULA, service_level
-from router.reporting import erlang_a, staffing
-from router.reporting.alarm import ALARM_BELOW
-from router.reporting.intervals import Interval, interval_start, next_start
-from router.reporting.report import (
-    HANDLING,
-    OCCUPANCY_FORMULA,
-    UTILIZATION_FORMULA,
-    history_forecast,
-    ratio,
-)
+from router.domain import AgentStatus, Channel, InvalidArgument, validation
+from router.reporting import plan
+from router.reporting.contacts import ContactRow, ServiceLevelGoal
+from router.reporting.intervals import Interval
+from router.reporting.reporting import StaffingRequest
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-_INTERVALS = {
-    pb.INTERVAL_LENGTH_15_MINUTES: timedelta(minutes=15),
-    pb.INTERVAL_LENGTH_HOUR: timedelta(hours=1),
-    pb.INTERVAL_LENGTH_DAY: timedelta(days=1),
-}
 _MAX_RANGE = timedelta(days=366)
-_REPORT_INTERVALS = {
+_INTERVALS = {
     pb.INTERVAL_LENGTH_15_MINUTES: Interval.MINUTES_15,
     pb.INTERVAL_LENGTH_30_MINUTES: Interval.MINUTES_30,
     pb.INTERVAL_LENGTH_HOUR: Interval.HOUR,
@@ -49,19 +41,9 @@ _REPORT_INTERVALS = {
     pb.INTERVAL_LENGTH_WEEK: Interval.WEEK,
     pb.INTERVAL_LENGTH_MONTH: Interval.MONTH,
 }
+_SERVICE_LEVEL_INTERVALS = (Interval.MINUTES_15, Interval.HOUR, Interval.DAY)
 _STAFFING_INTERVALS = (Interval.MINUTES_15, Interval.MINUTES_30, Interval.HOUR)
-_STATUS = {"ready": pb.AGENT_STATUS_READY, "away": pb.AGENT_STATUS_AWAY}
-_ERLANG_A_MODEL = (
-    "Erlang A (M/M/n+M: callers wait with exponential patience and may abandon), "
-    "computed exactly from the birth-death chain; service level = answered within "
-    "threshold / (calls - abandoned within the short-abandon limit); agents = the fewest "
-    "n that reach the target"
-)
-_STAFFING_MODEL = (
-    "Erlang C (callers wait, none abandon): traffic A = calls x AHT / interval; "
-    "P(wait) = C(n, A); service level = 1 - C(n, A) e^(-(n - A) threshold / AHT); "
-    "ASA = C(n, A) AHT / (n - A); agents = the fewest n that reach the target"
-)
+_STATUS = {AgentStatus.READY: pb.AGENT_STATUS_READY, AgentStatus.AWAY: pb.AGENT_STATUS_AWAY}
 
 
 def _range(start_field: str, end_field: str, request: Any) -> tuple[datetime, datetime]:
@@ -79,18 +61,87 @@ def _range(start_field: str, end_field: str, request: Any) -> tuple[datetime, da
     return start, end
 
 
-def _report_interval(value: int) -> Interval:
-    interval: Interval | None = _REPORT_INTERVALS.get(value)  # type: ignore[call-overload]
-    if interval is None:
-        raise InvalidArgument(
-            "interval", "use INTERVAL_LENGTH_15_MINUTES, _30_MINUTES, _HOUR, _DAY, _WEEK or _MONTH"
-        )
+def _interval(value: int, allowed: Iterable[Interval] = tuple(Interval), why: str = "") -> Interval:
+    interval: Interval | None = _INTERVALS.get(value)  # type: ignore[call-overload]
+    if interval is None or interval not in allowed:
+        names = {v: pb.IntervalLength.Name(k) for k, v in _INTERVALS.items()}
+        raise InvalidArgument("interval", f"use {', '.join(names[i] for i in allowed)}{why}")
     return interval
+
+
+def _channels(values: Iterable[int]) -> list[Channel]:
+    return [channel_from_proto(c, "channels") for c in values]
+
+
+def _number(value: float, field: str, low: float, high: float, unit: str = "") -> float:
+    """`value` if it lies in [low, high] (NaN does not)."""
+    if not low <= value <= high:
+        raise InvalidArgument(field, f"must be between {low:g} and {high:g}{unit}")
+    return value
 
 
 def _optional(message: Any, field: str, value: float | None) -> None:
     if value is not None:
         setattr(message, field, value)
+
+
+def _goals(goals: Iterable[ServiceLevelGoal]) -> list[pb.ServiceLevelGoal]:
+    return [
+        pb.ServiceLevelGoal(
+            channel=channel_to_proto(g.channel),
+            threshold_seconds=g.threshold_seconds,
+            goal=g.goal,
+            alarm_below=g.alarm_below,
+        )
+        for g in goals
+    ]
+
+
+def _service_level_row(row: ContactRow) -> pb.ServiceLevelRow:
+    f = row.figures
+    message = pb.ServiceLevelRow(
+        interval_start=timestamp(f.interval_start),
+        channel=channel_to_proto(f.channel),
+        offered=f.offered,
+        answered=f.answered,
+        abandoned=f.abandoned,
+        short_abandoned=f.short_abandoned,
+        answered_within_threshold=f.answered_within_threshold,
+        threshold_seconds=f.threshold_seconds,
+    )
+    _optional(message, "service_level", row.service_level)
+    _optional(message, "asa_seconds", f.asa_seconds)
+    _optional(message, "aht_seconds", f.aht_seconds)
+    _optional(message, "mean_acw_seconds", f.mean_acw_seconds)
+    return message
+
+
+def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
+    f = row.figures
+    message = pb.ContactReportRow(
+        interval_start=timestamp(f.interval_start),
+        channel=channel_to_proto(f.channel),
+        skill=f.skill,
+        offered=f.offered,
+        answered=f.answered,
+        abandoned=f.abandoned,
+        short_abandoned=f.short_abandoned,
+        answered_within_threshold=f.answered_within_threshold,
+        still_waiting=f.still_waiting,
+        threshold_seconds=f.threshold_seconds,
+        transfers=f.transfers,
+        returning_answered=f.returning_answered,
+        returning_to_previous_agent=f.returning_to_previous_agent,
+    )
+    _optional(message, "service_level", row.service_level)
+    _optional(message, "abandonment_rate", row.abandonment_rate)
+    _optional(message, "asa_seconds", f.asa_seconds)
+    _optional(message, "p90_wait_seconds", f.p90_wait_seconds)
+    _optional(message, "longest_wait_seconds", f.longest_wait_seconds)
+    _optional(message, "aht_seconds", f.aht_seconds)
+    _optional(message, "mean_talk_seconds", f.mean_talk_seconds)
+    _optional(message, "mean_acw_seconds", f.mean_acw_seconds)
+    return message
 
 
 class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
@@ -99,49 +150,28 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         self, request: pb.GetServiceLevelRequest, context: Context
     ) -> pb.GetServiceLevelResponse:
         start, end = _range("start", "end", request)
-        interval = _INTERVALS.get(request.interval)
-        if interval is None:
-            raise InvalidArgument(
-                "interval", "use INTERVAL_LENGTH_15_MINUTES, INTERVAL_LENGTH_HOUR or _DAY"
-            )
-        channels = [channel_from_proto(c, "channels") for c in request.channels] or list(Channel)
-        counts = await self._switchboard.service_level(start, end, interval, set(channels))
-        counts.sort(key=lambda row: (row.interval_start, row.channel.rank))
-        rows = []
-        for row in counts:
-            message = pb.ServiceLevelRow(
-                interval_start=timestamp(row.interval_start),
-                channel=channel_to_proto(row.channel),
-                offered=row.offered,
-                answered=row.answered,
-                abandoned=row.abandoned,
-                short_abandoned=row.short_abandoned,
-                answered_within_threshold=row.answered_within_threshold,
-                threshold_seconds=row.threshold_seconds,
-            )
-            level = service_level(
-                row.answered_within_threshold, row.answered, row.abandoned, row.short_abandoned
-            )
-            if level is not None:
-                message.service_level = level
-            if row.asa_seconds is not None:
-                message.asa_seconds = row.asa_seconds
-            if row.aht_seconds is not None:
-                message.aht_seconds = row.aht_seconds
-            if row.mean_acw_seconds is not None:
-                message.mean_acw_seconds = row.mean_acw_seconds
-            rows.append(message)
+        interval = _interval(request.interval, _SERVICE_LEVEL_INTERVALS)
+        report = await self._reporting.contact_report(
+            start, end, interval, _channels(request.channels)
+        )
         return pb.GetServiceLevelResponse(
-            rows=rows,
-            formula=FORMULA,
-            short_abandon_seconds=self._switchboard.router.policy.short_abandon,
+            rows=[_service_level_row(row) for row in report.rows],
+            formula=report.formula,
+            short_abandon_seconds=report.short_abandon_seconds,
+            goals=_goals(report.goals),
         )
 
     @rpc
     async def GetQueueStatus(
         self, request: pb.GetQueueStatusRequest, context: Context
     ) -> pb.GetQueueStatusResponse:
+        reporting = self._reporting
         snapshot, now = self._switchboard.snapshot()
+        alarm = reporting.alarm()
+        alarm_message = pb.ServiceLevelAlarm(raised=alarm.raised, threshold=alarm.threshold)
+        _optional(alarm_message, "rolling_service_level", alarm.rolling_service_level)
+        if alarm.raised_at is not None:
+            alarm_message.raised_at.CopyFrom(timestamp(alarm.raised_at))
         return pb.GetQueueStatusResponse(
             channels=[
                 pb.ChannelQueue(
@@ -161,79 +191,27 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 signed_in=snapshot.agents_signed_in,
             ),
             as_of=timestamp(now),
-            service_level_alarm=self._alarm(),
+            service_level_alarm=alarm_message,
             unserved=[unserved_to_proto(u) for u in snapshot.unserved_contacts],
             unserved_total=sum(snapshot.unserved.values()),
+            goals=_goals(reporting.goals()),
         )
-
-    def _alarm(self) -> pb.ServiceLevelAlarm:
-        watch = self._switchboard.service_level_watch
-        if watch is None:
-            return pb.ServiceLevelAlarm(threshold=ALARM_BELOW)
-        value = watch.check()
-        alarm = pb.ServiceLevelAlarm(raised=watch.alarm.raised, threshold=watch.alarm.threshold)
-        if value is not None:
-            alarm.rolling_service_level = value
-        if watch.alarm.raised_at is not None:
-            alarm.raised_at.CopyFrom(timestamp(watch.alarm.raised_at))
-        return alarm
 
     @rpc
     async def GetContactReport(
         self, request: pb.GetContactReportRequest, context: Context
     ) -> pb.GetContactReportResponse:
         start, end = _range("start", "end", request)
-        interval = _report_interval(request.interval)
-        channels = [channel_from_proto(c, "channels") for c in request.channels] or list(Channel)
-        switchboard = self._switchboard
-        policy = switchboard.router.policy
-        as_of = datetime.now(UTC)
-        figures = await switchboard.store.reports.contacts(
-            start,
-            end,
-            interval,
-            {c: policy.of(c).answer_target for c in channels},
-            policy.short_abandon,
-            by_skill=request.by_skill,
+        interval = _interval(request.interval)
+        report = await self._reporting.contact_report(
+            start, end, interval, _channels(request.channels), by_skill=request.by_skill
         )
-        figures.sort(key=lambda f: (f.interval_start, f.channel.rank, f.skill))
-        rows = []
-        for f in figures:
-            row = pb.ContactReportRow(
-                interval_start=timestamp(f.interval_start),
-                channel=channel_to_proto(f.channel),
-                skill=f.skill,
-                offered=f.offered,
-                answered=f.answered,
-                abandoned=f.abandoned,
-                short_abandoned=f.short_abandoned,
-                answered_within_threshold=f.answered_within_threshold,
-                still_waiting=f.still_waiting,
-                threshold_seconds=f.threshold_seconds,
-                transfers=f.transfers,
-                returning_answered=f.returning_answered,
-                returning_to_previous_agent=f.returning_to_previous_agent,
-            )
-            _optional(
-                row,
-                "service_level",
-                service_level(
-                    f.answered_within_threshold, f.answered, f.abandoned, f.short_abandoned
-                ),
-            )
-            _optional(row, "abandonment_rate", ratio(f.abandoned, f.offered))
-            _optional(row, "asa_seconds", f.asa_seconds)
-            _optional(row, "p90_wait_seconds", f.p90_wait_seconds)
-            _optional(row, "longest_wait_seconds", f.longest_wait_seconds)
-            _optional(row, "aht_seconds", f.aht_seconds)
-            _optional(row, "mean_talk_seconds", f.mean_talk_seconds)
-            _optional(row, "mean_acw_seconds", f.mean_acw_seconds)
-            rows.append(row)
         return pb.GetContactReportResponse(
-            rows=rows,
-            formula=FORMULA,
-            short_abandon_seconds=policy.short_abandon,
-            as_of=timestamp(as_of),
+            rows=[_contact_report_row(row) for row in report.rows],
+            formula=report.formula,
+            short_abandon_seconds=report.short_abandon_seconds,
+            as_of=timestamp(report.as_of),
+            goals=_goals(report.goals),
         )
 
     @rpc
@@ -242,66 +220,35 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetAgentReportResponse:
         start, end = _range("start", "end", request)
         wanted = validation.agent_ids(request.agent_ids, "agent_ids")
-        reports = self._switchboard.store.reports
-        as_of = datetime.now(UTC)
-        # Four reads, each on its own pooled connection, at once: read-only, and the
-        # router's writes have their own connection, so they wait for none of these.
-        agents, status_times, sessions, feedback = await asyncio.gather(
-            reports.agents(start, end, as_of),
-            reports.agent_status_times(start, end, as_of),
-            reports.sessions(start, end),
-            reports.feedback(start, end),
-        )
-        rows: dict[str, pb.AgentReportRow] = {}
-        for a in agents:
-            if wanted and a.agent_id not in wanted:
-                continue
+        report = await self._reporting.agent_report(start, end, wanted)
+        rows = []
+        for a in report.rows:
             row = pb.AgentReportRow(
                 agent_id=a.agent_id,
                 contacts_handled=a.contacts_handled,
-                contacts_completed=a.completed,
-                acw_seconds=a.acw_seconds_total,
+                contacts_completed=a.contacts_completed,
+                acw_seconds=a.acw_seconds,
                 signed_in_seconds=a.signed_in_seconds,
                 ready_seconds=a.ready_seconds,
                 handling_seconds=a.handling_seconds,
+                status_times=[
+                    pb.StatusTime(status=_STATUS[t.status], reason=t.reason, seconds=t.seconds)
+                    for t in a.status_times
+                ],
+                ratings=a.ratings,
             )
-            _optional(row, "aht_seconds", a.aht_seconds)
-            _optional(
-                row,
-                "mean_acw_seconds",
-                ratio(a.acw_seconds_total, a.completed) if a.completed else None,
-            )
-            _optional(row, "occupancy", ratio(a.handling_seconds, a.available_seconds))
-            _optional(row, "utilization", ratio(a.handling_seconds, a.signed_in_seconds))
-            rows[a.agent_id] = row
-        for t in status_times:
-            if t.agent_id in rows and t.status in _STATUS:
-                rows[t.agent_id].status_times.append(
-                    pb.StatusTime(
-                        status=_STATUS[t.status],
-                        reason=t.reason,
-                        seconds=t.seconds,
-                    )
-                )
-        for s in sessions:
-            if s.agent_id in rows:
-                session = pb.AgentSession(signed_in_at=timestamp(s.signed_in_at))
+            for s in a.sessions:
+                session = row.sessions.add(signed_in_at=timestamp(s.signed_in_at))
                 if s.signed_out_at is not None:
                     session.signed_out_at.CopyFrom(timestamp(s.signed_out_at))
-                rows[s.agent_id].sessions.append(session)
-        ratings: dict[str, tuple[int, float]] = {}
-        for f in feedback:
-            if f.agent_id is not None:
-                count, total = ratings.get(f.agent_id, (0, 0.0))
-                ratings[f.agent_id] = (count + f.ratings, total + f.ratings * f.mean_rating)
-        for agent_id, (count, total) in ratings.items():
-            if agent_id in rows:
-                rows[agent_id].ratings = count
-                rows[agent_id].mean_rating = total / count
+            _optional(row, "aht_seconds", a.aht_seconds)
+            _optional(row, "mean_acw_seconds", a.mean_acw_seconds)
+            _optional(row, "occupancy", a.occupancy)
+            _optional(row, "utilization", a.utilization)
+            _optional(row, "mean_rating", a.mean_rating)
+            rows.append(row)
         return pb.GetAgentReportResponse(
-            agents=[rows[k] for k in sorted(rows)],
-            formulas=f"{OCCUPANCY_FORMULA}; {UTILIZATION_FORMULA}; {HANDLING}",
-            as_of=timestamp(as_of),
+            agents=rows, formulas=report.formulas, as_of=timestamp(report.as_of)
         )
 
     @rpc
@@ -309,12 +256,10 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         self, request: pb.GetDispositionReportRequest, context: Context
     ) -> pb.GetDispositionReportResponse:
         start, end = _range("start", "end", request)
-        reports = self._switchboard.store.reports
+        report = await self._reporting.disposition_report(start, end)
         response = pb.GetDispositionReportResponse()
-        dispositions = await reports.dispositions(start, end)
-        dispositions.sort(key=lambda d: (d.channel.rank, -d.contacts, d.disposition))
-        for d in dispositions:
-            row = pb.DispositionRow(
+        for d in report.dispositions:
+            row = response.dispositions.add(
                 channel=channel_to_proto(d.channel),
                 disposition=d.disposition,
                 contacts=d.contacts,
@@ -322,17 +267,12 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             )
             _optional(row, "aht_seconds", d.aht_seconds)
             _optional(row, "mean_rating", d.mean_rating)
-            response.dispositions.append(row)
-        feedback = await reports.feedback(start, end)
-        feedback.sort(key=lambda f: (f.channel.rank, f.agent_id or ""))
-        for f in feedback:
-            response.feedback.append(
-                pb.FeedbackRow(
-                    channel=channel_to_proto(f.channel),
-                    agent_id=f.agent_id or "",
-                    ratings=f.ratings,
-                    mean_rating=f.mean_rating,
-                )
+        for f in report.feedback:
+            response.feedback.add(
+                channel=channel_to_proto(f.channel),
+                agent_id=f.agent_id or "",
+                ratings=f.ratings,
+                mean_rating=f.mean_rating,
             )
         return response
 
@@ -340,180 +280,116 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     async def GetStaffing(
         self, request: pb.GetStaffingRequest, context: Context
     ) -> pb.GetStaffingResponse:
-        channel = channel_from_proto(request.channel)
-        interval = _report_interval(request.interval)
-        length = interval.fixed_length
-        if interval not in _STAFFING_INTERVALS or length is None:
-            raise InvalidArgument(
-                "interval",
-                "staff per INTERVAL_LENGTH_15_MINUTES, _30_MINUTES or _HOUR: Erlang C assumes "
-                "calls arrive at a steady rate within the interval",
+        staffing = await self._reporting.staffing(_staffing_request(request))
+        question = staffing.question
+        rows = []
+        for r in staffing.rows:
+            s = r.staffed
+            row = pb.StaffingRow(
+                interval_start=timestamp(r.interval_start),
+                calls=s.calls,
+                aht_seconds=s.aht_seconds,
+                traffic_erlangs=s.traffic_erlangs,
+                agents=s.agents,
+                agents_scheduled=s.agents_scheduled,
+                service_level=s.service_level,
+                asa_seconds=s.asa_seconds,
+                occupancy=s.occupancy,
+                probability_of_waiting=s.probability_of_waiting,
             )
-        target = request.target_service_level or 0.8
-        if not 0 < target < 1 or math.isnan(target):
-            raise InvalidArgument("target_service_level", "must be between 0 and 1, exclusive")
-        policy = self._switchboard.router.policy
-        threshold = request.threshold_seconds or policy.of(channel).answer_target
-        if not 0 < threshold < math.inf:
-            raise InvalidArgument("threshold_seconds", "must be a positive number of seconds")
-        max_occupancy = request.max_occupancy or 1.0
-        if not 0 < max_occupancy <= 1:
-            raise InvalidArgument("max_occupancy", "must be in (0, 1]")
-        forecast, patience = await self._forecast(request, channel, interval)
-        short_abandon = policy.short_abandon
-
-        def staff() -> list[pb.StaffingRow]:
-            rows = []
-            for index, (start, calls, aht) in enumerate(forecast):
-                field = f"forecast[{index}]"
-                if not (0 <= calls < math.inf) or not (0 <= aht < math.inf):
-                    raise InvalidArgument(field, "calls and aht_seconds must be finite and >= 0")
-                try:
-                    row = (
-                        _erlang_c_row(calls, aht, length, target, threshold, max_occupancy)
-                        if patience is None
-                        else _erlang_a_row(calls, aht, length, target, threshold, patience,
-                                           short_abandon)
-                    )  # fmt: skip
-                except (ValueError, OverflowError) as error:
-                    # OverflowError: calls x AHT beyond a float (each finite on its own).
-                    raise InvalidArgument(field, str(error)) from None
-                row.interval_start.CopyFrom(timestamp(start))
-                rows.append(row)
-            return rows
-
-        # Thousands of large intervals take seconds of arithmetic: off the event loop,
-        # which routes every contact meanwhile.
-        rows = await asyncio.to_thread(staff)
+            _optional(row, "abandonment", s.abandonment)
+            rows.append(row)
         return pb.GetStaffingResponse(
             rows=rows,
-            model=_STAFFING_MODEL if patience is None else _ERLANG_A_MODEL,
-            target_service_level=target,
-            threshold_seconds=threshold,
-            patience_seconds=patience or 0.0,
+            model=question.model,
+            target_service_level=question.target,
+            threshold_seconds=question.threshold,
+            patience_seconds=question.patience or 0.0,
+            concurrency=question.concurrency,
+            shrinkage=question.shrinkage,
         )
 
-    async def _forecast(
-        self, request: pb.GetStaffingRequest, channel: Channel, interval: Interval
-    ) -> tuple[list[tuple[datetime, float, float]], float | None]:
-        """(start, calls, AHT) per interval, from the request's forecast or recorded
-        history; and the callers' mean patience for Erlang A (None for Erlang C)."""
-        has_history = request.HasField("history_start") or request.HasField("history_end")
-        if request.forecast and has_history:
-            raise InvalidArgument("forecast", "give either a forecast or a history range, not both")
-        patience: float | None = None
-        if request.with_abandonment:
-            patience = request.patience_seconds
-            if not 0 <= patience < math.inf:
-                raise InvalidArgument("patience_seconds", "must be a positive number of seconds")
-            if patience == 0 and not has_history:
-                raise InvalidArgument("patience_seconds", "is required with a forecast (Erlang A)")
-        elif request.patience_seconds:
-            raise InvalidArgument("patience_seconds", "goes with with_abandonment")
-        if request.forecast:
-            if len(request.forecast) > 10_000:
-                raise InvalidArgument("forecast", "at most 10000 intervals")
-            planned = []
-            for index, item in enumerate(request.forecast):
-                if not item.HasField("interval_start"):
-                    raise InvalidArgument(f"forecast[{index}].interval_start", "is required")
-                planned.append(
-                    (
-                        from_timestamp(item.interval_start, f"forecast[{index}].interval_start"),
-                        item.calls,
-                        item.aht_seconds,
-                    )
-                )
-            return planned, patience
-        if not has_history:
-            raise InvalidArgument("forecast", "give a forecast or history_start and history_end")
-        start, end = _range("history_start", "history_end", request)
-        policy = self._switchboard.router.policy
-        figures = await self._switchboard.store.reports.contacts(
-            start,
-            end,
-            interval,
-            {channel: policy.of(channel).answer_target},
-            policy.short_abandon,
-        )
-        if patience == 0:
-            abandoned = sum(f.abandoned for f in figures)
-            if abandoned == 0:
-                raise InvalidArgument(
-                    "patience_seconds",
-                    "no call was abandoned in the history, so patience cannot be estimated: "
-                    "give it",
-                )
-            patience = sum(f.total_wait_seconds for f in figures) / abandoned
-        recorded = {f.interval_start: f for f in figures}
-        intervals = []
-        current = interval_start(start, interval)
-        while current < end:
-            f = recorded.get(current)
-            intervals.append(
-                (current, 0, 0, None)
-                if f is None
-                else (current, f.offered, f.short_abandoned, f.aht_seconds)
+
+def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:
+    """The request's fields checked against what a contact center can mean (the bounds
+    of router.reporting.plan), with unset ones left None for the policy's defaults."""
+    channel = channel_from_proto(request.channel)
+    interval = _interval(
+        request.interval,
+        _STAFFING_INTERVALS,
+        ": the queue models assume contacts arrive at a steady rate within the interval",
+    )
+    target = request.target_service_level or 0.8
+    if not 0 < target < 1:  # NaN is not either
+        raise InvalidArgument("target_service_level", "must be between 0 and 1, exclusive")
+    threshold = None
+    if request.threshold_seconds:
+        threshold = request.threshold_seconds
+        if not 0 < threshold <= plan.MAX_THRESHOLD_SECONDS:
+            raise InvalidArgument(
+                "threshold_seconds",
+                f"must be a positive number of seconds up to {plan.MAX_THRESHOLD_SECONDS:g} "
+                "(a week)",
             )
-            current = next_start(current, interval)
-        return history_forecast(intervals), patience
-
-
-def _erlang_c_row(
-    calls: float,
-    aht: float,
-    length: timedelta,
-    target: float,
-    threshold: float,
-    max_occupancy: float,
-) -> pb.StaffingRow:
-    need = staffing.agents_needed(
-        calls,
-        aht,
-        length.total_seconds(),
+    max_occupancy = request.max_occupancy or 1.0
+    if not 0 < max_occupancy <= 1:
+        raise InvalidArgument("max_occupancy", "must be in (0, 1]")
+    concurrency = None
+    if request.HasField("concurrency"):
+        concurrency = request.concurrency
+        if not 1 <= concurrency < math.inf:
+            raise InvalidArgument("concurrency", "must be at least 1 (contacts an agent holds)")
+    shrinkage = 0.0
+    if request.HasField("shrinkage"):
+        shrinkage = request.shrinkage
+        if not 0 <= shrinkage < 1:
+            raise InvalidArgument("shrinkage", "must be in [0, 1)")
+    patience = None
+    if request.with_abandonment:
+        if request.patience_seconds:
+            patience = _number(
+                request.patience_seconds,
+                "patience_seconds",
+                plan.MIN_PATIENCE_SECONDS,
+                plan.MAX_PATIENCE_SECONDS,
+                " seconds",
+            )
+    elif request.patience_seconds:
+        raise InvalidArgument("patience_seconds", "goes with with_abandonment")
+    has_history = request.HasField("history_start") or request.HasField("history_end")
+    if request.forecast and has_history:
+        raise InvalidArgument("forecast", "give either a forecast or a history range, not both")
+    forecast = None
+    history = None
+    if request.forecast:
+        if len(request.forecast) > plan.MAX_INTERVALS:
+            raise InvalidArgument("forecast", f"at most {plan.MAX_INTERVALS} intervals")
+        forecast = []
+        length = interval.fixed_length
+        assert length is not None  # staffing intervals have a fixed length
+        for index, item in enumerate(request.forecast):
+            field = f"forecast[{index}]"
+            if not item.HasField("interval_start"):
+                raise InvalidArgument(f"{field}.interval_start", "is required")
+            start = from_timestamp(item.interval_start, f"{field}.interval_start")
+            problem = plan.interval_problem(item.calls, item.aht_seconds, length.total_seconds())
+            if problem is not None:
+                raise InvalidArgument(field, problem)
+            forecast.append((start, item.calls, item.aht_seconds))
+    elif has_history:
+        history = _range("history_start", "history_end", request)
+    else:
+        raise InvalidArgument("forecast", "give a forecast or history_start and history_end")
+    return StaffingRequest(
+        channel=channel,
+        interval=interval,
         target=target,
         threshold=threshold,
         max_occupancy=max_occupancy,
-    )
-    return pb.StaffingRow(
-        calls=calls,
-        aht_seconds=aht,
-        traffic_erlangs=need.traffic_erlangs,
-        agents=need.agents,
-        service_level=need.service_level,
-        asa_seconds=need.asa_seconds,
-        occupancy=need.occupancy,
-        probability_of_waiting=need.probability_of_waiting,
-    )
-
-
-def _erlang_a_row(
-    calls: float,
-    aht: float,
-    length: timedelta,
-    target: float,
-    threshold: float,
-    patience: float,
-    short_abandon: float,
-) -> pb.StaffingRow:
-    need = erlang_a.agents_needed_a(
-        calls,
-        aht,
-        length.total_seconds(),
-        patience_seconds=patience,
-        target=target,
-        threshold=threshold,
-        short_abandon=short_abandon,
-        max_agents=staffing.MAX_AGENTS,
-    )
-    return pb.StaffingRow(
-        calls=calls,
-        aht_seconds=aht,
-        traffic_erlangs=need.traffic_erlangs,
-        agents=need.agents,
-        service_level=need.service_level,
-        asa_seconds=need.asa_seconds,
-        occupancy=need.occupancy,
-        probability_of_waiting=need.probability_of_waiting,
-        abandonment=need.abandonment,
+        concurrency=concurrency,
+        shrinkage=shrinkage,
+        with_abandonment=request.with_abandonment,
+        patience=patience,
+        forecast=forecast,
+        history=history,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from router.errors import NotActive
+from router.reporting.reporting import Reporting
 from router.switchboard import Switchboard
 
 RpcObserver = Callable[[str, str, float], None]
@@ -33,16 +34,29 @@ class ActiveSwitchboard:
     around this holder and answer UNAVAILABLE until it is filled.
     """
 
-    def __init__(self, switchboard: Switchboard | None = None) -> None:
+    def __init__(
+        self, switchboard: Switchboard | None = None, reporting: Reporting | None = None
+    ) -> None:
         self.switchboard = switchboard
+        self.reporting = reporting
+        """The reports, built with the switchboard when this router becomes active."""
 
     def get(self) -> Switchboard:
         if self.switchboard is None:
-            raise NotActive(
-                "this router is a standby: the active router serves; retry, or connect "
-                "through the service address"
-            )
+            raise _standby()
         return self.switchboard
+
+    def get_reporting(self) -> Reporting:
+        if self.reporting is None:
+            raise _standby()
+        return self.reporting
+
+
+def _standby() -> NotActive:
+    return NotActive(
+        "this router is a standby: the active router serves; retry, or connect "
+        "through the service address"
+    )
 
 
 class Servicer:
@@ -59,3 +73,7 @@ class Servicer:
     @property
     def _switchboard(self) -> Switchboard:
         return self._active.get()
+
+    @property
+    def _reporting(self) -> Reporting:
+        return self._active.get_reporting()

@@ -1,4 +1,9 @@
-"""Reporting: pure pieces (intervals, report shaping, staffing, the service-level alarm).
+"""Reporting: what ReportingService serves, as plain values.
 
-Nothing here reads a clock, a database or the network: callers pass every value in.
+`reporting.Reporting` is the one object the servicer calls: it reads through the
+store's Reports and hands staffing arithmetic to a worker process (`workers`). The
+rest is pure (values in, values out, no clock, database or network): `contacts`
+(service level per row, goals), `agents` (the agent report), `plan` (staffing plans:
+history to forecast, concurrency, shrinkage, input bounds), `staffing` (Erlang C),
+`erlang_a`, `intervals`, `alarm`, `report` (ratios).
 """

@@ -1,4 +1,5 @@
-"""The service-level alarm: below 70% rolling phone service level is an alarm.
+"""The service-level alarm: a rolling phone service level below the configured alarm
+line (ROUTER_PHONE_SERVICE_LEVEL_ALARM, 70% by default) is an alarm.
 
 Pure: the caller feeds the rolling value with the time it was read and acts on the
 transitions returned (log a warning, show it in the live queue status). A reading of
@@ -11,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-
-ALARM_BELOW = 0.70
 
 
 class AlarmChange(Enum):
@@ -28,10 +27,21 @@ class AlarmTransition:
     threshold: float
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmStatus:
+    """The alarm as a report shows it."""
+
+    raised: bool
+    rolling_service_level: float | None
+    """None when nothing counted in the window."""
+    threshold: float
+    raised_at: datetime | None
+
+
 class ServiceLevelAlarm:
     """Raised when a reading falls below `threshold`; cleared when one reaches it again."""
 
-    def __init__(self, threshold: float = ALARM_BELOW) -> None:
+    def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self.raised_at: datetime | None = None
 

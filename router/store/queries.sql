@@ -102,33 +102,6 @@ ORDER BY e.at, e.id;
 SELECT kind, at, agent_id, offer_id, reason FROM contact_events
 WHERE contact_id = $1 ORDER BY id;
 
--- service_level --
--- Per interval and channel, for contacts queued in [$1, $2): counts, service level
--- inputs, ASA, AHT and ACW. $3 is the interval length, $4 the channels to include,
--- $5 the channels' thresholds (same order as $4), $6 the short-abandon seconds.
-WITH thresholds AS (
-    SELECT * FROM unnest($4::text[], $5::double precision[]) AS t(channel, threshold)
-)
-SELECT
-    date_bin($3::interval, t.queued_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS interval_start,
-    t.channel,
-    th.threshold,
-    count(*) AS offered,
-    count(*) FILTER (WHERE t.answered_at IS NOT NULL) AS answered,
-    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL) AS abandoned,
-    count(*) FILTER (WHERE t.abandoned_at IS NOT NULL AND t.wait_seconds <= $6)
-        AS short_abandoned,
-    count(*) FILTER (WHERE t.answered_at IS NOT NULL AND t.wait_seconds <= th.threshold)
-        AS answered_within_threshold,
-    avg(t.wait_seconds) FILTER (WHERE t.answered_at IS NOT NULL) AS asa_seconds,
-    avg(t.handle_seconds) FILTER (WHERE t.completed_at IS NOT NULL) AS aht_seconds,
-    avg(t.acw_seconds) FILTER (WHERE t.completed_at IS NOT NULL) AS mean_acw_seconds
-FROM contact_timings AS t
-JOIN thresholds AS th ON th.channel = t.channel
-WHERE t.queued_at >= $1 AND t.queued_at < $2
-GROUP BY 1, 2, 3
-ORDER BY 1, 2;
-
 -- ====================================================================== reporting
 -- Reads for ReportingService and `contact-router report` (router/store/reports.py).
 -- Contacts count in the interval in which they were queued; agent time is cut at the
@@ -138,7 +111,9 @@ ORDER BY 1, 2;
 -- Per interval, channel (and required skill when $8) for contacts queued in [$1, $2):
 -- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,
 -- which bins by calendar month), $5 channels, $6 their thresholds, $7 the short-abandon
--- seconds. Transfers are events of kind 'transferred' (0 until such events exist).
+-- seconds. The one count of service level: GetServiceLevel and GetContactReport both
+-- read it (the view interval_service_level counts by the same definitions for readers
+-- of SQL). Transfers are events of kind 'transferred' (0 until such events exist).
 -- Returning customers: an answered contact whose customer had a contact completed (any
 -- channel, any time) before this one was queued; to the previous agent when its first
 -- answer was by the agent who completed the latest of those. Each customer's completions

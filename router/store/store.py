@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
@@ -34,23 +34,6 @@ from router.store.queries import QUERIES
 from router.store.reports import Reports
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceLevelCounts:
-    """One channel in one interval, as counted by the service_level query."""
-
-    interval_start: datetime
-    channel: Channel
-    threshold_seconds: float
-    offered: int
-    answered: int
-    abandoned: int
-    short_abandoned: int
-    answered_within_threshold: int
-    asa_seconds: float | None
-    aht_seconds: float | None
-    mean_acw_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,41 +205,6 @@ class Store:
                 r["agent_id"],
                 None if r["offer_id"] is None else str(r["offer_id"]),
                 r["reason"],
-            )
-            for r in rows
-        ]
-
-    async def service_level(
-        self,
-        start: datetime,
-        end: datetime,
-        interval: timedelta,
-        thresholds: Mapping[Channel, float],
-        short_abandon: float,
-    ) -> list[ServiceLevelCounts]:
-        channels = list(thresholds)
-        rows = await self._fetch(
-            "service_level",
-            start,
-            end,
-            interval,
-            [c.value for c in channels],
-            [thresholds[c] for c in channels],
-            short_abandon,
-        )
-        return [
-            ServiceLevelCounts(
-                r["interval_start"],
-                Channel(r["channel"]),
-                r["threshold"],
-                r["offered"],
-                r["answered"],
-                r["abandoned"],
-                r["short_abandoned"],
-                r["answered_within_threshold"],
-                r["asa_seconds"],
-                r["aht_seconds"],
-                r["mean_acw_seconds"],
             )
             for r in rows
         ]

@@ -4,7 +4,9 @@ tests/integration/test_reports.py; here the API must agree with what was recorde
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import grpc
@@ -294,7 +296,9 @@ class TestStaffing:
             )
         )
         busy = [r for r in response.rows if r.calls]
-        assert len(response.rows) in (4, 5)
+        # The hours from 3 h ago to the current one; the next hour has not begun.
+        assert len(response.rows) == 4
+        assert response.rows[-1].interval_start.ToDatetime(tzinfo=UTC) <= now
         assert [(r.calls, r.agents) for r in busy] == [(1.0, 1)]
 
     async def test_erlang_a_forecast(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
@@ -339,6 +343,7 @@ class TestStaffing:
             )
         )
         assert details(error).startswith("patience_seconds")
+        assert "with_abandonment" in details(error)
         await submit(contacts, "call-1")
         now = datetime.now(UTC)
         error = await rpc_error(
@@ -420,6 +425,150 @@ class TestStaffing:
             error = await rpc_error(reporting.GetStaffing(request))
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert details(error).startswith(field), details(error)
+
+
+class TestStaffingForChatAndEmail:
+    async def test_concurrency_and_shrinkage(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        """Issue 14 #8: 100 chats of 180 s at 80/20 need 14 servers: 5 agents holding the
+        default 3 chats each (14 before, as if each held one), 8 to schedule at 35%
+        shrinkage; both are echoed. Phone agents hold one call."""
+        start = stamp(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+        forecast = [pb.ForecastInterval(interval_start=start, calls=100, aht_seconds=180)]
+        chat = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_CHAT,
+                interval=pb.INTERVAL_LENGTH_30_MINUTES,
+                threshold_seconds=20,
+                shrinkage=0.35,
+                forecast=forecast,
+            )
+        )
+        assert (chat.concurrency, chat.shrinkage) == (3.0, 0.35)
+        assert [(r.agents, r.agents_scheduled) for r in chat.rows] == [(5, 8)]
+        assert "concurrency" in chat.model
+        two = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_CHAT,
+                interval=pb.INTERVAL_LENGTH_30_MINUTES,
+                threshold_seconds=20,
+                concurrency=2,
+                forecast=forecast,
+            )
+        )
+        assert (two.concurrency, two.shrinkage) == (2.0, 0.0)
+        assert [(r.agents, r.agents_scheduled) for r in two.rows] == [(7, 7)]
+        phone = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                channel=pb.CHANNEL_PHONE, interval=pb.INTERVAL_LENGTH_30_MINUTES, forecast=forecast
+            )
+        )
+        assert phone.concurrency == 1.0
+        assert [(r.agents, r.agents_scheduled) for r in phone.rows] == [(14, 14)]
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"channel": pb.CHANNEL_PHONE, "concurrency": 2}, "concurrency"),
+            ({"concurrency": 0.5}, "concurrency"),
+            ({"concurrency": 21}, "concurrency"),
+            ({"concurrency": math.nan}, "concurrency"),
+            ({"shrinkage": 1.0}, "shrinkage"),
+            ({"shrinkage": -0.1}, "shrinkage"),
+            ({"shrinkage": math.nan}, "shrinkage"),
+        ],
+    )
+    async def test_impossible_concurrency_and_shrinkage_are_refused(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub, changes: dict[str, Any], field: str
+    ) -> None:
+        """A phone agent holds one call; a chat agent at least one and at most the
+        channel's maximum capacity (20); shrinkage is a share of time in [0, 1)."""
+        request = pb.GetStaffingRequest(
+            channel=pb.CHANNEL_CHAT,
+            interval=pb.INTERVAL_LENGTH_HOUR,
+            forecast=[
+                pb.ForecastInterval(
+                    interval_start=stamp(datetime(2026, 3, 2, tzinfo=UTC)),
+                    calls=10,
+                    aht_seconds=100,
+                )
+            ],
+        )
+        for name, value in changes.items():
+            setattr(request, name, value)
+        error = await rpc_error(reporting.GetStaffing(request))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(error).startswith(field), details(error)
+
+
+class TestInternalErrors:
+    """Issue 14 #16 and #12: requests that answered INTERNAL (with a traceback in the log)
+    or computed for ever answer at once, with a status a client can act on."""
+
+    async def test_an_agent_report_that_starts_in_the_future_is_empty(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub, agents: pb_grpc.AgentServiceAsyncStub
+    ) -> None:
+        await sign_in(agents, "alice")
+        now = datetime.now(UTC)
+        response = await reporting.GetAgentReport(
+            pb.GetAgentReportRequest(
+                start=stamp(now + timedelta(days=1)), end=stamp(now + timedelta(days=2))
+            )
+        )
+        assert list(response.agents) == []
+
+    async def test_staffing_from_a_history_in_the_last_hour_of_9999(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        error = await rpc_error(
+            reporting.GetStaffing(
+                pb.GetStaffingRequest(
+                    channel=pb.CHANNEL_PHONE,
+                    interval=pb.INTERVAL_LENGTH_HOUR,
+                    history_start=stamp(datetime(9999, 12, 31, 23, tzinfo=UTC)),
+                    history_end=stamp(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+                )
+            )
+        )
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(error).startswith("history_start: is after now"), details(error)
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"patience_seconds": 5e-324}, "patience_seconds"),
+            ({"patience_seconds": 60, "threshold_seconds": 1e10}, "threshold_seconds"),
+            ({"patience_seconds": 60, "calls": 1e6, "aht_seconds": 300}, "forecast[0]"),
+            ({"patience_seconds": 60, "calls": 2e6}, "forecast[0]"),
+            ({"patience_seconds": 1e9}, "patience_seconds"),
+        ],
+    )
+    async def test_erlang_a_inputs_no_center_can_mean_are_refused_at_once(
+        self,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        changes: dict[str, float],
+        field: str,
+    ) -> None:
+        """Patience 5e-324 s answered INTERNAL ("cannot convert float NaN to integer"); a
+        threshold of 1e10 s, or a million calls of 300 s in 15 minutes, computed until the
+        client gave up (and on after): each is INVALID_ARGUMENT naming the field."""
+        item = pb.ForecastInterval(
+            interval_start=stamp(datetime(2026, 3, 2, tzinfo=UTC)), calls=10, aht_seconds=300
+        )
+        request = pb.GetStaffingRequest(
+            channel=pb.CHANNEL_PHONE,
+            interval=pb.INTERVAL_LENGTH_15_MINUTES,
+            with_abandonment=True,
+            forecast=[item],
+        )
+        for name, value in changes.items():
+            setattr(item if name in ("calls", "aht_seconds") else request, name, value)
+        del request.forecast[:]
+        request.forecast.append(item)
+        error = await rpc_error(reporting.GetStaffing(request, timeout=10))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, details(error)
+        assert details(error).startswith(field), details(error)
 
 
 class TestAlarmInQueueStatus:

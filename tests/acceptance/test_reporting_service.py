@@ -243,6 +243,82 @@ class TestServiceLevelArguments:
         assert details(error).startswith(field)
 
 
+def shared(row: pb.ServiceLevelRow | pb.ContactReportRow) -> dict[str, object]:
+    """The fields a service-level row has, as set in `row` (either kind)."""
+    names = pb.ServiceLevelRow.DESCRIPTOR.fields_by_name
+    return {field.name: value for field, value in row.ListFields() if field.name in names}
+
+
+class TestGoals:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """Phone promises 90% within 20 s, alarmed below 75%; chat and email the defaults."""
+        channels = dict(RoutingPolicy().channels)
+        channels[Channel.PHONE] = ChannelPolicy(
+            20.0, 1, 1, exclusive=True, service_level_goal=0.9, service_level_alarm=0.75
+        )
+        return RoutingPolicy(channels=MappingProxyType(channels), phone_reserve=0)
+
+    async def test_every_report_of_service_level_states_the_goals(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        """Issue 14 #7: GetServiceLevel and GetContactReport give the goal of each channel
+        asked for, GetQueueStatus of every channel, as configured; the live alarm watches
+        the configured phone line (75%), not a fixed 70%."""
+        phone = pb.ServiceLevelGoal(
+            channel=pb.CHANNEL_PHONE, threshold_seconds=20, goal=0.9, alarm_below=0.75
+        )
+        chat = pb.ServiceLevelGoal(
+            channel=pb.CHANNEL_CHAT, threshold_seconds=60, goal=0.8, alarm_below=0.7
+        )
+        email = pb.ServiceLevelGoal(
+            channel=pb.CHANNEL_EMAIL, threshold_seconds=3600, goal=0.8, alarm_below=0.7
+        )
+        level = await reporting.GetServiceLevel(around_now(channels=(pb.CHANNEL_CHAT,)))
+        assert list(level.goals) == [chat]
+        request = around_now()
+        report = await reporting.GetContactReport(
+            pb.GetContactReportRequest(
+                start=request.start,
+                end=request.end,
+                interval=pb.INTERVAL_LENGTH_DAY,
+                channels=[pb.CHANNEL_EMAIL, pb.CHANNEL_PHONE],
+            )
+        )
+        assert list(report.goals) == [phone, email]
+        status = await reporting.GetQueueStatus(pb.GetQueueStatusRequest())
+        assert list(status.goals) == [phone, chat, email]
+        assert status.service_level_alarm.threshold == 0.75
+
+    async def test_service_level_and_contact_report_agree(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+        offer_streams: OfferStreams,
+    ) -> None:
+        """Both read the same counts: the same rows, figures and service levels."""
+        await submit(contacts, "call-gone")
+        gone = await submit(contacts, "call-gone-2")
+        await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=gone.contact_id))
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        await handle(agents, "alice", await next_offer(stream))
+        await submit(contacts, "chat-1", pb.CHANNEL_CHAT)
+        await handle(agents, "alice", await next_offer(stream))
+        await submit(contacts, "email-waits", pb.CHANNEL_EMAIL)
+        request = around_now(pb.INTERVAL_LENGTH_HOUR)
+        level = await reporting.GetServiceLevel(request)
+        report = await reporting.GetContactReport(
+            pb.GetContactReportRequest(
+                start=request.start, end=request.end, interval=pb.INTERVAL_LENGTH_HOUR
+            )
+        )
+        assert len(level.rows) >= 3
+        assert [shared(r) for r in level.rows] == [shared(r) for r in report.rows]
+        assert level.formula == report.formula
+
+
 class TestQueueStatus:
     async def test_waiting_offered_and_agents(
         self,

@@ -10,13 +10,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from router.domain import Channel, RoutingPolicy
+from router.domain import Channel, InvalidArgument, RoutingPolicy
+from router.domain.rolling import RollingServiceLevel
+from router.domain.service_level import FORMULA
 from router.reporting.intervals import Interval
+from router.reporting.reporting import Reporting, StaffingRequest
+from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.reports import ContactFigures
 
@@ -645,3 +650,133 @@ class TestReturningCustomers:
         assert {
             r.channel: (r.returning_answered, r.returning_to_previous_agent) for r in month
         } == {Channel.PHONE: (10, 7), Channel.CHAT: (0, 0), Channel.EMAIL: (1, 0)}
+
+
+@pytest.fixture
+async def reporting(morning: Store) -> AsyncIterator[Reporting]:
+    """The reporting layer on the morning's store, read at 11:45 (NOW)."""
+    policy = RoutingPolicy()
+    watch = ServiceLevelWatch(RollingServiceLevel(policy), 0.7, clock=lambda: NOW)
+    layer = Reporting(morning.reports, policy, watch, clock=lambda: NOW)
+    try:
+        yield layer
+    finally:
+        await layer.close()
+
+
+def staffing_request(**changes: object) -> StaffingRequest:
+    """Phone per hour from the morning's history (10:00 to 13:00), Erlang C."""
+    fields: dict[str, object] = {
+        "channel": Channel.PHONE,
+        "interval": Interval.HOUR,
+        "target": 0.8,
+        "threshold": None,
+        "max_occupancy": 1.0,
+        "concurrency": None,
+        "shrinkage": 0.0,
+        "with_abandonment": False,
+        "patience": None,
+        "forecast": None,
+        "history": (START, t("13:00:00")),
+    }
+    fields.update(changes)
+    return StaffingRequest(**fields)  # type: ignore[arg-type]
+
+
+class TestReportingLayer:
+    async def test_the_view_and_the_api_count_service_level_alike(
+        self, reporting: Reporting, db: asyncpg.Connection
+    ) -> None:
+        """One history, two readers: every row of the interval_service_level view (what a
+        reporting job reads in SQL) has the API's counts and service level."""
+        report = await reporting.contact_report(START, END, Interval.MINUTES_15)
+        api = {(r.figures.interval_start, r.figures.channel.value): r for r in report.rows}
+        view = {
+            (v["interval_start"], v["channel"]): v
+            for v in await db.fetch(
+                "SELECT * FROM interval_service_level "
+                "WHERE interval_start >= $1 AND interval_start < $2",
+                START,
+                END,
+            )
+        }
+        assert set(view) == set(api)
+        assert len(api) == 3
+        for key, v in view.items():
+            row = api[key]
+            f = row.figures
+            assert (
+                v["offered"],
+                v["answered"],
+                v["abandoned"],
+                v["short_abandoned"],
+                v["answered_within_target"],
+                v["still_waiting"],
+            ) == (
+                f.offered,
+                f.answered,
+                f.abandoned,
+                f.short_abandoned,
+                f.answered_within_threshold,
+                f.still_waiting,
+            ), key
+            assert v["service_level"] == pytest.approx(row.service_level), key
+            assert v["asa_seconds"] == pytest.approx(f.asa_seconds), key
+            assert v["aht_seconds"] == pytest.approx(f.aht_seconds), key
+        assert report.formula == FORMULA
+        assert [g.channel for g in report.goals] == list(Channel)
+
+    async def test_an_agent_report_of_a_range_not_yet_begun_is_empty(
+        self, reporting: Reporting
+    ) -> None:
+        """Issue 14 #16: a range starting after now built a PostgreSQL range whose lower
+        bound passed its upper one (DataError, INTERNAL); there is no agent time there."""
+        later = await reporting.agent_report(t("12:00:00"), t("13:00:00"))
+        assert later.rows == []
+        assert later.as_of == NOW
+
+    async def test_status_changes_logged_after_as_of_are_not_read(
+        self, reporting: Reporting, db: asyncpg.Connection
+    ) -> None:
+        """A status change written between reading the clock and the reads (here: at
+        11:50, after the report's 11:45) no longer makes a range end before it starts;
+        the report is the same as without it."""
+        before = await reporting.agent_report(START, END)
+        await status(db, "bob", "status_changed", "away", "11:50:00", "break")
+        after = await reporting.agent_report(START, END)
+        assert after == before
+        assert [r.agent_id for r in after.rows] == ["alice", "bob", "carol"]
+
+    async def test_history_intervals_that_have_not_begun_are_left_out(
+        self, reporting: Reporting
+    ) -> None:
+        """Issue 14 #8: history to 13:00 read at 11:45 staffs 10:00 and 11:00, not a
+        12:00 interval of zeros."""
+        plan = await reporting.staffing(staffing_request())
+        assert [r.interval_start for r in plan.rows] == [t("10:00:00"), t("11:00:00")]
+        assert plan.rows[0].staffed.calls == 5.0, "6 offered less the short abandon"
+
+    async def test_a_history_that_has_not_begun_is_refused(self, reporting: Reporting) -> None:
+        with pytest.raises(InvalidArgument, match="is after now") as refused:
+            await reporting.staffing(staffing_request(history=(t("12:00:00"), t("13:00:00"))))
+        assert refused.value.field == "history_start"
+
+    async def test_concurrency_defaults_to_the_channels_capacity(
+        self, reporting: Reporting
+    ) -> None:
+        """Chat agents hold 3 chats by default; a phone agent one call; more than the
+        channel's maximum capacity is refused."""
+        chat = await reporting.staffing(staffing_request(channel=Channel.CHAT))
+        assert chat.question.concurrency == 3
+        phone = await reporting.staffing(staffing_request())
+        assert phone.question.concurrency == 1
+        with pytest.raises(InvalidArgument) as refused:
+            await reporting.staffing(staffing_request(concurrency=2.0))
+        assert refused.value.field == "concurrency"
+
+    async def test_erlang_a_estimates_patience_from_the_history(self, reporting: Reporting) -> None:
+        """Patience = all the waiting the history shows / its abandons: (10 + 30 + 3 + 40
+        + 5) s of phone waits over 2 abandons."""
+        plan = await reporting.staffing(staffing_request(with_abandonment=True))
+        assert plan.question.patience == pytest.approx((10 + 30 + 3 + 40 + 5) / 2)
+        assert all(r.staffed.abandonment is not None for r in plan.rows)

@@ -25,11 +25,12 @@ from router.domain import (
 )
 from router.domain.service_level import service_level
 from router.errors import DuplicateKey, StoreUnavailable
+from router.reporting.intervals import Interval
 from router.store import GroupCommit, Store
 from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write
-from router.store.store import ServiceLevelCounts
+from router.store.reports import ContactFigures
 from tests.integration.conftest import insert_history, make_contact
 
 T = TypeVar("T")
@@ -423,9 +424,7 @@ async def history(server_url: str, template_database: str) -> AsyncIterator[Stor
 class TestServiceLevelQuery:
     async def test_fifteen_minute_bins(self, history: Store) -> None:
         """Counts per bin and channel, by queued_at, with the threshold and abandon boundaries."""
-        rows = await history.service_level(
-            START, END, timedelta(minutes=15), THRESHOLDS, short_abandon=5.0
-        )
+        rows = await history.reports.contacts(START, END, Interval.MINUTES_15, THRESHOLDS, 5.0)
         first, second = START, START + timedelta(minutes=15)
         assert [(r.interval_start, r.channel) for r in rows] == [
             (first, Channel.CHAT),
@@ -456,7 +455,7 @@ class TestServiceLevelQuery:
 
     async def test_hour_bin_merges_the_half_hour(self, history: Store) -> None:
         """With one-hour bins the same history is one row per channel."""
-        rows = await history.service_level(START, END, timedelta(hours=1), THRESHOLDS, 5.0)
+        rows = await history.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
         assert [(r.interval_start, r.channel, counts(r)) for r in rows] == [
             (START, Channel.CHAT, (2, 2, 0, 0, 1)),
             (START, Channel.EMAIL, (1, 1, 0, 0, 1)),
@@ -465,15 +464,15 @@ class TestServiceLevelQuery:
 
     async def test_only_the_channels_asked_for(self, history: Store) -> None:
         """Channels without a threshold given are left out."""
-        rows = await history.service_level(
-            START, END, timedelta(minutes=15), {Channel.CHAT: 60.0}, 5.0
+        rows = await history.reports.contacts(
+            START, END, Interval.MINUTES_15, {Channel.CHAT: 60.0}, 5.0
         )
         assert {r.channel for r in rows} == {Channel.CHAT}
 
     async def test_threshold_and_short_abandon_come_from_the_caller(self, history: Store) -> None:
         """A 10 s phone threshold and a 2 s short-abandon limit change the counts accordingly."""
-        rows = await history.service_level(
-            START, END, timedelta(minutes=15), {Channel.PHONE: 10.0}, 2.0
+        rows = await history.reports.contacts(
+            START, END, Interval.MINUTES_15, {Channel.PHONE: 10.0}, 2.0
         )
         phone = rows[0]
         assert phone.threshold_seconds == 10.0
@@ -482,17 +481,13 @@ class TestServiceLevelQuery:
 
     async def test_empty_range(self, history: Store) -> None:
         """A range with no contacts answers no rows."""
-        rows = await history.service_level(
-            START - timedelta(hours=2),
-            START - timedelta(hours=1),
-            timedelta(hours=1),
-            THRESHOLDS,
-            5.0,
+        rows = await history.reports.contacts(
+            START - timedelta(hours=2), START - timedelta(hours=1), Interval.HOUR, THRESHOLDS, 5.0
         )
         assert rows == []
 
 
-def counts(row: ServiceLevelCounts) -> tuple[int, int, int, int, int]:
+def counts(row: ContactFigures) -> tuple[int, int, int, int, int]:
     """(offered, answered, abandoned, short_abandoned, answered_within_threshold)"""
     return (
         row.offered,

@@ -50,7 +50,7 @@ class TestIntervals:
 
 class TestAlarm:
     def test_raised_below_seventy_cleared_at_seventy(self) -> None:
-        alarm = ServiceLevelAlarm()
+        alarm = ServiceLevelAlarm(0.70)
         assert alarm.observe(0.70, T0) is None
         raised = alarm.observe(0.69, T0)
         assert raised is not None
@@ -69,7 +69,7 @@ class TestServiceLevelWatch:
         """Three late calls of four: 25% raises; good calls later bring it back."""
         now = [T0]
         rolling = RollingServiceLevel(RoutingPolicy(), window=900)
-        watch = ServiceLevelWatch(rolling, clock=lambda: now[0])
+        watch = ServiceLevelWatch(rolling, 0.70, clock=lambda: now[0])
         for wait in (5.0, 30.0, 30.0, 30.0):
             rolling.answered(Channel.PHONE, T0, wait)
         with capture_logs() as logs:
@@ -82,3 +82,14 @@ class TestServiceLevelWatch:
             ("service_level_alarm_raised", "warning", 0.25),
             ("service_level_alarm_cleared", "info", 0.75),
         ]
+
+    def test_the_configured_alarm_line_is_the_one_watched(self) -> None:
+        """Issue 14 #7: with the phone alarm line at 90%, 85% is an alarm (it was not
+        below the fixed 70%), and the status shows the line and since when."""
+        rolling = RollingServiceLevel(RoutingPolicy(), window=900)
+        watch = ServiceLevelWatch(rolling, 0.90, clock=lambda: T0)
+        for wait in [1.0] * 17 + [30.0] * 3:
+            rolling.answered(Channel.PHONE, T0, wait)
+        status = watch.status()
+        assert (status.raised, status.threshold, status.raised_at) == (True, 0.90, T0)
+        assert status.rolling_service_level == pytest.approx(0.85)

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.reporting.report import history_forecast
+from router.reporting.plan import (
+    StaffingQuestion,
+    estimated_patience,
+    history_forecast,
+    interval_problem,
+    staff,
+    staff_many,
+    whole,
+)
 from router.reporting.staffing import achieved, agents_needed, erlang_b, erlang_c
 
 
@@ -107,3 +115,76 @@ class TestQueueingFormulas:
     def test_single_agent_waits_with_probability_of_its_load(self) -> None:
         """M/M/1: the chance of waiting is the occupancy."""
         assert erlang_c(1, 0.7) == pytest.approx(0.7)
+
+
+def question(**changes: object) -> StaffingQuestion:
+    """Half-hour intervals at 80/20, Erlang C, one contact per agent, no shrinkage."""
+    fields: dict[str, object] = {
+        "interval_seconds": 1800.0,
+        "target": 0.8,
+        "threshold": 20.0,
+        "max_occupancy": 1.0,
+        "concurrency": 1.0,
+        "shrinkage": 0.0,
+        "patience": None,
+        "short_abandon": 5.0,
+    }
+    fields.update(changes)
+    return StaffingQuestion(**fields)  # type: ignore[arg-type]
+
+
+class TestPlans:
+    def test_an_agent_holding_three_chats_is_three_servers(self) -> None:
+        """Issue 14 #8: 100 chats of 180 s need 14 servers at 80/20, so 5 agents holding
+        3 chats each, not 14."""
+        one = staff(question(), 100, 180)
+        three = staff(question(concurrency=3.0), 100, 180)
+        assert (one.agents, three.agents) == (14, 5)
+        assert three.service_level == one.service_level
+        assert "concurrency" in question().model
+
+    def test_shrinkage_schedules_more_agents_than_are_needed_at_once(self) -> None:
+        """14 agents at 30% shrinkage are 20 to schedule: 14 / 0.7 is 20.000000000000004
+        in floating point, which is still 20."""
+        staffed = staff(question(shrinkage=0.3), 100, 180)
+        assert (staffed.agents, staffed.agents_scheduled) == (14, 20)
+        assert whole(14 / 0.7) == 20
+        assert whole(20.5) == 21
+
+    def test_erlang_a_plans_report_abandonment(self) -> None:
+        staffed = staff(question(patience=120.0), 100, 180)
+        assert staffed.agents == 12
+        assert staffed.abandonment is not None
+        assert staff(question(), 100, 180).abandonment is None
+
+    @pytest.mark.parametrize(
+        ("calls", "aht", "words"),
+        [
+            (-1.0, 180.0, "calls must be between"),
+            (math.nan, 180.0, "calls must be between"),
+            (2e6, 180.0, "calls must be between"),
+            (10.0, math.inf, "aht_seconds must be between"),
+            (1e6, 86_400.0, "Erlangs"),
+        ],
+    )
+    def test_forecasts_no_center_can_mean_are_refused(
+        self, calls: float, aht: float, words: str
+    ) -> None:
+        assert words in (interval_problem(calls, aht, 900.0) or "")
+        with pytest.raises(ValueError, match=words):
+            staff(question(), calls, aht)
+
+    def test_a_piece_of_work_stops_at_its_time_and_at_the_first_problem(self) -> None:
+        """staff_many does at least one interval, stops once its time is up, and stops at
+        an interval it cannot staff, saying why."""
+        work = [(100.0, 180.0)] * 50
+        assert len(staff_many(question(), work, 0.0).staffed) == 1
+        assert len(staff_many(question(), work, 60.0).staffed) == 50
+        piece = staff_many(question(), [(100.0, 180.0), (-1.0, 180.0), (1.0, 1.0)], 60.0)
+        assert len(piece.staffed) == 1
+        assert piece.problem is not None
+        assert "calls" in piece.problem
+
+    def test_patience_is_the_waiting_time_per_abandon(self) -> None:
+        assert estimated_patience(4, 360.0) == 90.0
+        assert estimated_patience(0, 360.0) is None
