@@ -21,6 +21,7 @@ SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
     "gauge": ("",),
+    "info": ("_info",),  # python_info, from the platform collector
 }
 
 
@@ -33,7 +34,7 @@ def exported_names() -> set[str]:
         rolling.answered(channel, now, 0.0)
     metrics = RouterMetrics(rolling)
     snapshot = Router(policy).snapshot(now)
-    metrics.registry.register(LiveCollector(lambda: (snapshot, rolling, now, 0)))
+    metrics.registry.register(LiveCollector(lambda: (snapshot, rolling, now, 0, 0)))
     names: set[str] = set()
     for family in metrics.registry.collect():
         names.update(family.name + suffix for suffix in SUFFIXES[family.type])
