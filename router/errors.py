@@ -13,6 +13,7 @@
     +-- AccessDenied               the caller may not make this call; nothing was changed
     |   +-- Unauthenticated        no valid bearer token came with the call
     |   +-- PermissionDenied       the token's role, or its agent, may not make this call
+    +-- StreamReplaced             another offer stream of the same agent took over
     +-- Unavailable                the router cannot take the request now; the same
     |   |                          request, retried, will be answered (`retry_after`)
     |   +-- StoreUnavailable       PostgreSQL could not take the write or the read
@@ -133,6 +134,14 @@ class PermissionDenied(AccessDenied):
 
 
 # ------------------------------------------------------------------ availability
+
+
+class StreamReplaced(RouterError):
+    """An agent's offer stream ended because a newer stream of the same agent (another
+    window, a reconnect) took over: this desk receives no more offers and should not
+    reopen it by itself."""
+
+    reason = "STREAM_REPLACED"
 
 
 class Unavailable(RouterError):

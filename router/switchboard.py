@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,14 +42,20 @@ from router.domain import (
     NotFound,
     Offer,
     OfferWithdrawn,
-    QueueFull,
     QueueSnapshot,
     Router,
     WrongState,
 )
 from router.domain.hourly_cap import WINDOW
 from router.domain.wait_reason import WaitExplanation
-from router.errors import DuplicateKey, ShuttingDown, StoreUnavailable
+from router.errors import (
+    DuplicateKey,
+    LimitReached,
+    RouterError,
+    ShuttingDown,
+    StoreUnavailable,
+    StreamReplaced,
+)
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 
@@ -92,14 +98,24 @@ class NewContact:
 
 
 class OfferStream:
-    """One open StreamOffers call: messages for the agent, or None when it must close."""
+    """One open StreamOffers call: messages for the agent until it ends.
+
+    `next()` returns None once the stream has ended; `ending` then says how: None
+    when the agent signed out (the call ends OK), or the error the call ends with
+    (ShuttingDown: reopen it later; StreamReplaced: another stream took over)."""
 
     def __init__(self, agent_id: str) -> None:
         self.agent_id = agent_id
+        self.ending: RouterError | None = None
         self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue()
 
-    def push(self, message: StreamMessage | None) -> None:
+    def push(self, message: StreamMessage) -> None:
         self._queue.put_nowait(message)
+
+    def end(self, ending: RouterError | None = None) -> None:
+        """No more messages: the messages already pushed are sent, then the call ends."""
+        self.ending = ending
+        self._queue.put_nowait(None)
 
     async def next(self) -> StreamMessage | None:
         return await self._queue.get()
@@ -114,6 +130,10 @@ class Switchboard:
         self._clock = clock
         self._streams: dict[str, OfferStream] = {}
         self._submitting: dict[str, asyncio.Future[Contact]] = {}
+        # Submissions accepted for recording but not yet queued: they count against the
+        # queue's limits (per channel, and in bytes) until they are queued or fail.
+        self._in_flight: Counter[Channel] = Counter()
+        self._in_flight_bytes = 0
         self._deadlines_changed = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -149,16 +169,21 @@ class Switchboard:
         self._timer = asyncio.create_task(self._expire_offers(), name="offer-timeouts")
 
     async def stop(self) -> None:
-        """Return outstanding offers to the queue, close streams, flush writes."""
+        """Return outstanding offers to the queue, end every offer stream with a status
+        its desk retries (UNAVAILABLE), flush writes. Once stopping, no offer is made:
+        every agent leaves before any offer goes back to the queue."""
         self._stopping = True
         self._deadlines_changed.set()
         if self._timer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        now = self._clock()
-        for agent_id, stream in list(self._streams.items()):
-            stream.push(None)
-            self._record(self.router.disconnect(agent_id, now))
+        self._record(self.router.disconnect_all(self._clock()))
+        stopping = ShuttingDown(
+            "the router is stopping: open the offer stream again (the standby or the "
+            "restarted router serves it)"
+        )
+        for stream in self._streams.values():
+            stream.end(stopping)
         self._streams.clear()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
@@ -173,44 +198,53 @@ class Switchboard:
             return active, True
         if self._stopping:
             raise ShuttingDown("the router is shutting down; retry with the same key")
+        pending = self._submitting.get(key)
+        if pending is not None:
+            first = await asyncio.shield(pending)
+            return await self._current(first.id), True
+        contact = Contact(
+            id=str(uuid4()),
+            idempotency_key=key,
+            channel=new.channel,
+            customer_id=new.customer_id,
+            queued_at=self._clock(),
+            attributes=dict(new.attributes),
+            required_skills=new.required_skills,
+            priority_boost=new.priority_boost,
+            preferred_skills=new.preferred_skills,
+            preferred_agent_id=new.preferred_agent_id,
+        )
+        size = contact.size()
         try:
-            self.router.check_room(new.channel)
-        except QueueFull:
+            self.router.check_room(
+                contact.channel,
+                size,
+                submitting=self._in_flight[contact.channel],
+                submitting_bytes=self._in_flight_bytes,
+            )
+        except LimitReached:
             # A retry of a key already recorded still gets its contact.
             existing = await self.store.contact_by_key(key)
             if existing is not None:
                 return existing, True
             raise
-        pending = self._submitting.get(key)
-        if pending is not None:
-            first = await asyncio.shield(pending)
-            return await self._current(first.id), True
         found: asyncio.Future[Contact] = asyncio.get_running_loop().create_future()
         found.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._submitting[key] = found
+        release = self._hold_room(contact.channel, size)
         try:
-            contact = Contact(
-                id=str(uuid4()),
-                idempotency_key=key,
-                channel=new.channel,
-                customer_id=new.customer_id,
-                queued_at=self._clock(),
-                attributes=dict(new.attributes),
-                required_skills=new.required_skills,
-                priority_boost=new.priority_boost,
-                preferred_skills=new.preferred_skills,
-                preferred_agent_id=new.preferred_agent_id,
-            )
             contact = self.router.with_preference(contact)
 
             def route() -> None:
                 # Runs right after the insert commits, even if the caller gave up waiting:
                 # a durable contact always reaches the queue.
+                release()
                 self._record(self.router.submit(contact, self._clock()))
                 if not found.done():
                     found.set_result(contact)
 
             commit = self.store.insert_contact(contact, after_commit=route)
+            commit.add_done_callback(lambda _: release())
             try:
                 await self.store.writer.wait(commit, retry=False)
             except DuplicateKey:
@@ -238,6 +272,22 @@ class Switchboard:
             preferred_agent_id=contact.preferred_agent_id,
         )
         return await self._current(contact.id), False
+
+    def _hold_room(self, channel: Channel, size: int) -> Callable[[], None]:
+        """Count a submission against the queue's limits until it is queued or has
+        failed; the returned function gives the room back (once, whoever calls it)."""
+        self._in_flight[channel] += 1
+        self._in_flight_bytes += size
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._in_flight[channel] -= 1
+                self._in_flight_bytes -= size
+
+        return release
 
     async def status(self, contact_id: str) -> ContactStatus:
         now = self._clock()
@@ -293,7 +343,7 @@ class Switchboard:
         events = self.router.sign_out(agent_id, self._clock())
         stream = self._streams.pop(agent_id, None)
         if stream is not None:
-            stream.push(None)
+            stream.end()
         await self._commit(events)
         signed_out = next(e for e in events if isinstance(e, AgentEvent))
         return AgentView(agent_id, AgentStatus.OFFLINE, "", signed_out.skills, {}, False, (), None)
@@ -306,12 +356,21 @@ class Switchboard:
 
     async def open_stream(self, agent_id: str) -> OfferStream:
         """The agent is present: offers flow to the returned stream until it closes."""
+        if self._stopping:
+            raise ShuttingDown("the router is stopping: open the offer stream again shortly")
         self.router.agent(agent_id)
         stream = OfferStream(agent_id)
         previous = self._streams.get(agent_id)
         self._streams[agent_id] = stream
         if previous is not None:
-            previous.push(None)
+            log.info("offer_stream_replaced", agent_id=agent_id)
+            previous.end(
+                StreamReplaced(
+                    f"a newer offer stream for agent {agent_id} replaced this one: this "
+                    "desk receives no more offers",
+                    agentId=agent_id,
+                )
+            )
             # Offers already made went to the replaced stream: send them again.
             for offer in self.router.offers_for(agent_id):
                 stream.push((offer, self.router.contact(offer.contact_id)))

@@ -81,11 +81,12 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
                 await abort(context, error)
             log.info("offer_stream_opened")
             try:
-                while True:
-                    message = await stream.next()
-                    if message is None:
-                        break
+                while (message := await stream.next()) is not None:
                     yield _stream_message(message)
+                if stream.ending is not None:
+                    # Stopping (UNAVAILABLE: reopen it) or replaced (ABORTED: do not).
+                    log.info("offer_stream_ended", reason=stream.ending.reason)
+                    await abort(context, stream.ending)
             finally:
                 self._switchboard.close_stream(stream)
                 # Its duration is how long the agent was present: not an RPC latency.

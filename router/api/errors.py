@@ -39,6 +39,7 @@ from router.errors import (
     NotFound,
     PermissionDenied,
     RouterError,
+    StreamReplaced,
     Unauthenticated,
     Unavailable,
     WrongState,
@@ -63,6 +64,7 @@ _CODES: tuple[tuple[type[RouterError], grpc.StatusCode], ...] = (
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (StreamReplaced, grpc.StatusCode.ABORTED),
 )
 
 REFUSALS = (DomainError, AccessDenied, Unavailable)

@@ -301,6 +301,21 @@ class Router:
             self._placement.place(contact_id, now, events)
         return events
 
+    def disconnect_all(self, now: datetime) -> list[Event]:
+        """The router is stopping: every offer stream ends at once. All agents leave
+        first, then their unanswered offers go back to the queue, so that none is
+        offered again to an agent whose stream is ending too."""
+        state = self._state
+        leaving = [agent for agent in state.agents.values() if agent.connected]
+        events: list[Event] = []
+        for agent in leaving:
+            agent.connected = False
+            state.index(agent)
+            events.append(self._agent_event(agent, AgentEventKind.DISCONNECTED, now))
+        for agent in leaving:
+            self._return_offers(agent, "router_stopping", now, events)
+        return events
+
     # ---------------------------------------------------------------- offers
 
     def accept(self, agent_id: str, offer_id: str, now: datetime) -> tuple[Contact, list[Event]]:

@@ -518,12 +518,13 @@ class TestLostStream:
         agents: pb_grpc.AgentServiceAsyncStub,
         offer_streams: OfferStreams,
     ) -> None:
-        """Opening a second stream ends the first and resends the offer still open."""
+        """Opening a second stream ends the first (ABORTED: replaced, not to be reopened)
+        and resends the offer still open."""
         first, contact, offer = await offered_call(contacts, agents, offer_streams)
         second = await offer_streams.open("alice", wait_connected=False)
         resent = await next_offer(second)
         assert resent.offer_id == offer.offer_id
-        assert await stream_ended(first)
+        assert (await rpc_error(first.read())).code() == grpc.StatusCode.ABORTED
         accepted = await agents.AcceptOffer(
             pb.AcceptOfferRequest(agent_id="alice", offer_id=offer.offer_id)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -84,7 +85,8 @@ EXPECTED: dict[str, set[Code]] = {
     "SignIn": {OK, INVALID, EXHAUSTED, NOT_FOUND},
     "SignOut": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "SetStatus": {OK, INVALID, EXHAUSTED, NOT_FOUND},
-    "StreamOffers": {OK, INVALID, EXHAUSTED, NOT_FOUND},
+    # ABORTED: a newer stream for the same agent replaced it.
+    "StreamOffers": {OK, INVALID, EXHAUSTED, NOT_FOUND, Code.ABORTED},
     "AcceptOffer": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "DeclineOffer": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "EndContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
@@ -253,22 +255,89 @@ def op(method: str, **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Op]:
     )
 
 
+FIRST_SECOND, LAST_SECOND = -62_135_596_800, 253_402_300_799
+"""0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the ends of the calendar."""
+CLOCK_SECONDS = int(time.time())
+"""The router's now: reports cut agent time there and staffing leaves out the intervals
+after it, so ranges that start after it or straddle it are drawn too."""
+range_starts = st.one_of(
+    st.integers(CLOCK_SECONDS - 3 * 86_400, CLOCK_SECONDS + 3 * 86_400),
+    st.sampled_from(
+        (
+            CLOCK_SECONDS,
+            CLOCK_SECONDS + 1,
+            NOW_SECONDS,
+            FIRST_SECOND,
+            FIRST_SECOND + 3_600,
+            LAST_SECOND - 3_600,
+            LAST_SECOND - 1,
+        )
+    ),
+)
+range_lengths = st.sampled_from((1, 59, 900, 3_600, 86_400, 366 * 86_400, 366 * 86_400 + 1))
+coherent_range = st.builds(
+    lambda start, length: (
+        Timestamp(seconds=start),
+        Timestamp(seconds=min(start + length, LAST_SECOND)),
+    ),
+    range_starts,
+    range_lengths,
+)
+"""A [start, end) that is mostly well formed: from near the router's clock (before and
+after it) or from the ends of the calendar, for a second up to a day past the limit."""
+
+
+def with_range(
+    ops: st.SearchStrategy[Op], start: str, end: str, *, instead_of: str = ""
+) -> st.SearchStrategy[Op]:
+    """`ops`, or one time in two `ops` with a coherent range in `start` and `end` (and
+    without `instead_of`, a field the range replaces)."""
+
+    def ranged(request: Op, bounds: tuple[Timestamp, Timestamp]) -> Op:
+        fields = {k: v for k, v in request.fields.items() if k != instead_of}
+        return Op(request.method, {**fields, start: bounds[0], end: bounds[1]})
+
+    return st.one_of(ops, st.builds(ranged, ops, coherent_range))
+
+
+report_channels = st.one_of(
+    st.just([]),
+    st.just([]),
+    st.lists(st.integers(1, 3), max_size=3),
+    st.lists(st.integers(1, 3), max_size=3),
+    st.lists(enum_number, max_size=6),
+)
+"""Report filters: all channels, some, or unknown numbers among them."""
+
+
 def around(limit: int) -> st.SearchStrategy[str]:
     """Text of `limit` - 1, `limit` and `limit` + 1 characters."""
     return st.sampled_from((limit - 1, limit, limit + 1)).map(lambda n: "c" * n)
 
 
 NAN, INF = float("nan"), float("inf")
-# Sizes of forecast that Erlang C answers quickly. (Workloads of 10,000 to 100,000
-# Erlangs take seconds each on the event loop: see TestCostlyRequests.)
-staffing_number = st.sampled_from((0.0, 1.0, 50.0, 300.0, 1e6, 1e300, -1.0, NAN, INF))
+
+
+def mostly(valid: st.SearchStrategy[Any], *hostile: object) -> st.SearchStrategy[Any]:
+    """Four valid values for each hostile one, so that many whole requests are valid."""
+    return st.one_of(*(valid,) * 4, st.sampled_from(hostile))
+
+
+# Forecasts that the queue models answer within a second or are refused at once (the
+# bounds of what a center can mean: 1,000,000 calls, a day's AHT, 100,000 agents).
+# Workloads of 10,000 to 100,000 Erlangs take longer: see test_costly_requests.py.
+BAD_NUMBERS = (-1.0, 1e300, NAN, INF, -INF)
+calls_number = mostly(st.sampled_from((0.0, 1.0, 50.0, 300.0, 3_000.0)), 1e6, 1e6 + 1, *BAD_NUMBERS)
+aht_number = mostly(
+    st.sampled_from((0.0, 1.0, 60.0, 300.0, 3_600.0)), 86_400.0, 86_401.0, *BAD_NUMBERS
+)
 forecast_interval = st.builds(
     lambda start, calls, aht: pb.ForecastInterval(
         interval_start=start, calls=calls, aht_seconds=aht
     ),
     st.one_of(st.just(Timestamp(seconds=NOW_SECONDS)), timestamps),
-    staffing_number,
-    staffing_number,
+    calls_number,
+    aht_number,
 )
 capacities = st.lists(
     st.builds(lambda c, n: pb.ChannelCapacity(channel=c, capacity=n), enum_number, uint32),
@@ -352,12 +421,16 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         contact_id=contact_id,
         disposition=disposition,
     ),
-    "GetServiceLevel": op(
-        "GetServiceLevel",
-        start=timestamps,
-        end=timestamps,
-        interval=st.one_of(st.integers(1, 3), enum_number),
-        channels=st.lists(enum_number, max_size=6),
+    "GetServiceLevel": with_range(
+        op(
+            "GetServiceLevel",
+            start=timestamps,
+            end=timestamps,
+            interval=mostly(st.sampled_from((1, 2, 3)), 0, 4, 6, -1, 99, 2**31 - 1),
+            channels=report_channels,
+        ),
+        "start",
+        "end",
     ),
     "GetQueueStatus": st.just(Op("GetQueueStatus")),
     "RecordFeedback": op(
@@ -367,38 +440,73 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         comment=hostile_text(st.text(max_size=50), around(2000)),
         source=hostile_text(st.just("post-call-ivr"), around(100)),
     ),
-    "GetContactReport": op(
-        "GetContactReport",
-        start=timestamps,
-        end=timestamps,
-        interval=st.one_of(st.integers(1, 6), enum_number),
-        channels=st.lists(enum_number, max_size=6),
-        by_skill=st.booleans(),
+    "GetContactReport": with_range(
+        op(
+            "GetContactReport",
+            start=timestamps,
+            end=timestamps,
+            interval=mostly(st.integers(1, 6), 0, 7, -1, 99, 2**31 - 1),
+            channels=report_channels,
+            by_skill=st.booleans(),
+        ),
+        "start",
+        "end",
     ),
-    "GetAgentReport": op(
-        "GetAgentReport",
-        start=timestamps,
-        end=timestamps,
-        agent_ids=st.one_of(
-            st.lists(agent_id, max_size=5),
-            st.sampled_from((1000, 1001, 20_000)).map(lambda n: [f"a{i}" for i in range(n)]),
+    "GetAgentReport": with_range(
+        op(
+            "GetAgentReport",
+            start=timestamps,
+            end=timestamps,
+            agent_ids=st.one_of(
+                st.lists(agent_id, max_size=5),
+                st.sampled_from((1000, 1001, 20_000)).map(lambda n: [f"a{i}" for i in range(n)]),
+            ),
         ),
+        "start",
+        "end",
     ),
-    "GetDispositionReport": op("GetDispositionReport", start=timestamps, end=timestamps),
-    "GetStaffing": op(
-        "GetStaffing",
-        channel=st.one_of(st.integers(1, 3), enum_number),
-        interval=st.one_of(st.sampled_from((1, 2, 4)), enum_number),
-        target_service_level=st.one_of(
-            st.just(0.0), st.sampled_from((0.8, 0.5, 0.99, 1.0, -0.1, 1.5, NAN, INF))
+    "GetDispositionReport": with_range(
+        op("GetDispositionReport", start=timestamps, end=timestamps), "start", "end"
+    ),
+    "GetStaffing": with_range(
+        op(
+            "GetStaffing",
+            channel=mostly(st.integers(1, 3), 0, 4, -1, 2**31 - 1),
+            interval=mostly(st.sampled_from((1, 2, 4)), 0, 3, 5, 6, -1, 99),
+            target_service_level=mostly(
+                st.sampled_from((0.0, 0.8, 0.5, 0.99)), 1.0, -0.1, 1.5, NAN, INF
+            ),
+            threshold_seconds=mostly(
+                st.sampled_from((0.0, 20.0, 1e-9, 7 * 86_400.0)),
+                -1.0,
+                NAN,
+                INF,
+                1e308,
+                1e10,
+                7 * 86_400.0 + 1,
+            ),
+            max_occupancy=mostly(st.sampled_from((0.0, 0.85, 1.0)), 1.01, -1.0, NAN),
+            forecast=st.lists(forecast_interval, min_size=1, max_size=3),
+            with_abandonment=st.booleans(),
+            patience_seconds=mostly(
+                st.sampled_from((0.0, 60.0, 300.0, 0.001, 7 * 86_400.0)),
+                5e-324,
+                1e-4,
+                7 * 86_400.0 + 1,
+                1e9,
+                *BAD_NUMBERS,
+            ),
+            concurrency=mostly(
+                st.sampled_from((1.0, 2.5, 3.0, 20.0)), 0.0, 0.5, 21.0, 1e308, NAN, INF
+            ),
+            shrinkage=mostly(st.sampled_from((0.0, 0.3, 0.999_999)), 1.0, -0.1, NAN, INF),
+            # Mostly left to with_range, which also drops the forecast: both is refused.
+            history_start=st.one_of(st.none(), st.none(), st.none(), timestamps),
+            history_end=st.one_of(st.none(), st.none(), st.none(), timestamps),
         ),
-        threshold_seconds=st.one_of(
-            st.just(0.0), st.sampled_from((20.0, 1e-9, -1.0, NAN, INF, 1e308))
-        ),
-        max_occupancy=st.one_of(st.just(0.0), st.sampled_from((0.85, 1.0, 1.01, -1.0, NAN))),
-        forecast=st.lists(forecast_interval, min_size=1, max_size=3),
-        with_abandonment=st.booleans(),
-        patience_seconds=st.one_of(st.just(0.0), staffing_number),
+        "history_start",
+        "history_end",
+        instead_of="forecast",
     ),
 }
 assert set(OPS) == set(SERVICE_OF)
@@ -546,7 +654,8 @@ class Desk:
                     # Signed out by a generated request; SignIn may race another.
                     with contextlib.suppress(grpc.aio.AioRpcError):
                         await sign_in(self.agents, self.agent_id, ("es", "vip", "returns"))
-                elif error.code() != Code.CANCELLED:
+                elif error.code() not in (Code.CANCELLED, Code.ABORTED):
+                    # ABORTED: a generated StreamOffers replaced this one; open it again.
                     raise
             except asyncio.CancelledError:
                 # grpcio raises this from a call cancelled locally, which stop() does.
@@ -608,6 +717,9 @@ class TestGeneratedRequests:
             f"\n{sent} generated requests: "
             + ", ".join(f"{n} {c}" for c, n in by_code.most_common())
         )
+        for method in SERVICES["ReportingService"]:
+            codes = Counter({c: n for (m, c), n in pools.codes.items() if m == method})
+            print(f"  {method}: " + ", ".join(f"{n} {c}" for c, n in codes.most_common()))
         assert by_code["OK"] >= 300, by_code
         assert by_code["INVALID_ARGUMENT"] >= 300, by_code
         assert pools.answered, "no offer was ever accepted: the run did not exercise much"
@@ -1015,7 +1127,10 @@ class TestStreamFloods:
                 return sum(answer.done() for answer in answers) == len(answers) - 1
 
             await eventually(all_but_one_ended, within=30.0, what="199 streams replaced")
-            assert all(a.result() is grpc.aio.EOF for a in answers if a.done())
+            ended = [a.result() for a in answers if a.done()]
+            assert all(
+                isinstance(e, grpc.aio.AioRpcError) and e.code() == Code.ABORTED for e in ended
+            ), "a replaced stream ends ABORTED"
             await eventually(lambda: _true(stream_handlers() == 1), what="one handler left")
             # Taken before submitting: the offer is pushed as soon as it is decided,
             # often before the submission's answer arrives here.

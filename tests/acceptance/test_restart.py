@@ -26,9 +26,10 @@ from tests.acceptance.conftest import (
     event_kinds,
     finish,
     next_offer,
+    next_withdrawal,
     offered_call,
+    rpc_error,
     sign_in,
-    stream_ended,
     submit,
 )
 
@@ -157,7 +158,8 @@ class TestRestart:
     async def test_graceful_stop_ends_streams_and_returns_offers(
         self, database_url: str, policy: RoutingPolicy, db: asyncpg.Connection
     ) -> None:
-        """Stopping closes agents' streams and records their open offers as requeued."""
+        """Stopping ends agents' streams with UNAVAILABLE (reopen later) and records their
+        open offers as requeued."""
         router = await start_router(database_url, policy)
         stopped = False
         try:
@@ -169,7 +171,9 @@ class TestRestart:
                     stream, contact, _ = await offered_call(contacts, agents, streams)
                     stopped = True
                     await router.stop(grace=1.0)
-                    assert await stream_ended(stream)
+                    assert (await next_withdrawal(stream)).reason == "router_stopping"
+                    error = await rpc_error(stream.read())
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE
                 finally:
                     await streams.close_all()
         finally:

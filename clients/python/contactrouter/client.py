@@ -25,17 +25,23 @@ Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service co
   SetStatus set a state that repeating does not change; reads change nothing. In the
   rare case that a first attempt committed but its answer was lost, a repeated
   DeclineOffer or SignOut can answer FAILED_PRECONDITION or NOT_FOUND.
-* StreamOffers is never retried and has no deadline: the open stream is the agent's
-  presence, so when it fails, open it again (`AgentDesk.offers()`), signing in again
-  first if the router answers NOT_FOUND (it restarted).
+* StreamOffers is not retried by gRPC and has no deadline: the open stream is the
+  agent's presence. `AgentDesk.offers()` reopens it by itself when the router ends it
+  with UNAVAILABLE (it is stopping, or is a standby) or the connection drops, backing
+  off, and signs in again first when the reopened stream answers NOT_FOUND (the router
+  restarted without the agent). It stops when the agent signs out (the stream ends OK)
+  and raises ABORTED when a newer stream of the same agent replaced it.
 * INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and RESOURCE_EXHAUSTED are never
   retried: the same request would get the same answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import random
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +55,16 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 _PACKAGE = "contactrouter.v1"
 _SERVICES = ("ContactService", "AgentService", "ReportingService")
 DEFAULT_TIMEOUT: Final = "10s"
+
+RECONNECT_BACKOFF: Final = (0.1, 5.0)
+"""Seconds before an offer stream is reopened: the first wait, and the most it grows to."""
+
+# UNAVAILABLE: the router ends the stream so while it stops; CANCELLED: what a call gets
+# when its server goes away under it; NOT_FOUND: a restarted router does not know the
+# agent yet (the desk signs in again first).
+_REOPEN = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.NOT_FOUND}
+)
 
 RETRY_POLICY: Final[dict[str, Any]] = {
     "methodConfig": [
@@ -216,6 +232,7 @@ class AgentDesk:
     def __init__(self, channel: grpc.aio.Channel, agent_id: str) -> None:
         self.agent_id = agent_id
         self._stub: pb_grpc.AgentServiceAsyncStub = pb_grpc.AgentServiceStub(channel)
+        self._signed_in_with: pb.SignInRequest | None = None
 
     async def sign_in(
         self,
@@ -233,31 +250,59 @@ class AgentDesk:
             ],
             initial_status=initial_status or pb.AGENT_STATUS_UNSPECIFIED,
         )
-        return (await self._stub.SignIn(request)).agent
+        agent = (await self._stub.SignIn(request)).agent
+        self._signed_in_with = request
+        return agent
 
     async def sign_out(self) -> pb.Agent:
         """Sign out; unanswered offers go back to the queue."""
-        return (await self._stub.SignOut(pb.SignOutRequest(agent_id=self.agent_id))).agent
+        agent = (await self._stub.SignOut(pb.SignOutRequest(agent_id=self.agent_id))).agent
+        self._signed_in_with = None
+        return agent
 
     async def set_status(self, status: pb.AgentStatus.ValueType, reason: str = "") -> pb.Agent:
         """READY, or AWAY with a reason."""
         request = pb.SetStatusRequest(agent_id=self.agent_id, status=status, away_reason=reason)
         return (await self._stub.SetStatus(request)).agent
 
-    async def offers(self) -> AsyncGenerator[pb.Offer | pb.OfferWithdrawn, None]:
+    async def offers(
+        self, *, reconnect: bool = True
+    ) -> AsyncGenerator[pb.Offer | pb.OfferWithdrawn, None]:
         """Open the offer stream (the agent's presence) and yield its events; closing the
-        iterator (use contextlib.aclosing) cancels the stream. Not retried: on an error,
-        open it again."""
-        call = self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
-        try:
-            async for message in call:
-                event = message.WhichOneof("event")
-                if event == "offer":
-                    yield message.offer
-                elif event == "offer_withdrawn":
-                    yield message.offer_withdrawn
-        finally:
-            call.cancel()
+        iterator (use contextlib.aclosing) cancels the stream.
+
+        With `reconnect` (the default) the stream is opened again when the router ends
+        it with UNAVAILABLE (stopping, a standby, PostgreSQL down) or the connection
+        drops, after RECONNECT_BACKOFF (doubling, with jitter, reset once a stream
+        stays open); when the reopened stream answers NOT_FOUND (the router restarted
+        without this agent), the desk signs in again as it last did, then opens it. It
+        returns when the agent signed out (the stream ends OK) and raises the
+        AioRpcError otherwise: ABORTED when a newer stream of this agent replaced it."""
+        delay = RECONNECT_BACKOFF[0]
+        while True:
+            call = self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
+            try:
+                async for message in call:
+                    delay = RECONNECT_BACKOFF[0]
+                    event = message.WhichOneof("event")
+                    if event == "offer":
+                        yield message.offer
+                    elif event == "offer_withdrawn":
+                        yield message.offer_withdrawn
+                return
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+                if not reconnect or code not in _REOPEN:
+                    raise
+                if code is grpc.StatusCode.NOT_FOUND:
+                    if self._signed_in_with is None:
+                        raise
+                    with contextlib.suppress(grpc.aio.AioRpcError):
+                        await self._stub.SignIn(self._signed_in_with)
+            finally:
+                call.cancel()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, RECONNECT_BACKOFF[1])
 
     async def accept(self, offer_id: str) -> pb.Contact:
         """Accept an offer: the contact, now CONNECTED."""

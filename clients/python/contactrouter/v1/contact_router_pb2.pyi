@@ -26,6 +26,8 @@ refusal it is, and its status message says, for a person, what to do:
   UNAUTHENTICATED      no valid bearer token ("authorization: Bearer <token>")
   PERMISSION_DENIED    the token's role, or the agent it acts for, may not make
                        the call
+  ABORTED              (StreamOffers only) a newer offer stream of the same agent
+                       took over this one; do not reopen it by itself
   INTERNAL             a fault of the router itself; its log has the details
 
 Every error also carries the standard rich error details: a google.rpc.Status
@@ -58,6 +60,7 @@ know (more may come). The reasons, with their code and metadata keys:
   UNAUTHENTICATED       UNAUTHENTICATED
   PERMISSION_DENIED     PERMISSION_DENIED    role; method when the role may not
                                              call the service at all
+  STREAM_REPLACED       ABORTED              agentId (StreamOffers)
   INTERNAL              INTERNAL
 A reason not listed here is a new one: act on its code.
 """
@@ -1233,7 +1236,9 @@ class OfferWithdrawn(_message.Message):
     contact_id: _builtins.str
     """The contact it was for."""
     reason: _builtins.str
-    """"abandoned" (the customer left) or "timed_out"."""
+    """"abandoned" (the customer left), "timed_out", "agent_signed_out" or
+    "router_stopping" (the stream ends next).
+    """
     def __init__(
         self,
         *,

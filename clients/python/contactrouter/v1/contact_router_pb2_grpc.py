@@ -360,9 +360,22 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamOffers(self, request, context):
-        """Receive offers until the call is cancelled. Closing the stream returns any
-        unanswered offer to the queue; contacts already connected stay with the
-        agent. A second stream for the same agent replaces the first.
+        """Receive offers while the stream is open: the open stream is the agent's
+        presence. Closing it returns any unanswered offer to the queue; contacts
+        already connected stay with the agent. The router ends it:
+        OK                   the agent signed out;
+        UNAVAILABLE          the router is stopping (reason SHUTTING_DOWN), is a
+        standby (STANDBY), or could not record the agent's
+        presence (DATABASE_UNAVAILABLE): open it again after
+        RetryInfo's delay, backing off; if the reopened stream
+        answers NOT_FOUND, the router restarted without the
+        agent: SignIn again, then open it;
+        ABORTED              a newer stream for the same agent replaced this one
+        (reason STREAM_REPLACED): this desk gets no more offers
+        and must not reopen it by itself.
+        When a stream ends, the offers it carried are withdrawn (their contacts are
+        queued again at their place), except when a newer stream replaces it: the
+        newer stream receives the offers still open.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -26,6 +26,8 @@ refusal it is, and its status message says, for a person, what to do:
   UNAUTHENTICATED      no valid bearer token ("authorization: Bearer <token>")
   PERMISSION_DENIED    the token's role, or the agent it acts for, may not make
                        the call
+  ABORTED              (StreamOffers only) a newer offer stream of the same agent
+                       took over this one; do not reopen it by itself
   INTERNAL             a fault of the router itself; its log has the details
 
 Every error also carries the standard rich error details: a google.rpc.Status
@@ -58,6 +60,7 @@ know (more may come). The reasons, with their code and metadata keys:
   UNAUTHENTICATED       UNAUTHENTICATED
   PERMISSION_DENIED     PERMISSION_DENIED    role; method when the role may not
                                              call the service at all
+  STREAM_REPLACED       ABORTED              agentId (StreamOffers)
   INTERNAL              INTERNAL
 A reason not listed here is a new one: act on its code.
 """
@@ -219,9 +222,22 @@ class AgentServiceStub:
     SetStatus: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]
     """Set READY or AWAY."""
     StreamOffers: _grpc.UnaryStreamMultiCallable[_contact_router_pb2.StreamOffersRequest, _contact_router_pb2.StreamOffersResponse]
-    """Receive offers until the call is cancelled. Closing the stream returns any
-    unanswered offer to the queue; contacts already connected stay with the
-    agent. A second stream for the same agent replaces the first.
+    """Receive offers while the stream is open: the open stream is the agent's
+    presence. Closing it returns any unanswered offer to the queue; contacts
+    already connected stay with the agent. The router ends it:
+      OK                   the agent signed out;
+      UNAVAILABLE          the router is stopping (reason SHUTTING_DOWN), is a
+                           standby (STANDBY), or could not record the agent's
+                           presence (DATABASE_UNAVAILABLE): open it again after
+                           RetryInfo's delay, backing off; if the reopened stream
+                           answers NOT_FOUND, the router restarted without the
+                           agent: SignIn again, then open it;
+      ABORTED              a newer stream for the same agent replaced this one
+                           (reason STREAM_REPLACED): this desk gets no more offers
+                           and must not reopen it by itself.
+    When a stream ends, the offers it carried are withdrawn (their contacts are
+    queued again at their place), except when a newer stream replaces it: the
+    newer stream receives the offers still open.
     """
     AcceptOffer: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.AcceptOfferRequest, _contact_router_pb2.AcceptOfferResponse]
     """Accept an offer. FAILED_PRECONDITION if it expired or was withdrawn."""
@@ -275,9 +291,22 @@ class AgentServiceAsyncStub(AgentServiceStub):
     SetStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetStatusRequest, _contact_router_pb2.SetStatusResponse]  # type: ignore[assignment]
     """Set READY or AWAY."""
     StreamOffers: _aio.UnaryStreamMultiCallable[_contact_router_pb2.StreamOffersRequest, _contact_router_pb2.StreamOffersResponse]  # type: ignore[assignment]
-    """Receive offers until the call is cancelled. Closing the stream returns any
-    unanswered offer to the queue; contacts already connected stay with the
-    agent. A second stream for the same agent replaces the first.
+    """Receive offers while the stream is open: the open stream is the agent's
+    presence. Closing it returns any unanswered offer to the queue; contacts
+    already connected stay with the agent. The router ends it:
+      OK                   the agent signed out;
+      UNAVAILABLE          the router is stopping (reason SHUTTING_DOWN), is a
+                           standby (STANDBY), or could not record the agent's
+                           presence (DATABASE_UNAVAILABLE): open it again after
+                           RetryInfo's delay, backing off; if the reopened stream
+                           answers NOT_FOUND, the router restarted without the
+                           agent: SignIn again, then open it;
+      ABORTED              a newer stream for the same agent replaced this one
+                           (reason STREAM_REPLACED): this desk gets no more offers
+                           and must not reopen it by itself.
+    When a stream ends, the offers it carried are withdrawn (their contacts are
+    queued again at their place), except when a newer stream replaces it: the
+    newer stream receives the offers still open.
     """
     AcceptOffer: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.AcceptOfferRequest, _contact_router_pb2.AcceptOfferResponse]  # type: ignore[assignment]
     """Accept an offer. FAILED_PRECONDITION if it expired or was withdrawn."""
@@ -352,9 +381,22 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _contact_router_pb2.StreamOffersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_contact_router_pb2.StreamOffersResponse], _abc.AsyncIterator[_contact_router_pb2.StreamOffersResponse]]:
-        """Receive offers until the call is cancelled. Closing the stream returns any
-        unanswered offer to the queue; contacts already connected stay with the
-        agent. A second stream for the same agent replaces the first.
+        """Receive offers while the stream is open: the open stream is the agent's
+        presence. Closing it returns any unanswered offer to the queue; contacts
+        already connected stay with the agent. The router ends it:
+          OK                   the agent signed out;
+          UNAVAILABLE          the router is stopping (reason SHUTTING_DOWN), is a
+                               standby (STANDBY), or could not record the agent's
+                               presence (DATABASE_UNAVAILABLE): open it again after
+                               RetryInfo's delay, backing off; if the reopened stream
+                               answers NOT_FOUND, the router restarted without the
+                               agent: SignIn again, then open it;
+          ABORTED              a newer stream for the same agent replaced this one
+                               (reason STREAM_REPLACED): this desk gets no more offers
+                               and must not reopen it by itself.
+        When a stream ends, the offers it carried are withdrawn (their contacts are
+        queued again at their place), except when a newer stream replaces it: the
+        newer stream receives the offers still open.
         """
 
     @_abc_1.abstractmethod
