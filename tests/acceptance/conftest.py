@@ -13,6 +13,8 @@ import grpc
 import pytest
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from google.rpc.error_details_pb2 import ErrorInfo
+from grpc_status import rpc_status
 
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
@@ -71,6 +73,18 @@ async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
 
 def details(error: grpc.aio.AioRpcError) -> str:
     return error.details() or ""
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The google.rpc.ErrorInfo reason the router attached to `error`."""
+    status = rpc_status.from_call(error)
+    assert status is not None, "no rich status"
+    for detail in status.details:
+        if detail.Is(ErrorInfo.DESCRIPTOR):
+            info = ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    raise AssertionError("no ErrorInfo")
 
 
 async def submit(

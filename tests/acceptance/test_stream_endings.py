@@ -13,8 +13,6 @@ import grpc
 from contactrouter.client import AgentDesk, Gateway, connect
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from google.rpc.error_details_pb2 import ErrorInfo
-from grpc_status import rpc_status
 
 from router.domain import RoutingPolicy
 from router.errors import NotFound
@@ -26,21 +24,10 @@ from tests.acceptance.conftest import (
     next_offer,
     next_withdrawal,
     offered_call,
+    reason_of,
     rpc_error,
     sign_in,
 )
-
-
-def reason_of(error: grpc.aio.AioRpcError) -> str:
-    """The google.rpc.ErrorInfo reason the router attached to `error`."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "no rich status"
-    for detail in status.details:
-        if detail.Is(ErrorInfo.DESCRIPTOR):
-            info = ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    raise AssertionError("no ErrorInfo")
 
 
 def free_port() -> int:

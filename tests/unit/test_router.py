@@ -30,6 +30,7 @@ from router.domain import (
     WrongState,
 )
 from router.domain.contact import proficiency_tokens, skill_token
+from router.errors import ContactTooLarge, QueueMemoryFull
 from tests.unit.conftest import fingerprint
 
 MakeContact = Callable[..., Contact]
@@ -1172,3 +1173,40 @@ class TestQueueLimit:
         with pytest.raises(QueueFull, match="phone queue is full"):
             router.check_room(PHONE)
         router.check_room(CHAT)
+
+    def test_submissions_in_flight_count_against_the_limit(self) -> None:
+        """Two calls accepted for recording but not yet queued fill a limit of two."""
+        phone = ChannelPolicy(20.0, 1, 1, exclusive=True, max_queue=2)
+        router = Router(
+            RoutingPolicy(channels=MappingProxyType({**RoutingPolicy().channels, PHONE: phone}))
+        )
+        router.check_room(PHONE, submitting=1)
+        with pytest.raises(QueueFull, match=r"\(2 waiting, limit 2\)"):
+            router.check_room(PHONE, submitting=2)
+
+
+class TestQueueBytes:
+    """A contact, and the queue as a whole, are bounded in bytes (Contact.size)."""
+
+    def test_a_contact_over_its_limit_is_refused(self) -> None:
+        """One byte over max_contact_bytes is CONTACT_TOO_LARGE; the limit itself fits."""
+        router = Router(RoutingPolicy(max_contact_bytes=100, max_queue_bytes=1000))
+        with pytest.raises(ContactTooLarge, match="limit of 100"):
+            router.check_room(CHAT, 101)
+        router.check_room(CHAT, 100)
+
+    def test_the_queue_holds_its_bytes_until_contacts_leave_it(
+        self, at: At, make_contact: MakeContact
+    ) -> None:
+        """Queued contacts hold their bytes; an offered one gives them back."""
+        contact = make_contact("c1", CHAT, 0.0)
+        size = contact.size()
+        policy = RoutingPolicy(phone_reserve=0, max_contact_bytes=size, max_queue_bytes=2 * size)
+        router = Router(policy)
+        router.submit(contact, at(0))
+        router.check_room(CHAT, size)
+        router.submit(make_contact("c2", CHAT, 1.0), at(1))
+        with pytest.raises(QueueMemoryFull):
+            router.check_room(PHONE, 1)  # the bytes are the whole queue's, any channel
+        _ready(router, "ann", at(2))  # takes both chats: the queue is empty again
+        router.check_room(CHAT, size, submitting_bytes=size)
