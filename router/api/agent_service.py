@@ -78,6 +78,7 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
             except (DomainError, Unavailable) as error:
                 code = status_of(error)
                 self.observe_rpc("StreamOffers", code.name, time.perf_counter() - opened)
+                log.info("rpc_refused", code=code.name, reason=error.reason, error=str(error))
                 await abort(context, error)
             log.info("offer_stream_opened")
             try:
