@@ -223,7 +223,7 @@ async def measure(
         rss = rss_bytes(server.pid)
         sampler_stop.set()
         await sampling
-        gateway_results = await _join(gateway_procs, results, len(gateway_procs))
+        gateway_results = await join_results(gateway_procs, results, len(gateway_procs))
         await wait_until(drained, 60.0, "the throughput backlog to drain")
         rate = done / seconds
 
@@ -235,11 +235,11 @@ async def measure(
             rate=latency_rate / shape.gateway_processes,
             record=True,
         )
-        gateway_results += await _join(gateway_procs, results, len(gateway_procs))
+        gateway_results += await join_results(gateway_procs, results, len(gateway_procs))
         await wait_until(drained, 60.0, "the latency-phase contacts to complete")
         recording.value = 0
         stop.set()
-        agent_results = await _join(agent_procs, results, len(agent_procs))
+        agent_results = await join_results(agent_procs, results, len(agent_procs))
     finally:
         stop.set()
         for process in agent_procs:
@@ -283,7 +283,7 @@ async def measure(
     )
 
 
-async def _join(procs: list[SpawnProcess], results: Any, count: int) -> list[Any]:
+async def join_results(procs: list[SpawnProcess], results: Any, count: int) -> list[Any]:
     """Collect `count` results from the queue (without blocking the loop), then join."""
     collected: list[Any] = []
     while len(collected) < count:

@@ -31,7 +31,7 @@ from bench.common import (
     start_router_process,
     wait_serving,
 )
-from bench.lifecycle import _join, wait_idle_agents, wait_until
+from bench.lifecycle import join_results, wait_idle_agents, wait_until
 
 _SPAWN = multiprocessing.get_context("spawn")
 _BACKLOG_SKILL = "backlog-only"
@@ -126,13 +126,13 @@ async def _agents_and_latency(
             name="bench-scale-gateway",
         )
         gateway.start()
-        (gateway_result,) = await _join([gateway], results, 1)
+        (gateway_result,) = await join_results([gateway], results, 1)
         await wait_until(
             lambda: load.total(submitted) == load.total(completed), 60, "scale run to finish"
         )
         server_cpu = cpu_seconds(server.pid) - cpu_before
         stop.set()
-        agent_results = await _join(procs, results, agent_processes)
+        agent_results = await join_results(procs, results, agent_processes)
     finally:
         stop.set()
         for process in procs:

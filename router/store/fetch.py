@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from router.errors import StoreUnavailable
-from router.store.group_commit import _TRANSIENT
+from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 
 
@@ -25,5 +25,5 @@ async def fetch(
             async with connection.transaction():
                 await connection.execute(settings)
                 return list(await connection.fetch(QUERIES[name], *args))
-    except _TRANSIENT as error:
+    except OUTAGE as error:
         raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error

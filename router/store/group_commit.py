@@ -40,6 +40,7 @@ import structlog
 
 from router.errors import ActiveLockLost, DuplicateKey, NotActive, ShuttingDown, StoreUnavailable
 from router.store.active_lock import ActiveLock
+from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 
 log = structlog.get_logger(__name__)
@@ -53,20 +54,6 @@ _ORDER = (
     "insert_contact_event",
     "upsert_agent",
     "insert_agent_status",
-)
-
-_TRANSIENT = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    # What asyncpg raises when the server terminates a connection mid-query.
-    asyncpg.InternalClientError,
-    # The active lock's session could not be opened again (yet).
-    StoreUnavailable,
 )
 
 
@@ -203,7 +190,7 @@ class GroupCommit:
             batch = self._take()
             try:
                 await self._commit(batch)
-            except _TRANSIENT as error:
+            except OUTAGE as error:
                 self._on_outage(batch, error)
                 if self._closing and not self._pending:
                     return
@@ -239,7 +226,7 @@ class GroupCommit:
         try:
             connection = await self._lock.connection()
             await connection.fetchval(QUERIES["heartbeat"])
-        except _TRANSIENT as error:
+        except OUTAGE as error:
             self._lock.drop_connection()
             self._on_outage([], error)
             with contextlib.suppress(TimeoutError):
@@ -272,7 +259,7 @@ class GroupCommit:
                     rows = by_statement[name]
                     if rows:
                         await connection.executemany(QUERIES[name], rows)
-        except _TRANSIENT:
+        except OUTAGE:
             self._lock.drop_connection()
             raise
         size = sum(len(item.writes) for item in batch)
@@ -286,7 +273,7 @@ class GroupCommit:
         for index, item in enumerate(batch):
             try:
                 await self._commit([item])
-            except _TRANSIENT as error:
+            except OUTAGE as error:
                 # This item and every later one go back, in order, for the next try.
                 self._on_outage(batch[index:], error)
                 return

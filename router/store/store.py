@@ -28,8 +28,9 @@ from router.domain import (
 from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
 from router.store.fetch import fetch
-from router.store.group_commit import _TRANSIENT, GroupCommit, Write
+from router.store.group_commit import GroupCommit, Write
 from router.store.migrations import migrate
+from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 from router.store.reports import Reports
 
@@ -69,7 +70,7 @@ class Store:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection
             )
-        except _TRANSIENT as error:
+        except OUTAGE as error:
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {server}: {error}") from error
         except asyncpg.InvalidCatalogNameError as error:
             database = url.path.lstrip("/")
