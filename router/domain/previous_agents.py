@@ -26,6 +26,3 @@ class PreviousAgents:
 
     def of(self, customer_id: str) -> str | None:
         return self._agents.get(customer_id)
-
-    def __len__(self) -> int:
-        return len(self._agents)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -271,9 +271,6 @@ class ContactQueue:
     def count(self, channel: Channel) -> int:
         """Contacts of `channel` waiting: asked on every submission (the queue cap)."""
         return self._per_channel[channel]
-
-    def ids(self) -> Iterator[str]:
-        return iter(self._entries)
 
     def open_classes(self) -> list[tuple[Channel, frozenset[str], Sequence[Entry]]]:
         """(channel, required skills, entries oldest first) of each class not held for

@@ -117,6 +117,3 @@ class Roster:
         """Agents who could take a call now, longest idle first."""
         keys = [k for pool in self._pools[Channel.PHONE].values() for k in pool.others]
         return [key[3] for key in sorted(keys)]
-
-    def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._placed

@@ -93,9 +93,6 @@ class Timers:
         del self._live[(entry.kind, entry.key)]
         return entry.kind, entry.key
 
-    def __len__(self) -> int:
-        return len(self._live)
-
     def _drop_stale(self) -> None:
         heap = self._heap
         while heap and self._live.get((heap[0].kind, heap[0].key)) is not heap[0]:

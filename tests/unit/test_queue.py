@@ -227,7 +227,8 @@ class TestBookkeeping:
         assert "c2" not in queue
         assert "c1" in queue
         assert queue.oldest(Channel.CHAT) == at(5).timestamp()
-        assert sorted(queue.ids()) == ["c1", "p1"]
+        assert "p1" in queue
+        assert len(queue) == 2
 
     def test_adding_a_queued_contact_twice_is_refused(self, make_contact: MakeContact) -> None:
         """A contact is never in the queue twice."""

@@ -96,9 +96,7 @@ class TestEligibility:
         away = _agent("away", at(0), seq=1, status=AgentStatus.AWAY)
         gone = _agent("gone", at(0), seq=2, connected=False)
         roster = _roster(away, gone)
-        assert "away" not in roster
-        assert "gone" not in roster
-        assert roster.best_for(Channel.PHONE, NONE) is None
+        assert all(roster.best_for(channel, NONE) is None for channel in Channel)
         assert roster.phone_ready == 0
 
     def test_full_or_exclusive_agents_leave_the_channel_pools(self, at: At) -> None:
@@ -110,7 +108,7 @@ class TestEligibility:
         assert roster.best_for(Channel.CHAT, NONE) is None
         assert roster.best_for(Channel.PHONE, NONE) is None
         assert roster.best_for(Channel.EMAIL, NONE) == "full"
-        assert "call" not in roster
+        assert roster.best_for(Channel.EMAIL, NONE, lambda a: a == "full") is None
 
 
 class TestPhoneReserve:
