@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import asyncpg
 import pytest
 
+from router.domain import (
+    AgentEventKind,
+    AgentStatus,
+    Channel,
+    ContactEventKind,
+    ContactState,
+    PreferenceSource,
+)
 from router.store import Store
 from router.store.migrations import migrate, migration_files
 
@@ -160,3 +169,40 @@ class TestSchema:
             ]
         finally:
             await fresh.close()
+
+
+class TestSchemaAcceptsTheDomain:
+    """Every value the store writes from a domain enum passes the schema's CHECK
+    constraints: a new event kind, state, channel or source needs a migration that
+    widens its constraint (docs/architecture.md, "Add an event kind")."""
+
+    @pytest.mark.parametrize(
+        ("constraint", "values"),
+        [
+            ("contact_events_kind_check", [k.value for k in ContactEventKind]),
+            ("contacts_state_check", [s.value for s in ContactState]),
+            ("contacts_channel_check", [c.value for c in Channel]),
+            ("contacts_preferred_agent_source_check", [s.value for s in PreferenceSource]),
+            ("agent_status_log_kind_check", [k.value for k in AgentEventKind]),
+            ("agent_status_log_status_check", [s.value for s in AgentStatus]),
+        ],
+    )
+    async def test_each_value_passes_its_constraint(
+        self, db: asyncpg.Connection, constraint: str, values: list[str]
+    ) -> None:
+        definition: str | None = await db.fetchval(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+            constraint,
+        )
+        assert definition is not None, f"no constraint {constraint}"
+        # CHECK ((column = ANY (ARRAY['a'::text, ...]))): the check with $1 for column.
+        found = re.fullmatch(r"CHECK \(\((\w+) (= ANY .*)\)\)", definition)
+        assert found is not None, definition
+        column, test = found.groups()
+        check = f"SELECT $1::text {test}"
+        assert not await db.fetchval(check, "no-such-value"), "the check must be able to fail"
+        for value in values:
+            assert await db.fetchval(check, value), (
+                f"{value!r} is refused by {constraint}: add a migration that widens it"
+                f" (the {column} column)"
+            )
