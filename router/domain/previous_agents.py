@@ -26,3 +26,7 @@ class PreviousAgents:
 
     def of(self, customer_id: str) -> str | None:
         return self._agents.get(customer_id)
+
+    def __len__(self) -> int:
+        """How many customers are remembered (at most the capacity)."""
+        return len(self._agents)
