@@ -361,6 +361,7 @@ class Router:
         self._drop_offer(offer, agent, now)
         # Excluded first: a contact held for this agent is held no longer.
         self._state.exclusions.add(offer.contact_id, agent_id, now)
+        self._state.passed_on(self._state.contacts[offer.contact_id], agent_id)
         contact = self._placement.requeue(offer, ContactEventKind.DECLINED, "declined", now, events)
         self._placement.place(contact.id, now, events)
         self._placement.fill(agent, now, events)
@@ -459,6 +460,7 @@ class Router:
         state.index(agent)
         state.exclusions.add(contact_id, agent_id, now)
         state.transferred_at[contact_id] = now
+        state.passed_by_preferred.discard(contact_id)
         events: list[Event] = []
         self._placement.back_to_queue(
             replace(moved, preferred_skills=()),
@@ -531,6 +533,7 @@ class Router:
             return
         agent = state.agents[offer.agent_id]
         self._drop_offer(offer, agent, now)
+        state.passed_on(state.contacts[offer.contact_id], offer.agent_id)
         events.append(OfferWithdrawn(offer, "timed_out"))
         contact = self._placement.requeue(
             offer, ContactEventKind.OFFER_TIMED_OUT, "offer_timed_out", now, events

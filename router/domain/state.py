@@ -58,6 +58,9 @@ class RoutingState:
         self.preferred_absent: dict[str, set[str]] = {}
         # After a restart: answered contacts whose agent has not signed in again yet.
         self.unclaimed: dict[str, set[str]] = {}
+        # Contacts whose preferred agent passed on them (declined, or let the offer ring
+        # out): no longer held for that agent, whatever the decline exclusion.
+        self.passed_by_preferred: set[str] = set()
         # Transferred contacts: when the transfer set their new preferences (they relax
         # from then, not from queued_at).
         self.transferred_at: dict[str, datetime] = {}
@@ -95,12 +98,19 @@ class RoutingState:
         self._sizes.pop(contact.id, None)
         self.exclusions.clear(contact.id)
         self.transferred_at.pop(contact.id, None)
+        self.passed_by_preferred.discard(contact.id)
         if contact.preferred_agent_id in self.preferred_absent:
             self.preferred_absent[contact.preferred_agent_id].discard(contact.id)
 
     def relax_from(self, contact: Contact) -> datetime:
         """Preferences relax from submission, or from the transfer that set them."""
         return self.transferred_at.get(contact.id, contact.queued_at)
+
+    def passed_on(self, contact: Contact, agent_id: str) -> None:
+        """`agent_id` declined the contact or let its offer ring out: if it was the
+        contact's preferred agent, the contact is held for it no more."""
+        if agent_id == contact.preferred_agent_id:
+            self.passed_by_preferred.add(contact.id)
 
     def waiting_for(self, contact: Contact, now: datetime) -> WaitingFor:
         preferred = contact.preferred_agent_id
@@ -111,7 +121,11 @@ class RoutingState:
             relax_from=self.relax_from(contact),
             preferred=None if preferred is None else self.agents.get(preferred),
             preferred_excluded=(
-                preferred is not None and self.exclusions.excludes(contact.id, preferred, now)
+                preferred is not None
+                and (
+                    contact.id in self.passed_by_preferred
+                    or self.exclusions.excludes(contact.id, preferred, now)
+                )
             ),
         )
 

@@ -5,8 +5,9 @@ Two rules narrow the agents a waiting contact may go to, each for a while:
 - its preferred agent (named by the gateway, the customer's previous agent, or the
   agent a transfer named): the contact is *held* for that agent (a queue.Hold) for
   ChannelPolicy.hold_for_preferred seconds, never past its answer deadline, or for
-  skill_relax seconds after a transfer by name; while the agent is signed in, could
-  serve it and has not declined it;
+  skill_relax seconds after a transfer by name; while the agent is signed in (on a
+  break too) and could serve it, and until it declines the contact or lets its offer
+  ring out;
 - its preferred skills (most wanted first): it waits for an agent with all of them,
   then every skill_relax seconds the least wanted is dropped, until only its required
   skills are left (the bullseye widening).

@@ -193,6 +193,29 @@ class TestPreferredAgent:
         _, events = center.router.decline("bob", offer_id, at(6))
         assert offered(events) == [("c1", "ann")]
 
+    def test_a_decline_ends_the_hold_even_without_a_decline_exclusion(self) -> None:
+        """With decline_exclusion 0 nothing keeps bob from the chat for a while, yet he
+        passed on it: the hold is over and ann takes it, not bob again."""
+        center = Center(replace(policy(), decline_exclusion=0.0))
+        center.ready("ann", 0)
+        center.ready("bob", 1)
+        assert center.submit("c1", CHAT, 5, agent="bob") == [("c1", "bob")]
+        offer_id = center.router.contact("c1").offer_id
+        assert offer_id is not None
+        _, events = center.router.decline("bob", offer_id, at(6))
+        assert offered(events) == [("c1", "ann")]
+
+    def test_an_offer_the_preferred_agent_lets_ring_out_ends_the_hold(self) -> None:
+        """bob lets the chat held for him ring out (15 s): he is away ("missed"), and the
+        customer goes to ann at once rather than waiting out the hold (30 s)."""
+        center = Center()
+        center.ready("ann", 0)
+        center.on_a_call("ann")
+        center.ready("bob", 1)
+        assert center.submit("c1", CHAT, 5, agent="bob") == [("c1", "bob")]
+        center.finish("call", 10)
+        assert center.expire(20) == [("c1", "ann")]
+
     def test_the_hold_ends_when_the_preferred_agent_signs_out(self) -> None:
         """bob is on a break: the email is held for him (30 min) until he signs out."""
         center = Center()
