@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         "--contacts",
         type=int,
         help="measured contacts per pair, after the warm-up (default per pair: "
-        + ", ".join(f"{p.agents}@{p.occupancy:.0%} {p.contacts}" for p in PAIRS)
+        # argparse formats help with %: the percent sign is doubled.
+        + ", ".join(f"{p.agents}@{p.occupancy * 100:.0f}%% {p.contacts}" for p in PAIRS)
         + ")",
     )
     parser.add_argument(
