@@ -72,7 +72,10 @@ class ContactServiceServicer:
     def SubmitContact(self, request, context):
         """Durably queue a contact and route it. Idempotent by idempotency_key.
         RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
-        waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+        waiting (ROUTER_<CHANNEL>_MAX_QUEUE, reason QUEUE_FULL), the contact holds more
+        bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
+        CONTACT_TOO_LARGE), or the waiting contacts would hold more than
+        ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -103,7 +103,10 @@ class ContactServiceStub:
     SubmitContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SubmitContactRequest, _contact_router_pb2.SubmitContactResponse]
     """Durably queue a contact and route it. Idempotent by idempotency_key.
     RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
-    waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+    waiting (ROUTER_<CHANNEL>_MAX_QUEUE, reason QUEUE_FULL), the contact holds more
+    bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
+    CONTACT_TOO_LARGE), or the waiting contacts would hold more than
+    ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
     """
     GetContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]
     """The contact's state, timings, queue position and estimated wait."""
@@ -129,7 +132,10 @@ class ContactServiceAsyncStub(ContactServiceStub):
     SubmitContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SubmitContactRequest, _contact_router_pb2.SubmitContactResponse]  # type: ignore[assignment]
     """Durably queue a contact and route it. Idempotent by idempotency_key.
     RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
-    waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+    waiting (ROUTER_<CHANNEL>_MAX_QUEUE, reason QUEUE_FULL), the contact holds more
+    bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
+    CONTACT_TOO_LARGE), or the waiting contacts would hold more than
+    ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
     """
     GetContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]  # type: ignore[assignment]
     """The contact's state, timings, queue position and estimated wait."""
@@ -158,7 +164,10 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_contact_router_pb2.SubmitContactResponse, _abc.Awaitable[_contact_router_pb2.SubmitContactResponse]]:
         """Durably queue a contact and route it. Idempotent by idempotency_key.
         RESOURCE_EXHAUSTED when the channel already has its maximum of contacts
-        waiting (the router's ROUTER_<CHANNEL>_MAX_QUEUE); nothing is recorded.
+        waiting (ROUTER_<CHANNEL>_MAX_QUEUE, reason QUEUE_FULL), the contact holds more
+        bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
+        CONTACT_TOO_LARGE), or the waiting contacts would hold more than
+        ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
         """
 
     @_abc_1.abstractmethod
