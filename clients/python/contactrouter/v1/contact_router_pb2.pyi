@@ -1936,7 +1936,8 @@ Global___GetQueueStatusResponse: _TypeAlias = GetQueueStatusResponse  # noqa: Y0
 
 @_typing.final
 class ServiceLevelAlarm(_message.Message):
-    """Rolling phone service level against the alarm line (below 70% is an alarm).
+    """Rolling phone service level against the alarm line as the router is configured
+    (ROUTER_PHONE_SERVICE_LEVEL_ALARM, 0.7 by default: below it is an alarm).
     Raising and clearing are logged as events service_level_alarm_raised and
     service_level_alarm_cleared.
     """
@@ -1954,7 +1955,7 @@ class ServiceLevelAlarm(_message.Message):
     was answered or abandoned (after the short-abandon limit) in that window.
     """
     threshold: _builtins.float
-    """The alarm line, 0.7."""
+    """The alarm line (the phone goal's alarm_below)."""
     @_builtins.property
     def raised_at(self) -> _timestamp_pb2.Timestamp:
         """Since when the alarm has been raised; unset when not raised."""
@@ -2598,9 +2599,12 @@ class ForecastInterval(_message.Message):
     CALLS_FIELD_NUMBER: _builtins.int
     AHT_SECONDS_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
-    """Calls expected in the interval."""
+    """Calls expected in the interval, 0 to 1,000,000."""
     aht_seconds: _builtins.float
-    """Their expected average handle time, seconds."""
+    """Their expected average handle time, seconds, 0 to 86,400 (a day). Beyond
+    either bound, or past 100,000 agents' worth of work (calls x AHT / interval
+    Erlangs), the request is refused with INVALID_ARGUMENT naming the interval.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval. Required."""
@@ -2645,19 +2649,22 @@ class GetStaffingRequest(_message.Message):
     target_service_level: _builtins.float
     """Service level to reach, in (0, 1); 0 means 0.8."""
     threshold_seconds: _builtins.float
-    """Answer threshold in seconds; 0 means the channel's answer target."""
+    """Answer threshold in seconds, at most 604,800 (a week); 0 means the channel's
+    answer target.
+    """
     max_occupancy: _builtins.float
     """Highest occupancy to plan for, in (0, 1]; 0 means no limit."""
     with_abandonment: _builtins.bool
     """Staff with Erlang A, which lets waiting callers abandon, instead of Erlang C."""
     patience_seconds: _builtins.float
-    """Erlang A: callers' mean patience in seconds (exponential). With history, 0
-    means estimated from it: total wait / abandoned calls.
+    """Erlang A: callers' mean patience in seconds (exponential), 0.001 to 604,800.
+    With history, 0 means estimated from it: total wait / abandoned calls.
     """
     concurrency: _builtins.float
-    """Contacts one agent handles at once, at least 1: a chat agent holding 3 chats
-    does the work of 3 servers of the queue model. Unset means the channel's
-    default capacity as the router is configured (phone is always 1).
+    """Contacts one agent handles at once, at least 1 and at most the channel's
+    maximum capacity: a chat agent holding 3 chats does the work of 3 servers of
+    the queue model. Unset means the channel's default capacity as the router is
+    configured (phone is always 1).
     """
     shrinkage: _builtins.float
     """Shrinkage: the share of paid time agents are not available for contacts
@@ -2671,7 +2678,8 @@ class GetStaffingRequest(_message.Message):
     @_builtins.property
     def history_start(self) -> _timestamp_pb2.Timestamp:
         """...or the recorded history of [history_start, history_end): each interval's
-        offered contacts (less short abandons) and AHT.
+        offered contacts (less short abandons) and AHT. Intervals that have not begun
+        are left out; a history that starts after now is refused.
         """
 
     @_builtins.property
@@ -2733,7 +2741,9 @@ class StaffingRow(_message.Message):
     traffic_erlangs: _builtins.float
     """Workload in Erlangs: calls x AHT / interval length."""
     agents: _builtins.int
-    """Agents needed (on the phones, before shrinkage for breaks and absence)."""
+    """Agents needed at once (servers / concurrency, rounded up; before shrinkage
+    for breaks and absence).
+    """
     service_level: _builtins.float
     """Service level they would achieve."""
     asa_seconds: _builtins.float

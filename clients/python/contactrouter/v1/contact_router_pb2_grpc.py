@@ -836,7 +836,9 @@ class ReportingServiceServicer:
 
     def GetStaffing(self, request, context):
         """Agents needed per interval to meet a service level (Erlang C, or Erlang A
-        with abandonment), from a forecast or from recorded history.
+        with abandonment), from a forecast or from recorded history. The arithmetic
+        runs in a worker process in short pieces: a call the client cancels (or whose
+        deadline passes) stops after the piece in progress.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -492,7 +492,9 @@ class ReportingServiceStub:
     """Wrap-up code counts and customer feedback by channel, agent and disposition."""
     GetStaffing: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]
     """Agents needed per interval to meet a service level (Erlang C, or Erlang A
-    with abandonment), from a forecast or from recorded history.
+    with abandonment), from a forecast or from recorded history. The arithmetic
+    runs in a worker process in short pieces: a call the client cancels (or whose
+    deadline passes) stops after the piece in progress.
     """
 
 @_typing.type_check_only
@@ -523,7 +525,9 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     """Wrap-up code counts and customer feedback by channel, agent and disposition."""
     GetStaffing: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetStaffingRequest, _contact_router_pb2.GetStaffingResponse]  # type: ignore[assignment]
     """Agents needed per interval to meet a service level (Erlang C, or Erlang A
-    with abandonment), from a forecast or from recorded history.
+    with abandonment), from a forecast or from recorded history. The arithmetic
+    runs in a worker process in short pieces: a call the client cancels (or whose
+    deadline passes) stops after the piece in progress.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -587,7 +591,9 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.GetStaffingResponse, _abc.Awaitable[_contact_router_pb2.GetStaffingResponse]]:
         """Agents needed per interval to meet a service level (Erlang C, or Erlang A
-        with abandonment), from a forecast or from recorded history.
+        with abandonment), from a forecast or from recorded history. The arithmetic
+        runs in a worker process in short pieces: a call the client cancels (or whose
+        deadline passes) stops after the piece in progress.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
