@@ -24,10 +24,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic
 from uuid import uuid4
 
 import structlog
+from typing_extensions import TypeVar
 
 from router.domain import (
     AgentEvent,
@@ -58,10 +59,15 @@ from router.errors import (
 )
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
+from router.store.interface import SwitchboardStore
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+StoreT = TypeVar("StoreT", bound=SwitchboardStore, default=Store)
+"""The store a switchboard runs on: the real Store in the server, InMemoryStore
+(router/store/memory.py) in unit tests. Generic, with the real Store by default, so
+that `switchboard.store` keeps its full type for the API's RecordFeedback."""
 
 # Completed and abandoned contacts leave the core; the latest are kept here so that a
 # retried Complete or Abandon, even one racing the first call's commit, gets its answer.
@@ -121,9 +127,9 @@ class OfferStream:
         return await self._queue.get()
 
 
-class Switchboard:
+class Switchboard(Generic[StoreT]):
     def __init__(
-        self, router: Router, store: Store, clock: Callable[[], datetime] = utc_now
+        self, router: Router, store: StoreT, clock: Callable[[], datetime] = utc_now
     ) -> None:
         self.router = router
         self.store = store
