@@ -328,8 +328,8 @@ def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:
         if not 0 < threshold <= plan.MAX_THRESHOLD_SECONDS:
             raise InvalidArgument(
                 "threshold_seconds",
-                f"must be a positive number of seconds up to {plan.MAX_THRESHOLD_SECONDS:g} "
-                "(a week)",
+                f"must be a positive number of seconds up to {plan.MAX_THRESHOLD_SECONDS:.0f} "
+                "(a year)",
             )
     max_occupancy = request.max_occupancy or 1.0
     if not 0 < max_occupancy <= 1:

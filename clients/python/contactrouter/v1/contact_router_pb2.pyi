@@ -2649,8 +2649,8 @@ class GetStaffingRequest(_message.Message):
     target_service_level: _builtins.float
     """Service level to reach, in (0, 1); 0 means 0.8."""
     threshold_seconds: _builtins.float
-    """Answer threshold in seconds, at most 604,800 (a week); 0 means the channel's
-    answer target.
+    """Answer threshold in seconds, at most 31,622,400 (a year, as the channels'
+    answer targets); 0 means the channel's answer target.
     """
     max_occupancy: _builtins.float
     """Highest occupancy to plan for, in (0, 1]; 0 means no limit."""
