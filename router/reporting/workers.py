@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from router.errors import Unavailable
+from router.errors import ShuttingDown, Unavailable
 from router.reporting.plan import StaffedInterval, StaffingQuestion, staff_many
 
 PIECE_SECONDS = 0.1
@@ -51,7 +51,9 @@ class StaffingWorkers:
                 piece = await loop.run_in_executor(pool, staff_many, question, batch, PIECE_SECONDS)
             except BrokenProcessPool:
                 # The worker died (killed, out of memory): the next request starts another.
-                self._pool = None
+                if self._pool is pool:
+                    self._pool = None
+                    pool.shutdown(wait=False, cancel_futures=True)
                 raise Unavailable("the staffing worker process stopped; retry") from None
             staffed.extend(piece.staffed)
             if piece.problem is not None:
@@ -60,7 +62,7 @@ class StaffingWorkers:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._closed:
-            raise RuntimeError("the staffing workers are closed")
+            raise ShuttingDown("the router is stopping: retry the staffing request")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self._processes, mp_context=multiprocessing.get_context("spawn")

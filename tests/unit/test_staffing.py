@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import multiprocessing
+import time
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from router.errors import ShuttingDown, Unavailable
 from router.reporting.plan import (
     StaffingQuestion,
     estimated_patience,
@@ -19,6 +23,7 @@ from router.reporting.plan import (
     whole,
 )
 from router.reporting.staffing import achieved, agents_needed, erlang_b, erlang_c
+from router.reporting.workers import StaffingWorkers
 
 
 class TestPublishedExamples:
@@ -188,3 +193,29 @@ class TestPlans:
     def test_patience_is_the_waiting_time_per_abandon(self) -> None:
         assert estimated_patience(4, 360.0) == 90.0
         assert estimated_patience(0, 360.0) is None
+
+
+class TestWorkers:
+    async def test_a_worker_that_dies_is_unavailable_and_replaced(self) -> None:
+        """A worker process killed mid-request (out of memory, say) answers that request
+        Unavailable (a client retries); the next request gets a new worker. Closed, the
+        workers refuse with ShuttingDown."""
+        workers = StaffingWorkers()
+        heavy = [(297_000.0, 300.0)] * 200  # seconds of arithmetic
+        ask = question(interval_seconds=900.0, target=0.99, threshold=1.0)
+        try:
+            running = asyncio.ensure_future(workers.staff(ask, heavy))
+            deadline = time.monotonic() + 30
+            while not multiprocessing.active_children():
+                assert time.monotonic() < deadline, "no worker process started"
+                await asyncio.sleep(0.01)
+            for child in multiprocessing.active_children():
+                child.kill()
+            with pytest.raises(Unavailable):
+                await running
+            staffed, problem = await workers.staff(question(), [(100.0, 180.0)])
+            assert ([s.agents for s in staffed], problem) == ([14], None)
+        finally:
+            await workers.close()
+        with pytest.raises(ShuttingDown):
+            await workers.staff(question(), [(100.0, 180.0)])
