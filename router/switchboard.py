@@ -24,11 +24,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic
+from typing import Any, TypeVar
 from uuid import uuid4
 
 import structlog
-from typing_extensions import TypeVar
 
 from router.domain import (
     AgentEvent,
@@ -58,16 +57,11 @@ from router.errors import (
     StreamReplaced,
 )
 from router.service_level_watch import ServiceLevelWatch
-from router.store import Store
 from router.store.interface import SwitchboardStore
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-StoreT = TypeVar("StoreT", bound=SwitchboardStore, default=Store)
-"""The store a switchboard runs on: the real Store in the server, InMemoryStore
-(router/store/memory.py) in unit tests. Generic, with the real Store by default, so
-that `switchboard.store` keeps its full type for the API's RecordFeedback."""
 
 # Completed and abandoned contacts leave the core; the latest are kept here so that a
 # retried Complete or Abandon, even one racing the first call's commit, gets its answer.
@@ -127,10 +121,15 @@ class OfferStream:
         return await self._queue.get()
 
 
-class Switchboard(Generic[StoreT]):
+class Switchboard:
     def __init__(
-        self, router: Router, store: StoreT, clock: Callable[[], datetime] = utc_now
+        self,
+        router: Router,
+        store: SwitchboardStore,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """`store`: the real Store in the server, router.store.memory.InMemoryStore in
+        unit tests."""
         self.router = router
         self.store = store
         self._clock = clock
@@ -238,6 +237,7 @@ class Switchboard(Generic[StoreT]):
         found.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._submitting[key] = found
         release = self._hold_room(contact.channel, size)
+        commit: asyncio.Future[None] | None = None
         try:
             contact = self.router.with_preference(contact)
 
@@ -261,8 +261,12 @@ class Switchboard(Generic[StoreT]):
                 if existing is None:
                     raise StoreUnavailable("idempotency key conflict; retry") from None
                 found.set_result(existing)
-                return existing, True
+                return await self._current(existing.id), True
         except BaseException as error:
+            if commit is None:
+                # Never enqueued (an outage, a stopping router): its room goes back now;
+                # an enqueued commit gives it back when it settles, whoever waits.
+                release()
             if not found.done():
                 found.set_exception(
                     error if isinstance(error, Exception) else StoreUnavailable("cancelled")

@@ -93,4 +93,4 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
     async def RecordFeedback(
         self, request: pb.RecordFeedbackRequest, context: Context
     ) -> pb.RecordFeedbackResponse:
-        return await record_feedback(self._switchboard, request)
+        return await record_feedback(self._switchboard, self._reporting, request)

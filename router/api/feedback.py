@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from contactrouter.v1 import contact_router_pb2 as pb
 
 from router.api.convert import timestamp
 from router.domain import InvalidArgument, validation
+from router.reporting.reporting import Reporting
 from router.switchboard import Switchboard
 
 MAX_COMMENT = 2000
@@ -15,7 +14,7 @@ MAX_SOURCE = 100
 
 
 async def record_feedback(
-    switchboard: Switchboard, request: pb.RecordFeedbackRequest
+    switchboard: Switchboard, reporting: Reporting, request: pb.RecordFeedbackRequest
 ) -> pb.RecordFeedbackResponse:
     """Validate, check the contact exists (NOT_FOUND otherwise), then write durably."""
     contact_id = validation.uuid_text(request.contact_id, "contact_id")
@@ -29,8 +28,7 @@ async def record_feedback(
         if "\x00" in getattr(request, field):
             raise InvalidArgument(field, "must not contain NUL characters")
     await switchboard.status(contact_id)
-    recorded_at = datetime.now(UTC)
-    await switchboard.store.reports.record_feedback(
-        contact_id, request.rating, request.comment, request.source, recorded_at
+    recorded_at = await reporting.record_feedback(
+        contact_id, request.rating, request.comment, request.source
     )
     return pb.RecordFeedbackResponse(recorded_at=timestamp(recorded_at))

@@ -78,6 +78,15 @@ class Reporting:
         """End the staffing worker process (waiting at most for its piece of work)."""
         await self._workers.close()
 
+    async def record_feedback(
+        self, contact_id: str, rating: int, comment: str, source: str
+    ) -> datetime:
+        """A survey's rating of a contact, durable when this returns; when it was
+        recorded. The caller checks that the contact exists."""
+        recorded_at = self._clock()
+        await self._reports.record_feedback(contact_id, rating, comment, source, recorded_at)
+        return recorded_at
+
     # ------------------------------------------------------------ live
 
     def goals(self, channels: Collection[Channel] = ()) -> list[ServiceLevelGoal]:
