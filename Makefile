@@ -80,7 +80,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-check: lint typecheck proto-check buf-lint test
+check: lint typecheck proto-check config-check buf-lint test
 
 clean:
 	rm -rf $(VENV) .data
