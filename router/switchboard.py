@@ -56,7 +56,6 @@ from router.errors import (
     StoreUnavailable,
     StreamReplaced,
 )
-from router.service_level_watch import ServiceLevelWatch
 from router.store.interface import SwitchboardStore
 
 log = structlog.get_logger(__name__)
@@ -146,8 +145,6 @@ class Switchboard:
         self._finished: OrderedDict[str, tuple[Contact, asyncio.Future[None]]] = OrderedDict()
         self.observers: list[Callable[[Sequence[Event]], None]] = []
         """Called with each committed batch of events, after delivery (metrics)."""
-        self.service_level_watch: ServiceLevelWatch | None = None
-        """The phone service-level alarm, shown in the live queue status (set by server)."""
 
     @property
     def open_streams(self) -> int:
