@@ -26,9 +26,6 @@ from tests.acceptance.conftest import (
     event_kinds,
     finish,
     next_offer,
-    next_withdrawal,
-    offered_call,
-    rpc_error,
     sign_in,
     submit,
 )
@@ -154,35 +151,6 @@ class TestRestart:
                 contact_id,
             )
             assert reason == "restart"
-
-    async def test_graceful_stop_ends_streams_and_returns_offers(
-        self, database_url: str, policy: RoutingPolicy, db: asyncpg.Connection
-    ) -> None:
-        """Stopping ends agents' streams with UNAVAILABLE (reopen later) and records their
-        open offers as requeued."""
-        router = await start_router(database_url, policy)
-        stopped = False
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{router.port}") as channel:
-                agents = pb_grpc.AgentServiceStub(channel)
-                contacts = pb_grpc.ContactServiceStub(channel)
-                streams = OfferStreams(agents, db)
-                try:
-                    stream, contact, _ = await offered_call(contacts, agents, streams)
-                    stopped = True
-                    await router.stop(grace=1.0)
-                    assert (await next_withdrawal(stream)).reason == "router_stopping"
-                    error = await rpc_error(stream.read())
-                    assert error.code() == grpc.StatusCode.UNAVAILABLE
-                finally:
-                    await streams.close_all()
-        finally:
-            if not stopped:
-                await router.stop(grace=1.0)
-        row = await db.fetchrow("SELECT state, agent_id FROM contacts")
-        assert row is not None
-        assert tuple(row) == ("queued", None)
-        assert await event_kinds(db, contact.contact_id) == ["submitted", "offered", "requeued"]
 
 
 class TestShutdown:

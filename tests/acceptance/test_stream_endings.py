@@ -69,6 +69,9 @@ class TestShutdown:
         finally:
             if not stopped:
                 await router.stop(grace=1.0)
+        row = await db.fetchrow("SELECT state, agent_id FROM contacts")
+        assert row is not None
+        assert tuple(row) == ("queued", None)
         assert await event_kinds(db, contact.contact_id) == ["submitted", "offered", "requeued"]
         reason = await db.fetchval(
             "SELECT reason FROM contact_events WHERE contact_id = $1::uuid AND kind = 'requeued'",
