@@ -114,7 +114,9 @@ async def main() -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--duration", type=float, help="override the scenario's duration")
     parser.add_argument("--time-scale", type=float, help="override the scenario's time scale")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--format", choices=("table", "json"), default="table", help="default: table"
+    )
     args = parser.parse_args()
     base = load(args.scenario)
     if args.duration is not None:
@@ -131,7 +133,11 @@ async def main() -> int:
         rows = list(await asyncio.gather(*(one(n, v) for n, v in enumerate(args.values, 1))))
     else:
         rows = [await one(1, value) for value in args.values]
-    print(json.dumps(rows, indent=2, default=str) if args.json else text(args.setting, rows))
+    print(
+        json.dumps(rows, indent=2, default=str)
+        if args.format == "json"
+        else text(args.setting, rows)
+    )
     return 0
 
 

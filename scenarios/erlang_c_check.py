@@ -363,7 +363,9 @@ async def main() -> int:
         help="start no router: print what a perfect router would measure over RUNS runs "
         "of --minutes (percentiles of the share and the ASA), and exit",
     )
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--format", choices=("table", "json"), default="table", help="default: table"
+    )
     args = parser.parse_args()
     pairs = [PAIRS[int(i)] for i in args.pairs.split(",")] if args.pairs else list(PAIRS)
     if args.spread:
@@ -382,7 +384,7 @@ async def main() -> int:
         results = list(await asyncio.gather(*(one(n, p) for n, p in enumerate(pairs, 1))))
     else:
         results = [await one(1, pair) for pair in pairs]
-    if args.json:
+    if args.format == "json":
         print(
             json.dumps(
                 [

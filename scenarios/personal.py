@@ -348,7 +348,9 @@ async def main() -> int:
         "--rules", default=",".join(RULES), help=f"comma-separated, of {','.join(RULES)}"
     )
     parser.add_argument("--time-scale", type=float, help="override every scenario's scale")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--format", choices=("table", "json"), default="table", help="default: table"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.rules.split(",") if n.strip()]
     unknown = [n for n in names if n not in RULES]
@@ -360,9 +362,9 @@ async def main() -> int:
         rows, runs = await run_rule(name, RULES[name], args.database_url, args.time_scale)
         errors += sum(r["errors"] for r in runs)
         results[name] = {"rows": rows, "runs": runs}
-        if not args.json:
+        if args.format != "json":
             print(text(name, RULES[name], rows, runs), end="\n\n", flush=True)
-    if args.json:
+    if args.format == "json":
         print(json.dumps(results, indent=2, default=str))
     return 1 if errors else 0
 
