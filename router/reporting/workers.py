@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +28,13 @@ stops soon; long enough that the round trip to the worker is a small share."""
 PIECE_INTERVALS = 2_000
 """Intervals sent with one piece: more than a piece computes in PIECE_SECONDS when each
 is quick, so that a long forecast is not copied to the worker whole for every piece."""
+
+
+def _leave_interrupts_to_the_router() -> None:
+    """In the worker: ignore SIGINT. Ctrl-C in a terminal reaches the whole process group;
+    the router stops its workers itself (close()), and a worker that raised
+    KeyboardInterrupt would print a traceback into the operator's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class StaffingWorkers:
@@ -65,7 +73,9 @@ class StaffingWorkers:
             raise ShuttingDown("the router is stopping: retry the staffing request")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn")
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_leave_interrupts_to_the_router,
             )
         return self._pool
 

@@ -29,8 +29,12 @@ class RouterProcess:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, env: dict[str, str], *, until: str = "router_active") -> RouterProcess:
-        """Start serving with `env` over the defaults; return once `until` is logged."""
+    async def start(
+        cls, env: dict[str, str], *, until: str = "router_active", own_group: bool = False
+    ) -> RouterProcess:
+        """Start serving with `env` over the defaults; return once `until` is logged.
+        With `own_group`, in a process group of its own, as a terminal runs a command:
+        `interrupt()` then reaches it and its children, as Ctrl-C does."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -45,6 +49,7 @@ class RouterProcess:
             },
             stderr=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
+            start_new_session=own_group,
         )
         started = cls(process)
         try:
@@ -96,6 +101,12 @@ class RouterProcess:
         await asyncio.wait_for(self._reader, STOP_TIMEOUT)
         assert self.process.returncode is not None
         return self.process.returncode
+
+    async def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the whole process group (started with `own_group`); the
+        exit status."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return await self.stop(signal.SIGINT)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""

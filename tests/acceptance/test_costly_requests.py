@@ -116,6 +116,26 @@ class TestCostlyRequests:
 
 
 class TestShutdown:
+    async def test_ctrl_c_after_a_staffing_request_stops_without_a_traceback(
+        self, database_url: str
+    ) -> None:
+        """Ctrl-C reaches the staffing worker process too (it is in the terminal's process
+        group): the router stops cleanly, exit 0, and no traceback of the worker's
+        KeyboardInterrupt lands in the terminal."""
+        process = await RouterProcess.start({"ROUTER_DATABASE_URL": database_url}, own_group=True)
+        try:
+            async with grpc.aio.insecure_channel(process.address) as channel:
+                reporting = pb_grpc.ReportingServiceStub(channel)
+                await reporting.GetStaffing(NORMAL, timeout=10)
+            status = await process.interrupt()
+            assert status == 0, process.output
+            assert "Traceback" not in process.output
+            assert "KeyboardInterrupt" not in process.output
+            assert process.event("router_stopped")
+        finally:
+            if process.process.returncode is None:
+                await process.kill()
+
     async def test_sigterm_ends_the_process_while_staffing_computes(
         self, database_url: str
     ) -> None:
