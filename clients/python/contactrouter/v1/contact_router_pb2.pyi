@@ -10,7 +10,10 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
-after the change is committed to PostgreSQL.
+after the change is committed to PostgreSQL, with one exception: while PostgreSQL
+is unreachable, agents' calls on contacts the router already holds (accept, end,
+complete...) are answered once applied in memory, and written, in order, when it
+returns. A submission is never acknowledged before its commit.
 
 Errors. A refused call changes nothing. Its gRPC status code says what kind of
 refusal it is, and its status message says, for a person, what to do:
