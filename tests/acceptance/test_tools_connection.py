@@ -62,9 +62,9 @@ def secure(router: RunningRouter, files: dict[str, Path]) -> list[str]:
         f"127.0.0.1:{router.port}",
         "--tls-ca",
         str(files["ca"]),
-        "--tls-cert",
+        "--client-cert",
         str(files["cert"]),
-        "--tls-key",
+        "--client-key",
         str(files["key"]),
     ]
 
@@ -152,6 +152,19 @@ class TestSecuredRouter:
         assert f"127.0.0.1:{mutual_tls.port}" in line
         assert "--tls-ca" in line
 
+    async def test_no_client_certificate_names_the_flags_that_give_one(
+        self, mutual_tls: RunningRouter, files: dict[str, Path]
+    ) -> None:
+        """The router asks for a client certificate and none was given."""
+        code, _, err = await command(
+            "report", "today", "--router", f"127.0.0.1:{mutual_tls.port}",
+            "--tls-ca", str(files["ca"]), "--token-file", str(files["reporting"]),
+        )  # fmt: skip
+        assert code == 1
+        line = one_line(err)
+        assert "--client-cert" in line
+        assert "--client-key" in line
+
     async def test_a_ca_that_did_not_sign_the_routers_certificate(
         self, mutual_tls: RunningRouter, files: dict[str, Path]
     ) -> None:
@@ -159,13 +172,28 @@ class TestSecuredRouter:
         (gRPC's own log lines about it stay out of the terminal)."""
         code, _, err = await command(
             "report", "today", "--router", f"127.0.0.1:{mutual_tls.port}",
-            "--tls-ca", str(files["cert"]), "--tls-cert", str(files["cert"]),
-            "--tls-key", str(files["key"]), "--token-file", str(files["reporting"]),
+            "--tls-ca", str(files["cert"]), "--client-cert", str(files["cert"]),
+            "--client-key", str(files["key"]), "--token-file", str(files["reporting"]),
         )  # fmt: skip
         assert code == 1
         line = one_line(err)
         assert "--tls-ca" in line
         assert "not signed by the CA given" in line
+
+
+class TestFlags:
+    @pytest.mark.parametrize("name", ["report", "staffing", "simulate"])
+    async def test_the_connection_flags_are_the_same_everywhere(self, name: str) -> None:
+        """The client's own certificate and key are --client-cert and --client-key, apart
+        from serve's --tls-cert-file and --tls-key-file (the router's)."""
+        code, out, err = await command(name, "--help")
+        assert code == 0, err
+        text = " ".join(out.split())
+        for flag in ("--router", "--tls-ca FILE", "--client-cert FILE", "--client-key FILE"):
+            assert flag in text
+        assert "--token-file FILE" in text
+        assert "--tls-cert" not in text
+        assert "--tls-key" not in text
 
 
 class TestOneLineErrors:
@@ -189,10 +217,10 @@ class TestOneLineErrors:
         assert "contact-router serve" in line
         assert "UNAVAILABLE" not in line
 
-    @pytest.mark.parametrize("flag", ["--token-file", "--tls-ca", "--tls-cert"])
+    @pytest.mark.parametrize("flag", ["--token-file", "--tls-ca", "--client-cert"])
     async def test_a_missing_file_is_named(self, flag: str, tmp_path: Path) -> None:
         missing = tmp_path / "nowhere.pem"
-        extra = ["--tls-key", str(missing)] if flag == "--tls-cert" else []
+        extra = ["--client-key", str(missing)] if flag == "--client-cert" else []
         code, _, err = await command("report", "today", flag, str(missing), *extra)
         assert code == 2
         line = one_line(err)
@@ -202,9 +230,9 @@ class TestOneLineErrors:
     async def test_a_client_certificate_needs_its_key(self, tmp_path: Path) -> None:
         cert = tmp_path / "client.pem"
         cert.write_text("not read")
-        code, _, err = await command("report", "today", "--tls-cert", str(cert))
+        code, _, err = await command("report", "today", "--client-cert", str(cert))
         assert code == 2
-        assert "--tls-key" in one_line(err)
+        assert "--client-key" in one_line(err)
 
     async def test_an_empty_token_file(self, tmp_path: Path) -> None:
         empty = tmp_path / "token"

@@ -1,6 +1,6 @@
 """How every command that talks to a router reaches it, defined once: the flags
-(`--router`, `--tls-ca`, `--tls-cert`, `--tls-key`, `--token-file`; the token may also
-come from CONTACT_ROUTER_TOKEN), the output flag (`--format`), and what a failed call
+(`--router`, `--tls-ca`, `--client-cert`, `--client-key`, `--token-file`; the token may
+also come from CONTACT_ROUTER_TOKEN), the output flag (`--format`), and what a failed call
 says to the person who typed the command: one line, what is wrong and what to do.
 """
 
@@ -41,13 +41,17 @@ def add_router_arguments(parser: argparse.ArgumentParser, router_help: str) -> N
         metavar="FILE",
         help="PEM file of the CA that signed the router's certificate: connect with TLS",
     )
+    # The client's own pair, named apart from serve's --tls-cert-file and --tls-key-file
+    # (the router's certificate), so that nobody gives one where the other is meant.
     group.add_argument(
-        "--tls-cert",
+        "--client-cert",
         type=Path,
         metavar="FILE",
-        help="PEM client certificate, for a router that requires one (with --tls-key)",
+        help="PEM certificate of this client, for a router that requires one (with --client-key)",
     )
-    group.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM key of --tls-cert")
+    group.add_argument(
+        "--client-key", type=Path, metavar="FILE", help="PEM private key of --client-cert"
+    )
     group.add_argument(
         "--token-file",
         type=Path,
@@ -95,20 +99,22 @@ class RouterConnection:
         """From the connection flags; ConfigError (naming the flag and the file) when a
         file is missing, unreadable or not what it should be."""
         tls = None
-        if (args.tls_cert is None) != (args.tls_key is None):
-            raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
-        if args.tls_ca is not None or args.tls_cert is not None:
+        if (args.client_cert is None) != (args.client_key is None):
+            raise ConfigError("--client-cert and --client-key go together: give both or neither")
+        if args.tls_ca is not None or args.client_cert is not None:
             tls = ClientTls(
                 root_certificates=(
                     None if args.tls_ca is None else _pem("--tls-ca", args.tls_ca, "CERTIFICATE")
                 ),
                 certificate_chain=(
                     None
-                    if args.tls_cert is None
-                    else _pem("--tls-cert", args.tls_cert, "CERTIFICATE")
+                    if args.client_cert is None
+                    else _pem("--client-cert", args.client_cert, "CERTIFICATE")
                 ),
                 private_key=(
-                    None if args.tls_key is None else _pem("--tls-key", args.tls_key, "PRIVATE KEY")
+                    None
+                    if args.client_key is None
+                    else _pem("--client-key", args.client_key, "PRIVATE KEY")
                 ),
             )
         token = os.environ.get(TOKEN_VARIABLE) or None
@@ -156,19 +162,19 @@ class RouterConnection:
             if self.tls is not None and "handshake" in details.lower():
                 return (
                     f"no TLS connection to {at} ({reason}): check --tls-ca (the CA that "
-                    "signed its certificate), or leave the --tls flags out if it serves "
-                    "plaintext"
+                    "signed its certificate), or leave out --tls-ca, --client-cert and "
+                    "--client-key if it serves plaintext"
                 )
             if self.tls is None and "socket closed" in details.lower():
                 return (
                     f"{at} closed the connection ({reason}): if it serves TLS, pass "
-                    "--tls-ca FILE (and --tls-cert and --tls-key if it asks for a client "
+                    "--tls-ca FILE (and --client-cert and --client-key if it asks for a client "
                     f"certificate); if no router runs there, {START_HINT}"
                 )
             if self.tls is not None and "socket closed" in details.lower():
                 return (
                     f"{at} closed the connection ({reason}): it may want a client "
-                    "certificate (--tls-cert and --tls-key) signed by a CA it trusts"
+                    "certificate (--client-cert and --client-key) signed by a CA it trusts"
                 )
             return f"no router answering at {self.address} ({reason}): {START_HINT}"
         if code is grpc.StatusCode.UNAUTHENTICATED:

@@ -268,7 +268,9 @@ async def simulate(
 def connection_from_args(args: argparse.Namespace) -> RouterConnection | None:
     """The router to drive; None when a scenario run starts its own."""
     if args.router is None and args.scenario is not None:
-        given = [f for f in ("tls_ca", "tls_cert", "tls_key", "token_file") if getattr(args, f)]
+        given = [
+            f for f in ("tls_ca", "client_cert", "client_key", "token_file") if getattr(args, f)
+        ]
         if given:
             flags = ", ".join("--" + f.replace("_", "-") for f in given)
             raise ConfigError(
