@@ -20,7 +20,7 @@ SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 def _minimal(**extra: Any) -> dict[str, Any]:
     return {
-        "channels": {"phone": {"rate_per_hour": 60, "handle": 100}},
+        "channels": {"phone": {"rate_per_hour": 60, "talk": 100}},
         "agents": [{"count": 2}],
         **extra,
     }
@@ -35,11 +35,12 @@ class TestScenarioFiles:
         assert scenario.agents
 
     def test_defaults(self) -> None:
-        """A minimal scenario: exponential handle time, a simulated hour at 60x."""
+        """A minimal scenario: exponential talk time, no wrap-up, a simulated hour at 60x."""
         scenario = parse(_minimal())
         assert scenario.time_scale == 60
         assert scenario.duration == 3600
-        assert scenario.channels["phone"].handle == Distribution("exponential", 100.0)
+        assert scenario.channels["phone"].talk == Distribution("exponential", 100.0)
+        assert scenario.channels["phone"].wrap_up == Distribution("fixed", 0.0)
         assert scenario.channels["phone"].patience is None
         assert scenario.agents[0].capacities == {"phone": 1, "chat": 0, "email": 0}
 
@@ -72,8 +73,9 @@ class TestScenarioFiles:
             ({"time_scale": 0}, "time_scale"),
             ({"color": "red"}, "color"),
             ({"channels": {"fax": {}}}, "channels.fax"),
-            ({"channels": {"phone": {"handle": 10}}}, "rate_per_hour"),
-            ({"channels": {"phone": {"rate_per_hour": 1, "handle": -1}}}, "handle.mean"),
+            ({"channels": {"phone": {"talk": 10}}}, "rate_per_hour"),
+            ({"channels": {"phone": {"rate_per_hour": 1, "talk": -1}}}, "talk.mean"),
+            ({"channels": {"phone": {"rate_per_hour": 1}}}, "channels.phone.talk"),
             ({"agents": []}, "agents"),
             ({"router": {"phone_target_seconds": 0}}, "router.phone_target_seconds"),
             ({"router": {"queue_size": 3}}, "router.queue_size"),
@@ -83,6 +85,19 @@ class TestScenarioFiles:
         """A bad value is refused with a message naming its key."""
         with pytest.raises(ScenarioError, match=named.replace(".", r"\.")):
             parse(_minimal(**change))
+
+    def test_the_old_handle_key_says_it_is_now_talk(self) -> None:
+        """`handle` meant the talk alone, while handle time is talk + after-contact work
+        everywhere else: the key is `talk` now, and the old one says so in one line."""
+        data = _minimal()
+        data["channels"]["phone"] = {"rate_per_hour": 60, "handle": 100}
+        with pytest.raises(ScenarioError) as refused:
+            parse(data)
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message.startswith("channels.phone.handle: ")
+        assert "`talk`" in message
+        assert "wrap_up" in message
 
     def test_server_env_divides_times_by_the_scale(self) -> None:
         """The router runs the policy at the scenario's speed; counts are not scaled."""

@@ -86,6 +86,27 @@ class TestSections:
         assert "  target " not in first
 
 
+def parsed(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+class TestFlags:
+    def test_talk_sets_the_mean_talk_time(self) -> None:
+        """--talk CHANNEL=MEAN_SECONDS: the talk alone (handle time is talk + ACW, and
+        --wrap-up draws the ACW)."""
+        scenario = simulate.scenario_from_args(parsed("--talk", "phone=90", "--wrap-up", "7"))
+        phone = scenario.channels["phone"]
+        assert (phone.talk.kind, phone.talk.mean) == ("exponential", 90.0)
+        assert phone.wrap_up.mean == 7.0
+        assert scenario.channels["chat"].talk.mean == simulate.DEFAULT_TALK["chat"]
+
+    def test_there_is_no_handle_flag(self) -> None:
+        with pytest.raises(SystemExit):
+            parsed("--handle", "phone=90")
+
+
 class TestHowLongARunLasts:
     def test_help_shows_the_drain(self) -> None:
         """--duration 20 runs about 51 s; the help says why."""

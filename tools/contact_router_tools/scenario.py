@@ -20,8 +20,8 @@ Scenario files are TOML (the standard library reads them; no YAML dependency):
 
     [channels.phone]
     rate_per_hour = 300    # or 24 values, one per simulated hour of the day
-    handle = { distribution = "exponential", mean = 180 }
-    wrap_up = { distribution = "fixed", mean = 0 }
+    talk = { distribution = "exponential", mean = 180 }      # answered -> ended
+    wrap_up = { distribution = "fixed", mean = 0 }           # after-contact work (ACW)
     patience = { distribution = "exponential", mean = 120 }   # omit: nobody abandons
 
     backlog = 0            # contacts already waiting at the start
@@ -140,10 +140,11 @@ class ChannelLoad:
 
     rates_per_hour: one rate for the whole run, or one per simulated hour of the day
         (index hour mod len): arrivals are a Poisson process with that rate.
+    talk, wrap_up: the two parts of handle time (talk + after-contact work).
     """
 
     rates_per_hour: tuple[float, ...]
-    handle: Distribution
+    talk: Distribution
     wrap_up: Distribution = Distribution("fixed", 0.0)
     patience: Distribution | None = None
     mix: tuple[SkillMix, ...] = ()
@@ -383,10 +384,15 @@ def _setting(key: str, raw: object) -> Value:
 
 
 def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
+    if "handle" in data:
+        # The key's old name: it drew the talk alone, while handle time is talk + ACW.
+        raise ScenarioError(
+            f"{where}.handle: the key is now `talk` (the talk alone; handle time is talk + wrap_up)"
+        )
     _known(
         data,
         f"{where}.",
-        {"rate_per_hour", "handle", "wrap_up", "patience", "mix", "backlog"}
+        {"rate_per_hour", "talk", "wrap_up", "patience", "mix", "backlog"}
         | {"returning", "named_agent"},
     )
     raw = data.get("rate_per_hour")
@@ -396,8 +402,8 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
     if len(rates) > 24:
         raise ScenarioError(f"{where}.rate_per_hour: at most 24 hourly values")
     parsed = tuple(_number(r, f"{where}.rate_per_hour", minimum=0.0) for r in rates)
-    if "handle" not in data:
-        raise ScenarioError(f"{where}.handle: required")
+    if "talk" not in data:
+        raise ScenarioError(f"{where}.talk: required (the mean talk time, simulated seconds)")
     mix = []
     for i, entry in enumerate(data.get("mix", [])):
         entry = _table(entry, f"{where}.mix[{i}]")
@@ -416,7 +422,7 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
         raise ScenarioError(f"{where}: returning and named_agent add up to more than 1")
     return ChannelLoad(
         rates_per_hour=parsed,
-        handle=_distribution(data["handle"], f"{where}.handle", positive=True),
+        talk=_distribution(data["talk"], f"{where}.talk", positive=True),
         wrap_up=_distribution(data.get("wrap_up", {"mean": 0}), f"{where}.wrap_up"),
         patience=(
             None

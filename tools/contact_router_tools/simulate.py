@@ -9,7 +9,7 @@ Two ways to say what to simulate:
   starts its own (`contact-router serve` as a child process on a free port) with the
   scenario's policy divided by the time scale, so a 20 s target is 1/3 s of real time
   at 60x;
-* flags only (`--rate`, `--handle`, ...): a quick run against --router at real time.
+* flags only (`--rate`, `--talk`, ...): a quick run against --router at real time.
 
 A run lasts its arrivals (`--duration`), then up to `--drain` more for the work to
 finish, then a few seconds to close: `--duration 20` with the default drain of 30 s runs
@@ -56,7 +56,7 @@ from router.errors import ConfigError
 # About 70% occupancy for the default 10 agents: phone 4 erlangs, chat 4 (at 3 per
 # agent), email 2, so a newcomer sees a center that keeps its service level.
 DEFAULT_RATES = {"phone": 12.0, "chat": 6.0, "email": 4.0}  # contacts per minute
-DEFAULT_HANDLE = {"phone": 20.0, "chat": 40.0, "email": 30.0}  # mean talk seconds
+DEFAULT_TALK = {"phone": 20.0, "chat": 40.0, "email": 30.0}  # mean seconds, answered -> ended
 DEFAULT_DURATION = 60.0
 DEFAULT_DRAIN = 30.0
 SPANISH = "lang:es"
@@ -97,7 +97,11 @@ def _run_id(text: str) -> str:
 
 _PAIRS = {  # repeatable CHANNEL=NUMBER options: metavar, help
     "--rate": ("CHANNEL=PER_MINUTE", "Poisson arrivals (defaults phone=12 chat=6 email=4)"),
-    "--handle": ("CHANNEL=MEAN_SECONDS", "mean talk, exponential (phone=20 chat=40 email=30)"),
+    "--talk": (
+        "CHANNEL=MEAN_SECONDS",
+        "mean talk time (answered to ended; handle time adds --wrap-up), exponential "
+        "(defaults phone=20 chat=40 email=30)",
+    ),
     "--patience": ("CHANNEL=MEAN_SECONDS", "mean patience, exponential (default: no abandons)"),
 }
 _NUMBERS = {  # options taking one number >= 0: metavar, default, help
@@ -109,7 +113,7 @@ _NUMBERS = {  # options taking one number >= 0: metavar, default, help
     ),
     "--decline-probability": ("P", 0.02, "chance that an agent declines an offer"),
 }
-_LEGACY = ("rate", "handle", "patience", "wrap_up", "spanish_share", "decline_probability")
+_LEGACY = ("rate", "talk", "patience", "wrap_up", "spanish_share", "decline_probability")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,10 +197,10 @@ def _flag_scenario(args: argparse.Namespace) -> Scenario:
     if not 1 <= agents <= 1000:
         raise ScenarioError("--agents must be between 1 and 1000")
     rates = DEFAULT_RATES | dict(args.rate or [])
-    handle = DEFAULT_HANDLE | dict(args.handle or [])
+    talk = DEFAULT_TALK | dict(args.talk or [])
     patience = dict(args.patience or [])
-    if any(v <= 0 for v in [*handle.values(), *patience.values()]):
-        raise ScenarioError("--handle and --patience means must be positive")
+    if any(v <= 0 for v in [*talk.values(), *patience.values()]):
+        raise ScenarioError("--talk and --patience means must be positive")
     spanish_share = 0.1 if args.spanish_share is None else args.spanish_share
     decline = 0.02 if args.decline_probability is None else args.decline_probability
     if spanish_share > 1 or decline > 1:
@@ -206,7 +210,7 @@ def _flag_scenario(args: argparse.Namespace) -> Scenario:
     channels = {
         ch: ChannelLoad(
             rates_per_hour=(rates[ch] * 60,),
-            handle=Distribution("exponential", handle[ch]),
+            talk=Distribution("exponential", talk[ch]),
             wrap_up=wrap_up,
             patience=Distribution("exponential", patience[ch]) if ch in patience else None,
             mix=mix,

@@ -169,10 +169,10 @@ class Desks:
                 rec.matched = rec.preferred_skills <= agent.group.skills
                 rec.last_skills = frozenset(contact.required_skills)  # as offered
             load = run.scenario.channels.get(channel_name(contact.channel))
-            handle = load.handle.sample(agent.rng) if load is not None else 0.0
+            talk = load.talk.sample(agent.rng) if load is not None else 0.0
             if rec is not None:
-                rec.handle_drawn = handle
-            cut = await run.pause(handle)
+                rec.handle_drawn = talk
+            cut = await run.pause(talk)
             end = pb.EndContactRequest(agent_id=agent_id, contact_id=contact.contact_id)
             if await run.rpc(api.EndContact, end, retry=HELD_RETRY) is None:
                 return
