@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from router.api.access import Tokens
 from router.config import ServerTls
-from router.domain import RoutingPolicy
+from router.domain import Channel, RoutingPolicy
 from router.server import RunningRouter, start_router
 from tests.acceptance.test_access_control import Pki, pki, tokens
 from tests.acceptance.test_reporting_cli import command
@@ -248,7 +249,51 @@ class TestOneLineErrors:
         assert "--forecast" in line
         assert "f.csv" in line
 
+    async def test_phone_reserve_without_a_scenario_file(self) -> None:
+        """simulate starts no router for a flags-only run, so it cannot set its reserve."""
+        code, _, err = await command("simulate", "--phone-reserve", "2")
+        assert code == 2
+        line = one_line(err)
+        assert "--phone-reserve" in line
+        assert "scenario file" in line
+
     async def test_a_missing_scenario_file(self, tmp_path: Path) -> None:
         code, _, err = await command("simulate", str(tmp_path / "center.toml"))
         assert code == 2
         assert "center.toml" in one_line(err)
+
+
+class TestWhatSimulateKnows:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """Phone answered within 30 s (not the default 20), short abandons up to 2 s."""
+        defaults = RoutingPolicy()
+        phone = replace(defaults.of(Channel.PHONE), answer_target=30.0)
+        channels = {**defaults.channels, Channel.PHONE: phone}
+        return RoutingPolicy(phone_reserve=0, short_abandon=2.0, channels=channels)
+
+    async def test_a_run_at_router_reports_that_routers_policy(
+        self, router_server: RunningRouter
+    ) -> None:
+        """A flags-only run counts service level against the thresholds the router says
+        it has (its goals), and claims no phone reserve: it cannot know it."""
+        code, out, err = await command(
+            "simulate", "--router", f"127.0.0.1:{router_server.port}", "--duration", "2",
+            "--drain", "2", "--agents", "2", "--seed", "3", "--quiet", "--format", "json",
+            within=90,
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["phone_reserve"] is None
+        assert document["client"]["thresholds_seconds"]["phone"] == 30.0
+        assert document["client"]["short_abandon_seconds"] == 2.0
+        code, out, err = await command(
+            "simulate", "--router", f"127.0.0.1:{router_server.port}", "--duration", "1",
+            "--drain", "1", "--agents", "1", "--seed", "4", "--quiet",
+            within=90,
+        )  # fmt: skip
+        assert code == 0, err
+        heading = out.splitlines()[0]
+        assert heading.startswith("simulation ")
+        assert "reserve" not in heading
+        assert "phone 30 s" in out

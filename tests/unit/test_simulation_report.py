@@ -1,5 +1,6 @@
 """The simulation report's text: every section it can print, the documented sample output
-that must show each of them, and how long a run says it lasts."""
+that must show each of them, how long a run says it lasts, what its heading claims, and
+the flags of `simulate`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from contact_router_tools.simulation.run import run_clock
 from contact_router_tools.simulation.text import SECTIONS, render
 from contactrouter.v1 import contact_router_pb2 as pb
 
+from router.errors import ConfigError
+
 SAMPLE = Path(__file__).parents[2] / "docs" / "sample-simulate.txt"
+PHONE_ONLY = str(Path(__file__).parents[2] / "scenarios" / "phone_only.toml")
 THRESHOLDS = {"phone": 20.0, "chat": 60.0, "email": 3600.0}
 
 
@@ -105,6 +109,64 @@ class TestFlags:
     def test_there_is_no_handle_flag(self) -> None:
         with pytest.raises(SystemExit):
             parsed("--handle", "phone=90")
+
+    def test_phone_reserve_sets_the_reserve_of_the_router_a_scenario_run_starts(self) -> None:
+        scenario = simulate.scenario_from_args(parsed(PHONE_ONLY, "--phone-reserve", "2"))
+        assert scenario.router["phone_reserve"] == 2
+        assert "router a scenario run starts" in help_of("--phone-reserve")
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ("--phone-reserve", "2"),
+            (PHONE_ONLY, "--router", "127.0.0.1:50051", "--phone-reserve", "2"),
+        ],
+        ids=["flags only", "a scenario against --router"],
+    )
+    def test_phone_reserve_without_a_router_to_start_is_refused(
+        self, argv: tuple[str, ...]
+    ) -> None:
+        """The simulator starts no router, so it cannot set the reserve: one line."""
+        with pytest.raises(ConfigError) as refused:
+            simulate.scenario_from_args(parsed(*argv))
+        message = str(refused.value)
+        assert message.startswith("--phone-reserve ")
+        assert "scenario" in message
+        assert "\n" not in message
+
+    def test_a_database_url_without_a_router_to_start_is_refused(self) -> None:
+        """--database-url is the database of the router a scenario run starts."""
+        with pytest.raises(ConfigError, match=r"^--database-url "):
+            simulate.scenario_from_args(parsed("--database-url", "postgresql://x/y"))
+
+
+def help_of(flag: str) -> str:
+    """The help of one option of `simulate` as --help prints it, on one line."""
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    lines = parser.format_help().splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.strip().split(" ")[0] == flag]
+    said = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.lstrip().startswith("-"):
+            break
+        said.append(line)
+    return " ".join(" ".join(said).split())
+
+
+class TestHeading:
+    def test_a_router_the_simulator_started_has_the_scenarios_reserve(self) -> None:
+        first = render(everything()).splitlines()[0]
+        assert first.endswith("phone reserve 1")
+
+    def test_a_router_at_router_claims_no_reserve(self) -> None:
+        """A run against --router does not know the router's reserve: none is shown."""
+        report = everything()
+        report.phone_reserve = None
+        first = render(report).splitlines()[0]
+        assert "reserve" not in first
+        assert first.endswith("time scale 1x")
+        assert report.to_json()["phone_reserve"] is None
 
 
 class TestHowLongARunLasts:

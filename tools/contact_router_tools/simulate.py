@@ -49,7 +49,7 @@ from contact_router_tools.scenario import load as load_scenario
 from contact_router_tools.simulation import text
 from contact_router_tools.simulation.report import SimulationReport
 from contact_router_tools.simulation.router_process import started_router
-from contact_router_tools.simulation.run import Simulation
+from contact_router_tools.simulation.run import KnownPolicy, Simulation
 from contact_router_tools.tables import render_csv, render_json
 from router.errors import ConfigError
 
@@ -132,7 +132,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "else an embedded PostgreSQL in .data/simulation); no other router may use it",
     )
     add("--time-scale", type=_positive, help="simulated seconds per real second")
-    add("--phone-reserve", type=int, metavar="K", help="override the scenario's phone reserve")
+    add(
+        "--phone-reserve",
+        type=int,
+        metavar="K",
+        help="phone reserve of the router a scenario run starts (default: the scenario's); "
+        "refused when simulate starts none (no scenario file, or --router)",
+    )
     add("--agents", type=int, default=None, metavar="N", help="synthetic agents (default 10)")
     add(
         "--duration",
@@ -166,8 +172,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def starts_router(args: argparse.Namespace) -> bool:
+    """Whether simulate starts its own router: for a scenario file, unless --router."""
+    return args.scenario is not None and args.router is None
+
+
+def _check_router_settings(args: argparse.Namespace) -> None:
+    """ConfigError for a flag that sets up the router simulate starts, when it starts
+    none: it would be ignored, and the report would claim a setting the router lacks."""
+    if starts_router(args):
+        return
+    why = (
+        "without a scenario file simulate starts no router"
+        if args.scenario is None
+        else "with --router simulate starts none"
+    )
+    if args.phone_reserve is not None:
+        raise ConfigError(
+            f"--phone-reserve sets the reserve of the router a scenario run starts; {why} "
+            "(the router's own ROUTER_PHONE_RESERVE holds)"
+        )
+    if args.database_url is not None:
+        raise ConfigError(
+            f"--database-url is the database of the router a scenario run starts; {why}"
+        )
+
+
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """The scenario a command line describes: a file with overrides, or the flags."""
+    _check_router_settings(args)
     if args.scenario is not None:
         given = [name for name in _LEGACY if getattr(args, name) is not None]
         if given or args.agents is not None:
@@ -257,21 +290,29 @@ async def simulate(
     seed = secrets.randbits(32) if scenario.seed is None else scenario.seed
     run_id = run_id or secrets.token_hex(3)
     async with contextlib.AsyncExitStack() as stack:
+        started = router is None
         if router is None:
             address = await stack.enter_async_context(started_router(scenario, database_url))
             router = RouterConnection(address)
         channel = await stack.enter_async_context(router.channel())
         # The first call says at once whether the router is there and lets this run in.
         stub = pb_grpc.ReportingServiceStub(channel)
-        await router.call(stub.GetQueueStatus, pb.GetQueueStatusRequest(), needs="an admin token")
-        simulation = Simulation(scenario, channel, router.address, run_id, seed)
+        status = await router.call(
+            stub.GetQueueStatus, pb.GetQueueStatusRequest(), needs="an admin token"
+        )
+        known = (
+            KnownPolicy.of_scenario(scenario)
+            if started
+            else KnownPolicy.of_goals(scenario, status.goals)
+        )
+        simulation = Simulation(scenario, channel, router.address, run_id, seed, known)
         return await simulation.execute(quiet)
     raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
 
 
 def connection_from_args(args: argparse.Namespace) -> RouterConnection | None:
     """The router to drive; None when a scenario run starts its own."""
-    if args.router is None and args.scenario is not None:
+    if starts_router(args):
         given = [
             f for f in ("tls_ca", "client_cert", "client_key", "token_file") if getattr(args, f)
         ]

@@ -72,7 +72,7 @@ class SimulationReport:
     warm_up: float  # contacts submitted earlier are left out of the figures
     thresholds: dict[str, float]  # each channel's answer target
     short_abandon_limit: float
-    phone_reserve: int
+    phone_reserve: int | None  # None: a router at --router, whose reserve is not known
     window: tuple[str, str]  # the server report's [start, end), ISO 8601 UTC
     records: list[ContactRecord]
     agent_records: list[AgentRecord]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -22,6 +24,7 @@ from contact_router_tools.scenario import CHANNELS, Scenario
 from contact_router_tools.simulation.agents import Desks, make_agents
 from contact_router_tools.simulation.context import RPC_TIMEOUT, RunContext, settle
 from contact_router_tools.simulation.customers import Customers
+from contact_router_tools.simulation.records import CHANNEL_ENUMS
 from contact_router_tools.simulation.report import SimulationReport
 
 
@@ -38,14 +41,49 @@ def run_clock(
     return phase
 
 
+@dataclass(frozen=True, slots=True)
+class KnownPolicy:
+    """What the simulator knows of the router's policy, in simulated seconds: the whole
+    scenario policy for a router it started with it; for a router at --router only what
+    that router says of itself."""
+
+    thresholds: dict[str, float]  # each channel's answer threshold
+    short_abandon: float | None  # None: the router's own report says it
+    phone_reserve: int | None  # None: unknown (no RPC says it)
+
+    @classmethod
+    def of_scenario(cls, scenario: Scenario) -> KnownPolicy:
+        policy = scenario.policy
+        thresholds = {ch: scenario.threshold(ch) for ch in CHANNELS}
+        return cls(thresholds, policy.short_abandon, policy.phone_reserve)
+
+    @classmethod
+    def of_goals(cls, scenario: Scenario, goals: Iterable[pb.ServiceLevelGoal]) -> KnownPolicy:
+        """A router the simulator did not start: the thresholds of its goals (real
+        seconds, times the time scale), the scenario's for a channel they leave out."""
+        thresholds = {ch: scenario.threshold(ch) for ch in CHANNELS}
+        by_enum = {CHANNEL_ENUMS[ch]: ch for ch in CHANNELS}
+        for goal in goals:
+            if goal.channel in by_enum:
+                thresholds[by_enum[goal.channel]] = goal.threshold_seconds * scenario.time_scale
+        return cls(thresholds, None, None)
+
+
 class Simulation:
     """One run of a scenario against the router on `channel` (at `router`)."""
 
     def __init__(
-        self, scenario: Scenario, channel: grpc.aio.Channel, router: str, run_id: str, seed: int
+        self,
+        scenario: Scenario,
+        channel: grpc.aio.Channel,
+        router: str,
+        run_id: str,
+        seed: int,
+        known: KnownPolicy,
     ) -> None:
         self.run = RunContext(scenario, run_id, seed)
         self.router = router
+        self.known = known
         self.reporting_api = pb_grpc.ReportingServiceStub(channel)
         self.agents = make_agents(self.run)
         self.customers = Customers(self.run, channel, self.agents)
@@ -161,6 +199,13 @@ class Simulation:
             asked.end.FromDatetime(end)
             contacts = await run.rpc(self.reporting_api.GetContactReport, asked)
         note = scenario.cap_note()
+        short_abandon = self.known.short_abandon
+        if short_abandon is None:
+            short_abandon = (
+                scenario.policy.short_abandon
+                if server is None
+                else server.short_abandon_seconds * scenario.time_scale
+            )
         return SimulationReport(
             run_id=run.run_id,
             scenario=scenario.name,
@@ -171,9 +216,9 @@ class Simulation:
             arrivals_seconds=arrivals,
             drain_seconds=drain,
             warm_up=scenario.warm_up,
-            thresholds={ch: scenario.threshold(ch) for ch in CHANNELS},
-            short_abandon_limit=scenario.policy.short_abandon,
-            phone_reserve=scenario.policy.phone_reserve,
+            thresholds=dict(self.known.thresholds),
+            short_abandon_limit=short_abandon,
+            phone_reserve=self.known.phone_reserve,
             window=(start.isoformat(), end.isoformat()),
             records=list(self.customers.records.values()),
             agent_records=[a.record for a in self.agents],

@@ -350,10 +350,12 @@ SECTIONS = (
 
 def render(report: SimulationReport) -> str:
     """The whole report: the run's heading, then each section that has something to say."""
+    # A router at --router does not say its reserve: the heading claims none then.
+    reserve = "" if report.phone_reserve is None else f"  phone reserve {report.phone_reserve}"
     lines = [
         f"simulation {report.run_id}  scenario {report.scenario}  seed {report.seed}  "
         f"router {report.router}  {report.agents} agents  time scale "
-        f"{_num(report.time_scale)}x  phone reserve {report.phone_reserve}",
+        f"{_num(report.time_scale)}x{reserve}",
         f"arrivals {report.arrivals_seconds:.0f} s  drain {report.drain_seconds:.0f} s  "
         f"(simulated; {report.arrivals_seconds / report.time_scale:.1f} s of real time for "
         "the arrivals)",
