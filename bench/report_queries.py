@@ -256,7 +256,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--server-url", help="admin URL (default ROUTER_TEST_DATABASE_URL)")
     parser.add_argument("--keep", action="store_true", help="keep the generated database")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import io
@@ -10,10 +11,13 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from contact_router_tools.chart import chart_report, service_level_series
+from contact_router_tools.report_command import add_report_arguments
+from contact_router_tools.staffing_command import add_staffing_arguments
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
@@ -21,6 +25,8 @@ from router.domain import RoutingPolicy
 from router.server import RunningRouter
 from tests.acceptance.conftest import OfferStreams, finish, next_offer, sign_in, submit
 from tests.acceptance.test_reporting_reports import alice_handles, around_now
+
+ROOT = Path(__file__).parents[2]
 
 
 async def command(
@@ -60,6 +66,42 @@ async def worked(
         ("chat-1", pb.CHANNEL_CHAT, "customer-2"),
     )
     return f"127.0.0.1:{router_server.port}"
+
+
+def help_text(add_arguments: Callable[[argparse.ArgumentParser], None]) -> str:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return " ".join(parser.format_help().split())
+
+
+def option_help(text: str, option: str, following: str) -> str:
+    """What --help says of `option`, up to the option printed after it."""
+    start = text.index(option, text.index("options:"))
+    return text[start : text.index(following, start + len(option))]
+
+
+class TestHelp:
+    def test_report_says_its_defaults_and_that_channel_repeats(self) -> None:
+        text = help_text(add_report_arguments)
+        interval = option_help(text, "--interval {", "--channel {")
+        assert "default hour" in interval
+        channel = option_help(text, "--channel {", "--by-skill")
+        assert "repeat" in channel
+        assert "default" in channel
+
+    def test_staffing_says_its_defaults(self) -> None:
+        text = help_text(add_staffing_arguments)
+        assert "default phone" in option_help(text, "--channel {", "--interval {")
+        assert "default 30m" in option_help(text, "--interval {", "--forecast")
+
+    async def test_the_report_benchmark_says_what_it_does_in_a_whole_sentence(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.report_queries", "--help",
+            stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+        text = " ".join(out.decode().split())
+        assert "into a scratch database and print EXPLAIN ANALYZE timings" in text
 
 
 class TestReportCommand:

@@ -140,6 +140,20 @@ class TestFlags:
             simulate.scenario_from_args(parsed("--database-url", "postgresql://x/y"))
 
 
+class TestHelp:
+    def test_time_scale_says_its_default_with_and_without_a_scenario(self) -> None:
+        said = help_of("--time-scale")
+        assert "default" in said
+        assert "the scenario's time_scale" in said
+        assert "without a scenario file 1" in said
+
+    def test_the_description_says_where_scenario_files_are(self) -> None:
+        """Not a path inside the tools package a newcomer cannot find from the root."""
+        text = " ".join((simulate.__doc__ or "").split())
+        assert "scenarios/" in text
+        assert "see contact_router_tools/scenario.py" not in text
+
+
 def help_of(flag: str) -> str:
     """The help of one option of `simulate` as --help prints it, on one line."""
     parser = argparse.ArgumentParser()

@@ -63,8 +63,20 @@ FLAGS = field_flags(
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("range", nargs="?", default="today", help=f"{NAMES}; default today")
-    parser.add_argument("--interval", choices=list(INTERVALS), default="hour")
-    parser.add_argument("--channel", action="append", choices=list(CHANNELS), default=[])
+    parser.add_argument(
+        "--interval",
+        choices=list(INTERVALS),
+        default="hour",
+        help="length of each row's interval (default hour)",
+    )
+    parser.add_argument(
+        "--channel",
+        action="append",
+        choices=list(CHANNELS),
+        default=[],
+        help="only this channel; repeat it for several (--channel phone --channel chat); "
+        "default every channel",
+    )
     parser.add_argument("--by-skill", action="store_true", help="split rows by required skill")
     parser.add_argument(
         "--section",

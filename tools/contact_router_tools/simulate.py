@@ -3,12 +3,12 @@
 
 Two ways to say what to simulate:
 
-* a scenario file (`contact-router simulate scenarios/phone_only.toml`, see
-  contact_router_tools/scenario.py): traffic per channel, agents with skills, capacities
-  and shifts, and a time scale. Unless --router names a running router, the simulator
-  starts its own (`contact-router serve` as a child process on a free port) with the
-  scenario's policy divided by the time scale, so a 20 s target is 1/3 s of real time
-  at 60x;
+* a scenario file (`contact-router simulate scenarios/phone_only.toml`; the examples
+  are in scenarios/, the format in tools/contact_router_tools/scenario.py): traffic per
+  channel, agents with skills, capacities and shifts, and a time scale. Unless --router
+  names a running router, the simulator starts its own (`contact-router serve` as a
+  child process on a free port) with the scenario's policy divided by the time scale,
+  so a 20 s target is 1/3 s of real time at 60x;
 * flags only (`--rate`, `--talk`, ...): a quick run against --router at real time.
 
 A run lasts its arrivals (`--duration`), then up to `--drain` more for the work to
@@ -131,7 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="database of the router a scenario run starts (default ROUTER_DATABASE_URL, "
         "else an embedded PostgreSQL in .data/simulation); no other router may use it",
     )
-    add("--time-scale", type=_positive, help="simulated seconds per real second")
+    add(
+        "--time-scale",
+        type=_positive,
+        metavar="FACTOR",
+        help="simulated seconds per real second (default: the scenario's time_scale, 60 "
+        "when it has none; without a scenario file 1, real time)",
+    )
     add(
         "--phone-reserve",
         type=int,

@@ -60,8 +60,15 @@ def _number(text: str) -> float:
 
 
 def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--channel", choices=list(CHANNELS), default="phone")
-    parser.add_argument("--interval", choices=("15m", "30m", "hour"), default="30m")
+    parser.add_argument(
+        "--channel", choices=list(CHANNELS), default="phone", help="channel to plan (default phone)"
+    )
+    parser.add_argument(
+        "--interval",
+        choices=("15m", "30m", "hour"),
+        default="30m",
+        help="length of each planned interval (default 30m)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--forecast",
