@@ -151,7 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "metrics_port",
         Kind.WHOLE,
-        "Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port, off disables)",
+        "Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port); besides a "
+        "port, `off` is accepted: no metrics are served",
         default=9464,
         minimum=0,
         maximum=65535,
