@@ -80,6 +80,27 @@ def option_help(text: str, option: str, following: str) -> str:
     return text[start : text.index(following, start + len(option))]
 
 
+def table_header(out: str) -> list[str]:
+    """The column names of the staffing table (the line above the rule of dashes)."""
+    lines = out.splitlines()
+    (rule,) = [i for i, line in enumerate(lines) if line.startswith("----")]
+    return lines[rule - 1].split()
+
+
+def table_rows(out: str) -> list[dict[str, str]]:
+    """The staffing table's rows by column (the interval is two words: date and time)."""
+    lines = out.splitlines()
+    (rule,) = [i for i, line in enumerate(lines) if line.startswith("----")]
+    header = lines[rule - 1].split()
+    rows = []
+    for line in lines[rule + 1 :]:
+        if not line.strip():
+            break
+        day, time, *cells = line.split()
+        rows.append(dict(zip(header, [f"{day} {time}", *cells], strict=True)))
+    return rows
+
+
 class TestHelp:
     def test_report_says_its_defaults_and_that_channel_repeats(self) -> None:
         text = help_text(add_report_arguments)
@@ -253,7 +274,54 @@ class TestStaffingCommand:
         code, out, err = await command("staffing", "--history", "today", "--router", worked)
         assert code == 0, err
         assert "Erlang C" in out
-        assert "Peak: 1 agents" in out
+        assert "Peak: 1 agent handling contacts; 1 to schedule" in out
+
+    async def test_the_table_counts_contacts_and_shows_abandon_with_erlang_a_only(
+        self, router_server: RunningRouter, tmp_path: Path
+    ) -> None:
+        """Chats and emails are contacts too, not calls; Erlang C has no abandon figure."""
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text("interval_start,calls,aht_seconds\n2026-03-02T10:00:00,100,180\n")
+        base = ["staffing", "--forecast", str(forecast)]
+        base += ["--router", f"127.0.0.1:{router_server.port}"]
+        code, out, err = await command(*base)
+        assert code == 0, err
+        header = table_header(out)
+        assert header[:2] == ["interval", "contacts"]
+        assert "calls" not in header
+        assert "abandon" not in header
+        assert "Peak: 14 agents" in out
+        code, out, err = await command(*base, "--erlang-a", "--patience", "120")
+        assert code == 0, err
+        assert table_header(out)[-1] == "abandon"
+
+    async def test_an_interval_without_traffic_is_not_a_perfect_one(
+        self, router_server: RunningRouter, tmp_path: Path
+    ) -> None:
+        """It keeps its row (a plan needs every interval), with no service level, ASA,
+        occupancy or chance of waiting to show: there was nobody to answer."""
+        forecast = tmp_path / "forecast.csv"
+        forecast.write_text(
+            "interval_start,calls,aht_seconds\n"
+            "2026-03-02T10:00:00+00:00,100,180\n"
+            "2026-03-02T10:30:00+00:00,0,180\n"
+        )
+        base = ["staffing", "--forecast", str(forecast)]
+        base += ["--router", f"127.0.0.1:{router_server.port}"]
+        code, out, err = await command(*base)
+        assert code == 0, err
+        busy, quiet = table_rows(out)
+        assert busy["service_level"].endswith("%")
+        assert quiet["agents"] == "0"
+        for column in ("service_level", "asa_s", "occupancy", "p_wait"):
+            assert quiet[column] == "-", quiet
+        assert "100.0%" not in " ".join(quiet.values())
+        code, out, err = await command(*base, "--format", "json")
+        assert code == 0, err
+        _, row = json.loads(out)["intervals"]
+        assert (row["agents"], row["service_level"], row["asa_s"], row["occupancy"]) == (
+            0, None, None, None,
+        )  # fmt: skip
 
     async def test_refusal_is_reported(self, router_server: RunningRouter, tmp_path: Path) -> None:
         forecast = tmp_path / "forecast.csv"

@@ -186,37 +186,35 @@ def flags_of(args: argparse.Namespace) -> FlagOf:
     return flag_of
 
 
-def staffing_table(response: pb.GetStaffingResponse) -> Table:
-    header = [
-        "interval",
-        "calls",
-        "aht_s",
-        "erlangs",
-        "agents",
-        "scheduled",
-        "service_level",
-        "asa_s",
-        "occupancy",
-        "p_wait",
-        "abandon",
-    ]
-    rows: list[list[Any]] = [
-        [
+def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> Table:
+    """One row per interval, each kept (a plan needs every interval). "contacts" is the
+    protobuf field `calls`, which counts chats and emails too; "abandon" is Erlang A's
+    only. An interval without traffic has no service level, ASA, occupancy or chance of
+    waiting (None, "-"): a row of zeros must not read as a perfect interval."""
+    header = ["interval", "contacts", "aht_s", "erlangs", "agents", "scheduled"]
+    header += ["service_level", "asa_s", "occupancy", "p_wait"]
+    header += ["abandon"] if with_abandonment else []
+    rows: list[list[Any]] = []
+    for r in response.rows:
+        traffic = r.traffic_erlangs > 0
+        figures = [r.service_level, r.asa_seconds, r.occupancy, r.probability_of_waiting]
+        row: list[Any] = [
             when(r.interval_start),
             r.calls,
             r.aht_seconds,
             r.traffic_erlangs,
             r.agents,
             r.agents_scheduled,
-            r.service_level,
-            r.asa_seconds,
-            r.occupancy,
-            r.probability_of_waiting,
-            r.abandonment if r.HasField("abandonment") else None,
+            *(figures if traffic else [None] * len(figures)),
         ]
-        for r in response.rows
-    ]
+        if with_abandonment:
+            row.append(r.abandonment if traffic and r.HasField("abandonment") else None)
+        rows.append(row)
     return header, rows
+
+
+def _agents(count: int) -> str:
+    return f"{count} agent" if count == 1 else f"{count} agents"
 
 
 async def run_staffing(args: argparse.Namespace) -> int:
@@ -225,7 +223,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
     async with router.channel() as channel:
         stub = pb_grpc.ReportingServiceStub(channel)
         response = await router.call(stub.GetStaffing, request, flag_of=flags_of(args))
-    table = staffing_table(response)
+    table = staffing_table(response, request.with_abandonment)
     if args.format == "csv":
         sys.stdout.write(render_csv(table))
     elif args.format == "json":
@@ -254,7 +252,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
         needed = max((r.agents for r in response.rows), default=0)
         scheduled = max((r.agents_scheduled for r in response.rows), default=0)
         print(
-            f"\nPeak: {needed} agents handling contacts; {scheduled} to schedule "
+            f"\nPeak: {_agents(needed)} handling contacts; {scheduled} to schedule "
             "(agents / (1 - shrinkage))"
         )
     return 0
