@@ -161,12 +161,17 @@ class TestReportCommand:
         assert phone["previous_agent_share"] == 1.0
 
     async def test_chart(self, worked: str, tmp_path: Path) -> None:
+        """The chart is written, and one line on stderr says where (stdout keeps the
+        report alone, for a pipe)."""
         chart = tmp_path / "sl.png"
-        code, _, err = await command(
+        code, out, err = await command(
             "report", "today", "--router", worked, "--interval", "15m", "--chart", str(chart)
         )
         assert code == 0, err
         assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        (line,) = err.strip().splitlines()
+        assert line == f"contact-router report: chart written to {chart.resolve()}"
+        assert str(chart) not in out
 
     async def test_a_chart_that_cannot_be_drawn_keeps_the_tables(
         self, worked: str, tmp_path: Path

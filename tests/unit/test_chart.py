@@ -1,5 +1,6 @@
 """`report --chart`: the axis spans the requested range, each channel keeps its own
-place and marker, and the goal and alarm lines are the router's configured ones."""
+place and marker, the goal and alarm lines are the router's configured ones, the legend
+is compact and below the plot, and a range with nothing to plot says so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
 from router.reporting.intervals import Interval
@@ -27,9 +29,36 @@ def row(at: datetime, channel: pb.Channel.ValueType, level: float) -> pb.Contact
     return pb.ContactReportRow(interval_start=stamp, channel=channel, service_level=level)
 
 
-def goal(channel: pb.Channel.ValueType, share: float, alarm: float) -> pb.ServiceLevelGoal:
+def goal(
+    channel: pb.Channel.ValueType, share: float, alarm: float, threshold: float = 20.0
+) -> pb.ServiceLevelGoal:
     return pb.ServiceLevelGoal(
-        channel=channel, threshold_seconds=20.0, goal=share, alarm_below=alarm
+        channel=channel, threshold_seconds=threshold, goal=share, alarm_below=alarm
+    )
+
+
+# The router's defaults: every channel 80%, alarm below 70%, each its own threshold.
+DEFAULT_GOALS = [
+    goal(pb.CHANNEL_PHONE, 0.8, 0.7, 20.0),
+    goal(pb.CHANNEL_CHAT, 0.8, 0.7, 60.0),
+    goal(pb.CHANNEL_EMAIL, 0.8, 0.7, 3600.0),
+]
+
+
+def a_day(low: bool = False) -> pb.GetContactReportResponse:
+    """A day of 15-minute intervals from 07:00 to 21:00 for the three channels (phone
+    under its alarm in the afternoon when `low`)."""
+    rows = []
+    for quarter in range(7 * 4, 21 * 4):
+        at = DAY + timedelta(minutes=15 * quarter)
+        phone = 0.3 if low and 56 <= quarter < 64 else 0.82
+        rows += [row(at, pb.CHANNEL_PHONE, phone), row(at, pb.CHANNEL_CHAT, 0.93)]
+        rows.append(row(at, pb.CHANNEL_EMAIL, 0.97))
+    return pb.GetContactReportResponse(
+        rows=rows,
+        goals=DEFAULT_GOALS,
+        formula="service level = answered within threshold / (answered + abandoned - ...)",
+        short_abandon_seconds=5.0,
     )
 
 
@@ -55,6 +84,31 @@ def draw(
     figures.append(figure)
     (axes,) = figure.axes
     return axes
+
+
+def laid_out(figures: list[Figure], response: pb.GetContactReportResponse) -> Figure:
+    """A day's figure, drawn so that its layout (legend, footnote) is computed."""
+    figure = service_level_figure(response, DAY, DAY + timedelta(days=1), Interval.MINUTES_15, "t")
+    figures.append(figure)
+    figure.canvas.draw()
+    return figure
+
+
+def legend_of(figure: Figure) -> Legend:
+    """The figure's one legend, wherever it is attached."""
+    legends: list[Legend] = list(figure.legends)
+    legends += [legend for axes in figure.axes if (legend := axes.get_legend()) is not None]
+    (legend,) = legends
+    return legend
+
+
+def every_text(figure: Figure) -> list[str]:
+    """Every piece of text the figure shows except tick labels."""
+    (axes,) = figure.axes
+    texts = [axes.get_title(), axes.get_ylabel(), *(t.get_text() for t in axes.texts)]
+    texts += [t.get_text() for t in figure.texts]
+    texts += [t.get_text() for t in legend_of(figure).get_texts()]
+    return [t for t in texts if t]
 
 
 def x_span(axes: Axes) -> tuple[datetime, datetime]:
@@ -167,3 +221,66 @@ class TestGoals:
         alarmed = [line for line in axes.get_lines() if str(line.get_label()).startswith("_")]
         alarmed = [line for line in alarmed if xs(line) != [0, 1]]
         assert [line.get_marker() for line in alarmed] == [series(axes, "phone").get_marker()]
+
+
+class TestLegend:
+    def test_below_the_plot_which_keeps_the_width(self, figures: list[Figure]) -> None:
+        """The legend beside the plot took about 45% of the figure's width."""
+        figure = laid_out(figures, a_day())
+        (axes,) = figure.axes
+        plot = axes.get_window_extent()
+        legend = legend_of(figure).get_window_extent()
+        assert plot.width > 0.8 * figure.bbox.width
+        assert legend.y1 <= plot.y0
+        assert legend.width < plot.width
+
+    def test_one_entry_per_channel_and_per_line_style(self, figures: list[Figure]) -> None:
+        figure = laid_out(figures, a_day(low=True))
+        labels = [t.get_text() for t in legend_of(figure).get_texts()]
+        assert labels == [
+            "phone",
+            "chat",
+            "email",
+            "goal 80%",
+            "alarm below 70%",
+            "under its channel's alarm",
+        ]
+
+    def test_each_threshold_is_written_once(self, figures: list[Figure]) -> None:
+        """phone within 20 s, chat within 60 s, email within 1 h: once, not per line."""
+        shown = " | ".join(every_text(laid_out(figures, a_day())))
+        for threshold in ("phone 20 s", "chat 60 s", "email 1 h"):
+            assert shown.count(threshold) == 1, shown
+
+    def test_goals_that_differ_name_each_channels_level(self, figures: list[Figure]) -> None:
+        response = a_day()
+        del response.goals[:]
+        response.goals.extend(
+            [goal(pb.CHANNEL_PHONE, 0.9, 0.75), goal(pb.CHANNEL_CHAT, 0.85, 0.75, 60.0)]
+        )
+        labels = [t.get_text() for t in legend_of(laid_out(figures, response)).get_texts()]
+        assert "goal: phone 90%, chat 85%" in labels
+        assert "alarm below 75%" in labels
+
+
+class TestNothingToPlot:
+    def test_no_data_in_the_range_says_so(self, figures: list[Figure]) -> None:
+        response = pb.GetContactReportResponse(goals=DEFAULT_GOALS)
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        assert [t.get_text() for t in axes.texts] == ["no data in this range"]
+        assert level_lines(axes)  # the goal and alarm lines are still drawn
+
+    def test_rows_without_a_service_level_say_so(self, figures: list[Figure]) -> None:
+        """Contacts only waiting (or abandoned within the short-abandon limit): rows,
+        but no service level to plot."""
+        stamp = Timestamp()
+        stamp.FromDatetime(DAY)
+        waiting = pb.ContactReportRow(interval_start=stamp, channel=pb.CHANNEL_PHONE, offered=2)
+        response = pb.GetContactReportResponse(rows=[waiting], goals=DEFAULT_GOALS)
+        axes = draw(figures, response, DAY, DAY + timedelta(days=1), Interval.HOUR)
+        (note,) = [t.get_text() for t in axes.texts]
+        assert note.startswith("no service level in this range")
+
+    def test_a_range_with_data_has_no_such_note(self, figures: list[Figure]) -> None:
+        figure = laid_out(figures, a_day())
+        assert not [t for t in every_text(figure) if t.startswith("no ")]

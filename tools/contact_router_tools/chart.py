@@ -34,6 +34,7 @@ STYLE = {
 ALARM_COLOR = "#d62728"
 MANY = 100  # intervals in a range beyond which markers shrink
 NEUTRAL = "#444444"
+BAND = 0.1  # of the figure's height, under the plot: the legend and the footnote
 
 
 async def chart_report(
@@ -72,21 +73,53 @@ def service_level_series(
 
 
 def _lines(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> list[tuple[float, str, str]]:
-    """(level, label, color) per distinct goal (or alarm) level: channels that share a
-    level share one line."""
-    by_level: dict[float, list[pb.ServiceLevelGoal]] = {}
+    """(level in %, label, color) per distinct goal (or alarm) level: channels that share
+    a level share one line, drawn in their color when it is one channel's alone."""
+    by_level: dict[float, list[str]] = {}
     for goal in goals:
-        by_level.setdefault(getattr(goal, attribute), []).append(goal)
+        by_level.setdefault(getattr(goal, attribute), []).append(CHANNELS.get(goal.channel, "?"))
     word = "goal" if attribute == "goal" else "alarm below"
     lines = []
-    for level, shared in sorted(by_level.items(), reverse=True):
-        names = [CHANNELS.get(g.channel, "?") for g in shared]
-        within = ", ".join(
-            f"{n} within {g.threshold_seconds:g} s" for n, g in zip(names, shared, strict=True)
-        )
+    for level, names in sorted(by_level.items(), reverse=True):
         color = STYLE[names[0]][0] if len(names) == 1 and names[0] in STYLE else NEUTRAL
-        lines.append((level * 100, f"{word} {level:.0%}: {within}", color))
+        lines.append((level * 100, f"{word} {level:.0%}: {', '.join(names)}", color))
     return lines
+
+
+def _line_style_label(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> str:
+    """The legend's one entry for a line style: "goal 80%" when every channel shares the
+    level, else each channel's ("goal: phone 90%, chat 85%")."""
+    word = "goal" if attribute == "goal" else "alarm below"
+    levels = {getattr(goal, attribute) for goal in goals}
+    if len(levels) == 1:
+        return f"{word} {levels.pop():.0%}"
+    each = ", ".join(f"{CHANNELS.get(g.channel, '?')} {getattr(g, attribute):.0%}" for g in goals)
+    return f"{word}: {each}"
+
+
+def _seconds(value: float) -> str:
+    """A threshold as people say it: "20 s", "2 min", "1 h"."""
+    if value >= 3600 and value % 3600 == 0:
+        return f"{value / 3600:g} h"
+    if value >= 120 and value % 60 == 0:
+        return f"{value / 60:g} min"
+    return f"{value:g} s"
+
+
+def _footnote(response: pb.GetContactReportResponse) -> str:
+    """Each channel's threshold, said once, and the formula with its short-abandon limit."""
+    parts = []
+    if response.goals:
+        within = ", ".join(
+            f"{CHANNELS.get(g.channel, '?')} {_seconds(g.threshold_seconds)}"
+            for g in response.goals
+        )
+        parts.append(f"answered within: {within}")
+    if response.formula:
+        parts.append(response.formula)
+        if response.short_abandon_seconds:
+            parts.append(f"short-abandon limit {response.short_abandon_seconds:g} s")
+    return "; ".join(parts)
 
 
 def service_level_figure(
@@ -98,14 +131,18 @@ def service_level_figure(
 ) -> Figure:
     """The chart of [start, end): points at their channel's place in each interval,
     each channel's goal (dashed) and alarm line (dotted), the band under the lowest
-    alarm shaded, and points under their own channel's alarm filled red."""
+    alarm shaded, and points under their own channel's alarm filled red. The legend
+    (one entry per channel and per line style) and a footnote with each channel's
+    threshold sit under the plot, which keeps the figure's width; a range with nothing
+    to plot says so in the middle."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    figure, axes = plt.subplots(figsize=(11, 4.5), dpi=110)
+    figure, axes = plt.subplots(figsize=(11, 5), dpi=110)
     goals = list(response.goals)
     alarms = {CHANNELS.get(g.channel, "?"): g.alarm_below for g in goals}
     if goals:
@@ -116,6 +153,8 @@ def service_level_figure(
         axes.axhline(level, color=color, linestyle=":", linewidth=1.4, label=label)
     # A month of hours is 720 points a channel: smaller markers, so the lines still show.
     scale = min(1.0, math.sqrt(MANY / max(1, len(interval_starts(start, end, interval)))))
+    handles: list[Any] = []
+    under_alarm = False
     for name, points in service_level_series(response).items():
         if not points:
             continue
@@ -126,7 +165,7 @@ def service_level_figure(
             [t + (next_start(t, interval) - t) * place for t, _ in points]
         ).tolist()
         levels = [level * 100 for _, level in points]
-        axes.plot(
+        (line,) = axes.plot(
             times,
             levels,
             marker=marker,
@@ -137,9 +176,11 @@ def service_level_figure(
             color=color,
             label=name,
         )
+        handles.append(line)
         alarm = alarms.get(name)
         low = [(t, v) for t, v in zip(times, levels, strict=True) if alarm and v < alarm * 100]
         if low:
+            under_alarm = True
             axes.plot(
                 [t for t, _ in low],
                 [v for _, v in low],
@@ -149,6 +190,41 @@ def service_level_figure(
                 color=ALARM_COLOR,
                 zorder=5,
             )
+    if not handles:
+        # An empty plot would read as a chart that failed to draw.
+        axes.text(
+            0.5,
+            0.5,
+            "no data in this range"
+            if not response.rows
+            else "no service level in this range: no contact answered, or abandoned after "
+            "the short-abandon limit",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=NEUTRAL,
+        )
+    if goals:
+        handles.append(
+            Line2D([], [], color=NEUTRAL, linestyle="--", label=_line_style_label(goals, "goal"))
+        )
+        handles.append(
+            Line2D(
+                [], [], color=NEUTRAL, linestyle=":", label=_line_style_label(goals, "alarm_below")
+            )
+        )
+    if under_alarm:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=ALARM_COLOR,
+                linestyle="none",
+                marker="o",
+                label="under its channel's alarm",
+            )
+        )
     # matplotlib.dates ships without type hints.
     locator = mdates.AutoDateLocator(minticks=4, maxticks=12)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
@@ -166,7 +242,7 @@ def service_level_figure(
     span = f"{start:%Y-%m-%d}" + (
         "" if last_day.date() == start.date() else f" to {last_day:%Y-%m-%d}"
     )
-    axes.set_title(f"Service level per interval: {title}, {span} UTC")
+    axes.set_title(f"Service level, {title}, {span} UTC")
     if not goals:
         axes.text(
             0.01,
@@ -177,8 +253,21 @@ def service_level_figure(
             color=NEUTRAL,
         )
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    figure.tight_layout()
+    # The plot, its ticks and title above; under them a band for the legend, in one row,
+    # and the footnote (matplotlib's layouts would not stack the two without overlap).
+    figure.tight_layout(rect=(0, BAND, 1, 1))
+    if handles:
+        figure.legend(
+            handles=handles,
+            loc="center",
+            bbox_to_anchor=(0.5, BAND * 0.62),
+            ncols=len(handles),
+            fontsize=8,
+            frameon=False,
+        )
+    footnote = _footnote(response)
+    if footnote:
+        figure.text(0.5, 0.012, footnote, ha="center", va="bottom", fontsize=7.5, color=NEUTRAL)
     return figure
 
 

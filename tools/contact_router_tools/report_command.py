@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
@@ -308,11 +309,14 @@ async def run_report(args: argparse.Namespace) -> int:
 def _draw(
     response: pb.GetContactReportResponse, start: datetime, end: datetime, args: argparse.Namespace
 ) -> int:
-    """Draw the chart once the tables are out; a failure is one line and exit 1."""
+    """Draw the chart once the tables are out, and say where in one line on stderr
+    (stdout holds the report alone, for a pipe); a failure is one line and exit 1."""
     interval = Interval(args.interval)
+    # The title gives the range's dates: a range named by its date is not named twice.
+    named = "" if args.range[:1].isdigit() else f"{args.range}, "
     try:
         chart.draw_service_level(
-            response, start, end, interval, args.chart, f"{args.range} ({args.interval} intervals)"
+            response, start, end, interval, args.chart, f"{named}{args.interval} intervals"
         )
     except ImportError as error:
         print(
@@ -328,4 +332,5 @@ def _draw(
             file=sys.stderr,
         )
         return 1
+    print(f"contact-router report: chart written to {Path(args.chart).resolve()}", file=sys.stderr)
     return 0
