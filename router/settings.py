@@ -151,8 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "metrics_port",
         Kind.WHOLE,
-        "Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port); besides a "
-        "port, `off` is accepted: no metrics are served",
+        "Prometheus metrics at http://HOST:PORT/metrics (0 picks a free port, off serves none)",
         default=9464,
         minimum=0,
         maximum=65535,
@@ -553,6 +552,13 @@ def routing_policy(
 
 def bounds(setting: Setting) -> str:
     """The allowed values in words, for messages and the table."""
+    allowed = _bounds(setting)
+    if setting.off is not None:
+        return f"{allowed}, or {setting.off}" if allowed else setting.off
+    return allowed
+
+
+def _bounds(setting: Setting) -> str:
     if setting.choices:
         return "one of " + ", ".join(setting.choices)
     low, high = setting.minimum, setting.maximum

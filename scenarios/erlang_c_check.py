@@ -163,7 +163,7 @@ def scenario_for(pair: Pair, real_seconds: float, seed: int = 0) -> dict[str, An
         "channels": {
             "phone": {
                 "rate_per_hour": pair.arrival_rate * 3600,
-                "handle": {"distribution": "exponential", "mean": HANDLE},
+                "talk": {"distribution": "exponential", "mean": HANDLE},
             }
         },
         "agents": [{"group": "phone", "count": pair.agents}],
@@ -187,7 +187,7 @@ def evaluate(pair: Pair, report: SimulationReport, batches: int = BATCHES) -> Re
     arrivals = [r.submitted or 0.0 for r in everyone]
     # A contact never answered (still waiting when the run closed) drew no handle time;
     # under first come, first served it delays nobody measured before it.
-    drawn = [HANDLE if r.handle_drawn is None else r.handle_drawn for r in everyone]
+    drawn = [HANDLE if r.talk_drawn is None else r.talk_drawn for r in everyone]
     lived = [d if (x := _lived(r)) is None else x for r, d in zip(everyone, drawn, strict=True)]
     textbook = fcfs_waits(arrivals, drawn, pair.agents)
     textbook_lived = fcfs_waits(arrivals, lived, pair.agents)
@@ -204,11 +204,11 @@ def evaluate(pair: Pair, report: SimulationReport, batches: int = BATCHES) -> Re
     effect = [m - t for m, t in zip(within, within_textbook, strict=True)]
     held = [x for r, _, _ in answered if (x := _lived(r)) is not None]
     overheads = [
-        x - r.handle_drawn
+        x - r.talk_drawn
         for r, _, _ in answered
-        if (x := _lived(r)) is not None and r.handle_drawn is not None
+        if (x := _lived(r)) is not None and r.talk_drawn is not None
     ]
-    handles = [r.handle_drawn for r, _, _ in answered if r.handle_drawn is not None]
+    handles = [r.talk_drawn for r, _, _ in answered if r.talk_drawn is not None]
     # The load the run drew is shown, not compared with: over a few relaxation times
     # the share answered in time follows the recent load, not the run's mean, and
     # Erlang C at a drawn load a few percent high swings by tens of points near

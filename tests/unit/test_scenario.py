@@ -274,3 +274,14 @@ class TestReportFigures:
         assert estimates.contacts == 2
         assert estimates.mean_absolute_error == 10.0
         assert estimates.bias == 0.0
+
+
+class TestScriptsScenarios:
+    def test_the_erlang_c_check_builds_valid_scenarios(self) -> None:
+        """scenarios/erlang_c_check.py builds its scenarios in code: each pair's parses
+        (a renamed key would otherwise fail only in a 30-minute run)."""
+        from scenarios.erlang_c_check import PAIRS, scenario_for
+
+        for pair in PAIRS:
+            scenario = parse(scenario_for(pair, 60.0))
+            assert scenario.agents[0].count == pair.agents

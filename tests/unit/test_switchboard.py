@@ -42,6 +42,7 @@ from tests.unit.conftest import T0
 
 PHONE = Channel.PHONE
 
+
 class Board(Switchboard):
     """A switchboard on an in-memory store, typed so the tests reach its controls."""
 

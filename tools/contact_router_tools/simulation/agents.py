@@ -171,7 +171,7 @@ class Desks:
             load = run.scenario.channels.get(channel_name(contact.channel))
             talk = load.talk.sample(agent.rng) if load is not None else 0.0
             if rec is not None:
-                rec.handle_drawn = talk
+                rec.talk_drawn = talk
             cut = await run.pause(talk)
             end = pb.EndContactRequest(agent_id=agent_id, contact_id=contact.contact_id)
             if await run.rpc(api.EndContact, end, retry=HELD_RETRY) is None:

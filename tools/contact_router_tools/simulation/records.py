@@ -46,7 +46,7 @@ class ContactRecord:
     agent_id: str = ""  # who answered it
     queue_position: int = 0  # GetContact right after a submission that had to queue
     estimated_wait: float | None = None  # what that GetContact estimated
-    handle_drawn: float | None = None  # the talk time drawn for it (its agent may add overhead)
+    talk_drawn: float | None = None  # the talk time drawn for it (its agent may add overhead)
     submitted: float | None = None  # SubmitContact acknowledged
     answered: float | None = None  # AcceptOffer acknowledged
     ended: float | None = None  # EndContact acknowledged
