@@ -298,11 +298,11 @@ def server_report(report: SimulationReport) -> Body:
     scale = report.time_scale
     about = (
         f"GetServiceLevel, ALL contacts queued in [{report.window[0]}, {report.window[1]}), "
-        f"not only this run's; times x {_num(scale)} to simulated seconds"
+        f"not only this run's, per UTC day; times x {_num(scale)} to simulated seconds"
     )
     if report.server is None:
         return about, [f"{INDENT}unavailable (GetServiceLevel failed, see errors)"]
-    header = ["interval", "channel", "offered", "answered", "abandoned", "short"]
+    header = ["day", "channel", "offered", "answered", "abandoned", "short"]
     header += ["within", "threshold", "SL", "ASA", "AHT", "mean ACW"]
     rows = [_server_row(row, scale) for row in report.server.rows]
     limit = report.server.short_abandon_seconds * scale
