@@ -258,7 +258,8 @@ class Switchboard:
                 if existing is None:
                     raise StoreUnavailable("idempotency key conflict; retry") from None
                 found.set_result(existing)
-                return await self._current(existing.id), True
+                # As the core has it now if it is active, else as stored: no second read.
+                return self.router.contact_with_key(key) or existing, True
         except BaseException as error:
             if commit is None:
                 # Never enqueued (an outage, a stopping router): its room goes back now;

@@ -206,13 +206,16 @@ class TestSubmit:
         assert [c.id for c in board.router.contacts()] == [contact.id]
 
     async def test_a_key_recorded_before_answers_with_its_row(self, board: Board) -> None:
-        """A key whose contact left memory (finished) gets the stored contact, no new row."""
+        """A key whose contact left memory (finished) gets the stored contact, no new row,
+        for one read of that row."""
         earlier = finished_contact("k1")
         board.store.seed(earlier)
         contact, duplicate = await board.submit(new_contact("k1"))
         assert (contact, duplicate) == (earlier, True)
         assert list(board.store.contacts) == [earlier.id]
         assert list(board.router.contacts()) == []
+        assert board.store.reads.get("contact_by_key") == 1
+        assert "contact_by_id" not in board.store.reads
 
     async def test_a_key_conflict_without_a_row_is_retryable(self, board: Board) -> None:
         """A duplicate key whose row cannot be read is StoreUnavailable; a retry succeeds."""
