@@ -9,11 +9,14 @@ in `<folder>/.handle_pids.json` and stops the server when the last one leaves; b
 process killed with SIGKILL never leaves, so its id stayed in the list and no later
 process was ever the last one. This module prunes the ids of processes that are gone,
 and stops the server itself: with a signal to the postmaster (a fork of pg_ctl while
-gRPC's threads run makes gRPC core print a line of its own), waiting until it is gone.
+gRPC's threads run makes gRPC core print a line of its own), waiting until it is gone;
+and makes the package forget the server it stopped, so that a later start in the same
+process starts one (the package would hand back its cached, stopped instance).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -66,7 +69,8 @@ class EmbeddedPostgres:
         it has stopped."""
         if self._server is None:
             return
-        self._server = None
+        server, self._server = self._server, None
+        _forget(server)
         with _handles_locked():
             others = _prune_gone(self._handles_file, leaving=os.getpid())
             if others:
@@ -116,6 +120,16 @@ def _handles_locked() -> Iterator[None]:
             yield
         finally:
             fcntl.lockf(lock_file, fcntl.LOCK_UN)
+
+
+def _forget(server: Any) -> None:
+    """Make the package forget `server`, which this module stops itself: its cached
+    instance would be handed back, dead, by the next get_server() of this process (a
+    router started again in the same process), and its exit hook would run pg_ctl."""
+    atexit.unregister(server._cleanup)
+    instances = _pgserver().PostgresServer._instances
+    if instances.get(server.pgdata) is server:
+        del instances[server.pgdata]
 
 
 def _prune_gone(handles_file: Path, leaving: int | None = None) -> list[int]:

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 
@@ -129,3 +130,18 @@ class TestEmbeddedPostgres:
         assert str(folder) in message
         assert "--database-url" in message
         assert "\n" not in message
+
+    async def test_started_again_in_the_same_process_it_serves(self, scratch: Path) -> None:
+        """Stopped and started again in one process (a router restarted by its host
+        program, a test session): the second start serves, instead of handing back the
+        stopped server's URL."""
+        embedded = EmbeddedPostgres(scratch / "postgres")
+        for _ in range(2):
+            url = embedded.start()
+            connection = await asyncpg.connect(url)
+            try:
+                assert await connection.fetchval("SELECT 1") == 1
+            finally:
+                await connection.close()
+            embedded.stop()
+            assert postgres_of(scratch / "postgres") == []
