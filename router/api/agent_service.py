@@ -19,11 +19,10 @@ from router.api.convert import (
     status_from_proto,
     timestamp,
 )
-from router.api.errors import abort, rpc, status_of
+from router.api.errors import abort, fail, rpc, status_of
 from router.api.servicer import Servicer
-from router.domain import AgentStatus, Channel, DomainError, InvalidArgument, validation
+from router.domain import AgentStatus, Channel, InvalidArgument, validation
 from router.domain.contact import proficiency_tokens
-from router.errors import Unavailable
 from router.switchboard import StreamMessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -75,11 +74,10 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
             try:
                 agent_id = validation.agent_id(request.agent_id)
                 stream = await self._switchboard.open_stream(agent_id)
-            except (DomainError, Unavailable) as error:
-                code = status_of(error)
-                self.observe_rpc("StreamOffers", code.name, time.perf_counter() - opened)
-                log.info("rpc_refused", code=code.name, reason=error.reason, error=str(error))
-                await abort(context, error)
+            except Exception as error:
+                elapsed = time.perf_counter() - opened
+                self.observe_rpc("StreamOffers", status_of(error).name, elapsed)
+                await fail(context, error)
             log.info("offer_stream_opened")
             try:
                 while (message := await stream.next()) is not None:

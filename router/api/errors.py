@@ -123,6 +123,18 @@ def ids_of(request: Message) -> dict[str, str]:
     return ids
 
 
+async def fail(context: Context, error: Exception) -> Never:
+    """End a call that raised `error`: a refusal with its status and details (logged
+    as rpc_refused), anything else with INTERNAL (logged with its traceback). For the
+    unary methods (`rpc`) and the opening of a stream alike."""
+    if isinstance(error, REFUSALS):
+        code = status_of(error)
+        log.info("rpc_refused", code=code.name, reason=error.reason, error=str(error))
+        await abort(context, error)
+    log.error("rpc_failed", exc_info=error)
+    await abort(context, InternalError("internal error; see server log"))
+
+
 def rpc(
     method: Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
@@ -136,14 +148,9 @@ def rpc(
         with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
             try:
                 return await method(self, request, context)
-            except REFUSALS as error:
+            except Exception as error:
                 code = status_of(error)
-                log.info("rpc_refused", code=code.name, reason=error.reason, error=str(error))
-                await abort(context, error)
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("rpc_failed")
-                await abort(context, InternalError("internal error; see server log"))
+                await fail(context, error)
             finally:
                 self.observe_rpc(method.__name__, code.name, time.perf_counter() - started)
 

@@ -10,13 +10,16 @@ import socket
 
 import asyncpg
 import grpc
+import pytest
 from contactrouter.client import AgentDesk, Gateway, connect
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from structlog.testing import capture_logs
 
 from router.domain import RoutingPolicy
 from router.errors import NotFound
 from router.server import RunningRouter, start_router
+from router.switchboard import OfferStream
 from tests.acceptance.conftest import (
     OfferStreams,
     event_kinds,
@@ -209,3 +212,29 @@ class TestBurst:
         finally:
             for call in calls:
                 call.cancel()
+
+
+class TestFaults:
+    async def test_a_fault_opening_a_stream_is_internal_and_logged(
+        self,
+        router_server: RunningRouter,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A bug met while opening a stream (here: injected) answers INTERNAL with the
+        standard details, as a unary call's would, and logs rpc_failed with the
+        traceback: the stream's own error handling used to let it through as UNKNOWN."""
+
+        async def broken(agent_id: str) -> OfferStream:
+            raise RuntimeError("injected fault")
+
+        monkeypatch.setattr(router_server.switchboard, "open_stream", broken)
+        await sign_in(agents, "alice")
+        with capture_logs() as logs:
+            call = agents.StreamOffers(pb.StreamOffersRequest(agent_id="alice"))
+            error = await rpc_error(call.read())
+        assert error.code() == grpc.StatusCode.INTERNAL
+        assert reason_of(error) == "INTERNAL"
+        failed = [entry for entry in logs if entry["event"] == "rpc_failed"]
+        assert failed
+        assert isinstance(failed[0]["exc_info"], RuntimeError)
