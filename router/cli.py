@@ -16,6 +16,7 @@ from router.errors import ConfigError, RouterError, StartupError
 from router.settings import VARIABLES, Kind, Variable
 
 TOOLS = ("simulate", "report", "staffing")
+"""The tools' commands, named here to say how to install them when they are missing."""
 TOOLS_HINT = (
     "is part of contact-router-tools, which is not installed: "
     "pip install ./tools (or run `make run`, which installs it)"
@@ -72,20 +73,21 @@ def parser(tools: ModuleType | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     tools = _tools()
     command_line = parser(tools)
-    if tools is not None:
-        args = command_line.parse_args(argv)
-        if args.command in TOOLS:
-            return int(tools.run(args))
-    else:
+    if tools is None:
         args, rest = command_line.parse_known_args(argv)
         if args.command in TOOLS:
             print(f"contact-router {args.command} {TOOLS_HINT}", file=sys.stderr)
             return 2
         if rest:
             command_line.error(f"unrecognized arguments: {' '.join(rest)}")
+    else:
+        args = command_line.parse_args(argv)
+    if args.command == "serve":
+        return _serve(serve_options(args))
     if args.command == "token":
         return _token(args)
-    return _serve(serve_options(args))
+    assert tools is not None, args.command  # argparse knows no other command
+    return int(tools.run(args))
 
 
 def serve_options(args: argparse.Namespace) -> dict[str, str]:
