@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
+from contact_router_tools.proto_values import channel_name, when
 from router.reporting.intervals import Interval, interval_starts, next_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-CHANNELS = {pb.CHANNEL_PHONE: "phone", pb.CHANNEL_CHAT: "chat", pb.CHANNEL_EMAIL: "email"}
 # name: (color, marker, size, place in the interval). Hollow markers of decreasing size:
 # points at the same place stay visible one inside the other.
 STYLE = {
@@ -53,11 +53,6 @@ async def chart_report(
     return result
 
 
-def _when(stamp: Any) -> datetime:
-    value: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return value
-
-
 def service_level_series(
     response: pb.GetContactReportResponse,
 ) -> dict[str, list[tuple[datetime, float]]]:
@@ -66,9 +61,9 @@ def service_level_series(
     contact counted once, so the row's own service level is the point."""
     series: dict[str, list[tuple[datetime, float]]] = {}
     for r in response.rows:
-        points = series.setdefault(CHANNELS[r.channel], [])
+        points = series.setdefault(channel_name(r.channel), [])
         if r.HasField("service_level"):
-            points.append((_when(r.interval_start), r.service_level))
+            points.append((when(r.interval_start), r.service_level))
     return {name: sorted(points) for name, points in series.items()}
 
 
@@ -77,7 +72,7 @@ def _lines(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> list[tuple[f
     a level share one line, drawn in their color when it is one channel's alone."""
     by_level: dict[float, list[str]] = {}
     for goal in goals:
-        by_level.setdefault(getattr(goal, attribute), []).append(CHANNELS.get(goal.channel, "?"))
+        by_level.setdefault(getattr(goal, attribute), []).append(channel_name(goal.channel))
     word = "goal" if attribute == "goal" else "alarm below"
     lines = []
     for level, names in sorted(by_level.items(), reverse=True):
@@ -93,7 +88,7 @@ def _line_style_label(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> s
     levels = {getattr(goal, attribute) for goal in goals}
     if len(levels) == 1:
         return f"{word} {levels.pop():.0%}"
-    each = ", ".join(f"{CHANNELS.get(g.channel, '?')} {getattr(g, attribute):.0%}" for g in goals)
+    each = ", ".join(f"{channel_name(g.channel)} {getattr(g, attribute):.0%}" for g in goals)
     return f"{word}: {each}"
 
 
@@ -111,8 +106,7 @@ def _footnote(response: pb.GetContactReportResponse) -> str:
     parts = []
     if response.goals:
         within = ", ".join(
-            f"{CHANNELS.get(g.channel, '?')} {_seconds(g.threshold_seconds)}"
-            for g in response.goals
+            f"{channel_name(g.channel)} {_seconds(g.threshold_seconds)}" for g in response.goals
         )
         parts.append(f"answered within: {within}")
     if response.formula:
@@ -144,7 +138,7 @@ def service_level_figure(
 
     figure, axes = plt.subplots(figsize=(11, 5), dpi=110)
     goals = list(response.goals)
-    alarms = {CHANNELS.get(g.channel, "?"): g.alarm_below for g in goals}
+    alarms = {channel_name(g.channel): g.alarm_below for g in goals}
     if goals:
         axes.axhspan(0, min(alarms.values()) * 100, color=ALARM_COLOR, alpha=0.06)
     for level, label, color in _lines(goals, "goal"):

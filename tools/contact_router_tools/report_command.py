@@ -15,7 +15,6 @@ from typing import Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from contact_router_tools import chart
 from contact_router_tools.connection import (
@@ -24,10 +23,18 @@ from contact_router_tools.connection import (
     add_router_arguments,
     field_flags,
 )
+from contact_router_tools.proto_values import (
+    CHANNELS,
+    INTERVALS,
+    channel_name,
+    optional,
+    stamp,
+    when,
+)
 from contact_router_tools.ranges import NAMES, named_range
 from contact_router_tools.tables import (
     Table,
-    percent,
+    for_people,
     records,
     render_csv,
     render_json,
@@ -37,16 +44,6 @@ from router.errors import ConfigError
 from router.reporting.intervals import Interval
 from router.reporting.report import ratio
 
-INTERVALS = {
-    "15m": pb.INTERVAL_LENGTH_15_MINUTES,
-    "30m": pb.INTERVAL_LENGTH_30_MINUTES,
-    "hour": pb.INTERVAL_LENGTH_HOUR,
-    "day": pb.INTERVAL_LENGTH_DAY,
-    "week": pb.INTERVAL_LENGTH_WEEK,
-    "month": pb.INTERVAL_LENGTH_MONTH,
-}
-CHANNELS = {"phone": pb.CHANNEL_PHONE, "chat": pb.CHANNEL_CHAT, "email": pb.CHANNEL_EMAIL}
-CHANNEL_NAMES = {value: name for name, value in CHANNELS.items()}
 SECTIONS = ("contacts", "agents", "dispositions", "feedback")
 RATIO_COLUMNS = frozenset(
     ("service_level", "abandonment_rate", "previous_agent_share", "occupancy", "utilization")
@@ -95,24 +92,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     add_router_arguments(parser, "the router's address (default 127.0.0.1:50051)")
 
 
-def when(stamp: Any) -> datetime:
-    """A protobuf Timestamp as an aware UTC datetime."""
-    value: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return value
-
-
-def stamp(value: datetime) -> Timestamp:
-    """An aware datetime as a protobuf Timestamp."""
-    result = Timestamp()
-    result.FromDatetime(value)
-    return result
-
-
-def optional(message: Any, field: str) -> float | None:
-    """A proto3 optional field's value, None when unset."""
-    return getattr(message, field) if message.HasField(field) else None
-
-
 def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Table:
     header = ["interval", "channel"] + (["skill"] if by_skill else [])
     header += [
@@ -136,7 +115,7 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
     ]
     rows = []
     for r in response.rows:
-        row: list[Any] = [when(r.interval_start), CHANNEL_NAMES[r.channel]]
+        row: list[Any] = [when(r.interval_start), channel_name(r.channel)]
         if by_skill:
             row.append(r.skill or "-")
         row += [
@@ -220,7 +199,7 @@ def disposition_table(response: pb.GetDispositionReportResponse) -> Table:
     header = ["channel", "disposition", "contacts", "aht_s", "ratings", "mean_rating"]
     rows = [
         [
-            CHANNEL_NAMES[d.channel],
+            channel_name(d.channel),
             d.disposition or "-",
             d.contacts,
             optional(d, "aht_seconds"),
@@ -235,17 +214,10 @@ def disposition_table(response: pb.GetDispositionReportResponse) -> Table:
 def feedback_table(response: pb.GetDispositionReportResponse) -> Table:
     header = ["channel", "agent", "ratings", "mean_rating"]
     rows = [
-        [CHANNEL_NAMES[f.channel], f.agent_id or "(all)", f.ratings, f.mean_rating]
+        [channel_name(f.channel), f.agent_id or "(all)", f.ratings, f.mean_rating]
         for f in response.feedback
     ]
     return header, rows
-
-
-def for_people(table: Table, ratio_columns: frozenset[str] = RATIO_COLUMNS) -> Table:
-    """Ratios as percentages for the terminal (CSV and JSON keep fractions)."""
-    header, rows = table
-    shown = {i for i, name in enumerate(header) if name in ratio_columns}
-    return header, [[percent(v) if i in shown else v for i, v in enumerate(row)] for row in rows]
 
 
 async def run_report(args: argparse.Namespace) -> int:
@@ -299,7 +271,7 @@ async def run_report(args: argparse.Namespace) -> int:
         print(f"{contacts.formula} (short abandon: {contacts.short_abandon_seconds:g} s)")
         for name in sections:
             print(f"\n{name.capitalize()}\n")
-            print(render_table(for_people(tables[name])))
+            print(render_table(for_people(tables[name], RATIO_COLUMNS)))
     sys.stdout.flush()
     if charted is None:
         return 0

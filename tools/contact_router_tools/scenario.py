@@ -64,12 +64,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contact_router_tools.proto_values import CHANNELS
 from router.domain import Channel, RoutingPolicy
 from router.errors import ConfigError
 from router.settings import BY_KEY, Value, Variable, routing_policy
 from router.toml_file import TomlFileError, read_toml
 
-CHANNELS = ("phone", "chat", "email")
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
 
 

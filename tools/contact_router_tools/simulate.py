@@ -35,8 +35,8 @@ from contact_router_tools.connection import (
     add_format_argument,
     add_router_arguments,
 )
+from contact_router_tools.proto_values import CHANNELS
 from contact_router_tools.scenario import (
-    CHANNELS,
     ROUTER_DEFAULTS,
     AgentGroup,
     ChannelLoad,

@@ -25,9 +25,16 @@ from contact_router_tools.connection import (
     add_router_arguments,
     field_flags,
 )
+from contact_router_tools.proto_values import CHANNELS, INTERVALS, stamp, when
 from contact_router_tools.ranges import named_range
-from contact_router_tools.report_command import CHANNELS, INTERVALS, for_people, stamp, when
-from contact_router_tools.tables import Table, records, render_csv, render_json, render_table
+from contact_router_tools.tables import (
+    Table,
+    for_people,
+    records,
+    render_csv,
+    render_json,
+    render_table,
+)
 from router.errors import ConfigError
 
 RATIOS = frozenset(("service_level", "occupancy", "p_wait", "abandon"))

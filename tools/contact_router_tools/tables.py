@@ -58,6 +58,14 @@ def number(value: float | None, digits: int) -> Figure:
     return Figure(value, digits=digits)
 
 
+def for_people(table: Table, ratio_columns: frozenset[str]) -> Table:
+    """The table with the values of `ratio_columns` as percentages, for the terminal
+    (CSV and JSON keep the fractions)."""
+    header, rows = table
+    shown = {i for i, name in enumerate(header) if name in ratio_columns}
+    return header, [[percent(v) if i in shown else v for i, v in enumerate(row)] for row in rows]
+
+
 def cell(value: Any) -> str:
     """A value as a person reads it in a terminal: floats to one decimal, times to the
     minute, nothing as "-"."""

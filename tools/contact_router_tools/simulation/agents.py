@@ -14,14 +14,15 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from contact_router_tools.scenario import CHANNELS, AgentGroup
+from contact_router_tools.proto_values import CHANNELS, channel_name
+from contact_router_tools.scenario import AgentGroup
 from contact_router_tools.simulation.context import (
     FAILED_PRECONDITION,
     HELD_RETRY,
     RPC_TIMEOUT,
     RunContext,
 )
-from contact_router_tools.simulation.records import CHANNEL_ENUMS, AgentRecord, channel_name
+from contact_router_tools.simulation.records import AgentRecord
 
 if TYPE_CHECKING:
     from contact_router_tools.simulation.customers import Customers
@@ -72,8 +73,8 @@ class Desks:
 
     async def sign_in(self, agent: SimAgent) -> bool:
         capacities = [
-            pb.ChannelCapacity(channel=CHANNEL_ENUMS[ch], capacity=agent.group.capacities[ch])
-            for ch in CHANNELS
+            pb.ChannelCapacity(channel=value, capacity=agent.group.capacities[ch])
+            for ch, value in CHANNELS.items()
         ]
         request = pb.SignInRequest(
             agent_id=agent.agent_id,

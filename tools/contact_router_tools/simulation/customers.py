@@ -12,10 +12,11 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from contact_router_tools.scenario import CHANNELS, ChannelLoad
+from contact_router_tools.proto_values import CHANNELS, optional
+from contact_router_tools.scenario import ChannelLoad
 from contact_router_tools.simulation.agents import SimAgent
 from contact_router_tools.simulation.context import FAILED_PRECONDITION, RunContext
-from contact_router_tools.simulation.records import CHANNEL_ENUMS, WAIT_REASONS, ContactRecord
+from contact_router_tools.simulation.records import WAIT_REASONS, ContactRecord
 
 WAITING = (pb.CONTACT_STATE_QUEUED, pb.CONTACT_STATE_OFFERED)
 NAMES = ("Ana", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jun")
@@ -121,7 +122,7 @@ class Customers:
                 named = who.choice(able) if able else ""
         request = pb.SubmitContactRequest(
             idempotency_key=key,
-            channel=CHANNEL_ENUMS[channel],
+            channel=CHANNELS[channel],
             customer_id=customer,
             attributes={"name": name, "order": f"Z{rng.randrange(10**6):06d}"},
             required_skills=sorted(required),
@@ -179,9 +180,10 @@ class Customers:
                 rec.routing_position = found.routing_position
                 rec.wait_reason = WAIT_REASONS.get(found.wait_reason, "")
                 rec.last_skills = frozenset(found.contact.required_skills)
-                if found.HasField("estimated_wait_seconds"):
+                estimate = optional(found, "estimated_wait_seconds")
+                if estimate is not None:
                     # The router's estimate is in its (real) seconds.
-                    rec.estimated_wait = found.estimated_wait_seconds * run.scenario.time_scale
+                    rec.estimated_wait = estimate * run.scenario.time_scale
         if patience is None or rec.answered is not None:
             return
         if await run.pause(patience - (run.now() - rec.submitted)) or rec.answered is not None:

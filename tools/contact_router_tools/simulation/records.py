@@ -11,11 +11,6 @@ from contactrouter.v1 import contact_router_pb2 as pb
 
 from router.domain.wait_reason import WaitReason
 
-CHANNEL_ENUMS: dict[str, pb.Channel.ValueType] = {
-    "phone": pb.CHANNEL_PHONE,
-    "chat": pb.CHANNEL_CHAT,
-    "email": pb.CHANNEL_EMAIL,
-}
 # Short names of the proto's WaitReason values ("agents_busy").
 WAIT_REASONS: dict[int, str] = {
     value: name.removeprefix("WAIT_REASON_").lower()
@@ -23,14 +18,6 @@ WAIT_REASONS: dict[int, str] = {
     if value
 }
 UNSERVED_REASONS = frozenset(reason.value for reason in WaitReason if reason.unserved)
-
-
-def channel_name(value: int) -> str:
-    """The short name ("phone") of a proto Channel value; "unknown" for others."""
-    for name, enum in CHANNEL_ENUMS.items():
-        if enum == value:
-            return name
-    return "unknown"
 
 
 @dataclass

@@ -14,10 +14,11 @@ Two views are kept apart on purpose:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 
+from contact_router_tools.proto_values import channel_name, optional
 from contact_router_tools.simulation.figures import (
     BacklogFigures,
     ChannelSummary,
@@ -36,20 +37,7 @@ from contact_router_tools.simulation.figures import (
     unserved_figures,
     wait_estimates,
 )
-from contact_router_tools.simulation.records import (
-    AgentRecord,
-    ContactRecord,
-    RunCounters,
-    channel_name,
-)
-
-Optional = Literal["service_level", "asa_seconds", "aht_seconds", "mean_acw_seconds"]
-
-
-def optional(row: pb.ServiceLevelRow, name: Optional) -> float | None:
-    """A service-level row's optional figure; None when unset."""
-    value: float = getattr(row, name)
-    return value if row.HasField(name) else None
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord, RunCounters
 
 
 def scaled(value: float | None, scale: float) -> float | None:

@@ -20,11 +20,11 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from contact_router_tools.scenario import CHANNELS, Scenario
+from contact_router_tools.proto_values import CHANNELS, channel_name
+from contact_router_tools.scenario import Scenario
 from contact_router_tools.simulation.agents import Desks, make_agents
 from contact_router_tools.simulation.context import RPC_TIMEOUT, RunContext, settle
 from contact_router_tools.simulation.customers import Customers
-from contact_router_tools.simulation.records import CHANNEL_ENUMS
 from contact_router_tools.simulation.report import SimulationReport
 
 
@@ -62,10 +62,10 @@ class KnownPolicy:
         """A router the simulator did not start: the thresholds of its goals (real
         seconds, times the time scale), the scenario's for a channel they leave out."""
         thresholds = {ch: scenario.threshold(ch) for ch in CHANNELS}
-        by_enum = {CHANNEL_ENUMS[ch]: ch for ch in CHANNELS}
         for goal in goals:
-            if goal.channel in by_enum:
-                thresholds[by_enum[goal.channel]] = goal.threshold_seconds * scenario.time_scale
+            name = channel_name(goal.channel)
+            if name in thresholds:
+                thresholds[name] = goal.threshold_seconds * scenario.time_scale
         return cls(thresholds, None, None)
 
 

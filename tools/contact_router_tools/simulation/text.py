@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from contactrouter.v1 import contact_router_pb2 as pb
 
+from contact_router_tools.proto_values import channel_name, optional, when
 from contact_router_tools.simulation.figures import ChannelSummary
-from contact_router_tools.simulation.records import channel_name
-from contact_router_tools.simulation.report import SimulationReport, optional, scaled
+from contact_router_tools.simulation.report import SimulationReport, scaled
 from contact_router_tools.tables import Figure, number, percent, render_table, seconds
 
 INDENT = "  "
@@ -282,7 +282,7 @@ def notes(report: SimulationReport) -> Body | None:
 def _server_row(row: pb.ServiceLevelRow, scale: float) -> list[object]:
     counts = [row.offered, row.answered, row.abandoned, row.short_abandoned]
     return [
-        row.interval_start.ToDatetime().strftime("%Y-%m-%d %H:%M"),
+        when(row.interval_start),
         channel_name(row.channel),
         *counts,
         row.answered_within_threshold,
