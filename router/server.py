@@ -28,7 +28,7 @@ from router.api.malformed import RefuseMalformedRequests
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.config import ServerTls, Settings
-from router.domain import Channel, NotFound, QueueSnapshot, Router, RoutingPolicy
+from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.errors import StartupError, StoreUnavailable
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
@@ -329,7 +329,7 @@ async def _activate(
     switchboard = Switchboard(Router(policy), store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
-    watch = ServiceLevelWatch(metrics.rolling, policy.of(Channel.PHONE).service_level_alarm)
+    watch = ServiceLevelWatch(metrics.rolling, policy)
     switchboard.observers.append(watch.observe)
     await store.reports.save_channel_targets(policy)
 

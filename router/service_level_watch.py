@@ -1,8 +1,8 @@
-"""Watches the rolling phone service level and raises or clears the alarm.
+"""Watches each channel's rolling service level and raises or clears its alarm.
 
-The decision is router.reporting.alarm's (pure); this module reads the rolling value
-after every batch of events that can move it (a call answered or abandoned) and on
-each queue-status read, and logs each transition as a warning event
+The decision is router.reporting.alarm's (pure); this module reads a channel's rolling
+value after every batch of events that can move it (a contact of the channel answered
+or abandoned) and on each queue-status read (phone's), and logs each transition as a warning event
 (`service_level_alarm_raised`) or an info event (`service_level_alarm_cleared`).
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from router.domain import Channel, ContactEvent, ContactEventKind, Event
+from router.domain import Channel, ContactEvent, ContactEventKind, Event, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.alarm import AlarmChange, AlarmStatus, ServiceLevelAlarm
 
@@ -27,36 +27,35 @@ def _utc_now() -> datetime:
 
 
 class ServiceLevelWatch:
+    """One alarm per channel, each at its configured line
+    (ChannelPolicy.service_level_alarm)."""
+
     def __init__(
         self,
         rolling: RollingServiceLevel,
-        alarm_below: float,
+        policy: RoutingPolicy,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        """`alarm_below`: the phone channel's configured alarm line
-        (ChannelPolicy.service_level_alarm)."""
         self.rolling = rolling
-        self.alarm = ServiceLevelAlarm(alarm_below)
+        self._alarms = {c: ServiceLevelAlarm(policy.of(c).service_level_alarm) for c in Channel}
         self._clock = clock
 
     def observe(self, events: Sequence[Event]) -> None:
-        """A switchboard observer: check when a phone outcome was delivered."""
-        if any(
-            isinstance(e, ContactEvent)
-            and e.contact.channel is Channel.PHONE
-            and e.kind in _OUTCOMES
-            for e in events
-        ):
-            self.check()
+        """A switchboard observer: check each channel an outcome was delivered for."""
+        moved = {
+            e.contact.channel for e in events if isinstance(e, ContactEvent) and e.kind in _OUTCOMES
+        }
+        for channel in sorted(moved, key=lambda c: c.rank):
+            self.check(channel)
 
-    def check(self) -> float | None:
-        """Read the rolling phone service level, log a transition; return the value."""
+    def check(self, channel: Channel = Channel.PHONE) -> float | None:
+        """Read the channel's rolling service level, log a transition; the value."""
         now = self._clock()
-        value = self.rolling.value(Channel.PHONE, now)
-        transition = self.alarm.observe(value, now)
+        value = self.rolling.value(channel, now)
+        transition = self._alarms[channel].observe(value, now)
         if transition is not None:
             fields = {
-                "channel": Channel.PHONE.value,
+                "channel": channel.value,
                 "service_level": round(transition.service_level, 4),
                 "threshold": transition.threshold,
             }
@@ -66,7 +65,9 @@ class ServiceLevelWatch:
                 log.info(transition.change.value, **fields)
         return value
 
-    def status(self) -> AlarmStatus:
-        """Check now, and the alarm as a report shows it."""
-        value = self.check()
-        return AlarmStatus(self.alarm.raised, value, self.alarm.threshold, self.alarm.raised_at)
+    def status(self, channel: Channel = Channel.PHONE) -> AlarmStatus:
+        """Check now, and the channel's alarm as a report shows it (the live queue
+        shows phone's)."""
+        value = self.check(channel)
+        alarm = self._alarms[channel]
+        return AlarmStatus(alarm.raised, value, alarm.threshold, alarm.raised_at)

@@ -1,5 +1,5 @@
-"""The service-level alarm: a rolling phone service level below the configured alarm
-line (ROUTER_PHONE_SERVICE_LEVEL_ALARM, 70% by default) is an alarm.
+"""The service-level alarm: a channel's rolling service level below its configured alarm
+line (ROUTER_<CHANNEL>_SERVICE_LEVEL_ALARM, 70% by default) is an alarm.
 
 Pure: the caller feeds the rolling value with the time it was read and acts on the
 transitions returned (log a warning, show it in the live queue status). A reading of

@@ -656,7 +656,7 @@ class TestReturningCustomers:
 async def reporting(morning: Store) -> AsyncIterator[Reporting]:
     """The reporting layer on the morning's store, read at 11:45 (NOW)."""
     policy = RoutingPolicy()
-    watch = ServiceLevelWatch(RollingServiceLevel(policy), 0.7, clock=lambda: NOW)
+    watch = ServiceLevelWatch(RollingServiceLevel(policy), policy, clock=lambda: NOW)
     layer = Reporting(morning.reports, policy, watch, clock=lambda: NOW)
     try:
         yield layer

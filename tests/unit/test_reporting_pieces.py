@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import pytest
 from structlog.testing import capture_logs
 
-from router.domain import Channel, RoutingPolicy
+from router.domain import Channel, ContactEvent, ContactEventKind, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.alarm import AlarmChange, ServiceLevelAlarm
 from router.reporting.intervals import Interval, interval_start, interval_starts
 from router.service_level_watch import ServiceLevelWatch
+from tests.unit.conftest import build_contact
 
 T0 = datetime(2026, 3, 4, 14, 7, 30, tzinfo=UTC)  # a Wednesday
 
@@ -69,7 +72,7 @@ class TestServiceLevelWatch:
         """Three late calls of four: 25% raises; good calls later bring it back."""
         now = [T0]
         rolling = RollingServiceLevel(RoutingPolicy(), window=900)
-        watch = ServiceLevelWatch(rolling, 0.70, clock=lambda: now[0])
+        watch = ServiceLevelWatch(rolling, RoutingPolicy(), clock=lambda: now[0])
         for wait in (5.0, 30.0, 30.0, 30.0):
             rolling.answered(Channel.PHONE, T0, wait)
         with capture_logs() as logs:
@@ -86,10 +89,36 @@ class TestServiceLevelWatch:
     def test_the_configured_alarm_line_is_the_one_watched(self) -> None:
         """Issue 14 #7: with the phone alarm line at 90%, 85% is an alarm (it was not
         below the fixed 70%), and the status shows the line and since when."""
-        rolling = RollingServiceLevel(RoutingPolicy(), window=900)
-        watch = ServiceLevelWatch(rolling, 0.90, clock=lambda: T0)
+        policy = with_alarm(Channel.PHONE, 0.90)
+        rolling = RollingServiceLevel(policy, window=900)
+        watch = ServiceLevelWatch(rolling, policy, clock=lambda: T0)
         for wait in [1.0] * 17 + [30.0] * 3:
             rolling.answered(Channel.PHONE, T0, wait)
         status = watch.status()
         assert (status.raised, status.threshold, status.raised_at) == (True, 0.90, T0)
         assert status.rolling_service_level == pytest.approx(0.85)
+
+    def test_each_channel_has_its_own_alarm(self) -> None:
+        """A chat answered late raises the chat alarm, at chat's own line, and leaves
+        phone's alone: every channel's configured alarm is watched, not phone's only."""
+        policy = with_alarm(Channel.CHAT, 0.90)
+        rolling = RollingServiceLevel(policy, window=900)
+        watch = ServiceLevelWatch(rolling, policy, clock=lambda: T0)
+        late = replace(
+            build_contact("c1", Channel.CHAT, 0.0), answered_at=T0 + timedelta(minutes=5)
+        )
+        rolling.answered(Channel.CHAT, T0, 300.0)
+        with capture_logs() as logs:
+            watch.observe([ContactEvent(ContactEventKind.ANSWERED, late, T0)])
+        assert [(e["event"], e["channel"], e["threshold"]) for e in logs] == [
+            ("service_level_alarm_raised", "chat", 0.90)
+        ]
+        assert watch.status(Channel.CHAT).raised
+        assert not watch.status(Channel.PHONE).raised
+
+
+def with_alarm(channel: Channel, alarm: float) -> RoutingPolicy:
+    """The default policy with `channel`'s alarm line (and goal, above it) raised."""
+    policy = RoutingPolicy()
+    rule = replace(policy.of(channel), service_level_goal=0.95, service_level_alarm=alarm)
+    return replace(policy, channels=MappingProxyType({**policy.channels, channel: rule}))
