@@ -22,11 +22,13 @@
     +-- StoreError                 the store's own conditions, handled inside the router
     |   +-- DuplicateKey           a row with this idempotency key already exists
     |   +-- ActiveLockLost         another router became the active one
-    +-- ConfigError                a setting or an operator's file is malformed; the
+    +-- ConfigError                a setting or an operator's file is malformed (a
+    |   |                          certificate that does not match its key too); the
     |   |                          message names the variable or the file
     |   +-- TokenError             the tokens file
+    |   +-- TomlFileError          a TOML file that cannot be read (router/toml_file.py)
     +-- StartupError               the router cannot start (a port is taken, the database
-    |                              is missing, a certificate does not match its key)
+    |                              is missing or refuses the user)
     +-- InternalError              a fault of the router itself (a bug); the server log
                                    has the traceback, the caller only this class
 
