@@ -9,11 +9,18 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
+from contact_router_tools.connection import RouterConnection, field_flags
+from google.rpc.error_details_pb2 import BadRequest
+from google.rpc.status_pb2 import Status
+from grpc_status import rpc_status
 
 from router.api.access import Tokens
+from router.api.errors import error_status
 from router.config import ServerTls
 from router.domain import Channel, RoutingPolicy
+from router.errors import NotActive
 from router.server import RunningRouter, start_router
 from tests.acceptance.test_access_control import Pki, pki, tokens
 from tests.acceptance.test_reporting_cli import command
@@ -261,6 +268,47 @@ class TestOneLineErrors:
         code, _, err = await command("simulate", str(tmp_path / "center.toml"))
         assert code == 2
         assert "center.toml" in one_line(err)
+
+
+def answered(status: Status) -> grpc.aio.AioRpcError:
+    """The error a stub raises for a call answered with `status`: its code and message,
+    and the status itself in the trailer, as router.api.errors.abort sends it."""
+    sent = rpc_status.to_status(status)
+    return grpc.aio.AioRpcError(
+        sent.code, grpc.aio.Metadata(), grpc.aio.Metadata(*sent.trailing_metadata), sent.details
+    )
+
+
+STAFFING_FLAGS = field_flags({"patience_seconds": "--patience", "with_abandonment": "--erlang-a"})
+
+
+class TestWhatARefusalSays:
+    """RouterConnection.explain reads the router's error details, not its message."""
+
+    ROUTER = RouterConnection("127.0.0.1:50051")
+
+    def test_the_refused_field_comes_from_the_bad_request(self) -> None:
+        """The field and the problem are the field violation's, named by their flags,
+        whatever the message says."""
+        invalid = Status(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="refused")
+        violation = BadRequest.FieldViolation(
+            field="patience_seconds", description="must be > 0 with with_abandonment"
+        )
+        invalid.details.add().Pack(BadRequest(field_violations=[violation]))
+        line = self.ROUTER.explain(answered(invalid), flag_of=STAFFING_FLAGS)
+        assert line == "--patience: must be > 0 with --erlang-a"
+
+    def test_a_refusal_without_a_field_says_the_message(self) -> None:
+        invalid = Status(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="no: never")
+        line = self.ROUTER.explain(answered(invalid), flag_of=STAFFING_FLAGS)
+        assert line == "refused: no: never"
+
+    def test_unavailable_says_when_to_try_again(self) -> None:
+        """The router's RetryInfo gives the wait."""
+        standby = NotActive("this router is a standby")
+        line = self.ROUTER.explain(answered(error_status(standby)))
+        assert f"try again in {NotActive.retry_after:g} s" in line
+        assert "standby" in line
 
 
 class TestWhatSimulateKnows:

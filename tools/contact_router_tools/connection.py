@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import grpc
 from contactrouter.client import ClientTls, connect
+from contactrouter.error_details import ErrorDetails, error_details
 
 from router.errors import ConfigError, RouterError
 
@@ -190,12 +191,24 @@ class RouterConnection:
         if code is grpc.StatusCode.PERMISSION_DENIED:
             return f"{at} refused this token ({details}): this command needs {needs}"
         if code is grpc.StatusCode.INVALID_ARGUMENT:
-            return _invalid(details, flag_of)
+            return _invalid(details, _details_of(error), flag_of)
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return f"{at} did not answer in time ({details}): it may be overloaded; try again"
         if code is grpc.StatusCode.UNAVAILABLE:
-            return f"{at} cannot answer now ({details}): try again in a moment"
+            sent = _details_of(error)
+            wait = None if sent is None else sent.retry_after
+            again = "in a moment" if wait is None else f"in {wait:g} s"
+            return f"{at} cannot answer now ({details}): try again {again}"
         return f"{at} answered {code.name} ({details})"
+
+
+def _details_of(error: grpc.aio.AioRpcError) -> ErrorDetails | None:
+    """The error details the router sent; None when a status in the trailer does not
+    match the call's own code and message (not the router's: a proxy's, say)."""
+    try:
+        return error_details(error)
+    except ValueError:
+        return None
 
 
 def _not_connected(details: str) -> bool:
@@ -214,19 +227,19 @@ def _last_error(details: str) -> str:
 
 
 _SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
-_FIELD = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<problem>.*)$")
 
 
-def _invalid(details: str, flag_of: FlagOf | None) -> str:
-    """A refused field, named by the flag that set it when the command knows one."""
-    match = _FIELD.match(details)
-    if match is None or flag_of is None:
+def _invalid(details: str, sent: ErrorDetails | None, flag_of: FlagOf | None) -> str:
+    """The refused field of the router's google.rpc.BadRequest, named by the flag that
+    set it when the command knows one; else the router's message."""
+    if sent is None or not sent.field_violations or flag_of is None:
         return f"refused: {details}"
-    flag = flag_of(match["field"])
+    violation = sent.field_violations[0]
+    flag = flag_of(violation.field)
     if flag is None:
         return f"refused: {details}"
     # Other fields the problem names ("goes with with_abandonment") by their flags too.
-    problem = _SNAKE.sub(lambda word: flag_of(word[0]) or word[0], match["problem"])
+    problem = _SNAKE.sub(lambda word: flag_of(word[0]) or word[0], violation.description)
     return f"{flag}: {problem}"
 
 
