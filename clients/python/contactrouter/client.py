@@ -52,16 +52,17 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-_PACKAGE = "contactrouter.v1"
-_SERVICES = ("ContactService", "AgentService", "ReportingService")
+_SERVICES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+TOKEN_VARIABLE: Final = "CONTACT_ROUTER_TOKEN"
+"""The environment variable `connect` reads the token from when none is given."""
 DEFAULT_TIMEOUT: Final = "10s"
 
 RECONNECT_BACKOFF: Final = (0.1, 5.0)
 """Seconds before an offer stream is reopened: the first wait, and the most it grows to."""
 
-# UNAVAILABLE: the router ends the stream so while it stops; CANCELLED: what a call gets
-# when its server goes away under it; NOT_FOUND: a restarted router does not know the
-# agent yet (the desk signs in again first).
+# UNAVAILABLE: how the router ends a stream while it stops, as a standby, or with
+# PostgreSQL down; CANCELLED: what a call gets when its server goes away under it;
+# NOT_FOUND: a restarted router does not know the agent yet (the desk signs in again).
 _REOPEN = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.NOT_FOUND}
 )
@@ -69,7 +70,7 @@ _REOPEN = frozenset(
 RETRY_POLICY: Final[dict[str, Any]] = {
     "methodConfig": [
         {
-            "name": [{"service": f"{_PACKAGE}.{service}"} for service in _SERVICES],
+            "name": [{"service": service} for service in _SERVICES],
             "timeout": DEFAULT_TIMEOUT,
             "retryPolicy": {
                 "maxAttempts": 5,
@@ -82,7 +83,12 @@ RETRY_POLICY: Final[dict[str, Any]] = {
         },
         {
             # A method's own entry wins over its service's: no retries, no deadline.
-            "name": [{"service": f"{_PACKAGE}.AgentService", "method": "StreamOffers"}],
+            "name": [
+                {
+                    "service": pb.DESCRIPTOR.services_by_name["AgentService"].full_name,
+                    "method": "StreamOffers",
+                }
+            ],
         },
     ]
 }
@@ -128,7 +134,7 @@ def connect(
     """An aio channel to the router at `target` with the retry policy above
     (retry=False: deadlines only) and keepalive matching the server.
 
-    `token` (by default the CONTACT_ROUTER_TOKEN environment variable, if set) is sent
+    `token` (by default the TOKEN_VARIABLE environment variable, if set) is sent
     as "authorization: Bearer <token>" on every call; `tls` makes the channel secure
     (without it the channel is plaintext, for loopback and trials).
 
@@ -137,7 +143,7 @@ def connect(
     go round robin, and the standby's UNAVAILABLE is retried on the active router.
     """
     if token is None:
-        token = os.environ.get("CONTACT_ROUTER_TOKEN") or None
+        token = os.environ.get(TOKEN_VARIABLE) or None
     config = service_config(retry=retry)
     if "," in target:
         target = f"ipv4:{target}" if "[" not in target else f"ipv6:{target}"
@@ -273,17 +279,21 @@ class AgentDesk:
 
         With `reconnect` (the default) the stream is opened again when the router ends
         it with UNAVAILABLE (stopping, a standby, PostgreSQL down) or the connection
-        drops, after RECONNECT_BACKOFF (doubling, with jitter, reset once a stream
-        stays open); when the reopened stream answers NOT_FOUND (the router restarted
+        drops, after RECONNECT_BACKOFF (doubling, with jitter; back to the first wait
+        once a stream has delivered an event or stayed open longer than the most);
+        when the reopened stream answers NOT_FOUND (the router restarted
         without this agent), the desk signs in again as it last did, then opens it. It
         returns when the agent signed out (the stream ends OK) and raises the
         AioRpcError otherwise: ABORTED when a newer stream of this agent replaced it."""
-        delay = RECONNECT_BACKOFF[0]
+        first, most = RECONNECT_BACKOFF
+        delay = first
+        loop = asyncio.get_running_loop()
         while True:
             call = self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
+            opened = loop.time()
             try:
                 async for message in call:
-                    delay = RECONNECT_BACKOFF[0]
+                    delay = first
                     event = message.WhichOneof("event")
                     if event == "offer":
                         yield message.offer
@@ -292,6 +302,8 @@ class AgentDesk:
                 return
             except grpc.aio.AioRpcError as error:
                 code = error.code()
+                if loop.time() - opened > most:
+                    delay = first
                 if not reconnect or code not in _REOPEN:
                     raise
                 if code is grpc.StatusCode.NOT_FOUND:
@@ -302,7 +314,7 @@ class AgentDesk:
             finally:
                 call.cancel()
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, RECONNECT_BACKOFF[1])
+            delay = min(delay * 2, most)
 
     async def accept(self, offer_id: str) -> pb.Contact:
         """Accept an offer: the contact, now CONNECTED."""
