@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from contact_router_tools.chart import chart_report, service_level_series
-from contact_router_tools.report_command import add_report_arguments
+from contact_router_tools.chart import service_level_series
+from contact_router_tools.connection import RouterConnection
+from contact_router_tools.report_command import add_report_arguments, unsplit_report
 from contact_router_tools.staffing_command import add_staffing_arguments
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
@@ -216,6 +217,7 @@ class TestChartBySkill:
 
     async def test_a_contact_with_two_skills_counts_once(
         self,
+        router_server: RunningRouter,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
         reporting: pb_grpc.ReportingServiceAsyncStub,
@@ -237,7 +239,8 @@ class TestChartBySkill:
         )
         split = await reporting.GetContactReport(request)
         assert sorted(r.skill for r in split.rows) == ["", "lang:es", "returns"]
-        charted = await chart_report(reporting, request, split)
+        router = RouterConnection(f"127.0.0.1:{router_server.port}")
+        charted = await unsplit_report(router, reporting, request, split)
         ((_, level),) = service_level_series(charted)["phone"]
         assert level == 0.5
 

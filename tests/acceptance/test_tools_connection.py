@@ -12,6 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 from contact_router_tools.connection import RouterConnection, field_flags
+from contact_router_tools.report_command import unsplit_report
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.rpc.error_details_pb2 import BadRequest
 from google.rpc.status_pb2 import Status
 from grpc_status import rpc_status
@@ -20,7 +23,7 @@ from router.api.access import Tokens
 from router.api.errors import error_status
 from router.config import ServerTls
 from router.domain import Channel, RoutingPolicy
-from router.errors import NotActive
+from router.errors import NotActive, RouterError
 from router.server import RunningRouter, start_router
 from tests.acceptance.test_access_control import Pki, pki, tokens
 from tests.acceptance.test_reporting_cli import command
@@ -224,6 +227,16 @@ class TestOneLineErrors:
         assert "--router" in line
         assert "contact-router serve" in line
         assert "UNAVAILABLE" not in line
+
+    async def test_the_charts_second_report_fails_like_every_call(self) -> None:
+        """report --chart --by-skill asks for the report again, unsplit, for the chart:
+        a failure there is a RouterError naming the address (one line), not a traceback."""
+        router = RouterConnection(f"127.0.0.1:{closed_port()}")
+        split = pb.GetContactReportRequest(by_skill=True)
+        async with router.channel() as channel:
+            stub = pb_grpc.ReportingServiceStub(channel)
+            with pytest.raises(RouterError, match=router.address):
+                await unsplit_report(router, stub, split, pb.GetContactReportResponse())
 
     @pytest.mark.parametrize("flag", ["--token-file", "--tls-ca", "--client-cert"])
     async def test_a_missing_file_is_named(self, flag: str, tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
-from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from contact_router_tools.proto_values import channel_name, when
 from router.reporting.intervals import Interval, interval_starts, next_start
@@ -37,28 +36,12 @@ NEUTRAL = "#444444"
 BAND = 0.1  # of the figure's height, under the plot: the legend and the footnote
 
 
-async def chart_report(
-    stub: pb_grpc.ReportingServiceAsyncStub,
-    request: pb.GetContactReportRequest,
-    response: pb.GetContactReportResponse,
-) -> pb.GetContactReportResponse:
-    """The report the chart draws: `response`, unless it is split by skill, where a
-    contact requiring two skills is in two rows; then the same report unsplit."""
-    if not request.by_skill:
-        return response
-    unsplit = pb.GetContactReportRequest()
-    unsplit.CopyFrom(request)
-    unsplit.by_skill = False
-    result: pb.GetContactReportResponse = await stub.GetContactReport(unsplit)
-    return result
-
-
 def service_level_series(
     response: pb.GetContactReportResponse,
 ) -> dict[str, list[tuple[datetime, float]]]:
     """Per channel, (interval start, service level) where the level is defined, from a
-    report not split by skill (see chart_report): one row per channel and interval, each
-    contact counted once, so the row's own service level is the point."""
+    report not split by skill (report_command.unsplit_report): one row per channel and
+    interval, each contact counted once, so the row's own service level is the point."""
     series: dict[str, list[tuple[datetime, float]]] = {}
     for r in response.rows:
         points = series.setdefault(channel_name(r.channel), [])
