@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
+import pytest
+
 from router.domain import (
     AgentStatus,
     Channel,
@@ -183,20 +185,16 @@ class TestPreferredAgent:
         assert center.submit("c2", EMAIL, 10, customer="kim") == [("c2", "bob")]
         assert center.router.contact("c2").preferred_agent_id is None
 
-    def test_a_decline_by_the_preferred_agent_ends_the_hold(self) -> None:
-        center = Center()
-        center.ready("ann", 0)
-        center.ready("bob", 1)
-        assert center.submit("c1", CHAT, 5, agent="bob") == [("c1", "bob")]
-        offer_id = center.router.contact("c1").offer_id
-        assert offer_id is not None
-        _, events = center.router.decline("bob", offer_id, at(6))
-        assert offered(events) == [("c1", "ann")]
-
-    def test_a_decline_ends_the_hold_even_without_a_decline_exclusion(self) -> None:
-        """With decline_exclusion 0 nothing keeps bob from the chat for a while, yet he
-        passed on it: the hold is over and ann takes it, not bob again."""
-        center = Center(replace(policy(), decline_exclusion=0.0))
+    @pytest.mark.parametrize("decline_exclusion", [None, 0.0])
+    def test_a_decline_by_the_preferred_agent_ends_the_hold(
+        self, decline_exclusion: float | None
+    ) -> None:
+        """bob passed on the chat held for him: the hold is over and ann takes it, not
+        bob again, even with decline_exclusion 0 (nothing keeps bob from it a while)."""
+        rules = policy()
+        if decline_exclusion is not None:
+            rules = replace(rules, decline_exclusion=decline_exclusion)
+        center = Center(rules)
         center.ready("ann", 0)
         center.ready("bob", 1)
         assert center.submit("c1", CHAT, 5, agent="bob") == [("c1", "bob")]
