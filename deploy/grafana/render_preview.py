@@ -10,7 +10,8 @@ the histogram buckets.
         .venv/bin/python deploy/grafana/render_preview.py
 
 The database must exist (the router migrates it); the script creates nothing else.
-matplotlib is not a project dependency: `pip install matplotlib` into the venv first.
+matplotlib comes with the tools (contact-router-tools, which `make run` installs), as
+the simulator does.
 """
 
 from __future__ import annotations
@@ -27,26 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import contact_router_tools.simulate
+import matplotlib
+import matplotlib.pyplot as plt
+from contact_router_tools.proto_values import CHANNELS
+from matplotlib.axes import Axes
 from prometheus_client.parser import text_string_to_metric_families
 
-import contact_router_tools.simulate
 from router.domain import RoutingPolicy
 from router.server import start_router
-
-try:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.axes import Axes
-except ImportError:  # pragma: no cover - depends on the machine
-    sys.exit("render_preview.py needs matplotlib: pip install matplotlib")
 
 Labels = frozenset[tuple[str, str]]
 Samples = dict[tuple[str, Labels], float]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHANNELS = ("phone", "chat", "email")
 CHANNEL_COLORS = {"phone": "tab:blue", "chat": "tab:orange", "email": "tab:purple"}
 STATES = ("idle", "busy", "away", "disconnected")
 STATE_COLORS = {"idle": "#73bf69", "busy": "#5794f2", "away": "#ff9830", "disconnected": "#f2495c"}
@@ -142,6 +137,7 @@ def latency_quantiles(series: Series, q: float) -> list[float]:
 
 
 def plot(series: Series, output: Path, agents: int, duration: float) -> None:
+    matplotlib.use("Agg")  # to a file: no display needed
     t = series.times
     fig, axes = plt.subplots(2, 2, figsize=(14, 8.5), sharex=True, layout="constrained")
     fig.suptitle(
