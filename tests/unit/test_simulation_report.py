@@ -106,6 +106,25 @@ class TestFlags:
         assert phone.wrap_up.mean == 7.0
         assert scenario.channels["chat"].talk.mean == simulate.DEFAULT_TALK["chat"]
 
+    def test_a_run_without_flags_has_the_defaults_help_says(self) -> None:
+        """Each default is said once (simulate's DEFAULT_*), by the run and by --help."""
+        scenario = simulate.scenario_from_args(parsed())
+        assert sum(group.count for group in scenario.agents) == simulate.DEFAULT_AGENTS
+        assert f"default {simulate.DEFAULT_AGENTS}" in help_of("--agents")
+        numbers = simulate.DEFAULT_NUMBERS
+        assert scenario.channels["email"].wrap_up.mean == numbers["wrap_up"]
+        assert scenario.decline_probability == numbers["decline_probability"]
+        (spanish,) = scenario.channels["phone"].mix
+        assert spanish.share == numbers["spanish_share"]
+        for name, default in numbers.items():
+            assert f"default {default:g}" in help_of("--" + name.replace("_", "-"))
+        rates = {ch: load.rates_per_hour[0] / 60 for ch, load in scenario.channels.items()}
+        assert rates == simulate.DEFAULT_RATES
+        assert "defaults phone=12 chat=6 email=4" in help_of("--rate")
+        talk = {ch: load.talk.mean for ch, load in scenario.channels.items()}
+        assert talk == simulate.DEFAULT_TALK
+        assert "defaults phone=20 chat=40 email=30" in help_of("--talk")
+
     def test_there_is_no_handle_flag(self) -> None:
         with pytest.raises(SystemExit):
             parsed("--handle", "phone=90")
@@ -162,7 +181,8 @@ def help_of(flag: str) -> str:
     (start,) = [i for i, line in enumerate(lines) if line.strip().split(" ")[0] == flag]
     said = [lines[start]]
     for line in lines[start + 1 :]:
-        if not line.strip() or line.lstrip().startswith("-"):
+        # The next option (a wrapped line of help may start with a flag it names).
+        if not line.strip() or line.startswith("  -"):
             break
         said.append(line)
     return " ".join(" ".join(said).split())

@@ -96,6 +96,7 @@ NUMERIC_ROUTER_SETTINGS = tuple(
     key for key in ROUTER_SETTINGS if ROUTER_VARIABLES[key].setting.kind.numeric
 )
 MIN_REAL_OFFER_TIMEOUT = 2.0
+DEFAULT_TIME_SCALE = 60.0  # of a scenario that says none: a simulated hour in a minute
 REAL_HOUR = 3600.0  # the router's hourly cap counts answers in one real hour
 
 
@@ -353,7 +354,7 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
         name=str(data.get("name", default_name)),
         duration=_number(data.get("duration", 3600), "duration", minimum=0.0),
         drain=_number(data.get("drain", 600), "drain", minimum=0.0),
-        time_scale=_number(data.get("time_scale", 60), "time_scale", minimum=0.01),
+        time_scale=_number(data.get("time_scale", DEFAULT_TIME_SCALE), "time_scale", minimum=0.01),
         seed=seed,
         channels=channels,
         agents=agents,

@@ -19,7 +19,6 @@ about 51 real seconds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import re
 import secrets
@@ -37,6 +36,7 @@ from contact_router_tools.connection import (
 )
 from contact_router_tools.proto_values import CHANNELS
 from contact_router_tools.scenario import (
+    DEFAULT_TIME_SCALE,
     ROUTER_DEFAULTS,
     AgentGroup,
     ChannelLoad,
@@ -53,10 +53,13 @@ from contact_router_tools.simulation.run import KnownPolicy, Simulation
 from contact_router_tools.tables import render_csv, render_json
 from router.errors import ConfigError
 
-# About 70% occupancy for the default 10 agents: phone 4 erlangs, chat 4 (at 3 per
+# The defaults of a run without a scenario file, each said once here: --help quotes
+# them. About 70% occupancy for the default 10 agents: phone 4 erlangs, chat 4 (at 3 per
 # agent), email 2, so a newcomer sees a center that keeps its service level.
+DEFAULT_AGENTS = 10
 DEFAULT_RATES = {"phone": 12.0, "chat": 6.0, "email": 4.0}  # contacts per minute
 DEFAULT_TALK = {"phone": 20.0, "chat": 40.0, "email": 30.0}  # mean seconds, answered -> ended
+DEFAULT_NUMBERS = {"wrap_up": 3.0, "spanish_share": 0.1, "decline_probability": 0.02}
 DEFAULT_DURATION = 60.0
 DEFAULT_DRAIN = 30.0
 SPANISH = "lang:es"
@@ -95,25 +98,29 @@ def _run_id(text: str) -> str:
     return text
 
 
+def _pairs(values: dict[str, float]) -> str:
+    """Per-channel defaults as --help says them: "phone=12 chat=6 email=4"."""
+    return " ".join(f"{channel}={value:g}" for channel, value in values.items())
+
+
 _PAIRS = {  # repeatable CHANNEL=NUMBER options: metavar, help
-    "--rate": ("CHANNEL=PER_MINUTE", "Poisson arrivals (defaults phone=12 chat=6 email=4)"),
+    "--rate": ("CHANNEL=PER_MINUTE", f"Poisson arrivals (defaults {_pairs(DEFAULT_RATES)})"),
     "--talk": (
         "CHANNEL=MEAN_SECONDS",
         "mean talk time (answered to ended; handle time adds --wrap-up), exponential "
-        "(defaults phone=20 chat=40 email=30)",
+        f"(defaults {_pairs(DEFAULT_TALK)})",
     ),
     "--patience": ("CHANNEL=MEAN_SECONDS", "mean patience, exponential (default: no abandons)"),
 }
-_NUMBERS = {  # options taking one number >= 0: metavar, default, help
-    "--wrap-up": ("MEAN_SECONDS", 3.0, "mean after-contact work, exponential"),
-    "--spanish-share": (
+_NUMBERS = {  # options taking one number >= 0, their defaults in DEFAULT_NUMBERS: metavar, help
+    "wrap_up": ("MEAN_SECONDS", "mean after-contact work, exponential"),
+    "spanish_share": (
         "FRACTION",
-        0.1,
-        f"of contacts requiring {SPANISH}; 30%% of agents have it",
+        f"of contacts requiring {SPANISH}; {SPANISH_AGENT_SHARE * 100:g}%% of agents have it",
     ),
-    "--decline-probability": ("P", 0.02, "chance that an agent declines an offer"),
+    "decline_probability": ("P", "chance that an agent declines an offer"),
 }
-_LEGACY = ("rate", "talk", "patience", "wrap_up", "spanish_share", "decline_probability")
+_LEGACY = ("rate", "talk", "patience", *DEFAULT_NUMBERS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,8 +142,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-scale",
         type=_positive,
         metavar="FACTOR",
-        help="simulated seconds per real second (default: the scenario's time_scale, 60 "
-        "when it has none; without a scenario file 1, real time)",
+        help="simulated seconds per real second (default: the scenario's time_scale, "
+        f"{DEFAULT_TIME_SCALE:g} when it has none; without a scenario file 1, real time)",
     )
     add(
         "--phone-reserve",
@@ -145,7 +152,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="phone reserve of the router a scenario run starts (default: the scenario's); "
         "refused when simulate starts none (no scenario file, or --router)",
     )
-    add("--agents", type=int, default=None, metavar="N", help="synthetic agents (default 10)")
+    add(
+        "--agents",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"synthetic agents (default {DEFAULT_AGENTS}; no scenario file only)",
+    )
     add(
         "--duration",
         type=_non_negative,
@@ -161,8 +174,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"simulated seconds for the work to finish after the arrivals (default "
         f"{DEFAULT_DRAIN:g}, or the scenario's); contacts still waiting then are abandoned",
     )
-    for flag, (metavar, default, about) in _NUMBERS.items():
-        described = f"{about} (default {default:g}; no scenario file only)"
+    for name, (metavar, about) in _NUMBERS.items():
+        described = f"{about} (default {DEFAULT_NUMBERS[name]:g}; no scenario file only)"
+        flag = "--" + name.replace("_", "-")
         add(flag, type=_non_negative, default=None, metavar=metavar, help=described)
     for flag, (metavar, about) in _PAIRS.items():
         described = f"{about}; repeatable"
@@ -232,7 +246,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 
 def _flag_scenario(args: argparse.Namespace) -> Scenario:
     """The original flag-driven run: 30% of agents speak Spanish, one in three chats."""
-    agents = 10 if args.agents is None else args.agents
+    agents = DEFAULT_AGENTS if args.agents is None else args.agents
     if not 1 <= agents <= 1000:
         raise ScenarioError("--agents must be between 1 and 1000")
     rates = DEFAULT_RATES | dict(args.rate or [])
@@ -240,11 +254,12 @@ def _flag_scenario(args: argparse.Namespace) -> Scenario:
     patience = dict(args.patience or [])
     if any(v <= 0 for v in [*talk.values(), *patience.values()]):
         raise ScenarioError("--talk and --patience means must be positive")
-    spanish_share = 0.1 if args.spanish_share is None else args.spanish_share
-    decline = 0.02 if args.decline_probability is None else args.decline_probability
+    given = {name: getattr(args, name) for name in DEFAULT_NUMBERS}
+    numbers = {name: DEFAULT_NUMBERS[name] if v is None else v for name, v in given.items()}
+    spanish_share, decline = numbers["spanish_share"], numbers["decline_probability"]
     if spanish_share > 1 or decline > 1:
         raise ScenarioError("--spanish-share and --decline-probability must be at most 1")
-    wrap_up = Distribution("exponential", 3.0 if args.wrap_up is None else args.wrap_up)
+    wrap_up = Distribution("exponential", numbers["wrap_up"])
     mix = (SkillMix(frozenset({SPANISH}), spanish_share),) if spanish_share > 0 else ()
     channels = {
         ch: ChannelLoad(
@@ -295,12 +310,24 @@ async def simulate(
     `database_url`). RouterError when the router cannot be reached or refuses the run."""
     seed = secrets.randbits(32) if scenario.seed is None else scenario.seed
     run_id = run_id or secrets.token_hex(3)
-    async with contextlib.AsyncExitStack() as stack:
-        started = router is None
-        if router is None:
-            address = await stack.enter_async_context(started_router(scenario, database_url))
-            router = RouterConnection(address)
-        channel = await stack.enter_async_context(router.channel())
+    if router is not None:
+        return await _drive(scenario, router, run_id, seed, quiet, started=False)
+    async with started_router(scenario, database_url) as address:
+        return await _drive(scenario, RouterConnection(address), run_id, seed, quiet, started=True)
+
+
+async def _drive(
+    scenario: Scenario,
+    router: RouterConnection,
+    run_id: str,
+    seed: int,
+    quiet: bool,
+    *,
+    started: bool,
+) -> SimulationReport:
+    """The run against `router`; `started`: the simulator started it with the scenario's
+    policy, so it knows that policy whole."""
+    async with router.channel() as channel:
         # The first call says at once whether the router is there and lets this run in.
         stub = pb_grpc.ReportingServiceStub(channel)
         status = await router.call(
@@ -313,7 +340,6 @@ async def simulate(
         )
         simulation = Simulation(scenario, channel, router.address, run_id, seed, known)
         return await simulation.execute(quiet)
-    raise AssertionError("unreachable")  # pragma: no cover (mypy: the stack may swallow)
 
 
 def connection_from_args(args: argparse.Namespace) -> RouterConnection | None:
