@@ -16,12 +16,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from contact_router_tools.proto_values import CHANNELS, channel_name
 from contact_router_tools.scenario import AgentGroup
-from contact_router_tools.simulation.context import (
-    FAILED_PRECONDITION,
-    HELD_RETRY,
-    RPC_TIMEOUT,
-    RunContext,
-)
+from contact_router_tools.simulation.context import HELD_RETRY, RPC_TIMEOUT, RunContext
 from contact_router_tools.simulation.records import AgentRecord
 
 if TYPE_CHECKING:
@@ -117,7 +112,7 @@ class Desks:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(agent.free.wait(), RPC_TIMEOUT * 3)
         request = pb.SignOutRequest(agent_id=agent.agent_id)
-        await run.rpc(self.api.SignOut, request, (FAILED_PRECONDITION,))
+        await run.rpc(self.api.SignOut, request, (grpc.StatusCode.FAILED_PRECONDITION,))
 
     async def _stream(self, agent: SimAgent, signed_in: bool) -> None:
         """Hold the agent's offer stream until cancelled, reconnecting after failures."""
@@ -153,14 +148,20 @@ class Desks:
         rec = self.customers.records.get(contact.idempotency_key)
         if run.closing.is_set() or agent.rng.random() < run.scenario.decline_probability:
             decline = pb.DeclineOfferRequest(agent_id=agent_id, offer_id=offer.offer_id)
-            if await run.rpc(api.DeclineOffer, decline, (FAILED_PRECONDITION,)) is not None:
+            declined = await run.rpc(
+                api.DeclineOffer, decline, (grpc.StatusCode.FAILED_PRECONDITION,)
+            )
+            if declined is not None:
                 run.counters.declined += 1
             return
         agent.held += 1
         agent.free.clear()
         try:
             accept = pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id)
-            if await run.rpc(api.AcceptOffer, accept, (FAILED_PRECONDITION,)) is None:
+            accepted = await run.rpc(
+                api.AcceptOffer, accept, (grpc.StatusCode.FAILED_PRECONDITION,)
+            )
+            if accepted is None:
                 return  # expired or withdrawn meanwhile
             answered = run.now()
             if rec is None:

@@ -24,7 +24,6 @@ RETRY = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # After a router restart an agent is unknown (NOT_FOUND) until its client signs in again,
 # which the agent's stream task does; ending or completing a held contact waits for that.
 HELD_RETRY = (*RETRY, grpc.StatusCode.NOT_FOUND)
-FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class RunContext:

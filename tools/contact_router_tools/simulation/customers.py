@@ -15,7 +15,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from contact_router_tools.proto_values import CHANNELS, optional
 from contact_router_tools.scenario import ChannelLoad
 from contact_router_tools.simulation.agents import SimAgent
-from contact_router_tools.simulation.context import FAILED_PRECONDITION, RunContext
+from contact_router_tools.simulation.context import RunContext
 from contact_router_tools.simulation.records import WAIT_REASONS, ContactRecord
 
 WAITING = (pb.CONTACT_STATE_QUEUED, pb.CONTACT_STATE_OFFERED)
@@ -197,7 +197,9 @@ class Customers:
     async def abandon(self, rec: ContactRecord, reason: str) -> None:
         """The customer leaves ("patience"), or the run leaves for it ("end-of-run")."""
         request = pb.AbandonContactRequest(contact_id=rec.contact_id)
-        done = await self.run.rpc(self.api.AbandonContact, request, (FAILED_PRECONDITION,))
+        done = await self.run.rpc(
+            self.api.AbandonContact, request, (grpc.StatusCode.FAILED_PRECONDITION,)
+        )
         if done is not None and done.contact.state == pb.CONTACT_STATE_ABANDONED:
             rec.abandoned, rec.abandon_reason = self.run.now(), reason
             rec.last_skills = frozenset(done.contact.required_skills)
