@@ -115,7 +115,14 @@ class Desks:
         await run.rpc(self.api.SignOut, request, (grpc.StatusCode.FAILED_PRECONDITION,))
 
     async def _stream(self, agent: SimAgent, signed_in: bool) -> None:
-        """Hold the agent's offer stream until cancelled, reconnecting after failures."""
+        """Hold the agent's offer stream until cancelled, reconnecting after failures.
+
+        Its own loop, not contactrouter.client.AgentDesk.offers(), on purpose: the run's
+        report counts each way a stream ends ("StreamOffers ended by server",
+        "StreamOffers UNAVAILABLE", ...), which offers() hides by reopening quietly; and
+        after any end the agent signs in again through run.rpc (retried and counted),
+        where offers() signs in again only after NOT_FOUND and stops when the router
+        ends the stream without an error."""
         errors = self.run.counters.errors
         while True:
             if signed_in:
