@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
+from contact_router_tools.tables import number, render_table
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from bench.common import rss_bytes, scratch_database, start_router_process, wait_serving
+from bench.harness import DEFAULT_ADMIN_URL
 from router.domain import Channel, Contact
 
-ADMIN_URL = os.environ.get(
-    "ROUTER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = os.environ.get("ROUTER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
 EMOJI = "\N{GRINNING FACE}"  # 4 bytes in UTF-8 and in CPython's str
 
 
@@ -47,13 +46,18 @@ SHAPES = (
 )
 
 
-def counted_bytes(shape: Shape, key: str) -> int:
-    """What one of these contacts counts against the byte limits (Contact.size)."""
+def key(n: int) -> str:
+    """The idempotency key of the n-th contact; its customer is f"customer-{key}"."""
+    return f"k{n:08d}"
+
+
+def counted_bytes(shape: Shape, n: int) -> int:
+    """What the n-th of these contacts counts against the byte limits (Contact.size)."""
     return Contact(
         id="00000000-0000-0000-0000-000000000000",
-        idempotency_key=key,
+        idempotency_key=key(n),
         channel=Channel.EMAIL,
-        customer_id=f"customer-{key}",
+        customer_id=f"customer-{key(n)}",
         queued_at=datetime.now(UTC),
         attributes=shape.attributes,
     ).size()
@@ -74,9 +78,9 @@ async def measure(shape: Shape, contacts: int) -> tuple[float, int]:
                         *(
                             stub.SubmitContact(
                                 pb.SubmitContactRequest(
-                                    idempotency_key=f"k{n:08d}",
+                                    idempotency_key=key(n),
                                     channel=pb.CHANNEL_EMAIL,
-                                    customer_id=f"customer-k{n:08d}",
+                                    customer_id=f"customer-{key(n)}",
                                     attributes=shape.attributes,
                                 )
                             )
@@ -86,18 +90,16 @@ async def measure(shape: Shape, contacts: int) -> tuple[float, int]:
                 after = rss_bytes(server.pid)
         finally:
             server.stop()
-    return (after - before) / contacts, counted_bytes(shape, "k00000000")
+    return (after - before) / contacts, counted_bytes(shape, 0)
 
 
 async def main(contacts: int) -> None:
-    print(f"{contacts} waiting emails per shape, resident memory of the router process")
-    print(f"{'shape':34} {'counted B':>10} {'RSS B/contact':>14} {'RSS / counted':>14}")
+    print(f"{contacts} waiting emails per shape, resident memory of the router process\n")
+    rows = []
     for shape in SHAPES:
-        gc.collect()
         per_contact, counted = await measure(shape, contacts)
-        print(
-            f"{shape.name:34} {counted:>10,} {per_contact:>14,.0f} {per_contact / counted:>14.2f}"
-        )
+        rows.append([shape.name, counted, number(per_contact, 0), number(per_contact / counted, 2)])
+    print(render_table((["shape", "counted B", "RSS B/contact", "RSS / counted"], rows)))
 
 
 if __name__ == "__main__":
