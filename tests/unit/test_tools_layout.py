@@ -1,15 +1,20 @@
 """The tools package stays a house of small modules: each under 600 lines, no private
 name imported from another module, and one table renderer (contact_router_tools.tables)
-that every command and script uses instead of aligning columns itself."""
+that every command and script uses instead of aligning columns itself; and the commands
+it adds to `contact-router` are the ones router/cli.py names."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from pathlib import Path
 
 import contact_router_tools
 import pytest
+from contact_router_tools import commands
+
+from router import cli
 
 ROOT = Path(__file__).parents[2]
 TOOLS = Path(contact_router_tools.__file__).parent
@@ -63,3 +68,11 @@ def test_columns_are_aligned_by_the_one_renderer(path: Path) -> None:
         )
     ]
     assert aligning == []
+
+
+def test_the_router_names_the_commands_the_tools_add() -> None:
+    """router/cli.py names the tools' commands (to say how to install the tools when one
+    is missing): the same commands the tools add to its parser, each with its run."""
+    added = argparse.ArgumentParser().add_subparsers(dest="command")
+    commands.add_commands(added)
+    assert set(added.choices) == set(cli.TOOLS) == set(commands.RUNS)

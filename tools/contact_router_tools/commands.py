@@ -19,7 +19,6 @@ from contact_router_tools import report_command, simulate, staffing_command
 from router import logs
 from router.errors import ConfigError, RouterError
 
-NAMES = ("simulate", "report", "staffing")
 RUNS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "simulate": simulate.run,
     "report": report_command.run_report,
