@@ -22,7 +22,7 @@ from typing import Any
 from contact_router_tools.scenario import NUMERIC_ROUTER_SETTINGS, load
 from contact_router_tools.simulate import simulate
 from contact_router_tools.simulation.report import SimulationReport
-from contact_router_tools.tables import Figure, percent, render_table, seconds
+from contact_router_tools.tables import percent, render_table, seconds
 
 
 def figures(setting: str, value: float, report: SimulationReport) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def text(setting: str, rows: list[dict[str, Any]]) -> str:
             c["answered"],
             c["abandoned"],
             percent(c["service_level"]),
-            Figure(c["threshold"], digits=0, unit="s"),
+            seconds(c["threshold"], digits=0),
             seconds(c["asa"]),
             seconds(c["p90_wait"]),
             seconds(c["max_wait"]),

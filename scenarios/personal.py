@@ -39,7 +39,7 @@ from typing import Any
 from contact_router_tools.scenario import Scenario, load
 from contact_router_tools.simulate import simulate
 from contact_router_tools.simulation.report import SimulationReport
-from contact_router_tools.tables import Figure, number, percent, render_table, seconds
+from contact_router_tools.tables import number, percent, render_table, seconds
 
 HERE = Path(__file__).parent
 
@@ -236,7 +236,7 @@ def text(name: str, rule: Rule, rows: list[dict[str, Any]], runs: list[dict[str,
                 number(r["cv"], 3),
                 seconds(r["backlog_asa"]),
                 seconds(r["backlog_max_wait"]),
-                Figure(r["cleared_at"], digits=0, unit="s"),
+                seconds(r["cleared_at"], digits=0),
             ]
             for r in rows
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from contact_router_tools import simulate
 from contact_router_tools.simulation.records import AgentRecord, ContactRecord, RunCounters
 from contact_router_tools.simulation.report import SimulationReport
 from contact_router_tools.simulation.run import run_clock
-from contact_router_tools.simulation.text import SECTIONS, render
+from contact_router_tools.simulation.text import SECTIONS, render, server_report
 from contactrouter.v1 import contact_router_pb2 as pb
 
 from router.errors import ConfigError
@@ -88,6 +89,20 @@ class TestSections:
         assert first.startswith("simulation ")
         assert "  router " in first
         assert "  target " not in first
+
+
+class TestServerReport:
+    def test_a_row_says_its_day_and_its_threshold_in_whole_simulated_seconds(self) -> None:
+        """The router's times are real seconds: x the time scale (1/3 s at 60x is 20 s)."""
+        report = everything()
+        report.time_scale = 60.0
+        row = pb.ServiceLevelRow(channel=pb.CHANNEL_PHONE, offered=1, threshold_seconds=1 / 3)
+        row.interval_start.FromDatetime(datetime(2026, 3, 4, tzinfo=UTC))
+        report.server = pb.GetServiceLevelResponse(rows=[row], formula="f")
+        _, (table, *_) = server_report(report)
+        (line,) = [line for line in table.splitlines() if " phone " in line]
+        assert line.split()[:3] == ["2026-03-04", "00:00", "phone"]
+        assert "20s" in line.split()
 
 
 def parsed(*argv: str) -> argparse.Namespace:

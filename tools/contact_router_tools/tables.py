@@ -43,9 +43,9 @@ class Figure:
         return f"{shown:{sign}.{self.digits}f}{self.unit}"
 
 
-def seconds(value: float | None) -> Figure:
-    """Seconds with one decimal: "12.3s"."""
-    return Figure(value, unit="s")
+def seconds(value: float | None, digits: int = 1) -> Figure:
+    """Seconds with `digits` decimals: "12.3s" (one, the default), "20s" (none)."""
+    return Figure(value, digits=digits, unit="s")
 
 
 def percent(value: float | None, *, signed: bool = False) -> Figure:

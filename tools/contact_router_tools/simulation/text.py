@@ -15,7 +15,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contact_router_tools.proto_values import channel_name, optional, when
 from contact_router_tools.simulation.figures import ChannelSummary
 from contact_router_tools.simulation.report import SimulationReport, scaled
-from contact_router_tools.tables import Figure, number, percent, render_table, seconds
+from contact_router_tools.tables import number, percent, render_table, seconds
 
 INDENT = "  "
 
@@ -186,7 +186,7 @@ def backlog(report: SimulationReport) -> Body | None:
     if b is None:
         return None
     rows: list[list[object]] = [
-        [agent, Figure(at, digits=0, unit="s"), n, handled] for agent, at, n, handled in b.per_agent
+        [agent, seconds(at, digits=0), n, handled] for agent, at, n, handled in b.per_agent
     ]
     cleared = "not all answered" if b.cleared_at is None else f"{b.cleared_at:.0f} s"
     return (
@@ -286,7 +286,7 @@ def _server_row(row: pb.ServiceLevelRow, scale: float) -> list[object]:
         channel_name(row.channel),
         *counts,
         row.answered_within_threshold,
-        Figure(row.threshold_seconds * scale, digits=0, unit="s"),
+        seconds(row.threshold_seconds * scale, digits=0),
         percent(optional(row, "service_level")),
         seconds(scaled(optional(row, "asa_seconds"), scale)),
         seconds(scaled(optional(row, "aht_seconds"), scale)),
