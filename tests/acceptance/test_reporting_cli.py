@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from contact_router_tools.chart import service_level_series
-from contact_router_tools.connection import RouterConnection
+from contact_router_tools.connection import DEFAULT_ROUTER, RouterConnection
 from contact_router_tools.report_command import add_report_arguments, unsplit_report
 from contact_router_tools.staffing_command import add_staffing_arguments
 from contactrouter.v1 import contact_router_pb2 as pb
@@ -115,6 +115,13 @@ class TestHelp:
         text = help_text(add_staffing_arguments)
         assert "default phone" in option_help(text, "--channel {", "--interval {")
         assert "default 30m" in option_help(text, "--interval {", "--forecast")
+
+    @pytest.mark.parametrize("add_arguments", [add_report_arguments, add_staffing_arguments])
+    def test_the_router_flag_says_its_default(
+        self, add_arguments: Callable[[argparse.ArgumentParser], None]
+    ) -> None:
+        text = help_text(add_arguments)
+        assert f"default {DEFAULT_ROUTER}" in option_help(text, "--router", "--tls-ca")
 
     async def test_the_report_benchmark_says_what_it_does_in_a_whole_sentence(self) -> None:
         process = await asyncio.create_subprocess_exec(

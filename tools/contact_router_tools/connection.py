@@ -32,8 +32,12 @@ FlagOf = Callable[[str], str | None]
 """A command's map from a protobuf field the router names to the flag that set it."""
 
 
-def add_router_arguments(parser: argparse.ArgumentParser, router_help: str) -> None:
-    """The connection flags, the same for every command."""
+def add_router_arguments(
+    parser: argparse.ArgumentParser,
+    router_help: str = f"the router's address (default {DEFAULT_ROUTER})",
+) -> None:
+    """The connection flags, the same for every command (`router_help`: what --router
+    means for a command whose default is not DEFAULT_ROUTER)."""
     group = parser.add_argument_group("connecting to the router")
     group.add_argument("--router", metavar="HOST:PORT", help=router_help)
     group.add_argument(

@@ -89,7 +89,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help="also draw service level per interval and channel against each channel's goal",
     )
     add_format_argument(parser, "one --section")
-    add_router_arguments(parser, "the router's address (default 127.0.0.1:50051)")
+    add_router_arguments(parser)
 
 
 def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Table:

@@ -122,7 +122,7 @@ def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
         "in [0, 1); agents to schedule = agents needed / (1 - shrinkage) (default 0)",
     )
     add_format_argument(parser, "the intervals")
-    add_router_arguments(parser, "the router's address (default 127.0.0.1:50051)")
+    add_router_arguments(parser)
 
 
 def read_forecast(path: Path) -> list[pb.ForecastInterval]:
