@@ -64,6 +64,7 @@ from contact_router_tools.scenario import parse
 from contact_router_tools.simulate import simulate
 from contact_router_tools.simulation.records import ContactRecord
 from contact_router_tools.simulation.report import SimulationReport
+from contact_router_tools.tables import Figure, number, percent, points, render_table, seconds
 
 from router.reporting.staffing import erlang_c
 from scenarios.erlang_c_core import (
@@ -237,35 +238,29 @@ def evaluate(pair: Pair, report: SimulationReport, batches: int = BATCHES) -> Re
     )
 
 
-def _points(value: float, sign: bool = True) -> str:
-    return format(100 * value, "+.1f" if sign else ".1f")
+def _row(r: Result) -> list[object]:
+    p = r.pair
+    verdict = r.verdict + (f" ({r.errors} gRPC errors)" if r.errors else "")
+    verdict += f" ({r.unanswered} unanswered)" if r.unanswered else ""
+    waiting = erlang_c(p.agents, p.agents * p.occupancy)
+    pair = [p.agents, percent(p.occupancy, 0), number(waiting, 3)]
+    pair += [Figure(p.time_scale, digits=0, unit="x"), r.contacts, number(r.relaxations, 1)]
+    raw = [percent(r.predicted), percent(r.measured.mean), points(r.difference)]
+    raw += [points(r.measured.half_width, signed=False), Figure(r.measured.lag1, 2, signed=True)]
+    raw += [number(r.realized_load, 2)]
+    paired = [percent(r.textbook), points(r.effect.mean), points(r.effect_bound, signed=False)]
+    paired += [points(r.overhead_effect), percent(r.estimate)]
+    times = [seconds(r.asa), seconds(r.textbook_asa), seconds(r.predicted_asa), seconds(r.aht)]
+    times += [Figure(r.overhead_ms, digits=1, unit="ms")]
+    return [*pair, *raw, *paired, *times, verdict]
 
 
 def table(results: list[Result]) -> str:
-    header = (
-        f"{'c':>3} {'occ':>4} {'C(c,a)':>6} {'scale':>5} {'contacts':>8} {'relax':>5}  "
-        f"{'Erl C':>6} {'measured':>8} {'diff':>6} {'95% CI':>6} {'lag1':>5} {'drawn a':>7}  "
-        f"{'textbook':>8} {'router':>6} {'95% CI':>6} {'overhd':>6} {'estimate':>8}  "
-        f"{'ASA':>5} {'txtbk':>5} {'Erlang':>6}  {'AHT':>6} {'overhead':>8}  verdict"
-    )
-    lines = [header, "-" * len(header)]
-    for r in results:
-        p = r.pair
-        a = p.agents * p.occupancy
-        lines.append(
-            f"{p.agents:>3} {p.occupancy:>4.0%} {erlang_c(p.agents, a):>6.3f} "
-            f"{p.time_scale:>4g}x {r.contacts:>8} {r.relaxations:>5.1f}  "
-            f"{r.predicted:>6.1%} {r.measured.mean:>8.1%} {_points(r.difference):>6} "
-            f"{'±' + _points(r.measured.half_width, False):>6} {r.measured.lag1:>+5.2f} "
-            f"{r.realized_load:>7.2f}  "
-            f"{r.textbook:>8.1%} {_points(r.effect.mean):>6} "
-            f"{'±' + _points(r.effect_bound, False):>6} {_points(r.overhead_effect):>6} "
-            f"{r.estimate:>8.1%}  "
-            f"{r.asa:>4.1f}s {r.textbook_asa:>4.1f}s {r.predicted_asa:>5.1f}s  "
-            f"{r.aht:>5.1f}s {r.overhead_ms:>6.1f}ms  {r.verdict}"
-            + (f" ({r.errors} gRPC errors)" if r.errors else "")
-            + (f" ({r.unanswered} unanswered)" if r.unanswered else "")
-        )
+    header = ["c", "occ", "C(c,a)", "scale", "contacts", "relax"]
+    header += ["Erl C", "measured", "diff", "±95% CI", "lag1", "drawn a"]
+    header += ["textbook", "router", "±95% CI", "overhd", "estimate"]
+    header += ["ASA", "txtbk", "Erlang", "AHT", "overhead", "verdict"]
+    lines = [render_table((header, [_row(r) for r in results]))]
     lines += [
         "",
         f"share answered within t = {TARGET:g} s of {HANDLE:g} s mean exponential handle time; "
@@ -288,9 +283,12 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def spread(pair: Pair, real_seconds: float, runs: int) -> str:
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def spread(pair: Pair, real_seconds: float, runs: int) -> list[object]:
     """What a perfect router would measure over runs of this length: the textbook queue
-    (no router, no overhead) on `runs` fresh draws, with the run's warm-up; one line of
+    (no router, no overhead) on `runs` fresh draws, with the run's warm-up; one row of
     percentiles of the share answered in time and of the ASA."""
     scenario = scenario_for(pair, real_seconds)
     duration, warm_up = scenario["duration"], scenario["warm_up"]
@@ -312,31 +310,27 @@ def spread(pair: Pair, real_seconds: float, runs: int) -> str:
     def pct(values: list[float], q: float) -> float:
         return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
-    return (
-        f"{pair.agents:>3} {pair.occupancy:>4.0%} {pair.time_scale:>4g}x "
-        f"{statistics.fmean(counts):>8.0f}  "
-        f"{service_level(pair.agents, pair.arrival_rate, HANDLE, TARGET):>6.1%}  "
-        + " ".join(f"{pct(shares, q):>6.1%}" for q in (0.05, 0.25, 0.5, 0.75, 0.95))
-        + f"  {average_speed_of_answer(pair.agents, pair.arrival_rate, HANDLE):>5.1f}s  "
-        + " ".join(f"{pct(asas, q):>5.1f}s" for q in (0.05, 0.25, 0.5, 0.75, 0.95))
-    )
+    return [
+        *(pair.agents, percent(pair.occupancy, 0), Figure(pair.time_scale, digits=0, unit="x")),
+        number(statistics.fmean(counts), 0),
+        percent(service_level(pair.agents, pair.arrival_rate, HANDLE, TARGET)),
+        *(percent(pct(shares, q)) for q in QUANTILES),
+        seconds(average_speed_of_answer(pair.agents, pair.arrival_rate, HANDLE)),
+        *(seconds(pct(asas, q)) for q in QUANTILES),
+    ]
 
 
 def spread_table(pairs: list[Pair], real_seconds: float, runs: int) -> str:
-    header = (
-        f"{'c':>3} {'occ':>4} {'scale':>5} {'contacts':>8}  {'Erl C':>6}  "
-        + " ".join(f"{'p' + str(q):>6}" for q in (5, 25, 50, 75, 95))
-        + f"  {'Erlang':>6}  "
-        + " ".join(f"{'p' + str(q):>6}" for q in (5, 25, 50, 75, 95))
-    )
-    lines = [header, "-" * len(header)]
-    lines += [spread(p, real_seconds, runs) for p in pairs]
+    percentiles = [f"p{q * 100:g}" for q in QUANTILES]
+    header = ["c", "occ", "scale", "contacts", "Erl C", *(f"SL {p}" for p in percentiles)]
+    header += ["Erlang", *(f"ASA {p}" for p in percentiles)]
+    lines = [render_table((header, [spread(p, real_seconds, runs) for p in pairs]))]
     lines += [
         "",
         f"a perfect router over {runs} runs of {real_seconds / 60:g} real minutes each "
         "(the textbook M/M/c queue on fresh draws, the check's warm-up left out): mean "
         "measured contacts, Erlang C and percentiles of the share answered within "
-        f"{TARGET:g} s, then Erlang C's ASA and percentiles of the ASA",
+        f"{TARGET:g} s (SL), then Erlang C's ASA and percentiles of the ASA",
     ]
     return "\n".join(lines)
 

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+from contact_router_tools.tables import Figure, number, percent, points, render_table, seconds
+
 from router.domain import Channel, Contact, Router, RoutingPolicy
 from router.domain.agent import AgentStatus
 from router.domain.events import ContactEvent, ContactEventKind, Event
@@ -354,32 +356,30 @@ def evaluate(run: CoreRun, batches: int = BATCHES) -> Result:
     )
 
 
+def _row(r: Result) -> list[object]:
+    p, run = r.run.pair, r.run
+    waiting = erlang_c(p.agents, p.agents * p.occupancy)
+    load = [p.agents, percent(p.occupancy, 0), number(waiting, 3), run.measured]
+    load += [percent(r.nominal), number(r.drawn_load, 2), percent(r.drawn)]
+    share = [percent(r.share.mean, 2), points(r.difference, 2)]
+    share += [points(r.share.half_width, 2, signed=False), Figure(r.share.lag1, 2, signed=True)]
+    share += [number(r.batch_relaxations, 1)]
+    asa = [seconds(r.asa.mean), number(r.asa.half_width, 1), seconds(r.drawn_asa)]
+    core = [percent(r.textbook, 2), r.differing, run.max_busy, run.idle_while_waiting]
+    core += [run.out_of_order, r.verdict]
+    return [*load, *share, *asa, *core]
+
+
 def table(results: list[Result]) -> str:
-    header = (
-        f"{'c':>3} {'occ':>4} {'C(c,a)':>6} {'contacts':>8}  {'Erl C':>6} {'drawn a':>7} "
-        f"{'Erl C':>6} {'measured':>8} {'diff':>5} {'95% CI':>6} {'lag1':>5} {'b/relax':>7}  "
-        f"{'ASA':>5} {'±':>4} {'Erlang':>6}  {'textbook':>8} {'differ':>6}  "
-        f"{'busy':>4} {'idle/w':>6} {'FCFS':>4}  verdict"
-    )
-    lines = [header, "-" * len(header)]
-    for r in results:
-        p, run = r.run.pair, r.run
-        a = p.agents * p.occupancy
-        lines.append(
-            f"{p.agents:>3} {p.occupancy:>4.0%} {erlang_c(p.agents, a):>6.3f} "
-            f"{run.measured:>8}  {r.nominal:>6.1%} {r.drawn_load:>7.2f} {r.drawn:>6.1%} "
-            f"{r.share.mean:>8.2%} {100 * r.difference:>+5.2f} "
-            f"{'±' + format(100 * r.share.half_width, '.2f'):>6} {r.share.lag1:>+5.2f} "
-            f"{r.batch_relaxations:>7.1f}  "
-            f"{r.asa.mean:>4.1f}s {r.asa.half_width:>4.1f} {r.drawn_asa:>5.1f}s  "
-            f"{r.textbook:>8.2%} {r.differing:>6}  "
-            f"{run.max_busy:>4} {run.idle_while_waiting:>6} {run.out_of_order:>4}  {r.verdict}"
-        )
+    header = ["c", "occ", "C(c,a)", "contacts", "Erl C", "drawn a", "drawn Erl C"]
+    header += ["measured", "diff", "±95% CI", "lag1", "b/relax", "ASA", "±", "Erlang"]
+    header += ["textbook", "differ", "busy", "idle/w", "FCFS", "verdict"]
+    lines = [render_table((header, [_row(r) for r in results]))]
     lines += [
         "",
         f"share answered within t = {TARGET:g} s; Poisson arrivals, exponential handle time "
         f"of {HANDLE:g} s mean, phone reserve 0, instant accepts, no wrap-up, no abandonment",
-        "C(c,a) and first Erl C: nominal load a = c x occupancy; drawn a and second Erl C: "
+        "C(c,a) and Erl C: nominal load a = c x occupancy; drawn a and drawn Erl C: "
         "the arrival rate and mean handle time the run drew (the verdict's reference)",
         "diff = measured - drawn Erlang C, in points; 95% CI by batch means "
         f"({BATCHES} batches, Student t); lag1 = autocorrelation of consecutive batch means; "

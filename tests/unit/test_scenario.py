@@ -285,3 +285,25 @@ class TestScriptsScenarios:
         for pair in PAIRS:
             scenario = parse(scenario_for(pair, 60.0))
             assert scenario.agents[0].count == pair.agents
+
+    def test_the_erlang_c_check_prints_its_table_with_the_renderer(self) -> None:
+        """One row per pair under the header, each figure in its column, the verdict last
+        (a run takes minutes, so the table is checked on a result made here)."""
+        from scenarios.erlang_c_check import PAIRS, Result, table
+        from scenarios.erlang_c_core import BatchMeans
+
+        result = Result(
+            pair=PAIRS[0], contacts=400, unanswered=0, relaxations=12.0, predicted=0.901,
+            realized_load=2.5, measured=BatchMeans(0.912, 0.02, 20, 0.05), textbook=0.905,
+            effect=BatchMeans(0.007, 0.004, 20, -0.1), overhead_effect=0.001, asa=4.0,
+            textbook_asa=4.2, predicted_asa=4.5, aht=180.3, overhead_ms=12.5, errors=0,
+        )  # fmt: skip
+        header, rule, row, *_ = table([result]).splitlines()
+        assert header.split()[:3] == ["c", "occ", "C(c,a)"]
+        assert set(rule) == {"-", " "}
+        cells = row.split()
+        assert cells[:2] == ["5", "50%"]
+        assert "91.2%" in cells
+        assert "+1.1" in cells  # measured - Erlang C, in points
+        assert "12.5ms" in cells
+        assert cells[-1] == "agrees"

@@ -21,8 +21,10 @@ TOOLS = Path(contact_router_tools.__file__).parent
 MODULES = sorted(TOOLS.rglob("*.py"))
 RENDERER = TOOLS / "tables.py"
 WIDTH = re.compile(r"(.?[<>=^])?[-+ ]?z?#?[1-9]")  # a width (zero-padded ids aside)
-# The scripts that print tables of simulation figures.
-USERS = [*MODULES, ROOT / "scenarios" / "personal.py", ROOT / "scenarios" / "compare.py"]
+# The scripts that print tables: every one under scenarios/, and the benchmark that
+# measures a waiting contact's memory.
+SCRIPTS = sorted((ROOT / "scenarios").glob("*.py"))
+USERS = [*MODULES, *SCRIPTS, ROOT / "bench" / "queue_memory.py"]
 
 
 def name(path: Path) -> str:

@@ -48,9 +48,14 @@ def seconds(value: float | None, digits: int = 1) -> Figure:
     return Figure(value, digits=digits, unit="s")
 
 
-def percent(value: float | None, *, signed: bool = False) -> Figure:
-    """A ratio as a percentage with one decimal: 0.8333 reads "83.3%"."""
-    return Figure(value, unit="%", scale=100.0, signed=signed)
+def percent(value: float | None, digits: int = 1, *, signed: bool = False) -> Figure:
+    """A ratio as a percentage with `digits` decimals: 0.8333 reads "83.3%" (one)."""
+    return Figure(value, digits=digits, unit="%", scale=100.0, signed=signed)
+
+
+def points(value: float | None, digits: int = 1, *, signed: bool = True) -> Figure:
+    """A difference of two shares in percentage points, signed: 0.015 reads "+1.5"."""
+    return Figure(value, digits=digits, scale=100.0, signed=signed)
 
 
 def number(value: float | None, digits: int) -> Figure:
