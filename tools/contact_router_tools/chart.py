@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 
-from contact_router_tools.proto_values import channel_name, when
+from contact_router_tools.proto_values import channel_name, optional, when
 from router.reporting.intervals import Interval, interval_starts, next_start
 
 if TYPE_CHECKING:
@@ -45,8 +45,9 @@ def service_level_series(
     series: dict[str, list[tuple[datetime, float]]] = {}
     for r in response.rows:
         points = series.setdefault(channel_name(r.channel), [])
-        if r.HasField("service_level"):
-            points.append((when(r.interval_start), r.service_level))
+        level = optional(r, "service_level")
+        if level is not None:
+            points.append((when(r.interval_start), level))
     return {name: sorted(points) for name, points in series.items()}
 
 

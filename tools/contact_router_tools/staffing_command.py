@@ -25,7 +25,7 @@ from contact_router_tools.connection import (
     add_router_arguments,
     field_flags,
 )
-from contact_router_tools.proto_values import CHANNELS, INTERVALS, stamp, when
+from contact_router_tools.proto_values import CHANNELS, INTERVALS, optional, stamp, when
 from contact_router_tools.ranges import named_range
 from contact_router_tools.tables import (
     Table,
@@ -215,7 +215,7 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
             *(figures if traffic else [None] * len(figures)),
         ]
         if with_abandonment:
-            row.append(r.abandonment if traffic and r.HasField("abandonment") else None)
+            row.append(optional(r, "abandonment") if traffic else None)
         rows.append(row)
     return header, rows
 

@@ -20,7 +20,7 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from contact_router_tools.proto_values import CHANNELS, channel_name
+from contact_router_tools.proto_values import CHANNELS, INTERVALS, channel_name, stamp
 from contact_router_tools.scenario import Scenario
 from contact_router_tools.simulation.agents import Desks, make_agents
 from contact_router_tools.simulation.context import RPC_TIMEOUT, RunContext, settle
@@ -187,16 +187,16 @@ class Simulation:
         run, scenario = self.run, self.run.scenario
         start = wall_start.replace(second=0, microsecond=0)
         end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
-        request = pb.GetServiceLevelRequest(interval=pb.INTERVAL_LENGTH_DAY)
-        request.start.FromDatetime(start)
-        request.end.FromDatetime(end)
+        request = pb.GetServiceLevelRequest(
+            start=stamp(start), end=stamp(end), interval=INTERVALS["day"]
+        )
         server = await run.rpc(self.reporting_api.GetServiceLevel, request)
         contacts = None
         if any(load.returning > 0 for load in scenario.channels.values()):
             # The server's own count of returning customers who reached their previous agent.
-            asked = pb.GetContactReportRequest(interval=pb.INTERVAL_LENGTH_DAY)
-            asked.start.FromDatetime(start)
-            asked.end.FromDatetime(end)
+            asked = pb.GetContactReportRequest(
+                start=stamp(start), end=stamp(end), interval=INTERVALS["day"]
+            )
             contacts = await run.rpc(self.reporting_api.GetContactReport, asked)
         note = scenario.cap_note()
         short_abandon = self.known.short_abandon
