@@ -160,7 +160,9 @@ class TestClosedForm:
         threshold=st.floats(0.5, 60),
         short_abandon=st.floats(0, 10),
     )
-    @settings(max_examples=40, deadline=None)
+    # The same 40 examples every run: the reference is a truncated sum compared at
+    # abs=1e-7, so a random draw could land on an edge it misses and fail by chance.
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
     def test_agrees_with_stepping_through_the_stages(
         self,
         agents: int,
