@@ -12,10 +12,31 @@ import pytest
 from router.config import Settings
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.errors import ConfigError
-from router.settings import BY_KEY, SETTINGS, VARIABLES, Kind, routing_policy
+from router.settings import BY_KEY, SETTINGS, VARIABLES, Kind, Variable, routing_policy
 from router.settings_doc import document
 
 PAGE = Path(__file__).parents[2] / "docs" / "configuration.md"
+WITH_DEFAULT = sorted(name for name, v in VARIABLES.items() if v.default is not None)
+WITHOUT_DEFAULT = sorted(name for name, v in VARIABLES.items() if v.default is None)
+
+
+def held(settings: Settings, variable: Variable) -> object:
+    """What `settings` holds for `variable`: its policy field (an empty set of skills
+    is None, as the variable names one skill), or the server setting it fills."""
+    field = variable.setting.field
+    if field is not None:
+        policy = settings.policy
+        value = getattr(policy if variable.channel is None else policy.of(variable.channel), field)
+        return None if value == frozenset() else value
+    server: dict[str, object] = {
+        "ROUTER_CONFIG_FILE": None,  # read at start, not kept (the file's values are)
+        "ROUTER_DATABASE_URL": settings.database_url,
+        "ROUTER_TOKENS_FILE": settings.tokens,
+        "ROUTER_TLS_CERT_FILE": settings.tls,
+        "ROUTER_TLS_KEY_FILE": settings.tls,
+        "ROUTER_TLS_CLIENT_CA_FILE": settings.tls,
+    }
+    return server[variable.name]
 
 
 class TestSchema:
@@ -58,12 +79,21 @@ class TestSchema:
         assert "max_per_hour" not in scaled
         assert "shutdown_grace_seconds" not in scaled
 
-    @pytest.mark.parametrize("name", sorted(VARIABLES))
+    @pytest.mark.parametrize("name", WITH_DEFAULT)
     def test_default_written_and_read_back(self, name: str) -> None:
         """Each default, written as an environment variable, reads back as itself."""
         variable = VARIABLES[name]
-        if variable.default is not None:
-            assert variable.parse_text(variable.text(variable.default)) == variable.default
+        assert variable.default is not None
+        assert variable.parse_text(variable.text(variable.default)) == variable.default
+
+    @pytest.mark.parametrize("name", WITHOUT_DEFAULT)
+    def test_a_setting_without_default_is_unset_when_empty(self, name: str) -> None:
+        """A variable without a default, left empty, is unset: the settings are those of
+        an empty environment, and what it would fill holds None (no file, plain gRPC,
+        the embedded PostgreSQL, no fallback...)."""
+        unset = Settings.from_env({})
+        assert Settings.from_env({name: ""}) == unset
+        assert held(unset, VARIABLES[name]) is None
 
     def test_the_page_is_current(self) -> None:
         """docs/configuration.md is what `make config-docs` renders from the schema."""
