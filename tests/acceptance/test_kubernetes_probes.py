@@ -28,6 +28,7 @@ from router.server import RunningRouter, start_router
 DEPLOY = Path(__file__).parents[2] / "deploy"
 DEPLOYMENT = DEPLOY / "kubernetes" / "deployment.yaml"
 SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,14 @@ def manifest_probes() -> list[GrpcProbe]:
     return probes
 
 
-async def passes(probe: GrpcProbe, router: RunningRouter) -> bool:
-    """What the kubelet concludes: SERVING passes; anything else (NOT_SERVING,
-    SERVICE_UNKNOWN, an error) fails."""
+async def probe_status(probe: GrpcProbe, router: RunningRouter) -> int:
+    """The status `router` answers the probe's Check with. The kubelet passes SERVING
+    only; an RPC error raises here, since a router that does not answer is no standby
+    answering NOT_SERVING."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{router.port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = await stub.Check(
-                health_pb2.HealthCheckRequest(service=probe.service), timeout=5
-            )
-        except grpc.aio.AioRpcError:
-            return False
-    return bool(reply.status == SERVING)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=probe.service), timeout=5)
+    return int(reply.status)
 
 
 @pytest.fixture
@@ -78,14 +75,19 @@ async def active_and_standby(
     database_url: str,
 ) -> AsyncIterator[tuple[RunningRouter, RunningRouter]]:
     """Two routers on one database, as the Deployment's two replicas: the first holds
-    the active lock, the second waits for it."""
+    the active lock, the second waits for it. Each is stopped whatever happens, the
+    first even when the second fails to start."""
     active = await start_router(database_url, RoutingPolicy(), "127.0.0.1", 0)
-    standby = await start_router(database_url, RoutingPolicy(), "127.0.0.1", 0, wait_active=False)
     try:
-        assert standby.active.switchboard is None, "the second router must be a standby"
-        yield active, standby
+        standby = await start_router(
+            database_url, RoutingPolicy(), "127.0.0.1", 0, wait_active=False
+        )
+        try:
+            assert standby.active.switchboard is None, "the second router must be a standby"
+            yield active, standby
+        finally:
+            await standby.stop(grace=0)
     finally:
-        await standby.stop(grace=0)
         await active.stop(grace=0)
 
 
@@ -104,8 +106,8 @@ class TestProbes:
         for probe in manifest_probes():
             if probe.kind == "readinessProbe":
                 continue
-            assert await passes(probe, active), f"{probe} fails on the active router"
-            assert await passes(probe, standby), f"{probe} fails on the standby"
+            assert await probe_status(probe, active) == SERVING, f"{probe}: the active router"
+            assert await probe_status(probe, standby) == SERVING, f"{probe}: the standby"
 
     async def test_readiness_picks_the_active_router_only(
         self, active_and_standby: tuple[RunningRouter, RunningRouter]
@@ -114,8 +116,8 @@ class TestProbes:
         Service sends every client to the active one."""
         active, standby = active_and_standby
         (readiness,) = [p for p in manifest_probes() if p.kind == "readinessProbe"]
-        assert await passes(readiness, active)
-        assert not await passes(readiness, standby)
+        assert await probe_status(readiness, active) == SERVING
+        assert await probe_status(readiness, standby) == NOT_SERVING
 
 
 def image_healthcheck() -> list[str]:
