@@ -348,13 +348,3 @@ class TestWhatSimulateKnows:
         assert document["phone_reserve"] is None
         assert document["client"]["thresholds_seconds"]["phone"] == 30.0
         assert document["client"]["short_abandon_seconds"] == 2.0
-        code, out, err = await command(
-            "simulate", "--router", f"127.0.0.1:{router_server.port}", "--duration", "1",
-            "--drain", "1", "--agents", "1", "--seed", "4", "--quiet",
-            within=90,
-        )  # fmt: skip
-        assert code == 0, err
-        heading = out.splitlines()[0]
-        assert heading.startswith("simulation ")
-        assert "reserve" not in heading
-        assert "phone 30 s" in out

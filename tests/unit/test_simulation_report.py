@@ -90,6 +90,13 @@ class TestSections:
         assert "  router " in first
         assert "  target " not in first
 
+    def test_the_heading_claims_no_reserve_it_does_not_know(self) -> None:
+        """A run against --router cannot know the router's phone reserve."""
+        report = everything()
+        assert "phone reserve 1" in render(report).splitlines()[0]
+        report.phone_reserve = None
+        assert "reserve" not in render(report).splitlines()[0]
+
 
 class TestServerReport:
     def test_a_row_says_its_day_and_its_threshold_in_whole_simulated_seconds(self) -> None:
