@@ -118,6 +118,8 @@ def _service_level_row(row: ContactRow) -> pb.ServiceLevelRow:
 
 def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
     f = row.figures
+    detail = f.detail
+    assert detail is not None, "GetContactReport reads its rows with detail"
     message = pb.ContactReportRow(
         interval_start=timestamp(f.interval_start),
         channel=channel_to_proto(f.channel),
@@ -129,14 +131,14 @@ def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
         answered_within_threshold=f.answered_within_threshold,
         still_waiting=f.still_waiting,
         threshold_seconds=f.threshold_seconds,
-        transfers=f.transfers,
-        returning_answered=f.returning_answered,
-        returning_to_previous_agent=f.returning_to_previous_agent,
+        transfers=detail.transfers,
+        returning_answered=detail.returning_answered,
+        returning_to_previous_agent=detail.returning_to_previous_agent,
     )
     _optional(message, "service_level", row.service_level)
     _optional(message, "abandonment_rate", row.abandonment_rate)
     _optional(message, "asa_seconds", f.asa_seconds)
-    _optional(message, "p90_wait_seconds", f.p90_wait_seconds)
+    _optional(message, "p90_wait_seconds", detail.p90_wait_seconds)
     _optional(message, "longest_wait_seconds", f.longest_wait_seconds)
     _optional(message, "aht_seconds", f.aht_seconds)
     _optional(message, "mean_talk_seconds", f.mean_talk_seconds)
@@ -152,7 +154,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         start, end = _range("start", "end", request)
         interval = _interval(request.interval, _SERVICE_LEVEL_INTERVALS)
         report = await self._reporting.contact_report(
-            start, end, interval, _channels(request.channels)
+            start, end, interval, _channels(request.channels), detail=False
         )
         return pb.GetServiceLevelResponse(
             rows=[_service_level_row(row) for row in report.rows],

@@ -111,9 +111,16 @@ WHERE contact_id = $1 ORDER BY id;
 -- Per interval, channel (and required skill when $8) for contacts queued in [$1, $2):
 -- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,
 -- which bins by calendar month), $5 channels, $6 their thresholds, $7 the short-abandon
--- seconds. The one count of service level: GetServiceLevel and GetContactReport both
--- read it (the view interval_service_level counts by the same definitions for readers
--- of SQL). Transfers are events of kind 'transferred' (0 until such events exist).
+-- seconds. The one count of service level: GetServiceLevel, GetContactReport and
+-- staffing from history all read it (the view interval_service_level counts by the same
+-- definitions for readers of SQL). Transfers are events of kind 'transferred' (0 until
+-- such events exist).
+-- $9 detail: false leaves out what only GetContactReport shows and what costs most: the
+-- returning customers (0), the transfers (0) and the 90th percentile wait (NULL). Report
+-- reads run with plan_cache_mode = force_custom_plan, so PostgreSQL plans each call with
+-- $9 as a constant: false removes the history join (nothing refers to it), and the
+-- transfers read is a one-time filter that is false (in a generic plan the history
+-- lookup is one too, evaluated per contact but reading nothing).
 -- Returning customers: an answered contact whose customer had a contact completed (any
 -- channel, any time) before this one was queued; to the previous agent when its first
 -- answer was by the agent who completed the latest of those. Each customer's completions
@@ -123,6 +130,9 @@ WHERE contact_id = $1 ORDER BY id;
 -- answer takes an offer: one answer, no transfer); otherwise its first 'answered' event,
 -- which is at answered_at (a transfer keeps the first answer), read only for returning
 -- contacts. OFFSET 0 keeps timed's flags computed before the sort, not its arrays sorted.
+-- The 90th percentile is taken from each group's array of answered waits rather than by
+-- percentile_cont over the rows: an ordered-set aggregate makes PostgreSQL sort every row
+-- by group even when its filter is false, an array_agg lets it hash the groups.
 WITH thresholds AS (
     SELECT * FROM unnest($5::text[], $6::double precision[]) AS t(channel, threshold)
 ),
@@ -154,15 +164,16 @@ timed AS (
         END AS to_previous_agent
     FROM contacts AS c
     JOIN thresholds AS th ON th.channel = c.channel
-    CROSS JOIN LATERAL (
+    LEFT JOIN LATERAL (
         SELECT
             array_agg(p.completed_at ORDER BY p.completed_at, p.agent_id) AS completed_at,
             array_agg(p.agent_id ORDER BY p.completed_at, p.agent_id) AS agent_id
         FROM contacts AS p
-        WHERE p.customer_id = c.customer_id AND p.queued_at < $2 AND p.completed_at < $2
-    ) AS history
+        WHERE $9::boolean
+          AND p.customer_id = c.customer_id AND p.queued_at < $2 AND p.completed_at < $2
+    ) AS history ON true
     CROSS JOIN LATERAL (
-        SELECT CASE WHEN c.answered_at IS NOT NULL THEN history.agent_id[
+        SELECT CASE WHEN $9::boolean AND c.answered_at IS NOT NULL THEN history.agent_id[
             width_bucket(c.queued_at - INTERVAL '1 microsecond', history.completed_at)
         ] END AS agent_id
     ) AS previous
@@ -172,7 +183,7 @@ timed AS (
 transfers AS (
     SELECT e.contact_id, count(*) AS transfers
     FROM contact_events AS e
-    WHERE e.kind = 'transferred' AND e.at >= $1
+    WHERE $9::boolean AND e.kind = 'transferred' AND e.at >= $1
     GROUP BY e.contact_id
 ),
 figures AS (
@@ -195,8 +206,7 @@ figures AS (
         count(*) FILTER (WHERE t.within_threshold) AS answered_within_threshold,
         count(*) FILTER (WHERE NOT t.answered AND NOT t.abandoned) AS still_waiting,
         avg(t.wait_seconds) FILTER (WHERE t.answered) AS asa_seconds,
-        percentile_cont(0.9) WITHIN GROUP (ORDER BY t.wait_seconds)
-            FILTER (WHERE t.answered) AS p90_wait_seconds,
+        array_agg(t.wait_seconds) FILTER (WHERE $9::boolean AND t.answered) AS answered_waits,
         count(*) FILTER (WHERE t.returning) AS returning_answered,
         count(*) FILTER (WHERE t.to_previous_agent) AS returning_to_previous_agent
     FROM timed AS t
@@ -207,7 +217,13 @@ figures AS (
     LEFT JOIN transfers AS tr ON tr.contact_id = t.id
     GROUP BY 1, 2, 3
 )
-SELECT f.*, th.threshold
+SELECT
+    f.interval_start, f.channel, f.skill, th.threshold, f.aht_seconds, f.mean_talk_seconds,
+    f.mean_acw_seconds, f.longest_wait_seconds, f.total_wait_seconds, f.transfers, f.offered,
+    f.answered, f.abandoned, f.short_abandoned, f.answered_within_threshold, f.still_waiting,
+    f.asa_seconds, f.returning_answered, f.returning_to_previous_agent,
+    (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY w) FROM unnest(f.answered_waits) AS w)
+        AS p90_wait_seconds
 FROM figures AS f
 JOIN thresholds AS th ON th.channel = f.channel
 ORDER BY f.interval_start, f.channel, f.skill;

@@ -1,6 +1,6 @@
 """Reporting reads (and the feedback write): named queries from the reporting section
-of queries.sql turned into plain values. Shaping them into reports is
-router/reporting/report.py's job."""
+of queries.sql turned into plain values. Shaping them into reports is router/reporting's
+job."""
 
 from __future__ import annotations
 
@@ -18,8 +18,13 @@ from router.store.fetch import fetch
 
 # A month's report sorts a million rows: in memory, not in temporary files (work_mem is
 # per sort, and only these read-only transactions get it). JIT compiles for longer than
-# these queries run.
-_REPORT_SETTINGS = "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off"
+# these queries run. Each report is planned for its own arguments (a few milliseconds)
+# rather than by a generic plan: report_contacts leaves out its costliest reads when
+# `detail` is false only where PostgreSQL sees that false as a constant.
+REPORT_SETTINGS = (
+    "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off; "
+    "SET LOCAL plan_cache_mode = force_custom_plan"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +44,23 @@ class ContactFigures:
     answered_within_threshold: int
     still_waiting: int
     asa_seconds: float | None
-    p90_wait_seconds: float | None
     longest_wait_seconds: float | None
     aht_seconds: float | None
     mean_talk_seconds: float | None
     mean_acw_seconds: float | None
-    transfers: int
     total_wait_seconds: float
     """Sum of the waits of answered and abandoned contacts (patience estimates)."""
+    detail: ContactDetail | None
+    """None when read without detail (service level and staffing need none of it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDetail:
+    """The figures only the contact report shows; the costly part of the read (each
+    contact's customer history, the transfer events, a sort of the answered waits)."""
+
+    p90_wait_seconds: float | None
+    transfers: int
     returning_answered: int
     """Answered contacts whose customer had a contact completed before they were queued."""
     returning_to_previous_agent: int
@@ -109,7 +123,7 @@ class Reports:
         self._pool = pool
 
     async def _read(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        return await fetch(self._pool, name, *args, settings=_REPORT_SETTINGS)
+        return await fetch(self._pool, name, *args, settings=REPORT_SETTINGS)
 
     async def contacts(
         self,
@@ -120,7 +134,11 @@ class Reports:
         short_abandon: float,
         *,
         by_skill: bool = False,
+        detail: bool = True,
     ) -> list[ContactFigures]:
+        """Contacts queued in [start, end) per interval and channel (of `thresholds`: each
+        channel's answer threshold), and required skill with `by_skill`; without `detail`,
+        only what service level and staffing need, at a fraction of the cost."""
         channels = list(thresholds)
         rows = await self._read(
             "report_contacts",
@@ -132,6 +150,7 @@ class Reports:
             [thresholds[c] for c in channels],
             short_abandon,
             by_skill,
+            detail,
         )
         return [
             ContactFigures(
@@ -146,15 +165,19 @@ class Reports:
                 answered_within_threshold=r["answered_within_threshold"],
                 still_waiting=r["still_waiting"],
                 asa_seconds=r["asa_seconds"],
-                p90_wait_seconds=r["p90_wait_seconds"],
                 longest_wait_seconds=r["longest_wait_seconds"],
                 aht_seconds=r["aht_seconds"],
                 mean_talk_seconds=r["mean_talk_seconds"],
                 mean_acw_seconds=r["mean_acw_seconds"],
-                transfers=r["transfers"],
                 total_wait_seconds=r["total_wait_seconds"],
-                returning_answered=r["returning_answered"],
-                returning_to_previous_agent=r["returning_to_previous_agent"],
+                detail=ContactDetail(
+                    p90_wait_seconds=r["p90_wait_seconds"],
+                    transfers=r["transfers"],
+                    returning_answered=r["returning_answered"],
+                    returning_to_previous_agent=r["returning_to_previous_agent"],
+                )
+                if detail
+                else None,
             )
             for r in rows
         ]

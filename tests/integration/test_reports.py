@@ -23,7 +23,7 @@ from router.reporting.intervals import Interval
 from router.reporting.reporting import Reporting, StaffingRequest
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
-from router.store.reports import ContactFigures
+from router.store.reports import ContactDetail, ContactFigures
 
 THRESHOLDS = {Channel.PHONE: 20.0, Channel.CHAT: 60.0, Channel.EMAIL: 3600.0}
 NOW = datetime(2026, 3, 2, 11, 45, tzinfo=UTC)
@@ -200,6 +200,12 @@ def by_interval(rows: list[ContactFigures]) -> dict[tuple[datetime, Channel, str
     return {(r.interval_start, r.channel, r.skill): r for r in rows}
 
 
+def detail(row: ContactFigures) -> ContactDetail:
+    """The row's detail (read with detail, the default)."""
+    assert row.detail is not None
+    return row.detail
+
+
 class TestContactReport:
     async def test_fifteen_minutes(self, morning: Store) -> None:
         """Every figure of both phone intervals, including the call across 10:15."""
@@ -220,12 +226,12 @@ class TestContactReport:
         )
         assert (first.answered_within_threshold, first.still_waiting) == (1, 0)
         assert first.asa_seconds == 20.0
-        assert first.p90_wait_seconds == pytest.approx(28.0)
+        assert detail(first).p90_wait_seconds == pytest.approx(28.0)
         assert first.longest_wait_seconds == 40.0
         assert first.aht_seconds == 345.0
         assert first.mean_talk_seconds == 300.0
         assert first.mean_acw_seconds == 45.0
-        assert first.transfers == 0
+        assert detail(first).transfers == 0
 
         second = rows[(t("10:15:00"), Channel.PHONE, "")]
         assert (second.offered, second.answered, second.abandoned, second.still_waiting) == (
@@ -297,8 +303,8 @@ class TestContactReport:
         rows = by_interval(
             await morning.reports.contacts(START, END, Interval.MINUTES_15, THRESHOLDS, 5.0)
         )
-        assert rows[(t("10:00:00"), Channel.PHONE, "")].transfers == 2
-        assert rows[(t("10:15:00"), Channel.PHONE, "")].transfers == 0
+        assert detail(rows[(t("10:00:00"), Channel.PHONE, "")]).transfers == 2
+        assert detail(rows[(t("10:15:00"), Channel.PHONE, "")]).transfers == 0
 
 
 class TestAgentReport:
@@ -496,7 +502,7 @@ class TestTransferredContactsInTheAgentReport:
         assert (erin.aht_seconds, erin.acw_seconds_total) == (300.0, 60.0)
         rows = await store.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
         (phone,) = [r for r in rows if r.channel is Channel.PHONE]
-        assert (phone.transfers, phone.answered, phone.asa_seconds) == (1, 1, 10.0)
+        assert (detail(phone).transfers, phone.answered, phone.asa_seconds) == (1, 1, 10.0)
 
 
 async def events(db: asyncpg.Connection, contact_id: uuid.UUID, *steps: tuple[str, str]) -> None:
@@ -606,8 +612,8 @@ class TestReturningCustomers:
         counts = {
             (r.interval_start.hour, r.channel, r.skill.removeprefix("case:")): (
                 r.answered,
-                r.returning_answered,
-                r.returning_to_previous_agent,
+                detail(r).returning_answered,
+                detail(r).returning_to_previous_agent,
             )
             for r in rows
         }
@@ -637,7 +643,12 @@ class TestReturningCustomers:
         at 09:00): returning, not to the previous agent."""
         hours = await cases.reports.contacts(START, END, Interval.HOUR, THRESHOLDS, 5.0)
         assert [
-            (r.interval_start.hour, r.answered, r.returning_answered, r.returning_to_previous_agent)
+            (
+                r.interval_start.hour,
+                r.answered,
+                detail(r).returning_answered,
+                detail(r).returning_to_previous_agent,
+            )
             for r in hours
         ] == [(10, 1, 0, 0), (11, 14, 10, 7)]
         month = await cases.reports.contacts(
@@ -648,8 +659,25 @@ class TestReturningCustomers:
             5.0,
         )
         assert {
-            r.channel: (r.returning_answered, r.returning_to_previous_agent) for r in month
+            r.channel: (detail(r).returning_answered, detail(r).returning_to_previous_agent)
+            for r in month
         } == {Channel.PHONE: (10, 7), Channel.CHAT: (0, 0), Channel.EMAIL: (1, 0)}
+
+    @pytest.mark.parametrize("by_skill", [False, True])
+    async def test_without_detail_the_other_figures_are_the_same(
+        self, cases: Store, by_skill: bool
+    ) -> None:
+        """Read without detail (service level, staffing), every row and every figure but
+        the detail is what the full read gives."""
+        full = await cases.reports.contacts(
+            START, END, Interval.HOUR, THRESHOLDS, 5.0, by_skill=by_skill
+        )
+        light = await cases.reports.contacts(
+            START, END, Interval.HOUR, THRESHOLDS, 5.0, by_skill=by_skill, detail=False
+        )
+        assert len(full) >= 2
+        assert all(row.detail is not None for row in full)
+        assert [dataclasses.replace(row, detail=None) for row in full] == light
 
 
 @pytest.fixture
