@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -21,8 +22,9 @@ class RouterProcess:
     """One server process. Its log lines are read as they come, so a test can wait
     for an event (`router_listening`, `router_active`...) instead of sleeping."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, *, own_group: bool = False) -> None:
         self.process = process
+        self.own_group = own_group
         self.lines: list[str] = []
         self.events: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
@@ -30,16 +32,23 @@ class RouterProcess:
 
     @classmethod
     async def start(
-        cls, env: dict[str, str], *, until: str = "router_active", own_group: bool = False
+        cls,
+        env: dict[str, str],
+        *,
+        args: Sequence[str] = (),
+        until: str = "router_active",
+        own_group: bool = False,
     ) -> RouterProcess:
-        """Start serving with `env` over the defaults; return once `until` is logged.
+        """`serve ARGS` with `env` over the defaults; return once `until` is logged.
         With `own_group`, in a process group of its own, as a terminal runs a command:
-        `interrupt()` then reaches it and its children, as Ctrl-C does."""
+        `interrupt()` then reaches it and its children, as Ctrl-C does, and `kill()`
+        kills them all (the staffing worker processes too)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "router.cli",
             "serve",
+            *args,
             env={
                 **os.environ,
                 "ROUTER_PORT": "0",
@@ -51,7 +60,7 @@ class RouterProcess:
             stdout=asyncio.subprocess.DEVNULL,
             start_new_session=own_group,
         )
-        started = cls(process)
+        started = cls(process, own_group=own_group)
         try:
             await started.wait_for(until, START_TIMEOUT)
         except BaseException:
@@ -109,7 +118,12 @@ class RouterProcess:
         return await self.stop(signal.SIGINT)
 
     async def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash."""
+        """SIGKILL: no shutdown code runs, as in a crash. Started with `own_group`, the
+        whole group is killed, even once the router itself has exited: no child it
+        started outlives the test."""
+        if self.own_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         await self.stop(signal.SIGKILL)
 
     @property
