@@ -807,4 +807,5 @@ class TestReportingLayer:
         + 5) s of phone waits over 2 abandons."""
         plan = await reporting.staffing(staffing_request(with_abandonment=True))
         assert plan.question.patience == pytest.approx((10 + 30 + 3 + 40 + 5) / 2)
+        assert len(plan.rows) == 2
         assert all(r.staffed.abandonment is not None for r in plan.rows)

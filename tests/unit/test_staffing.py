@@ -195,6 +195,12 @@ class TestPlans:
         assert estimated_patience(0, 360.0) is None
 
 
+def own_children(others: set[int | None]) -> list[multiprocessing.process.BaseProcess]:
+    """This process's children started since `others` were listed: the pool's workers,
+    not another test's."""
+    return [child for child in multiprocessing.active_children() if child.pid not in others]
+
+
 class TestWorkers:
     async def test_a_worker_that_dies_is_unavailable_and_replaced(self) -> None:
         """A worker process killed mid-request (out of memory, say) answers that request
@@ -203,13 +209,14 @@ class TestWorkers:
         workers = StaffingWorkers()
         heavy = [(297_000.0, 300.0)] * 200  # seconds of arithmetic
         ask = question(interval_seconds=900.0, target=0.99, threshold=1.0)
+        others = {child.pid for child in multiprocessing.active_children()}
         try:
             running = asyncio.ensure_future(workers.staff(ask, heavy))
             deadline = time.monotonic() + 30
-            while not multiprocessing.active_children():
+            while not (own := own_children(others)):
                 assert time.monotonic() < deadline, "no worker process started"
                 await asyncio.sleep(0.01)
-            for child in multiprocessing.active_children():
+            for child in own:
                 child.kill()
             with pytest.raises(Unavailable):
                 await running
