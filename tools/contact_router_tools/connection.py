@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
-from contactrouter.client import ClientTls, connect
+from contactrouter.client import TOKEN_VARIABLE, ClientTls, connect
 from contactrouter.error_details import ErrorDetails, error_details
 
 from router.errors import ConfigError, RouterError
 
 DEFAULT_ROUTER = "127.0.0.1:50051"
-TOKEN_VARIABLE = "CONTACT_ROUTER_TOKEN"
 FORMATS = ("table", "json", "csv")
 START_HINT = "start one (`make run` or `contact-router serve`) or pass --router HOST:PORT"
 
