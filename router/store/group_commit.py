@@ -8,7 +8,10 @@ transaction runs, new writes pile up and go together in the next, so the batch
 grows with the load and durability costs one commit per batch, not per RPC.
 
 It writes on the connection that holds the active router's lock (see active_lock):
-a router that lost the lock cannot write.
+a router that lost the lock cannot write. One transaction at a time, on that one
+connection: that is what makes the events' `seq` numbers rise in commit order
+(event_feed.py), so every write to contact_events and agent_status_log goes through
+here, and each transaction that records events notifies their readers.
 
 Failures:
 - PostgreSQL unreachable (an outage): writes that must not be lost (state already
@@ -259,6 +262,9 @@ class GroupCommit:
                     rows = by_statement[name]
                     if rows:
                         await connection.executemany(QUERIES[name], rows)
+                if by_statement["insert_contact_event"] or by_statement["insert_agent_status"]:
+                    # Readers of the event stream (and a standby) wake when this commits.
+                    await connection.execute(QUERIES["notify_events"])
         except OUTAGE:
             self._lock.drop_connection()
             raise

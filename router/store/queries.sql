@@ -102,6 +102,55 @@ ORDER BY e.at, e.id;
 SELECT kind, at, agent_id, offer_id, reason FROM contact_events
 WHERE contact_id = $1 ORDER BY id;
 
+-- ====================================================================== event stream
+-- Reads for the event stream and the standby (router/store/event_feed.py). seq is the
+-- commit order of both tables (migration 0006).
+
+-- events_after --
+-- Up to $2 contact events and agent status changes numbered above $1, in commit order.
+-- A contact event carries its contact's channel, customer, attributes and skills, and
+-- those timings (with the disposition) that had happened by the event, so the same
+-- event reads the same however late it is read (but offered_at: the latest offer up to
+-- then that is still recorded). An agent event has no contact_id.
+WITH recorded AS (
+    (SELECT e.seq, e.at, e.kind, e.contact_id, e.agent_id, e.offer_id, e.reason,
+            NULL::text AS status, NULL::boolean AS connected
+     FROM contact_events AS e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2)
+    UNION ALL
+    (SELECT l.seq, l.at, l.kind, NULL::uuid, l.agent_id, NULL::uuid, l.reason,
+            l.status, l.connected
+     FROM agent_status_log AS l WHERE l.seq > $1 ORDER BY l.seq LIMIT $2)
+    ORDER BY seq LIMIT $2
+)
+SELECT
+    r.*,
+    c.channel, c.customer_id, c.attributes, c.required_skills, c.queued_at,
+    CASE WHEN c.offered_at <= r.at THEN c.offered_at END AS offered_at,
+    CASE WHEN c.answered_at <= r.at THEN c.answered_at END AS answered_at,
+    CASE WHEN c.ended_at <= r.at THEN c.ended_at END AS ended_at,
+    CASE WHEN c.completed_at <= r.at THEN c.completed_at END AS completed_at,
+    CASE WHEN c.abandoned_at <= r.at THEN c.abandoned_at END AS abandoned_at,
+    CASE WHEN c.completed_at <= r.at THEN c.disposition END AS disposition
+FROM recorded AS r
+LEFT JOIN contacts AS c ON c.id = r.contact_id
+ORDER BY r.seq;
+
+-- event_origin --
+-- What names this database in a cursor (its random origin id and its oid), and the
+-- highest number handed out so far (a cursor above it is from the future).
+SELECT o.id AS origin,
+       (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())::bigint AS oid,
+       (SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END FROM event_seq AS s) AS last_seq
+FROM event_stream_origin AS o;
+
+-- last_event_seq --
+-- The highest number handed out so far (committed or not).
+SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_seq;
+
+-- notify_events --
+-- Sent inside each transaction that records events: readers wake when it commits.
+SELECT pg_notify('contact_router_events', '');
+
 -- ====================================================================== reporting
 -- Reads for ReportingService and `contact-router report` (router/store/reports.py).
 -- Contacts count in the interval in which they were queued; agent time is cut at the

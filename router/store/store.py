@@ -27,6 +27,7 @@ from router.domain import (
 )
 from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
+from router.store.event_feed import EventFeed
 from router.store.fetch import fetch
 from router.store.group_commit import GroupCommit, Write
 from router.store.migrations import migrate
@@ -58,6 +59,8 @@ class Store:
         self._lock = ActiveLock(dsn)
         self._writer: GroupCommit | None = None
         self.reports = Reports(pool)
+        self.events = EventFeed(pool, dsn)
+        """The recorded events in commit order, by cursor and live (event_feed.py)."""
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:

@@ -27,6 +27,7 @@ TABLES = {
     "contact_feedback",
     "channel_targets",
     "schema_migrations",
+    "event_stream_origin",
 }
 VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 
