@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import os
 import sys
 from types import ModuleType
 
@@ -101,10 +102,14 @@ def _serve(options: dict[str, str]) -> int:
     (exit 1) is one line saying what to do, not a traceback."""
     try:
         settings = Settings.from_env(options=options)
-        logs.configure(settings.log_format, settings.log_level)
+        # Imported here: the tools' commands need neither OpenTelemetry nor the server.
+        from router.tracing import Tracing
+
+        tracing = Tracing.from_environment(os.environ)
+        logs.configure(settings.log_format, settings.log_level, trace_ids=tracing is not None)
         from router.server import serve
 
-        return asyncio.run(serve(settings))
+        return asyncio.run(serve(settings, tracing))
     except ConfigError as error:
         return _failed(error, 2)
     except StartupError as error:

@@ -12,6 +12,7 @@ import os
 import sys
 
 import structlog
+from opentelemetry import trace
 
 # gRPC core writes lines of its own to stderr, not JSON (`I1204 20:40:53 ... fork_posix.cc:71]
 # Other threads are currently calling into gRPC, skipping fork() handlers`), at INFO and
@@ -22,8 +23,21 @@ import structlog
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def configure(log_format: str = "auto", level: str = "info") -> None:
-    """`auto` renders for humans on a TTY and JSON otherwise."""
+def add_trace_ids(
+    logger: object, method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """trace_id and span_id of the current span (router/tracing.py), as an OTLP backend
+    shows them (hex), on each line logged inside one; installed only with tracing on."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event_dict["trace_id"] = format(span.trace_id, "032x")
+        event_dict["span_id"] = format(span.span_id, "016x")
+    return event_dict
+
+
+def configure(log_format: str = "auto", level: str = "info", *, trace_ids: bool = False) -> None:
+    """`auto` renders for humans on a TTY and JSON otherwise; `trace_ids` (tracing is
+    on) adds the current span's ids to each line."""
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
@@ -33,6 +47,7 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *([add_trace_ids] if trace_ids else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

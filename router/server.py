@@ -12,6 +12,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import grpc
 import structlog
@@ -37,6 +38,9 @@ from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
 from router.switchboard import Switchboard
+
+if TYPE_CHECKING:
+    from router.tracing import Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -134,6 +138,7 @@ async def start_router(
     wait_active: bool = True,
     tokens: Tokens | None = None,
     tls: ServerTls | None = None,
+    tracing: Tracing | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -143,7 +148,10 @@ async def start_router(
     wait_active=False it returns at once and activates in the background.
 
     Without `tokens` anyone who reaches the port could read customers' details, so
-    the router then listens on loopback only, whatever `host` says."""
+    the router then listens on loopback only, whatever `host` says.
+
+    With `tracing` (router/tracing.py) each RPC gets a span and each commit batch one;
+    without it nothing of tracing is installed."""
     if tokens is None and host not in _LOOPBACK:
         log.warning(
             "listening_on_loopback_only",
@@ -154,6 +162,8 @@ async def start_router(
     elif tokens is not None and tls is None and host not in _LOOPBACK:
         log.warning("tokens_without_tls", hint="bearer tokens cross the network in clear text")
     store = await _open_store(database_url)
+    if tracing is not None:
+        store.writer_factory = tracing.group_commit
     try:
         applied = await store.migrate()
     except BaseException:
@@ -182,6 +192,9 @@ async def start_router(
     interceptors: list[grpc.aio.ServerInterceptor] = [RefuseMalformedRequests()]
     if tokens is not None:
         interceptors.insert(0, AccessInterceptor(tokens, _owner_of(active)))
+    if tracing is not None:
+        # Outermost: refused calls (no token, bad bytes) get their span too.
+        interceptors[:0] = tracing.interceptors()
     server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
     pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)
@@ -362,7 +375,7 @@ async def set_serving(health: health_aio.HealthServicer, *, serving: bool) -> No
         await health.set(name, status)
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
     """Run until SIGTERM or SIGINT, then shut down cleanly: exit status 0.
 
     Exit status 1 if another router took the active lock from this one (after a
@@ -389,6 +402,7 @@ async def serve(settings: Settings) -> int:
             wait_active=False,
             tokens=settings.tokens,
             tls=settings.tls,
+            tracing=tracing,
         )
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())
@@ -407,6 +421,9 @@ async def serve(settings: Settings) -> int:
             loop.remove_signal_handler(sig)
         await running.stop(settings.shutdown_grace)
     finally:
+        if tracing is not None:
+            # Exports the spans still buffered; bounded by OTEL_BSP_EXPORT_TIMEOUT.
+            await asyncio.to_thread(tracing.shutdown)
         if embedded is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(embedded.stop)

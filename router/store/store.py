@@ -61,6 +61,8 @@ class Store:
         self.reports = Reports(pool)
         self.events = EventFeed(pool, dsn)
         """The recorded events in commit order, by cursor and live (event_feed.py)."""
+        self.writer_factory: Callable[[ActiveLock], GroupCommit] = GroupCommit
+        """Makes the writer on becoming active (router/tracing.py's when tracing is on)."""
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
@@ -92,7 +94,7 @@ class Store:
         """Wait until this router holds the active lock (a standby waits here), then
         start writing on the lock's connection."""
         await self._lock.acquire(poll_seconds)
-        self._writer = GroupCommit(self._lock)
+        self._writer = self.writer_factory(self._lock)
         self._writer.start()
 
     @property
