@@ -12,6 +12,7 @@ from pathlib import Path
 from router.api.access import Tokens
 from router.domain import RoutingPolicy
 from router.errors import ConfigError, TokenError
+from router.live_feed import FeedSettings
 from router.settings import VARIABLES, Value, Variable, routing_policy
 from router.toml_file import TomlFileError, read_toml
 
@@ -39,6 +40,7 @@ class Settings:
     policy: RoutingPolicy
     shutdown_grace: float
     metrics_port: int | None
+    watch: FeedSettings
     tokens: Tokens | None = None
     tls: ServerTls | None = None
 
@@ -83,6 +85,9 @@ class Settings:
         assert isinstance(port, int)
         assert isinstance(grace, int | float)
         assert metrics_port is None or isinstance(metrics_port, int)
+        interval, watchers = get("ROUTER_WATCH_INTERVAL_SECONDS"), get("ROUTER_MAX_WATCHERS")
+        assert isinstance(interval, int | float)
+        assert isinstance(watchers, int)
         return cls(
             host=text("ROUTER_HOST"),
             port=port,
@@ -93,6 +98,7 @@ class Settings:
             policy=routing_policy(values, label),
             shutdown_grace=float(grace),
             metrics_port=metrics_port,
+            watch=FeedSettings(float(interval), watchers),
             tokens=_tokens(text("ROUTER_TOKENS_FILE"), label(VARIABLES["ROUTER_TOKENS_FILE"])),
             tls=_tls(
                 *(

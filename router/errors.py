@@ -10,6 +10,7 @@
     |       +-- QueueFull          the channel's queue holds its maximum of contacts
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
     |       +-- ContactTooLarge    one contact holds more bytes than a contact may
+    |       +-- TooManyWatchers    the router serves its maximum of WatchQueue streams
     +-- AccessDenied               the caller may not make this call; nothing was changed
     |   +-- Unauthenticated        no valid bearer token came with the call
     |   +-- PermissionDenied       the token's role, or its agent, may not make this call
@@ -112,6 +113,12 @@ class ContactTooLarge(LimitReached):
     """One contact holds more bytes of ids, attributes and skills than a contact may."""
 
     reason = "CONTACT_TOO_LARGE"
+
+
+class TooManyWatchers(LimitReached):
+    """The router serves its maximum of WatchQueue streams (ROUTER_MAX_WATCHERS)."""
+
+    reason = "TOO_MANY_WATCHERS"
 
 
 # ------------------------------------------------------------------------ access

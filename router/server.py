@@ -28,10 +28,12 @@ from router.api.contact_service import ContactService
 from router.api.malformed import RefuseMalformedRequests
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
+from router.api.watch import QueueFeed, queue_feed
 from router.config import ServerTls, Settings
 from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
-from router.errors import StartupError, StoreUnavailable
+from router.errors import ShuttingDown, StartupError, StoreUnavailable
+from router.live_feed import FeedSettings
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
 from router.reporting.reporting import Reporting
 from router.service_level_watch import ServiceLevelWatch
@@ -93,6 +95,8 @@ class RunningRouter:
     metrics: RouterMetrics
     active: ActiveSwitchboard
     activation: asyncio.Task[None]
+    feed: QueueFeed
+    """WatchQueue's pictures."""
     metrics_server: asyncio.Server | None = None
     metrics_port: int | None = None
 
@@ -118,6 +122,12 @@ class RunningRouter:
             await self.activation
         if self.active.switchboard is not None:
             await self.active.switchboard.stop()
+        await self.feed.close(
+            ShuttingDown(
+                "the router is stopping: watch the queue again (the standby or the "
+                "restarted router serves it)"
+            )
+        )
         await self.server.stop(grace)
         if self.active.reporting is not None:
             await self.active.reporting.close()
@@ -139,6 +149,7 @@ async def start_router(
     tokens: Tokens | None = None,
     tls: ServerTls | None = None,
     tracing: Tracing | None = None,
+    watch: FeedSettings | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -148,7 +159,8 @@ async def start_router(
     wait_active=False it returns at once and activates in the background.
 
     Without `tokens` anyone who reaches the port could read customers' details, so
-    the router then listens on loopback only, whatever `host` says.
+    the router then listens on loopback only, whatever `host` says. `watch`: how often
+    WatchQueue sends a picture, and to how many watchers at most.
 
     With `tracing` (router/tracing.py) each RPC gets a span and each commit batch one;
     without it nothing of tracing is installed."""
@@ -201,7 +213,8 @@ async def start_router(
     pb_grpc.add_AgentServiceServicer_to_server(
         AgentService(active, observe, metrics.observe_stream), server
     )
-    pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe), server)
+    feed = queue_feed(active, watch or FeedSettings())
+    pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe, feed), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -235,10 +248,19 @@ async def start_router(
         migrations_applied=applied,
     )
     activation = asyncio.create_task(
-        _activate(store, policy, metrics, active, health), name="activation"
+        _activate(store, policy, metrics, active, health, feed), name="activation"
     )
     running = RunningRouter(
-        server, store, health, bound, metrics, active, activation, metrics_server, metrics_bound
+        server,
+        store,
+        health,
+        bound,
+        metrics,
+        active,
+        activation,
+        feed,
+        metrics_server,
+        metrics_bound,
     )
     if wait_active:
         try:
@@ -335,6 +357,7 @@ async def _activate(
     metrics: RouterMetrics,
     active: ActiveSwitchboard,
     health: health_aio.HealthServicer,
+    feed: QueueFeed,
 ) -> None:
     """Wait for the active lock (as a standby), rebuild the queue, start serving."""
     await store.become_active()
@@ -344,6 +367,7 @@ async def _activate(
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
     watch = ServiceLevelWatch(metrics.rolling, policy)
     switchboard.observers.append(watch.observe)
+    switchboard.observers.append(lambda events: feed.changed())
     await store.reports.save_channel_targets(policy)
 
     def on_health(healthy: bool) -> None:
@@ -403,6 +427,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
             tokens=settings.tokens,
             tls=settings.tls,
             tracing=tracing,
+            watch=settings.watch,
         )
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.validation import SKILL
 from router.errors import ConfigError
+from router.live_feed import MAX_WATCHERS, WATCH_INTERVAL
 
 Value: TypeAlias = bool | int | float | str
 """A setting's value once read: int for whole numbers and bytes, float for seconds and
@@ -195,6 +196,21 @@ SETTINGS: tuple[Setting, ...] = (
         default=10.0,
         minimum=0,
         maximum=LONGEST,
+    ),
+    Setting(
+        "watch_interval_seconds",
+        Kind.SECONDS,
+        doc="least time between two WatchQueue pictures: changes in between make one picture",
+        default=WATCH_INTERVAL,
+        minimum=0.01,
+        maximum=60,
+    ),
+    Setting(
+        "max_watchers",
+        Kind.WHOLE,
+        "most WatchQueue streams open at once; beyond: refused (RESOURCE_EXHAUSTED)",
+        default=MAX_WATCHERS,
+        minimum=0,
     ),
     Setting(
         "tokens_file",

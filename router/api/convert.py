@@ -18,7 +18,10 @@ from router.domain import (
     PreferenceSource,
     validation,
 )
+from router.domain.explanation import QueueSnapshot
 from router.domain.wait_reason import UnservedContact, WaitReason
+from router.reporting.alarm import AlarmStatus
+from router.reporting.contacts import ServiceLevelGoal
 
 _CHANNEL_TO_PROTO = {
     Channel.PHONE: pb.CHANNEL_PHONE,
@@ -170,3 +173,45 @@ def agent_to_proto(agent: AgentView) -> pb.Agent:
 def skill_levels(values: Iterable[pb.SkillLevel], field: str) -> list[tuple[str, int]]:
     """SkillLevel messages as checked (skill, level) pairs, in order."""
     return validation.skill_levels(((v.skill, v.level) for v in values), field)
+
+
+# ------------------------------------------------------------ the live queue
+# GetQueueStatus and WatchQueue show the same snapshot the same way.
+
+
+def channel_queue_to_proto(snapshot: QueueSnapshot, channel: Channel) -> pb.ChannelQueue:
+    return pb.ChannelQueue(
+        channel=channel_to_proto(channel),
+        waiting=snapshot.waiting[channel],
+        offered=snapshot.offered[channel],
+        oldest_wait_seconds=snapshot.oldest_wait[channel],
+        unserved=snapshot.unserved[channel],
+    )
+
+
+def agent_counts_to_proto(snapshot: QueueSnapshot) -> pb.AgentCounts:
+    return pb.AgentCounts(
+        idle=snapshot.agents_idle,
+        busy=snapshot.agents_busy,
+        away=snapshot.agents_away,
+        disconnected=snapshot.agents_disconnected,
+        signed_in=snapshot.agents_signed_in,
+    )
+
+
+def alarm_to_proto(alarm: AlarmStatus) -> pb.ServiceLevelAlarm:
+    message = pb.ServiceLevelAlarm(raised=alarm.raised, threshold=alarm.threshold)
+    if alarm.rolling_service_level is not None:
+        message.rolling_service_level = alarm.rolling_service_level
+    if alarm.raised_at is not None:
+        message.raised_at.CopyFrom(timestamp(alarm.raised_at))
+    return message
+
+
+def goal_to_proto(goal: ServiceLevelGoal) -> pb.ServiceLevelGoal:
+    return pb.ServiceLevelGoal(
+        channel=channel_to_proto(goal.channel),
+        threshold_seconds=goal.threshold_seconds,
+        goal=goal.goal,
+        alarm_below=goal.alarm_below,
+    )

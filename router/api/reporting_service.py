@@ -7,7 +7,7 @@ Reporting, its plain dataclasses back to protobuf.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,15 +16,21 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from router.api.convert import (
+    agent_counts_to_proto,
+    alarm_to_proto,
     channel_from_proto,
+    channel_queue_to_proto,
     channel_to_proto,
     from_timestamp,
+    goal_to_proto,
     timestamp,
     unserved_to_proto,
 )
 from router.api.errors import rpc
-from router.api.servicer import Servicer
+from router.api.servicer import ActiveSwitchboard, RpcObserver, Servicer, ignore_rpc
+from router.api.watch import QueueFeed, queue_feed, watch_queue
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
+from router.live_feed import FeedSettings
 from router.reporting import plan
 from router.reporting.contacts import ContactRow, ServiceLevelGoal
 from router.reporting.intervals import Interval
@@ -86,15 +92,7 @@ def _optional(message: Any, field: str, value: float | None) -> None:
 
 
 def _goals(goals: Iterable[ServiceLevelGoal]) -> list[pb.ServiceLevelGoal]:
-    return [
-        pb.ServiceLevelGoal(
-            channel=channel_to_proto(g.channel),
-            threshold_seconds=g.threshold_seconds,
-            goal=g.goal,
-            alarm_below=g.alarm_below,
-        )
-        for g in goals
-    ]
+    return [goal_to_proto(g) for g in goals]
 
 
 def _service_level_row(row: ContactRow) -> pb.ServiceLevelRow:
@@ -147,6 +145,16 @@ def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
 
 
 class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
+    def __init__(
+        self,
+        active: ActiveSwitchboard,
+        observe_rpc: RpcObserver = ignore_rpc,
+        feed: QueueFeed | None = None,
+    ) -> None:
+        """`feed`: the live queue's pictures for WatchQueue (one for the server)."""
+        super().__init__(active, observe_rpc)
+        self.feed = feed or queue_feed(active, FeedSettings())
+
     @rpc
     async def GetServiceLevel(
         self, request: pb.GetServiceLevelRequest, context: Context
@@ -169,35 +177,21 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetQueueStatusResponse:
         reporting = self._reporting
         snapshot, now = self._switchboard.snapshot()
-        alarm = reporting.alarm()
-        alarm_message = pb.ServiceLevelAlarm(raised=alarm.raised, threshold=alarm.threshold)
-        _optional(alarm_message, "rolling_service_level", alarm.rolling_service_level)
-        if alarm.raised_at is not None:
-            alarm_message.raised_at.CopyFrom(timestamp(alarm.raised_at))
         return pb.GetQueueStatusResponse(
-            channels=[
-                pb.ChannelQueue(
-                    channel=channel_to_proto(channel),
-                    waiting=snapshot.waiting[channel],
-                    offered=snapshot.offered[channel],
-                    oldest_wait_seconds=snapshot.oldest_wait[channel],
-                    unserved=snapshot.unserved[channel],
-                )
-                for channel in Channel
-            ],
-            agents=pb.AgentCounts(
-                idle=snapshot.agents_idle,
-                busy=snapshot.agents_busy,
-                away=snapshot.agents_away,
-                disconnected=snapshot.agents_disconnected,
-                signed_in=snapshot.agents_signed_in,
-            ),
+            channels=[channel_queue_to_proto(snapshot, channel) for channel in Channel],
+            agents=agent_counts_to_proto(snapshot),
             as_of=timestamp(now),
-            service_level_alarm=alarm_message,
+            service_level_alarm=alarm_to_proto(reporting.alarm()),
             unserved=[unserved_to_proto(u) for u in snapshot.unserved_contacts],
             unserved_total=sum(snapshot.unserved.values()),
             goals=_goals(reporting.goals()),
         )
+
+    async def WatchQueue(
+        self, request: pb.WatchQueueRequest, context: Context
+    ) -> AsyncIterator[pb.WatchQueueResponse]:
+        async for picture in watch_queue(self.feed, self._active, context, self.observe_rpc):
+            yield picture
 
     @rpc
     async def GetContactReport(

@@ -4,7 +4,7 @@ still waits, and the live snapshot. Nothing here changes the routing state."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from router.domain.agent import AgentStatus
@@ -32,6 +32,8 @@ class QueueSnapshot:
     agents_signed_in: int
     unserved: Mapping[Channel, int]  # waiting contacts no signed-in agent could serve
     unserved_contacts: tuple[UnservedContact, ...]  # the oldest of them
+    away_reasons: Mapping[str, int] = field(default_factory=dict)
+    """The agents_away by the reason they gave ("" when none)."""
 
 
 class Explanations:
@@ -161,6 +163,7 @@ class Explanations:
             if first is not None:
                 oldest[channel] = max(oldest[channel], now.timestamp() - first)
         idle = busy = away = disconnected = 0
+        away_reasons: dict[str, int] = {}
         for agent in state.agents.values():
             if agent.assigned:
                 busy += 1
@@ -168,6 +171,7 @@ class Explanations:
                 disconnected += 1
             elif agent.status is AgentStatus.AWAY:
                 away += 1
+                away_reasons[agent.away_reason] = away_reasons.get(agent.away_reason, 0) + 1
             else:
                 idle += 1
         unserved, unserved_contacts = self.unserved(now)
@@ -182,6 +186,7 @@ class Explanations:
             len(state.agents),
             unserved,
             tuple(unserved_contacts),
+            away_reasons,
         )
 
     def unserved(self, now: datetime) -> tuple[dict[Channel, int], list[UnservedContact]]:

@@ -93,9 +93,9 @@ class Reporting:
         """The configured goal of each of `channels` (all when empty)."""
         return goals(self._policy, channels or tuple(Channel))
 
-    def alarm(self) -> AlarmStatus:
-        """The phone service-level alarm, read now."""
-        return self._watch.status()
+    def alarm(self, channel: Channel = Channel.PHONE) -> AlarmStatus:
+        """The channel's service-level alarm (phone's by default), read now."""
+        return self._watch.status(channel)
 
     # ------------------------------------------------------------ history
 

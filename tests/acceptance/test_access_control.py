@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable
@@ -202,6 +203,21 @@ class TestTokens:
         ]
         for call in refused:
             assert (await rpc_error(call)).code() is grpc.StatusCode.PERMISSION_DENIED
+
+    async def test_watching_the_queue_takes_the_reporting_role(self, clients: Clients) -> None:
+        """WatchQueue streams to a reporting token and refuses a gateway's or an agent's
+        with PERMISSION_DENIED."""
+        watch = clients.reporting("reporting").WatchQueue(pb.WatchQueueRequest())
+        try:
+            first = await asyncio.wait_for(watch.read(), 5)
+            assert isinstance(first, pb.WatchQueueResponse)
+            assert len(first.channels) == 3
+        finally:
+            watch.cancel()
+        for who in ("gateway", "alice"):
+            refused = clients.reporting(who).WatchQueue(pb.WatchQueueRequest())
+            error = await rpc_error(refused.read())
+            assert error.code() is grpc.StatusCode.PERMISSION_DENIED
 
     async def test_admin_reaches_everything(self, clients: Clients) -> None:
         await clients.contacts("admin").SubmitContact(submission("k-1"))

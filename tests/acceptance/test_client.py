@@ -178,10 +178,16 @@ class TestRetryPolicy:
                 await submit_through(target, retry=False)
         assert fake.calls == 1
 
-    def test_stream_offers_has_its_own_entry(self) -> None:
-        """StreamOffers is named alone, with neither retries nor a deadline."""
+    def test_streams_have_their_own_entry(self) -> None:
+        """StreamOffers and WatchQueue are named alone, with neither retries nor a
+        deadline."""
         text = json.dumps(RETRY_POLICY)
         stream = [c for c in json.loads(text)["methodConfig"] if "StreamOffers" in json.dumps(c)]
         assert stream == [
-            {"name": [{"service": "contactrouter.v1.AgentService", "method": "StreamOffers"}]}
+            {
+                "name": [
+                    {"service": "contactrouter.v1.AgentService", "method": "StreamOffers"},
+                    {"service": "contactrouter.v1.ReportingService", "method": "WatchQueue"},
+                ]
+            }
         ]

@@ -95,6 +95,7 @@ EXPECTED: dict[str, set[Code]] = {
     "RecordFeedback": {OK, INVALID, EXHAUSTED, NOT_FOUND},
     "GetServiceLevel": {OK, INVALID, EXHAUSTED},
     "GetQueueStatus": {OK},
+    "WatchQueue": {OK},
     "GetContactReport": {OK, INVALID, EXHAUSTED},
     "GetAgentReport": {OK, INVALID, EXHAUSTED},
     "GetDispositionReport": {OK, INVALID, EXHAUSTED},
@@ -433,6 +434,7 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         "end",
     ),
     "GetQueueStatus": st.just(Op("GetQueueStatus")),
+    "WatchQueue": st.just(Op("WatchQueue")),
     "RecordFeedback": op(
         "RecordFeedback",
         contact_id=contact_id,
@@ -609,6 +611,7 @@ WEIGHTED = (
     + ["TransferContact"]
     + ["SignOut", "StreamOffers", "GetServiceLevel", "GetQueueStatus", "RecordFeedback"]
     + ["GetContactReport", "GetAgentReport", "GetDispositionReport", "GetStaffing"]
+    + ["WatchQueue"]
 )
 assert set(WEIGHTED) == set(OPS)
 any_op = st.sampled_from(WEIGHTED).flatmap(lambda method: OPS[method])
@@ -674,6 +677,8 @@ async def send(stubs: Stubs, request: Op, pools: Pools) -> tuple[Code, str]:
     message = build(request, pools)
     if isinstance(message, pb.StreamOffersRequest):
         return await hold_stream(stubs.agents, message)
+    if isinstance(message, pb.WatchQueueRequest):
+        return await first_picture(stubs.reporting, message)
     call = getattr(stubs.of(request.method), request.method)
     try:
         response = await call(message, timeout=30)
@@ -696,6 +701,22 @@ async def hold_stream(
         await asyncio.wait_for(call.read(), 0.05)
     except TimeoutError:
         pass
+    except grpc.aio.AioRpcError as error:
+        return error.code(), error.details() or ""
+    finally:
+        call.cancel()
+    return OK, ""
+
+
+async def first_picture(
+    reporting: pb_grpc.ReportingServiceAsyncStub, request: pb.WatchQueueRequest
+) -> tuple[Code, str]:
+    """Watch the queue until the first picture (a wallboard that starts, then closes).
+    OK if the router sent it, else its refusal."""
+    call = reporting.WatchQueue(request, timeout=30)
+    try:
+        picture = await call.read()
+        assert isinstance(picture, pb.WatchQueueResponse), "the watch ended without a picture"
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details() or ""
     finally:
@@ -1002,9 +1023,20 @@ GARBAGE = (
 def garbage_calls(channel: grpc.aio.Channel, method: str, payload: bytes) -> Any:
     """Send `payload` as the raw request of `method`, bypassing protobuf on the client."""
     identity: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
+    if method == "WatchQueue":
+        return first_message(channel.unary_stream(path(method), identity, identity)(payload))
     if method == "StreamOffers":
         return channel.unary_stream(path(method), identity, identity)(payload, timeout=10)
     return channel.unary_unary(path(method), identity, identity)(payload, timeout=10)
+
+
+async def first_message(call: grpc.aio.UnaryStreamCall[bytes, bytes]) -> None:
+    """Read a stream that never ends by itself (WatchQueue) up to its first message;
+    its refusal is raised."""
+    try:
+        await asyncio.wait_for(call.read(), 10)
+    finally:
+        call.cancel()
 
 
 async def answer_to(call: Any) -> grpc.aio.AioRpcError | None:

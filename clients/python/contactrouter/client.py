@@ -31,6 +31,8 @@ Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service co
   off, and signs in again first when the reopened stream answers NOT_FOUND (the router
   restarted without the agent). It stops when the agent signs out (the stream ends OK)
   and raises ABORTED when a newer stream of the same agent replaced it.
+* WatchQueue, likewise a stream without deadline or retries: `Reports.watch_queue()`
+  reopens it when the router ends it with UNAVAILABLE or the connection drops.
 * INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and RESOURCE_EXHAUSTED are never
   retried: the same request would get the same answer.
 """
@@ -42,7 +44,7 @@ import contextlib
 import json
 import os
 import random
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -58,7 +60,8 @@ TOKEN_VARIABLE: Final = "CONTACT_ROUTER_TOKEN"
 DEFAULT_TIMEOUT: Final = "10s"
 
 RECONNECT_BACKOFF: Final = (0.1, 5.0)
-"""Seconds before an offer stream is reopened: the first wait, and the most it grows to."""
+"""Seconds before an offer stream (or a queue watch) is reopened: the first wait, and
+the most it grows to."""
 
 # UNAVAILABLE: how the router ends a stream while it stops, as a standby, or with
 # PostgreSQL down; CANCELLED: what a call gets when its server goes away under it;
@@ -66,6 +69,8 @@ RECONNECT_BACKOFF: Final = (0.1, 5.0)
 _REOPEN = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.NOT_FOUND}
 )
+
+_REWATCH = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 
 RETRY_POLICY: Final[dict[str, Any]] = {
     "methodConfig": [
@@ -87,7 +92,11 @@ RETRY_POLICY: Final[dict[str, Any]] = {
                 {
                     "service": pb.DESCRIPTOR.services_by_name["AgentService"].full_name,
                     "method": "StreamOffers",
-                }
+                },
+                {
+                    "service": pb.DESCRIPTOR.services_by_name["ReportingService"].full_name,
+                    "method": "WatchQueue",
+                },
             ],
         },
     ]
@@ -362,3 +371,42 @@ class Reports:
     async def queue_status(self) -> pb.GetQueueStatusResponse:
         """Waiting contacts per channel and agents by status, now."""
         return await self._stub.GetQueueStatus(pb.GetQueueStatusRequest())
+
+    async def watch_queue(
+        self,
+        *,
+        reconnect: bool = True,
+        on_retry: Callable[[grpc.aio.AioRpcError, float], None] | None = None,
+    ) -> AsyncGenerator[pb.WatchQueueResponse, None]:
+        """The live queue as it changes (WatchQueue): each message is the whole picture.
+        Closing the iterator (contextlib.aclosing) cancels the stream.
+
+        With `reconnect` (the default) the stream is opened again when the router ends
+        it with UNAVAILABLE (stopping, a standby) or the connection drops, after
+        RECONNECT_BACKOFF as `AgentDesk.offers()` waits; `on_retry(error, seconds)` is
+        told before each wait (a wallboard shows that it is reconnecting). Any other
+        error is raised (PERMISSION_DENIED without the reporting role,
+        RESOURCE_EXHAUSTED when the router serves its maximum of watchers)."""
+        first, most = RECONNECT_BACKOFF
+        delay = first
+        loop = asyncio.get_running_loop()
+        while True:
+            call = self._stub.WatchQueue(pb.WatchQueueRequest())
+            opened = loop.time()
+            try:
+                async for message in call:
+                    delay = first
+                    yield message
+                return
+            except grpc.aio.AioRpcError as error:
+                if loop.time() - opened > most:
+                    delay = first
+                if not reconnect or error.code() not in _REWATCH:
+                    raise
+                wait = delay * random.uniform(0.5, 1.0)
+                if on_retry is not None:
+                    on_retry(error, wait)
+            finally:
+                call.cancel()
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, most)

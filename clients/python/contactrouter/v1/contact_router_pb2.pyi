@@ -57,6 +57,7 @@ know (more may come). The reasons, with their code and metadata keys:
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
                                              contacts)
   CONTACT_TOO_LARGE     RESOURCE_EXHAUSTED   size, limit (bytes of this contact)
+  TOO_MANY_WATCHERS     RESOURCE_EXHAUSTED   limit (open WatchQueue streams)
   DATABASE_UNAVAILABLE  UNAVAILABLE          (PostgreSQL is down or slow)
   SHUTTING_DOWN         UNAVAILABLE          (this router is stopping)
   STANDBY               UNAVAILABLE          (this router is a standby)
@@ -1939,10 +1940,10 @@ Global___GetQueueStatusResponse: _TypeAlias = GetQueueStatusResponse  # noqa: Y0
 
 @_typing.final
 class ServiceLevelAlarm(_message.Message):
-    """Rolling phone service level against the alarm line as the router is configured
-    (ROUTER_PHONE_SERVICE_LEVEL_ALARM, 0.7 by default: below it is an alarm).
-    Raising and clearing are logged as events service_level_alarm_raised and
-    service_level_alarm_cleared.
+    """Rolling service level of a channel (phone in GetQueueStatus) against the alarm
+    line as the router is configured (ROUTER_<CHANNEL>_SERVICE_LEVEL_ALARM, 0.7 by
+    default: below it is an alarm). Raising and clearing are logged as events
+    service_level_alarm_raised and service_level_alarm_cleared.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1952,13 +1953,14 @@ class ServiceLevelAlarm(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     RAISED_AT_FIELD_NUMBER: _builtins.int
     raised: _builtins.bool
-    """True while the rolling phone service level is below the alarm line."""
+    """True while the channel's rolling service level is below the alarm line."""
     rolling_service_level: _builtins.float
-    """Phone service level over the last 15 minutes, in [0, 1]; unset when no call
-    was answered or abandoned (after the short-abandon limit) in that window.
+    """The channel's service level over the last 15 minutes, in [0, 1]; unset when
+    no contact was answered or abandoned (after the short-abandon limit) in that
+    window.
     """
     threshold: _builtins.float
-    """The alarm line (the phone goal's alarm_below)."""
+    """The alarm line (the goal's alarm_below)."""
     @_builtins.property
     def raised_at(self) -> _timestamp_pb2.Timestamp:
         """Since when the alarm has been raised; unset when not raised."""
@@ -1980,6 +1982,138 @@ class ServiceLevelAlarm(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__rolling_service_level) -> _WhichOneofReturnType__rolling_service_level | None: ...
 
 Global___ServiceLevelAlarm: _TypeAlias = ServiceLevelAlarm  # noqa: Y015
+
+@_typing.final
+class WatchQueueRequest(_message.Message):
+    """Ask to follow the live queue (WatchQueue)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchQueueRequest: _TypeAlias = WatchQueueRequest  # noqa: Y015
+
+@_typing.final
+class WatchedChannel(_message.Message):
+    """One channel of the live queue, with its service level against its goal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    GOAL_FIELD_NUMBER: _builtins.int
+    ALARM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queue(self) -> Global___ChannelQueue:
+        """Waiting, offered, oldest wait and unserved contacts of the channel."""
+
+    @_builtins.property
+    def goal(self) -> Global___ServiceLevelGoal:
+        """The channel's configured goal and alarm line."""
+
+    @_builtins.property
+    def alarm(self) -> Global___ServiceLevelAlarm:
+        """The channel's rolling service level over the last 15 minutes and its alarm
+        (raised below goal.alarm_below).
+        """
+
+    def __init__(
+        self,
+        *,
+        queue: Global___ChannelQueue | None = ...,
+        goal: Global___ServiceLevelGoal | None = ...,
+        alarm: Global___ServiceLevelAlarm | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alarm", b"alarm", "goal", b"goal", "queue", b"queue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alarm", b"alarm", "goal", b"goal", "queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchedChannel: _TypeAlias = WatchedChannel  # noqa: Y015
+
+@_typing.final
+class AwayReasonCount(_message.Message):
+    """How many agents are away with one reason."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """The reason the agents gave (SetStatus.away_reason); empty when they gave none."""
+    agents: _builtins.int
+    """Agents AWAY with this reason, connected and holding no contact (they make up
+    AgentCounts.away).
+    """
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        agents: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AwayReasonCount: _TypeAlias = AwayReasonCount  # noqa: Y015
+
+@_typing.final
+class WatchQueueResponse(_message.Message):
+    """The whole live queue, as WatchQueue sends it after each change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    AWAY_REASONS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The number of the picture since the router started; one more for each picture
+    the router takes, so a jump means this watcher skipped pictures it was too
+    slow to read (only the newest is kept for it).
+    """
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___WatchedChannel]:
+        """One entry per channel, phone first."""
+
+    @_builtins.property
+    def agents(self) -> Global___AgentCounts:
+        """Agents by what they are doing."""
+
+    @_builtins.property
+    def away_reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AwayReasonCount]:
+        """The away agents by reason, most agents first."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """When this picture was taken."""
+
+    def __init__(
+        self,
+        *,
+        channels: _abc.Iterable[Global___WatchedChannel] | None = ...,
+        agents: Global___AgentCounts | None = ...,
+        away_reasons: _abc.Iterable[Global___AwayReasonCount] | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "away_reasons", b"away_reasons", "channels", b"channels", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchQueueResponse: _TypeAlias = WatchQueueResponse  # noqa: Y015
 
 @_typing.final
 class GetContactReportRequest(_message.Message):

@@ -767,6 +767,11 @@ class ReportingServiceStub:
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
                 response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
                 _registered_method=True)
+        self.WatchQueue = channel.unary_stream(
+                '/contactrouter.v1.ReportingService/WatchQueue',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueResponse.FromString,
+                _registered_method=True)
         self.GetContactReport = channel.unary_unary(
                 '/contactrouter.v1.ReportingService/GetContactReport',
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetContactReportRequest.SerializeToString,
@@ -805,6 +810,21 @@ class ReportingServiceServicer:
     def GetQueueStatus(self, request, context):
         """Waiting contacts per channel, oldest wait, agents by status and the
         service-level alarm, now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchQueue(self, request, context):
+        """The live queue as it changes, for wallboards: a server stream whose first
+        message is the whole picture, then a new whole picture after each change,
+        at most one per ROUTER_WATCH_INTERVAL_SECONDS (0.25 s by default) however
+        busy the router is, and at least once a second while a wait grows or the
+        rolling window moves. Every message is complete: a watcher too slow to read
+        them all skips to the newest (`sequence` then jumps). At most
+        ROUTER_MAX_WATCHERS streams are open at once (RESOURCE_EXHAUSTED, reason
+        TOO_MANY_WATCHERS, beyond it). The stream ends UNAVAILABLE when the router
+        stops: open it again (the restarted router or the standby serves it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -856,6 +876,11 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetQueueStatus,
                     request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.FromString,
                     response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.SerializeToString,
+            ),
+            'WatchQueue': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchQueue,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueResponse.SerializeToString,
             ),
             'GetContactReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetContactReport,
@@ -934,6 +959,33 @@ class ReportingService:
             '/contactrouter.v1.ReportingService/GetQueueStatus',
             contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusRequest.SerializeToString,
             contactrouter_dot_v1_dot_contact__router__pb2.GetQueueStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/WatchQueue',
+            contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.WatchQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,7 @@ know (more may come). The reasons, with their code and metadata keys:
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
                                              contacts)
   CONTACT_TOO_LARGE     RESOURCE_EXHAUSTED   size, limit (bytes of this contact)
+  TOO_MANY_WATCHERS     RESOURCE_EXHAUSTED   limit (open WatchQueue streams)
   DATABASE_UNAVAILABLE  UNAVAILABLE          (PostgreSQL is down or slow)
   SHUTTING_DOWN         UNAVAILABLE          (this router is stopping)
   STANDBY               UNAVAILABLE          (this router is a standby)
@@ -482,6 +483,17 @@ class ReportingServiceStub:
     """Waiting contacts per channel, oldest wait, agents by status and the
     service-level alarm, now.
     """
+    WatchQueue: _grpc.UnaryStreamMultiCallable[_contact_router_pb2.WatchQueueRequest, _contact_router_pb2.WatchQueueResponse]
+    """The live queue as it changes, for wallboards: a server stream whose first
+    message is the whole picture, then a new whole picture after each change,
+    at most one per ROUTER_WATCH_INTERVAL_SECONDS (0.25 s by default) however
+    busy the router is, and at least once a second while a wait grows or the
+    rolling window moves. Every message is complete: a watcher too slow to read
+    them all skips to the newest (`sequence` then jumps). At most
+    ROUTER_MAX_WATCHERS streams are open at once (RESOURCE_EXHAUSTED, reason
+    TOO_MANY_WATCHERS, beyond it). The stream ends UNAVAILABLE when the router
+    stops: open it again (the restarted router or the standby serves it).
+    """
     GetContactReport: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactReportRequest, _contact_router_pb2.GetContactReportResponse]
     """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
     percentile and longest wait, AHT, talk, ACW and transfers per interval,
@@ -514,6 +526,17 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     GetQueueStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetQueueStatusRequest, _contact_router_pb2.GetQueueStatusResponse]  # type: ignore[assignment]
     """Waiting contacts per channel, oldest wait, agents by status and the
     service-level alarm, now.
+    """
+    WatchQueue: _aio.UnaryStreamMultiCallable[_contact_router_pb2.WatchQueueRequest, _contact_router_pb2.WatchQueueResponse]  # type: ignore[assignment]
+    """The live queue as it changes, for wallboards: a server stream whose first
+    message is the whole picture, then a new whole picture after each change,
+    at most one per ROUTER_WATCH_INTERVAL_SECONDS (0.25 s by default) however
+    busy the router is, and at least once a second while a wait grows or the
+    rolling window moves. Every message is complete: a watcher too slow to read
+    them all skips to the newest (`sequence` then jumps). At most
+    ROUTER_MAX_WATCHERS streams are open at once (RESOURCE_EXHAUSTED, reason
+    TOO_MANY_WATCHERS, beyond it). The stream ends UNAVAILABLE when the router
+    stops: open it again (the restarted router or the standby serves it).
     """
     GetContactReport: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactReportRequest, _contact_router_pb2.GetContactReportResponse]  # type: ignore[assignment]
     """Offered, answered, abandoned (short abandons apart), service level, ASA, 90th
@@ -556,6 +579,23 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_contact_router_pb2.GetQueueStatusResponse, _abc.Awaitable[_contact_router_pb2.GetQueueStatusResponse]]:
         """Waiting contacts per channel, oldest wait, agents by status and the
         service-level alarm, now.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchQueue(
+        self,
+        request: _contact_router_pb2.WatchQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_contact_router_pb2.WatchQueueResponse], _abc.AsyncIterator[_contact_router_pb2.WatchQueueResponse]]:
+        """The live queue as it changes, for wallboards: a server stream whose first
+        message is the whole picture, then a new whole picture after each change,
+        at most one per ROUTER_WATCH_INTERVAL_SECONDS (0.25 s by default) however
+        busy the router is, and at least once a second while a wait grows or the
+        rolling window moves. Every message is complete: a watcher too slow to read
+        them all skips to the newest (`sequence` then jumps). At most
+        ROUTER_MAX_WATCHERS streams are open at once (RESOURCE_EXHAUSTED, reason
+        TOO_MANY_WATCHERS, beyond it). The stream ends UNAVAILABLE when the router
+        stops: open it again (the restarted router or the standby serves it).
         """
 
     @_abc_1.abstractmethod
