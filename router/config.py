@@ -43,6 +43,7 @@ class Settings:
     watch: FeedSettings
     tokens: Tokens | None = None
     tls: ServerTls | None = None
+    reporting_database_url: str | None = None
 
     @classmethod
     def from_env(
@@ -92,6 +93,7 @@ class Settings:
             host=text("ROUTER_HOST"),
             port=port,
             database_url=text("ROUTER_DATABASE_URL") or None,
+            reporting_database_url=text("ROUTER_REPORTING_DATABASE_URL") or None,
             data_dir=Path(text("ROUTER_DATA_DIR")).absolute(),
             log_format=text("ROUTER_LOG_FORMAT"),
             log_level=text("ROUTER_LOG_LEVEL"),

@@ -150,6 +150,7 @@ async def start_router(
     tls: ServerTls | None = None,
     tracing: Tracing | None = None,
     watch: FeedSettings | None = None,
+    reporting_database_url: str | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -163,7 +164,8 @@ async def start_router(
     WatchQueue sends a picture, and to how many watchers at most.
 
     With `tracing` (router/tracing.py) each RPC gets a span and each commit batch one;
-    without it nothing of tracing is installed."""
+    without it nothing of tracing is installed. With `reporting_database_url` (a read
+    replica) the reporting RPCs read there; the router starts even if it is down."""
     if tokens is None and host not in _LOOPBACK:
         log.warning(
             "listening_on_loopback_only",
@@ -173,7 +175,7 @@ async def start_router(
         host = "127.0.0.1"
     elif tokens is not None and tls is None and host not in _LOOPBACK:
         log.warning("tokens_without_tls", hint="bearer tokens cross the network in clear text")
-    store = await _open_store(database_url)
+    store = await _open_store(database_url, reporting_database_url)
     if tracing is not None:
         store.writer_factory = tracing.group_commit
     try:
@@ -181,6 +183,7 @@ async def start_router(
     except BaseException:
         await store.close()
         raise
+    store.check_reporting()
     metrics = RouterMetrics(RollingServiceLevel(policy))
     active = ActiveSwitchboard()
 
@@ -271,11 +274,11 @@ async def start_router(
     return running
 
 
-async def _open_store(database_url: str) -> Store:
+async def _open_store(database_url: str, reporting_database_url: str | None) -> Store:
     """The store, or a StartupError saying what to fix: at start, a server that cannot
     be reached is the operator's to fix (a wrong URL, PostgreSQL not started yet)."""
     try:
-        return await Store.open(database_url)
+        return await Store.open(database_url, reporting_dsn=reporting_database_url)
     except StoreUnavailable as error:
         raise StartupError(
             f"{error}; is PostgreSQL running there? Check --database-url (ROUTER_DATABASE_URL)"
@@ -428,6 +431,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
             tls=settings.tls,
             tracing=tracing,
             watch=settings.watch,
+            reporting_database_url=settings.reporting_database_url,
         )
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())

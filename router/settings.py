@@ -167,6 +167,14 @@ SETTINGS: tuple[Setting, ...] = (
         option="--database-url",
     ),
     Setting(
+        "reporting_database_url",
+        Kind.TEXT,
+        "PostgreSQL URL of a read replica of that database: the reporting RPCs read there "
+        "(writes stay on the primary)",
+        unset="reports read ROUTER_DATABASE_URL",
+        option="--reporting-database-url",
+    ),
+    Setting(
         "data_dir",
         Kind.PATH,
         "where the embedded PostgreSQL keeps its files",

@@ -156,6 +156,10 @@ SELECT pg_notify('contact_router_events', '');
 -- Contacts count in the interval in which they were queued; agent time is cut at the
 -- range's edges and at $as_of (now) for what is still going on.
 
+-- reporting_database --
+-- At start, on ROUTER_REPORTING_DATABASE_URL: it answers, and whether it is a standby.
+SELECT pg_is_in_recovery() AS in_recovery;
+
 -- report_contacts --
 -- Per interval, channel (and required skill when $8) for contacts queued in [$1, $2):
 -- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,

@@ -13,8 +13,10 @@ from uuid import UUID
 import asyncpg
 
 from router.domain import Channel, RoutingPolicy
+from router.errors import StoreUnavailable
 from router.reporting.intervals import Interval
 from router.store.fetch import fetch
+from router.store.outage import OUTAGE
 
 # A month's report sorts a million rows: in memory, not in temporary files (work_mem is
 # per sort, and only these read-only transactions get it). JIT compiles for longer than
@@ -25,6 +27,31 @@ REPORT_SETTINGS = (
     "SET LOCAL work_mem = '128MB'; SET LOCAL jit = off; "
     "SET LOCAL plan_cache_mode = force_custom_plan"
 )
+
+
+REPLICA_SETTING = "ROUTER_REPORTING_DATABASE_URL"
+
+REPLICA_REFUSALS = (
+    *OUTAGE,
+    # A URL naming a database, a user or a server that is not (or not yet) there.
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.UndefinedTableError,
+    # A standby cancels a read whose rows its replay must remove ("conflict with
+    # recovery", SQLSTATE 40001): the same report asked again usually passes.
+    asyncpg.SerializationError,
+)
+"""What a report read on the replica may fail with that says the replica cannot serve
+it now: UNAVAILABLE, naming the setting, rather than INTERNAL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """The read replica reports read from (ROUTER_REPORTING_DATABASE_URL)."""
+
+    pool: asyncpg.Pool
+    server: str
+    """host:port (never the password), for the messages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +144,26 @@ class Session:
 
 
 class Reports:
-    """Reads for reports; writes customer feedback."""
+    """Reads for reports; writes customer feedback.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    With a `replica` every report reads there, so that a month-long report does not
+    compete with the router's writes; the writes (feedback, channel targets) always go
+    to the primary, `pool`."""
+
+    def __init__(self, pool: asyncpg.Pool, replica: Replica | None = None) -> None:
         self._pool = pool
+        self._replica = replica
 
     async def _read(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        return await fetch(self._pool, name, *args, settings=REPORT_SETTINGS)
+        if self._replica is None:
+            return await fetch(self._pool, name, *args, settings=REPORT_SETTINGS)
+        try:
+            return await fetch(self._replica.pool, name, *args, settings=REPORT_SETTINGS)
+        except REPLICA_REFUSALS as error:
+            raise StoreUnavailable(
+                f"the reporting database at {self._replica.server} ({REPLICA_SETTING}) "
+                f"cannot serve reports now: {error}"
+            ) from error
 
     async def contacts(
         self,

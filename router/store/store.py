@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,12 @@ from router.store.group_commit import GroupCommit, Write
 from router.store.migrations import migrate
 from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
-from router.store.reports import Reports
+from router.store.reports import REPLICA_REFUSALS, REPLICA_SETTING, Replica, Reports
 
 log = structlog.get_logger(__name__)
+
+REPLICA_CONNECT_SECONDS = 10.0
+"""How long a connection to the reporting replica may take before a report gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,23 +58,36 @@ class Store:
     on the connection that holds the active router's lock.
     """
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, replica: Replica | None = None) -> None:
         self._pool = pool
         self._lock = ActiveLock(dsn)
         self._writer: GroupCommit | None = None
-        self.reports = Reports(pool)
+        self._replica = replica
+        self._checking: asyncio.Task[None] | None = None
+        self.reports = Reports(pool, replica)
         self.events = EventFeed(pool, dsn)
         """The recorded events in commit order, by cursor and live (event_feed.py)."""
         self.writer_factory: Callable[[ActiveLock], GroupCommit] = GroupCommit
         """Makes the writer on becoming active (router/tracing.py's when tracing is on)."""
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> Store:
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        reporting_dsn: str | None = None,
+    ) -> Store:
         """A pool on `dsn`. StoreUnavailable if the server cannot be reached (retrying
-        may help); StartupError if it refuses the database or the user (it will not)."""
+        may help); StartupError if it refuses the database or the user (it will not).
+
+        With `reporting_dsn` (a read replica), a second pool there for the reports'
+        reads. It connects on first use, so a replica that is down does not stop the
+        router from routing: `check_reporting` says at start whether it answers, and
+        each report it cannot serve is UNAVAILABLE, naming it."""
         url = urlsplit(dsn)
-        # Where, for the messages (host and port, or the socket folder): never the password.
-        server = url.netloc.rpartition("@")[2] or parse_qs(url.query).get("host", ["?"])[0]
+        server = _server_of(dsn)
         try:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection
@@ -88,7 +105,27 @@ class Store:
                 f"PostgreSQL at {server} refused user {url.username or '(none)'!r}: {error}: "
                 "check the user and password in --database-url (ROUTER_DATABASE_URL)"
             ) from error
-        return cls(pool, dsn)
+        replica = None
+        if reporting_dsn is not None:
+            replica = Replica(
+                await asyncpg.create_pool(
+                    reporting_dsn,
+                    min_size=0,
+                    max_size=max_size,
+                    init=_init_connection,
+                    timeout=REPLICA_CONNECT_SECONDS,
+                ),
+                _server_of(reporting_dsn),
+            )
+        return cls(pool, dsn, replica)
+
+    def check_reporting(self) -> None:
+        """Log, soon, whether the reporting replica answers and is a standby; nothing
+        without one. In the background, and never failing: routing does not need it."""
+        if self._replica is not None and self._checking is None:
+            self._checking = asyncio.create_task(
+                _check_replica(self._replica), name="reporting-database-check"
+            )
 
     async def become_active(self, poll_seconds: float = 0.5) -> None:
         """Wait until this router holds the active lock (a standby waits here), then
@@ -108,6 +145,12 @@ class Store:
             await self._writer.close()
         await self._lock.release()
         await self._pool.close()
+        if self._checking is not None:
+            self._checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checking
+        if self._replica is not None:
+            await self._replica.pool.close()
 
     async def migrate(self) -> list[str]:
         async with self._pool.acquire() as connection:
@@ -221,6 +264,28 @@ class Store:
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(name, *args)
         return rows[0] if rows else None
+
+
+async def _check_replica(replica: Replica) -> None:
+    try:
+        async with asyncio.timeout(REPLICA_CONNECT_SECONDS):
+            (row,) = await fetch(replica.pool, "reporting_database")
+    except (*REPLICA_REFUSALS, asyncpg.PostgresError) as error:
+        log.warning(
+            "reporting_database_unavailable",
+            server=replica.server,
+            error=str(error) or repr(error),
+            hint=f"reports are UNAVAILABLE until it answers: check {REPLICA_SETTING}",
+        )
+        return
+    log.info("reporting_database", server=replica.server, standby=row["in_recovery"])
+
+
+def _server_of(dsn: str) -> str:
+    """Where `dsn` points, for the messages (host and port, or the socket folder):
+    never the password."""
+    url = urlsplit(dsn)
+    return url.netloc.rpartition("@")[2] or parse_qs(url.query).get("host", ["?"])[0]
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

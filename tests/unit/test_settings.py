@@ -31,6 +31,7 @@ def held(settings: Settings, variable: Variable) -> object:
     server: dict[str, object] = {
         "ROUTER_CONFIG_FILE": None,  # read at start, not kept (the file's values are)
         "ROUTER_DATABASE_URL": settings.database_url,
+        "ROUTER_REPORTING_DATABASE_URL": settings.reporting_database_url,
         "ROUTER_TOKENS_FILE": settings.tokens,
         "ROUTER_TLS_CERT_FILE": settings.tls,
         "ROUTER_TLS_KEY_FILE": settings.tls,
