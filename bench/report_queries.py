@@ -139,11 +139,11 @@ def _month_queries() -> list[tuple[str, str, tuple[object, ...]]]:
     fifteen = Interval.MINUTES_15.fixed_length
     return [
         ("contacts per hour and channel", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, hour, False, *thresholds, 5.0, False)),
+         (MONTH_START, MONTH_END, hour, None, *thresholds, 5.0, False, True, "UTC")),
         ("contacts per 15 min, channel and skill", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, fifteen, False, *thresholds, 5.0, True)),
+         (MONTH_START, MONTH_END, fifteen, None, *thresholds, 5.0, True, True, "UTC")),
         ("contacts per month", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, hour, True, *thresholds, 5.0, False)),
+         (MONTH_START, MONTH_END, hour, "month", *thresholds, 5.0, False, True, "UTC")),
         ("agents: time, occupancy, handling", QUERIES["report_agents"],
          (MONTH_START, MONTH_END, now)),
         ("agents: time by status", QUERIES["report_agent_status"],
@@ -155,8 +155,8 @@ def _month_queries() -> list[tuple[str, str, tuple[object, ...]]]:
         ("view interval_service_level, one month", "SELECT * FROM interval_service_level "
          "WHERE interval_start >= $1 AND interval_start < $2", (MONTH_START, MONTH_END)),
         ("one day, per 15 min (a supervisor's today)", QUERIES["report_contacts"],
-         (MONTH_START + timedelta(days=17), MONTH_START + timedelta(days=18), fifteen, False,
-          *thresholds, 5.0, False)),
+         (MONTH_START + timedelta(days=17), MONTH_START + timedelta(days=18), fifteen, None,
+          *thresholds, 5.0, False, True, "UTC")),
     ]  # fmt: skip
 
 

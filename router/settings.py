@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, TypeAlias
 
 from router.domain.channel import Channel, RoutingPolicy
+from router.domain.time_zones import is_time_zone
 from router.domain.validation import SKILL
 from router.errors import ConfigError
 from router.live_feed import MAX_WATCHERS, WATCH_INTERVAL
@@ -54,6 +55,7 @@ class Kind(StrEnum):
     TEXT = "text"
     PATH = "path"
     SKILL = "skill"
+    TIME_ZONE = "time zone"
 
     @property
     def numeric(self) -> bool:
@@ -316,6 +318,13 @@ SETTINGS: tuple[Setting, ...] = (
         field="max_queue_bytes",
         minimum=1,
     ),
+    Setting(
+        "time_zone",
+        Kind.TIME_ZONE,
+        "the center's IANA time zone: report days, weeks, months and years begin at local "
+        "midnight there, and 15/30/60-minute intervals follow its clock",
+        field="time_zone",
+    ),
     # ------------------------------------------------------------- per channel
     Setting(
         "target_seconds",
@@ -498,7 +507,12 @@ class Variable:
             return raw.strip().lower()
         if setting.kind is Kind.SKILL and not SKILL.fullmatch(raw):
             raise ConfigError(f"{where} must be a skill: 1 to 64 characters of [a-z0-9:_.-]")
-        return raw
+        if setting.kind is Kind.TIME_ZONE and not is_time_zone(raw.strip()):
+            raise ConfigError(
+                f"{where} must be an IANA time zone (Europe/Paris, America/New_York, UTC), "
+                f"got {raw!r}"
+            )
+        return raw.strip() if setting.kind is Kind.TIME_ZONE else raw
 
 
 def _variables() -> Iterator[Variable]:
@@ -597,6 +611,8 @@ def _bounds(setting: Setting) -> str:
         return "1 to 64 characters of [a-z0-9:_.-]"
     if setting.kind is Kind.FLAG:
         return "true or false"
+    if setting.kind is Kind.TIME_ZONE:
+        return "an IANA time zone name (Europe/Paris)"
     return ""
 
 

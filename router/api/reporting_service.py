@@ -30,6 +30,7 @@ from router.api.errors import rpc
 from router.api.servicer import ActiveSwitchboard, RpcObserver, Servicer, ignore_rpc
 from router.api.watch import QueueFeed, queue_feed, watch_queue
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
+from router.domain.time_zones import is_time_zone
 from router.live_feed import FeedSettings
 from router.reporting import plan
 from router.reporting.contacts import ContactRow, ServiceLevelGoal
@@ -46,8 +47,15 @@ _INTERVALS = {
     pb.INTERVAL_LENGTH_DAY: Interval.DAY,
     pb.INTERVAL_LENGTH_WEEK: Interval.WEEK,
     pb.INTERVAL_LENGTH_MONTH: Interval.MONTH,
+    pb.INTERVAL_LENGTH_YEAR: Interval.YEAR,
 }
-_SERVICE_LEVEL_INTERVALS = (Interval.MINUTES_15, Interval.HOUR, Interval.DAY)
+_SERVICE_LEVEL_INTERVALS = (
+    Interval.MINUTES_15,
+    Interval.HOUR,
+    Interval.DAY,
+    Interval.MONTH,
+    Interval.YEAR,
+)
 _STAFFING_INTERVALS = (Interval.MINUTES_15, Interval.MINUTES_30, Interval.HOUR)
 _STATUS = {AgentStatus.READY: pb.AGENT_STATUS_READY, AgentStatus.AWAY: pb.AGENT_STATUS_AWAY}
 
@@ -73,6 +81,19 @@ def _interval(value: int, allowed: Iterable[Interval] = tuple(Interval), why: st
         names = {v: pb.IntervalLength.Name(k) for k, v in _INTERVALS.items()}
         raise InvalidArgument("interval", f"use {', '.join(names[i] for i in allowed)}{why}")
     return interval
+
+
+def _time_zone(value: str) -> str | None:
+    """The request's time zone; None (the center's) when empty."""
+    if not value:
+        return None
+    if not is_time_zone(value):
+        raise InvalidArgument(
+            "time_zone",
+            f"{value[:80]!r} is not an IANA time zone: use a name such as Europe/Paris, "
+            "or leave it empty for the center's",
+        )
+    return value
 
 
 def _channels(values: Iterable[int]) -> list[Channel]:
@@ -162,13 +183,19 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         start, end = _range("start", "end", request)
         interval = _interval(request.interval, _SERVICE_LEVEL_INTERVALS)
         report = await self._reporting.contact_report(
-            start, end, interval, _channels(request.channels), detail=False
+            start,
+            end,
+            interval,
+            _channels(request.channels),
+            detail=False,
+            time_zone=_time_zone(request.time_zone),
         )
         return pb.GetServiceLevelResponse(
             rows=[_service_level_row(row) for row in report.rows],
             formula=report.formula,
             short_abandon_seconds=report.short_abandon_seconds,
             goals=_goals(report.goals),
+            time_zone=report.time_zone,
         )
 
     @rpc
@@ -185,6 +212,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             unserved=[unserved_to_proto(u) for u in snapshot.unserved_contacts],
             unserved_total=sum(snapshot.unserved.values()),
             goals=_goals(reporting.goals()),
+            time_zone=reporting.time_zone,
         )
 
     async def WatchQueue(
@@ -200,7 +228,12 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         start, end = _range("start", "end", request)
         interval = _interval(request.interval)
         report = await self._reporting.contact_report(
-            start, end, interval, _channels(request.channels), by_skill=request.by_skill
+            start,
+            end,
+            interval,
+            _channels(request.channels),
+            by_skill=request.by_skill,
+            time_zone=_time_zone(request.time_zone),
         )
         return pb.GetContactReportResponse(
             rows=[_contact_report_row(row) for row in report.rows],
@@ -208,6 +241,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             short_abandon_seconds=report.short_abandon_seconds,
             as_of=timestamp(report.as_of),
             goals=_goals(report.goals),
+            time_zone=report.time_zone,
         )
 
     @rpc
@@ -315,9 +349,11 @@ def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:
         _STAFFING_INTERVALS,
         ": the queue models assume contacts arrive at a steady rate within the interval",
     )
-    target = request.target_service_level or 0.8
-    if not 0 < target < 1:  # NaN is not either
-        raise InvalidArgument("target_service_level", "must be between 0 and 1, exclusive")
+    target = None
+    if request.target_service_level:
+        target = request.target_service_level
+        if not 0 < target < 1:  # NaN is not either
+            raise InvalidArgument("target_service_level", "must be between 0 and 1, exclusive")
     threshold = None
     if request.threshold_seconds:
         threshold = request.threshold_seconds

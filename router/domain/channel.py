@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from router.domain.time_zones import is_time_zone
+
 
 class Channel(StrEnum):
     """The medium a contact arrived on, in the order routing favours them."""
@@ -127,6 +129,8 @@ class RoutingPolicy:
         fields (attributes, skills, ids, as UTF-8); a larger submission is refused.
     max_queue_bytes: the most bytes all waiting contacts may hold together; a
         submission beyond it is refused until the queue drains.
+    time_zone: the center's IANA time zone: reports' days, weeks, months and years
+        begin at local midnight there, and their clock intervals follow its clock.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -139,6 +143,7 @@ class RoutingPolicy:
     remembered_customers: int = 100_000
     max_contact_bytes: int = 16 * 1024
     max_queue_bytes: int = 256 * 1024 * 1024
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -156,6 +161,8 @@ class RoutingPolicy:
             raise ValueError("remembered_customers must be >= 0")
         if self.max_contact_bytes < 1 or self.max_queue_bytes < self.max_contact_bytes:
             raise ValueError("max_contact_bytes must be >= 1 and max_queue_bytes >= it")
+        if not is_time_zone(self.time_zone):
+            raise ValueError(f"time_zone {self.time_zone!r} is not an IANA time zone")
 
     def of(self, channel: Channel) -> ChannelPolicy:
         return self.channels[channel]

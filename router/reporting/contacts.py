@@ -66,6 +66,8 @@ class ContactReport:
     short_abandon_seconds: float
     goals: list[ServiceLevelGoal]
     as_of: datetime
+    time_zone: str
+    """The IANA time zone the intervals are in."""
 
 
 def contact_rows(figures: Iterable[ContactFigures]) -> list[ContactRow]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from router.domain import Channel, InvalidArgument, RoutingPolicy
+from router.domain import Channel, InvalidArgument, RoutingPolicy, time_zones
 from router.domain.service_level import FORMULA
 from router.reporting import plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
@@ -43,7 +43,8 @@ class StaffingRequest:
 
     channel: Channel
     interval: Interval
-    target: float
+    target: float | None
+    """None: the channel's service-level goal as configured."""
     threshold: float | None
     """None: the channel's answer target."""
     max_occupancy: float
@@ -93,6 +94,11 @@ class Reporting:
         """The configured goal of each of `channels` (all when empty)."""
         return goals(self._policy, channels or tuple(Channel))
 
+    @property
+    def time_zone(self) -> str:
+        """The center's IANA time zone."""
+        return self._policy.time_zone
+
     def alarm(self, channel: Channel = Channel.PHONE) -> AlarmStatus:
         """The channel's service-level alarm (phone's by default), read now."""
         return self._watch.status(channel)
@@ -108,13 +114,17 @@ class Reporting:
         *,
         by_skill: bool = False,
         detail: bool = True,
+        time_zone: str | None = None,
     ) -> ContactReport:
         """Contacts queued in [start, end) per interval, channel (all when empty) and,
         with `by_skill`, required skill. GetServiceLevel and GetContactReport both read
         this, so their service levels are the same figures; without `detail` (what
-        GetServiceLevel shows), the rows leave out the costly figures (ContactDetail)."""
+        GetServiceLevel shows), the rows leave out the costly figures (ContactDetail).
+        Intervals are in `time_zone` (an IANA name the caller checked; None: the
+        center's)."""
         wanted = self.goals(channels)
         as_of = self._clock()
+        zone = time_zone or self._policy.time_zone
         figures = await self._reports.contacts(
             start,
             end,
@@ -123,6 +133,7 @@ class Reporting:
             self._policy.short_abandon,
             by_skill=by_skill,
             detail=detail,
+            time_zone=zone,
         )
         return ContactReport(
             rows=contact_rows(figures),
@@ -130,6 +141,7 @@ class Reporting:
             short_abandon_seconds=self._policy.short_abandon,
             goals=wanted,
             as_of=as_of,
+            time_zone=zone,
         )
 
     async def agent_report(
@@ -207,7 +219,7 @@ class Reporting:
             )
         question = StaffingQuestion(
             interval_seconds=length.total_seconds(),
-            target=request.target,
+            target=_target(request.target, channel_policy.service_level_goal),
             threshold=channel_policy.answer_target
             if request.threshold is None
             else request.threshold,
@@ -245,10 +257,12 @@ class Reporting:
             {channel: self._policy.of(channel).answer_target},
             self._policy.short_abandon,
             detail=False,
+            time_zone=self._policy.time_zone,
         )
         recorded = {f.interval_start: f for f in figures}
         intervals = []
-        for current in interval_starts(start, min(end, now), interval):
+        zone = time_zones.time_zone(self._policy.time_zone)
+        for current in interval_starts(start, min(end, now), interval, zone):
             f = recorded.get(current)
             intervals.append(
                 (current, 0, 0, None)
@@ -259,6 +273,19 @@ class Reporting:
             sum(f.abandoned for f in figures), sum(f.total_wait_seconds for f in figures)
         )
         return plan.history_forecast(intervals), patience
+
+
+def _target(asked: float | None, goal: float) -> float:
+    """The service level to staff for: the one asked, else the channel's goal (a goal of
+    1, "every contact", cannot be staffed for: the models reach it only in the limit)."""
+    if asked is not None:
+        return asked
+    if goal >= 1:
+        raise InvalidArgument(
+            "target_service_level",
+            "the channel's goal is 100%, which no number of agents reaches: give a target",
+        )
+    return goal
 
 
 def _checked_patience(estimated: float | None) -> float:

@@ -162,9 +162,14 @@ SELECT pg_is_in_recovery() AS in_recovery;
 
 -- report_contacts --
 -- Per interval, channel (and required skill when $8) for contacts queued in [$1, $2):
--- volumes, service-level inputs and timings. $3 the interval length (ignored when $4,
--- which bins by calendar month), $5 channels, $6 their thresholds, $7 the short-abandon
--- seconds. The one count of service level: GetServiceLevel, GetContactReport and
+-- volumes, service-level inputs and timings. Intervals are in the time zone $10 (an IANA
+-- name): $4, when set, is a calendar unit ('day', 'week', 'month', 'year') and an
+-- interval begins at local midnight (date_trunc with the zone: a day across a
+-- daylight-saving change is 23 or 25 hours); otherwise $3 is the interval length (15 or
+-- 30 minutes, an hour), binned on the zone's clock: a contact's interval starts at its
+-- instant less how far its local time is into the local bin, so an hour in a zone 30
+-- minutes off UTC starts at the local hour, and the repeated hour of an autumn change
+-- gives two intervals. $5 channels, $6 their thresholds, $7 the short-abandon seconds. The one count of service level: GetServiceLevel, GetContactReport and
 -- staffing from history all read it (the view interval_service_level counts by the same
 -- definitions for readers of SQL). Transfers are events of kind 'transferred' (0 until
 -- such events exist).
@@ -191,8 +196,12 @@ WITH thresholds AS (
 ),
 timed AS (
     SELECT
-        CASE WHEN $4::boolean THEN date_trunc('month', c.queued_at)
-             ELSE date_bin($3::interval, c.queued_at, TIMESTAMPTZ '2000-01-03 00:00:00+00')
+        CASE WHEN $4::text IS NOT NULL THEN date_trunc($4::text, c.queued_at, $10::text)
+             ELSE c.queued_at - (
+                 (c.queued_at AT TIME ZONE $10::text)
+                 - date_bin($3::interval, c.queued_at AT TIME ZONE $10::text,
+                            TIMESTAMP '2000-01-03 00:00:00')
+             )
         END AS interval_start,
         c.id,
         c.channel,

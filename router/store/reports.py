@@ -175,22 +175,25 @@ class Reports:
         *,
         by_skill: bool = False,
         detail: bool = True,
+        time_zone: str = "UTC",
     ) -> list[ContactFigures]:
-        """Contacts queued in [start, end) per interval and channel (of `thresholds`: each
-        channel's answer threshold), and required skill with `by_skill`; without `detail`,
-        only what service level and staffing need, at a fraction of the cost."""
+        """Contacts queued in [start, end) per interval (in `time_zone`, an IANA name) and
+        channel (of `thresholds`: each channel's answer threshold), and required skill
+        with `by_skill`; without `detail`, only what service level and staffing need, at
+        a fraction of the cost."""
         channels = list(thresholds)
         rows = await self._read(
             "report_contacts",
             start,
             end,
-            interval.fixed_length or timedelta(days=1),
-            interval is Interval.MONTH,
+            interval.fixed_length or timedelta(hours=1),
+            interval.calendar_unit,
             [c.value for c in channels],
             [thresholds[c] for c in channels],
             short_abandon,
             by_skill,
             detail,
+            time_zone,
         )
         return [
             ContactFigures(

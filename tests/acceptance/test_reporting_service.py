@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -210,6 +211,8 @@ class TestServiceLevelArguments:
             ("no_interval", "interval"),
             ("unknown_interval", "interval"),
             ("unspecified_channel", "channels"),
+            ("unknown_time_zone", "time_zone"),
+            ("time_zone_path", "time_zone"),
         ],
     )
     async def test_bad_request_is_invalid(
@@ -236,6 +239,10 @@ class TestServiceLevelArguments:
             request.interval = pb.INTERVAL_LENGTH_UNSPECIFIED
         elif change == "unknown_interval":
             request.interval = pb.IntervalLength.ValueType(9)
+        elif change == "unknown_time_zone":
+            request.time_zone = "Mars/Olympus_Mons"
+        elif change == "time_zone_path":
+            request.time_zone = "../../etc/passwd"
         else:
             request.channels.append(pb.CHANNEL_UNSPECIFIED)
         error = await rpc_error(shared_reporting.GetServiceLevel(request))
@@ -317,6 +324,58 @@ class TestGoals:
         assert len(level.rows) >= 3
         assert [shared(r) for r in level.rows] == [shared(r) for r in report.rows]
         assert level.formula == report.formula
+
+
+class TestTimeZone:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """A center in Paris (ROUTER_TIME_ZONE=Europe/Paris)."""
+        return RoutingPolicy(phone_reserve=0, time_zone="Europe/Paris")
+
+    async def test_reports_bin_in_the_center_zone_unless_asked_another(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
+    ) -> None:
+        """A year of service level begins at midnight on January 1st in Paris (23:00
+        UTC the day before, in winter); asked in Kathmandu, at 18:15 UTC; the response
+        names the zone, and the queue status gives the center's."""
+        await submit(contacts, "call-waits")
+        now = datetime.now(UTC)
+        paris, kathmandu = ZoneInfo("Europe/Paris"), ZoneInfo("Asia/Kathmandu")
+        request = pb.GetServiceLevelRequest(
+            start=stamp(now - timedelta(hours=1)),
+            end=stamp(now + timedelta(hours=1)),
+            interval=pb.INTERVAL_LENGTH_YEAR,
+        )
+        level = await reporting.GetServiceLevel(request)
+        assert level.time_zone == "Europe/Paris"
+        new_year = datetime(now.astimezone(paris).year, 1, 1, tzinfo=paris)
+        assert [r.interval_start.ToDatetime(tzinfo=UTC) for r in level.rows] == [new_year]
+        request.time_zone = "Asia/Kathmandu"
+        level = await reporting.GetServiceLevel(request)
+        assert level.time_zone == "Asia/Kathmandu"
+        new_year = datetime(now.astimezone(kathmandu).year, 1, 1, tzinfo=kathmandu)
+        assert [r.interval_start.ToDatetime(tzinfo=UTC) for r in level.rows] == [new_year]
+        status = await reporting.GetQueueStatus(pb.GetQueueStatusRequest())
+        assert status.time_zone == "Europe/Paris"
+
+    async def test_an_unknown_zone_in_a_contact_report_is_invalid(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub
+    ) -> None:
+        now = datetime.now(UTC)
+        error = await rpc_error(
+            reporting.GetContactReport(
+                pb.GetContactReportRequest(
+                    start=stamp(now - timedelta(days=1)),
+                    end=stamp(now),
+                    interval=pb.INTERVAL_LENGTH_DAY,
+                    time_zone="Europe/Atlantis",
+                )
+            )
+        )
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(error).startswith("time_zone")
 
 
 class TestQueueStatus:

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import asyncpg
 import pytest
@@ -788,6 +789,30 @@ class TestReportingLayer:
         with pytest.raises(InvalidArgument, match="is after now") as refused:
             await reporting.staffing(staffing_request(history=(t("12:00:00"), t("13:00:00"))))
         assert refused.value.field == "history_start"
+
+    async def test_the_target_defaults_to_the_channels_configured_goal(
+        self, morning: Store
+    ) -> None:
+        """Without a target, staffing aims at the channel's goal (90% here), not a fixed
+        80%; a goal of 100% cannot be staffed for and asks for a target."""
+        channels = dict(RoutingPolicy().channels)
+        channels[Channel.PHONE] = dataclasses.replace(
+            channels[Channel.PHONE], service_level_goal=0.9
+        )
+        channels[Channel.CHAT] = dataclasses.replace(channels[Channel.CHAT], service_level_goal=1.0)
+        policy = RoutingPolicy(channels=MappingProxyType(channels))
+        watch = ServiceLevelWatch(RollingServiceLevel(policy), policy, clock=lambda: NOW)
+        layer = Reporting(morning.reports, policy, watch, clock=lambda: NOW)
+        try:
+            plan = await layer.staffing(staffing_request(target=None))
+            assert plan.question.target == 0.9
+            plan = await layer.staffing(staffing_request(target=0.7))
+            assert plan.question.target == 0.7
+            with pytest.raises(InvalidArgument) as refused:
+                await layer.staffing(staffing_request(target=None, channel=Channel.CHAT))
+            assert refused.value.field == "target_service_level"
+        finally:
+            await layer.close()
 
     async def test_concurrency_defaults_to_the_channels_capacity(
         self, reporting: Reporting

@@ -164,6 +164,21 @@ class TestAxis:
         axes = draw(figures, response, *month, Interval.DAY)
         assert axes.get_title().endswith("2026-03-01 to 2026-03-31 UTC")
 
+    def test_days_of_a_time_zone_begin_at_its_midnights(self, figures: list[Figure]) -> None:
+        """A report in Paris across the spring change: the axis spans its local days,
+        each point sits inside its own 23- or 24-hour day, and the title names the zone."""
+        start, end = datetime(2026, 3, 27, 23, tzinfo=UTC), datetime(2026, 3, 30, 22, tzinfo=UTC)
+        days = [start, datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC)]
+        response = pb.GetContactReportResponse(
+            rows=[row(day, pb.CHANNEL_PHONE, 0.9) for day in days], time_zone="Europe/Paris"
+        )
+        axes = draw(figures, response, start, end, Interval.DAY)
+        assert x_span(axes) == (start, end)
+        bounds = mdates.date2num([*days, end])  # type: ignore[no-untyped-call]
+        points = xs(series(axes, "phone"))
+        assert all(bounds[i] < x < bounds[i + 1] for i, x in enumerate(points))
+        assert axes.get_title().endswith("2026-03-28 to 2026-03-30 Europe/Paris")
+
 
 class TestPoints:
     def test_equal_levels_of_two_channels_do_not_hide_each_other(

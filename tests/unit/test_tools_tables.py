@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from contact_router_tools.ranges import named_range
@@ -24,6 +25,10 @@ from contact_router_tools.tables import (
 T0 = datetime(2026, 3, 4, 14, 7, 30, tzinfo=UTC)  # a Wednesday
 
 
+def u(year: int, month: int, day: int, hour: int) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
 class TestRanges:
     @pytest.mark.parametrize(
         ("name", "start", "end"),
@@ -38,6 +43,32 @@ class TestRanges:
     )
     def test_named_ranges(self, name: str, start: datetime, end: datetime) -> None:
         assert named_range(name, T0) == (start, end)
+
+    @pytest.mark.parametrize(
+        ("name", "start", "end"),
+        [
+            ("this-year", u(2025, 12, 31, 23), u(2026, 12, 31, 23)),
+            ("last-year", u(2024, 12, 31, 23), u(2025, 12, 31, 23)),
+            ("2027", u(2026, 12, 31, 23), u(2027, 12, 31, 23)),
+            # 23 and 25 hours: the days of the changes to and from summer time.
+            ("2026-03-29", u(2026, 3, 28, 23), u(2026, 3, 29, 22)),
+            ("2026-10-25", u(2026, 10, 24, 22), u(2026, 10, 25, 23)),
+            ("2026-03", u(2026, 2, 28, 23), u(2026, 3, 31, 22)),
+            ("today", u(2026, 3, 3, 23), u(2026, 3, 4, 23)),
+        ],
+    )  # fmt: skip
+    def test_ranges_in_a_time_zone_begin_at_local_midnight(
+        self, name: str, start: datetime, end: datetime
+    ) -> None:
+        """Named days, months and years of a center in Paris, as UTC instants."""
+        assert named_range(name, T0, ZoneInfo("Europe/Paris")) == (start, end)
+
+    def test_today_is_the_local_day(self) -> None:
+        """At 23:30 UTC it is already tomorrow in Paris."""
+        late = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+        assert named_range("today", late, ZoneInfo("Europe/Paris"))[0] == datetime(
+            2026, 3, 4, 23, tzinfo=UTC
+        )
 
     @pytest.mark.parametrize("name", ["tomorrow", "2026-13", "9999-12-31"])
     def test_unknown_range_says_what_is_accepted(self, name: str) -> None:

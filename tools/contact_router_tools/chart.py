@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from contactrouter.v1 import contact_router_pb2 as pb
 
 from contact_router_tools.proto_values import channel_name, optional, when
-from router.reporting.intervals import Interval, interval_starts, next_start
+from router.domain.time_zones import time_zone
+from router.reporting.intervals import UTC_ZONE, Interval, interval_starts, next_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -43,12 +45,21 @@ def service_level_series(
     report not split by skill (report_command.unsplit_report): one row per channel and
     interval, each contact counted once, so the row's own service level is the point."""
     series: dict[str, list[tuple[datetime, float]]] = {}
+    zone = chart_zone(response)
     for r in response.rows:
         points = series.setdefault(channel_name(r.channel), [])
         level = optional(r, "service_level")
         if level is not None:
-            points.append((when(r.interval_start), level))
+            points.append((when(r.interval_start).astimezone(zone), level))
     return {name: sorted(points) for name, points in series.items()}
+
+
+def chart_zone(response: pb.GetContactReportResponse) -> ZoneInfo:
+    """The zone the report's intervals are in (UTC for a router that names none)."""
+    try:
+        return time_zone(response.time_zone or "UTC")
+    except ValueError:  # a zone the router knows and this machine does not
+        return UTC_ZONE
 
 
 def _lines(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> list[tuple[float, str, str]]:
@@ -120,6 +131,8 @@ def service_level_figure(
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    zone = chart_zone(response)
+    start, end = start.astimezone(zone), end.astimezone(zone)
     figure, axes = plt.subplots(figsize=(11, 5), dpi=110)
     goals = list(response.goals)
     alarms = {channel_name(g.channel): g.alarm_below for g in goals}
@@ -130,7 +143,7 @@ def service_level_figure(
     for level, label, color in _lines(goals, "alarm_below"):
         axes.axhline(level, color=color, linestyle=":", linewidth=1.4, label=label)
     # A month of hours is 720 points a channel: smaller markers, so the lines still show.
-    scale = min(1.0, math.sqrt(MANY / max(1, len(interval_starts(start, end, interval)))))
+    scale = min(1.0, math.sqrt(MANY / max(1, len(interval_starts(start, end, interval, zone)))))
     handles: list[Any] = []
     under_alarm = False
     for name, points in service_level_series(response).items():
@@ -140,7 +153,7 @@ def service_level_figure(
         size = full_size * scale
         # matplotlib.dates ships without type hints.
         times: list[float] = mdates.date2num(  # type: ignore[no-untyped-call]
-            [t + (next_start(t, interval) - t) * place for t, _ in points]
+            [t + (next_start(t, interval, zone) - t) * place for t, _ in points]
         ).tolist()
         levels = [level * 100 for _, level in points]
         (line,) = axes.plot(
@@ -204,11 +217,12 @@ def service_level_figure(
             )
         )
     # matplotlib.dates ships without type hints.
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)  # type: ignore[no-untyped-call]
+    # Ticks at the zone's midnights and hours, labelled in its time.
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12, tz=zone)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     # The title names the range with its year; the offset would name the last tick's
     # day, which is the day after the range.
-    ticks = mdates.ConciseDateFormatter(locator, show_offset=False)  # type: ignore[no-untyped-call]
+    ticks = mdates.ConciseDateFormatter(locator, tz=zone, show_offset=False)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_formatter(ticks)
     axes.set_xlim(
         mdates.date2num(start),  # type: ignore[no-untyped-call]
@@ -220,7 +234,7 @@ def service_level_figure(
     span = f"{start:%Y-%m-%d}" + (
         "" if last_day.date() == start.date() else f" to {last_day:%Y-%m-%d}"
     )
-    axes.set_title(f"Service level, {title}, {span} UTC")
+    axes.set_title(f"Service level, {title}, {span} {zone.key}")
     if not goals:
         axes.text(
             0.01,

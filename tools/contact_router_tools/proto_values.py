@@ -27,6 +27,7 @@ INTERVALS: Mapping[str, pb.IntervalLength.ValueType] = {
     "day": pb.INTERVAL_LENGTH_DAY,
     "week": pb.INTERVAL_LENGTH_WEEK,
     "month": pb.INTERVAL_LENGTH_MONTH,
+    "year": pb.INTERVAL_LENGTH_YEAR,
 }
 
 

@@ -1,36 +1,53 @@
-"""The ranges people name on the command line: today, last-month, 2026-03-04..."""
+"""The ranges people name on the command line: today, last-month, 2026-03-04, 2026...,
+as days, months and years of the center's time zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from router.reporting.intervals import month_after
+from router.reporting.intervals import (
+    UTC_ZONE,
+    Interval,
+    interval_start,
+    local_midnight,
+    next_start,
+)
 
-NAMES = "today, yesterday, this-month, last-month, YYYY-MM-DD or YYYY-MM (UTC)"
+NAMES = (
+    "today, yesterday, this-month, last-month, this-year, last-year, YYYY-MM-DD, YYYY-MM "
+    "or YYYY (days from local midnight in the report's time zone)"
+)
 
 
-def named_range(name: str, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end) for `today`, `yesterday`, `this-month`, `last-month`, a day
-    `YYYY-MM-DD` or a month `YYYY-MM` (UTC days and months)."""
-    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    if name == "today":
-        return today, today + timedelta(days=1)
-    if name == "yesterday":
-        return today - timedelta(days=1), today
-    this_month = datetime(now.year, now.month, 1, tzinfo=UTC)
-    if name == "this-month":
-        return this_month, month_after(this_month)
-    if name == "last-month":
-        previous = this_month - timedelta(days=1)
-        start = datetime(previous.year, previous.month, 1, tzinfo=UTC)
-        return start, this_month
+def named_range(name: str, now: datetime, zone: ZoneInfo = UTC_ZONE) -> tuple[datetime, datetime]:
+    """[start, end), as UTC instants, for `today`, `yesterday`, `this-month`,
+    `last-month`, `this-year`, `last-year`, a day `YYYY-MM-DD`, a month `YYYY-MM` or a
+    year `YYYY`, each beginning at local midnight in `zone` (a day across a
+    daylight-saving change is 23 or 25 hours)."""
+    relative = {
+        "today": (Interval.DAY, 0),
+        "yesterday": (Interval.DAY, -1),
+        "this-month": (Interval.MONTH, 0),
+        "last-month": (Interval.MONTH, -1),
+        "this-year": (Interval.YEAR, 0),
+        "last-year": (Interval.YEAR, -1),
+    }
     try:
+        if name in relative:
+            interval, back = relative[name]
+            start = interval_start(now, interval, zone)
+            if back:
+                start = interval_start(start - timedelta(seconds=1), interval, zone)
+            return start, next_start(start, interval, zone)
+        if len(name) == 4 and name.isdigit():
+            start = local_midnight(date(int(name), 1, 1), zone)
+            return start, next_start(start, Interval.YEAR, zone)
         if len(name) == 7:
             year, month = (int(part) for part in name.split("-"))
-            start = datetime(year, month, 1, tzinfo=UTC)
-            return start, month_after(start)
-        day = date.fromisoformat(name)
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start, start + timedelta(days=1)
+            start = local_midnight(date(year, month, 1), zone)
+            return start, next_start(start, Interval.MONTH, zone)
+        start = local_midnight(date.fromisoformat(name), zone)
+        return start, next_start(start, Interval.DAY, zone)
     except (ValueError, OverflowError):  # OverflowError: the last day a datetime holds
         raise ValueError(f"unknown range {name!r}: use {NAMES}") from None

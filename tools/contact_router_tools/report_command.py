@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
@@ -40,8 +41,9 @@ from contact_router_tools.tables import (
     render_json,
     render_table,
 )
+from router.domain.time_zones import time_zone
 from router.errors import ConfigError
-from router.reporting.intervals import Interval
+from router.reporting.intervals import UTC_ZONE, Interval
 from router.reporting.report import ratio
 
 SECTIONS = ("contacts", "agents", "dispositions", "feedback")
@@ -55,6 +57,7 @@ FLAGS = field_flags(
         "end": "RANGE",
         "interval": "--interval",
         "channels": "--channel",
+        "time_zone": "--time-zone",
     }
 )
 
@@ -77,6 +80,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--by-skill", action="store_true", help="split rows by required skill")
     parser.add_argument(
+        "--time-zone",
+        metavar="ZONE",
+        help="IANA time zone of the range and the intervals (Europe/Paris); default the "
+        "router's (ROUTER_TIME_ZONE)",
+    )
+    parser.add_argument(
         "--section",
         choices=SECTIONS,
         action="append",
@@ -90,6 +99,14 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_format_argument(parser, "one --section")
     add_router_arguments(parser)
+
+
+def report_zone(name: str) -> ZoneInfo:
+    """The zone a report's response names; UTC for a router that names none."""
+    try:
+        return time_zone(name or "UTC")
+    except ValueError:  # a zone the router knows and this machine does not
+        return UTC_ZONE
 
 
 def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Table:
@@ -113,9 +130,10 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
         "to_previous_agent",
         "previous_agent_share",
     ]
+    zone = report_zone(response.time_zone)
     rows = []
     for r in response.rows:
-        row: list[Any] = [when(r.interval_start), channel_name(r.channel)]
+        row: list[Any] = [when(r.interval_start).astimezone(zone), channel_name(r.channel)]
         if by_skill:
             row.append(r.skill or "-")
         row += [
@@ -141,7 +159,7 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
     return header, rows
 
 
-def agent_table(response: pb.GetAgentReportResponse) -> Table:
+def agent_table(response: pb.GetAgentReportResponse, zone: ZoneInfo = UTC_ZONE) -> Table:
     header = [
         "agent",
         "handled",
@@ -166,12 +184,12 @@ def agent_table(response: pb.GetAgentReportResponse) -> Table:
             for t in a.status_times
             if t.status == pb.AGENT_STATUS_AWAY
         )
-        first = min((when(s.signed_in_at) for s in a.sessions), default=None)
+        first = min((when(s.signed_in_at).astimezone(zone) for s in a.sessions), default=None)
         sessions = list(a.sessions)
         last = (
             None
             if not sessions or not sessions[-1].HasField("signed_out_at")
-            else when(sessions[-1].signed_out_at)
+            else when(sessions[-1].signed_out_at).astimezone(zone)
         )
         rows.append(
             [
@@ -238,31 +256,44 @@ async def unsplit_report(
 
 
 async def run_report(args: argparse.Namespace) -> int:
-    try:
-        start, end = named_range(args.range, datetime.now(UTC))
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
+    given_zone = None
+    if args.time_zone is not None:
+        try:
+            given_zone = time_zone(args.time_zone)
+        except ValueError as error:
+            raise ConfigError(f"--time-zone: {error}") from None
     sections = args.section or list(SECTIONS)
     if args.format == "csv" and len(sections) != 1:
         raise ConfigError("csv prints one table: choose one --section")
     router = RouterConnection.from_args(args)
-    request = pb.GetContactReportRequest(
-        start=stamp(start),
-        end=stamp(end),
-        interval=INTERVALS[args.interval],
-        channels=[CHANNELS[c] for c in args.channel],
-        by_skill=args.by_skill,
-    )
     charted = None
     async with router.channel() as channel:
         stub = pb_grpc.ReportingServiceStub(channel)
+        # The range's days begin at midnight in the report's zone: the router's, unless
+        # --time-zone says.
+        zone = given_zone
+        if zone is None:
+            status = await router.call(stub.GetQueueStatus, pb.GetQueueStatusRequest())
+            zone = report_zone(status.time_zone)
+        try:
+            start, end = named_range(args.range, datetime.now(UTC), zone)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        request = pb.GetContactReportRequest(
+            start=stamp(start),
+            end=stamp(end),
+            interval=INTERVALS[args.interval],
+            channels=[CHANNELS[c] for c in args.channel],
+            by_skill=args.by_skill,
+            time_zone=zone.key,
+        )
         contacts = await router.call(stub.GetContactReport, request, flag_of=FLAGS)
         tables = {"contacts": contact_table(contacts, args.by_skill)}
         if args.chart is not None:
             charted = await unsplit_report(router, stub, request, contacts)
         if "agents" in sections:
             asked = pb.GetAgentReportRequest(start=stamp(start), end=stamp(end))
-            tables["agents"] = agent_table(await router.call(stub.GetAgentReport, asked))
+            tables["agents"] = agent_table(await router.call(stub.GetAgentReport, asked), zone)
         if "dispositions" in sections or "feedback" in sections:
             asked_too = pb.GetDispositionReportRequest(start=stamp(start), end=stamp(end))
             dispositions = await router.call(stub.GetDispositionReport, asked_too)
@@ -272,18 +303,20 @@ async def run_report(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(tables[sections[0]]))
     elif args.format == "json":
         document: dict[str, Any] = {
-            "range": {"start": start, "end": end},
+            "range": {"start": start.astimezone(zone), "end": end.astimezone(zone)},
             "interval": args.interval,
+            "time_zone": zone.key,
             "formula": contacts.formula,
             "short_abandon_seconds": contacts.short_abandon_seconds,
-            "as_of": when(contacts.as_of),
+            "as_of": when(contacts.as_of).astimezone(zone),
         }
         document.update({name: records(tables[name]) for name in sections})
         sys.stdout.write(render_json(document))
     else:
         print(
-            f"Contact report {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
-            f"{args.interval} intervals, as of {when(contacts.as_of):%H:%M:%S}"
+            f"Contact report {start.astimezone(zone):%Y-%m-%d %H:%M} to "
+            f"{end.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}, {args.interval} intervals, "
+            f"as of {when(contacts.as_of).astimezone(zone):%H:%M:%S}"
         )
         print(f"{contacts.formula} (short abandon: {contacts.short_abandon_seconds:g} s)")
         for name in sections:

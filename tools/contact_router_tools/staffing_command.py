@@ -91,8 +91,8 @@ def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
         "--goal",
         type=_number,
         metavar="SHARE",
-        help="service level to reach, in (0, 1) (default 0.8: 80%% answered within "
-        "--answer-within)",
+        help="service level to reach, in (0, 1) (default: the channel's goal as the router "
+        "is configured, ROUTER_<CHANNEL>_SERVICE_LEVEL_GOAL, 0.8 unless set)",
     )
     add(
         "--answer-within",

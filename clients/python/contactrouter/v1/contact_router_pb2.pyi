@@ -313,13 +313,17 @@ class _IntervalLengthEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Interv
     INTERVAL_LENGTH_HOUR: _IntervalLength.ValueType  # 2
     """One hour."""
     INTERVAL_LENGTH_DAY: _IntervalLength.ValueType  # 3
-    """One day (UTC)."""
+    """One day, from local midnight in the report's time zone (23 or 25 hours
+    across a daylight-saving change).
+    """
     INTERVAL_LENGTH_30_MINUTES: _IntervalLength.ValueType  # 4
     """30 minutes."""
     INTERVAL_LENGTH_WEEK: _IntervalLength.ValueType  # 5
-    """One ISO week (UTC), starting on Monday."""
+    """One ISO week, from Monday's local midnight in the report's time zone."""
     INTERVAL_LENGTH_MONTH: _IntervalLength.ValueType  # 6
-    """One calendar month (UTC)."""
+    """One calendar month, from local midnight on the 1st."""
+    INTERVAL_LENGTH_YEAR: _IntervalLength.ValueType  # 7
+    """One calendar year, from local midnight on January 1st."""
 
 class IntervalLength(_IntervalLength, metaclass=_IntervalLengthEnumTypeWrapper):
     """The length of a reporting interval."""
@@ -331,13 +335,17 @@ INTERVAL_LENGTH_15_MINUTES: IntervalLength.ValueType  # 1
 INTERVAL_LENGTH_HOUR: IntervalLength.ValueType  # 2
 """One hour."""
 INTERVAL_LENGTH_DAY: IntervalLength.ValueType  # 3
-"""One day (UTC)."""
+"""One day, from local midnight in the report's time zone (23 or 25 hours
+across a daylight-saving change).
+"""
 INTERVAL_LENGTH_30_MINUTES: IntervalLength.ValueType  # 4
 """30 minutes."""
 INTERVAL_LENGTH_WEEK: IntervalLength.ValueType  # 5
-"""One ISO week (UTC), starting on Monday."""
+"""One ISO week, from Monday's local midnight in the report's time zone."""
 INTERVAL_LENGTH_MONTH: IntervalLength.ValueType  # 6
-"""One calendar month (UTC)."""
+"""One calendar month, from local midnight on the 1st."""
+INTERVAL_LENGTH_YEAR: IntervalLength.ValueType  # 7
+"""One calendar year, from local midnight on January 1st."""
 Global___IntervalLength: _TypeAlias = IntervalLength  # noqa: Y015
 
 @_typing.final
@@ -1540,8 +1548,13 @@ class GetServiceLevelRequest(_message.Message):
     END_FIELD_NUMBER: _builtins.int
     INTERVAL_FIELD_NUMBER: _builtins.int
     CHANNELS_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     interval: Global___IntervalLength.ValueType
-    """Interval length. Required."""
+    """Interval length. Required: 15 minutes, hour, day, month or year."""
+    time_zone: _builtins.str
+    """The IANA time zone of the intervals ("Europe/Paris"); empty means the
+    center's (ROUTER_TIME_ZONE). An unknown zone is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
         """Start of the range, inclusive. Required."""
@@ -1561,10 +1574,11 @@ class GetServiceLevelRequest(_message.Message):
         end: _timestamp_pb2.Timestamp | None = ...,
         interval: Global___IntervalLength.ValueType = ...,
         channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1704,10 +1718,15 @@ class GetServiceLevelResponse(_message.Message):
     FORMULA_FIELD_NUMBER: _builtins.int
     SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula used, in words."""
     short_abandon_seconds: _builtins.float
     """The short-abandon limit in seconds used in the formula."""
+    time_zone: _builtins.str
+    """The IANA time zone the intervals are in. Interval starts are the UTC instants
+    at which they begin there (a day at local midnight).
+    """
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelRow]:
         """Rows ordered by interval start, then channel. Intervals without contacts
@@ -1725,10 +1744,11 @@ class GetServiceLevelResponse(_message.Message):
         formula: _builtins.str = ...,
         short_abandon_seconds: _builtins.float = ...,
         goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1890,8 +1910,11 @@ class GetQueueStatusResponse(_message.Message):
     UNSERVED_FIELD_NUMBER: _builtins.int
     UNSERVED_TOTAL_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     unserved_total: _builtins.int
     """How many such contacts there are in all."""
+    time_zone: _builtins.str
+    """The center's IANA time zone (ROUTER_TIME_ZONE), in which reports' days begin."""
     @_builtins.property
     def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelQueue]:
         """One entry per channel."""
@@ -1929,10 +1952,11 @@ class GetQueueStatusResponse(_message.Message):
         unserved: _abc.Iterable[Global___UnservedContact] | None = ...,
         unserved_total: _builtins.int = ...,
         goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "service_level_alarm", b"service_level_alarm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "goals", b"goals", "service_level_alarm", b"service_level_alarm", "unserved", b"unserved", "unserved_total", b"unserved_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of", b"as_of", "channels", b"channels", "goals", b"goals", "service_level_alarm", b"service_level_alarm", "time_zone", b"time_zone", "unserved", b"unserved", "unserved_total", b"unserved_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2126,11 +2150,16 @@ class GetContactReportRequest(_message.Message):
     INTERVAL_FIELD_NUMBER: _builtins.int
     CHANNELS_FIELD_NUMBER: _builtins.int
     BY_SKILL_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     interval: Global___IntervalLength.ValueType
     """Interval length. Required."""
     by_skill: _builtins.bool
     """Also split each row by required skill: a contact counts once under each skill
     it requires; contacts that require none are under skill "".
+    """
+    time_zone: _builtins.str
+    """The IANA time zone of the intervals ("Europe/Paris"); empty means the
+    center's (ROUTER_TIME_ZONE). An unknown zone is INVALID_ARGUMENT.
     """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
@@ -2152,10 +2181,11 @@ class GetContactReportRequest(_message.Message):
         interval: Global___IntervalLength.ValueType = ...,
         channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
         by_skill: _builtins.bool = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_skill", b"by_skill", "channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_skill", b"by_skill", "channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2317,10 +2347,15 @@ class GetContactReportResponse(_message.Message):
     SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula, in words."""
     short_abandon_seconds: _builtins.float
     """The short-abandon limit used, seconds."""
+    time_zone: _builtins.str
+    """The IANA time zone the intervals are in. Interval starts are the UTC instants
+    at which they begin there (a day at local midnight).
+    """
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactReportRow]:
         """Ordered by interval start, channel, skill. Intervals without contacts are omitted."""
@@ -2341,10 +2376,11 @@ class GetContactReportResponse(_message.Message):
         short_abandon_seconds: _builtins.float = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
         goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
+        time_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2784,7 +2820,9 @@ class GetStaffingRequest(_message.Message):
     interval: Global___IntervalLength.ValueType
     """Interval length: 15 minutes, 30 minutes or an hour. Required."""
     target_service_level: _builtins.float
-    """Service level to reach, in (0, 1); 0 means 0.8."""
+    """Service level to reach, in (0, 1); 0 means the channel's goal as the router
+    is configured (ROUTER_<CHANNEL>_SERVICE_LEVEL_GOAL, 0.8 by default).
+    """
     threshold_seconds: _builtins.float
     """Answer threshold in seconds, at most 31,622,400 (a year, as the channels'
     answer targets); 0 means the channel's answer target.
