@@ -16,7 +16,7 @@ from router.config import Settings
 from router.errors import ConfigError, RouterError, StartupError
 from router.settings import VARIABLES, Kind, Variable
 
-TOOLS = ("simulate", "report", "staffing")
+TOOLS = ("simulate", "report", "staffing", "watch")
 """The tools' commands, named here to say how to install them when they are missing."""
 TOOLS_HINT = (
     "is part of contact-router-tools, which is not installed: "

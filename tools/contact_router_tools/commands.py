@@ -1,4 +1,4 @@
-"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`.
+"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`, `watch`.
 
 router/cli.py adds them to its parser when this package is installed, and says how to
 install it when it is not. Every error a command meets on purpose ends here as one line
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from contact_router_tools import report_command, simulate, staffing_command
+from contact_router_tools import report_command, simulate, staffing_command, watch_command
 from router import logs
 from router.errors import ConfigError, RouterError
 
@@ -23,6 +23,7 @@ RUNS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "simulate": simulate.run,
     "report": report_command.run_report,
     "staffing": staffing_command.run_staffing,
+    "watch": watch_command.run_watch,
 }
 
 
@@ -41,6 +42,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     staffing_command.add_staffing_arguments(
         commands.add_parser("staffing", help="agents needed per interval (Erlang C or A)")
     )
+    watch_command.add_watch_arguments(
+        commands.add_parser(
+            "watch",
+            help="a live wallboard of the queue in the terminal (Ctrl-C ends it)",
+            description=watch_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     except RouterError as error:
         print(f"contact-router {args.command}: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: how a wallboard is left, not a failure.
+        return 0
     except BrokenPipeError:
         # The reader left (`| head`): nothing more to say, and nothing to flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
