@@ -5,9 +5,13 @@
 #   - hadolint: deploy/Dockerfile;
 #   - check-jsonschema: deploy/compose.yaml against the Compose Specification schema
 #     (checkov has no compose framework);
-#   - checkov: deploy/ with the kubernetes and dockerfile frameworks.
+#   - checkov: deploy/ with the kubernetes and dockerfile frameworks;
+#   - promtool check config: deploy/prometheus/prometheus.yml (the compose wallboard's);
+#   - check_wallboard.py: compose's Prometheus scrapes the router's metrics port, and
+#     Grafana's provisioning (data source, dashboard provider) matches what compose mounts.
 # The tools live in their own venv, deploy/.venv-check (not committed), installed on
-# first use and reinstalled when the pins below change. Works from any directory.
+# first use and reinstalled when the pins below change; promtool is unpacked there from
+# Debian's prometheus package (apt-get download, no install). Works from any directory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,6 +38,20 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "${REQUIREMENT
     printf '%s' "${REQUIREMENTS[*]}" >"$stamp"
 fi
 bin="$VENV/bin"
+
+promtool="$VENV/prometheus/usr/bin/promtool"
+if [[ ! -x "$promtool" ]]; then
+    echo "== unpacking promtool (Debian's prometheus package) into $VENV/prometheus"
+    (
+        cd "$VENV"
+        rm -f prometheus_*.deb
+        # apt-get download needs the package lists: a fresh machine (as root) reads them.
+        apt-get download -qq prometheus 2>/dev/null ||
+            { ((EUID == 0)) && apt-get update -qq && apt-get download -qq prometheus; }
+        dpkg-deb -x prometheus_*.deb prometheus
+        rm -f prometheus_*.deb
+    )
+fi
 
 failed=()
 step() {
@@ -64,6 +82,10 @@ step "hadolint deploy/Dockerfile" \
     "$bin/hadolint" --no-color --failure-threshold style deploy/Dockerfile
 step "compose-spec schema deploy/compose.yaml" \
     "$bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml
+step "promtool check config deploy/prometheus/prometheus.yml" \
+    "$promtool" check config deploy/prometheus/prometheus.yml
+step "compose wallboard: Prometheus and Grafana provisioning" \
+    "$bin/python" deploy/check_wallboard.py
 # Offline: no Prisma Cloud download, no guideline mapping, no update check.
 step "checkov (kubernetes, dockerfile)" \
     env BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE \
