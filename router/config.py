@@ -44,6 +44,7 @@ class Settings:
     tokens: Tokens | None = None
     tls: ServerTls | None = None
     reporting_database_url: str | None = None
+    max_event_streams: int = 100
 
     @classmethod
     def from_env(
@@ -83,7 +84,9 @@ class Settings:
 
         port, metrics_port = get("ROUTER_PORT"), get("ROUTER_METRICS_PORT")
         grace = get("ROUTER_SHUTDOWN_GRACE_SECONDS")
+        event_streams = get("ROUTER_MAX_EVENT_STREAMS")
         assert isinstance(port, int)
+        assert isinstance(event_streams, int)
         assert isinstance(grace, int | float)
         assert metrics_port is None or isinstance(metrics_port, int)
         interval, watchers = get("ROUTER_WATCH_INTERVAL_SECONDS"), get("ROUTER_MAX_WATCHERS")
@@ -101,6 +104,7 @@ class Settings:
             shutdown_grace=float(grace),
             metrics_port=metrics_port,
             watch=FeedSettings(float(interval), watchers),
+            max_event_streams=event_streams,
             tokens=_tokens(text("ROUTER_TOKENS_FILE"), label(VARIABLES["ROUTER_TOKENS_FILE"])),
             tls=_tls(
                 *(

@@ -11,6 +11,7 @@
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
     |       +-- ContactTooLarge    one contact holds more bytes than a contact may
     |       +-- TooManyWatchers    the router serves its maximum of WatchQueue streams
+    |       +-- TooManyStreams     as many event streams are open as allowed
     +-- AccessDenied               the caller may not make this call; nothing was changed
     |   +-- Unauthenticated        no valid bearer token came with the call
     |   +-- PermissionDenied       the token's role, or its agent, may not make this call
@@ -95,6 +96,13 @@ class LimitReached(DomainError):
     """A configured limit is reached: come back later, or offer another channel."""
 
     reason = "LIMIT_REACHED"
+
+
+class TooManyStreams(LimitReached):
+    """As many streams of this kind are open as the router allows (event streams:
+    ROUTER_MAX_EVENT_STREAMS); metadata `limit`."""
+
+    reason = "TOO_MANY_STREAMS"
 
 
 class QueueFull(LimitReached):

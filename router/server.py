@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from router.api.access import AccessInterceptor, OwnerOf, Tokens
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
+from router.api.event_service import EventService
 from router.api.malformed import RefuseMalformedRequests
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
@@ -33,6 +34,7 @@ from router.config import ServerTls, Settings
 from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.errors import ShuttingDown, StartupError, StoreUnavailable
+from router.event_stream import EventHub
 from router.live_feed import FeedSettings
 from router.metrics import LiveCollector, RouterMetrics, serve_metrics
 from router.reporting.reporting import Reporting
@@ -48,7 +50,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("ContactService", "AgentService", "ReportingService")
+    for name in ("ContactService", "AgentService", "ReportingService", "EventService")
 )
 
 PENDING_CALLS = 50_000
@@ -128,6 +130,9 @@ class RunningRouter:
                 "restarted router serves it)"
             )
         )
+        if self.active.events is not None:
+            # Event streams end now (UNAVAILABLE: resume on the successor), not at grace.
+            await self.active.events.close()
         await self.server.stop(grace)
         if self.active.reporting is not None:
             await self.active.reporting.close()
@@ -151,6 +156,7 @@ async def start_router(
     tracing: Tracing | None = None,
     watch: FeedSettings | None = None,
     reporting_database_url: str | None = None,
+    max_event_streams: int = 100,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -218,6 +224,7 @@ async def start_router(
     )
     feed = queue_feed(active, watch or FeedSettings())
     pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe, feed), server)
+    pb_grpc.add_EventServiceServicer_to_server(EventService(active, observe), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -251,7 +258,8 @@ async def start_router(
         migrations_applied=applied,
     )
     activation = asyncio.create_task(
-        _activate(store, policy, metrics, active, health, feed), name="activation"
+        _activate(store, policy, metrics, active, health, feed, max_event_streams),
+        name="activation",
     )
     running = RunningRouter(
         server,
@@ -361,6 +369,7 @@ async def _activate(
     active: ActiveSwitchboard,
     health: health_aio.HealthServicer,
     feed: QueueFeed,
+    max_event_streams: int,
 ) -> None:
     """Wait for the active lock (as a standby), rebuild the queue, start serving."""
     await store.become_active()
@@ -386,6 +395,9 @@ async def _activate(
     # queued contacts took 0.74 s each (bench/RESULTS.md).
     gc.freeze()
     active.reporting = Reporting(store.reports, policy, watch)
+    events = EventHub(store.events, max_streams=max_event_streams)
+    await events.start()
+    active.events = events
     active.switchboard = switchboard
     await set_serving(health, serving=store.writer.healthy)
     log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
@@ -432,6 +444,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
             tracing=tracing,
             watch=settings.watch,
             reporting_database_url=settings.reporting_database_url,
+            max_event_streams=settings.max_event_streams,
         )
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())

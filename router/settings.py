@@ -249,6 +249,13 @@ SETTINGS: tuple[Setting, ...] = (
         unset="no client certificates",
         option="--tls-client-ca-file",
     ),
+    Setting(
+        "max_event_streams",
+        Kind.WHOLE,
+        "EventService.StreamEvents streams open at once; more are refused (RESOURCE_EXHAUSTED)",
+        default=100,
+        minimum=0,
+    ),
     # ------------------------------------------------------- the routing policy
     Setting(
         "phone_reserve",

@@ -15,7 +15,7 @@ can be guessed from its digest. Roles:
 - gateway: ContactService (submit, follow, abandon contacts)
 - agent: AgentService, for its own agent id only, and only that agent's offers and
   contacts (PERMISSION_DENIED otherwise)
-- reporting: ReportingService
+- reporting: ReportingService, EventService (the event stream)
 - admin: everything
 
 Health and reflection need no token, so that probes work.
@@ -56,6 +56,7 @@ _SERVICE_ROLES: dict[str, frozenset[Role]] = {
     f"{_PACKAGE}.ContactService": frozenset({Role.GATEWAY}),
     f"{_PACKAGE}.AgentService": frozenset({Role.AGENT}),
     f"{_PACKAGE}.ReportingService": frozenset({Role.REPORTING}),
+    f"{_PACKAGE}.EventService": frozenset({Role.REPORTING}),
 }
 
 

@@ -146,7 +146,9 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
                 request.to_skills, "to_skills", validation.MAX_REQUIRED_SKILLS
             )
         if request.to_agent_id:
-            to_agent = validation.agent_id(request.to_agent_id)
+            to_agent = validation.agent_id(request.to_agent_id, "to_agent_id")
+            if to_agent == agent_id:
+                raise InvalidArgument("to_agent_id", "cannot transfer to oneself")
         if (to_skills is None) == (to_agent is None):
             raise InvalidArgument("to_skills", "give either to_skills or to_agent_id")
         contact = await self._switchboard.transfer(

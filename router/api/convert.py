@@ -90,6 +90,10 @@ def status_from_proto(value: int, field: str, default: AgentStatus | None = None
     return result
 
 
+def status_to_proto(status: AgentStatus) -> pb.AgentStatus.ValueType:
+    return _STATUS_TO_PROTO[status]
+
+
 def timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)

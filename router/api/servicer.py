@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from router.errors import NotActive
+from router.event_stream import EventHub
 from router.reporting.reporting import Reporting
 from router.switchboard import Switchboard
 
@@ -35,11 +36,16 @@ class ActiveSwitchboard:
     """
 
     def __init__(
-        self, switchboard: Switchboard | None = None, reporting: Reporting | None = None
+        self,
+        switchboard: Switchboard | None = None,
+        reporting: Reporting | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.switchboard = switchboard
         self.reporting = reporting
         """The reports, built with the switchboard when this router becomes active."""
+        self.events = events
+        """The event streams' hub, started when this router becomes active."""
 
     def get(self) -> Switchboard:
         if self.switchboard is None:
@@ -50,6 +56,11 @@ class ActiveSwitchboard:
         if self.reporting is None:
             raise _standby()
         return self.reporting
+
+    def get_events(self) -> EventHub:
+        if self.events is None:
+            raise _standby()
+        return self.events
 
 
 def _standby() -> NotActive:

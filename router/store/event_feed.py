@@ -164,6 +164,11 @@ class EventFeed:
         rows = await fetch(self._pool, "last_event_seq")
         return int(rows[0][0])
 
+    async def last_committed_seq(self) -> int:
+        """The highest number committed: a follower that starts there misses nothing."""
+        rows = await fetch(self._pool, "last_committed_event_seq")
+        return int(rows[0][0])
+
     async def read_after(self, seq: int, limit: int = PAGE) -> list[StoredEvent]:
         """Up to `limit` events numbered above `seq`, in commit order. StoreUnavailable
         during an outage."""

@@ -147,6 +147,14 @@ FROM event_stream_origin AS o;
 -- The highest number handed out so far (committed or not).
 SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM event_seq;
 
+-- last_committed_event_seq --
+-- The highest number committed (0 for none): a follower that starts here misses
+-- nothing, since a transaction still in flight numbers above it (one writer).
+SELECT greatest(
+    coalesce((SELECT max(seq) FROM contact_events), 0),
+    coalesce((SELECT max(seq) FROM agent_status_log), 0)
+);
+
 -- notify_events --
 -- Sent inside each transaction that records events: readers wake when it commits.
 SELECT pg_notify('contact_router_events', '');

@@ -219,6 +219,22 @@ class TestTokens:
             error = await rpc_error(refused.read())
             assert error.code() is grpc.StatusCode.PERMISSION_DENIED
 
+    async def test_the_event_stream_needs_the_reporting_role(self, clients: Clients) -> None:
+        """EventService is for reporting (and admin) tokens: gateways and agents are refused
+        before anything is streamed."""
+        for who in ("gateway", "alice"):
+            stub = pb_grpc.EventServiceStub(clients.channel(who))
+            call = stub.StreamEvents(pb.StreamEventsRequest())
+            error = await rpc_error(call.read())
+            assert error.code() is grpc.StatusCode.PERMISSION_DENIED, who
+        for who in ("reporting", "admin"):
+            stub = pb_grpc.EventServiceStub(clients.channel(who))
+            call = stub.StreamEvents(pb.StreamEventsRequest())
+            await clients.agents("alice").SignIn(sign_in_as("alice"))
+            message = await asyncio.wait_for(call.read(), 10)
+            assert isinstance(message, pb.StreamEventsResponse), who
+            call.cancel()
+
     async def test_admin_reaches_everything(self, clients: Clients) -> None:
         await clients.contacts("admin").SubmitContact(submission("k-1"))
         await clients.agents("admin").SignIn(sign_in_as("carol"))

@@ -100,6 +100,8 @@ EXPECTED: dict[str, set[Code]] = {
     "GetAgentReport": {OK, INVALID, EXHAUSTED},
     "GetDispositionReport": {OK, INVALID, EXHAUSTED},
     "GetStaffing": {OK, INVALID, EXHAUSTED},
+    # DEADLINE_EXCEEDED: the stream was taken and stayed open until the caller's deadline.
+    "StreamEvents": {OK, INVALID, EXHAUSTED, Code.DEADLINE_EXCEEDED},
 }
 assert set(EXPECTED) == set(SERVICE_OF)
 
@@ -404,6 +406,7 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         away_reason=hostile_text(st.just("break")),
     ),
     "StreamOffers": op("StreamOffers", agent_id=agent_id),
+    "StreamEvents": op("StreamEvents", cursor=hostile_text(st.just(""))),
     "AcceptOffer": op("AcceptOffer", offer=ref("offer"), agent_id=agent_id, offer_id=uuid_text),
     "DeclineOffer": op("DeclineOffer", offer=ref("offer"), agent_id=agent_id, offer_id=uuid_text),
     "EndContact": op("EndContact", held=ref("answered"), agent_id=agent_id, contact_id=contact_id),
@@ -612,6 +615,7 @@ WEIGHTED = (
     + ["SignOut", "StreamOffers", "GetServiceLevel", "GetQueueStatus", "RecordFeedback"]
     + ["GetContactReport", "GetAgentReport", "GetDispositionReport", "GetStaffing"]
     + ["WatchQueue"]
+    + ["StreamEvents"]
 )
 assert set(WEIGHTED) == set(OPS)
 any_op = st.sampled_from(WEIGHTED).flatmap(lambda method: OPS[method])
@@ -679,6 +683,8 @@ async def send(stubs: Stubs, request: Op, pools: Pools) -> tuple[Code, str]:
         return await hold_stream(stubs.agents, message)
     if isinstance(message, pb.WatchQueueRequest):
         return await first_picture(stubs.reporting, message)
+    if isinstance(message, pb.StreamEventsRequest):
+        return await hold_event_stream(stubs.events, message)
     call = getattr(stubs.of(request.method), request.method)
     try:
         response = await call(message, timeout=30)
@@ -724,17 +730,36 @@ async def first_picture(
     return OK, ""
 
 
+async def hold_event_stream(
+    events: pb_grpc.EventServiceAsyncStub, request: pb.StreamEventsRequest
+) -> tuple[Code, str]:
+    """Open an event stream, read what comes in 50 ms, then hang up. OK if the router
+    took it, else its refusal."""
+    call = events.StreamEvents(request, timeout=30)
+    try:
+        await asyncio.wait_for(call.read(), 0.05)
+    except TimeoutError:
+        pass
+    except grpc.aio.AioRpcError as error:
+        return error.code(), error.details() or ""
+    finally:
+        call.cancel()
+    return OK, ""
+
+
 @dataclass
 class Stubs:
     contacts: pb_grpc.ContactServiceAsyncStub
     agents: pb_grpc.AgentServiceAsyncStub
     reporting: pb_grpc.ReportingServiceAsyncStub
+    events: pb_grpc.EventServiceAsyncStub
 
     def of(self, method: str) -> Any:
         return {
             "ContactService": self.contacts,
             "AgentService": self.agents,
             "ReportingService": self.reporting,
+            "EventService": self.events,
         }[SERVICE_OF[method]]
 
 
@@ -796,6 +821,7 @@ class TestGeneratedRequests:
     async def test_thousands_of_generated_requests(
         self,
         router_server: RunningRouter,
+        channel: grpc.aio.Channel,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
         reporting: pb_grpc.ReportingServiceAsyncStub,
@@ -806,7 +832,8 @@ class TestGeneratedRequests:
         UNKNOWN or INTERNAL, INVALID_ARGUMENT always naming a field), and afterwards every
         acknowledged contact is intact, rows and live counts agree, and a whole contact
         lifecycle still works."""
-        stubs, pools = Stubs(contacts, agents, reporting), Pools()
+        stubs = Stubs(contacts, agents, reporting, pb_grpc.EventServiceStub(channel))
+        pools = Pools()
         for agent in POOL_AGENTS:
             await sign_in(agents, agent, ("es", "vip", "returns"))
         desks = [Desk(agents, agent, pools) for agent in POOL_AGENTS]
@@ -841,6 +868,7 @@ report_op = st.sampled_from(REPORTS).flatmap(lambda method: OPS[method])
 class TestGeneratedReports:
     async def test_generated_reporting_requests_over_a_history(
         self,
+        channel: grpc.aio.Channel,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
         reporting: pb_grpc.ReportingServiceAsyncStub,
@@ -872,7 +900,8 @@ class TestGeneratedReports:
         gone = await submit(contacts, "call-gone")
         await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=gone.contact_id))
         await submit(contacts, "chat-waits", pb.CHANNEL_CHAT, ("es",))
-        stubs, pools = Stubs(contacts, agents, reporting), Pools()
+        stubs = Stubs(contacts, agents, reporting, pb_grpc.EventServiceStub(channel))
+        pools = Pools()
         center = Center(stubs, pools, asyncio.get_running_loop())
         await asyncio.to_thread(run_examples, center, report_op, 60, 20)
         sent = sum(pools.codes.values())
@@ -1025,6 +1054,9 @@ def garbage_calls(channel: grpc.aio.Channel, method: str, payload: bytes) -> Any
     identity: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
     if method == "WatchQueue":
         return first_message(channel.unary_stream(path(method), identity, identity)(payload))
+    if method == "StreamEvents":
+        # A stream the router takes stays open until the caller's deadline.
+        return channel.unary_stream(path(method), identity, identity)(payload, timeout=0.5)
     if method == "StreamOffers":
         return channel.unary_stream(path(method), identity, identity)(payload, timeout=10)
     return channel.unary_unary(path(method), identity, identity)(payload, timeout=10)

@@ -8,6 +8,8 @@ Three callers use it:
   * channel gateways (telephony, chat backend, email ingestion): ContactService
   * agent desktops: AgentService
   * reporting jobs and supervisors: ReportingService
+  * systems that follow the router (a CRM, a screen pop, a workforce tool, a
+    data warehouse): EventService, with a reporting token
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
 after the change is committed to PostgreSQL, with one exception: while PostgreSQL
@@ -65,6 +67,7 @@ know (more may come). The reasons, with their code and metadata keys:
   PERMISSION_DENIED     PERMISSION_DENIED    role; method when the role may not
                                              call the service at all
   STREAM_REPLACED       ABORTED              agentId (StreamOffers)
+  TOO_MANY_STREAMS      RESOURCE_EXHAUSTED   limit (open streams of the method)
   INTERNAL              INTERNAL
 A reason not listed here is a new one: act on its code.
 """
@@ -3007,3 +3010,215 @@ class GetStaffingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStaffingResponse: _TypeAlias = GetStaffingResponse  # noqa: Y015
+
+@_typing.final
+class StreamEventsRequest(_message.Message):
+    """Follow every event the router records, from a cursor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where to start: the cursor of the last event the consumer has processed (the
+    stream starts with the event after it), or empty for the beginning of the
+    recorded history. Cursors are opaque strings: store them as they are. A
+    cursor that is malformed, that another database gave out, or that is ahead of
+    every event recorded is INVALID_ARGUMENT (field "cursor").
+    """
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEventsRequest: _TypeAlias = StreamEventsRequest  # noqa: Y015
+
+@_typing.final
+class StreamEventsResponse(_message.Message):
+    """One recorded event, in commit order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CONTACT_EVENT_FIELD_NUMBER: _builtins.int
+    AGENT_EVENT_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """This event's cursor: once the event is processed, store it; a stream opened
+    with it continues with the next event, on this router, after its restart, or
+    on the standby that took over.
+    """
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened (server UTC)."""
+
+    @_builtins.property
+    def contact_event(self) -> Global___ContactEvent:
+        """A contact changed."""
+
+    @_builtins.property
+    def agent_event(self) -> Global___AgentEvent:
+        """An agent's status or presence changed."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        contact_event: Global___ContactEvent | None = ...,
+        agent_event: Global___AgentEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_event", b"agent_event", "at", b"at", "contact_event", b"contact_event", "event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_event", b"agent_event", "at", b"at", "contact_event", b"contact_event", "cursor", b"cursor", "event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["contact_event", "agent_event"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015
+
+@_typing.final
+class ContactEvent(_message.Message):
+    """A step of a contact's lifecycle, with what a screen pop or a CRM needs of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    KIND_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    OFFER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TIMINGS_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """submitted, offered, declined, offer_timed_out, answered, ended, completed,
+    abandoned, requeued (its agent was lost), transferred, rerouted (moved to its
+    channel's fallback skill). Kinds may be added: skip the ones you do not know.
+    """
+    contact_id: _builtins.str
+    """The contact (a UUID in text form)."""
+    channel: Global___Channel.ValueType
+    """The channel it arrived on."""
+    customer_id: _builtins.str
+    """The customer's identifier in the gateway's system."""
+    agent_id: _builtins.str
+    """The agent concerned (offered to, answered, ended, completed or transferred
+    it); empty when none.
+    """
+    offer_id: _builtins.str
+    """The offer concerned (offered, declined, offer_timed_out, answered); empty when
+    none.
+    """
+    reason: _builtins.str
+    """Why, when the router says (a transfer's target, a fallback's skills, a
+    requeue's cause); empty otherwise.
+    """
+    disposition: _builtins.str
+    """The wrap-up code, once completed."""
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The gateway's data for the agent's screen."""
+
+    @_builtins.property
+    def required_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Skills an agent must hold to be offered it."""
+
+    @_builtins.property
+    def timings(self) -> Global___ContactTimings:
+        """The contact's timestamps as they stood at this event: those that had not
+        happened yet are unset (offered_at: its latest offer up to this event).
+        """
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        required_skills: _abc.Iterable[_builtins.str] | None = ...,
+        agent_id: _builtins.str = ...,
+        offer_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        timings: Global___ContactTimings | None = ...,
+        disposition: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "kind", b"kind", "offer_id", b"offer_id", "reason", b"reason", "required_skills", b"required_skills", "timings", b"timings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactEvent: _TypeAlias = ContactEvent  # noqa: Y015
+
+@_typing.final
+class AgentEvent(_message.Message):
+    """A change of an agent's status or presence (the agent status log)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CONNECTED_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """signed_in, signed_out, status_changed, connected (its offer stream opened),
+    disconnected (its offer stream closed). Kinds may be added: skip the ones
+    you do not know.
+    """
+    agent_id: _builtins.str
+    """The agent."""
+    status: Global___AgentStatus.ValueType
+    """Its status after the change."""
+    reason: _builtins.str
+    """The away reason when AWAY ("lunch", "missed"...); empty otherwise."""
+    connected: _builtins.bool
+    """Whether its offer stream is open after the change."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        status: Global___AgentStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        connected: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "connected", b"connected", "kind", b"kind", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentEvent: _TypeAlias = AgentEvent  # noqa: Y015

@@ -1103,3 +1103,89 @@ class ReportingService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class EventServiceStub:
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.StreamEvents = channel.unary_stream(
+                '/contactrouter.v1.EventService/StreamEvents',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsResponse.FromString,
+                _registered_method=True)
+
+
+class EventServiceServicer:
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    def StreamEvents(self, request, context):
+        """Streams the recorded events after the request's cursor (from PostgreSQL),
+        then each new event as it commits, with nothing missed or repeated between
+        the two. Each event carries its cursor: a consumer that reconnects with the
+        last cursor it processed misses nothing and receives nothing twice, across a
+        restart of the router or a takeover by the standby (reconnect on UNAVAILABLE).
+        A consumer that reads slower than events come is served from PostgreSQL until
+        it catches up: it never slows routing. RESOURCE_EXHAUSTED (TOO_MANY_STREAMS)
+        when ROUTER_MAX_EVENT_STREAMS streams are open already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EventServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'StreamEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamEvents,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'contactrouter.v1.EventService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('contactrouter.v1.EventService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class EventService:
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    @staticmethod
+    def StreamEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/contactrouter.v1.EventService/StreamEvents',
+            contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.StreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -8,6 +8,8 @@ Three callers use it:
   * channel gateways (telephony, chat backend, email ingestion): ContactService
   * agent desktops: AgentService
   * reporting jobs and supervisors: ReportingService
+  * systems that follow the router (a CRM, a screen pop, a workforce tool, a
+    data warehouse): EventService, with a reporting token
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
 after the change is committed to PostgreSQL, with one exception: while PostgreSQL
@@ -65,6 +67,7 @@ know (more may come). The reasons, with their code and metadata keys:
   PERMISSION_DENIED     PERMISSION_DENIED    role; method when the role may not
                                              call the service at all
   STREAM_REPLACED       ABORTED              agentId (StreamOffers)
+  TOO_MANY_STREAMS      RESOURCE_EXHAUSTED   limit (open streams of the method)
   INTERNAL              INTERNAL
 A reason not listed here is a new one: act on its code.
 """
@@ -640,3 +643,64 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class EventServiceStub:
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> EventServiceAsyncStub: ...
+    StreamEvents: _grpc.UnaryStreamMultiCallable[_contact_router_pb2.StreamEventsRequest, _contact_router_pb2.StreamEventsResponse]
+    """Streams the recorded events after the request's cursor (from PostgreSQL),
+    then each new event as it commits, with nothing missed or repeated between
+    the two. Each event carries its cursor: a consumer that reconnects with the
+    last cursor it processed misses nothing and receives nothing twice, across a
+    restart of the router or a takeover by the standby (reconnect on UNAVAILABLE).
+    A consumer that reads slower than events come is served from PostgreSQL until
+    it catches up: it never slows routing. RESOURCE_EXHAUSTED (TOO_MANY_STREAMS)
+    when ROUTER_MAX_EVENT_STREAMS streams are open already.
+    """
+
+@_typing.type_check_only
+class EventServiceAsyncStub(EventServiceStub):
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    StreamEvents: _aio.UnaryStreamMultiCallable[_contact_router_pb2.StreamEventsRequest, _contact_router_pb2.StreamEventsResponse]  # type: ignore[assignment]
+    """Streams the recorded events after the request's cursor (from PostgreSQL),
+    then each new event as it commits, with nothing missed or repeated between
+    the two. Each event carries its cursor: a consumer that reconnects with the
+    last cursor it processed misses nothing and receives nothing twice, across a
+    restart of the router or a takeover by the standby (reconnect on UNAVAILABLE).
+    A consumer that reads slower than events come is served from PostgreSQL until
+    it catches up: it never slows routing. RESOURCE_EXHAUSTED (TOO_MANY_STREAMS)
+    when ROUTER_MAX_EVENT_STREAMS streams are open already.
+    """
+
+class EventServiceServicer(metaclass=_abc_1.ABCMeta):
+    """For systems that follow the router: every contact event and agent status change,
+    in the order they were committed, resumable by cursor. Needs a reporting token.
+    """
+
+    @_abc_1.abstractmethod
+    def StreamEvents(
+        self,
+        request: _contact_router_pb2.StreamEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_contact_router_pb2.StreamEventsResponse], _abc.AsyncIterator[_contact_router_pb2.StreamEventsResponse]]:
+        """Streams the recorded events after the request's cursor (from PostgreSQL),
+        then each new event as it commits, with nothing missed or repeated between
+        the two. Each event carries its cursor: a consumer that reconnects with the
+        last cursor it processed misses nothing and receives nothing twice, across a
+        restart of the router or a takeover by the standby (reconnect on UNAVAILABLE).
+        A consumer that reads slower than events come is served from PostgreSQL until
+        it catches up: it never slows routing. RESOURCE_EXHAUSTED (TOO_MANY_STREAMS)
+        when ROUTER_MAX_EVENT_STREAMS streams are open already.
+        """
+
+def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
