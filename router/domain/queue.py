@@ -49,6 +49,8 @@ class Hold:
 
 # (channel, skills waited for, required skills among them, boost, hold)
 ClassKey = tuple[Channel, frozenset[str], frozenset[str], float, Hold | None]
+# What ContactQueue.add takes: (contact, seq, skills waited for, hold).
+Queued = tuple[Contact, int, frozenset[str], Hold | None]
 # Which classes count towards a position: given (channel, skills, hold).
 Among = Callable[[Channel, frozenset[str], Hold | None], bool]
 
@@ -130,21 +132,50 @@ class ContactQueue:
         if contact.id in self._entries:
             raise ValueError(f"contact {contact.id} is already queued")
         skills = contact.required_skills if skills is None else skills
-        required = contact.required_skills
-        key = (contact.channel, skills, required, contact.priority_boost, hold)
+        key = (contact.channel, skills, contact.required_skills, contact.priority_boost, hold)
+        entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
+        self._class(key).entries.add(entry)
+        self._entries[contact.id] = (key, entry)
+        self._per_channel[contact.channel] += 1
+
+    def add_all(self, queued: Iterable[Queued]) -> None:
+        """add() each of `queued`, each class's sorted list extended in one step (a
+        contact already queued is refused as by add(), after those before it): a
+        restart queues every waiting contact at once."""
+        indexed = self._entries
+        added: dict[ClassKey, list[Entry]] = {}
+        try:
+            for contact, seq, skills, hold in queued:
+                contact_id = contact.id
+                if contact_id in indexed:
+                    raise ValueError(f"contact {contact_id} is already queued")
+                boost = contact.priority_boost
+                key = (contact.channel, skills, contact.required_skills, boost, hold)
+                entry: Entry = (contact.queued_at.timestamp(), seq, contact_id)
+                entries = added.get(key)
+                if entries is None:
+                    entries = added[key] = []
+                entries.append(entry)
+                indexed[contact_id] = (key, entry)
+        finally:
+            for key, entries in added.items():
+                cls = self._class(key)
+                cls.entries.update(entries)
+                self._per_channel[cls.channel] += len(entries)
+
+    def _class(self, key: ClassKey) -> _Class:
+        """The class of `key`, made if new."""
         cls = self._classes.get(key)
         if cls is None:
-            target = self._policy.of(contact.channel).answer_target
-            cls = _Class(contact.channel, skills, required, contact.priority_boost, hold, target)
+            channel, skills, required, boost, hold = key
+            target = self._policy.of(channel).answer_target
+            cls = _Class(channel, skills, required, boost, hold, target)
             self._classes[key] = cls
             if hold is None:
                 self._open[key] = cls
             else:
                 self._held.setdefault(hold.agent_id, {})[key] = cls
-        entry: Entry = (contact.queued_at.timestamp(), seq, contact.id)
-        cls.entries.add(entry)
-        self._entries[contact.id] = (key, entry)
-        self._per_channel[contact.channel] += 1
+        return cls
 
     def skills_of(self, contact_id: str) -> frozenset[str]:
         """The skills a queued contact waits for now."""

@@ -51,9 +51,10 @@ class Restart:
         for agent_id, channel, at in recent_answers:
             state.caps.note_answer(agent_id, channel, at)
         events: list[Event] = []
-        waiting = []
+        waiting: list[Contact] = []
+        seen: set[str] = set()
         for contact in contacts:
-            if contact.state.is_final or contact.id in state.contacts:
+            if contact.state.is_final or contact.id in state.contacts or contact.id in seen:
                 continue
             if contact.state is ContactState.OFFERED:
                 contact = replace(contact, state=ContactState.QUEUED, agent_id=None, offer_id=None)
@@ -61,17 +62,21 @@ class Restart:
                     ContactEvent(ContactEventKind.REQUEUED, contact, now, reason="restart")
                 )
             if contact.state is ContactState.QUEUED:
-                state.enqueue(contact, now)
-                waiting.append(contact.id)
+                waiting.append(contact)
+                seen.add(contact.id)
             else:
                 state.activate(contact)
                 assert contact.agent_id is not None
                 if contact.agent_id not in state.unclaimed:
                     state.timers.set(Timer.RECLAIM_ENDS, contact.agent_id, grace)
                 state.unclaimed.setdefault(contact.agent_id, set()).add(contact.id)
-        for contact_id in waiting:
-            if contact_id in state.queue:
-                self._placement.place(contact_id, now, events)
+        state.enqueue_all(waiting, now)
+        # Placing offers a contact to a signed-in agent; at a start nobody is signed in
+        # yet, and half a million contacts need not each be told so.
+        if state.agents:
+            for contact in waiting:
+                if contact.id in state.queue:
+                    self._placement.place(contact.id, now, events)
         return events
 
     def reclaim(self, agent: Agent) -> None:

@@ -78,8 +78,15 @@ SELECT * FROM contacts WHERE id = $1;
 SELECT * FROM contacts WHERE idempotency_key = $1;
 
 -- open_contacts --
--- Contacts not yet completed or abandoned, to rebuild the queue on start.
-SELECT * FROM contacts WHERE state NOT IN ('completed', 'abandoned') ORDER BY queued_at, id;
+-- Contacts not yet completed or abandoned, to rebuild the queue on start: the columns
+-- of a Contact in the order of its fields (store.contacts_from_rows builds each one
+-- from them by position: restoring 500,000 contacts costs per row and per column). In
+-- no order: the restore orders them itself (sorting them here too cost 0.6 s at 500,000).
+SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, required_skills,
+       priority_boost, preferred_skills, preferred_agent_id, preferred_agent_source, state,
+       offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
+       disposition, offer_count
+FROM contacts WHERE state NOT IN ('completed', 'abandoned');
 
 -- previous_agents --
 -- The agents who completed the $1 most recent contacts, newest first: the router

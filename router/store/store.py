@@ -232,7 +232,7 @@ class Store:
         return None if row is None else contact_from_row(row)
 
     async def open_contacts(self) -> list[Contact]:
-        return [contact_from_row(row) for row in await self._fetch("open_contacts")]
+        return contacts_from_rows(await self._fetch("open_contacts"))
 
     async def previous_agents(self, limit: int) -> list[tuple[str, str]]:
         """(customer id, agent id) of the `limit` most recent completions, oldest first:
@@ -364,6 +364,78 @@ def contact_update(contact: Contact, at: datetime) -> Write:
 def _source(contact: Contact) -> str | None:
     source = contact.preferred_agent_source
     return None if source is None else source.value
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+_STATES = {state.value: state for state in ContactState}
+_SOURCES: dict[str | None, PreferenceSource | None] = {
+    None: None,
+    **{source.value: source for source in PreferenceSource},
+}
+
+
+def contacts_from_rows(rows: Iterable[asyncpg.Record]) -> list[Contact]:
+    """Contacts from rows of `open_contacts` (a Contact's fields, in order).
+
+    The same as contact_from_row for each row, at a fraction of its cost, which counts
+    when a restart restores 500,000 contacts: fields by position, enum members and
+    skill sets looked up (contacts share them), no JSON parser for empty attributes."""
+    skill_sets: dict[tuple[str, ...], frozenset[str]] = {}
+    contacts: list[Contact] = []
+    append = contacts.append
+    for (
+        contact_id,
+        key,
+        channel,
+        customer_id,
+        queued_at,
+        attributes,
+        required,
+        boost,
+        preferred,
+        preferred_agent_id,
+        source,
+        state,
+        offered_at,
+        answered_at,
+        ended_at,
+        completed_at,
+        abandoned_at,
+        agent_id,
+        offer_id,
+        disposition,
+        offer_count,
+    ) in rows:
+        skills_key = tuple(required)
+        skills = skill_sets.get(skills_key)
+        if skills is None:
+            skills = skill_sets[skills_key] = frozenset(required)
+        append(
+            Contact(
+                str(contact_id),
+                key,
+                _CHANNELS[channel],
+                customer_id,
+                queued_at,
+                {} if attributes == "{}" else json.loads(attributes),
+                skills,
+                boost,
+                tuple(preferred),
+                preferred_agent_id,
+                _SOURCES[source],
+                _STATES[state],
+                offered_at,
+                answered_at,
+                ended_at,
+                completed_at,
+                abandoned_at,
+                agent_id,
+                None if offer_id is None else str(offer_id),
+                disposition,
+                offer_count,
+            )
+        )
+    return contacts
 
 
 def contact_from_row(row: asyncpg.Record) -> Contact:

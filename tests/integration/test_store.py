@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from router.domain import (
     ContactState,
     Offer,
     OfferWithdrawn,
+    PreferenceSource,
     Router,
     RoutingPolicy,
 )
@@ -31,6 +33,7 @@ from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write
 from router.store.reports import ContactFigures
+from router.store.store import contact_update
 from tests.integration.conftest import insert_history, make_contact
 
 T = TypeVar("T")
@@ -499,10 +502,9 @@ def counts(row: ContactFigures) -> tuple[int, int, int, int, int]:
 
 
 class TestOpenContacts:
-    async def test_only_contacts_not_final_in_queue_order(
-        self, store: Store, db: asyncpg.Connection
-    ) -> None:
-        """Queued, offered, connected and wrap-up contacts come back oldest first; no final one."""
+    async def test_only_contacts_not_final(self, store: Store, db: asyncpg.Connection) -> None:
+        """Queued, offered, connected and wrap-up contacts come back (the restore orders
+        them); no final one."""
         wrap_up = await insert_history(db, Channel.CHAT, at(1), answered_at=at(2), ended_at=at(3))
         await insert_history(
             db, Channel.PHONE, at(2), answered_at=at(3), ended_at=at(4), completed_at=at(5)
@@ -511,7 +513,7 @@ class TestOpenContacts:
         await insert_history(db, Channel.PHONE, at(0), abandoned_at=at(1))
         offered = await insert_history(db, Channel.PHONE, at(3), offered_at=at(4))
         connected = await insert_history(db, Channel.PHONE, at(0.5), answered_at=at(6))
-        found = await store.open_contacts()
+        found = sorted(await store.open_contacts(), key=lambda c: (c.queued_at, c.id))
         assert [(c.id, c.state) for c in found] == [
             (connected, ContactState.CONNECTED),
             (wrap_up, ContactState.WRAP_UP),
@@ -520,6 +522,41 @@ class TestOpenContacts:
         ]
         assert found[0].answered_at == at(6)
         assert found[0].agent_id == "alice"
+
+    async def test_every_field_reads_back_as_by_id(self, store: Store) -> None:
+        """open_contacts builds each contact by column position: every field equals the
+        contact read by id (which reads by column name), and the contact written."""
+        base = make_contact(
+            "chat-1",
+            T0,
+            Channel.CHAT,
+            attributes={"name": "Zoë", "note": 'say "hi"\n'},
+            required_skills=frozenset({"lang:es", "returns"}),
+            priority_boost=2.5,
+        )
+        await store.writer.wait(store.insert_contact(base, lambda: None))
+        plain = make_contact("email-1", at(1), Channel.EMAIL)
+        await store.writer.wait(store.insert_contact(plain, lambda: None))
+        full = replace(
+            base,
+            preferred_skills=("billing", "vip"),
+            preferred_agent_id="alice",
+            preferred_agent_source=PreferenceSource.TRANSFER,
+            state=ContactState.WRAP_UP,
+            offered_at=at(2),
+            answered_at=at(3),
+            ended_at=at(4),
+            completed_at=at(5),
+            abandoned_at=at(6),
+            agent_id="alice",
+            offer_id=str(uuid.uuid4()),
+            disposition="resolved",
+            offer_count=3,
+        )
+        await store.writer.write([contact_update(full, at(5))])
+        found = sorted(await store.open_contacts(), key=lambda c: c.queued_at)
+        assert found == [full, plain]
+        assert found == [await store.contact_by_id(full.id), await store.contact_by_id(plain.id)]
 
     async def test_empty_database(self, store: Store) -> None:
         """With no contacts there is nothing to restore."""

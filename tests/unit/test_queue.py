@@ -237,3 +237,36 @@ class TestBookkeeping:
         with pytest.raises(ValueError, match="already queued"):
             queue.add(contact, 9)
         assert len(queue) == 1
+
+    def test_add_all_is_add_of_each(self, make_contact: MakeContact, at: At) -> None:
+        """add_all (a restart's bulk insert) leaves the queue as add() of each would,
+        into classes that already hold contacts and into new ones."""
+        older = [make_contact("c0", Channel.CHAT, 9.0), make_contact("p0", Channel.PHONE, 1.0)]
+        contacts = [
+            make_contact(f"{channel.value}-{n}", channel, float(n % 7), skills=skills)
+            for n, (channel, skills) in enumerate(
+                (channel, skills)
+                for channel in CHANNELS
+                for skills in (set(), {"vip"}, {"lang:es", "returns"})
+                for _ in range(4)
+            )
+        ]
+        one_by_one = _queue(*older, *contacts)
+        bulk = _queue(*older)
+        bulk.add_all(
+            (contact, seq, contact.required_skills, None)
+            for seq, contact in enumerate(contacts, start=len(older) + 1)
+        )
+        ids = [c.id for c in (*older, *contacts)]
+        assert [bulk.position(i, at(60)) for i in ids] == [
+            one_by_one.position(i, at(60)) for i in ids
+        ]
+        assert [bulk.count(c) for c in CHANNELS] == [one_by_one.count(c) for c in CHANNELS]
+        assert _drain(bulk, at(60)) == _drain(one_by_one, at(60))
+
+    def test_add_all_refuses_a_queued_contact(self, make_contact: MakeContact) -> None:
+        """add_all, like add, never queues a contact twice."""
+        contact = make_contact("c1")
+        queue = _queue(contact)
+        with pytest.raises(ValueError, match="already queued"):
+            queue.add_all([(contact, 9, contact.required_skills, None)])
