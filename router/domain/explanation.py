@@ -51,6 +51,18 @@ class Explanations:
         agents who could serve this one could also serve (its preferred agent alone
         while held for it); with no such agent signed in, among those of its channel
         needing the same skills. 0 if not queued."""
+        return self._place(contact_id, now, same_channel=False)
+
+    def wait_place(self, contact_id: str, now: datetime) -> int:
+        """The place the estimated wait counts: as line_position, among contacts of the
+        contact's own channel only. Those of other channels ahead now are not really
+        ahead: urgency grows at a rate set by each channel's answer target, so a call
+        overtakes in seconds the emails ahead of it, and calls arriving later overtake
+        a waiting email; how much agents' time other channels take is in the seconds
+        per place learned for the channel (see answer_rate). 0 if not queued."""
+        return self._place(contact_id, now, same_channel=True)
+
+    def _place(self, contact_id: str, now: datetime, *, same_channel: bool) -> int:
         queue, coverage = self._state.queue, self._state.coverage
         if contact_id not in queue:
             return 0
@@ -68,6 +80,8 @@ class Explanations:
             )
 
         def competes(other: Channel, needs: frozenset[str], held: Hold | None) -> bool:
+            if same_channel and other is not channel:
+                return False
             if held is not None:
                 profile = coverage.profile_of(held.agent_id)
                 return profile is not None and profile in profiles and profile.serves(other, needs)
@@ -138,16 +152,15 @@ class Explanations:
         )
 
     def estimated_wait(self, contact_id: str, now: datetime) -> float | None:
-        """Seconds until answer: place among waiting contacts of its channel x the mean
-        time between that channel's recent answers (see answer_rate)."""
+        """Seconds until answer: its place among the contacts of its channel that the
+        agents who could serve it will serve first x the seconds each place took the
+        channel's recent queued contacts (see answer_rate); None if not queued or
+        without data."""
         state = self._state
         if contact_id not in state.queue:
             return None
         channel = state.contacts[contact_id].channel
-        position = state.queue.position(
-            contact_id, now, lambda other, _skills, _hold: other is channel
-        )
-        return state.answer_rate.estimate(position, channel, now)
+        return state.answer_rate.estimate(self.wait_place(contact_id, now), channel, now)
 
     def snapshot(self, now: datetime) -> QueueSnapshot:
         state = self._state

@@ -147,7 +147,10 @@ class Router:
             raise InvalidArgument("state", "a submitted contact must be queued")
         events: list[Event] = []
         self._state.enqueue(contact, now)
-        self._placement.place(contact.id, now, events)
+        if not self._placement.place(contact.id, now, events):
+            # It has to wait: its place now and the wait that follows teach the estimate.
+            place = self._explain.wait_place(contact.id, now)
+            self._state.answer_rate.entered(contact.id, place, now)
         return events
 
     def restore(
@@ -344,7 +347,7 @@ class Router:
         )
         state.contacts[contact.id] = contact
         still_waiting = state.queue.count(contact.channel) > 0
-        state.answer_rate.note(contact.channel, now, still_waiting=still_waiting)
+        state.answer_rate.note(contact.id, contact.channel, now, still_waiting=still_waiting)
         state.exclusions.clear(contact.id)
         state.caps.note_answer(agent_id, contact.channel, now)
         if state.caps.update(agent, contact.channel, now)[0]:

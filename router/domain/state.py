@@ -98,6 +98,7 @@ class RoutingState:
         self._contact_seq.pop(contact.id, None)
         self._sizes.pop(contact.id, None)
         self.exclusions.clear(contact.id)
+        self.answer_rate.forget(contact.id)
         self.transferred_at.pop(contact.id, None)
         self.passed_by_preferred.discard(contact.id)
         if contact.preferred_agent_id in self.preferred_absent:

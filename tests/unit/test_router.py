@@ -1134,6 +1134,44 @@ class TestEstimatesAndSnapshot:
         assert router.estimated_wait("c5", at(140)) == pytest.approx(2 * 15.0)
         assert router.estimated_wait("c6", at(140)) == pytest.approx(3 * 15.0)
 
+    def test_estimated_wait_learns_seconds_per_place_from_queued_waits(
+        self, new_id: NewId, make_contact: MakeContact, at: At
+    ) -> None:
+        """Once five calls that queued at submission were answered: place among the
+        calls ahead x their waits / their places at entry. A call answered at once
+        teaches nothing, and an email ahead in routing order now is not counted: the
+        call overtakes it (urgency grows 180 times faster on the phone)."""
+        router = _router(new_id)
+        _ready(router, "ann", at(0), chat=0, email=1)
+        router.submit(make_contact("first", PHONE, 0.0), at(0))  # offered at once
+        router.submit(make_contact("mail", EMAIL, 0.0), at(0))
+        for i in range(1, 7):
+            router.submit(make_contact(f"w{i}", PHONE, 0.0), at(0))  # places 1 to 6
+
+        def talk(contact_id: str, start: float) -> None:
+            """Answered at `start`, ten seconds of talk and nothing after."""
+            router.accept("ann", _offer_of(router, contact_id).id, at(start))
+            router.end("ann", contact_id, at(start + 10))
+            router.complete("ann", contact_id, "done", at(start + 10))
+
+        for n, contact_id in enumerate(["first", "w1", "w2", "w3"]):
+            talk(contact_id, 10.0 * n)
+        router.accept("ann", _offer_of(router, "w4").id, at(40))
+        # w1..w4 waited 10, 20, 30, 40 s from places 1..4: a fifth wait is needed; till
+        # then the mean gap between answers stands in (10 s)
+        assert router.estimated_wait("w6", at(45)) == pytest.approx(2 * 10.0)
+        router.end("ann", "w4", at(50))
+        router.complete("ann", "w4", "done", at(50))
+        router.accept("ann", _offer_of(router, "w5").id, at(50))  # 50 s from place 5
+        router.submit(make_contact("late1", PHONE, 55.0), at(55))
+        router.submit(make_contact("late2", PHONE, 55.0), at(55))
+        assert router.position("late1", at(55)) == 3  # behind w6 and the email
+        assert [router.estimated_wait(c, at(55)) for c in ("w6", "late1", "late2")] == [
+            pytest.approx(10.0),
+            pytest.approx(20.0),
+            pytest.approx(30.0),
+        ]
+
     def test_snapshot_counts_queue_and_agents(
         self, new_id: NewId, make_contact: MakeContact, at: At
     ) -> None:

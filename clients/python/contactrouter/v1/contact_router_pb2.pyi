@@ -761,12 +761,13 @@ class GetContactResponse(_message.Message):
     need the same skills. 0 when the contact is not waiting in the queue.
     """
     estimated_wait_seconds: _builtins.float
-    """Estimated seconds until an agent answers: the contact's place among waiting
-    contacts of its own channel x the mean interval between that channel's last
-    answers (up to 50) that began while its contacts were waiting (how fast agents
-    free up for the queue). Until the channel has two such intervals, the mean
-    interval between the center's last answers stands in. Unset when not waiting
-    or with fewer than two recent answers.
+    """Estimated seconds until an agent answers: the contact's place among the
+    waiting contacts of its own channel that the agents who could serve it serve
+    first x the seconds each place took the channel's recent contacts that queued
+    (their waits / their places when they entered the queue). Until five such
+    contacts were answered, the mean interval between the channel's answers that
+    began while its contacts were waiting stands in, then the center's answer
+    rate. Unset when not waiting or with fewer than two recent answers.
     """
     wait_seconds: _builtins.float
     """Seconds waited so far (or in total, once answered or abandoned)."""
