@@ -11,6 +11,11 @@ model would have to guess: how fast the agents who could take the channel free u
 phone reserve keeps back, calls and chats overtaking a waiting email, customers ahead
 who leave, the time an offer rings.
 
+When the channel's queue has not emptied for a while (a backlog), the rate at which
+its queued contacts were answered over the last half of that while (at most as long as
+the wait to estimate) gives the seconds per place instead: the learned waits began
+long ago there, and would carry an earlier rate (recent_seconds_per_place).
+
 The time between a channel's answers (what the estimate used to be) measures this
 badly where the channel seldom queues: most answers come as the contact arrives, so
 their gaps measure arrivals; gaps only count after an answer that left contacts
@@ -22,6 +27,7 @@ center's answer rate over its last answers; None without any.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from datetime import datetime
 
@@ -30,6 +36,8 @@ from router.domain.channel import Channel
 WINDOW = 50  # recent answers kept for the stand-in
 SAMPLES = 200  # recent waits kept per channel
 MIN_SAMPLES = 5  # waits of a channel needed before they are used
+RECENT = 5_000  # answer times of queued contacts kept per channel, for the recent rate
+RECENT_MIN = 50  # answers needed in the recent rate's horizon
 TRACKED = 200_000  # the most queued contacts whose place at entry is remembered at once
 
 
@@ -45,6 +53,8 @@ class AnswerRate:
         # and the sums of both over them.
         self._waits = {c: deque[tuple[float, int]]() for c in Channel}
         self._sums = dict.fromkeys(Channel, (0.0, 0))
+        # Per channel: when its last contacts that queued were answered (epoch seconds).
+        self._departed = {c: deque[float](maxlen=RECENT) for c in Channel}
 
     def entered(self, contact_id: str, place: int, now: datetime) -> None:
         """A submitted contact had to queue, at `place` (see the module docstring).
@@ -69,6 +79,7 @@ class AnswerRate:
         entry = self._entered.pop(contact_id, None)
         if entry is None:
             return
+        self._departed[channel].append(now.timestamp())
         wait, place = max(0.0, (now - entry[0]).total_seconds()), entry[1]
         waits = self._waits[channel]
         total, places = self._sums[channel]
@@ -85,11 +96,20 @@ class AnswerRate:
             return None
         return max(0.0, total) / places
 
-    def estimate(self, position: int, channel: Channel, now: datetime) -> float | None:
+    def estimate(
+        self, position: int, channel: Channel, now: datetime, busy_since: float | None = None
+    ) -> float | None:
         """Seconds until the contact at `position` of `channel`'s line is answered:
-        position x seconds per place (or a stand-in, see above); None without data."""
+        position x seconds per place (or a stand-in, see above); None without data.
+        `busy_since`: when the oldest contact of the channel still waiting was queued
+        (epoch seconds), to prefer the recent rate (see recent_seconds_per_place)."""
         per_place = self.seconds_per_place(channel)
         if per_place is not None:
+            if busy_since is not None:
+                horizon = min(position * per_place, (now.timestamp() - busy_since) / 2)
+                recent = self.recent_seconds_per_place(channel, now, horizon)
+                if recent is not None:
+                    return position * recent
             return position * per_place
         gaps = self._gaps[channel]
         if len(gaps) >= 2:
@@ -100,3 +120,22 @@ class AnswerRate:
         if span <= 0:
             return None
         return position * span / len(self._answers)
+
+    def recent_seconds_per_place(
+        self, channel: Channel, now: datetime, horizon: float
+    ) -> float | None:
+        """Seconds per place over the last `horizon` seconds, in which the channel's
+        queue never emptied (the caller's promise): `horizon` / the queued contacts of
+        the channel answered in it; None with fewer than RECENT_MIN of them.
+
+        Each learned wait is the mean over that contact's own wait, which in a long
+        queue began long ago: at the start of a day with a backlog, when every agent
+        takes the backlog until calls come in and take their share, the early waits
+        are short and the learned seconds per place too low for an hour. Over the last
+        half of the time the queue has not emptied, the rate the agents clear it at
+        now stands in."""
+        departed = self._departed[channel]
+        count = len(departed) - bisect_left(departed, now.timestamp() - horizon)
+        if count < RECENT_MIN:
+            return None
+        return horizon / count

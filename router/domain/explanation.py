@@ -160,7 +160,9 @@ class Explanations:
         if contact_id not in state.queue:
             return None
         channel = state.contacts[contact_id].channel
-        return state.answer_rate.estimate(self.wait_place(contact_id, now), channel, now)
+        return state.answer_rate.estimate(
+            self.wait_place(contact_id, now), channel, now, state.queue.oldest(channel)
+        )
 
     def snapshot(self, now: datetime) -> QueueSnapshot:
         state = self._state
