@@ -12,9 +12,10 @@ phone reserve keeps back, calls and chats overtaking a waiting email, customers 
 who leave, the time an offer rings.
 
 When the channel's queue has not emptied for a while (a backlog), the rate at which
-its queued contacts were answered over the last half of that while (at most as long as
-the wait to estimate) gives the seconds per place instead: the learned waits began
-long ago there, and would carry an earlier rate (recent_seconds_per_place).
+its queued contacts were answered over the last half of that while gives the seconds
+per place instead: the learned waits began long ago there, and would carry an earlier
+rate (recent_seconds_per_place). Either way the seconds per place are the same for
+every contact of the channel at one instant, so a later place is never told less.
 
 The time between a channel's answers (what the estimate used to be) measures this
 badly where the channel seldom queues: most answers come as the contact arrives, so
@@ -106,7 +107,7 @@ class AnswerRate:
         per_place = self.seconds_per_place(channel)
         if per_place is not None:
             if busy_since is not None:
-                horizon = min(position * per_place, (now.timestamp() - busy_since) / 2)
+                horizon = (now.timestamp() - busy_since) / 2
                 recent = self.recent_seconds_per_place(channel, now, horizon)
                 if recent is not None:
                     return position * recent

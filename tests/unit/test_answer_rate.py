@@ -64,6 +64,27 @@ class TestSecondsPerPlace:
         rate.note("left", PHONE, at(900), still_waiting=False)
         assert rate.seconds_per_place(PHONE) == pytest.approx(4.0)
 
+    def test_a_queue_that_has_not_emptied_takes_its_recent_rate(self) -> None:
+        """A backlog entered at 0, 1000 places: answered one a second for 100 s, then
+        one every 2 s. The learned waits say 1.25 s per place (25,150 s for 20,100
+        places); at 300 s, with the queue non-empty since 0, the last 150 s (half of
+        that while) saw 76 answers: about 2 s per place. With fewer than RECENT_MIN
+        answers in the horizon, or no busy_since, the learned seconds per place stay."""
+        rate = AnswerRate()
+        for n in range(1000):
+            rate.entered(f"b{n}", n + 1, T0)
+        times = [float(n + 1) for n in range(100)] + [100.0 + 2 * n for n in range(1, 101)]
+        for n, t in enumerate(times):
+            rate.note(f"b{n}", EMAIL, at(t), still_waiting=True)
+        assert rate.seconds_per_place(EMAIL) == pytest.approx(25_150 / 20_100)
+        now = at(300)
+        assert rate.estimate(10, EMAIL, now) == pytest.approx(10 * 25_150 / 20_100)
+        recent = rate.estimate(200, EMAIL, now, busy_since=T0.timestamp())
+        assert recent == pytest.approx(200 * 150 / 76)
+        # non-empty only since 260 s: the last 20 s saw 11 answers, too few
+        short = rate.estimate(10, EMAIL, now, busy_since=at(260).timestamp())
+        assert short == pytest.approx(10 * 25_150 / 20_100)
+
     def test_the_answer_rate_stands_in_before_enough_waits(self) -> None:
         """Without MIN_SAMPLES waits: the mean gap between answers that left contacts
         of the channel waiting; before two of those, the center's answers over time."""
@@ -77,19 +98,24 @@ class TestSecondsPerPlace:
         rate.note("e", PHONE, at(40), still_waiting=False)
         assert rate.estimate(2, PHONE, at(50)) == pytest.approx(2 * 5.0)
 
-    @given(waits, st.integers(1, 10_000))
+    @given(waits, st.integers(1, 10_000), st.none() | st.floats(0, 1))
     def test_none_without_data_else_non_negative_and_monotone_in_place(
-        self, samples: list[tuple[float, int]], place: int
+        self, samples: list[tuple[float, int]], place: int, busy: float | None
     ) -> None:
+        """Whatever was learned, and whether the queue stayed non-empty since a share
+        `busy` of the time so far: no estimate before two answers, then one that is
+        never negative and never less for a later place."""
         rate = learned(samples)
-        later = at(sum(w for w, _ in samples) + 1)
-        estimate = rate.estimate(place, PHONE, later)
+        elapsed = sum(w for w, _ in samples) + 1
+        later = at(elapsed)
+        since = None if busy is None else at(elapsed * (1 - busy)).timestamp()
+        estimate = rate.estimate(place, PHONE, later, since)
         if len(samples) < 2:  # not even two answers
             assert estimate is None
             return
         assert estimate is not None
         assert estimate >= 0
-        further = rate.estimate(place + 1, PHONE, later)
+        further = rate.estimate(place + 1, PHONE, later, since)
         assert further is not None
         assert further >= estimate
 
