@@ -14,6 +14,7 @@ import grpc
 import pytest
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2
 
 from router.domain import RoutingPolicy
 from router.event_stream import Cursors, EventHub
@@ -31,7 +32,10 @@ from tests.acceptance.conftest import (
     sign_in,
     submit,
 )
+from tests.acceptance.router_process import RouterProcess
 from tests.conftest import created_database
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 EventCall: TypeAlias = grpc.aio.UnaryStreamCall[pb.StreamEventsRequest, pb.StreamEventsResponse]
 
@@ -354,3 +358,86 @@ class TestFanOut:
                 await stream.aclose()
             await hub.close()
             await pool.close()
+
+
+class TestFailover:
+    async def test_a_consumer_resumes_on_the_standby_and_misses_nothing(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """While submissions keep coming, the active router is killed (SIGKILL) under a
+        reading consumer; it resumes on the standby with its last cursor. What it got,
+        in order, is exactly both tables' rows, none twice."""
+        env = {"ROUTER_DATABASE_URL": database_url, "ROUTER_PHONE_RESERVE": "0"}
+        active = await RouterProcess.start(env)
+        standby = await RouterProcess.start(env, until="standby_waiting_for_active_lock")
+        received: list[pb.StreamEventsResponse] = []
+        ended: list[grpc.StatusCode] = []
+        submitted = 0
+        stop_load = asyncio.Event()
+
+        async def load(address: str) -> None:
+            nonlocal submitted
+            async with grpc.aio.insecure_channel(address) as channel:
+                contacts = pb_grpc.ContactServiceStub(channel)
+                agents = pb_grpc.AgentServiceStub(channel)
+                await sign_in(agents, f"agent-{address}", status=pb.AGENT_STATUS_AWAY)
+                while not stop_load.is_set():
+                    try:
+                        await submit(contacts, f"{address}-{submitted}")
+                    except grpc.aio.AioRpcError:
+                        return
+                    submitted += 1
+
+        async def consume(address: str, until: int | None = None) -> None:
+            """Read from `address`, resuming after the last event received, until the
+            stream fails or `until` events have come."""
+            async with grpc.aio.insecure_channel(address) as channel:
+                stub = pb_grpc.EventServiceStub(channel)
+                cursor = received[-1].cursor if received else ""
+                call = stub.StreamEvents(pb.StreamEventsRequest(cursor=cursor))
+                try:
+                    async for message in call:
+                        received.append(message)
+                        if until is not None and len(received) >= until:
+                            return
+                except grpc.aio.AioRpcError as error:
+                    ended.append(error.code())
+                finally:
+                    call.cancel()
+
+        try:
+            loading = asyncio.create_task(load(active.address))
+            reading = asyncio.create_task(consume(active.address))
+
+            async def some_read() -> bool:
+                return len(received) >= 40
+
+            await eventually(some_read, within=30, what="40 events read before the kill")
+            await active.kill()
+            await asyncio.wait_for(loading, 30)
+            await asyncio.wait_for(reading, 30)
+
+            async def standby_active() -> bool:
+                return bool(await standby.health() == SERVING)
+
+            await eventually(standby_active, within=30, what="the standby serving")
+            stop_load.clear()
+            before = submitted
+            loading = asyncio.create_task(load(standby.address))
+
+            async def more_submitted() -> bool:
+                return submitted >= before + 20
+
+            await eventually(more_submitted, within=30, what="submissions on the standby")
+            stop_load.set()
+            await asyncio.wait_for(loading, 30)
+            expected = await recorded_events(db)
+            await asyncio.wait_for(consume(standby.address, until=len(expected)), 30)
+        finally:
+            stop_load.set()
+            for process in (active, standby):
+                await process.kill()
+        assert ended == [grpc.StatusCode.UNAVAILABLE]
+        assert [summary(m) for m in received] == expected
+        assert len({m.cursor for m in received}) == len(received)
+        print(f"\n{len(received)} events received across the takeover, {submitted} submitted")
