@@ -179,8 +179,8 @@ class TestRetryPolicy:
         assert fake.calls == 1
 
     def test_streams_have_their_own_entry(self) -> None:
-        """StreamOffers and WatchQueue are named alone, with neither retries nor a
-        deadline."""
+        """StreamOffers, WatchQueue and StreamEvents are named alone, with neither retries
+        nor a deadline."""
         text = json.dumps(RETRY_POLICY)
         stream = [c for c in json.loads(text)["methodConfig"] if "StreamOffers" in json.dumps(c)]
         assert stream == [
@@ -188,6 +188,7 @@ class TestRetryPolicy:
                 "name": [
                     {"service": "contactrouter.v1.AgentService", "method": "StreamOffers"},
                     {"service": "contactrouter.v1.ReportingService", "method": "WatchQueue"},
+                    {"service": "contactrouter.v1.EventService", "method": "StreamEvents"},
                 ]
             }
         ]

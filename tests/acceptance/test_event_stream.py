@@ -12,6 +12,7 @@ from typing import TypeAlias
 import asyncpg
 import grpc
 import pytest
+from contactrouter.client import AgentDesk, Events, Gateway, connect
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2
@@ -33,6 +34,7 @@ from tests.acceptance.conftest import (
     submit,
 )
 from tests.acceptance.router_process import RouterProcess
+from tests.acceptance.test_stream_endings import free_port
 from tests.conftest import created_database
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -441,3 +443,59 @@ class TestFailover:
         assert [summary(m) for m in received] == expected
         assert len({m.cursor for m in received}) == len(received)
         print(f"\n{len(received)} events received across the takeover, {submitted} submitted")
+
+
+class TestPythonClient:
+    async def test_events_resumes_by_itself_across_a_restart(
+        self, database_url: str, policy: RoutingPolicy, db: asyncpg.Connection
+    ) -> None:
+        """Events.events() reopens the stream after the last event it yielded when the
+        router stops and another starts on the same port: every row once, in order."""
+        port = free_port()
+        router = await start_router(database_url, policy, port=port)
+        restarted = None
+        channel = connect(f"127.0.0.1:{port}")
+        received: list[pb.StreamEventsResponse] = []
+        retries: list[grpc.StatusCode] = []
+        stream = Events(channel).events(on_retry=lambda error, _: retries.append(error.code()))
+
+        async def consume() -> None:
+            async for message in stream:
+                received.append(message)
+
+        reading = asyncio.create_task(consume())
+        try:
+            desk = AgentDesk(channel, "alice")
+            await desk.sign_in()
+            await desk.set_status(pb.AGENT_STATUS_AWAY, "lunch")
+            await eventually(lambda: _true(len(received) == 2), what="two events before the stop")
+            await router.stop(grace=1.0)
+            restarted = await start_router(database_url, policy, port=port)
+            await desk.sign_in()
+            await Gateway(channel).submit("call-1", pb.CHANNEL_PHONE, "+15550100")
+            expected = await recorded_events(db)
+            await eventually(
+                lambda: _true(len(received) >= len(expected)),
+                within=15.0,
+                what="every event after the restart",
+            )
+            assert [summary(m) for m in received] == await recorded_events(db)
+            assert retries
+            assert set(retries) <= {
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.CANCELLED,
+            }
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            await stream.aclose()
+            await channel.close()
+            with contextlib.suppress(Exception):
+                await router.stop(grace=1.0)
+            if restarted is not None:
+                await restarted.stop(grace=1.0)
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -33,6 +33,9 @@ Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service co
   and raises ABORTED when a newer stream of the same agent replaced it.
 * WatchQueue, likewise a stream without deadline or retries: `Reports.watch_queue()`
   reopens it when the router ends it with UNAVAILABLE or the connection drops.
+* StreamEvents, likewise: `Events.events(cursor)` reopens it after the last event it
+  yielded when the router ends it with UNAVAILABLE (stopping, a standby, PostgreSQL
+  down) or the connection drops, so that nothing is missed or repeated.
 * INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and RESOURCE_EXHAUSTED are never
   retried: the same request would get the same answer.
 """
@@ -96,6 +99,10 @@ RETRY_POLICY: Final[dict[str, Any]] = {
                 {
                     "service": pb.DESCRIPTOR.services_by_name["ReportingService"].full_name,
                     "method": "WatchQueue",
+                },
+                {
+                    "service": pb.DESCRIPTOR.services_by_name["EventService"].full_name,
+                    "method": "StreamEvents",
                 },
             ],
         },
@@ -397,6 +404,58 @@ class Reports:
                 async for message in call:
                     delay = first
                     yield message
+                return
+            except grpc.aio.AioRpcError as error:
+                if loop.time() - opened > most:
+                    delay = first
+                if not reconnect or error.code() not in _REWATCH:
+                    raise
+                wait = delay * random.uniform(0.5, 1.0)
+                if on_retry is not None:
+                    on_retry(error, wait)
+            finally:
+                call.cancel()
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, most)
+
+
+class Events:
+    """EventService: every recorded contact and agent event, in commit order, from a
+    cursor (needs a reporting token)."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub: pb_grpc.EventServiceAsyncStub = pb_grpc.EventServiceStub(channel)
+
+    async def events(
+        self,
+        cursor: str = "",
+        *,
+        reconnect: bool = True,
+        on_retry: Callable[[grpc.aio.AioRpcError, float], None] | None = None,
+    ) -> AsyncGenerator[pb.StreamEventsResponse, None]:
+        """The events after `cursor` (empty: from the beginning), then each new one as
+        it commits; each carries its `cursor`. Store an event's cursor once it is
+        processed, and start from it next time: nothing is missed or repeated. Closing
+        the iterator (contextlib.aclosing) cancels the stream.
+
+        With `reconnect` (the default) the stream is opened again, after the last
+        event yielded, when the router ends it with UNAVAILABLE (stopping, a standby
+        that took over, PostgreSQL down) or the connection drops, after
+        RECONNECT_BACKOFF as `AgentDesk.offers()` waits; `on_retry(error, seconds)` is
+        told before each wait. Any other error is raised (INVALID_ARGUMENT for a cursor
+        of another database, PERMISSION_DENIED without the reporting role,
+        RESOURCE_EXHAUSTED when the router serves its maximum of event streams)."""
+        first, most = RECONNECT_BACKOFF
+        delay = first
+        loop = asyncio.get_running_loop()
+        while True:
+            call = self._stub.StreamEvents(pb.StreamEventsRequest(cursor=cursor))
+            opened = loop.time()
+            try:
+                async for message in call:
+                    delay = first
+                    yield message
+                    cursor = message.cursor
                 return
             except grpc.aio.AioRpcError as error:
                 if loop.time() - opened > most:
