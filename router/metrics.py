@@ -23,7 +23,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -238,6 +238,28 @@ class LiveCollector(Collector):
         )
         open_streams.add_metric([], streams)
         yield from (waiting, offered, oldest, unserved, level, agents, pending, open_streams)
+
+
+class WatchCollector(Collector):
+    """WatchQueue's watchers and the pictures built for them, read when Prometheus
+    scrapes: `read` returns (watchers open now, pictures built since the start)."""
+
+    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        watchers, built = self._read()
+        open_watchers = GaugeMetricFamily(
+            "contactrouter_queue_watchers",
+            "WatchQueue streams open now (at most ROUTER_MAX_WATCHERS).",
+        )
+        open_watchers.add_metric([], watchers)
+        pictures = CounterMetricFamily(
+            "contactrouter_queue_pictures",
+            "Pictures of the live queue built for WatchQueue: one per update, however many watch.",
+        )
+        pictures.add_metric([], built)
+        yield from (open_watchers, pictures)
 
 
 async def serve_metrics(metrics: RouterMetrics, host: str, port: int) -> asyncio.Server:

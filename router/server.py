@@ -36,7 +36,7 @@ from router.domain.rolling import RollingServiceLevel
 from router.errors import ShuttingDown, StartupError, StoreUnavailable
 from router.event_stream import EventHub
 from router.live_feed import FeedSettings
-from router.metrics import LiveCollector, RouterMetrics, serve_metrics
+from router.metrics import LiveCollector, RouterMetrics, WatchCollector, serve_metrics
 from router.reporting.reporting import Reporting
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
@@ -223,6 +223,7 @@ async def start_router(
         AgentService(active, observe, metrics.observe_stream), server
     )
     feed = queue_feed(active, watch or FeedSettings())
+    metrics.registry.register(WatchCollector(lambda: (feed.watchers, feed.built)))
     pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe, feed), server)
     pb_grpc.add_EventServiceServicer_to_server(EventService(active, observe), server)
     health = health_aio.HealthServicer()

@@ -71,7 +71,8 @@ async def watch_queue(
     with structlog.contextvars.bound_contextvars(rpc="WatchQueue"):
         opened = time.perf_counter()
         try:
-            active.get_reporting()  # a standby answers UNAVAILABLE
+            active.get()  # a standby answers UNAVAILABLE
+            active.get_reporting()
             slot = feed.subscribe()
         except Exception as error:
             observe_rpc("WatchQueue", status_of(error).name, time.perf_counter() - opened)

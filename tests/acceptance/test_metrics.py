@@ -208,3 +208,27 @@ class TestMetrics:
         assert metered.metrics_port is not None
         status, _ = await http_get(metered.metrics_port, "/")
         assert status == 404
+
+    async def test_queue_watchers_and_their_pictures(self, metered: RunningRouter) -> None:
+        """Two open WatchQueue streams show as two watchers; the pictures counter is the
+        sequence of the newest picture they read (one picture each update for both)."""
+        assert metered.metrics_port is not None
+        port = metered.metrics_port
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{metered.port}") as channel:
+            reporting = pb_grpc.ReportingServiceStub(channel)
+            watches = [reporting.WatchQueue(pb.WatchQueueRequest()) for _ in range(2)]
+            pictures = [await asyncio.wait_for(w.read(), 5) for w in watches]
+            samples = await scrape(port)
+            assert value(samples, "contactrouter_queue_watchers") == 2
+            built = value(samples, "contactrouter_queue_pictures_total")
+            assert built is not None
+            assert built >= max(
+                p.sequence for p in pictures if isinstance(p, pb.WatchQueueResponse)
+            )
+            for watch in watches:
+                watch.cancel()
+
+            async def none_left() -> bool:
+                return value(await scrape(port), "contactrouter_queue_watchers") == 0
+
+            await eventually(none_left, what="the watchers gone")

@@ -13,7 +13,7 @@ import pytest
 
 from router.domain import Channel, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
-from router.metrics import LiveCollector, RouterMetrics
+from router.metrics import LiveCollector, RouterMetrics, WatchCollector
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "contact-router.json"
 METRIC = re.compile(r"\bcontactrouter_[a-z_]+")
@@ -35,6 +35,7 @@ def exported_names() -> set[str]:
     metrics = RouterMetrics(rolling)
     snapshot = Router(policy).snapshot(now)
     metrics.registry.register(LiveCollector(lambda: (snapshot, rolling, now, 0, 0)))
+    metrics.registry.register(WatchCollector(lambda: (0, 0)))
     names: set[str] = set()
     for family in metrics.registry.collect():
         names.update(family.name + suffix for suffix in SUFFIXES[family.type])
