@@ -17,6 +17,11 @@ built: "built per update" is how far it moved in the window divided by the pictu
 the first watcher received, 1.0 when every watcher is served from one picture (it
 would be the number of watchers if each built its own). A watcher too slow to read
 every picture skips to the newest; "skipped" counts those over all watchers.
+
+After each window, while its watchers are still open, PROBES calls are submitted one at
+a time on a quiet queue: each is timed from its answer (the call committed and queued)
+to the first watcher's picture showing it and to the last watcher's (what a wallboard
+waits for before it can redraw).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from bench.common import (
     REPO,
     cpu_seconds,
     load_average,
+    percentile,
     scratch_database,
     start_router_process,
     wait_serving,
@@ -46,6 +52,7 @@ from bench.harness import DEFAULT_ADMIN_URL
 
 ADMIN_URL = os.environ.get("ROUTER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
 CONNECTIONS = 10
+PROBES = 10
 
 
 @dataclass
@@ -55,12 +62,28 @@ class Watcher:
     first: asyncio.Event = field(default_factory=asyncio.Event)
     sequences: list[int] = field(default_factory=list)
     measuring: bool = False
+    want: int = 0
+    """Phone contacts waiting that a probe waits for this watcher to see."""
+    saw: asyncio.Future[float] | None = None
+    """When it first saw them (perf_counter)."""
 
     async def follow(self, stub: pb_grpc.ReportingServiceAsyncStub) -> None:
         async for picture in stub.WatchQueue(pb.WatchQueueRequest()):
             self.first.set()
             if self.measuring:
                 self.sequences.append(picture.sequence)
+            seen = self.saw
+            if (
+                seen is not None
+                and not seen.done()
+                and picture.channels[0].queue.waiting >= self.want
+            ):
+                seen.set_result(time.perf_counter())
+
+    def expect(self, waiting: int) -> asyncio.Future[float]:
+        self.want = waiting
+        self.saw = asyncio.get_running_loop().create_future()
+        return self.saw
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,10 @@ class Round:
     """How far the pictures' sequence moved in the window."""
     skipped: int
     """Pictures replaced before some watcher read them, over all watchers."""
+    first_seen: list[float]
+    """Per probe: seconds from a submission's answer to the first watcher seeing it."""
+    all_seen: list[float]
+    """Per probe: seconds until the last watcher saw it."""
 
 
 async def measure(
@@ -106,6 +133,7 @@ async def measure(
         for follower in followers:
             follower.measuring = False
         cpu = cpu_seconds(pid) - before
+        first_seen, all_seen = await probe(channels[0], followers, tag)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -113,13 +141,43 @@ async def measure(
         for channel in channels:
             await channel.close()
     if not followers:
-        return Round(0, cpu, 0, 0, 0)
+        return Round(0, cpu, 0, 0, 0, [], [])
     seen = followers[0].sequences
     built = seen[-1] - seen[0] if len(seen) > 1 else 0
     skipped = sum(
         (w.sequences[-1] - w.sequences[0] + 1) - len(w.sequences) for w in followers if w.sequences
     )
-    return Round(watchers, cpu, max(0, len(seen) - 1), built, skipped)
+    return Round(watchers, cpu, max(0, len(seen) - 1), built, skipped, first_seen, all_seen)
+
+
+async def probe(
+    channel: grpc.aio.Channel, followers: list[Watcher], tag: str
+) -> tuple[list[float], list[float]]:
+    """How long a change takes to reach the watchers: PROBES calls submitted one at a
+    time on a quiet queue, each timed from its answer (committed, queued) to the first
+    and to the last watcher's picture showing it."""
+    if not followers:
+        return [], []
+    reporting = pb_grpc.ReportingServiceStub(channel)
+    contacts = pb_grpc.ContactServiceStub(channel)
+    first_seen, all_seen = [], []
+    for n in range(PROBES):
+        status = await reporting.GetQueueStatus(pb.GetQueueStatusRequest())
+        waiting = status.channels[0].waiting + 1
+        seen = [follower.expect(waiting) for follower in followers]
+        request = pb.SubmitContactRequest(
+            idempotency_key=f"{tag}-probe-{n}",
+            channel=pb.CHANNEL_PHONE,
+            customer_id=f"customer-{tag}-probe-{n}",
+        )
+        await contacts.SubmitContact(request)
+        answered = time.perf_counter()
+        times = await asyncio.wait_for(asyncio.gather(*seen), 30)
+        first_seen.append(min(times) - answered)
+        all_seen.append(max(times) - answered)
+        # Apart by more than the interval, so that each probe is a change on its own.
+        await asyncio.sleep(0.5)
+    return first_seen, all_seen
 
 
 async def run(counts: tuple[int, ...], rounds: int, seconds: float, rate: float) -> None:
@@ -175,6 +233,26 @@ async def run(counts: tuple[int, ...], rounds: int, seconds: float, rate: float)
         "skipped",
     )
     print(render_table((columns, rows)))
+    print()
+    print("From a submission's answer to the pictures showing it (ms):")
+    print()
+    delays = []
+    for count in counts[1:]:
+        mine = [r for r in results if r.watchers == count]
+        first = [t * 1000 for r in mine for t in r.first_seen]
+        last = [t * 1000 for r in mine for t in r.all_seen]
+        delays.append(
+            (
+                count,
+                len(first),
+                number(percentile(first, 0.5), 0),
+                number(max(first), 0),
+                number(percentile(last, 0.5), 0),
+                number(max(last), 0),
+            )
+        )
+    headings = ("watchers", "probes", "first p50", "first max", "last p50", "last max")
+    print(render_table((headings, delays)))
 
 
 def main() -> None:
