@@ -217,3 +217,87 @@ class TestNodeClient:
         assert error["reason"] is None
         assert error["retry_delay_seconds"] is None
         assert "UNAVAILABLE" in err
+
+
+async def start_consumer(node: str, *args: str) -> asyncio.subprocess.Process:
+    """`node events.js ARGS`, its stdout piped."""
+    return await asyncio.create_subprocess_exec(
+        node,
+        "events.js",
+        *args,
+        cwd=CLIENT_DIR,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def recorded_events(db: asyncpg.Connection) -> list[tuple[str, str]]:
+    """(kind, contact id or agent id) of every row of both event tables, in commit order."""
+    rows = await db.fetch(
+        "SELECT seq, kind, contact_id::text AS who FROM contact_events "
+        "UNION ALL SELECT seq, kind, agent_id FROM agent_status_log ORDER BY seq"
+    )
+    return [(r["kind"], r["who"]) for r in rows]
+
+
+def printed_event(line: bytes) -> tuple[str, str]:
+    event: dict[str, Any] = json.loads(line)
+    return event["kind"], event["contact_id"] if event["type"] == "contact" else event["agent_id"]
+
+
+class TestNodeEventConsumer:
+    async def test_the_consumer_resumes_from_its_stored_cursor(
+        self,
+        node: str,
+        router_server: RunningRouter,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        db: asyncpg.Connection,
+        tmp_path: Path,
+    ) -> None:
+        """events.js stops after 3 events, is started again while more events come, and
+        has printed every row of both event tables once, in commit order."""
+        target = f"127.0.0.1:{router_server.port}"
+        cursor_file = tmp_path / "cursor"
+        await agents.SignIn(pb.SignInRequest(agent_id="ann", initial_status=pb.AGENT_STATUS_AWAY))
+        for n in range(3):
+            await contacts.SubmitContact(
+                pb.SubmitContactRequest(
+                    idempotency_key=f"k-{n}", channel=pb.CHANNEL_EMAIL, customer_id=f"c-{n}"
+                )
+            )
+        first = await start_consumer(node, target, str(cursor_file), "--stop-after", "3")
+        out, err = await asyncio.wait_for(first.communicate(), CLIENT_TIMEOUT)
+        assert first.returncode == 0, err.decode()
+        lines = out.splitlines()
+        assert len(lines) == 3
+        assert cursor_file.read_text().strip() == json.loads(lines[-1])["cursor"]
+
+        second = await start_consumer(node, target, str(cursor_file))
+        assert second.stdout is not None
+        try:
+            for n in range(3, 6):
+                await contacts.SubmitContact(
+                    pb.SubmitContactRequest(
+                        idempotency_key=f"k-{n}", channel=pb.CHANNEL_CHAT, customer_id=f"c-{n}"
+                    )
+                )
+            expected = await recorded_events(db)
+            while len(lines) < len(expected):
+                line = await asyncio.wait_for(second.stdout.readline(), CLIENT_TIMEOUT)
+                assert line, "the consumer ended early"
+                lines.append(line)
+            second.terminate()
+            rest, err = await asyncio.wait_for(second.communicate(), CLIENT_TIMEOUT)
+        finally:
+            if second.returncode is None:
+                second.kill()
+                await second.wait()
+        assert second.returncode == 0, err.decode()
+        lines += rest.splitlines()
+        assert [printed_event(line) for line in lines] == expected
+        submitted = [json.loads(line) for line in lines if json.loads(line)["kind"] == "submitted"]
+        assert [e["customer_id"] for e in submitted] == [f"c-{n}" for n in range(6)]
+        assert submitted[0]["channel"] == "CHANNEL_EMAIL"
+        assert cursor_file.read_text().strip() == json.loads(lines[-1])["cursor"]
