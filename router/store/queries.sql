@@ -48,6 +48,61 @@ ON CONFLICT (id) DO UPDATE SET skills = EXCLUDED.skills, last_seen_at = EXCLUDED
 INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at)
 VALUES ($1, $2, $3, $4, $5, $6);
 
+-- write --
+-- Any one of the five writes above, chosen by $1 (the statement's name), with its
+-- arguments in its own slots: insert_contact $2-$13, update_contact $14-$29,
+-- insert_contact_event $30-$35, upsert_agent $36-$38, insert_agent_status $39-$44.
+-- The group commit sends a whole batch as one executemany of this statement, in the
+-- order the writes were made: one round trip, one implicit transaction (asyncpg's
+-- executemany is atomic), where a statement per kind needed BEGIN, one executemany
+-- per kind, a NOTIFY and COMMIT.
+WITH insert_contact AS (
+    INSERT INTO contacts (
+        id, idempotency_key, channel, customer_id, attributes, required_skills,
+        priority_boost, state, queued_at, updated_at,
+        preferred_skills, preferred_agent_id, preferred_agent_source
+    )
+    SELECT $2::uuid, $3::text, $4::text, $5::text, $6::jsonb, $7::text[], $8::float8,
+        $9::text, $10::timestamptz, $10::timestamptz, $11::text[], $12::text, $13::text
+    WHERE $1::text = 'insert_contact'
+), update_contact AS (
+    UPDATE contacts SET
+        state = $15::text,
+        offered_at = $16::timestamptz,
+        answered_at = $17::timestamptz,
+        ended_at = $18::timestamptz,
+        completed_at = $19::timestamptz,
+        abandoned_at = $20::timestamptz,
+        agent_id = $21::text,
+        offer_id = $22::uuid,
+        disposition = $23::text,
+        offer_count = $24::int4,
+        updated_at = $25::timestamptz,
+        required_skills = $26::text[],
+        preferred_skills = $27::text[],
+        preferred_agent_id = $28::text,
+        preferred_agent_source = $29::text
+    WHERE $1::text = 'update_contact' AND id = $14::uuid
+), insert_contact_event AS (
+    INSERT INTO contact_events (contact_id, kind, at, agent_id, offer_id, reason)
+    SELECT $30::uuid, $31::text, $32::timestamptz, $33::text, $34::uuid, $35::text
+    WHERE $1::text = 'insert_contact_event'
+), upsert_agent AS (
+    INSERT INTO agents (id, skills, first_seen_at, last_seen_at)
+    SELECT $36::text, $37::text[], $38::timestamptz, $38::timestamptz
+    WHERE $1::text = 'upsert_agent'
+    ON CONFLICT (id) DO UPDATE SET skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at
+), insert_agent_status AS (
+    INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at)
+    SELECT $39::text, $40::text, $41::text, $42::text, $43::bool, $44::timestamptz
+    WHERE $1::text = 'insert_agent_status'
+)
+-- From each write that records an event, inside the transaction: readers of the
+-- event stream (and a standby) wake when the batch commits (PostgreSQL sends one
+-- notification per transaction for the same channel and payload).
+SELECT pg_notify('contact_router_events', '')
+WHERE $1::text IN ('insert_contact_event', 'insert_agent_status');
+
 -- try_active_lock --
 -- Become the active router of this database: a session-level advisory lock, held by
 -- the connection that writes, so that only the lock holder's writes can commit.
@@ -161,10 +216,6 @@ SELECT greatest(
     coalesce((SELECT max(seq) FROM contact_events), 0),
     coalesce((SELECT max(seq) FROM agent_status_log), 0)
 );
-
--- notify_events --
--- Sent inside each transaction that records events: readers wake when it commits.
-SELECT pg_notify('contact_router_events', '');
 
 -- ====================================================================== reporting
 -- Reads for ReportingService and `contact-router report` (router/store/reports.py).

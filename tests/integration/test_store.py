@@ -33,7 +33,7 @@ from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write
 from router.store.reports import ContactFigures
-from router.store.store import contact_update
+from router.store.store import contact_update, event_insert
 from tests.integration.conftest import insert_history, make_contact
 
 T = TypeVar("T")
@@ -668,6 +668,85 @@ class TestGroupCommit:
             await writer.close()
             await lock.release()
         assert await db.fetchval("SELECT count(*) FROM agents") == 100
+
+    async def test_a_lone_write_starts_its_commit_at_once(self, database_url: str) -> None:
+        """No batching timer: a write that finds the writer idle is being committed after
+        two passes of the event loop (its wake-up, then the commit's start), with the
+        idle heartbeat an hour away so that nothing but the write can wake the writer."""
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, heartbeat=3600.0)
+        started: list[int] = []
+        writer.on_commit_start = started.append
+        writer.start()
+        try:
+            await writer.write([("upsert_agent", ("agent-0", [], T0))])
+            started.clear()
+            done = writer.enqueue([("upsert_agent", ("agent-1", [], T0))])
+            for _ in range(2):
+                await asyncio.sleep(0)
+            assert started == [1]
+            await writer.wait(done)
+        finally:
+            await writer.close()
+            await lock.release()
+
+    async def test_writes_made_during_a_commit_go_together_in_the_next(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """Under load the writer still batches: the writes enqueued while a commit is in
+        flight are committed together, as one batch, right after it."""
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, heartbeat=3600.0)
+        started: list[int] = []
+        first_started = asyncio.Event()
+
+        def on_start(writes: int) -> None:
+            started.append(writes)
+            first_started.set()
+
+        writer.on_commit_start = on_start
+        writer.start()
+        try:
+            first = writer.enqueue([("upsert_agent", ("agent-0", [], T0))])
+            await first_started.wait()
+            later = [writer.enqueue([("upsert_agent", (f"agent-{i}", [], T0))]) for i in (1, 2, 3)]
+            await asyncio.gather(first, *later)
+            assert started == [1, 3]
+            assert writer.stats.largest_batch == 3
+        finally:
+            await writer.close()
+            await lock.release()
+        assert await db.fetchval("SELECT count(*) FROM agents") == 4
+
+    async def test_a_batch_writes_in_the_order_the_writes_were_made(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """One batch holding a contact's insert and its later update and events leaves the
+        contact as the last write said, with its events in order."""
+        contact = make_contact("call-1", T0)
+        offered = replace(
+            contact, state=ContactState.OFFERED, offered_at=at(1), agent_id="a1", offer_count=1
+        )
+        answered = replace(offered, state=ContactState.CONNECTED, answered_at=at(2))
+        inserted = store.insert_contact(contact, lambda: None)
+        steps = [
+            store.writer.enqueue(
+                [event_insert(kind, contact.id, when, "a1"), contact_update(state, when)]
+            )
+            for kind, state, when in (
+                (ContactEventKind.OFFERED, offered, at(1)),
+                (ContactEventKind.ANSWERED, answered, at(2)),
+            )
+        ]
+        await asyncio.gather(inserted, *steps)
+        assert await store.contact_by_id(contact.id) == answered
+        kinds = await db.fetch(
+            "SELECT kind FROM contact_events WHERE contact_id = $1 ORDER BY id",
+            uuid.UUID(contact.id),
+        )
+        assert [r["kind"] for r in kinds] == ["submitted", "offered", "answered"]
 
 
 class TestUnreachable:
