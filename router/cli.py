@@ -109,6 +109,10 @@ def _serve(options: dict[str, str]) -> int:
         logs.configure(settings.log_format, settings.log_level, trace_ids=tracing is not None)
         from router.server import serve
 
+        if settings.event_loop == "uvloop" and sys.platform != "win32":
+            import uvloop
+
+            return uvloop.run(serve(settings, tracing))
         return asyncio.run(serve(settings, tracing))
     except ConfigError as error:
         return _failed(error, 2)

@@ -45,6 +45,7 @@ class Settings:
     tls: ServerTls | None = None
     reporting_database_url: str | None = None
     max_event_streams: int = 100
+    event_loop: str = "uvloop"
 
     @classmethod
     def from_env(
@@ -100,6 +101,7 @@ class Settings:
             data_dir=Path(text("ROUTER_DATA_DIR")).absolute(),
             log_format=text("ROUTER_LOG_FORMAT"),
             log_level=text("ROUTER_LOG_LEVEL"),
+            event_loop=text("ROUTER_EVENT_LOOP"),
             policy=routing_policy(values, label),
             shutdown_grace=float(grace),
             metrics_port=metrics_port,

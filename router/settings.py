@@ -200,6 +200,14 @@ SETTINGS: tuple[Setting, ...] = (
         option="--log-level",
     ),
     Setting(
+        "event_loop",
+        Kind.CHOICE,
+        "uvloop (less CPU per RPC, see bench/RESULTS.md) or asyncio (the standard library's)",
+        default="uvloop",
+        choices=("uvloop", "asyncio"),
+        option="--event-loop",
+    ),
+    Setting(
         "shutdown_grace_seconds",
         Kind.SECONDS,
         doc="time given to calls in flight on shutdown",

@@ -139,6 +139,7 @@ class Switchboard:
         self._in_flight: Counter[Channel] = Counter()
         self._in_flight_bytes = 0
         self._deadlines_changed = asyncio.Event()
+        self._timer_until: datetime | None = None  # the deadline the timer sleeps until
         self._timer: asyncio.Task[None] | None = None
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -464,8 +465,7 @@ class Switchboard:
         """Enqueue `events` for commit, then deliver and log them (see the module's
         docstring for why delivery does not wait for the commit)."""
         if events:
-            # Offers and declines add deadlines; the timer recomputes the next one.
-            self._deadlines_changed.set()
+            self._wake_timer_if_sooner()
         committed = self.store.record(events)
         self._deliver(events)
         for event in events:
@@ -520,6 +520,15 @@ class Switchboard:
         if stream is not None:
             stream.push(message)
 
+    def _wake_timer_if_sooner(self) -> None:
+        """Events may add deadlines (an offer's, a fallback's): wake the timer when the
+        next one is now sooner than the one it sleeps until. A deadline that went away
+        (an offer accepted) needs no wake-up: the timer then finds nothing to expire
+        and sleeps until the next."""
+        deadline = self.router.next_deadline()
+        if deadline is not None and (self._timer_until is None or deadline < self._timer_until):
+            self._deadlines_changed.set()
+
     async def _expire_offers(self) -> None:
         """Wake at the next offer deadline (or when a new offer is made) and expire.
 
@@ -528,6 +537,7 @@ class Switchboard:
         """
         while not self._stopping:
             deadline = self.router.next_deadline()
+            self._timer_until = deadline
             delay = (
                 None if deadline is None else max(0.0, (deadline - self._clock()).total_seconds())
             )

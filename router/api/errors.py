@@ -112,14 +112,23 @@ async def abort(context: Context, error: RouterError) -> Never:
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+_ID_FIELDS = ("contact_id", "agent_id", "offer_id")
+_ids_by_type: dict[type[Message], tuple[str, ...]] = {}
+
+
 def ids_of(request: Message) -> dict[str, str]:
     """contact_id / agent_id fields of a request, to bind to every log line of the RPC."""
+    fields = _ids_by_type.get(type(request))
+    if fields is None:
+        # Which of them a message type has is looked up once per type.
+        by_name = request.DESCRIPTOR.fields_by_name
+        fields = tuple(f for f in _ID_FIELDS if by_name.get(f) is not None)
+        _ids_by_type[type(request)] = fields
     ids = {}
-    for field in ("contact_id", "agent_id", "offer_id"):
-        if request.DESCRIPTOR.fields_by_name.get(field) is not None:
-            value = getattr(request, field)
-            if value:
-                ids[field] = value[:128]
+    for field in fields:
+        value = getattr(request, field)
+        if value:
+            ids[field] = value[:128]
     return ids
 
 

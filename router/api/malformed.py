@@ -93,9 +93,16 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
     """Pass to grpc.aio.server(interceptors=[...]): malformed requests to the router's
     methods get INVALID_ARGUMENT instead of grpcio's UNKNOWN.
 
-    Each call's handler is wrapped afresh rather than cached per method: an interceptor
-    before this one (access checks) may return a different handler for each caller.
+    Wrapped handlers are kept by the handler they wrap (held, so that its id cannot be
+    reused): grpcio hands the same handler object to every call of a method, while an
+    interceptor before this one (access checks) may return a new one for a caller,
+    which is wrapped on its own; the cache is emptied when it grows past `_KEPT`.
     """
+
+    _KEPT = 1024
+
+    def __init__(self) -> None:
+        self._wrapped: dict[int, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -105,4 +112,11 @@ class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(ROUTER_METHODS):
             return handler
-        return _wrap(handler)
+        kept = self._wrapped.get(id(handler))
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = _wrap(handler)
+        if len(self._wrapped) >= self._KEPT:
+            self._wrapped.clear()
+        self._wrapped[id(handler)] = (handler, wrapped)
+        return wrapped
