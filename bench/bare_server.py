@@ -178,5 +178,17 @@ async def serve(port: int) -> None:
     await server.wait_for_termination()
 
 
+def main(argv: list[str]) -> None:
+    """`python -m bench.bare_server PORT [uvloop|asyncio]`: the event loop is the
+    router's default (uvloop) unless told otherwise."""
+    port = int(argv[0])
+    if (argv[1] if len(argv) > 1 else "uvloop") == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(port))
+    else:
+        asyncio.run(serve(port))
+
+
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    main(sys.argv[1:])

@@ -146,7 +146,11 @@ class ServerProcess:
 
 
 def start_router_process(
-    db_url: str, *, log_level: str = "warning", profile_to: Path | None = None
+    db_url: str,
+    *,
+    log_level: str = "warning",
+    profile_to: Path | None = None,
+    event_loop: str = "uvloop",
 ) -> ServerProcess:
     """`contact-router serve` on a scratch database, as a separate process.
 
@@ -161,6 +165,7 @@ def start_router_process(
         "ROUTER_METRICS_PORT": str(metrics_port),
         "ROUTER_LOG_FORMAT": "json",
         "ROUTER_LOG_LEVEL": log_level,
+        "ROUTER_EVENT_LOOP": event_loop,
         # An offer the load generator has not answered yet must not time out under load.
         "ROUTER_OFFER_TIMEOUT_SECONDS": "120",
     }
@@ -171,10 +176,11 @@ def start_router_process(
     return ServerProcess(process, port, metrics_port)
 
 
-def start_bare_process() -> ServerProcess:
-    """The bare grpc.aio baseline server (bench/bare_server.py), as a separate process."""
+def start_bare_process(event_loop: str = "uvloop") -> ServerProcess:
+    """The bare grpc.aio baseline server (bench/bare_server.py), as a separate process,
+    on the same event loop as the router it is compared with."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.bare_server", str(port)]
+    command = [sys.executable, "-m", "bench.bare_server", str(port), event_loop]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
     return ServerProcess(process, port)
 

@@ -4,9 +4,11 @@
     python -m bench --scale quick     # every part at toy size, well under a minute
     python -m bench --parts lifecycle --profile /tmp/router.prof
 
-Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `pg` (bare
-asyncpg writes), `core` (routing core microbenchmark), `scale` (15,000 agents and
-500,000 queued contacts in one router), `growth` (agents and recorded contacts).
+Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
+RPC's round trip at half the maximum, against the commit of its rows by bare asyncpg,
+alternating for --rounds), `pg` (bare asyncpg writes), `core` (routing core
+microbenchmark), `scale` (15,000 agents and 500,000 queued contacts in one router),
+`growth` (agents and recorded contacts).
 The report is printed as Markdown; --json and --markdown also write it to files and
 --plot draws the growth figures.
 """
@@ -43,7 +45,7 @@ from bench.lifecycle import LoadShape
 from router.store.database_url import database_of
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PARTS = ("lifecycle", "pg", "core", "scale", "growth")
+PARTS = ("lifecycle", "latency", "pg", "core", "scale", "growth")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Scale:
 
     shape: LoadShape
     pg_seconds: float
+    floor_seconds: float
     core_points: tuple[tuple[int, int], ...]
     core_decisions: int
     scale_agents: int
@@ -67,6 +70,7 @@ class Scale:
 QUICK = Scale(
     shape=LoadShape(20, 1, 1, 40, 1.0, 2.0, 2.0),
     pg_seconds=1.0,
+    floor_seconds=0.3,
     core_points=((100, 1000),),
     core_decisions=500,
     scale_agents=200,
@@ -82,6 +86,7 @@ QUICK = Scale(
 FULL = Scale(
     shape=LoadShape(),
     pg_seconds=5.0,
+    floor_seconds=2.0,
     core_points=((100, 10_000), (1000, 10_000), (10_000, 10_000), (15_000, 500_000)),
     core_decisions=5000,
     scale_agents=15_000,
@@ -116,6 +121,7 @@ async def run_router(
     profile_to: Path | None = None,
     *,
     synchronous_commit: bool = True,
+    event_loop: str = "uvloop",
 ) -> dict[str, Any]:
     async with scratch_database(admin_url, "router") as db_url:
         if not synchronous_commit:
@@ -126,7 +132,7 @@ async def run_router(
                 await connection.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             finally:
                 await connection.close()
-        server = start_router_process(db_url, profile_to=profile_to)
+        server = start_router_process(db_url, profile_to=profile_to, event_loop=event_loop)
         try:
             await wait_serving(server)
             result = await lifecycle.measure(server, shape, "router", db_url)
@@ -145,8 +151,8 @@ async def run_router(
     return figures
 
 
-async def run_bare(shape: LoadShape) -> dict[str, Any]:
-    server = start_bare_process()
+async def run_bare(shape: LoadShape, event_loop: str = "uvloop") -> dict[str, Any]:
+    server = start_bare_process(event_loop)
     try:
         await wait_serving(server)
         result = await lifecycle.measure(server, shape, "bare")
@@ -166,10 +172,35 @@ async def run_lifecycle(args: argparse.Namespace, size: Scale) -> list[dict[str,
             size.shape,
             profile_to if number == 0 else None,
             synchronous_commit=args.synchronous_commit == "on",
+            event_loop=args.event_loop,
         )
         _log(f"lifecycle round {number + 1}: bare gRPC")
-        bare = await run_bare(size.shape)
+        bare = await run_bare(size.shape, args.event_loop)
         rounds.append({"router": router, "bare": bare})
+    return rounds
+
+
+async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, Any]]:
+    """Each RPC's round trip through the router at half its maximum (the lifecycle
+    run's latency phase), then the commit of the same rows by bare asyncpg, `rounds`
+    times, alternating."""
+    rounds = []
+    for number in range(args.rounds):
+        _log(f"latency round {number + 1}: router")
+        before = load_average()
+        router = await run_router(args.database, size.shape, event_loop=args.event_loop)
+        _log(f"latency round {number + 1}: bare asyncpg commits")
+        async with scratch_database(args.database, "floor") as db_url:
+            floor = await pg_baseline.rpc_floor(db_url, seconds=size.floor_seconds)
+        rounds.append(
+            {
+                "router": router["rpc_ms"],
+                "floor": floor,
+                "rate": router["latency_rate"],
+                "load_before": before,
+                "load_after": load_average(),
+            }
+        )
     return rounds
 
 
@@ -253,6 +284,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     steps: dict[str, Callable[[], Awaitable[Any]]] = {
         "lifecycle": lambda: run_lifecycle(args, size),
+        "latency": lambda: run_latency(args, size),
         "pg": lambda: run_pg(args, size),
         "core": lambda: run_core(size),
         "scale": lambda: run_scale(args, size),
@@ -291,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("on", "off"),
         default="on",
         help="off: diagnosis only, the router's database skips the commit's fsync",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the router (ROUTER_EVENT_LOOP) and of the bare gRPC server alike",
     )
     parser.add_argument("--profile", help="run the router under cProfile, stats to this file")
     parser.add_argument("--json", help="write the figures to this file")

@@ -70,6 +70,9 @@ class LifecycleResult:
     errors: dict[str, int]
     completed_total: int
     db: dict[str, float] = field(default_factory=dict)
+    rpc_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per method, p50 / p99 / count of its round trips seen by the load generators in
+    the latency phase (at half the measured maximum)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -249,6 +252,10 @@ async def measure(
 
     acknowledged: dict[str, float] = {}
     errors: dict[str, int] = {}
+    round_trips: dict[str, list[float]] = {}
+    for seen in [*gateway_results, *agent_results]:
+        for method, samples in seen.rpc_ms.items():
+            round_trips.setdefault(method, []).extend(samples)
     for result in gateway_results:
         acknowledged.update(result.acknowledged_at)
         for name, count in result.errors.items():
@@ -280,6 +287,14 @@ async def measure(
         errors=errors,
         completed_total=load.total(completed),
         db=db,
+        rpc_ms={
+            method: {
+                "p50": percentile(samples, 0.50),
+                "p99": percentile(samples, 0.99),
+                "count": len(samples),
+            }
+            for method, samples in round_trips.items()
+        },
     )
 
 

@@ -57,6 +57,8 @@ class AgentResult:
     offered_at: dict[str, float] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     pid: int = 0
+    rpc_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Round trips of AcceptOffer, EndContact and CompleteContact while recording."""
 
 
 @dataclass
@@ -64,6 +66,8 @@ class GatewayResult:
     """What one gateway process saw: acknowledgement time per submitted contact."""
 
     acknowledged_at: dict[str, float] = field(default_factory=dict)
+    rpc_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Round trips of SubmitContact while recording."""
     submitted: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     pid: int = 0
@@ -117,19 +121,30 @@ async def _agents(
                     continue
                 offer = message.offer
                 contact_id = offer.contact.contact_id
-                if recording.value:
+                recorded = bool(recording.value)
+                if recorded:
                     result.offered_at[contact_id] = time.monotonic()
+                started = time.perf_counter()
                 await stub.AcceptOffer(
                     pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id)
                 )
+                accepted = time.perf_counter()
                 await stub.EndContact(
                     pb.EndContactRequest(agent_id=agent_id, contact_id=contact_id)
                 )
+                ended = time.perf_counter()
                 await stub.CompleteContact(
                     pb.CompleteContactRequest(
                         agent_id=agent_id, contact_id=contact_id, disposition="bench"
                     )
                 )
+                if recorded:
+                    for method, took in (
+                        ("AcceptOffer", accepted - started),
+                        ("EndContact", ended - accepted),
+                        ("CompleteContact", time.perf_counter() - ended),
+                    ):
+                        result.rpc_ms.setdefault(method, []).append(1000 * took)
                 completed[slot] += 1
 
         async def guarded(agent_id: str) -> None:
@@ -210,12 +225,15 @@ async def _gateway(
                 customer_id=f"bench-{key}",
                 required_skills=skills,
             )
+            started = time.perf_counter()
             try:
                 answer = await stub.SubmitContact(request)
             except grpc.aio.AioRpcError as error:
                 _count_error(result.errors, error)
                 return
             if record:
+                took = time.perf_counter() - started
+                result.rpc_ms.setdefault("SubmitContact", []).append(1000 * took)
                 result.acknowledged_at[answer.contact.contact_id] = time.monotonic()
             result.submitted += 1
             submitted[slot] += 1

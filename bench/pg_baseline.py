@@ -119,6 +119,53 @@ async def commit_latency(db_url: str, *, seconds: float) -> dict[str, float]:
     }
 
 
+FLOOR_METHODS = ("SubmitContact", "AcceptOffer", "EndContact", "CompleteContact")
+"""The RPCs whose latency is compared with the commit of their own rows."""
+
+
+async def rpc_floor(db_url: str, *, seconds: float) -> dict[str, dict[str, float]]:
+    """The floor under each RPC's latency: the rows that RPC records, committed by bare
+    asyncpg the plain way (a transaction, one execute per row), one commit after
+    another on one connection, nothing else in between. SubmitContact: a contact and
+    its 'submitted' event; AcceptOffer, EndContact, CompleteContact: one event and the
+    contact's update. Milliseconds, p50 and p99, per method."""
+    connection = await asyncpg.connect(db_url)
+    figures: dict[str, dict[str, float]] = {}
+    try:
+        await migrate(connection)
+        held = lifecycle_rows(1)
+        await connection.execute(QUERIES["insert_contact"], *held.contacts[0])
+        for step, method in enumerate(FLOOR_METHODS):
+            samples = []
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if step == 0:
+                    fresh = lifecycle_rows(1)
+                    writes = [
+                        ("insert_contact", fresh.contacts[0]),
+                        ("insert_contact_event", fresh.events[0]),
+                    ]
+                else:
+                    # Steps 1-3 are the answered, ended and completed rows.
+                    writes = [
+                        ("insert_contact_event", held.events[step + 1]),
+                        ("update_contact", held.updates[step]),
+                    ]
+                started = time.perf_counter()
+                async with connection.transaction():
+                    for name, args in writes:
+                        await connection.execute(QUERIES[name], *args)
+                samples.append(1000 * (time.perf_counter() - started))
+            figures[method] = {
+                "p50": percentile(samples, 0.5),
+                "p99": percentile(samples, 0.99),
+                "count": len(samples),
+            }
+    finally:
+        await connection.close()
+    return figures
+
+
 async def measure(
     db_url: str, *, seconds: float, connections: int = 8, batch: int = 200
 ) -> dict[str, float]:

@@ -12,6 +12,9 @@ from contact_router_tools.tables import render_markdown
 TARGET_RATIO = 0.60
 TARGET_RATE = 500.0
 TARGET_P99_MS = 5.0
+TARGET_CPU_RATIO = 1.5
+TARGET_RPC_FLOOR_RATIO = 1.5
+TARGET_RPC_P99_MS = 10.0
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -72,6 +75,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if "lifecycle" in results:
         lines += _lifecycle(results)
+    if "latency" in results:
+        lines += _latency(results["latency"])
     if "pg" in results:
         lines += _pg(results)
     if "lifecycle" in results:
@@ -231,6 +236,77 @@ def _pg(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def latency_summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per method, the means over rounds of the router's p50 / p99 and the floor's."""
+    figures = {}
+    for method in rounds[0]["floor"]:
+        seen = [r for r in rounds if method in r["router"]]
+        if not seen:
+            continue
+        figures[method] = {
+            "p50": statistics.fmean(r["router"][method]["p50"] for r in seen),
+            "p99": statistics.fmean(r["router"][method]["p99"] for r in seen),
+            "floor_p50": statistics.fmean(r["floor"][method]["p50"] for r in seen),
+            "floor_p99": statistics.fmean(r["floor"][method]["p99"] for r in seen),
+        }
+    return figures
+
+
+def _latency(rounds: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## RPC latency against the commit of its rows",
+        "",
+        "Each round: the router's lifecycle run, whose latency phase submits at half the "
+        "measured maximum; round trips of each RPC as its caller (a load-generator "
+        "process) sees them. Then the floor: the rows that RPC records, committed by "
+        "bare asyncpg (a transaction, one execute per row), one commit after another on "
+        "one connection of a fresh database.",
+        "",
+    ]
+    rows = []
+    for number, entry in enumerate(rounds, start=1):
+        for method, floor in entry["floor"].items():
+            router = entry["router"].get(method)
+            if router is None:
+                continue
+            rows.append(
+                [
+                    str(number),
+                    method,
+                    _n(entry["rate"]),
+                    _n(router["p50"], 2),
+                    _n(router["p99"], 2),
+                    _n(floor["p50"], 2),
+                    _n(floor["p99"], 2),
+                    f"{router['p50'] / floor['p50']:.2f}",
+                ]
+            )
+    header = ["round", "method", "at /s", "p50 ms", "p99 ms", "floor p50", "floor p99"]
+    lines += _table([*header, "p50 / floor p50"], rows)
+    lines.append("")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    means = []
+    for method, figures in latency_summary(rounds).items():
+        ratio = figures["p50"] / figures["floor_p50"]
+        means.append(
+            [
+                method,
+                f"{figures['p50']:.2f} / {figures['p99']:.2f} ms",
+                f"{figures['floor_p50']:.2f} / {figures['floor_p99']:.2f} ms",
+                f"{ratio:.2f}",
+                verdict(ratio <= TARGET_RPC_FLOOR_RATIO),
+                verdict(figures["p99"] < TARGET_RPC_P99_MS),
+            ]
+        )
+    header = ["mean over rounds", "router p50 / p99", "floor p50 / p99", "p50 / floor"]
+    targets = [f"p50 <= {TARGET_RPC_FLOOR_RATIO}x floor", f"p99 < {TARGET_RPC_P99_MS:.0f} ms"]
+    lines += _table([*header, *targets], means)
+    return [*lines, ""]
+
+
 def _targets(results: dict[str, Any]) -> list[str]:
     figures = summary(results)
 
@@ -247,6 +323,11 @@ def _targets(results: dict[str, Any]) -> list[str]:
             f">= {TARGET_RATE:.0f} lifecycles/s, every timing committed",
             _n(figures["router_rate"]),
             verdict(figures["router_rate"] >= TARGET_RATE),
+        ],
+        [
+            f"server CPU per lifecycle <= {TARGET_CPU_RATIO}x the bare gRPC server's",
+            f"{figures['router_cpu'] / figures['bare_cpu']:.2f}x",
+            verdict(figures["router_cpu"] <= TARGET_CPU_RATIO * figures["bare_cpu"]),
         ],
         [
             f"routing latency p99 < {TARGET_P99_MS:.0f} ms at half the maximum",
