@@ -31,7 +31,7 @@ from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.api.watch import QueueFeed, queue_feed
 from router.config import ServerTls, Settings
-from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
+from router.domain import Contact, NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.errors import ShuttingDown, StartupError, StoreUnavailable
 from router.event_stream import EventHub
@@ -41,6 +41,7 @@ from router.reporting.reporting import Reporting
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
+from router.store.follow import OpenContacts
 from router.switchboard import Switchboard
 
 if TYPE_CHECKING:
@@ -372,9 +373,10 @@ async def _activate(
     feed: QueueFeed,
     max_event_streams: int,
 ) -> None:
-    """Wait for the active lock (as a standby), rebuild the queue, start serving."""
-    await store.become_active()
+    """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
+    following = await _stand_by(store)
     started = time.perf_counter()
+    warm = None if following is None else await _caught_up(following)
     switchboard = Switchboard(Router(policy), store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
@@ -395,7 +397,7 @@ async def _activate(
     # again and again (a third of the restore's time at 500,000 contacts).
     gc.disable()
     try:
-        await switchboard.start()
+        await switchboard.start(warm)
     finally:
         # Everything alive now (code, the restored queue) lives as long as the process
         # or near enough: keep it out of the cyclic collector's full passes, which at
@@ -409,6 +411,44 @@ async def _activate(
     active.switchboard = switchboard
     await set_serving(health, serving=store.writer.healthy)
     log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
+
+
+async def _stand_by(store: Store) -> OpenContacts | None:
+    """Return holding the active lock. If another router holds it, stand by until it
+    is ours, keeping a copy of the open contacts current meanwhile (returned, to be
+    caught up); None when the lock was free at once (the restore reads PostgreSQL)."""
+    try:
+        if await store.try_become_active():
+            return None
+    except StoreUnavailable:
+        pass  # an outage: wait for it to end, and for the lock, as a standby
+    following = OpenContacts(store)
+    keeping = asyncio.create_task(following.keep_current(), name="standby-follow")
+    try:
+        await store.become_active()
+    finally:
+        keeping.cancel()
+        try:
+            await keeping
+        except asyncio.CancelledError:
+            pass
+        except Exception as error:  # a bug: the copy is not to be trusted
+            log.error("standby_follow_failed", error=repr(error))
+            following.loaded = False
+    return following if following.loaded else None
+
+
+async def _caught_up(following: OpenContacts) -> list[Contact] | None:
+    """The standby's open contacts with every change committed before the takeover
+    applied (the old router's session has ended: nothing more of its can commit), or
+    None if PostgreSQL cannot say (the restore then reads it, as a cold start does)."""
+    try:
+        applied = await following.catch_up()
+    except StoreUnavailable as error:
+        log.warning("standby_catch_up_failed", error=str(error))
+        return None
+    log.info("standby_caught_up", events=applied, open_contacts=len(following), seq=following.seq)
+    return following.contacts()
 
 
 async def set_serving(health: health_aio.HealthServicer, *, serving: bool) -> None:

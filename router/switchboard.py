@@ -154,9 +154,12 @@ class Switchboard:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Rebuild the queue from PostgreSQL, then start timing offers out."""
-        contacts = await self.store.open_contacts()
+    async def start(self, contacts: Sequence[Contact] | None = None) -> None:
+        """Rebuild the queue from the open contacts (read from PostgreSQL unless given:
+        a hot standby has them current already), then start timing offers out."""
+        given = contacts is not None
+        if contacts is None:
+            contacts = await self.store.open_contacts()
         now = self._clock()
         previous = await self.store.previous_agents(self.router.policy.remembered_customers)
         answers = await self.store.answers_since(now - WINDOW)
@@ -164,6 +167,7 @@ class Switchboard:
         await self.store.writer.wait(self._record(events))
         log.info(
             "queue_restored",
+            warm=given,
             open_contacts=len(contacts),
             waiting=sum(1 for c in contacts if c.state.is_waiting),
             previous_agents=len(previous),

@@ -50,11 +50,23 @@ class ActiveLock:
         self._dsn = dsn
         self._key = key
         self._connection: asyncpg.Connection | None = None
+        # A standby asks again and again on one session, not a new one each time.
+        self._waiting: asyncpg.Connection | None = None
         self._last_pid: int | None = None
         self.held = False
 
+    async def try_acquire(self) -> bool:
+        """Take the lock if it is free now; False if another router holds it.
+        StoreUnavailable if PostgreSQL cannot be reached."""
+        if await self._try():
+            log.info("active_lock_acquired", backend_pid=self._last_pid)
+            return True
+        return False
+
     async def acquire(self, poll_seconds: float = 0.5) -> None:
-        """Wait until this process holds the lock (a standby waits here).
+        """Wait until this process holds the lock (a standby waits here, asking every
+        `poll_seconds`: the takeover waits for the next question after the active
+        router's session ends).
 
         Outages while waiting are waited out, quietly after the first log line.
         """
@@ -99,6 +111,9 @@ class ActiveLock:
 
     async def release(self) -> None:
         """Close the session, which releases the lock."""
+        if self._waiting is not None:
+            self._waiting.terminate()
+            self._waiting = None
         connection, self._connection = self._connection, None
         self.held = False
         if connection is not None and not connection.is_closed():
@@ -108,8 +123,11 @@ class ActiveLock:
                 connection.terminate()
 
     async def _try(self) -> bool:
-        """One attempt in a fresh session; keeps the session if the lock was taken."""
-        connection = await self._connect()
+        """One attempt, in the session of the previous unsuccessful one if it is still
+        open, else in a fresh one; keeps the session if the lock was taken."""
+        connection, self._waiting = self._waiting, None
+        if connection is None or connection.is_closed():
+            connection = await self._connect()
         try:
             taken = await connection.fetchval(QUERIES["try_active_lock"], self._key)
             if not taken and self._last_pid is not None:
@@ -126,7 +144,7 @@ class ActiveLock:
                 raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
             raise
         if not taken:
-            await connection.close()
+            self._waiting = connection
             return False
         self._connection = connection
         self._last_pid = connection.get_server_pid()

@@ -143,6 +143,15 @@ SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, require
        disposition, offer_count
 FROM contacts WHERE state NOT IN ('completed', 'abandoned');
 
+-- contacts_by_ids --
+-- Contacts by id, with the columns of open_contacts: a standby reads again the contacts
+-- that the events it follows name (router/store/follow.py).
+SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, required_skills,
+       priority_boost, preferred_skills, preferred_agent_id, preferred_agent_source, state,
+       offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
+       disposition, offer_count
+FROM contacts WHERE id = ANY($1::uuid[]);
+
 -- previous_agents --
 -- The agents who completed the $1 most recent contacts, newest first: the router
 -- remembers each customer's previous agent from them on start.

@@ -127,10 +127,20 @@ class Store:
                 _check_replica(self._replica), name="reporting-database-check"
             )
 
-    async def become_active(self, poll_seconds: float = 0.5) -> None:
+    async def try_become_active(self) -> bool:
+        """become_active() if the lock is free now; False (a standby) if it is not."""
+        if not await self._lock.try_acquire():
+            return False
+        self._start_writer()
+        return True
+
+    async def become_active(self, poll_seconds: float = 0.1) -> None:
         """Wait until this router holds the active lock (a standby waits here), then
         start writing on the lock's connection."""
         await self._lock.acquire(poll_seconds)
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         self._writer = self.writer_factory(self._lock)
         self._writer.start()
 
@@ -233,6 +243,25 @@ class Store:
 
     async def open_contacts(self) -> list[Contact]:
         return contacts_from_rows(await self._fetch("open_contacts"))
+
+    async def open_contacts_and_seq(self) -> tuple[list[Contact], int]:
+        """The open contacts and the highest event number committed, in one snapshot:
+        the events numbered above it are the changes these contacts do not show yet
+        (router/store/follow.py). StoreUnavailable during an outage."""
+        try:
+            async with (
+                self._pool.acquire() as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                rows = await connection.fetch(QUERIES["open_contacts"])
+                seq = await connection.fetchval(QUERIES["last_committed_event_seq"])
+        except OUTAGE as error:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
+        return contacts_from_rows(rows), int(seq)
+
+    async def contacts_by_ids(self, contact_ids: Iterable[str]) -> list[Contact]:
+        """The contacts of these ids that exist, in any state."""
+        return contacts_from_rows(await self._fetch("contacts_by_ids", list(contact_ids)))
 
     async def previous_agents(self, limit: int) -> list[tuple[str, str]]:
         """(customer id, agent id) of the `limit` most recent completions, oldest first:

@@ -1,5 +1,6 @@
-"""Two router processes on one database: one active, one standby. The active one is
-killed (SIGKILL) and the standby takes over, with the queue rebuilt from PostgreSQL."""
+"""Two router processes on one database: one active, one hot standby. The active one
+is killed (SIGKILL) and the standby takes over, with the open contacts it followed
+(router/store/follow.py) caught up and restored."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ class TestActiveAndStandby:
         takeover = time.perf_counter() - killed
         print(f"\ntakeover after SIGKILL: {takeover:.2f} s")
         assert takeover < TAKEOVER_LIMIT
+        # Hot: the standby had followed the contacts submitted after it started, and
+        # did not read them all again when it took over.
+        assert standby.event("standby_loaded")["open_contacts"] == 0
+        assert standby.event("queue_restored")["warm"] is True
+        assert standby.event("queue_restored")["open_contacts"] == 3
 
         async with grpc.aio.insecure_channel(standby.address) as channel:
             contacts = pb_grpc.ContactServiceStub(channel)
