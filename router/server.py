@@ -23,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from router.api.access import AccessInterceptor, OwnerOf, Tokens
+from router.api.admin_service import AdminService
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.event_service import EventService
@@ -51,7 +52,13 @@ log = structlog.get_logger(__name__)
 
 SERVICE_NAMES = tuple(
     pb.DESCRIPTOR.services_by_name[name].full_name
-    for name in ("ContactService", "AgentService", "ReportingService", "EventService")
+    for name in (
+        "ContactService",
+        "AgentService",
+        "ReportingService",
+        "EventService",
+        "AdminService",
+    )
 )
 
 PENDING_CALLS = 50_000
@@ -227,6 +234,7 @@ async def start_router(
     metrics.registry.register(WatchCollector(lambda: (feed.watchers, feed.built)))
     pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe, feed), server)
     pb_grpc.add_EventServiceServicer_to_server(EventService(active, observe), server)
+    pb_grpc.add_AdminServiceServicer_to_server(AdminService(active, store, tokens, observe), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

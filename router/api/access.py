@@ -214,6 +214,19 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         return None
 
 
+LOOPBACK_CALLER = "local caller (no ROUTER_TOKENS_FILE)"
+
+
+def caller_name(tokens: Tokens | None, metadata: Iterable[tuple[str, str | bytes]]) -> str:
+    """Who makes a call, for audit records: its token's name (the interceptor has
+    already checked the token), or LOOPBACK_CALLER on a router without tokens."""
+    if tokens is None:
+        return LOOPBACK_CALLER
+    token = _bearer(metadata)
+    principal = None if token is None else tokens.principal(token)
+    return "(unknown)" if principal is None else principal.name
+
+
 def _bearer(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
     for key, value in metadata:
         if key == "authorization":

@@ -27,6 +27,10 @@ class PreviousAgents:
     def of(self, customer_id: str) -> str | None:
         return self._agents.get(customer_id)
 
+    def forget(self, customer_id: str) -> None:
+        """The customer's personal data was erased: no trace of them stays here."""
+        self._agents.pop(customer_id, None)
+
     def __len__(self) -> int:
         """How many customers are remembered (at most the capacity)."""
         return len(self._agents)

@@ -85,6 +85,19 @@ class Router:
     def contacts(self) -> Iterable[Contact]:
         return self._state.contacts.values()
 
+    def forget_customer(self, customer_id: str) -> None:
+        """Forget the customer (their data is being erased): their previous agent goes.
+        WrongState while a contact of theirs is active (the core holds its customer id
+        and attributes until it ends); a scan, as erasures are rare."""
+        contacts = self._state.contacts.values()
+        open_contacts = sum(1 for c in contacts if c.customer_id == customer_id)
+        if open_contacts:
+            raise WrongState(
+                f"the customer has {open_contacts} contact(s) not yet completed or abandoned: "
+                "erase once they end"
+            )
+        self._state.previous.forget(customer_id)
+
     def agent(self, agent_id: str) -> AgentView:
         return self._agent(agent_id).view()
 

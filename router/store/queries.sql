@@ -551,3 +551,26 @@ ON CONFLICT (channel) DO UPDATE SET
 -- add_event_partitions --
 -- Monthly partitions of contact_events for this month and the $1 - 1 months after it.
 SELECT add_contact_event_partitions(now(), $1);
+
+-- ====================================================================== erasure
+
+-- erase_customer --
+-- AdminService.EraseCustomer, in one statement (one transaction): the customer id $1
+-- of their finished contacts becomes the pseudonym $2 and their attributes go; their
+-- feedback comments go (ratings stay); the audit row records who ($4), when ($3),
+-- why ($5) and how many, never the customer id. Timings are untouched: reports do not
+-- change. Open contacts are left alone (the router refuses while there are any).
+WITH erased AS (
+    UPDATE contacts SET customer_id = $2, attributes = '{}'::jsonb
+    WHERE customer_id = $1 AND state IN ('completed', 'abandoned')
+    RETURNING id
+), comments AS (
+    UPDATE contact_feedback AS f SET comment = ''
+    FROM erased AS e
+    WHERE f.contact_id = e.id AND f.comment <> ''
+    RETURNING f.contact_id
+)
+INSERT INTO customer_erasures
+    (erased_at, requested_by, reason, pseudonym, contacts_erased, comments_erased)
+SELECT $3, $4, $5, $2, (SELECT count(*) FROM erased), (SELECT count(*) FROM comments)
+RETURNING id, contacts_erased, comments_erased;

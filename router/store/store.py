@@ -51,6 +51,17 @@ class RecordedEvent:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What one erasure changed (its audit row, but for who asked and why)."""
+
+    id: int
+    erased_at: datetime
+    contacts: int
+    comments: int
+    pseudonym: str
+
+
 class Store:
     """The only owner of SQL in contact-router.
 
@@ -230,6 +241,27 @@ class Store:
                 )
         writes.extend(contact_update(e.contact, e.at) for e in latest.values())
         return writes
+
+    # ------------------------------------------------------------ erasure
+
+    async def erase_customer(
+        self, customer_id: str, pseudonym: str, at: datetime, requested_by: str, reason: str
+    ) -> Erasure:
+        """Erase `customer_id`'s personal data from their finished contacts and their
+        feedback, and write the audit row, in one transaction (queries.sql,
+        erase_customer). Not through the group commit: the router's writes never touch
+        these columns, so no ordering with them is needed."""
+        row = await self._fetchrow(
+            "erase_customer", customer_id, pseudonym, at, requested_by, reason
+        )
+        assert row is not None  # an INSERT ... SELECT without WHERE returns its row
+        return Erasure(
+            id=row["id"],
+            erased_at=at,
+            contacts=row["contacts_erased"],
+            comments=row["comments_erased"],
+            pseudonym=pseudonym,
+        )
 
     # ------------------------------------------------------------- reads
 

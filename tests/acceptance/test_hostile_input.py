@@ -102,6 +102,8 @@ EXPECTED: dict[str, set[Code]] = {
     "GetStaffing": {OK, INVALID, EXHAUSTED},
     # DEADLINE_EXCEEDED: the stream was taken and stayed open until the caller's deadline.
     "StreamEvents": {OK, INVALID, EXHAUSTED, Code.DEADLINE_EXCEEDED},
+    # PRECONDITION: the customer has a contact still open.
+    "EraseCustomer": {OK, INVALID, EXHAUSTED, PRECONDITION},
 }
 assert set(EXPECTED) == set(SERVICE_OF)
 
@@ -445,6 +447,11 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         comment=hostile_text(st.text(max_size=50), around(2000)),
         source=hostile_text(st.just("post-call-ivr"), around(100)),
     ),
+    "EraseCustomer": op(
+        "EraseCustomer",
+        customer_id=hostile_text(st.just("+15550100")),
+        reason=hostile_text(st.just("ticket 42"), around(200)),
+    ),
     "GetContactReport": with_range(
         op(
             "GetContactReport",
@@ -616,6 +623,7 @@ WEIGHTED = (
     + ["GetContactReport", "GetAgentReport", "GetDispositionReport", "GetStaffing"]
     + ["WatchQueue"]
     + ["StreamEvents"]
+    + ["EraseCustomer"]
 )
 assert set(WEIGHTED) == set(OPS)
 any_op = st.sampled_from(WEIGHTED).flatmap(lambda method: OPS[method])
@@ -753,6 +761,7 @@ class Stubs:
     agents: pb_grpc.AgentServiceAsyncStub
     reporting: pb_grpc.ReportingServiceAsyncStub
     events: pb_grpc.EventServiceAsyncStub
+    admin: pb_grpc.AdminServiceAsyncStub
 
     def of(self, method: str) -> Any:
         return {
@@ -760,6 +769,7 @@ class Stubs:
             "AgentService": self.agents,
             "ReportingService": self.reporting,
             "EventService": self.events,
+            "AdminService": self.admin,
         }[SERVICE_OF[method]]
 
 
@@ -832,7 +842,13 @@ class TestGeneratedRequests:
         UNKNOWN or INTERNAL, INVALID_ARGUMENT always naming a field), and afterwards every
         acknowledged contact is intact, rows and live counts agree, and a whole contact
         lifecycle still works."""
-        stubs = Stubs(contacts, agents, reporting, pb_grpc.EventServiceStub(channel))
+        stubs = Stubs(
+            contacts,
+            agents,
+            reporting,
+            pb_grpc.EventServiceStub(channel),
+            pb_grpc.AdminServiceStub(channel),
+        )
         pools = Pools()
         for agent in POOL_AGENTS:
             await sign_in(agents, agent, ("es", "vip", "returns"))
@@ -900,7 +916,13 @@ class TestGeneratedReports:
         gone = await submit(contacts, "call-gone")
         await contacts.AbandonContact(pb.AbandonContactRequest(contact_id=gone.contact_id))
         await submit(contacts, "chat-waits", pb.CHANNEL_CHAT, ("es",))
-        stubs = Stubs(contacts, agents, reporting, pb_grpc.EventServiceStub(channel))
+        stubs = Stubs(
+            contacts,
+            agents,
+            reporting,
+            pb_grpc.EventServiceStub(channel),
+            pb_grpc.AdminServiceStub(channel),
+        )
         pools = Pools()
         center = Center(stubs, pools, asyncio.get_running_loop())
         await asyncio.to_thread(run_examples, center, report_op, 60, 20)

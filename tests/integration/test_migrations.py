@@ -28,6 +28,7 @@ TABLES = {
     "channel_targets",
     "schema_migrations",
     "event_stream_origin",
+    "customer_erasures",
 }
 VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 

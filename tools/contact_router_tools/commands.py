@@ -1,4 +1,5 @@
-"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`, `watch`.
+"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`, `watch`,
+`erase`.
 
 router/cli.py adds them to its parser when this package is installed, and says how to
 install it when it is not. Every error a command meets on purpose ends here as one line
@@ -15,7 +16,13 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from contact_router_tools import report_command, simulate, staffing_command, watch_command
+from contact_router_tools import (
+    erase_command,
+    report_command,
+    simulate,
+    staffing_command,
+    watch_command,
+)
 from router import logs
 from router.errors import ConfigError, RouterError
 
@@ -24,6 +31,7 @@ RUNS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "report": report_command.run_report,
     "staffing": staffing_command.run_staffing,
     "watch": watch_command.run_watch,
+    "erase": erase_command.run_erase,
 }
 
 
@@ -48,6 +56,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             help="a live wallboard of the queue in the terminal (Ctrl-C ends it)",
             description=watch_command.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    erase_command.add_erase_arguments(
+        commands.add_parser(
+            "erase",
+            help="erase a customer's personal data (admin token)",
+            description=erase_command.__doc__,
         )
     )
 

@@ -10,6 +10,7 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
   * systems that follow the router (a CRM, a screen pop, a workforce tool, a
     data warehouse): EventService, with a reporting token
+and operators: AdminService (erasing a customer's personal data).
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
 after the change is committed to PostgreSQL, with one exception: while PostgreSQL
@@ -3223,3 +3224,78 @@ class AgentEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AgentEvent: _TypeAlias = AgentEvent  # noqa: Y015
+
+@_typing.final
+class EraseCustomerRequest(_message.Message):
+    """Erase one customer's personal data (a customer who asked to be forgotten)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """The customer's id, as gateways sent it in SubmitContact. Required."""
+    reason: _builtins.str
+    """Why, for the audit record (for example a ticket number), at most 200
+    characters. Optional.
+    """
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCustomerRequest: _TypeAlias = EraseCustomerRequest  # noqa: Y015
+
+@_typing.final
+class EraseCustomerResponse(_message.Message):
+    """What one erasure changed. The audit record (table customer_erasures) holds the
+    same, with who asked and the reason, and never the customer's id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    ERASED_AT_FIELD_NUMBER: _builtins.int
+    CONTACTS_ERASED_FIELD_NUMBER: _builtins.int
+    COMMENTS_ERASED_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    erasure_id: _builtins.int
+    """The audit record's id."""
+    contacts_erased: _builtins.int
+    """Finished contacts whose customer id and attributes were erased. 0 when
+    there was nothing left to erase (asking again is safe: it changes nothing).
+    """
+    comments_erased: _builtins.int
+    """Feedback comments erased (ratings stay: the reports count them)."""
+    pseudonym: _builtins.str
+    """What the customer id became on those contacts: one random name per
+    erasure, shared by that customer's contacts, so reports that follow a
+    customer's contacts (returning customers) do not change.
+    """
+    @_builtins.property
+    def erased_at(self) -> _timestamp_pb2.Timestamp:
+        """When the router erased it."""
+
+    def __init__(
+        self,
+        *,
+        erasure_id: _builtins.int = ...,
+        erased_at: _timestamp_pb2.Timestamp | None = ...,
+        contacts_erased: _builtins.int = ...,
+        comments_erased: _builtins.int = ...,
+        pseudonym: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["erased_at", b"erased_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments_erased", b"comments_erased", "contacts_erased", b"contacts_erased", "erased_at", b"erased_at", "erasure_id", b"erasure_id", "pseudonym", b"pseudonym"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EraseCustomerResponse: _TypeAlias = EraseCustomerResponse  # noqa: Y015

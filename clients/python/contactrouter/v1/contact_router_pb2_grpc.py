@@ -1189,3 +1189,84 @@ class EventService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminServiceStub:
+    """For operators: admin tokens only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EraseCustomer = channel.unary_unary(
+                '/contactrouter.v1.AdminService/EraseCustomer',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServiceServicer:
+    """For operators: admin tokens only.
+    """
+
+    def EraseCustomer(self, request, context):
+        """Erase a customer's personal data: the customer id and attributes of their
+        finished contacts (and so of their contact events, which carry them), and the
+        comments of their feedback. Timings, dispositions and ratings stay, so no
+        report changes. Recorded in an audit row (who, when, why, how many; not the
+        customer id). FAILED_PRECONDITION (reason WRONG_STATE) while the customer
+        has a contact not yet completed or abandoned: erase once it ends. The router also forgets the customer's previous agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'contactrouter.v1.AdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('contactrouter.v1.AdminService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AdminService:
+    """For operators: admin tokens only.
+    """
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.AdminService/EraseCustomer',
+            contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

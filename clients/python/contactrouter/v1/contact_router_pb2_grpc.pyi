@@ -10,6 +10,7 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
   * systems that follow the router (a CRM, a screen pop, a workforce tool, a
     data warehouse): EventService, with a reporting token
+and operators: AdminService (erasing a customer's personal data).
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
 after the change is committed to PostgreSQL, with one exception: while PostgreSQL
@@ -704,3 +705,52 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class AdminServiceStub:
+    """For operators: admin tokens only."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
+    EraseCustomer: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.EraseCustomerRequest, _contact_router_pb2.EraseCustomerResponse]
+    """Erase a customer's personal data: the customer id and attributes of their
+    finished contacts (and so of their contact events, which carry them), and the
+    comments of their feedback. Timings, dispositions and ratings stay, so no
+    report changes. Recorded in an audit row (who, when, why, how many; not the
+    customer id). FAILED_PRECONDITION (reason WRONG_STATE) while the customer
+    has a contact not yet completed or abandoned: erase once it ends. The router also forgets the customer's previous agent.
+    """
+
+@_typing.type_check_only
+class AdminServiceAsyncStub(AdminServiceStub):
+    """For operators: admin tokens only."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    EraseCustomer: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.EraseCustomerRequest, _contact_router_pb2.EraseCustomerResponse]  # type: ignore[assignment]
+    """Erase a customer's personal data: the customer id and attributes of their
+    finished contacts (and so of their contact events, which carry them), and the
+    comments of their feedback. Timings, dispositions and ratings stay, so no
+    report changes. Recorded in an audit row (who, when, why, how many; not the
+    customer id). FAILED_PRECONDITION (reason WRONG_STATE) while the customer
+    has a contact not yet completed or abandoned: erase once it ends. The router also forgets the customer's previous agent.
+    """
+
+class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """For operators: admin tokens only."""
+
+    @_abc_1.abstractmethod
+    def EraseCustomer(
+        self,
+        request: _contact_router_pb2.EraseCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.EraseCustomerResponse, _abc.Awaitable[_contact_router_pb2.EraseCustomerResponse]]:
+        """Erase a customer's personal data: the customer id and attributes of their
+        finished contacts (and so of their contact events, which carry them), and the
+        comments of their feedback. Timings, dispositions and ratings stay, so no
+        report changes. Recorded in an audit row (who, when, why, how many; not the
+        customer id). FAILED_PRECONDITION (reason WRONG_STATE) while the customer
+        has a contact not yet completed or abandoned: erase once it ends. The router also forgets the customer's previous agent.
+        """
+
+def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
