@@ -533,9 +533,16 @@ WHERE ended.at IS NULL OR ended.at > $1
 ORDER BY 1, 2;
 
 -- record_feedback --
--- A customer's rating of a contact; sent again, it replaces the earlier one.
+-- A customer's rating of a contact; sent again, it replaces the earlier one. The
+-- comment of a contact whose customer was erased (its customer id is an erasure's
+-- pseudonym) is not kept: a survey may answer after the erasure.
 INSERT INTO contact_feedback (contact_id, rating, comment, source, recorded_at)
-VALUES ($1, $2, $3, $4, $5)
+SELECT $1, $2,
+       CASE WHEN EXISTS (
+           SELECT 1 FROM contacts AS c JOIN customer_erasures AS e ON e.pseudonym = c.customer_id
+           WHERE c.id = $1
+       ) THEN '' ELSE $3 END,
+       $4, $5
 ON CONFLICT (contact_id) DO UPDATE SET
     rating = EXCLUDED.rating, comment = EXCLUDED.comment, source = EXCLUDED.source,
     recorded_at = EXCLUDED.recorded_at;

@@ -167,6 +167,18 @@ class TestEraseCustomer:
         assert audit[0]["pseudonym"] == first.pseudonym
         assert all(CUSTOMER not in str(dict(a)) for a in audit), "the audit names no customer"
 
+        # A survey that answers after the erasure: its rating counts, its words go.
+        await contacts.RecordFeedback(
+            pb.RecordFeedbackRequest(
+                contact_id=mine[0], rating=2, comment="call me at +15550100", source="survey"
+            )
+        )
+        late = await db.fetchrow(
+            "SELECT rating, comment FROM contact_feedback WHERE contact_id = $1::uuid", mine[0]
+        )
+        assert late is not None
+        assert (late["rating"], late["comment"]) == (2, "")
+
         # The router forgot the customer's previous agent: their second call was held
         # for Alice, a new one is not.
         held = await db.fetchval(
