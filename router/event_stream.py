@@ -139,11 +139,24 @@ class EventHub:
         return self._streams
 
     async def _follow(self, position: int) -> None:
-        async for page in self._feed.follow(position):
-            self.pages_read += 1
-            for subscriber in list(self._live):
-                if not subscriber.push(page):
-                    self._live.discard(subscriber)
+        """Hand each page to every live stream. Should the follower fail (a bug, not an
+        outage: the feed waits those out), the live streams go back to PostgreSQL and
+        it starts again where it was."""
+        while True:
+            try:
+                async for page in self._feed.follow(position):
+                    self.pages_read += 1
+                    position = page[-1].seq
+                    for subscriber in list(self._live):
+                        if not subscriber.push(page):
+                            self._live.discard(subscriber)
+            except Exception:
+                log.exception("event_follower_failed", after=position)
+                for subscriber in self._live:
+                    subscriber.behind = True
+                    subscriber.woken.set()
+                self._live.clear()
+                await asyncio.sleep(1.0)
 
     async def stream(self, cursor: str) -> AsyncGenerator[tuple[str, StoredEvent]]:
         """(cursor, event) for every event after `cursor`, for ever. InvalidArgument for
