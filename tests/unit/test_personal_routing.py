@@ -21,6 +21,7 @@ from router.domain import (
     PreferenceSource,
     Router,
     RoutingPolicy,
+    WrongState,
 )
 from router.domain.previous_agents import PreviousAgents
 from router.domain.wait_reason import WaitReason
@@ -259,6 +260,29 @@ class TestPreviousAgents:
         memory.remember("max", "dan")
         assert (memory.of("kim"), memory.of("lee"), memory.of("max")) == ("cat", None, "dan")
         assert len(memory) == 2
+
+    def test_an_erased_customer_is_forgotten(self) -> None:
+        """After forget_customer the customer's next contact is held for nobody."""
+        center = Center()
+        center.ready("ann", 0)
+        center.submit("first", PHONE, 1, customer="kim")
+        center.handle("first", 2)
+        center.router.forget_customer("kim")
+        center.ready("bob", 3)
+        center.submit("second", PHONE, 4, customer="kim")
+        assert center.router.contact("second").preferred_agent_id is None
+
+    def test_a_customer_with_an_open_contact_is_not_forgotten(self) -> None:
+        """While a contact of theirs is open the core refuses, and still remembers them."""
+        center = Center()
+        center.ready("ann", 0)
+        center.submit("first", PHONE, 1, customer="kim")
+        center.handle("first", 2)
+        center.submit("waiting", EMAIL, 3, customer="kim")
+        with pytest.raises(WrongState, match="erase once they end"):
+            center.router.forget_customer("kim")
+        center.submit("second", PHONE, 4, customer="kim")
+        assert center.router.contact("second").preferred_agent_id == "ann"
 
 
 class TestFairLoad:
