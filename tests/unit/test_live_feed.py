@@ -108,6 +108,25 @@ class TestLiveFeed:
         assert build.calls == 1
         await feed.close(ShuttingDown("stopping"))
 
+    async def test_a_quiet_queue_still_gets_pictures(self) -> None:
+        """Without any change, a new picture comes after `refresh` (waits grow)."""
+        build = Pictures()
+        feed: LiveFeed[int] = LiveFeed(build, interval=0.001, refresh=0.01, limit=1)
+        slot = feed.subscribe()
+        assert [await slot.next(), await slot.next()] == [1, 2]
+        await feed.close(ShuttingDown("stopping"))
+
+    async def test_the_last_watcher_leaving_stops_the_pictures(self) -> None:
+        """Nobody watching: the producer ends, and the next watcher gets a new picture
+        rather than the stale one."""
+        build = Pictures()
+        feed: LiveFeed[int] = LiveFeed(build, interval=0.001, refresh=None, limit=1)
+        slot = feed.subscribe()
+        assert await slot.next() == 1
+        feed.unsubscribe(slot)
+        assert await feed.subscribe().next() == 2
+        await feed.close(ShuttingDown("stopping"))
+
     async def test_watchers_beyond_the_limit_are_refused(self) -> None:
         """The limit's next watcher gets TooManyWatchers; one leaving makes room."""
         feed: LiveFeed[int] = LiveFeed(Pictures(), interval=0.01, refresh=None, limit=2)
