@@ -13,7 +13,9 @@ that had to queue (the backlog's aside) and compares it with the wait that follo
 for the contacts that were answered; per channel, pooled over `--seeds` runs:
 
   bias = (mean estimate - mean actual) / mean actual; MAE = mean absolute error;
-  MAE share = MAE / mean actual
+  MAE share = MAE / mean actual; floor = the MAE share of the best estimate from the
+  place alone, in hindsight (the median wait of the contacts that queued at the same
+  place: no estimator that knows only the place does better on these contacts)
 
 In virtual time the router's own milliseconds, which a time-scaled run multiplies, cost
 nothing, and many seeds take seconds: it shows what the estimator does, and how much a
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from statistics import median
 
 from contact_router_tools.scenario import AgentGroup, ChannelLoad, Scenario, load
 from contact_router_tools.tables import Figure, percent, render_table, seconds
@@ -47,6 +50,7 @@ from router.domain.events import ContactEvent, ContactEventKind, Event
 from router.errors import DomainError
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+FLOOR_GROUP = 10  # contacts that queued at one place, for the floor
 READY = AgentStatus.READY
 
 
@@ -56,25 +60,44 @@ def _at(seconds: float) -> datetime:
 
 @dataclass
 class Pairs:
-    """(estimate, actual wait) of the contacts of one channel that queued."""
+    """(estimate, actual wait, place) of the contacts of one channel that queued; the
+    place counts the contacts of the channel waiting ahead at submission, + 1."""
 
-    pairs: list[tuple[float, float]] = field(default_factory=list)
+    pairs: list[tuple[float, float, int]] = field(default_factory=list)
+
+    def floor(self) -> float | None:
+        """The mean absolute error of the best estimate from the place alone, in
+        hindsight: the median wait of the contacts that queued at the same place,
+        over the places where at least FLOOR_GROUP did (None if under half the
+        contacts are in such places: an email's place is seldom shared)."""
+        by_place: dict[int, list[float]] = defaultdict(list)
+        for _, wait, place in self.pairs:
+            by_place[place].append(wait)
+        errors = [
+            abs(wait - median(waits))
+            for waits in by_place.values()
+            if len(waits) >= FLOOR_GROUP
+            for wait in waits
+        ]
+        if 2 * len(errors) < len(self.pairs):
+            return None
+        return sum(errors) / len(errors)
 
     def row(self, channel: str) -> list[object]:
         n = len(self.pairs)
-        estimate = sum(e for e, _ in self.pairs) / n
-        actual = sum(w for _, w in self.pairs) / n
-        error = sum(abs(e - w) for e, w in self.pairs) / n
-        bias = (estimate - actual) / actual if actual > 0 else None
-        share = error / actual if actual > 0 else None
+        estimate = sum(e for e, _, _ in self.pairs) / n
+        actual = sum(w for _, w, _ in self.pairs) / n
+        error = sum(abs(e - w) for e, w, _ in self.pairs) / n
+        floor = self.floor()
         return [
             channel,
             n,
             seconds(estimate),
             seconds(actual),
-            percent(bias, signed=True),
+            percent((estimate - actual) / actual if actual > 0 else None, signed=True),
             seconds(error),
-            percent(share),
+            percent(error / actual if actual > 0 else None),
+            percent(floor / actual if floor is not None and actual > 0 else None),
         ]
 
 
@@ -85,7 +108,9 @@ def run(scenario: Scenario, seed: int, ring: float) -> dict[str, Pairs]:
     events: list[tuple[float, int, Callable[[float], None]]] = []
     order = itertools.count()
     draws = random.Random(f"{seed}:draws")
-    queued: dict[str, tuple[str, float, float]] = {}  # id -> (channel, queued at, estimate)
+    # id -> (channel, queued at, estimate, place)
+    queued: dict[str, tuple[str, float, float, int]] = {}
+    waiting: dict[str, set[str]] = defaultdict(set)  # per channel, ids not yet offered
     answered: dict[str, float] = {}
 
     def push(t: float, happen: Callable[[float], None]) -> None:
@@ -96,6 +121,7 @@ def run(scenario: Scenario, seed: int, ring: float) -> dict[str, Pairs]:
         for event in produced:
             if isinstance(event, ContactEvent) and event.kind is ContactEventKind.OFFERED:
                 assert event.offer is not None
+                waiting[event.contact.channel.value].discard(event.contact.id)
                 push(now + ring, partial(accept, event.offer.agent_id, event.offer.id))
 
     def sign_in(agent_id: str, group: AgentGroup, now: float) -> None:
@@ -111,7 +137,8 @@ def run(scenario: Scenario, seed: int, ring: float) -> dict[str, Pairs]:
         if router.position(contact_id, moment) and not backlog:
             estimate = router.estimated_wait(contact_id, moment)
             if estimate is not None:
-                queued[contact_id] = (name, now, estimate)
+                queued[contact_id] = (name, now, estimate, len(waiting[name]) + 1)
+        waiting[name].add(contact_id)
         take(now, produced)
         if load.patience is not None and not backlog:
             push(now + load.patience.sample(draws), partial(leave, contact_id))
@@ -136,6 +163,7 @@ def run(scenario: Scenario, seed: int, ring: float) -> dict[str, Pairs]:
         if contact_id not in answered:
             with suppress(DomainError):  # offered meanwhile, or over
                 take(now, router.abandon(contact_id, _at(now)))
+                waiting[contact_id.rpartition("-")[0]].discard(contact_id)
 
     for group in scenario.agents:
         for i in range(group.count):
@@ -165,9 +193,10 @@ def run(scenario: Scenario, seed: int, ring: float) -> dict[str, Pairs]:
             break
         happen(now)
     by_channel: dict[str, Pairs] = defaultdict(Pairs)
-    for contact_id, (name, queued_at, estimate) in queued.items():
+    for contact_id, (name, queued_at, estimate, place) in queued.items():
         if contact_id in answered:
-            by_channel[name].pairs.append((estimate, answered[contact_id] - queued_at))
+            wait = answered[contact_id] - queued_at
+            by_channel[name].pairs.append((estimate, wait, place))
     return by_channel
 
 
@@ -176,7 +205,16 @@ def table(scenario: Scenario, seeds: Sequence[int], ring: float) -> str:
     for seed in seeds:
         for name, pairs in run(scenario, seed, ring).items():
             pooled[name].pairs.extend(pairs.pairs)
-    header = ["channel", "contacts", "mean estimate", "mean actual", "bias", "MAE", "MAE share"]
+    header = [
+        "channel",
+        "contacts",
+        "mean estimate",
+        "mean actual",
+        "bias",
+        "MAE",
+        "MAE share",
+        "floor",
+    ]
     rows = [pooled[name].row(name) for name in scenario.channels if pooled[name].pairs]
     reserve = Figure(scenario.policy.phone_reserve, digits=0)
     return "\n".join(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from contact_router_tools.scenario import load
 
-from scenarios.estimate_core import run, table
+from scenarios.estimate_core import Pairs, run, table
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
@@ -20,9 +20,17 @@ def test_phone_only_is_unbiased_on_average() -> None:
     scenario = load(SCENARIOS / "phone_only.toml")
     pairs = [p for seed in (1, 2, 3) for p in run(scenario, seed, ring=1.0)["phone"].pairs]
     assert len(pairs) > 100
-    estimate = sum(e for e, _ in pairs) / len(pairs)
-    actual = sum(w for _, w in pairs) / len(pairs)
+    estimate = sum(e for e, _, _ in pairs) / len(pairs)
+    actual = sum(w for _, w, _ in pairs) / len(pairs)
     assert estimate == pytest.approx(actual, rel=0.1)
+
+
+def test_the_floor_is_the_median_per_place() -> None:
+    """The floor: each place's median wait as the estimate, over places with at least
+    FLOOR_GROUP contacts; None when fewer than half the contacts are in such places."""
+    shared = Pairs([(0.0, float(w), 1) for w in range(1, 11)])  # median 5.5
+    assert shared.floor() == pytest.approx(sum(abs(w - 5.5) for w in range(1, 11)) / 10)
+    assert Pairs([(0.0, 1.0, p) for p in range(1, 11)]).floor() is None
 
 
 def test_the_table_has_a_row_per_channel_that_queued() -> None:
