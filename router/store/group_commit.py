@@ -1,10 +1,17 @@
 """Group commit: many RPCs' writes share one transaction.
 
 Each caller hands over a list of writes (statement name, arguments) and awaits its
-commit. A single task takes everything pending and sends it as one executemany of the
-`write` statement (each write in its own slots, in the order the writes were made):
-one round trip and one implicit transaction, since asyncpg's executemany is atomic.
-Then it runs the callers' after-commit hooks in order and wakes the callers.
+commit. A single task takes everything pending and commits it in one transaction,
+then runs the callers' after-commit hooks in order and wakes the callers. Two ways,
+by the size of the batch (`one_statement_up_to`):
+
+- a small batch (light load: an RPC or a few) is one executemany of the `write`
+  statement, each write in its own slots, in the order the writes were made: one
+  round trip and one implicit transaction (asyncpg's executemany is atomic);
+- a larger one is BEGIN, one executemany per statement in an order that respects
+  foreign keys, a NOTIFY and COMMIT: more round trips, but PostgreSQL spends about
+  45 us per row there against 75 us through `write`, which plans and opens the
+  tables of all five writes for each row (bench/RESULTS.md, issue 18).
 
 There is no batching timer: a write that finds the writer idle starts its commit at
 once (the writer only waits for the next event-loop pass), so a lone RPC waits for
@@ -54,6 +61,15 @@ from router.store.queries import QUERIES
 log = structlog.get_logger(__name__)
 
 Write = tuple[str, tuple[Any, ...]]
+
+# Statement order inside a grouped transaction: parents before children.
+_ORDER = (
+    "insert_contact",
+    "update_contact",
+    "insert_contact_event",
+    "upsert_agent",
+    "insert_agent_status",
+)
 
 # Where each statement's arguments go in the `write` statement (queries.sql): after
 # $1, the statement's name, each kind has its own slots and the others are NULL.
@@ -114,9 +130,11 @@ class GroupCommit:
         wait_timeout: float = 5.0,
         retry_delay: float = 0.2,
         heartbeat: float = 1.0,
+        one_statement_up_to: int = 16,
     ) -> None:
         self._lock = lock
         self._max_batch = max_batch
+        self._one_statement_up_to = one_statement_up_to
         self._wait_timeout = wait_timeout
         self._retry_delay = retry_delay
         self._heartbeat = heartbeat
@@ -279,23 +297,41 @@ class GroupCommit:
         return batch
 
     async def _commit(self, batch: Sequence[_Pending]) -> None:
-        rows = [write_row(name, args) for item in batch for name, args in item.writes]
+        size = sum(len(item.writes) for item in batch)
         if self.on_commit_start is not None:
-            self.on_commit_start(len(rows))
+            self.on_commit_start(size)
         started = time.perf_counter()
         connection = await self._lock.connection()
         try:
-            # One round trip: executemany is atomic (one implicit transaction).
-            await connection.executemany(QUERIES["write"], rows)
+            if size <= self._one_statement_up_to:
+                # One round trip: executemany is atomic (one implicit transaction).
+                rows = [write_row(name, args) for item in batch for name, args in item.writes]
+                await connection.executemany(QUERIES["write"], rows)
+            else:
+                await self._commit_grouped(connection, batch)
         except OUTAGE:
             self._lock.drop_connection()
             raise
-        size = len(rows)
         if self.on_batch is not None:
             self.on_batch(size, time.perf_counter() - started)
         self.stats.transactions += 1
         self.stats.writes += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)
+
+    @staticmethod
+    async def _commit_grouped(connection: asyncpg.Connection, batch: Sequence[_Pending]) -> None:
+        by_statement: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _ORDER}
+        for item in batch:
+            for name, args in item.writes:
+                by_statement[name].append(args)
+        async with connection.transaction():
+            for name in _ORDER:
+                rows = by_statement[name]
+                if rows:
+                    await connection.executemany(QUERIES[name], rows)
+            if by_statement["insert_contact_event"] or by_statement["insert_agent_status"]:
+                # Readers of the event stream (and a standby) wake when this commits.
+                await connection.execute(QUERIES["notify_events"])
 
     async def _commit_one_by_one(self, batch: Sequence[_Pending]) -> None:
         for index, item in enumerate(batch):

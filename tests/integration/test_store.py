@@ -33,7 +33,7 @@ from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write
 from router.store.reports import ContactFigures
-from router.store.store import contact_update, event_insert
+from router.store.store import contact_from_row, contact_insert, contact_update, event_insert
 from tests.integration.conftest import insert_history, make_contact
 
 T = TypeVar("T")
@@ -720,30 +720,53 @@ class TestGroupCommit:
             await lock.release()
         assert await db.fetchval("SELECT count(*) FROM agents") == 4
 
+    @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
     async def test_a_batch_writes_in_the_order_the_writes_were_made(
-        self, store: Store, db: asyncpg.Connection
+        self, database_url: str, db: asyncpg.Connection, one_statement_up_to: int
     ) -> None:
         """One batch holding a contact's insert and its later update and events leaves the
-        contact as the last write said, with its events in order."""
+        contact as the last write said, with its events in order, whichever way the
+        batch is written (small batches as one statement, larger ones grouped)."""
         contact = make_contact("call-1", T0)
         offered = replace(
             contact, state=ContactState.OFFERED, offered_at=at(1), agent_id="a1", offer_count=1
         )
         answered = replace(offered, state=ContactState.CONNECTED, answered_at=at(2))
-        inserted = store.insert_contact(contact, lambda: None)
-        steps = [
-            store.writer.enqueue(
-                [event_insert(kind, contact.id, when, "a1"), contact_update(state, when)]
-            )
-            for kind, state, when in (
-                (ContactEventKind.OFFERED, offered, at(1)),
-                (ContactEventKind.ANSWERED, answered, at(2)),
-            )
-        ]
-        await asyncio.gather(inserted, *steps)
-        assert await store.contact_by_id(contact.id) == answered
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, one_statement_up_to=one_statement_up_to)
+        sizes: list[int] = []
+        writer.on_commit_start = sizes.append
+        writer.start()
+        try:
+            # Enqueued before the writer runs: one batch.
+            steps = [
+                writer.enqueue(
+                    [
+                        contact_insert(contact),
+                        event_insert(ContactEventKind.SUBMITTED, contact.id, T0),
+                    ]
+                ),
+                *(
+                    writer.enqueue(
+                        [event_insert(kind, contact.id, when, "a1"), contact_update(state, when)]
+                    )
+                    for kind, state, when in (
+                        (ContactEventKind.OFFERED, offered, at(1)),
+                        (ContactEventKind.ANSWERED, answered, at(2)),
+                    )
+                ),
+            ]
+            await asyncio.gather(*steps)
+        finally:
+            await writer.close()
+            await lock.release()
+        assert sizes == [6]
+        row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact.id))
+        assert row is not None
+        assert contact_from_row(row) == answered
         kinds = await db.fetch(
-            "SELECT kind FROM contact_events WHERE contact_id = $1 ORDER BY id",
+            "SELECT kind FROM contact_events WHERE contact_id = $1 ORDER BY seq",
             uuid.UUID(contact.id),
         )
         assert [r["kind"] for r in kinds] == ["submitted", "offered", "answered"]
