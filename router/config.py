@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.api.access import Tokens
 from router.domain import RoutingPolicy
 from router.errors import ConfigError, TokenError
 from router.live_feed import FeedSettings
+from router.retention import RetentionSettings
 from router.settings import VARIABLES, Value, Variable, routing_policy
 from router.toml_file import TomlFileError, read_toml
 
@@ -46,6 +47,7 @@ class Settings:
     reporting_database_url: str | None = None
     max_event_streams: int = 100
     event_loop: str = "uvloop"
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @classmethod
     def from_env(
@@ -94,6 +96,7 @@ class Settings:
         assert isinstance(interval, int | float)
         assert isinstance(watchers, int)
         return cls(
+            retention=_retention(get, label),
             host=text("ROUTER_HOST"),
             port=port,
             database_url=text("ROUTER_DATABASE_URL") or None,
@@ -119,6 +122,26 @@ class Settings:
                 )
             ),
         )
+
+
+def _retention(
+    get: Callable[[str], Value | None], label: Callable[[Variable], str]
+) -> RetentionSettings:
+    """The retention job's settings; personal data is never kept longer than timings
+    (0 is forever, so timings kept for a while need personal data kept no longer)."""
+    personal, timings = get("ROUTER_PERSONAL_DATA_MONTHS"), get("ROUTER_TIMINGS_MONTHS")
+    interval, batch = get("ROUTER_RETENTION_INTERVAL_SECONDS"), get("ROUTER_RETENTION_BATCH_SIZE")
+    assert isinstance(personal, int)
+    assert isinstance(timings, int)
+    assert isinstance(batch, int)
+    assert isinstance(interval, int | float)
+    if timings and not 0 < personal <= timings:
+        raise ConfigError(
+            f"{label(VARIABLES['ROUTER_PERSONAL_DATA_MONTHS'])} must be between 1 and "
+            f"{label(VARIABLES['ROUTER_TIMINGS_MONTHS'])} ({timings}) when that is set, "
+            f"got {personal}: personal data goes no later than the contact's rows"
+        )
+    return RetentionSettings(personal, timings, float(interval), batch)
 
 
 def setting_names() -> frozenset[str]:

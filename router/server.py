@@ -10,6 +10,7 @@ import gc
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from router.event_stream import EventHub
 from router.live_feed import FeedSettings
 from router.metrics import LiveCollector, RouterMetrics, WatchCollector, serve_metrics
 from router.reporting.reporting import Reporting
+from router.retention import RetentionJob, RetentionSettings
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
@@ -107,6 +109,8 @@ class RunningRouter:
     activation: asyncio.Task[None]
     feed: QueueFeed
     """WatchQueue's pictures."""
+    retention: RetentionJob
+    """The retention job, started once active (nothing runs when it is off)."""
     metrics_server: asyncio.Server | None = None
     metrics_port: int | None = None
 
@@ -130,6 +134,7 @@ class RunningRouter:
             self.activation.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.activation
+        await self.retention.close()
         if self.active.switchboard is not None:
             await self.active.switchboard.stop()
         await self.feed.close(
@@ -165,6 +170,8 @@ async def start_router(
     watch: FeedSettings | None = None,
     reporting_database_url: str | None = None,
     max_event_streams: int = 100,
+    retention: RetentionSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -179,7 +186,9 @@ async def start_router(
 
     With `tracing` (router/tracing.py) each RPC gets a span and each commit batch one;
     without it nothing of tracing is installed. With `reporting_database_url` (a read
-    replica) the reporting RPCs read there; the router starts even if it is down."""
+    replica) the reporting RPCs read there; the router starts even if it is down.
+    With `retention` enabled the retention job runs while this router is active, with
+    `clock` (default: the system's) for what "now" is (router/retention.py)."""
     if tokens is None and host not in _LOOPBACK:
         log.warning(
             "listening_on_loopback_only",
@@ -267,8 +276,11 @@ async def start_router(
         metrics_port=metrics_bound,
         migrations_applied=applied,
     )
+    job = RetentionJob(store.retention, retention or RetentionSettings())
+    if clock is not None:
+        job = RetentionJob(store.retention, retention or RetentionSettings(), clock)
     activation = asyncio.create_task(
-        _activate(store, policy, metrics, active, health, feed, max_event_streams),
+        _activate(store, policy, metrics, active, health, feed, max_event_streams, job),
         name="activation",
     )
     running = RunningRouter(
@@ -280,6 +292,7 @@ async def start_router(
         active,
         activation,
         feed,
+        job,
         metrics_server,
         metrics_bound,
     )
@@ -380,6 +393,7 @@ async def _activate(
     health: health_aio.HealthServicer,
     feed: QueueFeed,
     max_event_streams: int,
+    retention: RetentionJob,
 ) -> None:
     """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
     following = await _stand_by(store)
@@ -418,6 +432,7 @@ async def _activate(
     active.events = events
     active.switchboard = switchboard
     await set_serving(health, serving=store.writer.healthy)
+    retention.start()
     log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
 
 
@@ -501,6 +516,7 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
             watch=settings.watch,
             reporting_database_url=settings.reporting_database_url,
             max_event_streams=settings.max_event_streams,
+            retention=settings.retention,
         )
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())

@@ -231,6 +231,40 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "personal_data_months",
+        Kind.WHOLE,
+        "months a finished contact keeps its customer id, attributes and feedback comment; "
+        "then anonymised (0: kept as long as the contact)",
+        default=0,
+        minimum=0,
+        maximum=1200,
+    ),
+    Setting(
+        "timings_months",
+        Kind.WHOLE,
+        "months finished contacts and their events are kept (at least "
+        "ROUTER_PERSONAL_DATA_MONTHS); then deleted, a month at a time (0: forever)",
+        default=0,
+        minimum=0,
+        maximum=1200,
+    ),
+    Setting(
+        "retention_interval_seconds",
+        Kind.SECONDS,
+        doc="time between two runs of the retention job (the first runs at activation)",
+        default=86400.0,
+        minimum=1,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "retention_batch_size",
+        Kind.WHOLE,
+        "contacts the retention job changes per transaction",
+        default=5000,
+        minimum=1,
+        maximum=100000,
+    ),
+    Setting(
         "tokens_file",
         Kind.PATH,
         "TOML file of accepted bearer tokens (digests, a role each); unset: loopback only",

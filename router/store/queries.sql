@@ -570,20 +570,122 @@ SELECT add_contact_event_partitions(now(), $1);
 -- erase_customer --
 -- AdminService.EraseCustomer, in one statement (one transaction): the customer id $1
 -- of their finished contacts becomes the pseudonym $2 and their attributes go; their
--- feedback comments go (ratings stay); the audit row records who ($4), when ($3),
--- why ($5) and how many, never the customer id. Timings are untouched: reports do not
--- change. Open contacts are left alone (the router refuses while there are any).
-WITH erased AS (
-    UPDATE contacts SET customer_id = $2, attributes = '{}'::jsonb
-    WHERE customer_id = $1 AND state IN ('completed', 'abandoned')
-    RETURNING id
-), comments AS (
-    UPDATE contact_feedback AS f SET comment = ''
-    FROM erased AS e
-    WHERE f.contact_id = e.id AND f.comment <> ''
-    RETURNING f.contact_id
+-- feedback comments go (ratings stay), by anonymise_contacts (migration 0008, which
+-- retention uses too); the audit row records who ($4), when ($3), why ($5) and how
+-- many, never the customer id. Timings are untouched: reports do not change. Open
+-- contacts are left alone (the router refuses while there are any).
+WITH theirs AS (
+    SELECT ARRAY(
+        SELECT id FROM contacts WHERE customer_id = $1 AND state IN ('completed', 'abandoned')
+    ) AS ids
+), erased AS (
+    SELECT a.* FROM theirs AS t,
+        anonymise_contacts(t.ids, array_fill($2::text, ARRAY[cardinality(t.ids)])) AS a
 )
 INSERT INTO customer_erasures
     (erased_at, requested_by, reason, pseudonym, contacts_erased, comments_erased)
-SELECT $3, $4, $5, $2, (SELECT count(*) FROM erased), (SELECT count(*) FROM comments)
+SELECT $3, $4, $5, $2, e.contacts, e.comments FROM erased AS e
 RETURNING id, contacts_erased, comments_erased;
+
+-- ====================================================================== retention
+
+-- retention_resume_at --
+-- Where the last run of the retention job left the anonymisation: finished contacts
+-- queued before it have no personal data left (NULL: start from the first contact).
+SELECT personal_resume_at FROM retention_runs
+WHERE personal_resume_at IS NOT NULL
+ORDER BY id DESC LIMIT 1;
+
+-- retention_anonymise_batch --
+-- One batch of the retention job's anonymisation: the next $4 finished contacts after
+-- (queued_at, id) = ($1, $2) and queued before $3, in that order; those still holding
+-- a customer's id (not yet an erasure's or a retention's pseudonym) go through
+-- anonymise_contacts, each customer under one pseudonym drawn from the run's random
+-- salt $5 (held in memory for the run only, so it cannot be recomputed). Returns the
+-- batch's last key (no row when nothing is left) and what changed.
+WITH batch AS (
+    SELECT c.id, c.queued_at, c.customer_id
+    FROM contacts AS c
+    WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
+      AND c.state IN ('completed', 'abandoned')
+    ORDER BY c.queued_at, c.id
+    LIMIT $4
+), last AS (
+    SELECT b.queued_at, b.id FROM batch AS b ORDER BY b.queued_at DESC, b.id DESC LIMIT 1
+), todo AS (
+    SELECT
+        coalesce(array_agg(b.id), '{}') AS ids,
+        coalesce(array_agg(
+            'retained-' || encode(sha256(convert_to($5::text || b.customer_id, 'UTF8')), 'hex')
+        ), '{}') AS pseudonyms
+    FROM batch AS b
+    WHERE b.customer_id NOT LIKE 'erased-%' AND b.customer_id NOT LIKE 'retained-%'
+)
+SELECT l.queued_at, l.id, a.contacts, a.comments
+FROM last AS l, todo AS t, anonymise_contacts(t.ids, t.pseudonyms) AS a;
+
+-- retention_oldest_open --
+-- The queue time of the oldest contact still open among those queued before $1: the
+-- next run's anonymisation starts there, since they are anonymised once they end.
+SELECT min(queued_at) AS queued_at FROM contacts
+WHERE state NOT IN ('completed', 'abandoned') AND queued_at < $1;
+
+-- retention_partitions_before --
+-- The monthly partitions of contact_events whose every row is before $1 (their upper
+-- bound is at most $1), oldest first; never the DEFAULT partition.
+SELECT p.name, p.upper_bound FROM (
+    SELECT c.relname AS name,
+        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+            AS upper_bound
+    FROM pg_inherits AS i
+    JOIN pg_class AS c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'contact_events'::regclass
+) AS p
+WHERE p.upper_bound <= $1
+ORDER BY p.upper_bound;
+
+-- retention_drop_partition --
+-- Detach and drop the partition $1 (false: it holds an event of an open contact, kept).
+-- Run with a short lock_timeout (router/store/retention.py).
+SELECT drop_contact_event_partition($1) AS dropped;
+
+-- retention_delete_batch --
+-- One batch of the retention job's deletion: the next $4 finished contacts after
+-- (queued_at, id) = ($1, $2) and queued before $3, with their events (those the
+-- dropped partitions did not take: the DEFAULT partition's, and a contact's last
+-- events in the next month) and feedback. Returns the batch's last key (no row when
+-- nothing is left) and how many rows went.
+WITH batch AS (
+    SELECT c.id, c.queued_at
+    FROM contacts AS c
+    WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
+      AND c.state IN ('completed', 'abandoned')
+    ORDER BY c.queued_at, c.id
+    LIMIT $4
+), last AS (
+    SELECT b.queued_at, b.id FROM batch AS b ORDER BY b.queued_at DESC, b.id DESC LIMIT 1
+), events AS (
+    DELETE FROM contact_events AS e
+    WHERE e.contact_id = ANY(ARRAY(SELECT b.id FROM batch AS b))
+    RETURNING 1
+), feedback AS (
+    DELETE FROM contact_feedback AS f USING batch AS b WHERE f.contact_id = b.id
+    RETURNING 1
+), deleted AS (
+    DELETE FROM contacts AS c USING batch AS b WHERE c.id = b.id
+    RETURNING 1
+)
+SELECT l.queued_at, l.id,
+    (SELECT count(*) FROM deleted) AS contacts,
+    (SELECT count(*) FROM events) AS events,
+    (SELECT count(*) FROM feedback) AS feedback
+FROM last AS l;
+
+-- retention_record_run --
+-- The audit of one run of the retention job.
+INSERT INTO retention_runs (
+    started_at, finished_at, personal_months, timings_months, personal_cutoff,
+    personal_resume_at, timings_cutoff, partitions_dropped, partitions_kept,
+    contacts_anonymised, comments_erased, contacts_deleted, events_deleted, batches
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+RETURNING id;

@@ -35,6 +35,7 @@ from router.store.migrations import migrate
 from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 from router.store.reports import REPLICA_REFUSALS, REPLICA_SETTING, Replica, Reports
+from router.store.retention import RetentionStore
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,8 @@ class Store:
         self._checking: asyncio.Task[None] | None = None
         self.reports = Reports(pool, replica)
         self.events = EventFeed(pool, dsn)
+        self.retention = RetentionStore(pool)
+        """The retention job's statements, on the pool (router/retention.py)."""
         """The recorded events in commit order, by cursor and live (event_feed.py)."""
         self.writer_factory: Callable[[ActiveLock], GroupCommit] = GroupCommit
         """Makes the writer on becoming active (router/tracing.py's when tracing is on)."""

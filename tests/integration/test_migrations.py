@@ -29,6 +29,7 @@ TABLES = {
     "schema_migrations",
     "event_stream_origin",
     "customer_erasures",
+    "retention_runs",
 }
 VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 

@@ -212,3 +212,45 @@ class TestTlsPair:
                     "ROUTER_TLS_CLIENT_CA_FILE": str(garbage),
                 }
             )
+
+
+class TestRetention:
+    def test_off_by_default(self) -> None:
+        """Nothing is forgotten unless asked: both periods are 0 (forever)."""
+        retention = Settings.from_env({}).retention
+        assert (retention.personal_months, retention.timings_months) == (0, 0)
+        assert not retention.enabled
+
+    def test_personal_data_within_timings(self) -> None:
+        """N months of personal data and M of timings, M >= N, read with the job's pace."""
+        retention = Settings.from_env(
+            {
+                "ROUTER_PERSONAL_DATA_MONTHS": "6",
+                "ROUTER_TIMINGS_MONTHS": "24",
+                "ROUTER_RETENTION_INTERVAL_SECONDS": "3600",
+                "ROUTER_RETENTION_BATCH_SIZE": "1000",
+            }
+        ).retention
+        assert (retention.personal_months, retention.timings_months) == (6, 24)
+        assert (retention.interval, retention.batch_size) == (3600.0, 1000)
+        assert Settings.from_env({"ROUTER_PERSONAL_DATA_MONTHS": "6"}).retention.enabled
+
+    @pytest.mark.parametrize(
+        ("env", "name"),
+        [
+            (
+                {"ROUTER_PERSONAL_DATA_MONTHS": "13", "ROUTER_TIMINGS_MONTHS": "12"},
+                "ROUTER_PERSONAL_DATA_MONTHS",
+            ),
+            ({"ROUTER_TIMINGS_MONTHS": "12"}, "ROUTER_PERSONAL_DATA_MONTHS"),
+            ({"ROUTER_TIMINGS_MONTHS": "-1"}, "ROUTER_TIMINGS_MONTHS"),
+            ({"ROUTER_PERSONAL_DATA_MONTHS": "1201"}, "ROUTER_PERSONAL_DATA_MONTHS"),
+            ({"ROUTER_PERSONAL_DATA_MONTHS": "1.5"}, "ROUTER_PERSONAL_DATA_MONTHS"),
+            ({"ROUTER_RETENTION_BATCH_SIZE": "0"}, "ROUTER_RETENTION_BATCH_SIZE"),
+            ({"ROUTER_RETENTION_INTERVAL_SECONDS": "0"}, "ROUTER_RETENTION_INTERVAL_SECONDS"),
+        ],
+    )
+    def test_refused_by_name(self, env: dict[str, str], name: str) -> None:
+        """Personal data kept longer than the rows, or out of bounds: ConfigError naming it."""
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env(env)

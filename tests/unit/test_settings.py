@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from router.config import Settings
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.errors import ConfigError
+from router.retention import RetentionSettings, cutoffs, months_before
 from router.settings import BY_KEY, SETTINGS, VARIABLES, Kind, Variable, routing_policy
 from router.settings_doc import document
 
@@ -171,3 +173,26 @@ class TestNewPolicySettings:
             ConfigError, match="ROUTER_MAX_QUEUE_BYTES must be at least ROUTER_MAX_CONTACT_BYTES"
         ):
             Settings.from_env({"ROUTER_MAX_QUEUE_BYTES": "1024"})
+
+
+class TestRetentionMonths:
+    @pytest.mark.parametrize(
+        ("at", "months", "expected"),
+        [
+            (datetime(2026, 12, 5, 1, 2, tzinfo=UTC), 3, datetime(2026, 9, 5, 1, 2, tzinfo=UTC)),
+            (datetime(2026, 3, 31, tzinfo=UTC), 1, datetime(2026, 2, 28, tzinfo=UTC)),
+            (datetime(2024, 3, 31, tzinfo=UTC), 1, datetime(2024, 2, 29, tzinfo=UTC)),
+            (datetime(2026, 1, 15, tzinfo=UTC), 13, datetime(2024, 12, 15, tzinfo=UTC)),
+        ],
+    )
+    def test_months_before(self, at: datetime, months: int, expected: datetime) -> None:
+        """Calendar months back, the day clamped to the shorter month's end."""
+        assert months_before(at, months) == expected
+
+    def test_timings_cutoff_is_a_month_start(self) -> None:
+        """Timings go a whole month (a partition) at a time: kept M months at least."""
+        settings = RetentionSettings(personal_months=2, timings_months=6)
+        personal, timings = cutoffs(settings, datetime(2026, 12, 5, 1, 2, tzinfo=UTC))
+        assert personal == datetime(2026, 10, 5, 1, 2, tzinfo=UTC)
+        assert timings == datetime(2026, 6, 1, tzinfo=UTC)
+        assert cutoffs(RetentionSettings(), datetime(2026, 12, 5, tzinfo=UTC)) == (None, None)
