@@ -541,12 +541,15 @@ ORDER BY 1, 2;
 -- record_feedback --
 -- A customer's rating of a contact; sent again, it replaces the earlier one. The
 -- comment of a contact whose customer was erased (its customer id is an erasure's
--- pseudonym) is not kept: a survey may answer after the erasure.
+-- pseudonym) or whose personal data retention removed (a 'retained-' pseudonym) is not
+-- kept: a survey may answer after either.
 INSERT INTO contact_feedback (contact_id, rating, comment, source, recorded_at)
 SELECT $1, $2,
        CASE WHEN EXISTS (
            SELECT 1 FROM contacts AS c JOIN customer_erasures AS e ON e.pseudonym = c.customer_id
            WHERE c.id = $1
+       ) OR EXISTS (
+           SELECT 1 FROM contacts AS c WHERE c.id = $1 AND c.customer_id LIKE 'retained-%'
        ) THEN '' ELSE $3 END,
        $4, $5
 ON CONFLICT (contact_id) DO UPDATE SET

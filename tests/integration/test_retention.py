@@ -227,6 +227,14 @@ class TestRetentionRun:
         pairs = {(customers_before[i], anonymised[i]) for i in anonymised}
         assert len(pairs) == len({c for c, _ in pairs}) == len({p for _, p in pairs})
         assert await report(db, timings_cutoff, now) == kept_report
+        # A survey answering late keeps its rating, not its words.
+        late = next(iter(anonymised))
+        await store.reports.record_feedback(str(late), 2, "call me on +1555", "survey", now)
+        assert (
+            await db.fetchval("SELECT comment FROM contact_feedback WHERE contact_id = $1", late)
+            == ""
+        )
+        await db.execute("UPDATE contact_feedback SET rating = 5 WHERE contact_id = $1", late)
         assert run.batches > 2  # batch_size 7: several short transactions
 
         after = await snapshot(db)
