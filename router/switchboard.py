@@ -344,8 +344,9 @@ class Switchboard:
         skills: frozenset[str],
         capacities: Mapping[Channel, int],
         status: AgentStatus,
+        team: str = "",
     ) -> AgentView:
-        events = self.router.sign_in(agent_id, skills, capacities, status, self._clock())
+        events = self.router.sign_in(agent_id, skills, capacities, status, self._clock(), team)
         # The agent as this call left it: a SignOut landing during the commit must not
         # turn a successful sign-in into NOT_FOUND.
         agent = self.router.agent(agent_id)

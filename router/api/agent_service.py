@@ -46,7 +46,8 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
                 raise InvalidArgument("capacities", f"{channel.value} is listed twice")
             capacities[channel] = entry.capacity
         status = status_from_proto(request.initial_status, "initial_status", AgentStatus.READY)
-        agent = await self._switchboard.sign_in(agent_id, skills, capacities, status)
+        team = validation.team(request.team, "team")
+        agent = await self._switchboard.sign_in(agent_id, skills, capacities, status, team)
         return pb.SignInResponse(agent=agent_to_proto(agent))
 
     @rpc

@@ -179,6 +179,7 @@ def agent_to_proto(agent: AgentView) -> pb.Agent:
         ],
         connected=agent.connected,
         contact_ids=list(agent.contact_ids),
+        team=agent.team,
     )
     if agent.signed_in_at is not None:
         message.signed_in_at.CopyFrom(timestamp(agent.signed_in_at))

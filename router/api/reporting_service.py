@@ -96,6 +96,11 @@ def _time_zone(value: str) -> str | None:
     return value
 
 
+def _team(value: str) -> str | None:
+    """The request's team filter; None (every team) when empty."""
+    return validation.team(value, "team") or None
+
+
 def _channels(values: Iterable[int]) -> list[Channel]:
     return [channel_from_proto(c, "channels") for c in values]
 
@@ -153,6 +158,7 @@ def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
         transfers=detail.transfers,
         returning_answered=detail.returning_answered,
         returning_to_previous_agent=detail.returning_to_previous_agent,
+        team=f.team,
     )
     _optional(message, "service_level", row.service_level)
     _optional(message, "abandonment_rate", row.abandonment_rate)
@@ -234,6 +240,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             _channels(request.channels),
             by_skill=request.by_skill,
             time_zone=_time_zone(request.time_zone),
+            by_team=request.by_team,
+            team=_team(request.team),
         )
         return pb.GetContactReportResponse(
             rows=[_contact_report_row(row) for row in report.rows],
@@ -250,7 +258,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetAgentReportResponse:
         start, end = _range("start", "end", request)
         wanted = validation.agent_ids(request.agent_ids, "agent_ids")
-        report = await self._reporting.agent_report(start, end, wanted)
+        report = await self._reporting.agent_report(start, end, wanted, _team(request.team))
         rows = []
         for a in report.rows:
             row = pb.AgentReportRow(
@@ -266,6 +274,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                     for t in a.status_times
                 ],
                 ratings=a.ratings,
+                team=a.team,
             )
             for s in a.sessions:
                 session = row.sessions.add(signed_in_at=timestamp(s.signed_in_at))
@@ -286,7 +295,9 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         self, request: pb.GetDispositionReportRequest, context: Context
     ) -> pb.GetDispositionReportResponse:
         start, end = _range("start", "end", request)
-        report = await self._reporting.disposition_report(start, end)
+        report = await self._reporting.disposition_report(
+            start, end, by_team=request.by_team, team=_team(request.team)
+        )
         response = pb.GetDispositionReportResponse()
         for d in report.dispositions:
             row = response.dispositions.add(
@@ -294,6 +305,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 disposition=d.disposition,
                 contacts=d.contacts,
                 ratings=d.ratings,
+                team=d.team,
             )
             _optional(row, "aht_seconds", d.aht_seconds)
             _optional(row, "mean_rating", d.mean_rating)
@@ -303,6 +315,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 agent_id=f.agent_id or "",
                 ratings=f.ratings,
                 mean_rating=f.mean_rating,
+                team=f.team,
             )
         return response
 

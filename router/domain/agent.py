@@ -40,6 +40,7 @@ class Agent:
     assigned: dict[str, Channel] = field(default_factory=dict)
     offers: dict[str, str] = field(default_factory=dict)
     capped: set[Channel] = field(default_factory=set)
+    team: str = ""
 
     @property
     def routable(self) -> bool:
@@ -79,6 +80,7 @@ class Agent:
             connected=self.connected,
             contact_ids=tuple(self.assigned),
             signed_in_at=self.signed_in_at,
+            team=self.team,
         )
 
 
@@ -94,3 +96,4 @@ class AgentView:
     connected: bool
     contact_ids: tuple[str, ...]
     signed_in_at: datetime | None
+    team: str = ""

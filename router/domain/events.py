@@ -56,6 +56,8 @@ class AgentEvent:
     connected: bool
     at: datetime
     skills: frozenset[str] = frozenset()
+    team: str = ""
+    """The team given at sign-in (SIGNED_IN only; "" for none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,8 +210,10 @@ class Router:
         capacities: Mapping[Channel, int],
         status: AgentStatus,
         now: datetime,
+        team: str = "",
     ) -> list[Event]:
-        """Sign an agent in, or update the skills and capacities of a signed-in one."""
+        """Sign an agent in, or update the skills, capacities and team of a signed-in
+        one."""
         if status is AgentStatus.OFFLINE:
             raise InvalidArgument("initial_status", "must be READY or AWAY")
         full = {c: self.policy.of(c).default_capacity for c in Channel}
@@ -242,6 +244,7 @@ class Router:
                 agent.away_reason = ""
                 if status is AgentStatus.READY:
                     agent.since = now
+        agent.team = team
         events.append(self._agent_event(agent, AgentEventKind.SIGNED_IN, now))
         state.index(agent)
         # Skills or channels may have changed: holds for this agent and contacts that
@@ -611,5 +614,12 @@ class Router:
 
     def _agent_event(self, agent: Agent, kind: AgentEventKind, now: datetime) -> AgentEvent:
         return AgentEvent(
-            kind, agent.id, agent.status, agent.away_reason, agent.connected, now, agent.skills
+            kind,
+            agent.id,
+            agent.status,
+            agent.away_reason,
+            agent.connected,
+            now,
+            agent.skills,
+            agent.team,
         )

@@ -10,6 +10,9 @@ from router.errors import InvalidArgument
 
 SKILL = re.compile(r"[a-z0-9][a-z0-9:_.\-]{0,63}")
 AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@\-]{0,127}")
+TEAM = re.compile(r"[A-Za-z0-9:_.@\-](?:[A-Za-z0-9 :_.@\-]{0,62}[A-Za-z0-9:_.@\-])?")
+"""A team's name: 1 to 64 letters, digits, spaces and :_.@-, not starting or ending with
+a space ("Returns West", "tier-2")."""
 MAX_REQUIRED_SKILLS = 16
 MAX_AGENT_SKILLS = 64
 MAX_ATTRIBUTES = 32
@@ -126,6 +129,17 @@ def uuid_text(value: str, field: str) -> str:
     ):
         raise InvalidArgument(field, "must be a UUID")
     return value.lower()
+
+
+def team(value: str, field: str) -> str:
+    """A team's name, or "" (none)."""
+    if value and not TEAM.fullmatch(value):
+        raise InvalidArgument(
+            field,
+            f"{value[:80]!r} is not a team: use 1 to 64 letters, digits, spaces and :_.@- "
+            "(not starting or ending with a space)",
+        )
+    return value
 
 
 MAX_AGENT_FILTER = 1000

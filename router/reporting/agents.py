@@ -7,7 +7,7 @@ utilization, feedback); handle time is reported, never used to rank.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,6 +54,8 @@ class AgentRow:
     sessions: list[Session] = field(default_factory=list)
     ratings: int = 0
     mean_rating: float | None = None
+    team: str = ""
+    """The team of the agent's latest sign-in before the range's end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +72,18 @@ def agent_rows(
     sessions: Iterable[Session],
     feedback: Iterable[FeedbackFigures],
     wanted: Set[str] = frozenset(),
+    teams: Mapping[str, str] | None = None,
+    team: str | None = None,
 ) -> list[AgentRow]:
-    """One row per agent with contacts or time (only `wanted` ones, unless empty), with
-    its time by status, sessions and ratings (over every channel) attached."""
+    """One row per agent with contacts or time (only `wanted` ones, unless empty, and
+    only `team`'s, unless None), with its team (of `teams`), time by status, sessions and
+    ratings (over every channel) attached."""
+    teams = teams or {}
     rows: dict[str, AgentRow] = {}
     for a in agents:
         if wanted and a.agent_id not in wanted:
+            continue
+        if team is not None and teams.get(a.agent_id, "") != team:
             continue
         rows[a.agent_id] = AgentRow(
             agent_id=a.agent_id,
@@ -89,6 +97,7 @@ def agent_rows(
             handling_seconds=a.handling_seconds,
             occupancy=ratio(a.handling_seconds, a.available_seconds),
             utilization=ratio(a.handling_seconds, a.signed_in_seconds),
+            team=teams.get(a.agent_id, ""),
         )
     for t in status_times:
         if t.agent_id in rows and t.status in _REPORTED:

@@ -71,12 +71,13 @@ class ContactReport:
 
 
 def contact_rows(figures: Iterable[ContactFigures]) -> list[ContactRow]:
-    """Rows in report order (interval, channel in routing order, skill), with the ratios."""
+    """Rows in report order (interval, channel in routing order, skill, team), with the
+    ratios."""
     return [
         ContactRow(
             f,
             service_level(f.answered_within_threshold, f.answered, f.abandoned, f.short_abandoned),
             ratio(f.abandoned, f.offered),
         )
-        for f in sorted(figures, key=lambda f: (f.interval_start, f.channel.rank, f.skill))
+        for f in sorted(figures, key=lambda f: (f.interval_start, f.channel.rank, f.skill, f.team))
     ]

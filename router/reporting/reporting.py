@@ -115,13 +115,17 @@ class Reporting:
         by_skill: bool = False,
         detail: bool = True,
         time_zone: str | None = None,
+        by_team: bool = False,
+        team: str | None = None,
     ) -> ContactReport:
         """Contacts queued in [start, end) per interval, channel (all when empty) and,
         with `by_skill`, required skill. GetServiceLevel and GetContactReport both read
         this, so their service levels are the same figures; without `detail` (what
         GetServiceLevel shows), the rows leave out the costly figures (ContactDetail).
         Intervals are in `time_zone` (an IANA name the caller checked; None: the
-        center's)."""
+        center's). With `by_team` rows are per team too; `team` keeps only its contacts
+        (InvalidArgument when no agent ever signed in with it)."""
+        await self._check_team(team)
         wanted = self.goals(channels)
         as_of = self._clock()
         zone = time_zone or self._policy.time_zone
@@ -134,6 +138,8 @@ class Reporting:
             by_skill=by_skill,
             detail=detail,
             time_zone=zone,
+            by_team=by_team,
+            team=team,
         )
         return ContactReport(
             rows=contact_rows(figures),
@@ -145,10 +151,15 @@ class Reporting:
         )
 
     async def agent_report(
-        self, start: datetime, end: datetime, agent_ids: Collection[str] = ()
+        self,
+        start: datetime,
+        end: datetime,
+        agent_ids: Collection[str] = (),
+        team: str | None = None,
     ) -> AgentReport:
         """Agents with contacts or time in [start, end), cut at now (only `agent_ids`,
-        unless empty)."""
+        unless empty, and only `team`'s, unless None), each with its team."""
+        await self._check_team(team)
         as_of = self._clock()
         # Agent time exists up to now: a range that starts later has none yet, and the
         # reads would build ranges whose lower bound passes their upper one.
@@ -158,26 +169,42 @@ class Reporting:
         reports = self._reports
         # Four reads, each on its own pooled connection, at once: read-only, and the
         # router's writes have their own connection, so they wait for none of these.
-        agents, status_times, sessions, feedback = await asyncio.gather(
+        agents, status_times, sessions, feedback, teams = await asyncio.gather(
             reports.agents(start, cut, as_of),
             reports.agent_status_times(start, cut, as_of),
             reports.sessions(start, cut),
             reports.feedback(start, end),
+            reports.agent_teams(cut),
         )
-        rows = agent_rows(agents, status_times, sessions, feedback, frozenset(agent_ids))
+        rows = agent_rows(
+            agents, status_times, sessions, feedback, frozenset(agent_ids), teams, team
+        )
         return AgentReport(rows=rows, formulas=FORMULAS, as_of=as_of)
 
-    async def disposition_report(self, start: datetime, end: datetime) -> DispositionReport:
-        """Wrap-up codes and customer feedback of contacts queued in [start, end)."""
+    async def disposition_report(
+        self, start: datetime, end: datetime, *, by_team: bool = False, team: str | None = None
+    ) -> DispositionReport:
+        """Wrap-up codes and customer feedback of contacts queued in [start, end), per
+        team too with `by_team`, only `team`'s unless None."""
+        await self._check_team(team)
         dispositions, feedback = await asyncio.gather(
-            self._reports.dispositions(start, end), self._reports.feedback(start, end)
+            self._reports.dispositions(start, end, by_team=by_team, team=team),
+            self._reports.feedback(start, end, by_team=by_team, team=team),
         )
         return DispositionReport(
             dispositions=sorted(
-                dispositions, key=lambda d: (d.channel.rank, -d.contacts, d.disposition)
+                dispositions, key=lambda d: (d.channel.rank, d.team, -d.contacts, d.disposition)
             ),
-            feedback=sorted(feedback, key=lambda f: (f.channel.rank, f.agent_id or "")),
+            feedback=sorted(feedback, key=lambda f: (f.channel.rank, f.team, f.agent_id or "")),
         )
+
+    async def _check_team(self, team: str | None) -> None:
+        """A team filter must name a team some agent signed in with: a misspelt one would
+        answer an empty report that reads as a team without contacts."""
+        if team is not None and not await self._reports.team_known(team):
+            raise InvalidArgument(
+                "team", f"no agent has ever signed in with team {team!r} (names are exact)"
+            )
 
     # ------------------------------------------------------------ staffing
 

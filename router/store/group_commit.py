@@ -77,8 +77,8 @@ _SLOTS = {
     "insert_contact": 12,
     "update_contact": 16,
     "insert_contact_event": 6,
-    "upsert_agent": 3,
-    "insert_agent_status": 6,
+    "upsert_agent": 4,
+    "insert_agent_status": 7,
 }
 
 

@@ -39,19 +39,21 @@ INSERT INTO contact_events (contact_id, kind, at, agent_id, offer_id, reason)
 VALUES ($1, $2, $3, $4, $5, $6);
 
 -- upsert_agent --
--- Remember an agent and the skills of its latest sign-in.
-INSERT INTO agents (id, skills, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3)
-ON CONFLICT (id) DO UPDATE SET skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at;
+-- Remember an agent and the skills and team of its latest sign-in.
+INSERT INTO agents (id, skills, first_seen_at, last_seen_at, team) VALUES ($1, $2, $3, $3, $4)
+ON CONFLICT (id) DO UPDATE SET
+    skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at, team = EXCLUDED.team;
 
 -- insert_agent_status --
--- Append one status or presence change to the agent status log.
-INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at)
-VALUES ($1, $2, $3, $4, $5, $6);
+-- Append one status or presence change to the agent status log (a sign-in with the team
+-- it gave, '' otherwise).
+INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- write --
 -- Any one of the five writes above, chosen by $1 (the statement's name), with its
 -- arguments in its own slots: insert_contact $2-$13, update_contact $14-$29,
--- insert_contact_event $30-$35, upsert_agent $36-$38, insert_agent_status $39-$44.
+-- insert_contact_event $30-$35, upsert_agent $36-$39, insert_agent_status $40-$46.
 -- The group commit sends a small batch as one executemany of this statement, in the
 -- order the writes were made: one round trip, one implicit transaction (asyncpg's
 -- executemany is atomic), where a statement per kind needs BEGIN, one executemany
@@ -89,13 +91,14 @@ WITH insert_contact AS (
     SELECT $30::uuid, $31::text, $32::timestamptz, $33::text, $34::uuid, $35::text
     WHERE $1::text = 'insert_contact_event'
 ), upsert_agent AS (
-    INSERT INTO agents (id, skills, first_seen_at, last_seen_at)
-    SELECT $36::text, $37::text[], $38::timestamptz, $38::timestamptz
+    INSERT INTO agents (id, skills, first_seen_at, last_seen_at, team)
+    SELECT $36::text, $37::text[], $38::timestamptz, $38::timestamptz, $39::text
     WHERE $1::text = 'upsert_agent'
-    ON CONFLICT (id) DO UPDATE SET skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at
+    ON CONFLICT (id) DO UPDATE SET
+        skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at, team = EXCLUDED.team
 ), insert_agent_status AS (
-    INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at)
-    SELECT $39::text, $40::text, $41::text, $42::text, $43::bool, $44::timestamptz
+    INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
+    SELECT $40::text, $41::text, $42::text, $43::text, $44::bool, $45::timestamptz, $46::text
     WHERE $1::text = 'insert_agent_status'
 )
 -- From each write that records an event, inside the transaction: readers of the
@@ -250,7 +253,12 @@ SELECT pg_is_in_recovery() AS in_recovery;
 -- 30 minutes, an hour), binned on the zone's clock: a contact's interval starts at its
 -- instant less how far its local time is into the local bin, so an hour in a zone 30
 -- minutes off UTC starts at the local hour, and the repeated hour of an autumn change
--- gives two intervals. $5 channels, $6 their thresholds, $7 the short-abandon seconds. The one count of service level: GetServiceLevel, GetContactReport and
+-- gives two intervals. $5 channels, $6 their thresholds, $7 the short-abandon seconds.
+-- Teams: with $11 (by team) each row is also per team, and $12 (unless NULL) keeps only
+-- the contacts of that team. A contact's team is its agent's when it handled it: the
+-- team of the agent's latest sign-in at or before the contact's last change
+-- (agent_status_log_team_idx, one lookup per answered contact, only when teams are
+-- asked for); a contact nobody answered has none (''). The one count of service level: GetServiceLevel, GetContactReport and
 -- staffing from history all read it (the view interval_service_level counts by the same
 -- definitions for readers of SQL). Transfers are events of kind 'transferred' (0 until
 -- such events exist).
@@ -304,7 +312,8 @@ timed AS (
                      WHERE e.contact_id = c.id AND e.kind = 'answered' AND e.at = c.answered_at
                      ORDER BY e.id LIMIT 1
                  )
-        END AS to_previous_agent
+        END AS to_previous_agent,
+        coalesce(handled_by.team, '') AS team
     FROM contacts AS c
     JOIN thresholds AS th ON th.channel = c.channel
     LEFT JOIN LATERAL (
@@ -320,7 +329,14 @@ timed AS (
             width_bucket(c.queued_at - INTERVAL '1 microsecond', history.completed_at)
         ] END AS agent_id
     ) AS previous
+    LEFT JOIN LATERAL (
+        SELECT l.team FROM agent_status_log AS l
+        WHERE ($11::boolean OR $12::text IS NOT NULL) AND c.answered_at IS NOT NULL
+          AND l.agent_id = c.agent_id AND l.kind = 'signed_in' AND l.at <= c.updated_at
+        ORDER BY l.at DESC LIMIT 1
+    ) AS handled_by ON true
     WHERE c.queued_at >= $1 AND c.queued_at < $2
+      AND ($12::text IS NULL OR coalesce(handled_by.team, '') = $12::text)
     OFFSET 0
 ),
 transfers AS (
@@ -336,6 +352,7 @@ figures AS (
         t.interval_start,
         t.channel,
         s.skill,
+        t.team,
         avg(t.handle_seconds) AS aht_seconds,
         avg(t.talk_seconds) AS mean_talk_seconds,
         avg(t.acw_seconds) AS mean_acw_seconds,
@@ -358,10 +375,10 @@ figures AS (
              ELSE ARRAY['']::text[] END
     ) AS s(skill)
     LEFT JOIN transfers AS tr ON tr.contact_id = t.id
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4
 )
 SELECT
-    f.interval_start, f.channel, f.skill, th.threshold, f.aht_seconds, f.mean_talk_seconds,
+    f.interval_start, f.channel, f.skill, f.team, th.threshold, f.aht_seconds, f.mean_talk_seconds,
     f.mean_acw_seconds, f.longest_wait_seconds, f.total_wait_seconds, f.transfers, f.offered,
     f.answered, f.abandoned, f.short_abandoned, f.answered_within_threshold, f.still_waiting,
     f.asa_seconds, f.returning_answered, f.returning_to_previous_agent,
@@ -369,37 +386,84 @@ SELECT
         AS p90_wait_seconds
 FROM figures AS f
 JOIN thresholds AS th ON th.channel = f.channel
-ORDER BY f.interval_start, f.channel, f.skill;
+ORDER BY f.interval_start, f.channel, f.skill, f.team;
 
 -- report_dispositions --
 -- Per channel and disposition (wrap-up code) for completed contacts queued in [$1, $2):
--- how many, their AHT, and their customers' feedback.
+-- how many, their AHT, and their customers' feedback; per team too with $3, only the
+-- team $4 unless NULL (a contact's team as in report_contacts).
+WITH completed AS (
+    SELECT
+        c.channel,
+        coalesce(handled_by.team, '') AS team,
+        c.disposition,
+        date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds,
+        f.rating
+    FROM contacts AS c
+    LEFT JOIN contact_feedback AS f ON f.contact_id = c.id
+    LEFT JOIN LATERAL (
+        SELECT l.team FROM agent_status_log AS l
+        WHERE ($3::boolean OR $4::text IS NOT NULL)
+          AND l.agent_id = c.agent_id AND l.kind = 'signed_in' AND l.at <= c.updated_at
+        ORDER BY l.at DESC LIMIT 1
+    ) AS handled_by ON true
+    WHERE c.queued_at >= $1 AND c.queued_at < $2 AND c.completed_at IS NOT NULL
+      AND ($4::text IS NULL OR coalesce(handled_by.team, '') = $4::text)
+)
 SELECT
-    c.channel,
-    c.disposition,
+    channel,
+    team,
+    disposition,
     count(*) AS contacts,
-    avg(date_part('epoch', c.completed_at - c.answered_at))::double precision AS aht_seconds,
-    count(f.rating) AS ratings,
-    avg(f.rating)::double precision AS mean_rating
-FROM contacts AS c
-LEFT JOIN contact_feedback AS f ON f.contact_id = c.id
-WHERE c.queued_at >= $1 AND c.queued_at < $2 AND c.completed_at IS NOT NULL
-GROUP BY 1, 2
-ORDER BY 1, 3 DESC, 2;
+    avg(handle_seconds)::double precision AS aht_seconds,
+    count(rating) AS ratings,
+    avg(rating)::double precision AS mean_rating
+FROM completed
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 4 DESC, 3;
 
 -- report_feedback --
 -- Customer feedback for contacts queued in [$1, $2), per channel and per agent (the
 -- agent who answered): ratings and their mean. Rows with agent_id NULL are channel totals.
+-- With $3 per team too (totals per channel and team), only the team $4 unless NULL.
+WITH rated AS (
+    SELECT c.channel, coalesce(handled_by.team, '') AS team, c.agent_id, f.rating
+    FROM contact_feedback AS f
+    JOIN contacts AS c ON c.id = f.contact_id
+    LEFT JOIN LATERAL (
+        SELECT l.team FROM agent_status_log AS l
+        WHERE ($3::boolean OR $4::text IS NOT NULL) AND c.answered_at IS NOT NULL
+          AND l.agent_id = c.agent_id AND l.kind = 'signed_in' AND l.at <= c.updated_at
+        ORDER BY l.at DESC LIMIT 1
+    ) AS handled_by ON true
+    WHERE c.queued_at >= $1 AND c.queued_at < $2
+      AND ($4::text IS NULL OR coalesce(handled_by.team, '') = $4::text)
+)
 SELECT
-    c.channel,
-    c.agent_id,
+    channel,
+    team,
+    agent_id,
     count(*) AS ratings,
-    avg(f.rating)::double precision AS mean_rating
-FROM contact_feedback AS f
-JOIN contacts AS c ON c.id = f.contact_id
-WHERE c.queued_at >= $1 AND c.queued_at < $2
-GROUP BY GROUPING SETS ((c.channel), (c.channel, c.agent_id))
-ORDER BY 1, 2 NULLS FIRST;
+    avg(rating)::double precision AS mean_rating
+FROM rated
+GROUP BY GROUPING SETS ((channel, team), (channel, team, agent_id))
+ORDER BY 1, 2, 3 NULLS FIRST;
+
+-- report_agent_teams --
+-- Each agent's team: the one its latest sign-in before $1 gave ('' for none).
+SELECT a.id AS agent_id, last.team
+FROM agents AS a
+CROSS JOIN LATERAL (
+    SELECT l.team FROM agent_status_log AS l
+    WHERE l.agent_id = a.id AND l.kind = 'signed_in' AND l.at < $1
+    ORDER BY l.at DESC LIMIT 1
+) AS last;
+
+-- team_known --
+-- Whether any agent ever signed in with team $1 (a report's team filter names one).
+SELECT EXISTS (
+    SELECT 1 FROM agent_status_log WHERE kind = 'signed_in' AND team = $1
+) AS known;
 
 -- report_agents --
 -- Per agent over [$1, $2), cut at $3 (now): signed-in time, ready time, time handling

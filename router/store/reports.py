@@ -79,6 +79,9 @@ class ContactFigures:
     """Sum of the waits of answered and abandoned contacts (patience estimates)."""
     detail: ContactDetail | None
     """None when read without detail (service level and staffing need none of it)."""
+    team: str = ""
+    """The team of the agents who handled these contacts; "" when not split by team, and
+    for contacts nobody answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +105,18 @@ class DispositionFigures:
     aht_seconds: float | None
     ratings: int
     mean_rating: float | None
+    team: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class FeedbackFigures:
-    """Ratings of one channel's contacts; agent_id None for the channel's total."""
+    """Ratings of one channel's (and team's) contacts; agent_id None for the total."""
 
     channel: Channel
     agent_id: str | None
     ratings: int
     mean_rating: float
+    team: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +181,13 @@ class Reports:
         by_skill: bool = False,
         detail: bool = True,
         time_zone: str = "UTC",
+        by_team: bool = False,
+        team: str | None = None,
     ) -> list[ContactFigures]:
         """Contacts queued in [start, end) per interval (in `time_zone`, an IANA name) and
-        channel (of `thresholds`: each channel's answer threshold), and required skill
-        with `by_skill`; without `detail`, only what service level and staffing need, at
-        a fraction of the cost."""
+        channel (of `thresholds`: each channel's answer threshold), required skill with
+        `by_skill`, and team with `by_team` (only `team`'s unless None); without
+        `detail`, only what service level and staffing need, at a fraction of the cost."""
         channels = list(thresholds)
         rows = await self._read(
             "report_contacts",
@@ -194,6 +201,8 @@ class Reports:
             by_skill,
             detail,
             time_zone,
+            by_team,
+            team,
         )
         return [
             ContactFigures(
@@ -221,12 +230,17 @@ class Reports:
                 )
                 if detail
                 else None,
+                team=r["team"],
             )
             for r in rows
         ]
 
-    async def dispositions(self, start: datetime, end: datetime) -> list[DispositionFigures]:
-        rows = await self._read("report_dispositions", start, end)
+    async def dispositions(
+        self, start: datetime, end: datetime, *, by_team: bool = False, team: str | None = None
+    ) -> list[DispositionFigures]:
+        """Per channel and disposition, and team with `by_team` (only `team`'s unless
+        None)."""
+        rows = await self._read("report_dispositions", start, end, by_team, team)
         return [
             DispositionFigures(
                 Channel(r["channel"]),
@@ -235,16 +249,32 @@ class Reports:
                 r["aht_seconds"],
                 r["ratings"],
                 r["mean_rating"],
+                r["team"],
             )
             for r in rows
         ]
 
-    async def feedback(self, start: datetime, end: datetime) -> list[FeedbackFigures]:
-        rows = await self._read("report_feedback", start, end)
+    async def feedback(
+        self, start: datetime, end: datetime, *, by_team: bool = False, team: str | None = None
+    ) -> list[FeedbackFigures]:
+        """Per channel and agent, and team with `by_team` (only `team`'s unless None)."""
+        rows = await self._read("report_feedback", start, end, by_team, team)
         return [
-            FeedbackFigures(Channel(r["channel"]), r["agent_id"], r["ratings"], r["mean_rating"])
+            FeedbackFigures(
+                Channel(r["channel"]), r["agent_id"], r["ratings"], r["mean_rating"], r["team"]
+            )
             for r in rows
         ]
+
+    async def agent_teams(self, before: datetime) -> dict[str, str]:
+        """Each agent's team as of its latest sign-in before `before` ("" for none)."""
+        rows = await self._read("report_agent_teams", before)
+        return {r["agent_id"]: r["team"] for r in rows}
+
+    async def team_known(self, team: str) -> bool:
+        """Whether any agent ever signed in with `team`."""
+        rows = await self._read("team_known", team)
+        return bool(rows[0]["known"])
 
     async def agents(self, start: datetime, end: datetime, now: datetime) -> list[AgentFigures]:
         rows = await self._read("report_agents", start, end, now)

@@ -227,7 +227,10 @@ class Store:
             elif isinstance(event, AgentEvent):
                 if event.kind is AgentEventKind.SIGNED_IN:
                     writes.append(
-                        ("upsert_agent", (event.agent_id, sorted(event.skills), event.at))
+                        (
+                            "upsert_agent",
+                            (event.agent_id, sorted(event.skills), event.at, event.team),
+                        )
                     )
                 writes.append(
                     (
@@ -239,6 +242,7 @@ class Store:
                             event.reason,
                             event.connected,
                             event.at,
+                            event.team,
                         ),
                     )
                 )

@@ -216,6 +216,35 @@ class TestReportCommand:
         assert "unknown range 'tomorrow'" in err
 
 
+class TestReportInAZoneAndByTeam:
+    async def test_a_year_by_team_in_another_zone(self, worked: str) -> None:
+        """--interval year, --by-team and --time-zone: the year begins at local midnight
+        in Kathmandu, printed with its offset, and alice signed in without a team."""
+        code, out, err = await command(
+            "report", "this-year", "--router", worked, "--interval", "year", "--by-team",
+            "--time-zone", "Asia/Kathmandu", "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["time_zone"] == "Asia/Kathmandu"
+        assert document["range"]["start"].endswith("-01-01T00:00:00+05:45")
+        assert {r["interval"] for r in document["contacts"]} == {document["range"]["start"]}
+        assert {r["team"] for r in document["contacts"]} == {"-"}
+        assert document["agents"][0]["team"] == "-"
+
+    @pytest.mark.parametrize(
+        ("flags", "named"),
+        [(("--time-zone", "Mars/Olympus"), "--time-zone"), (("--team", "nobody"), "--team")],
+    )
+    async def test_an_unknown_zone_or_team_is_named_by_its_flag(
+        self, worked: str, flags: tuple[str, ...], named: str
+    ) -> None:
+        code, _, err = await command("report", "today", "--router", worked, *flags)
+        assert code in (1, 2), err
+        (line,) = err.strip().splitlines()
+        assert f"{named}: " in line
+
+
 class TestChartBySkill:
     @pytest.fixture
     def policy(self) -> RoutingPolicy:

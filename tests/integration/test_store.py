@@ -658,7 +658,7 @@ class TestGroupCommit:
         writer.start()
         try:
             writes: list[list[Write]] = [
-                [("upsert_agent", (f"agent-{i}", [], T0))] for i in range(100)
+                [("upsert_agent", (f"agent-{i}", [], T0, ""))] for i in range(100)
             ]
             await asyncio.gather(*(writer.write(w) for w in writes))
             assert writer.stats.transactions >= 10
@@ -680,9 +680,9 @@ class TestGroupCommit:
         writer.on_commit_start = started.append
         writer.start()
         try:
-            await writer.write([("upsert_agent", ("agent-0", [], T0))])
+            await writer.write([("upsert_agent", ("agent-0", [], T0, ""))])
             started.clear()
-            done = writer.enqueue([("upsert_agent", ("agent-1", [], T0))])
+            done = writer.enqueue([("upsert_agent", ("agent-1", [], T0, ""))])
             for _ in range(2):
                 await asyncio.sleep(0)
             assert started == [1]
@@ -709,9 +709,11 @@ class TestGroupCommit:
         writer.on_commit_start = on_start
         writer.start()
         try:
-            first = writer.enqueue([("upsert_agent", ("agent-0", [], T0))])
+            first = writer.enqueue([("upsert_agent", ("agent-0", [], T0, ""))])
             await first_started.wait()
-            later = [writer.enqueue([("upsert_agent", (f"agent-{i}", [], T0))]) for i in (1, 2, 3)]
+            later = [
+                writer.enqueue([("upsert_agent", (f"agent-{i}", [], T0, ""))]) for i in (1, 2, 3)
+            ]
             await asyncio.gather(first, *later)
             assert started == [1, 3]
             assert writer.stats.largest_batch == 3

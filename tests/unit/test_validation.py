@@ -54,6 +54,11 @@ REJECTED: list[tuple[str, str, Check]] = [
         lambda: v.agent_ids([f"a{i}" for i in range(1001)], "agent_ids"),
     ),
     ("malformed agent id", "agent_ids", lambda: v.agent_ids(["a1", "ann smith"], "agent_ids")),
+    ("team with leading space", "team", lambda: v.team(" returns", "team")),
+    ("team with trailing space", "team", lambda: v.team("returns ", "team")),
+    ("65-char team", "team", lambda: v.team("t" * 65, "team")),
+    ("team with semicolon", "team", lambda: v.team("a;b", "team")),
+    ("team with newline", "team", lambda: v.team("a\nb", "team")),
     ("not a uuid", "contact_id", lambda: v.uuid_text("c-1", "contact_id")),
     ("uuid with braces", "offer_id", lambda: v.uuid_text("{" + "0" * 8 + "}", "offer_id")),
 ]
@@ -79,6 +84,11 @@ class TestAcceptedValues:
         assert v.disposition("order-status") == "order-status"
         assert v.away_reason("") == ""
         assert v.away_reason("lunch") == "lunch"
+        assert v.team("", "team") == ""
+        assert v.team("Returns West", "team") == "Returns West"
+        assert v.team("tier-2@site_1", "team") == "tier-2@site_1"
+        assert v.team("t" * 64, "team") == "t" * 64
+        assert v.team("a", "team") == "a"
 
     def test_limits_are_inclusive(self) -> None:
         """Values exactly at each limit are accepted."""

@@ -58,6 +58,7 @@ FLAGS = field_flags(
         "interval": "--interval",
         "channels": "--channel",
         "time_zone": "--time-zone",
+        "team": "--team",
     }
 )
 
@@ -79,6 +80,15 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "default every channel",
     )
     parser.add_argument("--by-skill", action="store_true", help="split rows by required skill")
+    parser.add_argument(
+        "--by-team",
+        action="store_true",
+        help="split contacts, dispositions and feedback by team, and show agents' teams",
+    )
+    parser.add_argument(
+        "--team",
+        help="only this team's contacts, agents, dispositions and feedback (as given at sign-in)",
+    )
     parser.add_argument(
         "--time-zone",
         metavar="ZONE",
@@ -109,8 +119,11 @@ def report_zone(name: str) -> ZoneInfo:
         return UTC_ZONE
 
 
-def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Table:
+def contact_table(
+    response: pb.GetContactReportResponse, by_skill: bool, by_team: bool = False
+) -> Table:
     header = ["interval", "channel"] + (["skill"] if by_skill else [])
+    header += ["team"] if by_team else []
     header += [
         "offered",
         "answered",
@@ -136,6 +149,8 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
         row: list[Any] = [when(r.interval_start).astimezone(zone), channel_name(r.channel)]
         if by_skill:
             row.append(r.skill or "-")
+        if by_team:
+            row.append(r.team or "-")
         row += [
             r.offered,
             r.answered,
@@ -159,9 +174,11 @@ def contact_table(response: pb.GetContactReportResponse, by_skill: bool) -> Tabl
     return header, rows
 
 
-def agent_table(response: pb.GetAgentReportResponse, zone: ZoneInfo = UTC_ZONE) -> Table:
-    header = [
-        "agent",
+def agent_table(
+    response: pb.GetAgentReportResponse, zone: ZoneInfo = UTC_ZONE, by_team: bool = False
+) -> Table:
+    header = ["agent"] + (["team"] if by_team else [])
+    header += [
         "handled",
         "completed",
         "aht_s",
@@ -191,9 +208,9 @@ def agent_table(response: pb.GetAgentReportResponse, zone: ZoneInfo = UTC_ZONE) 
             if not sessions or not sessions[-1].HasField("signed_out_at")
             else when(sessions[-1].signed_out_at).astimezone(zone)
         )
-        rows.append(
+        row: list[Any] = [a.agent_id] + ([a.team or "-"] if by_team else [])
+        row.extend(
             [
-                a.agent_id,
                 a.contacts_handled,
                 a.contacts_completed,
                 optional(a, "aht_seconds"),
@@ -210,14 +227,17 @@ def agent_table(response: pb.GetAgentReportResponse, zone: ZoneInfo = UTC_ZONE) 
                 optional(a, "mean_rating"),
             ]
         )
+        rows.append(row)
     return header, rows
 
 
-def disposition_table(response: pb.GetDispositionReportResponse) -> Table:
-    header = ["channel", "disposition", "contacts", "aht_s", "ratings", "mean_rating"]
-    rows = [
-        [
-            channel_name(d.channel),
+def disposition_table(response: pb.GetDispositionReportResponse, by_team: bool = False) -> Table:
+    header = ["channel"] + (["team"] if by_team else [])
+    header += ["disposition", "contacts", "aht_s", "ratings", "mean_rating"]
+    rows: list[list[Any]] = [
+        [channel_name(d.channel)]
+        + ([d.team or "-"] if by_team else [])
+        + [
             d.disposition or "-",
             d.contacts,
             optional(d, "aht_seconds"),
@@ -229,10 +249,12 @@ def disposition_table(response: pb.GetDispositionReportResponse) -> Table:
     return header, rows
 
 
-def feedback_table(response: pb.GetDispositionReportResponse) -> Table:
-    header = ["channel", "agent", "ratings", "mean_rating"]
-    rows = [
-        [channel_name(f.channel), f.agent_id or "(all)", f.ratings, f.mean_rating]
+def feedback_table(response: pb.GetDispositionReportResponse, by_team: bool = False) -> Table:
+    header = ["channel"] + (["team"] if by_team else []) + ["agent", "ratings", "mean_rating"]
+    rows: list[list[Any]] = [
+        [channel_name(f.channel)]
+        + ([f.team or "-"] if by_team else [])
+        + [f.agent_id or "(all)", f.ratings, f.mean_rating]
         for f in response.feedback
     ]
     return header, rows
@@ -244,14 +266,15 @@ async def unsplit_report(
     request: pb.GetContactReportRequest,
     response: pb.GetContactReportResponse,
 ) -> pb.GetContactReportResponse:
-    """The report the chart draws: `response`, unless it is split by skill, where a
-    contact requiring two skills is in two rows; then the same report unsplit, asked
-    like every other call (a failure is a RouterError, one line)."""
-    if not request.by_skill:
+    """The report the chart draws: `response`, unless it is split by skill (where a
+    contact requiring two skills is in two rows) or by team; then the same report
+    unsplit, asked like every other call (a failure is a RouterError, one line)."""
+    if not request.by_skill and not request.by_team:
         return response
     unsplit = pb.GetContactReportRequest()
     unsplit.CopyFrom(request)
     unsplit.by_skill = False
+    unsplit.by_team = False
     return await router.call(stub.GetContactReport, unsplit, flag_of=FLAGS)
 
 
@@ -286,19 +309,27 @@ async def run_report(args: argparse.Namespace) -> int:
             channels=[CHANNELS[c] for c in args.channel],
             by_skill=args.by_skill,
             time_zone=zone.key,
+            by_team=args.by_team,
+            team=args.team or "",
         )
         contacts = await router.call(stub.GetContactReport, request, flag_of=FLAGS)
-        tables = {"contacts": contact_table(contacts, args.by_skill)}
+        teams = args.by_team or bool(args.team)
+        tables = {"contacts": contact_table(contacts, args.by_skill, teams)}
         if args.chart is not None:
             charted = await unsplit_report(router, stub, request, contacts)
         if "agents" in sections:
-            asked = pb.GetAgentReportRequest(start=stamp(start), end=stamp(end))
-            tables["agents"] = agent_table(await router.call(stub.GetAgentReport, asked), zone)
+            asked = pb.GetAgentReportRequest(
+                start=stamp(start), end=stamp(end), team=args.team or ""
+            )
+            agents = await router.call(stub.GetAgentReport, asked, flag_of=FLAGS)
+            tables["agents"] = agent_table(agents, zone, teams)
         if "dispositions" in sections or "feedback" in sections:
-            asked_too = pb.GetDispositionReportRequest(start=stamp(start), end=stamp(end))
+            asked_too = pb.GetDispositionReportRequest(
+                start=stamp(start), end=stamp(end), by_team=args.by_team, team=args.team or ""
+            )
             dispositions = await router.call(stub.GetDispositionReport, asked_too)
-            tables["dispositions"] = disposition_table(dispositions)
-            tables["feedback"] = feedback_table(dispositions)
+            tables["dispositions"] = disposition_table(dispositions, teams)
+            tables["feedback"] = feedback_table(dispositions, teams)
     if args.format == "csv":
         sys.stdout.write(render_csv(tables[sections[0]]))
     elif args.format == "json":

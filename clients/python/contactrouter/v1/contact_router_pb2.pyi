@@ -930,10 +930,16 @@ class SignInRequest(_message.Message):
     CAPACITIES_FIELD_NUMBER: _builtins.int
     INITIAL_STATUS_FIELD_NUMBER: _builtins.int
     SKILL_LEVELS_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """Required, 1 to 128 characters of [A-Za-z0-9:_.@-]."""
     initial_status: Global___AgentStatus.ValueType
     """READY or AWAY; unset means READY."""
+    team: _builtins.str
+    """The agent's team, recorded with this sign-in for reports by team: 1 to 64
+    letters, digits, spaces and :_.@- (not starting or ending with a space).
+    Empty: no team.
+    """
     @_builtins.property
     def skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Skills the agent holds, at most 64, each 1 to 64 characters of [a-z0-9:_.-]."""
@@ -958,10 +964,11 @@ class SignInRequest(_message.Message):
         capacities: _abc.Iterable[Global___ChannelCapacity] | None = ...,
         initial_status: Global___AgentStatus.ValueType = ...,
         skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacities", b"capacities", "initial_status", b"initial_status", "skill_levels", b"skill_levels", "skills", b"skills"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacities", b"capacities", "initial_status", b"initial_status", "skill_levels", b"skill_levels", "skills", b"skills", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1005,6 +1012,7 @@ class Agent(_message.Message):
     CONNECTED_FIELD_NUMBER: _builtins.int
     CONTACT_IDS_FIELD_NUMBER: _builtins.int
     SIGNED_IN_AT_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """The agent's identifier."""
     status: Global___AgentStatus.ValueType
@@ -1013,6 +1021,8 @@ class Agent(_message.Message):
     """Why the agent is AWAY ("break", "missed", ...); empty otherwise."""
     connected: _builtins.bool
     """True while the agent holds an open StreamOffers call."""
+    team: _builtins.str
+    """The team given at sign-in; empty for none."""
     @_builtins.property
     def skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Skills held."""
@@ -1040,10 +1050,11 @@ class Agent(_message.Message):
         connected: _builtins.bool = ...,
         contact_ids: _abc.Iterable[_builtins.str] | None = ...,
         signed_in_at: _timestamp_pb2.Timestamp | None = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "away_reason", b"away_reason", "capacities", b"capacities", "connected", b"connected", "contact_ids", b"contact_ids", "signed_in_at", b"signed_in_at", "skills", b"skills", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "away_reason", b"away_reason", "capacities", b"capacities", "connected", b"connected", "contact_ids", b"contact_ids", "signed_in_at", b"signed_in_at", "skills", b"skills", "status", b"status", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2156,6 +2167,8 @@ class GetContactReportRequest(_message.Message):
     CHANNELS_FIELD_NUMBER: _builtins.int
     BY_SKILL_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    BY_TEAM_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     interval: Global___IntervalLength.ValueType
     """Interval length. Required."""
     by_skill: _builtins.bool
@@ -2165,6 +2178,15 @@ class GetContactReportRequest(_message.Message):
     time_zone: _builtins.str
     """The IANA time zone of the intervals ("Europe/Paris"); empty means the
     center's (ROUTER_TIME_ZONE). An unknown zone is INVALID_ARGUMENT.
+    """
+    by_team: _builtins.bool
+    """Also split each row by team: the team of the contact's agent when it handled
+    the contact (its sign-in in effect then); contacts nobody answered are under
+    team "".
+    """
+    team: _builtins.str
+    """Only contacts handled by this team's agents; empty means every contact. A
+    team no agent ever signed in with is INVALID_ARGUMENT.
     """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
@@ -2187,10 +2209,12 @@ class GetContactReportRequest(_message.Message):
         channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
         by_skill: _builtins.bool = ...,
         time_zone: _builtins.str = ...,
+        by_team: _builtins.bool = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_skill", b"by_skill", "channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_skill", b"by_skill", "by_team", b"by_team", "channels", b"channels", "end", b"end", "interval", b"interval", "start", b"start", "team", b"team", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2225,6 +2249,7 @@ class ContactReportRow(_message.Message):
     TRANSFERS_FIELD_NUMBER: _builtins.int
     RETURNING_ANSWERED_FIELD_NUMBER: _builtins.int
     RETURNING_TO_PREVIOUS_AGENT_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     skill: _builtins.str
@@ -2273,6 +2298,10 @@ class ContactReportRow(_message.Message):
     """Of those, first answered by the agent who completed that customer's
     previous contact.
     """
+    team: _builtins.str
+    """The team ("" unless by_team or a team filter, and for contacts nobody
+    answered).
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -2301,10 +2330,11 @@ class ContactReportRow(_message.Message):
         transfers: _builtins.int = ...,
         returning_answered: _builtins.int = ...,
         returning_to_previous_agent: _builtins.int = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "returning_answered", b"returning_answered", "returning_to_previous_agent", b"returning_to_previous_agent", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "returning_answered", b"returning_answered", "returning_to_previous_agent", b"returning_to_previous_agent", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "team", b"team", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
     _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
@@ -2400,6 +2430,11 @@ class GetAgentReportRequest(_message.Message):
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
     AGENT_IDS_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    team: _builtins.str
+    """Only agents whose latest sign-in before the range's end gave this team; empty
+    means every agent. A team no agent ever signed in with is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
         """Start of the range, inclusive. Required."""
@@ -2418,10 +2453,11 @@ class GetAgentReportRequest(_message.Message):
         start: _timestamp_pb2.Timestamp | None = ...,
         end: _timestamp_pb2.Timestamp | None = ...,
         agent_ids: _abc.Iterable[_builtins.str] | None = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_ids", b"agent_ids", "end", b"end", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_ids", b"agent_ids", "end", b"end", "start", b"start", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2508,6 +2544,7 @@ class AgentReportRow(_message.Message):
     SESSIONS_FIELD_NUMBER: _builtins.int
     RATINGS_FIELD_NUMBER: _builtins.int
     MEAN_RATING_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     """The agent."""
     contacts_handled: _builtins.int
@@ -2536,6 +2573,8 @@ class AgentReportRow(_message.Message):
     """Customer ratings of contacts the agent answered (queued in the range)."""
     mean_rating: _builtins.float
     """Their mean, 1 to 5; unset without ratings."""
+    team: _builtins.str
+    """The team of the agent's latest sign-in before the range's end; "" for none."""
     @_builtins.property
     def status_times(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusTime]:
         """Time per status (and away reason)."""
@@ -2562,10 +2601,11 @@ class AgentReportRow(_message.Message):
         sessions: _abc.Iterable[Global___AgentSession] | None = ...,
         ratings: _builtins.int = ...,
         mean_rating: _builtins.float | None = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_rating", b"_mean_rating", "_occupancy", b"_occupancy", "_utilization", b"_utilization", "aht_seconds", b"aht_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_rating", b"mean_rating", "occupancy", b"occupancy", "utilization", b"utilization"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_rating", b"_mean_rating", "_occupancy", b"_occupancy", "_utilization", b"_utilization", "acw_seconds", b"acw_seconds", "agent_id", b"agent_id", "aht_seconds", b"aht_seconds", "contacts_completed", b"contacts_completed", "contacts_handled", b"contacts_handled", "handling_seconds", b"handling_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_rating", b"mean_rating", "occupancy", b"occupancy", "ratings", b"ratings", "ready_seconds", b"ready_seconds", "sessions", b"sessions", "signed_in_seconds", b"signed_in_seconds", "status_times", b"status_times", "utilization", b"utilization"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_rating", b"_mean_rating", "_occupancy", b"_occupancy", "_utilization", b"_utilization", "acw_seconds", b"acw_seconds", "agent_id", b"agent_id", "aht_seconds", b"aht_seconds", "contacts_completed", b"contacts_completed", "contacts_handled", b"contacts_handled", "handling_seconds", b"handling_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_rating", b"mean_rating", "occupancy", b"occupancy", "ratings", b"ratings", "ready_seconds", b"ready_seconds", "sessions", b"sessions", "signed_in_seconds", b"signed_in_seconds", "status_times", b"status_times", "team", b"team", "utilization", b"utilization"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
     _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
@@ -2632,6 +2672,14 @@ class GetDispositionReportRequest(_message.Message):
 
     START_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
+    BY_TEAM_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    by_team: _builtins.bool
+    """Also split dispositions and feedback by team (of the contact's agent)."""
+    team: _builtins.str
+    """Only contacts handled by this team's agents; empty means every contact. A
+    team no agent ever signed in with is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def start(self) -> _timestamp_pb2.Timestamp:
         """Start of the range (by queue time), inclusive. Required."""
@@ -2645,10 +2693,12 @@ class GetDispositionReportRequest(_message.Message):
         *,
         start: _timestamp_pb2.Timestamp | None = ...,
         end: _timestamp_pb2.Timestamp | None = ...,
+        by_team: _builtins.bool = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_team", b"by_team", "end", b"end", "start", b"start", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2666,6 +2716,7 @@ class DispositionRow(_message.Message):
     AHT_SECONDS_FIELD_NUMBER: _builtins.int
     RATINGS_FIELD_NUMBER: _builtins.int
     MEAN_RATING_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     disposition: _builtins.str
@@ -2678,6 +2729,8 @@ class DispositionRow(_message.Message):
     """Customer ratings among them."""
     mean_rating: _builtins.float
     """Their mean rating; unset without ratings."""
+    team: _builtins.str
+    """The team ("" unless by_team or a team filter)."""
     def __init__(
         self,
         *,
@@ -2687,10 +2740,11 @@ class DispositionRow(_message.Message):
         aht_seconds: _builtins.float | None = ...,
         ratings: _builtins.int = ...,
         mean_rating: _builtins.float | None = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_rating", b"_mean_rating", "aht_seconds", b"aht_seconds", "mean_rating", b"mean_rating"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_rating", b"_mean_rating", "aht_seconds", b"aht_seconds", "channel", b"channel", "contacts", b"contacts", "disposition", b"disposition", "mean_rating", b"mean_rating", "ratings", b"ratings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_mean_rating", b"_mean_rating", "aht_seconds", b"aht_seconds", "channel", b"channel", "contacts", b"contacts", "disposition", b"disposition", "mean_rating", b"mean_rating", "ratings", b"ratings", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
     _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
@@ -2713,6 +2767,7 @@ class FeedbackRow(_message.Message):
     AGENT_ID_FIELD_NUMBER: _builtins.int
     RATINGS_FIELD_NUMBER: _builtins.int
     MEAN_RATING_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     agent_id: _builtins.str
@@ -2721,6 +2776,10 @@ class FeedbackRow(_message.Message):
     """How many ratings."""
     mean_rating: _builtins.float
     """Their mean, 1 to 5."""
+    team: _builtins.str
+    """The team ("" unless by_team or a team filter); with agent_id "", the
+    channel's (and team's) total.
+    """
     def __init__(
         self,
         *,
@@ -2728,10 +2787,11 @@ class FeedbackRow(_message.Message):
         agent_id: _builtins.str = ...,
         ratings: _builtins.int = ...,
         mean_rating: _builtins.float = ...,
+        team: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "mean_rating", b"mean_rating", "ratings", b"ratings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "mean_rating", b"mean_rating", "ratings", b"ratings", "team", b"team"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2751,7 +2811,9 @@ class GetDispositionReportResponse(_message.Message):
 
     @_builtins.property
     def feedback(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeedbackRow]:
-        """Per channel (agent_id "") and per channel and agent."""
+        """Per channel (agent_id "") and per channel and agent; with by_team, per
+        channel and team, and per channel, team and agent.
+        """
 
     def __init__(
         self,
