@@ -213,7 +213,22 @@ class LiveCollector(Collector):
             "limit), over the last 15 minutes.",
             labels=["channel"],
         )
+        # The lines the level is held to, as configured: a dashboard draws these rather
+        # than constants of its own.
+        goal = GaugeMetricFamily(
+            "contactrouter_service_level_goal_ratio",
+            "The channel's service-level goal as configured (ROUTER_<CHANNEL>_SERVICE_LEVEL_GOAL).",
+            labels=["channel"],
+        )
+        alarm = GaugeMetricFamily(
+            "contactrouter_service_level_alarm_ratio",
+            "The channel's alarm line as configured (ROUTER_<CHANNEL>_SERVICE_LEVEL_ALARM): "
+            "a rolling service level below it is an alarm.",
+            labels=["channel"],
+        )
         for channel in Channel:
+            goal.add_metric([channel.value], rolling.policy.of(channel).service_level_goal)
+            alarm.add_metric([channel.value], rolling.policy.of(channel).service_level_alarm)
             waiting.add_metric([channel.value], snapshot.waiting[channel])
             offered.add_metric([channel.value], snapshot.offered[channel])
             oldest.add_metric([channel.value], snapshot.oldest_wait[channel])
@@ -237,7 +252,8 @@ class LiveCollector(Collector):
             "Offer streams open now (agents present on this router).",
         )
         open_streams.add_metric([], streams)
-        yield from (waiting, offered, oldest, unserved, level, agents, pending, open_streams)
+        yield from (waiting, offered, oldest, unserved, level, goal, alarm, agents, pending)
+        yield open_streams
 
 
 class WatchCollector(Collector):

@@ -150,8 +150,20 @@ def plot(series: Series, output: Path, agents: int, duration: float) -> None:
     for channel in CHANNELS:
         ratio = series.values("contactrouter_service_level_ratio", channel=channel)
         level.plot(t, [v * 100 for v in ratio], label=channel, color=CHANNEL_COLORS[channel])
-    level.axhline(80, color="tab:green", linestyle="--", linewidth=1.2, label="80% target")
-    level.axhline(70, color="tab:red", linestyle="--", linewidth=1.2, label="70% alarm")
+    # The lines as the router reports them (per channel, as configured), once per level.
+    for metric, color, style, word in (
+        ("contactrouter_service_level_goal_ratio", "tab:green", "--", "goal"),
+        ("contactrouter_service_level_alarm_ratio", "tab:red", ":", "alarm"),
+    ):
+        lines: dict[float, list[str]] = {}
+        for channel in CHANNELS:
+            values = [v for v in series.values(metric, channel=channel) if not math.isnan(v)]
+            if values:
+                lines.setdefault(values[-1], []).append(channel)
+        for value, names in sorted(lines.items()):
+            which = "" if len(names) == len(CHANNELS) else f" ({', '.join(names)})"
+            label = f"{word} {value:.0%}{which}"
+            level.axhline(value * 100, color=color, linestyle=style, linewidth=1.2, label=label)
     level.set_ylim(0, 105)
     _style(level, "Service level (rolling 15 min)", "% answered within target", "lower left")
 

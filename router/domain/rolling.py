@@ -23,6 +23,11 @@ class RollingServiceLevel:
         self._outcomes: dict[Channel, deque[tuple[datetime, bool]]] = {c: deque() for c in Channel}
         self._within: dict[Channel, int] = dict.fromkeys(Channel, 0)
 
+    @property
+    def policy(self) -> RoutingPolicy:
+        """The policy whose thresholds (and goals) the level is read against."""
+        return self._policy
+
     def answered(self, channel: Channel, at: datetime, wait: float) -> None:
         self._add(channel, at, within=wait <= self._policy.of(channel).answer_target)
 

@@ -86,14 +86,42 @@ def test_panels_fit_the_grid_and_have_unique_ids(dashboard: dict[str, Any]) -> N
         assert grid["x"] + grid["w"] <= 24, panel["title"]
 
 
-def test_service_level_panel_marks_target_and_alarm(dashboard: dict[str, Any]) -> None:
+def test_service_level_panel_draws_the_configured_goal_and_alarm(
+    dashboard: dict[str, Any],
+) -> None:
+    """Each channel's goal and alarm line come from the router (as configured per
+    channel), not from fixed 80% and 70% thresholds of the dashboard's own."""
     (panel,) = [
         p
         for p in panels(dashboard)
         if any("contactrouter_service_level_ratio" in t["expr"] for t in p.get("targets", []))
     ]
+    expressions = " ".join(t["expr"] for t in panel["targets"])
+    assert "contactrouter_service_level_goal_ratio" in expressions
+    assert "contactrouter_service_level_alarm_ratio" in expressions
     defaults = panel["fieldConfig"]["defaults"]
-    steps = {step["value"] for step in defaults["thresholds"]["steps"]}
-    assert {0.7, 0.8} <= steps
-    assert defaults["custom"]["thresholdsStyle"]["mode"] in ("line", "dashed")
+    assert {step["value"] for step in defaults["thresholds"]["steps"]} == {None}
     assert defaults["unit"] == "percentunit"
+
+
+def test_the_goal_and_alarm_gauges_are_the_configured_ones() -> None:
+    """A center holding phone to 90% (alarm below 75%) exports those lines."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    channels = dict(RoutingPolicy().channels)
+    channels[Channel.PHONE] = replace(
+        channels[Channel.PHONE], service_level_goal=0.9, service_level_alarm=0.75
+    )
+    policy = RoutingPolicy(channels=MappingProxyType(channels))
+    now = datetime.now(UTC)
+    rolling = RollingServiceLevel(policy)
+    snapshot = Router(policy).snapshot(now)
+    collected = {
+        (family.name, sample.labels.get("channel")): sample.value
+        for family in LiveCollector(lambda: (snapshot, rolling, now, 0, 0)).collect()
+        for sample in family.samples
+    }
+    assert collected[("contactrouter_service_level_goal_ratio", "phone")] == 0.9
+    assert collected[("contactrouter_service_level_alarm_ratio", "phone")] == 0.75
+    assert collected[("contactrouter_service_level_goal_ratio", "chat")] == 0.8
