@@ -137,26 +137,28 @@ def _month_queries() -> list[tuple[str, str, tuple[object, ...]]]:
     now = MONTH_END + timedelta(days=1)
     hour = Interval.HOUR.fixed_length
     fifteen = Interval.MINUTES_15.fixed_length
+    tail = (True, "UTC", False, None)  # with detail, in UTC, not by team, every team
     return [
         ("contacts per hour and channel", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, hour, None, *thresholds, 5.0, False, True, "UTC")),
+         (MONTH_START, MONTH_END, hour, None, *thresholds, 5.0, False, *tail)),
         ("contacts per 15 min, channel and skill", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, fifteen, None, *thresholds, 5.0, True, True, "UTC")),
+         (MONTH_START, MONTH_END, fifteen, None, *thresholds, 5.0, True, *tail)),
         ("contacts per month", QUERIES["report_contacts"],
-         (MONTH_START, MONTH_END, hour, "month", *thresholds, 5.0, False, True, "UTC")),
+         (MONTH_START, MONTH_END, hour, "month", *thresholds, 5.0, False, *tail)),
         ("agents: time, occupancy, handling", QUERIES["report_agents"],
          (MONTH_START, MONTH_END, now)),
         ("agents: time by status", QUERIES["report_agent_status"],
          (MONTH_START, MONTH_END, now)),
         ("agents: sessions (attendance)", QUERIES["report_agent_sessions"],
          (MONTH_START, MONTH_END)),
-        ("dispositions", QUERIES["report_dispositions"], (MONTH_START, MONTH_END)),
-        ("feedback by channel and agent", QUERIES["report_feedback"], (MONTH_START, MONTH_END)),
+        ("dispositions", QUERIES["report_dispositions"], (MONTH_START, MONTH_END, False, None)),
+        ("feedback by channel and agent", QUERIES["report_feedback"],
+         (MONTH_START, MONTH_END, False, None)),
         ("view interval_service_level, one month", "SELECT * FROM interval_service_level "
          "WHERE interval_start >= $1 AND interval_start < $2", (MONTH_START, MONTH_END)),
         ("one day, per 15 min (a supervisor's today)", QUERIES["report_contacts"],
          (MONTH_START + timedelta(days=17), MONTH_START + timedelta(days=18), fifteen, None,
-          *thresholds, 5.0, False, True, "UTC")),
+          *thresholds, 5.0, False, *tail)),
     ]  # fmt: skip
 
 

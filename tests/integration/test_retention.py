@@ -96,6 +96,8 @@ async def report(db: asyncpg.Connection, start: datetime, end: datetime) -> list
         False,
         True,
         "UTC",
+        False,
+        None,
     )
     leave_out = {"returning_answered", "returning_to_previous_agent"}
     return [{k: v for k, v in dict(r).items() if k not in leave_out} for r in rows]
