@@ -14,6 +14,7 @@ The proto's header comment documents the same for clients; keep the two in step.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -150,17 +151,27 @@ def rpc(
     """Bind ids for logging, answer a refusal with its status and details (anything
     else with INTERNAL), and tell the servicer's `observe_rpc` how each call went."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     async def handler(self: S, request: Req, context: grpc.aio.ServicerContext[Any, Any]) -> Resp:
         started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        with structlog.contextvars.bound_contextvars(rpc=method.__name__, **ids_of(request)):
+
+        def observe(code: grpc.StatusCode) -> None:
+            self.observe_rpc(name, code.name, time.perf_counter() - started)
+
+        with structlog.contextvars.bound_contextvars(rpc=name, **ids_of(request)):
             try:
-                return await method(self, request, context)
+                response = await method(self, request, context)
+            except asyncio.CancelledError:
+                observe(grpc.StatusCode.CANCELLED)
+                raise
             except Exception as error:
-                code = status_of(error)
+                # Observed before the status goes out: context.abort sends it at once,
+                # and whoever reads the metrics after seeing it must find this call.
+                observe(status_of(error))
                 await fail(context, error)
-            finally:
-                self.observe_rpc(method.__name__, code.name, time.perf_counter() - started)
+            observe(grpc.StatusCode.OK)
+            return response
 
     return handler
