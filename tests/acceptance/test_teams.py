@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 import pytest
+from contactrouter.client import AgentDesk, Reports
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -51,6 +52,18 @@ class TestSignIn:
         )
         assert [r["team"] for r in rows] == ["Returns West", "tier-2"]
         assert await db.fetchval("SELECT team FROM agents WHERE id = 'alice'") == "tier-2"
+
+    async def test_the_python_client_signs_in_with_a_team(self, channel: grpc.aio.Channel) -> None:
+        desk = AgentDesk(channel, "carol")
+        agent = await desk.sign_in(team="Returns West")
+        assert agent.team == "Returns West"
+        status = await Reports(channel).service_level(
+            datetime.now(UTC) - timedelta(days=1),
+            datetime.now(UTC),
+            pb.INTERVAL_LENGTH_DAY,
+            time_zone="Asia/Kolkata",
+        )
+        assert status.time_zone == "Asia/Kolkata"
 
     @pytest.mark.parametrize(
         "team", [" leading", "trailing ", "x" * 65, "semi;colon", "tab\tbed", "ünïcode"]

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from contactrouter.v1 import contact_router_pb2 as pb
 
 from contact_router_tools.proto_values import channel_name, optional, when
-from router.domain.time_zones import time_zone
-from router.reporting.intervals import UTC_ZONE, Interval, interval_starts, next_start
+from contact_router_tools.ranges import router_zone
+from router.reporting.intervals import Interval, interval_starts, next_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,10 +56,7 @@ def service_level_series(
 
 def chart_zone(response: pb.GetContactReportResponse) -> ZoneInfo:
     """The zone the report's intervals are in (UTC for a router that names none)."""
-    try:
-        return time_zone(response.time_zone or "UTC")
-    except ValueError:  # a zone the router knows and this machine does not
-        return UTC_ZONE
+    return router_zone(response.time_zone)
 
 
 def _lines(goals: Sequence[pb.ServiceLevelGoal], attribute: str) -> list[tuple[float, str, str]]:

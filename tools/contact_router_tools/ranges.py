@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from router.domain.time_zones import time_zone
 from router.reporting.intervals import (
     UTC_ZONE,
     Interval,
@@ -18,6 +19,15 @@ NAMES = (
     "today, yesterday, this-month, last-month, this-year, last-year, YYYY-MM-DD, YYYY-MM "
     "or YYYY (days from local midnight in the report's time zone)"
 )
+
+
+def router_zone(name: str) -> ZoneInfo:
+    """The time zone a router's response names; UTC for a router that names none, or a
+    zone this machine's tz database lacks."""
+    try:
+        return time_zone(name or "UTC")
+    except ValueError:
+        return UTC_ZONE
 
 
 def named_range(name: str, now: datetime, zone: ZoneInfo = UTC_ZONE) -> tuple[datetime, datetime]:

@@ -32,7 +32,7 @@ from contact_router_tools.proto_values import (
     stamp,
     when,
 )
-from contact_router_tools.ranges import NAMES, named_range
+from contact_router_tools.ranges import NAMES, named_range, router_zone
 from contact_router_tools.tables import (
     Table,
     for_people,
@@ -111,14 +111,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     add_router_arguments(parser)
 
 
-def report_zone(name: str) -> ZoneInfo:
-    """The zone a report's response names; UTC for a router that names none."""
-    try:
-        return time_zone(name or "UTC")
-    except ValueError:  # a zone the router knows and this machine does not
-        return UTC_ZONE
-
-
 def contact_table(
     response: pb.GetContactReportResponse, by_skill: bool, by_team: bool = False
 ) -> Table:
@@ -143,7 +135,7 @@ def contact_table(
         "to_previous_agent",
         "previous_agent_share",
     ]
-    zone = report_zone(response.time_zone)
+    zone = router_zone(response.time_zone)
     rows = []
     for r in response.rows:
         row: list[Any] = [when(r.interval_start).astimezone(zone), channel_name(r.channel)]
@@ -297,7 +289,7 @@ async def run_report(args: argparse.Namespace) -> int:
         zone = given_zone
         if zone is None:
             status = await router.call(stub.GetQueueStatus, pb.GetQueueStatusRequest())
-            zone = report_zone(status.time_zone)
+            zone = router_zone(status.time_zone)
         try:
             start, end = named_range(args.range, datetime.now(UTC), zone)
         except ValueError as error:

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
@@ -26,7 +27,7 @@ from contact_router_tools.connection import (
     field_flags,
 )
 from contact_router_tools.proto_values import CHANNELS, INTERVALS, optional, stamp, when
-from contact_router_tools.ranges import named_range
+from contact_router_tools.ranges import named_range, router_zone
 from contact_router_tools.tables import (
     Table,
     for_people,
@@ -36,6 +37,7 @@ from contact_router_tools.tables import (
     render_table,
 )
 from router.errors import ConfigError
+from router.reporting.intervals import UTC_ZONE
 
 RATIOS = frozenset(("service_level", "occupancy", "p_wait", "abandon"))
 # The request's fields and the flags that set them, to name a refused field.
@@ -153,8 +155,11 @@ def read_forecast(path: Path) -> list[pb.ForecastInterval]:
     return forecast
 
 
-def staffing_request(args: argparse.Namespace, now: datetime) -> pb.GetStaffingRequest:
-    """The request the flags describe; unset flags leave the router's defaults."""
+def staffing_request(
+    args: argparse.Namespace, now: datetime, zone: ZoneInfo = UTC_ZONE
+) -> pb.GetStaffingRequest:
+    """The request the flags describe; unset flags leave the router's defaults. A named
+    --history range's days begin at midnight in `zone` (the router's)."""
     request = pb.GetStaffingRequest(
         channel=CHANNELS[args.channel],
         interval=INTERVALS[args.interval],
@@ -172,7 +177,7 @@ def staffing_request(args: argparse.Namespace, now: datetime) -> pb.GetStaffingR
         request.forecast.extend(read_forecast(args.forecast))
     else:
         try:
-            start, end = named_range(args.history, now)
+            start, end = named_range(args.history, now, zone)
         except ValueError as error:
             raise ConfigError(f"--history: {error}") from None
         request.history_start.CopyFrom(stamp(start))
@@ -225,10 +230,15 @@ def _agents(count: int) -> str:
 
 
 async def run_staffing(args: argparse.Namespace) -> int:
+    # A malformed --history or --forecast is refused before the router is reached.
     request = staffing_request(args, datetime.now(UTC))
     router = RouterConnection.from_args(args)
     async with router.channel() as channel:
         stub = pb_grpc.ReportingServiceStub(channel)
+        if args.forecast is None:
+            # The history's days are the center's: ask the router its time zone.
+            status = await router.call(stub.GetQueueStatus, pb.GetQueueStatusRequest())
+            request = staffing_request(args, datetime.now(UTC), router_zone(status.time_zone))
         response = await router.call(stub.GetStaffing, request, flag_of=flags_of(args))
     table = staffing_table(response, request.with_abandonment)
     if args.format == "csv":

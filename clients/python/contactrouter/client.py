@@ -261,10 +261,13 @@ class AgentDesk:
         skills: Iterable[str] = (),
         capacities: Mapping[pb.Channel.ValueType, int] | None = None,
         initial_status: pb.AgentStatus.ValueType | None = None,
+        team: str = "",
     ) -> pb.Agent:
-        """Sign in (or update skills and capacities); unset capacities take the defaults."""
+        """Sign in (or update skills, capacities and team); unset capacities take the
+        defaults. `team` is recorded with the sign-in for reports by team ("" for none)."""
         request = pb.SignInRequest(
             agent_id=self.agent_id,
+            team=team,
             skills=list(skills),
             capacities=[
                 pb.ChannelCapacity(channel=channel, capacity=capacity)
@@ -367,10 +370,14 @@ class Reports:
         end: datetime,
         interval: pb.IntervalLength.ValueType,
         channels: Iterable[pb.Channel.ValueType] = (),
+        time_zone: str = "",
     ) -> pb.GetServiceLevelResponse:
         """Service level per channel and interval for contacts queued in [start, end)
-        (timezone-aware datetimes)."""
-        request = pb.GetServiceLevelRequest(interval=interval, channels=list(channels))
+        (timezone-aware datetimes); days, months and years begin at local midnight in
+        `time_zone` (an IANA name; "" for the center's, ROUTER_TIME_ZONE)."""
+        request = pb.GetServiceLevelRequest(
+            interval=interval, channels=list(channels), time_zone=time_zone
+        )
         request.start.FromDatetime(start)
         request.end.FromDatetime(end)
         return await self._stub.GetServiceLevel(request)
