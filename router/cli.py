@@ -1,5 +1,6 @@
 """The `contact-router` command: `serve` and `token` here; `simulate`, `report`,
-`staffing` and `erase` come from the contact-router-tools package when it is installed."""
+`staffing`, `forecast`, `watch` and `erase` come from the contact-router-tools package
+when it is installed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from router.config import Settings
 from router.errors import ConfigError, RouterError, StartupError
 from router.settings import VARIABLES, Kind, Variable
 
-TOOLS = ("simulate", "report", "staffing", "watch", "erase")
+TOOLS = ("simulate", "report", "staffing", "forecast", "watch", "erase")
 """The tools' commands, named here to say how to install them when they are missing."""
 TOOLS_HINT = (
     "is part of contact-router-tools, which is not installed: "

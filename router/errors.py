@@ -6,6 +6,7 @@
     |   +-- InvalidArgument        a field is missing or malformed (`field` names it)
     |   +-- NotFound               no such contact, agent or offer (or no longer active)
     |   +-- WrongState             the request does not fit the current state
+    |   |   +-- NotEnoughHistory   too little recorded history to forecast from
     |   +-- LimitReached           a configured limit is reached; come back later
     |       +-- QueueFull          the channel's queue holds its maximum of contacts
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
@@ -90,6 +91,13 @@ class WrongState(DomainError):
     """The request does not fit the current state."""
 
     reason = "WRONG_STATE"
+
+
+class NotEnoughHistory(WrongState):
+    """A forecast asked of a history shorter than its seasonality needs (FAILED_PRECONDITION;
+    the metadata give the days needed and recorded)."""
+
+    reason = "NOT_ENOUGH_HISTORY"
 
 
 class LimitReached(DomainError):

@@ -32,10 +32,11 @@ from router.api.watch import QueueFeed, queue_feed, watch_queue
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
 from router.domain.time_zones import is_time_zone
 from router.live_feed import FeedSettings
-from router.reporting import plan
+from router.reporting import forecasting, plan
 from router.reporting.contacts import ContactRow, ServiceLevelGoal
+from router.reporting.forecasting import Compared
 from router.reporting.intervals import Interval
-from router.reporting.reporting import StaffingRequest
+from router.reporting.reporting import LIMITATIONS, ForecastRequest, StaffingRequest
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -57,6 +58,7 @@ _SERVICE_LEVEL_INTERVALS = (
     Interval.YEAR,
 )
 _STAFFING_INTERVALS = (Interval.MINUTES_15, Interval.MINUTES_30, Interval.HOUR)
+_MAX_FORECAST_ID = 2**63 - 1  # forecasts.id is a bigint
 _STATUS = {AgentStatus.READY: pb.AGENT_STATUS_READY, AgentStatus.AWAY: pb.AGENT_STATUS_AWAY}
 
 
@@ -351,6 +353,116 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             concurrency=question.concurrency,
             shrinkage=question.shrinkage,
         )
+
+    @rpc
+    async def GetForecast(
+        self, request: pb.GetForecastRequest, context: Context
+    ) -> pb.GetForecastResponse:
+        forecast = await self._reporting.forecast(_forecast_request(request))
+        history = []
+        for h in forecast.history:
+            row = pb.ForecastHistoryRow(
+                interval_start=timestamp(h.interval_start), contacts=h.contacts
+            )
+            _optional(row, "aht_seconds", h.aht_seconds)
+            history.append(row)
+        return pb.GetForecastResponse(
+            rows=[
+                pb.ForecastRow(
+                    interval_start=timestamp(r.interval_start),
+                    contacts=r.contacts,
+                    contacts_lower=r.contacts_lower,
+                    contacts_upper=r.contacts_upper,
+                    aht_seconds=r.aht_seconds,
+                )
+                for r in forecast.rows
+            ],
+            forecast_id=forecast.forecast_id,
+            made_at=timestamp(forecast.made_at),
+            model=forecast.model,
+            level=forecast.level,
+            history=history,
+            time_zone=forecast.time_zone,
+            limitations=LIMITATIONS,
+        )
+
+    @rpc
+    async def GetForecastAccuracy(
+        self, request: pb.GetForecastAccuracyRequest, context: Context
+    ) -> pb.GetForecastAccuracyResponse:
+        channel = channel_from_proto(request.channel)
+        interval = _interval(
+            request.interval, _STAFFING_INTERVALS, ": forecasts are per 15 or 30 minutes or hour"
+        )
+        start, end = _range("start", "end", request)
+        if end - start > timedelta(days=forecasting.MAX_ACCURACY_DAYS):
+            raise InvalidArgument(
+                "end", f"the range may span at most {forecasting.MAX_ACCURACY_DAYS} days"
+            )
+        if request.forecast_id > _MAX_FORECAST_ID:
+            raise InvalidArgument(
+                "forecast_id", "is no forecast's id: give one GetForecast answered, or 0"
+            )
+        accuracy = await self._reporting.forecast_accuracy(
+            channel, interval, start, end, request.forecast_id or None
+        )
+        response = pb.GetForecastAccuracyResponse(
+            intervals=[_accuracy_row(r, True) for r in accuracy.intervals],
+            days=[_accuracy_row(r, False) for r in accuracy.days],
+            formula=accuracy.formula,
+            time_zone=accuracy.time_zone,
+        )
+        _optional(response, "wape", accuracy.wape)
+        _optional(response, "bias", accuracy.bias)
+        return response
+
+
+def _forecast_request(request: pb.GetForecastRequest) -> ForecastRequest:
+    """The request's fields checked against router.reporting.forecasting's bounds."""
+    channel = channel_from_proto(request.channel)
+    interval = _interval(
+        request.interval, _STAFFING_INTERVALS, ": forecasts are per 15 or 30 minutes or hour"
+    )
+    if not 1 <= request.horizon_days <= forecasting.MAX_HORIZON_DAYS:
+        raise InvalidArgument(
+            "horizon_days",
+            f"must be 1 to {forecasting.MAX_HORIZON_DAYS} days (eight weeks)",
+        )
+    history_days = request.history_days or forecasting.DEFAULT_HISTORY_DAYS
+    if not forecasting.MIN_HISTORY_DAYS <= history_days <= forecasting.MAX_HISTORY_DAYS:
+        raise InvalidArgument(
+            "history_days",
+            f"must be {forecasting.MIN_HISTORY_DAYS} to {forecasting.MAX_HISTORY_DAYS} days "
+            f"(0 for {forecasting.DEFAULT_HISTORY_DAYS}): weekly seasonality needs more than "
+            "two weeks",
+        )
+    level = request.level or forecasting.DEFAULT_LEVEL
+    if not 0.5 <= level <= 0.99:  # NaN is not either
+        raise InvalidArgument("level", "must be between 0.5 and 0.99 (0 for 0.8)")
+    start = from_timestamp(request.start, "start") if request.HasField("start") else None
+    return ForecastRequest(
+        channel=channel,
+        interval=interval,
+        horizon_days=request.horizon_days,
+        start=start,
+        history_days=history_days,
+        level=level,
+    )
+
+
+def _accuracy_row(row: Compared, with_interval: bool) -> pb.ForecastAccuracyRow:
+    message = pb.ForecastAccuracyRow(
+        start=timestamp(row.start),
+        forecast_contacts=row.forecast,
+        actual_contacts=round(row.actual),
+    )
+    _optional(message, "wape", row.wape)
+    _optional(message, "bias", row.bias)
+    if with_interval:
+        message.forecast_id = row.forecast_id or 0
+        _optional(message, "forecast_aht_seconds", row.forecast_aht_seconds)
+        _optional(message, "actual_aht_seconds", row.actual_aht_seconds)
+    return message
 
 
 def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:

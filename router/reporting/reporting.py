@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from router.domain import Channel, InvalidArgument, RoutingPolicy, time_zones
 from router.domain.service_level import FORMULA
-from router.reporting import plan
+from router.errors import NotEnoughHistory
+from router.reporting import forecasting, plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
 from router.reporting.alarm import AlarmStatus
 from router.reporting.contacts import ContactReport, ServiceLevelGoal, contact_rows, goals
-from router.reporting.intervals import Interval, interval_starts
+from router.reporting.forecasting import (
+    Compared,
+    ForecastInterval,
+    ForecastQuestion,
+    HistoryInterval,
+)
+from router.reporting.intervals import Interval, interval_start, interval_starts, local_midnight
 from router.reporting.plan import StaffingPlan, StaffingQuestion, StaffingRow
 from router.reporting.workers import StaffingWorkers
 from router.service_level_watch import ServiceLevelWatch
-from router.store.reports import DispositionFigures, FeedbackFigures, Reports
+from router.store.reports import DispositionFigures, FeedbackFigures, Reports, StoredForecast
 
 
 def utc_now() -> datetime:
@@ -57,6 +64,47 @@ class StaffingRequest:
     forecast: Sequence[tuple[datetime, float, float]] | None
     """(interval start, calls, AHT); None: staff from `history`."""
     history: tuple[datetime, datetime] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastRequest:
+    """A forecast question, checked against forecasting's bounds by the servicer."""
+
+    channel: Channel
+    interval: Interval
+    """15 or 30 minutes, or an hour."""
+    horizon_days: int
+    start: datetime | None
+    """None: the current interval."""
+    history_days: int = forecasting.DEFAULT_HISTORY_DAYS
+    level: float = forecasting.DEFAULT_LEVEL
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    forecast_id: int
+    made_at: datetime
+    rows: list[ForecastInterval]
+    history: list[HistoryInterval]
+    model: str
+    level: float
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastAccuracy:
+    intervals: list[Compared]
+    days: list[Compared]
+    wape: float | None
+    bias: float | None
+    formula: str
+    time_zone: str
+
+
+LIMITATIONS = (
+    "no holidays: the router has no calendar of holidays or closures yet, so a holiday "
+    "is forecast as an ordinary day of its weekday (and a past holiday is learned as one)"
+)
 
 
 class Reporting:
@@ -205,6 +253,158 @@ class Reporting:
             raise InvalidArgument(
                 "team", f"no agent has ever signed in with team {team!r} (names are exact)"
             )
+
+    # ------------------------------------------------------------ forecasts
+
+    async def forecast(self, request: ForecastRequest) -> Forecast:
+        """Contacts and AHT per interval of the horizon from the recorded history before
+        its start, fitted in the worker process and stored when made. NotEnoughHistory
+        when the channel's recorded history is shorter than the seasonality needs."""
+        now = self._clock()
+        zone_name = self._policy.time_zone
+        zone = time_zones.time_zone(zone_name)
+        length = request.interval.fixed_length
+        if length is None:
+            raise InvalidArgument("interval", "forecasts need intervals of fixed length")
+        current = interval_start(now, request.interval, zone)
+        start = current
+        if request.start is not None:
+            start = interval_start(request.start, request.interval, zone)
+            if start > current:
+                raise InvalidArgument(
+                    "start",
+                    "is in a later interval than now: a forecast starts where the recorded "
+                    "history ends; leave it unset to start at the current interval",
+                )
+        local_day = start.astimezone(zone).date()
+        earliest = local_midnight(local_day - timedelta(days=request.history_days), zone)
+        first = await self._reports.first_contact(request.channel, earliest, start)
+        begin = None if first is None else local_midnight(first.astimezone(zone).date(), zone)
+        recorded_days = 0.0 if begin is None else (start - begin) / timedelta(days=1)
+        if begin is None or recorded_days < forecasting.MIN_HISTORY_DAYS:
+            since = "none" if begin is None else f"{recorded_days:.1f} days, from {begin:%Y-%m-%d}"
+            raise NotEnoughHistory(
+                f"a forecast of {request.channel} needs at least "
+                f"{forecasting.MIN_HISTORY_DAYS} days of recorded contacts before "
+                f"{start:%Y-%m-%d %H:%M} UTC (weekly seasonality is learned from more than "
+                f"two weeks); the history of the {request.history_days} days before it "
+                f"holds {since}",
+                channel=request.channel.value,
+                neededDays=forecasting.MIN_HISTORY_DAYS,
+                recordedDays=round(recorded_days, 1),
+            )
+        figures = await self._reports.contacts(
+            begin,
+            start,
+            request.interval,
+            {request.channel: self._policy.of(request.channel).answer_target},
+            self._policy.short_abandon,
+            detail=False,
+            time_zone=zone_name,
+        )
+        recorded = {f.interval_start: (f.offered, f.aht_seconds) for f in figures}
+        grid = forecasting.local_grid(
+            begin, forecasting.slots_between(begin, start, length, zone), length, zone
+        )
+        contacts, aht = forecasting.history_series(grid, recorded)
+        per_day = int(timedelta(days=1) / length)
+        horizon = request.horizon_days * per_day
+        values = await self._workers.forecast(
+            ForecastQuestion(
+                per_day=per_day,
+                horizon=horizon,
+                level=request.level,
+                contacts=tuple(contacts),
+                aht=tuple(aht),
+            )
+        )
+        rows = forecasting.forecast_rows(
+            forecasting.local_grid(start, horizon, length, zone), values
+        )
+        forecast_id = await self._reports.save_forecast(
+            StoredForecast(
+                made_at=now,
+                channel=request.channel,
+                interval_seconds=int(length.total_seconds()),
+                time_zone=zone_name,
+                history_start=begin,
+                starts_at=start,
+                ends_at=rows[-1].interval_start + length,
+                level=request.level,
+                model=values.model,
+            ),
+            [
+                (r.interval_start, r.contacts, r.contacts_lower, r.contacts_upper, r.aht_seconds)
+                for r in rows
+            ],
+        )
+        history = []
+        for current_start in interval_starts(begin, start, request.interval, zone):
+            offered, handle = recorded.get(current_start, (0, None))
+            history.append(HistoryInterval(current_start, offered, handle))
+        return Forecast(
+            forecast_id=forecast_id,
+            made_at=now,
+            rows=rows,
+            history=history,
+            model=values.model,
+            level=request.level,
+            time_zone=zone_name,
+        )
+
+    async def forecast_accuracy(
+        self,
+        channel: Channel,
+        interval: Interval,
+        start: datetime,
+        end: datetime,
+        forecast_id: int | None = None,
+    ) -> ForecastAccuracy:
+        """Stored forecasts against the contacts offered, per interval of [start, end)
+        that has ended by now and had a forecast, and per local day."""
+        zone_name = self._policy.time_zone
+        zone = time_zones.time_zone(zone_name)
+        length = interval.fixed_length
+        if length is None:
+            raise InvalidArgument("interval", "forecasts have intervals of fixed length")
+        cut = min(end, interval_start(self._clock(), interval, zone))
+        compared: list[Compared] = []
+        if start < cut:
+            stored, figures = await asyncio.gather(
+                self._reports.forecast_intervals(
+                    channel, int(length.total_seconds()), start, cut, forecast_id
+                ),
+                self._reports.contacts(
+                    start,
+                    cut,
+                    interval,
+                    {channel: self._policy.of(channel).answer_target},
+                    self._policy.short_abandon,
+                    detail=False,
+                    time_zone=zone_name,
+                ),
+            )
+            actual = {f.interval_start: f for f in figures}
+            for s in stored:
+                f = actual.get(s.interval_start)
+                compared.append(
+                    Compared(
+                        start=s.interval_start,
+                        forecast=s.contacts,
+                        actual=0 if f is None else f.offered,
+                        forecast_aht_seconds=s.aht_seconds,
+                        actual_aht_seconds=None if f is None else f.aht_seconds,
+                        forecast_id=s.forecast_id,
+                    )
+                )
+        return ForecastAccuracy(
+            intervals=compared,
+            days=forecasting.by_day(compared, zone),
+            wape=forecasting.wape(compared),
+            bias=forecasting.bias(compared),
+            formula=forecasting.ACCURACY_FORMULA,
+            time_zone=zone_name,
+        )
 
     # ------------------------------------------------------------ staffing
 

@@ -1,4 +1,5 @@
-"""Staffing arithmetic in a worker process, where it cannot starve routing.
+"""Staffing arithmetic and forecasts in a worker process, where they cannot starve
+routing.
 
 A thread would not do: it holds the GIL, so a request computing for seconds slowed
 every SubmitContact of the router's event loop (5 ms to hundreds), and a thread cannot
@@ -8,6 +9,10 @@ method: a fork would copy gRPC's threads) takes bounded pieces of work (PIECE_SE
 plus one interval, itself bounded by the plan's input limits and Erlang A's cap of
 terms). A request hands it one piece at a time, so concurrent requests take turns; a
 cancelled request hands it no more; closing waits at most for the piece in progress.
+
+A forecast is one piece: one fit of a bounded history (router.reporting.forecasting's
+limits; about a second at 13 weeks of 15-minute intervals). Its numerical libraries
+(numpy, statsmodels) are imported in the worker only, at its first forecast.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from router.errors import ShuttingDown, Unavailable
+from router.reporting.forecasting import ForecastQuestion, ForecastValues
 from router.reporting.plan import StaffedInterval, StaffingQuestion, staff_many
 
 PIECE_SECONDS = 0.1
@@ -28,6 +34,14 @@ stops soon; long enough that the round trip to the worker is a small share."""
 PIECE_INTERVALS = 2_000
 """Intervals sent with one piece: more than a piece computes in PIECE_SECONDS when each
 is quick, so that a long forecast is not copied to the worker whole for every piece."""
+
+
+def forecast_in_worker(question: ForecastQuestion) -> ForecastValues:
+    """In the worker: fit and forecast (the model's libraries load here, not in the
+    router's process)."""
+    from router.reporting.forecast_model import forecast_values
+
+    return forecast_values(question)
 
 
 def _leave_interrupts_to_the_router() -> None:
@@ -67,6 +81,18 @@ class StaffingWorkers:
             if piece.problem is not None:
                 return staffed, (len(staffed), piece.problem)
         return staffed, None
+
+    async def forecast(self, question: ForecastQuestion) -> ForecastValues:
+        """The question's forecast, computed in the worker process."""
+        loop = asyncio.get_running_loop()
+        pool = self._started()
+        try:
+            return await loop.run_in_executor(pool, forecast_in_worker, question)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise Unavailable("the reporting worker process stopped; retry") from None
 
     def _started(self) -> ProcessPoolExecutor:
         if self._closed:

@@ -628,6 +628,48 @@ ON CONFLICT (channel) DO UPDATE SET
     answer_target_seconds = EXCLUDED.answer_target_seconds,
     short_abandon_seconds = EXCLUDED.short_abandon_seconds;
 
+-- first_contact --
+-- When the first contact of channel $1 queued in [$2, $3) was queued (NULL for none):
+-- where a forecast's history begins (contacts_queued_at_idx).
+SELECT min(queued_at) AS first_queued_at
+FROM contacts
+WHERE channel = $1 AND queued_at >= $2 AND queued_at < $3;
+
+-- save_forecast --
+-- A forecast as it was made ($1 made_at, $2 channel, $3 interval seconds, $4 time zone,
+-- $5 history start, $6 first interval, $7 end, $8 level, $9 model) and its intervals
+-- ($10 starts, $11 contacts, $12 lower, $13 upper, $14 AHT), in one statement; its id.
+WITH forecast AS (
+    INSERT INTO forecasts (
+        made_at, channel, interval_seconds, time_zone, history_start, starts_at, ends_at,
+        level, model
+    ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    RETURNING id
+), intervals AS (
+    INSERT INTO forecast_intervals (
+        forecast_id, interval_start, contacts, contacts_lower, contacts_upper, aht_seconds
+    )
+    SELECT forecast.id, i.*
+    FROM forecast,
+         unnest($10::timestamptz[], $11::double precision[], $12::double precision[],
+                $13::double precision[], $14::double precision[]) AS i
+)
+SELECT id FROM forecast;
+
+-- forecast_intervals --
+-- The stored forecast of each interval of channel $1 and length $2 seconds starting in
+-- [$3, $4): of forecast $5 only, or (NULL) of the forecast whose history ended latest
+-- at or before the interval began (the latest made among those).
+SELECT DISTINCT ON (i.interval_start)
+       i.interval_start, i.forecast_id, i.contacts, i.aht_seconds
+FROM forecast_intervals i
+JOIN forecasts f ON f.id = i.forecast_id
+WHERE f.channel = $1 AND f.interval_seconds = $2
+  AND i.interval_start >= $3 AND i.interval_start < $4
+  AND f.starts_at <= i.interval_start
+  AND ($5::bigint IS NULL OR f.id = $5)
+ORDER BY i.interval_start, f.starts_at DESC, f.made_at DESC, f.id DESC;
+
 -- add_event_partitions --
 -- Monthly partitions of contact_events for this month and the $1 - 1 months after it.
 SELECT add_contact_event_partitions(now(), $1);

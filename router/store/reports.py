@@ -98,6 +98,31 @@ class ContactDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredForecast:
+    """A forecast as it is stored when made (its intervals apart)."""
+
+    made_at: datetime
+    channel: Channel
+    interval_seconds: int
+    time_zone: str
+    history_start: datetime
+    starts_at: datetime
+    ends_at: datetime
+    level: float
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInterval:
+    """One interval of a stored forecast."""
+
+    interval_start: datetime
+    forecast_id: int
+    contacts: float
+    aht_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class DispositionFigures:
     channel: Channel
     disposition: str
@@ -312,6 +337,65 @@ class Reports:
         state, so it needs no ordering with the router's writes, and a survey system
         retries it safely (it replaces)."""
         await fetch(self._pool, "record_feedback", UUID(contact_id), rating, comment, source, at)
+
+    async def first_contact(
+        self, channel: Channel, start: datetime, end: datetime
+    ) -> datetime | None:
+        """When the channel's first contact queued in [start, end) was queued."""
+        rows = await self._read("first_contact", channel.value, start, end)
+        first: datetime | None = rows[0]["first_queued_at"]
+        return first
+
+    async def save_forecast(
+        self,
+        forecast: StoredForecast,
+        rows: Sequence[tuple[datetime, float, float, float, float]],
+    ) -> int:
+        """Store a forecast and its (start, contacts, lower, upper, AHT) intervals in
+        one statement, on the primary; its id."""
+        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+        result = await fetch(
+            self._pool,
+            "save_forecast",
+            forecast.made_at,
+            forecast.channel.value,
+            forecast.interval_seconds,
+            forecast.time_zone,
+            forecast.history_start,
+            forecast.starts_at,
+            forecast.ends_at,
+            forecast.level,
+            forecast.model,
+            *(list(c) for c in columns),
+        )
+        forecast_id: int = result[0]["id"]
+        return forecast_id
+
+    async def forecast_intervals(
+        self,
+        channel: Channel,
+        interval_seconds: int,
+        start: datetime,
+        end: datetime,
+        forecast_id: int | None = None,
+    ) -> list[StoredInterval]:
+        """The stored forecast of each interval starting in [start, end): forecast
+        `forecast_id`'s, or the one made from the latest history before the interval.
+        Read on the primary, where forecasts are written (a replica may lag)."""
+        rows = await fetch(
+            self._pool,
+            "forecast_intervals",
+            channel.value,
+            interval_seconds,
+            start,
+            end,
+            forecast_id,
+            settings=REPORT_SETTINGS,
+        )
+        return [
+            StoredInterval(r["interval_start"], r["forecast_id"], r["contacts"], r["aht_seconds"])
+            for r in rows
+        ]
 
     async def save_channel_targets(self, policy: RoutingPolicy) -> None:
         """Write the policy's answer targets for the SQL views (channel_targets)."""

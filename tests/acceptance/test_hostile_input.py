@@ -100,6 +100,9 @@ EXPECTED: dict[str, set[Code]] = {
     "GetAgentReport": {OK, INVALID, EXHAUSTED},
     "GetDispositionReport": {OK, INVALID, EXHAUSTED},
     "GetStaffing": {OK, INVALID, EXHAUSTED},
+    # FAILED_PRECONDITION: not enough recorded history to forecast from.
+    "GetForecast": {OK, INVALID, EXHAUSTED, PRECONDITION},
+    "GetForecastAccuracy": {OK, INVALID, EXHAUSTED},
     # DEADLINE_EXCEEDED: the stream was taken and stayed open until the caller's deadline.
     "StreamEvents": {OK, INVALID, EXHAUSTED, Code.DEADLINE_EXCEEDED},
     # PRECONDITION: the customer has a contact still open.
@@ -520,6 +523,27 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         "history_end",
         instead_of="forecast",
     ),
+    "GetForecast": op(
+        "GetForecast",
+        channel=mostly(st.integers(1, 3), 0, 4, -1, 2**31 - 1),
+        interval=mostly(st.sampled_from((1, 2, 4)), 0, 3, 5, 6, -1, 99),
+        horizon_days=mostly(st.sampled_from((1, 7, 56)), 0, 57, 2**32 - 1),
+        start=timestamps,
+        history_days=mostly(st.sampled_from((0, 15, 56, 91)), 1, 14, 92, 2**32 - 1),
+        level=mostly(st.sampled_from((0.0, 0.5, 0.8, 0.99)), 0.49, 1.0, -0.1, NAN, INF),
+    ),
+    "GetForecastAccuracy": with_range(
+        op(
+            "GetForecastAccuracy",
+            channel=mostly(st.integers(1, 3), 0, 4, -1, 2**31 - 1),
+            interval=mostly(st.sampled_from((1, 2, 4)), 0, 3, 5, 6, -1, 99),
+            start=timestamps,
+            end=timestamps,
+            forecast_id=st.sampled_from((0, 1, 2**63, 2**64 - 1)),
+        ),
+        "start",
+        "end",
+    ),
 }
 assert set(OPS) == set(SERVICE_OF)
 
@@ -604,6 +628,25 @@ VALID: dict[str, st.SearchStrategy[Op]] = {
             request.method, {k: v for k, v in request.fields.items() if v is not None}
         )
     ),
+    "GetForecast": valid_op(
+        "GetForecast",
+        channel=st.integers(1, 3),
+        interval=st.sampled_from((1, 2, 4)),
+        horizon_days=st.integers(1, 56),
+        start=st.sampled_from((None, Timestamp(seconds=CLOCK_SECONDS - 86_400))),
+        history_days=st.sampled_from((0, 15, 91)),
+        level=st.sampled_from((0.0, 0.5, 0.99)),
+    ),
+    "GetForecastAccuracy": valid_op(
+        "GetForecastAccuracy",
+        channel=st.integers(1, 3),
+        interval=st.sampled_from((1, 2, 4)),
+        start=st.just(Timestamp(seconds=CLOCK_SECONDS - 7 * 86_400)),
+        end=st.sampled_from(
+            (Timestamp(seconds=CLOCK_SECONDS), Timestamp(seconds=CLOCK_SECONDS + 85 * 86_400))
+        ),
+        forecast_id=st.sampled_from((0, 1)),
+    ),
 }
 """Requests of the reporting RPCs that are mostly well formed, so that the paths past
 validation (the reads, the models) see hostile values too: ranges near the router's
@@ -621,6 +664,7 @@ WEIGHTED = (
     + ["TransferContact"]
     + ["SignOut", "StreamOffers", "GetServiceLevel", "GetQueueStatus", "RecordFeedback"]
     + ["GetContactReport", "GetAgentReport", "GetDispositionReport", "GetStaffing"]
+    + ["GetForecast", "GetForecastAccuracy"]
     + ["WatchQueue"]
     + ["StreamEvents"]
     + ["EraseCustomer"]
@@ -931,7 +975,13 @@ class TestGeneratedReports:
         for method in REPORTS:
             codes = Counter({c: n for (m, c), n in pools.codes.items() if m == method})
             print(f"  {method}: " + ", ".join(f"{n} {c}" for c, n in codes.most_common()))
-            assert codes["OK"] >= 5, (method, codes)
+            # A history of minutes is too short to forecast from: a well-formed
+            # GetForecast is FAILED_PRECONDITION here (tests/acceptance/
+            # test_forecast_service.py forecasts from weeks).
+            answered = codes["OK"] + (
+                codes["FAILED_PRECONDITION"] if method == "GetForecast" else 0
+            )
+            assert answered >= 5, (method, codes)
         assert sent == 60 * 20
 
 

@@ -30,6 +30,8 @@ TABLES = {
     "event_stream_origin",
     "customer_erasures",
     "retention_runs",
+    "forecasts",
+    "forecast_intervals",
 }
 VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 

@@ -1,5 +1,5 @@
-"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`, `watch`,
-`erase`.
+"""The tools' subcommands of `contact-router`: `simulate`, `report`, `staffing`, `forecast`,
+`watch`, `erase`.
 
 router/cli.py adds them to its parser when this package is installed, and says how to
 install it when it is not. Every error a command meets on purpose ends here as one line
@@ -18,6 +18,7 @@ from typing import Any
 
 from contact_router_tools import (
     erase_command,
+    forecast_command,
     report_command,
     simulate,
     staffing_command,
@@ -30,6 +31,7 @@ RUNS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "simulate": simulate.run,
     "report": report_command.run_report,
     "staffing": staffing_command.run_staffing,
+    "forecast": forecast_command.run_forecast,
     "watch": watch_command.run_watch,
     "erase": erase_command.run_erase,
 }
@@ -49,6 +51,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     staffing_command.add_staffing_arguments(
         commands.add_parser("staffing", help="agents needed per interval (Erlang C or A)")
+    )
+    forecast_command.add_forecast_arguments(
+        commands.add_parser(
+            "forecast",
+            help="contacts and handle time per interval for the coming days; --accuracy",
+            description=forecast_command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     )
     watch_command.add_watch_arguments(
         commands.add_parser(

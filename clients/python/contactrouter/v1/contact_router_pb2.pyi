@@ -55,6 +55,8 @@ know (more may come). The reasons, with their code and metadata keys:
   INVALID_FIELD         INVALID_ARGUMENT     field
   NOT_FOUND             NOT_FOUND
   WRONG_STATE           FAILED_PRECONDITION
+  NOT_ENOUGH_HISTORY    FAILED_PRECONDITION  channel, neededDays, recordedDays
+                                             (GetForecast)
   QUEUE_FULL            RESOURCE_EXHAUSTED   channel (phone, chat, email), limit,
                                              waiting (contacts)
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
@@ -3074,6 +3076,361 @@ class GetStaffingResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStaffingResponse: _TypeAlias = GetStaffingResponse  # noqa: Y015
+
+@_typing.final
+class GetForecastRequest(_message.Message):
+    """A forecast of contacts and handle time per interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    HORIZON_DAYS_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    HISTORY_DAYS_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel to forecast. Required."""
+    interval: Global___IntervalLength.ValueType
+    """Interval length: 15 minutes, 30 minutes or an hour. Required."""
+    horizon_days: _builtins.int
+    """Days to forecast, 1 to 56 (eight weeks). Required."""
+    history_days: _builtins.int
+    """Days of history to learn from, 15 to 91 (13 weeks); 0 means 56. Fewer days
+    may be recorded: the history starts at the local midnight of the first day
+    with a contact of the channel, and FAILED_PRECONDITION (reason
+    NOT_ENOUGH_HISTORY) says how much is needed when it holds less than 15 days
+    (weekly seasonality is learned from more than two weeks).
+    """
+    level: _builtins.float
+    """Coverage of the prediction interval, 0.5 to 0.99; 0 means 0.8."""
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """The first interval to forecast (rounded down to its interval's start in the
+        center's time zone); unset means the current interval. It may be in the past
+        (a backtest: the history is what was recorded before it), not in a later
+        interval than now. The history learned from ends where the forecast starts.
+        """
+
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        interval: Global___IntervalLength.ValueType = ...,
+        horizon_days: _builtins.int = ...,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        history_days: _builtins.int = ...,
+        level: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "history_days", b"history_days", "horizon_days", b"horizon_days", "interval", b"interval", "level", b"level", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastRequest: _TypeAlias = GetForecastRequest  # noqa: Y015
+
+@_typing.final
+class ForecastRow(_message.Message):
+    """One forecast interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    CONTACTS_LOWER_FIELD_NUMBER: _builtins.int
+    CONTACTS_UPPER_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    contacts: _builtins.float
+    """Contacts expected to be offered (queued) in the interval (a mean)."""
+    contacts_lower: _builtins.float
+    """Lower bound of the prediction interval of contacts (the response's level)."""
+    contacts_upper: _builtins.float
+    """Upper bound of the prediction interval of contacts."""
+    aht_seconds: _builtins.float
+    """Expected average handle time of those contacts, seconds."""
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval."""
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        contacts: _builtins.float = ...,
+        contacts_lower: _builtins.float = ...,
+        contacts_upper: _builtins.float = ...,
+        aht_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval_start", b"interval_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aht_seconds", b"aht_seconds", "contacts", b"contacts", "contacts_lower", b"contacts_lower", "contacts_upper", b"contacts_upper", "interval_start", b"interval_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastRow: _TypeAlias = ForecastRow  # noqa: Y015
+
+@_typing.final
+class ForecastHistoryRow(_message.Message):
+    """One recorded interval the forecast learned from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    contacts: _builtins.int
+    """Contacts offered (queued)."""
+    aht_seconds: _builtins.float
+    """Their AHT, seconds; unset when none was completed."""
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval."""
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        contacts: _builtins.int = ...,
+        aht_seconds: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "aht_seconds", b"aht_seconds", "interval_start", b"interval_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "aht_seconds", b"aht_seconds", "contacts", b"contacts", "interval_start", b"interval_start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
+
+Global___ForecastHistoryRow: _TypeAlias = ForecastHistoryRow  # noqa: Y015
+
+@_typing.final
+class GetForecastResponse(_message.Message):
+    """The forecast, as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    FORECAST_ID_FIELD_NUMBER: _builtins.int
+    MADE_AT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    LIMITATIONS_FIELD_NUMBER: _builtins.int
+    forecast_id: _builtins.int
+    """The stored forecast's id (GetForecastAccuracy compares against the stored
+    rows, not against a new fit).
+    """
+    model: _builtins.str
+    """The model, in words."""
+    level: _builtins.float
+    """Coverage of the prediction interval."""
+    time_zone: _builtins.str
+    """The center's IANA time zone, in which days and the seasonal cycles are counted."""
+    limitations: _builtins.str
+    """What the forecast does not know: there is no calendar of holidays or closures
+    in the router yet, so a holiday is forecast as an ordinary day of its weekday.
+    """
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastRow]:
+        """One row per interval of the horizon, in order."""
+
+    @_builtins.property
+    def made_at(self) -> _timestamp_pb2.Timestamp:
+        """When the forecast was made."""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastHistoryRow]:
+        """The history learned from, per interval (for charts)."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___ForecastRow] | None = ...,
+        forecast_id: _builtins.int = ...,
+        made_at: _timestamp_pb2.Timestamp | None = ...,
+        model: _builtins.str = ...,
+        level: _builtins.float = ...,
+        history: _abc.Iterable[Global___ForecastHistoryRow] | None = ...,
+        time_zone: _builtins.str = ...,
+        limitations: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["made_at", b"made_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["forecast_id", b"forecast_id", "history", b"history", "level", b"level", "limitations", b"limitations", "made_at", b"made_at", "model", b"model", "rows", b"rows", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastResponse: _TypeAlias = GetForecastResponse  # noqa: Y015
+
+@_typing.final
+class GetForecastAccuracyRequest(_message.Message):
+    """Stored forecasts against what happened."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    FORECAST_ID_FIELD_NUMBER: _builtins.int
+    channel: Global___Channel.ValueType
+    """The channel. Required."""
+    interval: Global___IntervalLength.ValueType
+    """Interval length of the forecasts to compare: 15 minutes, 30 minutes or an
+    hour. Required.
+    """
+    forecast_id: _builtins.int
+    """Compare with this stored forecast only; 0 means, per interval, the latest
+    forecast made from history that ended at or before the interval began.
+    """
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the range (intervals starting at or after it). Required."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """End of the range, exclusive, at most 92 days after start. Intervals that have
+        not ended by now are left out. Required.
+        """
+
+    def __init__(
+        self,
+        *,
+        channel: Global___Channel.ValueType = ...,
+        interval: Global___IntervalLength.ValueType = ...,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        forecast_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "end", b"end", "forecast_id", b"forecast_id", "interval", b"interval", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetForecastAccuracyRequest: _TypeAlias = GetForecastAccuracyRequest  # noqa: Y015
+
+@_typing.final
+class ForecastAccuracyRow(_message.Message):
+    """One interval or day of a forecast against what happened."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    FORECAST_CONTACTS_FIELD_NUMBER: _builtins.int
+    ACTUAL_CONTACTS_FIELD_NUMBER: _builtins.int
+    WAPE_FIELD_NUMBER: _builtins.int
+    BIAS_FIELD_NUMBER: _builtins.int
+    FORECAST_AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    ACTUAL_AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    FORECAST_ID_FIELD_NUMBER: _builtins.int
+    forecast_contacts: _builtins.float
+    """Contacts forecast."""
+    actual_contacts: _builtins.int
+    """Contacts offered (queued)."""
+    wape: _builtins.float
+    """|actual - forecast| / actual; unset when nothing was offered."""
+    bias: _builtins.float
+    """(forecast - actual) / actual; unset when nothing was offered."""
+    forecast_aht_seconds: _builtins.float
+    """Intervals only: the AHT forecast, seconds."""
+    actual_aht_seconds: _builtins.float
+    """Intervals only: the AHT measured; unset when none was completed."""
+    forecast_id: _builtins.int
+    """Intervals only: the stored forecast compared with."""
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval (or of the local day)."""
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        forecast_contacts: _builtins.float = ...,
+        actual_contacts: _builtins.int = ...,
+        wape: _builtins.float | None = ...,
+        bias: _builtins.float | None = ...,
+        forecast_aht_seconds: _builtins.float | None = ...,
+        actual_aht_seconds: _builtins.float | None = ...,
+        forecast_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_actual_aht_seconds", b"_actual_aht_seconds", "_bias", b"_bias", "_forecast_aht_seconds", b"_forecast_aht_seconds", "_wape", b"_wape", "actual_aht_seconds", b"actual_aht_seconds", "bias", b"bias", "forecast_aht_seconds", b"forecast_aht_seconds", "start", b"start", "wape", b"wape"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_actual_aht_seconds", b"_actual_aht_seconds", "_bias", b"_bias", "_forecast_aht_seconds", b"_forecast_aht_seconds", "_wape", b"_wape", "actual_aht_seconds", b"actual_aht_seconds", "actual_contacts", b"actual_contacts", "bias", b"bias", "forecast_aht_seconds", b"forecast_aht_seconds", "forecast_contacts", b"forecast_contacts", "forecast_id", b"forecast_id", "start", b"start", "wape", b"wape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__actual_aht_seconds: _TypeAlias = _typing.Literal["actual_aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__actual_aht_seconds: _TypeAlias = _typing.Literal["_actual_aht_seconds", b"_actual_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__bias: _TypeAlias = _typing.Literal["bias"]  # noqa: Y015
+    _WhichOneofArgType__bias: _TypeAlias = _typing.Literal["_bias", b"_bias"]  # noqa: Y015
+    _WhichOneofReturnType__forecast_aht_seconds: _TypeAlias = _typing.Literal["forecast_aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__forecast_aht_seconds: _TypeAlias = _typing.Literal["_forecast_aht_seconds", b"_forecast_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__wape: _TypeAlias = _typing.Literal["wape"]  # noqa: Y015
+    _WhichOneofArgType__wape: _TypeAlias = _typing.Literal["_wape", b"_wape"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__actual_aht_seconds) -> _WhichOneofReturnType__actual_aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bias) -> _WhichOneofReturnType__bias | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__forecast_aht_seconds) -> _WhichOneofReturnType__forecast_aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__wape) -> _WhichOneofReturnType__wape | None: ...
+
+Global___ForecastAccuracyRow: _TypeAlias = ForecastAccuracyRow  # noqa: Y015
+
+@_typing.final
+class GetForecastAccuracyResponse(_message.Message):
+    """Forecast accuracy per interval, per day and over the range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    WAPE_FIELD_NUMBER: _builtins.int
+    BIAS_FIELD_NUMBER: _builtins.int
+    FORMULA_FIELD_NUMBER: _builtins.int
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    wape: _builtins.float
+    """Over the whole range; unset when nothing was offered."""
+    bias: _builtins.float
+    """Over the whole range; unset when nothing was offered."""
+    formula: _builtins.str
+    """The formulas, in words."""
+    time_zone: _builtins.str
+    """The time zone of the days."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastAccuracyRow]:
+        """Each interval that had a stored forecast, in order."""
+
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___ForecastAccuracyRow]:
+        """The same summed into local days."""
+
+    def __init__(
+        self,
+        *,
+        intervals: _abc.Iterable[Global___ForecastAccuracyRow] | None = ...,
+        days: _abc.Iterable[Global___ForecastAccuracyRow] | None = ...,
+        wape: _builtins.float | None = ...,
+        bias: _builtins.float | None = ...,
+        formula: _builtins.str = ...,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_bias", b"_bias", "_wape", b"_wape", "bias", b"bias", "wape", b"wape"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_bias", b"_bias", "_wape", b"_wape", "bias", b"bias", "days", b"days", "formula", b"formula", "intervals", b"intervals", "time_zone", b"time_zone", "wape", b"wape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__bias: _TypeAlias = _typing.Literal["bias"]  # noqa: Y015
+    _WhichOneofArgType__bias: _TypeAlias = _typing.Literal["_bias", b"_bias"]  # noqa: Y015
+    _WhichOneofReturnType__wape: _TypeAlias = _typing.Literal["wape"]  # noqa: Y015
+    _WhichOneofArgType__wape: _TypeAlias = _typing.Literal["_wape", b"_wape"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bias) -> _WhichOneofReturnType__bias | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__wape) -> _WhichOneofReturnType__wape | None: ...
+
+Global___GetForecastAccuracyResponse: _TypeAlias = GetForecastAccuracyResponse  # noqa: Y015
 
 @_typing.final
 class StreamEventsRequest(_message.Message):

@@ -792,6 +792,16 @@ class ReportingServiceStub:
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
                 response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
                 _registered_method=True)
+        self.GetForecast = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetForecast',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastResponse.FromString,
+                _registered_method=True)
+        self.GetForecastAccuracy = channel.unary_unary(
+                '/contactrouter.v1.ReportingService/GetForecastAccuracy',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyResponse.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
@@ -864,6 +874,24 @@ class ReportingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetForecast(self, request, context):
+        """Contacts and handle time per interval for the coming days, learned from the
+        recorded history with daily and weekly seasonality, with a prediction
+        interval; the forecast is stored when made. The fit runs in the reporting
+        worker process.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForecastAccuracy(self, request, context):
+        """Stored forecasts against what happened, per interval and per day: WAPE and
+        bias.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -901,6 +929,16 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     servicer.GetStaffing,
                     request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.FromString,
                     response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.SerializeToString,
+            ),
+            'GetForecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForecast,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastResponse.SerializeToString,
+            ),
+            'GetForecastAccuracy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForecastAccuracy,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1094,6 +1132,60 @@ class ReportingService:
             '/contactrouter.v1.ReportingService/GetStaffing',
             contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingRequest.SerializeToString,
             contactrouter_dot_v1_dot_contact__router__pb2.GetStaffingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetForecast',
+            contactrouter_dot_v1_dot_contact__router__pb2.GetForecastRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForecastAccuracy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ReportingService/GetForecastAccuracy',
+            contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.GetForecastAccuracyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,8 @@ know (more may come). The reasons, with their code and metadata keys:
   INVALID_FIELD         INVALID_ARGUMENT     field
   NOT_FOUND             NOT_FOUND
   WRONG_STATE           FAILED_PRECONDITION
+  NOT_ENOUGH_HISTORY    FAILED_PRECONDITION  channel, neededDays, recordedDays
+                                             (GetForecast)
   QUEUE_FULL            RESOURCE_EXHAUSTED   channel (phone, chat, email), limit,
                                              waiting (contacts)
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
@@ -515,6 +517,16 @@ class ReportingServiceStub:
     runs in a worker process in short pieces: a call the client cancels (or whose
     deadline passes) stops after the piece in progress.
     """
+    GetForecast: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetForecastRequest, _contact_router_pb2.GetForecastResponse]
+    """Contacts and handle time per interval for the coming days, learned from the
+    recorded history with daily and weekly seasonality, with a prediction
+    interval; the forecast is stored when made. The fit runs in the reporting
+    worker process.
+    """
+    GetForecastAccuracy: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetForecastAccuracyRequest, _contact_router_pb2.GetForecastAccuracyResponse]
+    """Stored forecasts against what happened, per interval and per day: WAPE and
+    bias.
+    """
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
@@ -558,6 +570,16 @@ class ReportingServiceAsyncStub(ReportingServiceStub):
     with abandonment), from a forecast or from recorded history. The arithmetic
     runs in a worker process in short pieces: a call the client cancels (or whose
     deadline passes) stops after the piece in progress.
+    """
+    GetForecast: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetForecastRequest, _contact_router_pb2.GetForecastResponse]  # type: ignore[assignment]
+    """Contacts and handle time per interval for the coming days, learned from the
+    recorded history with daily and weekly seasonality, with a prediction
+    interval; the forecast is stored when made. The fit runs in the reporting
+    worker process.
+    """
+    GetForecastAccuracy: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetForecastAccuracyRequest, _contact_router_pb2.GetForecastAccuracyResponse]  # type: ignore[assignment]
+    """Stored forecasts against what happened, per interval and per day: WAPE and
+    bias.
     """
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -641,6 +663,28 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         with abandonment), from a forecast or from recorded history. The arithmetic
         runs in a worker process in short pieces: a call the client cancels (or whose
         deadline passes) stops after the piece in progress.
+        """
+
+    @_abc_1.abstractmethod
+    def GetForecast(
+        self,
+        request: _contact_router_pb2.GetForecastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetForecastResponse, _abc.Awaitable[_contact_router_pb2.GetForecastResponse]]:
+        """Contacts and handle time per interval for the coming days, learned from the
+        recorded history with daily and weekly seasonality, with a prediction
+        interval; the forecast is stored when made. The fit runs in the reporting
+        worker process.
+        """
+
+    @_abc_1.abstractmethod
+    def GetForecastAccuracy(
+        self,
+        request: _contact_router_pb2.GetForecastAccuracyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.GetForecastAccuracyResponse, _abc.Awaitable[_contact_router_pb2.GetForecastAccuracyResponse]]:
+        """Stored forecasts against what happened, per interval and per day: WAPE and
+        bias.
         """
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
