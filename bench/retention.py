@@ -18,7 +18,7 @@ job rounds' median p50 and p99 against the baselines', as ratios. A fresh router
 round (both kinds), so each starts alike.
 
     python -m bench.retention POSTGRES_URL [--contacts 1000000] [--rounds 3]
-        [--rate 100] [--agents 50] [--seconds 20] [--batch-size 5000]
+        [--rate 100] [--agents 50] [--seconds 20] [--batch-size 5000] [--pause 0]
 """
 
 from __future__ import annotations
@@ -155,7 +155,9 @@ async def prefill(db_url: str, count: int, rounds: int, now: datetime) -> float:
     return time.perf_counter() - started
 
 
-def start_router(db_url: str, personal_months: int | None, batch_size: int) -> ServerProcess:
+def start_router(
+    db_url: str, personal_months: int | None, batch_size: int, pause: float
+) -> ServerProcess:
     port = free_port()
     env = {
         **os.environ,
@@ -167,6 +169,7 @@ def start_router(db_url: str, personal_months: int | None, batch_size: int) -> S
         "ROUTER_PHONE_RESERVE": "0",
         "ROUTER_OFFER_TIMEOUT_SECONDS": "120",
         "ROUTER_RETENTION_BATCH_SIZE": str(batch_size),
+        "ROUTER_RETENTION_PAUSE_SECONDS": str(pause),
     }
     env.pop("ROUTER_CONFIG_FILE", None)
     if personal_months is not None:
@@ -279,7 +282,7 @@ async def one_round(
     db_url: str, kind: str, personal_months: int | None, seconds: float, args: argparse.Namespace
 ) -> dict[str, Any]:
     before = await _runs(db_url)
-    server = start_router(db_url, personal_months, args.batch_size)
+    server = start_router(db_url, personal_months, args.batch_size, args.pause)
     try:
         await wait_serving(server, within=300)
         load = Load(server.target, args.rate, args.agents)
@@ -334,6 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate": args.rate,
         "agents": args.agents,
         "batch_size": args.batch_size,
+        "pause": args.pause,
         "anonymised": sum(r["contacts_anonymised"] for r in jobs),
     }
     for figure in ("submit_p50_ms", "submit_p99_ms", "accept_p50_ms", "accept_p99_ms"):
@@ -357,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--pause", type=float, default=0.0, help="ROUTER_RETENTION_PAUSE_SECONDS")
     parser.add_argument("--out", help="write the rounds and the summary as JSON here")
     args = parser.parse_args(argv)
     outcome = asyncio.run(run(args))

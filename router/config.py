@@ -131,17 +131,19 @@ def _retention(
     (0 is forever, so timings kept for a while need personal data kept no longer)."""
     personal, timings = get("ROUTER_PERSONAL_DATA_MONTHS"), get("ROUTER_TIMINGS_MONTHS")
     interval, batch = get("ROUTER_RETENTION_INTERVAL_SECONDS"), get("ROUTER_RETENTION_BATCH_SIZE")
+    pause = get("ROUTER_RETENTION_PAUSE_SECONDS")
     assert isinstance(personal, int)
     assert isinstance(timings, int)
     assert isinstance(batch, int)
     assert isinstance(interval, int | float)
+    assert isinstance(pause, int | float)
     if timings and not 0 < personal <= timings:
         raise ConfigError(
             f"{label(VARIABLES['ROUTER_PERSONAL_DATA_MONTHS'])} must be between 1 and "
             f"{label(VARIABLES['ROUTER_TIMINGS_MONTHS'])} ({timings}) when that is set, "
             f"got {personal}: personal data goes no later than the contact's rows"
         )
-    return RetentionSettings(personal, timings, float(interval), batch)
+    return RetentionSettings(personal, timings, float(interval), batch, float(pause))
 
 
 def setting_names() -> frozenset[str]:

@@ -48,12 +48,15 @@ LOCK_ATTEMPTS = 5
 @dataclass(frozen=True, slots=True)
 class RetentionSettings:
     """ROUTER_PERSONAL_DATA_MONTHS, ROUTER_TIMINGS_MONTHS (0: kept forever),
-    ROUTER_RETENTION_INTERVAL_SECONDS and ROUTER_RETENTION_BATCH_SIZE."""
+    ROUTER_RETENTION_INTERVAL_SECONDS, ROUTER_RETENTION_BATCH_SIZE and
+    ROUTER_RETENTION_PAUSE_SECONDS."""
 
     personal_months: int = 0
     timings_months: int = 0
     interval: float = DAY
     batch_size: int = 5000
+    pause: float = 0.0
+    """Seconds between two batches, leaving PostgreSQL to the router's writes."""
 
     @property
     def enabled(self) -> bool:
@@ -111,6 +114,7 @@ async def run_retention(
             batches += 1
             deleted += batch.contacts
             events += batch.events
+            await _rest(settings)
     resume_at = None
     if personal_cutoff is not None:
         start = await store.resume_at() or datetime.min.replace(tzinfo=UTC)
@@ -128,6 +132,7 @@ async def run_retention(
             batches += 1
             anonymised += step.contacts
             comments += step.comments
+            await _rest(settings)
     record = RunRecord(
         started_at=at,
         finished_at=datetime.now(UTC),
@@ -160,6 +165,11 @@ async def run_retention(
         seconds=round(time.perf_counter() - started, 3),
     )
     return record
+
+
+async def _rest(settings: RetentionSettings) -> None:
+    if settings.pause > 0:
+        await asyncio.sleep(settings.pause)
 
 
 async def _drop(store: RetentionStore, name: str) -> bool:

@@ -257,6 +257,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=LONGEST,
     ),
     Setting(
+        "retention_pause_seconds",
+        Kind.SECONDS,
+        doc="rest between two of the retention job's batches, leaving PostgreSQL's CPU and "
+        "disk to the router's writes (bench/RESULTS.md, Retention)",
+        default=0.0,
+        minimum=0,
+        maximum=60,
+    ),
+    Setting(
         "retention_batch_size",
         Kind.WHOLE,
         "contacts the retention job changes per transaction",

@@ -229,10 +229,11 @@ class TestRetention:
                 "ROUTER_TIMINGS_MONTHS": "24",
                 "ROUTER_RETENTION_INTERVAL_SECONDS": "3600",
                 "ROUTER_RETENTION_BATCH_SIZE": "1000",
+                "ROUTER_RETENTION_PAUSE_SECONDS": "0.5",
             }
         ).retention
         assert (retention.personal_months, retention.timings_months) == (6, 24)
-        assert (retention.interval, retention.batch_size) == (3600.0, 1000)
+        assert (retention.interval, retention.batch_size, retention.pause) == (3600.0, 1000, 0.5)
         assert Settings.from_env({"ROUTER_PERSONAL_DATA_MONTHS": "6"}).retention.enabled
 
     @pytest.mark.parametrize(
@@ -248,6 +249,7 @@ class TestRetention:
             ({"ROUTER_PERSONAL_DATA_MONTHS": "1.5"}, "ROUTER_PERSONAL_DATA_MONTHS"),
             ({"ROUTER_RETENTION_BATCH_SIZE": "0"}, "ROUTER_RETENTION_BATCH_SIZE"),
             ({"ROUTER_RETENTION_INTERVAL_SECONDS": "0"}, "ROUTER_RETENTION_INTERVAL_SECONDS"),
+            ({"ROUTER_RETENTION_PAUSE_SECONDS": "-1"}, "ROUTER_RETENTION_PAUSE_SECONDS"),
         ],
     )
     def test_refused_by_name(self, env: dict[str, str], name: str) -> None:
