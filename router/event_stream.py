@@ -2,13 +2,14 @@
 
 One follower of the store's event feed (router/store/event_feed.py) reads each commit's
 events once, whatever the number of streams, and hands them to every stream that is
-live. A stream first reads the history after its cursor from PostgreSQL, page by page;
-near the end it subscribes, reads once more (what committed meanwhile is then in the
-history or in its buffer, or both: it skips numbers it has passed), and goes on from
-its buffer. A stream whose bounded buffer fills (its consumer reads slower than events
-come) is dropped from the follower and reads from PostgreSQL again, by its position,
-until it catches up: a slow consumer costs a query per page it reads, never routing
-time or the router's memory.
+live; it runs only while a stream is live (without one, a read per commit would cost the
+router and PostgreSQL for nobody). A stream first reads the history after its cursor
+from PostgreSQL, page by page; near the end it subscribes, reads once more (what
+committed meanwhile is then in the history or in its buffer, or both: it skips numbers
+it has passed), and goes on from its buffer. A stream whose bounded buffer fills (its
+consumer reads slower than events come) is dropped from the follower and reads from
+PostgreSQL again, by its position, until it catches up: a slow consumer costs a query
+per page it reads, never routing time or the router's memory.
 
 Cursors are opaque: a version byte, eight bytes naming the database (a digest of its
 origin id and oid, so a cursor of another database is refused) and the event's number.
@@ -104,17 +105,33 @@ class EventHub:
         self._streams = 0
         self._live: set[_Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
         self._cursors: Cursors | None = None
         self._closing = False
         self.pages_read = 0
         """Pages the follower read (one query each), for tests and curiosity."""
 
     async def start(self) -> None:
-        origin = await self._feed.origin()
-        self._cursors = Cursors(origin)
-        # Start after what is committed: a transaction in flight numbers above it.
-        position = await self._feed.last_committed_seq()
-        self._task = asyncio.create_task(self._follow(position), name="event-hub")
+        """Read what names this database in cursors. The follower starts with the first
+        live stream (`_join`)."""
+        self._cursors = Cursors(await self._feed.origin())
+
+    async def _join(self, subscriber: _Subscriber) -> None:
+        """Make `subscriber` live, the follower running. A follower started here starts
+        after what is committed now, before the subscriber reads PostgreSQL again: what
+        commits later reaches its buffer (a transaction in flight numbers above it)."""
+        self._live.add(subscriber)
+        async with self._starting:
+            if self._task is None or self._task.done():
+                position = await self._feed.last_committed_seq()
+                self._task = asyncio.create_task(self._follow(position), name="event-hub")
+
+    def _leave(self, subscriber: _Subscriber) -> None:
+        """`subscriber` is no longer live; the last one to leave stops the follower."""
+        self._live.discard(subscriber)
+        if not self._live and self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     async def close(self) -> None:
         """End every stream (UNAVAILABLE: the consumer resumes elsewhere) and stop."""
@@ -193,8 +210,8 @@ class EventHub:
                 if len(page) < PAGE:
                     break
             subscriber = _Subscriber(self._buffer)
-            self._live.add(subscriber)
             try:
+                await self._join(subscriber)
                 # What committed before the follower's position is in PostgreSQL: read
                 # it; what commits after reaches the buffer. Overlap is skipped by number.
                 while True:
@@ -217,4 +234,4 @@ class EventHub:
                         seq = event.seq
                 log.info("event_stream_behind", after=seq)
             finally:
-                self._live.discard(subscriber)
+                self._leave(subscriber)

@@ -314,6 +314,67 @@ class TestFanOut:
             await hub.close()
             await pool.close()
 
+    async def test_without_a_live_stream_nothing_is_read(
+        self,
+        router_server: RunningRouter,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        database_url: str,
+        db: asyncpg.Connection,
+    ) -> None:
+        """Commits with no stream open cost no read; a stream opened after the last one
+        closed starts a new follower and still gets every event once, in order, live
+        events included."""
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+        feed = CountingFeed(pool, database_url)
+        hub = EventHub(feed, max_streams=5)
+        await hub.start()
+
+        async def set_away(reason: str) -> int:
+            await agents.SetStatus(
+                pb.SetStatusRequest(
+                    agent_id="alice", status=pb.AGENT_STATUS_AWAY, away_reason=reason
+                )
+            )
+            return await router_server.store.events.last_seq()
+
+        try:
+            await sign_in(agents, "alice", status=pb.AGENT_STATUS_AWAY)
+            for index in range(5):
+                await set_away(f"unwatched-{index}")
+            assert (feed.reads, hub.pages_read) == (0, 0)
+            for round_ in range(2):
+                stream = hub.stream("")
+                received: list[int] = []
+                try:
+                    last = await router_server.store.events.last_seq()
+                    while not received or received[-1] < last:
+                        _, event = await asyncio.wait_for(anext(stream), 10)
+                        received.append(event.seq)
+                    following = asyncio.ensure_future(anext(stream))
+
+                    async def live() -> bool:
+                        return bool(hub._live) and hub._task is not None
+
+                    await eventually(live, what="the stream live, its follower started")
+                    await set_away(f"watched-{round_}")
+                    _, event = await asyncio.wait_for(following, 10)
+                    received.append(event.seq)
+                finally:
+                    await stream.aclose()
+                rows = await db.fetch(
+                    "SELECT seq FROM contact_events UNION ALL SELECT seq FROM agent_status_log "
+                    "ORDER BY 1"
+                )
+                assert received == [r["seq"] for r in rows]
+                assert not hub._live
+                assert hub._task is None, "the last stream to leave stops the follower"
+                reads = feed.reads
+                await set_away(f"unwatched-again-{round_}")
+                assert feed.reads == reads
+        finally:
+            await hub.close()
+            await pool.close()
+
     async def test_a_slow_consumer_falls_back_to_postgresql_and_misses_nothing(
         self,
         router_server: RunningRouter,
