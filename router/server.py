@@ -446,6 +446,9 @@ async def _stand_by(store: Store) -> OpenContacts | None:
     except StoreUnavailable:
         pass  # an outage: wait for it to end, and for the lock, as a standby
     following = OpenContacts(store)
+    # Loaded before waiting for the lock, so that a standby that says it waits is warm.
+    with contextlib.suppress(StoreUnavailable):
+        await following.load()
     keeping = asyncio.create_task(following.keep_current(), name="standby-follow")
     try:
         await store.become_active()
