@@ -343,6 +343,10 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 probability_of_waiting=s.probability_of_waiting,
             )
             _optional(row, "abandonment", s.abandonment)
+            if r.actual is not None:
+                row.staffed_agents = r.actual.staffed_agents
+                _optional(row, "measured_service_level", r.actual.service_level)
+                row.missed = r.actual.missed
             rows.append(row)
         return pb.GetStaffingResponse(
             rows=rows,

@@ -98,9 +98,23 @@ class StaffedInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class Actual:
+    """What a recorded interval had: the agents ready and the service level measured."""
+
+    staffed_agents: float
+    """Time-weighted mean number of agents signed in and ready."""
+    service_level: float | None
+    """As the router measures it; None when no contact counts."""
+    missed: bool
+    """The measured service level was below the target."""
+
+
+@dataclass(frozen=True, slots=True)
 class StaffingRow:
     interval_start: datetime
     staffed: StaffedInterval
+    actual: Actual | None = None
+    """From history only: what the interval actually had."""
 
 
 @dataclass(frozen=True, slots=True)

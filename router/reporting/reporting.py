@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from router.domain import Channel, InvalidArgument, RoutingPolicy, time_zones
-from router.domain.service_level import FORMULA
+from router.domain.service_level import FORMULA, service_level
 from router.errors import NotEnoughHistory
 from router.reporting import forecasting, plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
@@ -427,11 +427,13 @@ class Reporting:
                 f"{request.channel} at once here (the channel's maximum capacity)",
             )
         patience = request.patience
+        threshold = channel_policy.answer_target if request.threshold is None else request.threshold
+        measured: dict[datetime, float | None] = {}
         if request.forecast is not None:
             forecast, field = list(request.forecast), "forecast"
         elif request.history is not None:
-            forecast, estimated = await self._history(
-                request.channel, request.interval, *request.history
+            forecast, estimated, measured = await self._history(
+                request.channel, request.interval, *request.history, threshold
             )
             field = "history_start"
             if request.with_abandonment and patience is None:
@@ -447,9 +449,7 @@ class Reporting:
         question = StaffingQuestion(
             interval_seconds=length.total_seconds(),
             target=_target(request.target, channel_policy.service_level_goal),
-            threshold=channel_policy.answer_target
-            if request.threshold is None
-            else request.threshold,
+            threshold=threshold,
             max_occupancy=request.max_occupancy,
             concurrency=concurrency,
             shrinkage=request.shrinkage,
@@ -464,14 +464,36 @@ class Reporting:
             raise InvalidArgument(
                 field, f"the interval from {forecast[index][0]:%Y-%m-%d %H:%M}: {why}"
             )
-        rows = [StaffingRow(start, s) for (start, _, _), s in zip(forecast, staffed, strict=True)]
+        if request.history is None:
+            rows = [
+                StaffingRow(start, s) for (start, _, _), s in zip(forecast, staffed, strict=True)
+            ]
+            return StaffingPlan(rows=rows, question=question)
+        ready = await self._reports.ready_agents(
+            [start for start, _, _ in forecast], length, self._clock()
+        )
+        rows = []
+        for (start, _, _), s in zip(forecast, staffed, strict=True):
+            level = measured.get(start)
+            actual = plan.Actual(
+                staffed_agents=ready.get(start, 0.0),
+                service_level=level,
+                missed=level is not None and level < question.target,
+            )
+            rows.append(StaffingRow(start, s, actual))
         return StaffingPlan(rows=rows, question=question)
 
     async def _history(
-        self, channel: Channel, interval: Interval, start: datetime, end: datetime
-    ) -> tuple[list[tuple[datetime, float, float]], float | None]:
+        self,
+        channel: Channel,
+        interval: Interval,
+        start: datetime,
+        end: datetime,
+        threshold: float,
+    ) -> tuple[list[tuple[datetime, float, float]], float | None, dict[datetime, float | None]]:
         """(start, calls, AHT) of each interval of [start, end) that has begun by now (a
-        later one has no history yet), and the callers' patience the range shows."""
+        later one has no history yet), the callers' patience the range shows, and each
+        interval's service level measured within `threshold`."""
         now = self._clock()
         if start >= now:
             raise InvalidArgument(
@@ -481,7 +503,7 @@ class Reporting:
             start,
             end,
             interval,
-            {channel: self._policy.of(channel).answer_target},
+            {channel: threshold},
             self._policy.short_abandon,
             detail=False,
             time_zone=self._policy.time_zone,
@@ -499,7 +521,13 @@ class Reporting:
         patience = plan.estimated_patience(
             sum(f.abandoned for f in figures), sum(f.total_wait_seconds for f in figures)
         )
-        return plan.history_forecast(intervals), patience
+        measured = {
+            f.interval_start: service_level(
+                f.answered_within_threshold, f.answered, f.abandoned, f.short_abandoned
+            )
+            for f in figures
+        }
+        return plan.history_forecast(intervals), patience, measured
 
 
 def _target(asked: float | None, goal: float) -> float:

@@ -577,6 +577,22 @@ WHERE status <> 'offline'
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3;
 
+-- report_ready_agents --
+-- Agents actually staffed: per interval starting at each of $1 (length $2), the
+-- time-weighted mean number of agents signed in and ready (status 'ready', whatever
+-- they were handling), from agent_status_periods over [$3, $4) cut at $5 (now). An
+-- agent ready for the whole interval counts 1, for half of it 0.5.
+SELECT
+    s.start AS interval_start,
+    (coalesce(sum(date_part('epoch', upper(p.period * tstzrange(s.start, s.start + $2))
+                                   - lower(p.period * tstzrange(s.start, s.start + $2)))), 0)
+     / date_part('epoch', $2))::double precision AS ready_agents
+FROM unnest($1::timestamptz[]) AS s(start)
+LEFT JOIN agent_status_periods($3, $4, $5) AS p
+    ON p.status = 'ready' AND p.period && tstzrange(s.start, s.start + $2)
+GROUP BY s.start
+ORDER BY s.start;
+
 -- report_agent_sessions --
 -- Attendance: each sign-in that overlaps [$1, $2), with the sign-out or next sign-in
 -- that ended it (NULL while still signed in).

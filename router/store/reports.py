@@ -324,6 +324,18 @@ class Reports:
         rows = await self._read("report_agent_status", start, end, now)
         return [StatusTime(r["agent_id"], r["status"], r["reason"], r["seconds"]) for r in rows]
 
+    async def ready_agents(
+        self, starts: Sequence[datetime], length: timedelta, now: datetime
+    ) -> dict[datetime, float]:
+        """The time-weighted mean number of agents signed in and ready in each interval
+        of `length` beginning at `starts` (in order), up to `now`."""
+        if not starts:
+            return {}
+        rows = await self._read(
+            "report_ready_agents", list(starts), length, starts[0], starts[-1] + length, now
+        )
+        return {r["interval_start"]: r["ready_agents"] for r in rows}
+
     async def sessions(self, start: datetime, end: datetime) -> list[Session]:
         rows = await self._read("report_agent_sessions", start, end)
         return [Session(r["agent_id"], r["signed_in_at"], r["signed_out_at"]) for r in rows]

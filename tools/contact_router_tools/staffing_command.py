@@ -11,7 +11,7 @@ import csv
 import math
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -123,6 +123,13 @@ def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of paid time agents are not available (breaks, training, absence), "
         "in [0, 1); agents to schedule = agents needed / (1 - shrinkage) (default 0)",
     )
+    add(
+        "--chart",
+        type=Path,
+        metavar="FILE.png",
+        help="with --history: draw agents needed against agents ready per interval, "
+        "under-staffing shaded and missed service level marked",
+    )
     add_format_argument(parser, "the intervals")
     add_router_arguments(parser)
 
@@ -206,6 +213,8 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
     header = ["interval", "contacts", "aht_s", "erlangs", "agents", "scheduled"]
     header += ["service_level", "asa_s", "occupancy", "p_wait"]
     header += ["abandon"] if with_abandonment else []
+    actual = has_actual(response)
+    header += ["staffed", "gap", "measured_sl", "missed"] if actual else []
     rows: list[list[Any]] = []
     for r in response.rows:
         traffic = r.traffic_erlangs > 0
@@ -221,8 +230,31 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
         ]
         if with_abandonment:
             row.append(optional(r, "abandonment") if traffic else None)
+        if actual:
+            row += [
+                r.staffed_agents,
+                r.staffed_agents - r.agents,
+                optional(r, "measured_service_level"),
+                "MISSED" if r.missed else "",
+            ]
         rows.append(row)
     return header, rows
+
+
+def has_actual(response: pb.GetStaffingResponse) -> bool:
+    """Whether the rows carry what was actually staffed (a history, not a forecast)."""
+    return any(r.HasField("staffed_agents") for r in response.rows)
+
+
+def staffing_summary(response: pb.GetStaffingResponse) -> str:
+    """How under-staffing and missed service level line up, in one line."""
+    under = {i for i, r in enumerate(response.rows) if r.staffed_agents < r.agents}
+    missed = {i for i, r in enumerate(response.rows) if r.missed}
+    return (
+        f"Under-staffed (fewer ready than needed): {len(under)} of {len(response.rows)} "
+        f"intervals; service level missed: {len(missed)}, of which {len(missed & under)} "
+        "under-staffed"
+    )
 
 
 def _agents(count: int) -> str:
@@ -241,6 +273,8 @@ async def run_staffing(args: argparse.Namespace) -> int:
             request = staffing_request(args, datetime.now(UTC), router_zone(status.time_zone))
         response = await router.call(stub.GetStaffing, request, flag_of=flags_of(args))
     table = staffing_table(response, request.with_abandonment)
+    if args.chart is not None and not has_actual(response):
+        raise ConfigError("--chart: draws a --history plan (agents needed against ready)")
     if args.format == "csv":
         sys.stdout.write(render_csv(table))
     elif args.format == "json":
@@ -272,4 +306,76 @@ async def run_staffing(args: argparse.Namespace) -> int:
             f"\nPeak: {_agents(needed)} handling contacts; {scheduled} to schedule "
             "(agents / (1 - shrinkage))"
         )
+        if has_actual(response):
+            print(staffing_summary(response))
+    if args.chart is not None:
+        try:
+            draw_staffing(
+                response,
+                args.chart,
+                f"Agents for {args.channel}, per {args.interval}",
+                LENGTHS[args.interval],
+            )
+        except OSError as error:
+            raise ConfigError(f"--chart {args.chart}: {error.strerror or error}") from None
+        print(f"chart written to {args.chart}", file=sys.stderr)
     return 0
+
+
+LENGTHS = {"15m": timedelta(minutes=15), "30m": timedelta(minutes=30), "hour": timedelta(hours=1)}
+
+
+def draw_staffing(
+    response: pb.GetStaffingResponse, path: Path, title: str, length: timedelta
+) -> None:
+    """Agents needed (steps) against agents ready (line) per interval, under-staffing
+    shaded, and the intervals that missed their service level marked red on the ready
+    line: they should fall in the shaded gaps. OSError when it cannot be written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    if not response.rows:
+        raise ConfigError("--chart: no interval to draw")
+    times = [when(r.interval_start) for r in response.rows]
+    # matplotlib.dates ships without type hints.
+    edges: list[float] = mdates.date2num(  # type: ignore[no-untyped-call]
+        [*times, times[-1] + length]
+    ).tolist()
+    starts, ends = edges[:-1], edges[1:]
+    needed = [r.agents for r in response.rows]
+    ready = [r.staffed_agents for r in response.rows]
+    figure, axes = plt.subplots(figsize=(11, 5), dpi=110)
+    try:
+        axes.stairs(needed, edges, color="#1f77b4", linewidth=1.6, label="agents needed")
+        axes.stairs(ready, edges, color="#2ca02c", linewidth=1.6, label="agents ready (actual)")
+        for start, end, need, have in zip(starts, ends, needed, ready, strict=True):
+            if have < need:
+                axes.axvspan(start, end, ymin=0, ymax=1, color="#d62728", alpha=0.08)
+        missed = [
+            (start + (end - start) / 2, r.staffed_agents)
+            for start, end, r in zip(starts, ends, response.rows, strict=True)
+            if r.missed
+        ]
+        if missed:
+            axes.plot(
+                [m for m, _ in missed],
+                [h for _, h in missed],
+                "o",
+                color="#d62728",
+                label=f"service level missed (< {response.target_service_level:.0%})",
+            )
+        axes.xaxis_date()
+        axes.set_xlabel("UTC")
+        axes.set_ylim(bottom=0)
+        axes.set_ylabel("agents")
+        axes.set_title(f"{title}\nshaded: fewer agents ready than needed")
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="upper left", fontsize=8)
+        figure.autofmt_xdate()
+        figure.tight_layout()
+        figure.savefig(path)
+    finally:
+        plt.close(figure)

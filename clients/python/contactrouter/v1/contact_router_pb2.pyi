@@ -2978,6 +2978,9 @@ class StaffingRow(_message.Message):
     PROBABILITY_OF_WAITING_FIELD_NUMBER: _builtins.int
     ABANDONMENT_FIELD_NUMBER: _builtins.int
     AGENTS_SCHEDULED_FIELD_NUMBER: _builtins.int
+    STAFFED_AGENTS_FIELD_NUMBER: _builtins.int
+    MEASURED_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    MISSED_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
     """Calls planned for."""
     aht_seconds: _builtins.float
@@ -3000,6 +3003,17 @@ class StaffingRow(_message.Message):
     """Erlang A: the share of calls that would abandon; unset for Erlang C."""
     agents_scheduled: _builtins.int
     """Agents to schedule: agents / (1 - shrinkage), rounded up."""
+    staffed_agents: _builtins.float
+    """From history only (unset for a forecast): the agents actually signed in and
+    ready, a time-weighted mean over the interval (whatever channel they served),
+    to set against `agents`.
+    """
+    measured_service_level: _builtins.float
+    """From history only: the service level measured (the router's formula, within
+    the threshold applied); unset when no contact counts.
+    """
+    missed: _builtins.bool
+    """From history only: the measured service level was below the target."""
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -3018,14 +3032,26 @@ class StaffingRow(_message.Message):
         probability_of_waiting: _builtins.float = ...,
         abandonment: _builtins.float | None = ...,
         agents_scheduled: _builtins.int = ...,
+        staffed_agents: _builtins.float | None = ...,
+        measured_service_level: _builtins.float | None = ...,
+        missed: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "interval_start", b"interval_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "staffed_agents", b"staffed_agents"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "missed", b"missed", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "staffed_agents", b"staffed_agents", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment: _TypeAlias = _typing.Literal["abandonment"]  # noqa: Y015
     _WhichOneofArgType__abandonment: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment"]  # noqa: Y015
+    _WhichOneofReturnType__measured_service_level: _TypeAlias = _typing.Literal["measured_service_level"]  # noqa: Y015
+    _WhichOneofArgType__measured_service_level: _TypeAlias = _typing.Literal["_measured_service_level", b"_measured_service_level"]  # noqa: Y015
+    _WhichOneofReturnType__staffed_agents: _TypeAlias = _typing.Literal["staffed_agents"]  # noqa: Y015
+    _WhichOneofArgType__staffed_agents: _TypeAlias = _typing.Literal["_staffed_agents", b"_staffed_agents"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment) -> _WhichOneofReturnType__abandonment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__measured_service_level) -> _WhichOneofReturnType__measured_service_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__staffed_agents) -> _WhichOneofReturnType__staffed_agents | None: ...
 
 Global___StaffingRow: _TypeAlias = StaffingRow  # noqa: Y015
 

@@ -1,0 +1,113 @@
+"""Required against actually staffed: agents needed from history beside the agents who
+were signed in and ready, and the service level measured, per interval.
+
+A recorded morning, 2026-03-02 (UTC), read at 12:30, phone per hour, 80% in 20 s. Both
+hours take 20 calls of 180 s (1 Erlang: Erlang C needs 3 agents). From 10:00 alice, bob
+and carol are ready all hour and dave for its first half (3.5 agents): every call is
+answered in 5 s. From 11:00 bob is at lunch and carol gone, alice alone (1 agent): every
+call waits a minute, and the hour misses its service level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from router.domain import Channel, RoutingPolicy
+from router.domain.rolling import RollingServiceLevel
+from router.reporting.intervals import Interval
+from router.reporting.reporting import Reporting, StaffingRequest
+from router.service_level_watch import ServiceLevelWatch
+from router.store import Store
+from tests.integration.test_reports import contact, status
+
+NOW = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+
+
+def clock(seconds: int) -> str:
+    """'HH:MM:SS' for `seconds` after midnight."""
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+@pytest.fixture
+async def reporting(db: asyncpg.Connection, store: Store) -> AsyncIterator[Reporting]:
+    for hour, wait in ((10, 5), (11, 60)):
+        for k in range(20):
+            queued = hour * 3600 + k * 170
+            answered = queued + wait
+            await contact(
+                db,
+                Channel.PHONE,
+                clock(queued),
+                answered=clock(answered),
+                ended=clock(answered + 170),
+                completed=clock(answered + 180),
+                agent="alice",
+            )
+    await status(db, "alice", "signed_in", "ready", "09:55:00")
+    await status(db, "bob", "signed_in", "ready", "09:58:00")
+    await status(db, "carol", "signed_in", "ready", "09:59:00")
+    await status(db, "carol", "signed_out", "offline", "11:00:00")
+    await status(db, "dave", "signed_in", "ready", "10:00:00")
+    await status(db, "dave", "signed_out", "offline", "10:30:00")
+    await status(db, "bob", "status_changed", "away", "11:00:00", "lunch")
+    policy = RoutingPolicy()
+    watch = ServiceLevelWatch(RollingServiceLevel(policy), policy, clock=lambda: NOW)
+    layer = Reporting(store.reports, policy, watch, clock=lambda: NOW)
+    try:
+        yield layer
+    finally:
+        await layer.close()
+
+
+def request(**changes: object) -> StaffingRequest:
+    fields: dict[str, object] = {
+        "channel": Channel.PHONE,
+        "interval": Interval.HOUR,
+        "target": 0.8,
+        "threshold": 20.0,
+        "max_occupancy": 1.0,
+        "concurrency": None,
+        "shrinkage": 0.0,
+        "with_abandonment": False,
+        "patience": None,
+        "forecast": None,
+        "history": (datetime(2026, 3, 2, 10, tzinfo=UTC), datetime(2026, 3, 2, 12, tzinfo=UTC)),
+    }
+    fields.update(changes)
+    return StaffingRequest(**fields)  # type: ignore[arg-type]
+
+
+class TestRequiredAgainstStaffed:
+    async def test_the_missed_hour_is_the_understaffed_one(self, reporting: Reporting) -> None:
+        """10:00 had 3.5 agents ready for the 3 needed and met its target (every call
+        answered in 5 s); 11:00 had 1 and missed it (none within 20 s)."""
+        plan = await reporting.staffing(request())
+        rows = {r.interval_start.hour: r for r in plan.rows}
+        assert set(rows) == {10, 11}
+        for row in rows.values():
+            assert row.staffed.calls == 20.0
+            assert row.staffed.agents == 3
+        first, second = rows[10].actual, rows[11].actual
+        assert first is not None
+        assert second is not None
+        assert first.staffed_agents == pytest.approx(3.5)
+        assert first.staffed_agents >= rows[10].staffed.agents
+        assert (first.service_level, first.missed) == (1.0, False)
+        assert second.staffed_agents == pytest.approx(1.0)
+        assert (second.service_level, second.missed) == (0.0, True)
+        assert second.staffed_agents < rows[11].staffed.agents
+
+    async def test_the_threshold_asked_is_the_one_measured(self, reporting: Reporting) -> None:
+        """Within 90 s every call of both hours was answered: nothing missed."""
+        plan = await reporting.staffing(request(threshold=90.0))
+        assert [r.actual.service_level for r in plan.rows if r.actual] == [1.0, 1.0]
+        assert not any(r.actual.missed for r in plan.rows if r.actual)
+
+    async def test_a_forecast_has_no_actual(self, reporting: Reporting) -> None:
+        forecast = [(datetime(2026, 3, 3, 10, tzinfo=UTC), 20.0, 180.0)]
+        plan = await reporting.staffing(request(history=None, forecast=forecast))
+        assert [r.actual for r in plan.rows] == [None]
