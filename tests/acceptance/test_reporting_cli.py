@@ -319,6 +319,8 @@ class TestStaffingCommand:
         assert code == 0, err
         assert "Erlang C" in out
         assert "Peak: 1 agent handling contacts; 1 to schedule" in out
+        assert "measured_sl" in out
+        assert "Under-staffed (fewer ready than needed): " in out
 
     async def test_the_table_counts_contacts_and_shows_abandon_with_erlang_a_only(
         self, router_server: RunningRouter, tmp_path: Path
