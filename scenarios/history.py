@@ -177,9 +177,10 @@ async def write_history(
     return History(start, end, expected, len(rows))
 
 
-def reporting_at(store: Store, now: datetime) -> Reporting:
-    """The router's reporting layer on `store`, its clock stopped at `now`, in UTC."""
-    policy = RoutingPolicy()
+def reporting_at(store: Store, now: datetime, time_zone: str = "UTC") -> Reporting:
+    """The router's reporting layer on `store`, its clock stopped at `now`, the center in
+    `time_zone`."""
+    policy = RoutingPolicy(time_zone=time_zone)
     watch = ServiceLevelWatch(RollingServiceLevel(policy), policy, clock=lambda: now)
     return Reporting(store.reports, policy, watch, clock=lambda: now)
 

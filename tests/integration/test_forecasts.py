@@ -8,6 +8,7 @@ the last week is forecast from the three before it, stored, and read back as acc
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -109,6 +110,28 @@ class TestForecast:
                 await reporting.forecast(request(now, channel=Channel.EMAIL))
         finally:
             await reporting.close()
+
+    async def test_a_horizon_across_a_change_to_summer_time_has_a_23_hour_day(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """In Paris the week of 2026-03-29 has one hour fewer: the forecast's rows are
+        every real local hour once, and its history is binned on the local clock."""
+        paris = ZoneInfo("Europe/Paris")
+        start = datetime(2026, 3, 23, tzinfo=paris).astimezone(UTC)
+        await write_history(
+            db, 3, Interval.HOUR, peak_per_hour=40.0, start=start - timedelta(weeks=3)
+        )
+        reporting = reporting_at(store, start, "Europe/Paris")
+        try:
+            forecast = await reporting.forecast(request(start, history_days=21))
+        finally:
+            await reporting.close()
+        starts = [r.interval_start for r in forecast.rows]
+        assert len(starts) == 7 * 24 - 1
+        assert starts == [start + timedelta(hours=i) for i in range(7 * 24 - 1)]
+        assert forecast.time_zone == "Europe/Paris"
+        local_hours = [s.astimezone(paris).hour for s in starts[: 24 * 7 - 1]]
+        assert 2 not in local_hours[6 * 24 : 6 * 24 + 23]  # 2026-03-29 has no 02:00
 
     async def test_a_start_after_now_is_refused(self, store: Store, history: History) -> None:
         """A forecast starts where the recorded history ends: not in a later interval."""
