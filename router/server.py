@@ -447,8 +447,12 @@ async def _stand_by(store: Store) -> OpenContacts | None:
         pass  # an outage: wait for it to end, and for the lock, as a standby
     following = OpenContacts(store)
     # Loaded before waiting for the lock, so that a standby that says it waits is warm.
-    with contextlib.suppress(StoreUnavailable):
+    try:
         await following.load()
+    except StoreUnavailable:
+        pass  # keep_current loads it once PostgreSQL answers
+    except Exception as error:  # a bug must not keep the standby from taking over
+        log.error("standby_load_failed", error=repr(error))
     keeping = asyncio.create_task(following.keep_current(), name="standby-follow")
     try:
         await store.become_active()
@@ -472,6 +476,9 @@ async def _caught_up(following: OpenContacts) -> list[Contact] | None:
         applied = await following.catch_up()
     except StoreUnavailable as error:
         log.warning("standby_catch_up_failed", error=str(error))
+        return None
+    except Exception as error:  # a bug: the copy is not to be trusted, read it all
+        log.error("standby_catch_up_failed", error=repr(error))
         return None
     log.info("standby_caught_up", events=applied, open_contacts=len(following), seq=following.seq)
     return following.contacts()

@@ -19,9 +19,12 @@ from router.domain import (
     Router,
     RoutingPolicy,
 )
+from router.server import start_router
 from router.store import Store
+from router.store.active_lock import ActiveLock
 from router.store.event_feed import PAGE
 from router.store.follow import OpenContacts
+from router.switchboard import NewContact
 from tests.acceptance.conftest import eventually
 from tests.integration.conftest import make_contact
 
@@ -192,3 +195,42 @@ class TestFollowing:
         assert following.contacts()[0].state.is_waiting
         kinds = [e.kind for e in await store.events.read_after(0)]
         assert kinds.count(ContactEventKind.SUBMITTED.value) == 2
+
+
+class TestTakeoverFallsBackToAColdRestore:
+    @pytest.mark.parametrize("failing", ["load", "catch_up"])
+    async def test_a_broken_copy_does_not_stop_the_takeover(
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch, failing: str
+    ) -> None:
+        """Should the standby's copy fail (a bug, not an outage), it still takes over,
+        restoring from PostgreSQL as a cold start does."""
+        active = await start_router(database_url, POLICY)
+        standby = None
+        try:
+            contact, _ = await active.switchboard.submit(
+                NewContact("call-1", Channel.PHONE, "c", {}, frozenset(), 1.0)
+            )
+
+            async def broken(self: OpenContacts) -> int:
+                raise RuntimeError("a bug")
+
+            monkeypatch.setattr(OpenContacts, failing, broken)
+            waiting = asyncio.Event()
+            acquire = ActiveLock.acquire
+
+            async def standing_by(self: ActiveLock, poll_seconds: float = 0.5) -> None:
+                waiting.set()
+                await acquire(self, poll_seconds)
+
+            monkeypatch.setattr(ActiveLock, "acquire", standing_by)
+            standby = await start_router(database_url, POLICY, wait_active=False)
+            await asyncio.wait_for(waiting.wait(), 30)  # a standby, not a cold start
+            await active.stop(grace=0.5)
+            await asyncio.wait_for(standby.wait_active(), 30)
+            restored = standby.switchboard.router.contact(contact.id)
+            assert restored.state.is_waiting
+            assert restored.queued_at == contact.queued_at
+        finally:
+            await active.stop(grace=0.5)
+            if standby is not None:
+                await standby.stop(grace=0.5)
