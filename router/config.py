@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 
 from router.api.access import Tokens
-from router.domain import RoutingPolicy
+from router.domain import InvalidArgument, RoutingPolicy, validation
 from router.errors import ConfigError, TokenError
 from router.live_feed import FeedSettings
 from router.retention import RetentionSettings
@@ -105,7 +106,10 @@ class Settings:
             log_format=text("ROUTER_LOG_FORMAT"),
             log_level=text("ROUTER_LOG_LEVEL"),
             event_loop=text("ROUTER_EVENT_LOOP"),
-            policy=routing_policy(values, label),
+            policy=replace(
+                routing_policy(values, label),
+                teams=_teams(text("ROUTER_TEAMS_FILE"), label(VARIABLES["ROUTER_TEAMS_FILE"])),
+            ),
             shutdown_grace=float(grace),
             metrics_port=metrics_port,
             watch=FeedSettings(float(interval), watchers),
@@ -173,6 +177,30 @@ def _read_file(path: Path, label: str) -> dict[str, tuple[object, str]]:
         if value != "":
             settings[variable.name] = (value, f"{path}: {key}")
     return settings
+
+
+def _teams(path: str, label: str) -> Mapping[str, str]:
+    """Agent id -> team from the teams file (team = [agent ids]); empty without one."""
+    if not path:
+        return MappingProxyType({})
+    try:
+        data = read_toml(Path(path))
+    except TomlFileError as error:
+        raise ConfigError(f"{label}: {error}") from None
+    teams: dict[str, str] = {}
+    for team, members in data.items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise ConfigError(f"{label}: team {team!r} must be a list of agent ids")
+        try:
+            validation.team(team, "team")
+            agents = validation.agent_ids(members, "agents", limit=len(members))
+        except InvalidArgument as error:
+            raise ConfigError(f"{label}: {error.problem}") from None
+        for agent in sorted(agents):
+            if agent in teams:
+                raise ConfigError(f"{label}: {agent} is in {teams[agent]!r} and {team!r}")
+            teams[agent] = team
+    return MappingProxyType(teams)
 
 
 def _tokens(path: str, label: str) -> Tokens | None:

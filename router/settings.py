@@ -377,6 +377,13 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "teams_file",
+        Kind.PATH,
+        'TOML file of teams: `"Returns West" = ["alice", "bob"]`; an agent listed there '
+        "whose sign-in gives no team is in that team",
+        unset="teams only from sign-in",
+    ),
+    Setting(
         "time_zone",
         Kind.TIME_ZONE,
         "the center's IANA time zone: report days, weeks, months and years begin at local "

@@ -131,6 +131,7 @@ class RoutingPolicy:
         submission beyond it is refused until the queue drains.
     time_zone: the center's IANA time zone: reports' days, weeks, months and years
         begin at local midnight there, and their clock intervals follow its clock.
+    teams: agent id -> team, for agents whose sign-in gives none (ROUTER_TEAMS_FILE).
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -144,6 +145,7 @@ class RoutingPolicy:
     max_contact_bytes: int = 16 * 1024
     max_queue_bytes: int = 256 * 1024 * 1024
     time_zone: str = "UTC"
+    teams: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)

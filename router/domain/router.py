@@ -244,7 +244,7 @@ class Router:
                 agent.away_reason = ""
                 if status is AgentStatus.READY:
                     agent.since = now
-        agent.team = team
+        agent.team = team or self.policy.teams.get(agent_id, "")
         events.append(self._agent_event(agent, AgentEventKind.SIGNED_IN, now))
         state.index(agent)
         # Skills or channels may have changed: holds for this agent and contacts that

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import asyncpg
 import grpc
@@ -15,6 +16,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from router.domain import RoutingPolicy
 from tests.acceptance.conftest import (
     OfferStreams,
     details,
@@ -76,6 +78,25 @@ class TestSignIn:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details(error).startswith("team")
         assert await row_counts(db) == before
+
+
+class TestTeamsFile:
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        """ROUTER_TEAMS_FILE puts dave in "orders"."""
+        return RoutingPolicy(phone_reserve=0, teams=MappingProxyType({"dave": "orders"}))
+
+    async def test_a_sign_in_without_a_team_takes_the_configured_one(
+        self, agents: pb_grpc.AgentServiceAsyncStub, db: asyncpg.Connection
+    ) -> None:
+        signed = await agents.SignIn(pb.SignInRequest(agent_id="dave"))
+        assert signed.agent.team == "orders"
+        recorded = await db.fetchval(
+            "SELECT team FROM agent_status_log WHERE agent_id = 'dave' AND kind = 'signed_in'"
+        )
+        assert recorded == "orders"
+        signed = await agents.SignIn(pb.SignInRequest(agent_id="dave", team="returns"))
+        assert signed.agent.team == "returns"
 
 
 class TestReports:

@@ -256,3 +256,35 @@ class TestRetention:
         """Personal data kept longer than the rows, or out of bounds: ConfigError naming it."""
         with pytest.raises(ConfigError, match=name):
             Settings.from_env(env)
+
+
+class TestTeamsFile:
+    def test_agents_are_mapped_to_their_team(self, tmp_path: Path) -> None:
+        path = tmp_path / "teams.toml"
+        path.write_text('"Returns West" = ["alice", "bob"]\norders = ["carol"]\n')
+        settings = Settings.from_env({"ROUTER_TEAMS_FILE": str(path)})
+        assert dict(settings.policy.teams) == {
+            "alice": "Returns West",
+            "bob": "Returns West",
+            "carol": "orders",
+        }
+        assert dict(Settings.from_env({}).policy.teams) == {}
+
+    @pytest.mark.parametrize(
+        ("text", "says"),
+        [
+            ('orders = "alice"', "must be a list of agent ids"),
+            ('" orders" = ["alice"]', "is not a team"),
+            ('orders = ["ann smith"]', "is not an agent id"),
+            ('orders = ["alice"]\nreturns = ["alice"]', "alice is in 'orders' and 'returns'"),
+            ("orders = [", "is not valid TOML"),
+        ],
+    )
+    def test_a_bad_file_stops_the_start_naming_the_variable(
+        self, tmp_path: Path, text: str, says: str
+    ) -> None:
+        path = tmp_path / "teams.toml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="ROUTER_TEAMS_FILE") as refused:
+            Settings.from_env({"ROUTER_TEAMS_FILE": str(path)})
+        assert says in str(refused.value)

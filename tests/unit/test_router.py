@@ -1248,3 +1248,18 @@ class TestQueueBytes:
             router.check_room(PHONE, 1)  # the bytes are the whole queue's, any channel
         _ready(router, "ann", at(2))  # takes both chats: the queue is empty again
         router.check_room(CHAT, size, submitting_bytes=size)
+
+
+class TestTeams:
+    def test_a_sign_in_without_a_team_takes_the_configured_one(self, new_id: NewId, at: At) -> None:
+        """ROUTER_TEAMS_FILE's team (the policy's) when the sign-in gives none; a team
+        given at sign-in wins; the sign-in event carries it for the status log."""
+        policy = RoutingPolicy(teams=MappingProxyType({"ann": "orders"}))
+        router = Router(policy, new_id)
+        events = router.sign_in("ann", frozenset(), {}, AgentStatus.READY, at(0))
+        assert router.agent("ann").team == "orders"
+        assert [e.team for e in events if isinstance(e, AgentEvent)] == ["orders"]
+        router.sign_in("ann", frozenset(), {}, AgentStatus.READY, at(1), "returns")
+        assert router.agent("ann").team == "returns"
+        router.sign_in("bob", frozenset(), {}, AgentStatus.READY, at(2))
+        assert router.agent("bob").team == ""

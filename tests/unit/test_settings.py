@@ -35,6 +35,8 @@ def held(settings: Settings, variable: Variable) -> object:
         "ROUTER_DATABASE_URL": settings.database_url,
         "ROUTER_REPORTING_DATABASE_URL": settings.reporting_database_url,
         "ROUTER_TOKENS_FILE": settings.tokens,
+        # The teams file's agents, kept in the policy; none without a file.
+        "ROUTER_TEAMS_FILE": dict(settings.policy.teams) or None,
         "ROUTER_TLS_CERT_FILE": settings.tls,
         "ROUTER_TLS_KEY_FILE": settings.tls,
         "ROUTER_TLS_CLIENT_CA_FILE": settings.tls,
@@ -45,11 +47,12 @@ def held(settings: Settings, variable: Variable) -> object:
 class TestSchema:
     def test_every_policy_field_has_one_setting(self) -> None:
         """A field added to the policy without a setting (or with two) fails here; a
-        channel's nature (exclusive, the most an agent may declare) is no setting."""
+        channel's nature (exclusive, the most an agent may declare) is no setting, nor
+        are the teams (read from the file ROUTER_TEAMS_FILE names)."""
         routing = [s.field or "" for s in SETTINGS if s.routing and not s.per_channel]
         channel = [s.field or "" for s in SETTINGS if s.per_channel]
         assert sorted(routing) == sorted(
-            f.name for f in dataclasses.fields(RoutingPolicy) if f.name != "channels"
+            f.name for f in dataclasses.fields(RoutingPolicy) if f.name not in ("channels", "teams")
         )
         assert sorted(channel) == sorted(
             f.name
