@@ -343,6 +343,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 probability_of_waiting=s.probability_of_waiting,
             )
             _optional(row, "abandonment", s.abandonment)
+            if r.separate_agents is not None:
+                row.separate_agents = r.separate_agents
             if r.actual is not None:
                 row.staffed_agents = r.actual.staffed_agents
                 _optional(row, "measured_service_level", r.actual.service_level)
@@ -472,7 +474,8 @@ def _accuracy_row(row: Compared, with_interval: bool) -> pb.ForecastAccuracyRow:
 def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:
     """The request's fields checked against what a contact center can mean (the bounds
     of router.reporting.plan), with unset ones left None for the policy's defaults."""
-    channel = channel_from_proto(request.channel)
+    channels = _blended_channels(request)
+    channel = channels[0] if channels else channel_from_proto(request.channel)
     interval = _interval(
         request.interval,
         _STAFFING_INTERVALS,
@@ -553,4 +556,36 @@ def _staffing_request(request: pb.GetStaffingRequest) -> StaffingRequest:
         patience=patience,
         forecast=forecast,
         history=history,
+        channels=channels,
     )
+
+
+def _blended_channels(request: pb.GetStaffingRequest) -> tuple[Channel, ...]:
+    """The channels one blended pool of agents serves, checked; () without `channels`."""
+    if not request.channels:
+        return ()
+    if len(request.channels) > len(Channel):
+        raise InvalidArgument("channels", f"at most {len(Channel)} channels, each once")
+    listed = tuple(
+        channel_from_proto(value, f"channels[{index}]")
+        for index, value in enumerate(request.channels)
+    )
+    if len(set(listed)) != len(listed):
+        raise InvalidArgument("channels", "lists a channel more than once")
+    if request.channel != pb.CHANNEL_UNSPECIFIED and (
+        channel_from_proto(request.channel) not in listed
+    ):
+        raise InvalidArgument("channel", "with channels, leave it unset or give one of them")
+    if request.forecast:
+        raise InvalidArgument(
+            "channels",
+            "blended staffing reads each channel's history: give history_start and "
+            "history_end, not a forecast",
+        )
+    if request.with_abandonment:
+        raise InvalidArgument("with_abandonment", "blended staffing is Erlang C only")
+    if request.HasField("concurrency"):
+        raise InvalidArgument(
+            "concurrency", "with channels, each channel takes its configured default capacity"
+        )
+    return listed

@@ -57,6 +57,15 @@ CONCURRENCY_AND_SHRINKAGE = (
     "while its agent held others); agents_scheduled = agents / (1 - shrinkage), rounded up"
 )
 
+BLENDED = (
+    "blended: one pool of agents serves every channel asked, each agent counted once; "
+    "contacts = the channels' contacts summed, each taking AHT / its channel's "
+    "concurrency of an agent's time; agents = the fewest servers of that one queue that "
+    "reach the strictest goal within the shortest answer target (an approximation: "
+    "every contact waits in one line at phone's promise, so it staffs at or above what "
+    "blended agents need); separate_agents = the sum of each channel staffed alone"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StaffingQuestion:
@@ -73,10 +82,14 @@ class StaffingQuestion:
     patience: float | None
     """Callers' mean patience in seconds for Erlang A; None for Erlang C."""
     short_abandon: float
+    blended: bool = False
+    """The channels' summed workload staffed as one pool (concurrency already applied)."""
 
     @property
     def model(self) -> str:
         model = ERLANG_C_MODEL if self.patience is None else ERLANG_A_MODEL
+        if self.blended:
+            return f"{model}; {BLENDED}; agents_scheduled = agents / (1 - shrinkage), rounded up"
         return f"{model}; {CONCURRENCY_AND_SHRINKAGE}"
 
 
@@ -115,6 +128,8 @@ class StaffingRow:
     staffed: StaffedInterval
     actual: Actual | None = None
     """From history only: what the interval actually had."""
+    separate_agents: int | None = None
+    """Blended: the agents the channels need if each is staffed on its own."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ the router is active; the servicer only validates requests and converts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,8 @@ class StaffingRequest:
     forecast: Sequence[tuple[datetime, float, float]] | None
     """(interval start, calls, AHT); None: staff from `history`."""
     history: tuple[datetime, datetime] | None
+    channels: tuple[Channel, ...] = ()
+    """Two or three: staff them as one blended pool (from history, Erlang C)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +414,8 @@ class Reporting:
     async def staffing(self, request: StaffingRequest) -> StaffingPlan:
         """Agents per interval for a forecast, or for the recorded history's intervals
         up to now. InvalidArgument names the request field at fault."""
+        if len(request.channels) > 1:
+            return await self._blended(request)
         channel_policy = self._policy.of(request.channel)
         length = request.interval.fixed_length
         if length is None:
@@ -481,6 +486,65 @@ class Reporting:
                 missed=level is not None and level < question.target,
             )
             rows.append(StaffingRow(start, s, actual))
+        return StaffingPlan(rows=rows, question=question)
+
+    async def _blended(self, request: StaffingRequest) -> StaffingPlan:
+        """The channels staffed as one pool of blended agents, each counted once, beside
+        the sum of each staffed on its own (plan.BLENDED says how)."""
+        alone = [
+            await self.staffing(dataclasses.replace(request, channel=channel, channels=()))
+            for channel in request.channels
+        ]
+        policies = [self._policy.of(channel) for channel in request.channels]
+        length = request.interval.fixed_length
+        assert length is not None  # checked by each channel's plan
+        question = StaffingQuestion(
+            interval_seconds=length.total_seconds(),
+            target=request.target
+            if request.target is not None
+            else max(_target(None, p.service_level_goal) for p in policies),
+            threshold=request.threshold
+            if request.threshold is not None
+            else min(p.answer_target for p in policies),
+            max_occupancy=request.max_occupancy,
+            concurrency=1.0,
+            shrinkage=request.shrinkage,
+            patience=None,
+            short_abandon=self._policy.short_abandon,
+            blended=True,
+        )
+        work = []
+        for group in zip(*(p.rows for p in alone), strict=True):
+            calls = sum(r.staffed.calls for r in group)
+            agent_seconds = sum(
+                r.staffed.calls * r.staffed.aht_seconds / p.question.concurrency
+                for r, p in zip(group, alone, strict=True)
+            )
+            work.append((calls, agent_seconds / calls if calls else 0.0))
+        staffed, problem = await self._workers.staff(question, work)
+        if problem is not None:
+            index, why = problem
+            start = alone[0].rows[index].interval_start
+            raise InvalidArgument(
+                "history_start", f"the interval from {start:%Y-%m-%d %H:%M}: {why}"
+            )
+        rows = []
+        for index, pooled in enumerate(staffed):
+            each = [p.rows[index] for p in alone]
+            actual = each[0].actual
+            assert actual is not None  # a history's rows have one
+            rows.append(
+                StaffingRow(
+                    each[0].interval_start,
+                    pooled,
+                    plan.Actual(
+                        staffed_agents=actual.staffed_agents,
+                        service_level=None,
+                        missed=any(r.actual is not None and r.actual.missed for r in each),
+                    ),
+                    separate_agents=sum(r.staffed.agents for r in each),
+                )
+            )
         return StaffingPlan(rows=rows, question=question)
 
     async def _history(

@@ -321,6 +321,19 @@ class TestStaffingCommand:
         assert "Peak: 1 agent handling contacts; 1 to schedule" in out
         assert "measured_sl" in out
         assert "Under-staffed (fewer ready than needed): " in out
+        code, out, err = await command(
+            "staffing", "--history", "today", "--channels", "phone,chat,email",
+            "--format", "json", "--router", worked,
+        )  # fmt: skip
+        assert code == 0, err
+        document = json.loads(out)
+        assert document["channels"] == ["phone", "chat", "email"]
+        assert all("separate" in i and "staffed" in i for i in document["intervals"])
+        code, _, err = await command(
+            "staffing", "--history", "today", "--channels", "phone,fax", "--router", worked
+        )  # fmt: skip
+        assert code != 0
+        assert "--channels" in err
 
     async def test_the_table_counts_contacts_and_shows_abandon_with_erlang_a_only(
         self, router_server: RunningRouter, tmp_path: Path

@@ -303,6 +303,56 @@ class TestStaffing:
         assert len(response.rows) in ({4, 5} if turned else {4})
         assert response.rows[-1].interval_start.ToDatetime(tzinfo=UTC) <= after
         assert [(r.calls, r.agents) for r in busy] == [(1.0, 1)]
+        # What was actually there: the agent who took the call was signed in and ready.
+        assert all(r.HasField("staffed_agents") for r in response.rows)
+        assert busy[0].staffed_agents > 0
+        assert busy[0].HasField("measured_service_level")
+        blended = await reporting.GetStaffing(
+            pb.GetStaffingRequest(
+                interval=pb.INTERVAL_LENGTH_HOUR,
+                channels=[pb.CHANNEL_PHONE, pb.CHANNEL_CHAT],
+                history_start=stamp(now - timedelta(hours=3)),
+                history_end=stamp(now + timedelta(hours=1)),
+            )
+        )
+        assert "blended" in blended.model
+        pooled = [r for r in blended.rows if r.calls]
+        assert [(r.calls, r.agents, r.separate_agents) for r in pooled] == [(2.0, 1, 2)]
+        assert not pooled[0].HasField("measured_service_level")
+
+    async def test_blended_staffing_refuses_what_it_cannot_mean(
+        self, reporting: pb_grpc.ReportingServiceAsyncStub, db: asyncpg.Connection
+    ) -> None:
+        """INVALID_ARGUMENT naming the field, and nothing recorded."""
+        now = datetime.now(UTC)
+        history = {
+            "history_start": stamp(now - timedelta(hours=1)),
+            "history_end": stamp(now),
+        }
+        start = stamp(datetime(2026, 3, 2, tzinfo=UTC))
+        both = [pb.CHANNEL_PHONE, pb.CHANNEL_CHAT]
+        before = await row_counts(db)
+        for field, changes in [
+            ("channels[1]", {"channels": [pb.CHANNEL_PHONE, 9], **history}),
+            ("channels[0]", {"channels": [pb.CHANNEL_UNSPECIFIED], **history}),
+            ("channels", {"channels": [pb.CHANNEL_CHAT, pb.CHANNEL_CHAT], **history}),
+            ("channels", {"channels": [pb.CHANNEL_PHONE] * 4, **history}),
+            ("channel", {"channel": pb.CHANNEL_EMAIL, "channels": both, **history}),
+            (
+                "channels",
+                {
+                    "channels": both,
+                    "forecast": [pb.ForecastInterval(interval_start=start, calls=1)],
+                },
+            ),
+            ("with_abandonment", {"channels": both, "with_abandonment": True, **history}),
+            ("concurrency", {"channels": both, "concurrency": 2, **history}),
+        ]:
+            request = pb.GetStaffingRequest(interval=pb.INTERVAL_LENGTH_HOUR, **changes)  # type: ignore[arg-type]
+            error = await rpc_error(reporting.GetStaffing(request))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+            assert details(error).startswith(field), (field, details(error))
+        assert await row_counts(db) == before
 
     async def test_erlang_a_forecast(self, reporting: pb_grpc.ReportingServiceAsyncStub) -> None:
         """With two minutes' patience, abandons shorten the queue: 12 agents, not 14."""

@@ -47,6 +47,31 @@ async def reporting(db: asyncpg.Connection, store: Store) -> AsyncIterator[Repor
                 completed=clock(answered + 180),
                 agent="alice",
             )
+    # Blended work beside the calls: 30 chats of 360 s (3 at once: 1 agent-Erlang) and
+    # 4 emails of 900 s per hour, answered well within their targets.
+    for hour in (10, 11):
+        for k in range(30):
+            queued = hour * 3600 + k * 110
+            await contact(
+                db,
+                Channel.CHAT,
+                clock(queued),
+                answered=clock(queued + 10),
+                ended=clock(queued + 340),
+                completed=clock(queued + 370),
+                agent="bob",
+            )
+        for k in range(4):
+            queued = hour * 3600 + k * 900
+            await contact(
+                db,
+                Channel.EMAIL,
+                clock(queued),
+                answered=clock(queued + 60),
+                ended=clock(queued + 900),
+                completed=clock(queued + 960),
+                agent="carol",
+            )
     await status(db, "alice", "signed_in", "ready", "09:55:00")
     await status(db, "bob", "signed_in", "ready", "09:58:00")
     await status(db, "carol", "signed_in", "ready", "09:59:00")
@@ -111,3 +136,37 @@ class TestRequiredAgainstStaffed:
         forecast = [(datetime(2026, 3, 3, 10, tzinfo=UTC), 20.0, 180.0)]
         plan = await reporting.staffing(request(history=None, forecast=forecast))
         assert [r.actual for r in plan.rows] == [None]
+
+
+class TestBlendedAgents:
+    async def test_a_blended_agent_is_counted_once(self, reporting: Reporting) -> None:
+        """Phone, chat and email as one pool: the workload is the channels' summed
+        agent-Erlangs, the pool needs fewer agents than the three staffed apart, the
+        ready agents are counted once (not once per channel), and the missed hour is
+        the one whose phone missed."""
+        channels = (Channel.PHONE, Channel.CHAT, Channel.EMAIL)
+        alone = {c: await reporting.staffing(request(channel=c, threshold=None)) for c in channels}
+        blended = await reporting.staffing(request(channels=channels, threshold=None))
+        assert blended.question.blended
+        assert blended.question.threshold == 20.0, "phone's answer target, the shortest"
+        assert [r.interval_start for r in blended.rows] == [
+            r.interval_start for r in alone[Channel.PHONE].rows
+        ]
+        for index, row in enumerate(blended.rows):
+            each = [alone[c].rows[index] for c in channels]
+            workload = sum(
+                r.staffed.traffic_erlangs / alone[c].question.concurrency
+                for r, c in zip(each, channels, strict=True)
+            )
+            assert row.staffed.traffic_erlangs == pytest.approx(workload)
+            assert row.staffed.calls == sum(r.staffed.calls for r in each)
+            assert row.separate_agents == sum(r.staffed.agents for r in each)
+            assert workload < row.staffed.agents < row.separate_agents
+            assert row.actual is not None
+            assert row.actual.staffed_agents == each[0].actual.staffed_agents  # type: ignore[union-attr]
+        assert [r.actual.missed for r in blended.rows if r.actual] == [False, True]
+
+    async def test_one_channel_in_channels_is_ordinary_staffing(self, reporting: Reporting) -> None:
+        one = await reporting.staffing(request(channels=(Channel.PHONE,)))
+        assert not one.question.blended
+        assert one == await reporting.staffing(request())

@@ -54,6 +54,7 @@ FIELDS = {
     "patience_seconds": "--patience",
     "concurrency": "--concurrency",
     "shrinkage": "--shrinkage",
+    "channels": "--channels",
 }
 
 
@@ -68,6 +69,15 @@ def _number(text: str) -> float:
     return value
 
 
+def _channel_list(text: str) -> list[str]:
+    """phone,chat,email: the channels one blended pool serves."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CHANNELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"not a list of {', '.join(CHANNELS)}: {text!r}")
+    return names
+
+
 def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channel", choices=list(CHANNELS), default="phone", help="channel to plan (default phone)"
@@ -77,6 +87,13 @@ def add_staffing_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("15m", "30m", "hour"),
         default="30m",
         help="length of each planned interval (default 30m)",
+    )
+    parser.add_argument(
+        "--channels",
+        type=_channel_list,
+        metavar="LIST",
+        help="with --history: staff these channels (e.g. phone,chat,email) as one pool of "
+        "blended agents, each counted once, beside the sum of each staffed alone",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -176,6 +193,9 @@ def staffing_request(
         with_abandonment=args.erlang_a,
         patience_seconds=args.patience or 0.0,
     )
+    if args.channels:
+        request.channel = CHANNELS[args.channels[0]]
+        request.channels.extend(CHANNELS[name] for name in args.channels)
     if args.concurrency is not None:
         request.concurrency = args.concurrency
     if args.shrinkage is not None:
@@ -214,6 +234,8 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
     header += ["service_level", "asa_s", "occupancy", "p_wait"]
     header += ["abandon"] if with_abandonment else []
     actual = has_actual(response)
+    blended = any(r.HasField("separate_agents") for r in response.rows)
+    header += ["separate"] if blended else []
     header += ["staffed", "gap", "measured_sl", "missed"] if actual else []
     rows: list[list[Any]] = []
     for r in response.rows:
@@ -230,6 +252,8 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
         ]
         if with_abandonment:
             row.append(optional(r, "abandonment") if traffic else None)
+        if blended:
+            row.append(r.separate_agents)
         if actual:
             row += [
                 r.staffed_agents,
@@ -257,6 +281,11 @@ def staffing_summary(response: pb.GetStaffingResponse) -> str:
     )
 
 
+def served(args: argparse.Namespace) -> str:
+    """The channel planned, or the blended pool's channels."""
+    return " + ".join(args.channels) if args.channels else str(args.channel)
+
+
 def _agents(count: int) -> str:
     return f"{count} agent" if count == 1 else f"{count} agents"
 
@@ -280,6 +309,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
     elif args.format == "json":
         document = {
             "channel": args.channel,
+            "channels": args.channels,
             "model": response.model,
             "target_service_level": response.target_service_level,
             "threshold_seconds": response.threshold_seconds,
@@ -291,7 +321,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
         sys.stdout.write(render_json(document))
     else:
         print(
-            f"Agents for {args.channel}: {response.target_service_level:.0%} answered within "
+            f"Agents for {served(args)}: {response.target_service_level:.0%} answered within "
             f"{response.threshold_seconds:g} s, per {args.interval}; each agent handles "
             f"{response.concurrency:g} at once; shrinkage {response.shrinkage:.0%}"
         )
@@ -313,7 +343,7 @@ async def run_staffing(args: argparse.Namespace) -> int:
             draw_staffing(
                 response,
                 args.chart,
-                f"Agents for {args.channel}, per {args.interval}",
+                f"Agents for {served(args)}, per {args.interval}",
                 LENGTHS[args.interval],
             )
         except OSError as error:

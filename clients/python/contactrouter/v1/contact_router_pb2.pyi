@@ -2884,6 +2884,7 @@ class GetStaffingRequest(_message.Message):
     PATIENCE_SECONDS_FIELD_NUMBER: _builtins.int
     CONCURRENCY_FIELD_NUMBER: _builtins.int
     SHRINKAGE_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel to staff (its answer target is the default threshold). Required."""
     interval: Global___IntervalLength.ValueType
@@ -2930,6 +2931,17 @@ class GetStaffingRequest(_message.Message):
     def history_end(self) -> _timestamp_pb2.Timestamp:
         """End of the history range, exclusive."""
 
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:
+        """Blended agents: two or three channels (each once) staffed as one pool of agents
+        who serve them all, counted once: each row's `agents` come from the channels'
+        summed workload (calls x AHT / concurrency per channel) queued as one, at the
+        strictest goal and answer target unless given; `separate_agents` is the sum of
+        each channel staffed on its own. With a history only, Erlang C only, each
+        channel at its configured capacity (no `concurrency`); `channel` unset or one of
+        them.
+        """
+
     def __init__(
         self,
         *,
@@ -2945,10 +2957,11 @@ class GetStaffingRequest(_message.Message):
         patience_seconds: _builtins.float = ...,
         concurrency: _builtins.float | None = ...,
         shrinkage: _builtins.float | None = ...,
+        channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency", "_shrinkage", b"_shrinkage", "concurrency", b"concurrency", "history_end", b"history_end", "history_start", b"history_start", "shrinkage", b"shrinkage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency", "_shrinkage", b"_shrinkage", "channel", b"channel", "concurrency", b"concurrency", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "patience_seconds", b"patience_seconds", "shrinkage", b"shrinkage", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds", "with_abandonment", b"with_abandonment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency", "_shrinkage", b"_shrinkage", "channel", b"channel", "channels", b"channels", "concurrency", b"concurrency", "forecast", b"forecast", "history_end", b"history_end", "history_start", b"history_start", "interval", b"interval", "max_occupancy", b"max_occupancy", "patience_seconds", b"patience_seconds", "shrinkage", b"shrinkage", "target_service_level", b"target_service_level", "threshold_seconds", b"threshold_seconds", "with_abandonment", b"with_abandonment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__concurrency: _TypeAlias = _typing.Literal["concurrency"]  # noqa: Y015
     _WhichOneofArgType__concurrency: _TypeAlias = _typing.Literal["_concurrency", b"_concurrency"]  # noqa: Y015
@@ -2981,6 +2994,7 @@ class StaffingRow(_message.Message):
     STAFFED_AGENTS_FIELD_NUMBER: _builtins.int
     MEASURED_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
+    SEPARATE_AGENTS_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
     """Calls planned for."""
     aht_seconds: _builtins.float
@@ -3013,7 +3027,13 @@ class StaffingRow(_message.Message):
     the threshold applied); unset when no contact counts.
     """
     missed: _builtins.bool
-    """From history only: the measured service level was below the target."""
+    """From history only: the measured service level was below the target (with
+    `channels`: some channel's was below its own).
+    """
+    separate_agents: _builtins.int
+    """With `channels`: the agents the channels need if each is staffed on its own
+    (the sum), against the pool's `agents`.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -3035,21 +3055,26 @@ class StaffingRow(_message.Message):
         staffed_agents: _builtins.float | None = ...,
         measured_service_level: _builtins.float | None = ...,
         missed: _builtins.bool = ...,
+        separate_agents: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "staffed_agents", b"staffed_agents"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "separate_agents", b"separate_agents", "staffed_agents", b"staffed_agents"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "missed", b"missed", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "service_level", b"service_level", "staffed_agents", b"staffed_agents", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "missed", b"missed", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "separate_agents", b"separate_agents", "service_level", b"service_level", "staffed_agents", b"staffed_agents", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment: _TypeAlias = _typing.Literal["abandonment"]  # noqa: Y015
     _WhichOneofArgType__abandonment: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment"]  # noqa: Y015
     _WhichOneofReturnType__measured_service_level: _TypeAlias = _typing.Literal["measured_service_level"]  # noqa: Y015
     _WhichOneofArgType__measured_service_level: _TypeAlias = _typing.Literal["_measured_service_level", b"_measured_service_level"]  # noqa: Y015
+    _WhichOneofReturnType__separate_agents: _TypeAlias = _typing.Literal["separate_agents"]  # noqa: Y015
+    _WhichOneofArgType__separate_agents: _TypeAlias = _typing.Literal["_separate_agents", b"_separate_agents"]  # noqa: Y015
     _WhichOneofReturnType__staffed_agents: _TypeAlias = _typing.Literal["staffed_agents"]  # noqa: Y015
     _WhichOneofArgType__staffed_agents: _TypeAlias = _typing.Literal["_staffed_agents", b"_staffed_agents"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment) -> _WhichOneofReturnType__abandonment | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__measured_service_level) -> _WhichOneofReturnType__measured_service_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__separate_agents) -> _WhichOneofReturnType__separate_agents | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__staffed_agents) -> _WhichOneofReturnType__staffed_agents | None: ...
 
