@@ -227,4 +227,6 @@ class RetentionJob:
             except (StoreUnavailable, asyncpg.PostgresError) as error:
                 # The next run does what this one did not: nothing half-done is recorded.
                 log.warning("retention_failed", error=str(error) or repr(error))
+            except Exception as error:  # a bug: log it, route on, and try again next time
+                log.exception("retention_failed", error=repr(error))
             await asyncio.sleep(self._settings.interval)
