@@ -297,6 +297,14 @@ class TestStaffingCommand:
         document = json.loads(out)
         assert [i["agents"] for i in document["intervals"]] == [14, 0]
         assert document["threshold_seconds"] == 20.0
+        chart = tmp_path / "staffing.png"
+        code, _, err = await command(
+            "staffing", "--forecast", str(forecast), "--chart", str(chart),
+            "--router", f"127.0.0.1:{router_server.port}",
+        )  # fmt: skip
+        assert code != 0
+        assert "--chart" in err
+        assert not chart.exists()
 
     async def test_goal_and_answer_within(
         self, router_server: RunningRouter, tmp_path: Path
@@ -314,13 +322,19 @@ class TestStaffingCommand:
         assert (document["target_service_level"], document["threshold_seconds"]) == (0.95, 30.0)
         assert document["intervals"][0]["agents"] == 15  # 80% within 20 s: 14
 
-    async def test_history_table(self, worked: str) -> None:
+    async def test_history_table(self, worked: str, tmp_path: Path) -> None:
         code, out, err = await command("staffing", "--history", "today", "--router", worked)
         assert code == 0, err
         assert "Erlang C" in out
         assert "Peak: 1 agent handling contacts; 1 to schedule" in out
         assert "measured_sl" in out
         assert "Under-staffed (fewer ready than needed): " in out
+        chart = tmp_path / "staffing.png"
+        code, _, err = await command(
+            "staffing", "--history", "today", "--chart", str(chart), "--router", worked
+        )  # fmt: skip
+        assert code == 0, err
+        assert chart.read_bytes()[:4] == b"\x89PNG"
         code, out, err = await command(
             "staffing", "--history", "today", "--channels", "phone,chat,email",
             "--format", "json", "--router", worked,
