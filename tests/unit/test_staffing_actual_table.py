@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contact_router_tools.staffing_command import (
+    RATIOS,
     draw_staffing,
     has_actual,
     staffing_summary,
     staffing_table,
 )
+from contact_router_tools.tables import for_people, render_table
 from contactrouter.v1 import contact_router_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -49,6 +51,13 @@ class TestActualInTheTable:
             [2.0, -1.0, 0.85, ""],
             [1.0, 1.0, None, ""],
         ]
+
+    def test_the_measured_service_level_reads_as_a_percentage(self) -> None:
+        """As the planned service level beside it: 85.0%, not 0.85."""
+        text = render_table(for_people(staffing_table(HISTORY, with_abandonment=False), RATIOS))
+        third = text.splitlines()[4]
+        assert "85.0%" in third
+        assert " 0.85 " not in third
 
     def test_a_forecast_has_no_actual_columns(self) -> None:
         forecast = pb.GetStaffingResponse(rows=[row(0, 3, None, None)])

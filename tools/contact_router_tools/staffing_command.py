@@ -39,7 +39,7 @@ from contact_router_tools.tables import (
 from router.errors import ConfigError
 from router.reporting.intervals import UTC_ZONE
 
-RATIOS = frozenset(("service_level", "occupancy", "p_wait", "abandon"))
+RATIOS = frozenset(("service_level", "occupancy", "p_wait", "abandon", "measured_sl"))
 # The request's fields and the flags that set them, to name a refused field.
 FIELDS = {
     "channel": "--channel",
