@@ -47,10 +47,10 @@ import contextlib
 import json
 import os
 import random
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import grpc
 
@@ -74,6 +74,52 @@ _REOPEN = frozenset(
 )
 
 _REWATCH = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+
+Message = TypeVar("Message")
+RetryObserver = Callable[[grpc.aio.AioRpcError, float], None]
+"""Told (the error, the seconds it waits) before a stream is opened again."""
+
+
+async def _reopened(
+    open_stream: Callable[[], grpc.aio.UnaryStreamCall[Any, Message]],
+    *,
+    reconnect: bool,
+    codes: frozenset[grpc.StatusCode],
+    on_retry: RetryObserver | None = None,
+    before_reopen: Callable[[grpc.aio.AioRpcError], Awaitable[None]] | None = None,
+) -> AsyncGenerator[Message, None]:
+    """The messages of the stream `open_stream()` opens; it returns when a stream ends
+    OK. With `reconnect`, a stream that ends with one of `codes` is opened again after
+    RECONNECT_BACKOFF (doubling, with jitter; back to the first wait once a stream has
+    delivered a message or stayed open longer than the most): `before_reopen(error)`
+    first (it may raise), then `on_retry(error, seconds)`. Any other error is raised.
+    Closing the iterator cancels the stream."""
+    first, most = RECONNECT_BACKOFF
+    delay = first
+    loop = asyncio.get_running_loop()
+    while True:
+        call = open_stream()
+        opened = loop.time()
+        try:
+            async for message in call:
+                delay = first
+                yield message
+            return
+        except grpc.aio.AioRpcError as error:
+            if loop.time() - opened > most:
+                delay = first
+            if not reconnect or error.code() not in codes:
+                raise
+            if before_reopen is not None:
+                await before_reopen(error)
+            wait = delay * random.uniform(0.5, 1.0)
+            if on_retry is not None:
+                on_retry(error, wait)
+        finally:
+            call.cancel()
+        await asyncio.sleep(wait)
+        delay = min(delay * 2, most)
+
 
 RETRY_POLICY: Final[dict[str, Any]] = {
     "methodConfig": [
@@ -304,36 +350,27 @@ class AgentDesk:
         without this agent), the desk signs in again as it last did, then opens it. It
         returns when the agent signed out (the stream ends OK) and raises the
         AioRpcError otherwise: ABORTED when a newer stream of this agent replaced it."""
-        first, most = RECONNECT_BACKOFF
-        delay = first
-        loop = asyncio.get_running_loop()
-        while True:
-            call = self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
-            opened = loop.time()
-            try:
-                async for message in call:
-                    delay = first
-                    event = message.WhichOneof("event")
-                    if event == "offer":
-                        yield message.offer
-                    elif event == "offer_withdrawn":
-                        yield message.offer_withdrawn
-                return
-            except grpc.aio.AioRpcError as error:
-                code = error.code()
-                if loop.time() - opened > most:
-                    delay = first
-                if not reconnect or code not in _REOPEN:
-                    raise
-                if code is grpc.StatusCode.NOT_FOUND:
-                    if self._signed_in_with is None:
-                        raise
-                    with contextlib.suppress(grpc.aio.AioRpcError):
-                        await self._stub.SignIn(self._signed_in_with)
-            finally:
-                call.cancel()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, most)
+
+        async def sign_in_again(error: grpc.aio.AioRpcError) -> None:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                if self._signed_in_with is None:
+                    raise error
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self._stub.SignIn(self._signed_in_with)
+
+        def open_stream() -> grpc.aio.UnaryStreamCall[Any, pb.StreamOffersResponse]:
+            return self._stub.StreamOffers(pb.StreamOffersRequest(agent_id=self.agent_id))
+
+        messages = _reopened(
+            open_stream, reconnect=reconnect, codes=_REOPEN, before_reopen=sign_in_again
+        )
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                event = message.WhichOneof("event")
+                if event == "offer":
+                    yield message.offer
+                elif event == "offer_withdrawn":
+                    yield message.offer_withdrawn
 
     async def accept(self, offer_id: str) -> pb.Contact:
         """Accept an offer: the contact, now CONNECTED."""
@@ -390,7 +427,7 @@ class Reports:
         self,
         *,
         reconnect: bool = True,
-        on_retry: Callable[[grpc.aio.AioRpcError, float], None] | None = None,
+        on_retry: RetryObserver | None = None,
     ) -> AsyncGenerator[pb.WatchQueueResponse, None]:
         """The live queue as it changes (WatchQueue): each message is the whole picture.
         Closing the iterator (contextlib.aclosing) cancels the stream.
@@ -401,29 +438,14 @@ class Reports:
         told before each wait (a wallboard shows that it is reconnecting). Any other
         error is raised (PERMISSION_DENIED without the reporting role,
         RESOURCE_EXHAUSTED when the router serves its maximum of watchers)."""
-        first, most = RECONNECT_BACKOFF
-        delay = first
-        loop = asyncio.get_running_loop()
-        while True:
-            call = self._stub.WatchQueue(pb.WatchQueueRequest())
-            opened = loop.time()
-            try:
-                async for message in call:
-                    delay = first
-                    yield message
-                return
-            except grpc.aio.AioRpcError as error:
-                if loop.time() - opened > most:
-                    delay = first
-                if not reconnect or error.code() not in _REWATCH:
-                    raise
-                wait = delay * random.uniform(0.5, 1.0)
-                if on_retry is not None:
-                    on_retry(error, wait)
-            finally:
-                call.cancel()
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, most)
+
+        def open_stream() -> grpc.aio.UnaryStreamCall[Any, pb.WatchQueueResponse]:
+            return self._stub.WatchQueue(pb.WatchQueueRequest())
+
+        messages = _reopened(open_stream, reconnect=reconnect, codes=_REWATCH, on_retry=on_retry)
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                yield message
 
 
 class Events:
@@ -438,7 +460,7 @@ class Events:
         cursor: str = "",
         *,
         reconnect: bool = True,
-        on_retry: Callable[[grpc.aio.AioRpcError, float], None] | None = None,
+        on_retry: RetryObserver | None = None,
     ) -> AsyncGenerator[pb.StreamEventsResponse, None]:
         """The events after `cursor` (empty: from the beginning), then each new one as
         it commits; each carries its `cursor`. Store an event's cursor once it is
@@ -452,27 +474,13 @@ class Events:
         told before each wait. Any other error is raised (INVALID_ARGUMENT for a cursor
         of another database, PERMISSION_DENIED without the reporting role,
         RESOURCE_EXHAUSTED when the router serves its maximum of event streams)."""
-        first, most = RECONNECT_BACKOFF
-        delay = first
-        loop = asyncio.get_running_loop()
-        while True:
-            call = self._stub.StreamEvents(pb.StreamEventsRequest(cursor=cursor))
-            opened = loop.time()
-            try:
-                async for message in call:
-                    delay = first
-                    yield message
-                    cursor = message.cursor
-                return
-            except grpc.aio.AioRpcError as error:
-                if loop.time() - opened > most:
-                    delay = first
-                if not reconnect or error.code() not in _REWATCH:
-                    raise
-                wait = delay * random.uniform(0.5, 1.0)
-                if on_retry is not None:
-                    on_retry(error, wait)
-            finally:
-                call.cancel()
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, most)
+
+        def open_stream() -> grpc.aio.UnaryStreamCall[Any, pb.StreamEventsResponse]:
+            # Reopened after the last event yielded (`cursor` moves as they are).
+            return self._stub.StreamEvents(pb.StreamEventsRequest(cursor=cursor))
+
+        messages = _reopened(open_stream, reconnect=reconnect, codes=_REWATCH, on_retry=on_retry)
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                yield message
+                cursor = message.cursor
