@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -33,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,32 +41,21 @@ import grpc
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
-from bench.common import REPO, ServerProcess, free_port, load_average, percentile, wait_serving
+from bench.common import (
+    REPO,
+    ServerProcess,
+    free_port,
+    load_average,
+    percentile,
+    scratch_database,
+    wait_serving,
+)
 from bench.harness import git_revision
 from router.retention import months_before
 from router.store import Store
-from router.store.database_url import with_database
 
 NEWEST_MONTHS = 6
 """The newest recorded contact was queued this many months ago."""
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(admin_url: str) -> AsyncIterator[str]:
-    name = f"retention_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def _contacts(count: int, start: datetime, end: datetime) -> Iterator[tuple[Any, ...]]:
@@ -318,7 +306,7 @@ async def one_round(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
-    async with scratch_database(args.url) as db_url:
+    async with scratch_database(args.url, "retention") as db_url:
         took = await prefill(db_url, args.contacts, args.rounds, now)
         print(json.dumps({"prefill_seconds": round(took, 1), "contacts": args.contacts}))
         results = []

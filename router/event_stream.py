@@ -199,28 +199,30 @@ class EventHub:
             raise ShuttingDown("the router is stopping: resume on its successor")
         return await self._feed.read_after(seq)
 
+    async def _recorded_after(self, seq: int) -> AsyncIterator[StoredEvent]:
+        """From PostgreSQL, page by page, until a short page: near the end of what is
+        committed."""
+        while True:
+            page = await self._read_after(seq)
+            for event in page:
+                yield event
+            if len(page) < PAGE:
+                return
+            seq = page[-1].seq
+
     async def _events_after(self, seq: int) -> AsyncIterator[StoredEvent]:
         while True:
-            # From PostgreSQL until a short page: near the end of what is committed.
-            while True:
-                page = await self._read_after(seq)
-                for event in page:
-                    yield event
-                    seq = event.seq
-                if len(page) < PAGE:
-                    break
+            async for event in self._recorded_after(seq):
+                yield event
+                seq = event.seq
             subscriber = _Subscriber(self._buffer)
             try:
                 await self._join(subscriber)
                 # What committed before the follower's position is in PostgreSQL: read
                 # it; what commits after reaches the buffer. Overlap is skipped by number.
-                while True:
-                    page = await self._read_after(seq)
-                    for event in page:
-                        yield event
-                        seq = event.seq
-                    if len(page) < PAGE:
-                        break
+                async for event in self._recorded_after(seq):
+                    yield event
+                    seq = event.seq
                 while not subscriber.behind:
                     if subscriber.closed:
                         raise ShuttingDown("the router is stopping: resume on its successor")
