@@ -541,8 +541,18 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
         else:
             lost.cancel()
             log.info("router_stopping")
+
+        def again() -> None:
+            log.warning(
+                "router_already_stopping",
+                within_seconds=settings.shutdown_grace,
+                hint="ROUTER_SHUTDOWN_GRACE_SECONDS bounds the shutdown",
+            )
+
+        # The handlers stay while it stops: removed, a second Ctrl-C (or a SIGINT sent
+        # to the process and to its group) would raise KeyboardInterrupt mid-shutdown.
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            loop.add_signal_handler(sig, again)
         await running.stop(settings.shutdown_grace)
     finally:
         if tracing is not None:

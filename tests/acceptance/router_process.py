@@ -106,16 +106,20 @@ class RouterProcess:
         """Signal the process and wait for it to exit; its exit status."""
         if self.process.returncode is None:
             self.process.send_signal(sig)
+        return await self.wait()
+
+    async def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the whole process group (started with `own_group`), once;
+        the exit status."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return await self.wait()
+
+    async def wait(self) -> int:
+        """Wait for the process to exit (the log read to its end); its exit status."""
         await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
         await asyncio.wait_for(self._reader, STOP_TIMEOUT)
         assert self.process.returncode is not None
         return self.process.returncode
-
-    async def interrupt(self) -> int:
-        """Ctrl-C: SIGINT to the whole process group (started with `own_group`); the
-        exit status."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        return await self.stop(signal.SIGINT)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash. Started with `own_group`, the

@@ -83,6 +83,25 @@ class TestServeProcess:
         assert {r["id"] for r in recorded} >= set(acknowledged)
         assert {r["state"] for r in recorded} <= {"queued"}, "offers must be returned"
 
+    async def test_a_second_interrupt_while_stopping_is_not_a_traceback(
+        self, database_url: str
+    ) -> None:
+        """Ctrl-C twice (or SIGINT to the process and to its group, as a terminal and a
+        supervisor may both send): exit status 0, no KeyboardInterrupt. The second
+        signal arrived after the handlers were removed, mid-shutdown, and raised one."""
+        process = await RouterProcess.start({"ROUTER_DATABASE_URL": database_url})
+        try:
+            process.process.send_signal(signal.SIGINT)
+            process.process.send_signal(signal.SIGINT)
+            status = await process.wait()
+        finally:
+            if process.process.returncode is None:
+                await process.kill()
+        assert status == 0, process.output
+        assert "KeyboardInterrupt" not in process.output
+        assert "Traceback" not in process.output
+        assert process.event("router_stopped")
+
     async def test_embedded_postgres_without_url(self) -> None:
         """Without a database URL it starts an embedded PostgreSQL and stops on Ctrl-C."""
         with scratch_folder() as scratch:
