@@ -41,9 +41,9 @@ from contact_router_tools.tables import Figure, number, percent, render_table
 from router import logs
 from router.domain import Channel, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
-from router.reporting.forecasting import Compared, wape
+from router.reporting.forecasting import Compared, Forecast, ForecastRequest, wape
 from router.reporting.intervals import Interval
-from router.reporting.reporting import Forecast, ForecastRequest, Reporting
+from router.reporting.reporting import Reporting
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.database_url import with_database

@@ -34,9 +34,9 @@ from router.domain.time_zones import is_time_zone
 from router.live_feed import FeedSettings
 from router.reporting import forecasting, plan
 from router.reporting.contacts import ContactRow, ServiceLevelGoal
-from router.reporting.forecasting import Compared
+from router.reporting.forecasting import LIMITATIONS, Compared, ForecastRequest
 from router.reporting.intervals import Interval
-from router.reporting.reporting import LIMITATIONS, ForecastRequest, StaffingRequest
+from router.reporting.reporting import StaffingRequest
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

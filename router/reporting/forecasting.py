@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from router.domain.channel import Channel
+from router.reporting.intervals import Interval
+
 MIN_HISTORY_DAYS = 15
 """Weekly seasonality is learned from more than two weeks (with one, a weekday's
 pattern cannot be told from that day's noise; and statsmodels' MSTL leaves out a period
@@ -199,3 +202,44 @@ def by_day(rows: Iterable[Compared], zone: ZoneInfo) -> list[Compared]:
         )
         for day, members in sorted(days.items())
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastRequest:
+    """A forecast question, checked against forecasting's bounds by the servicer."""
+
+    channel: Channel
+    interval: Interval
+    """15 or 30 minutes, or an hour."""
+    horizon_days: int
+    start: datetime | None
+    """None: the current interval."""
+    history_days: int = DEFAULT_HISTORY_DAYS
+    level: float = DEFAULT_LEVEL
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    forecast_id: int
+    made_at: datetime
+    rows: list[ForecastInterval]
+    history: list[HistoryInterval]
+    model: str
+    level: float
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastAccuracy:
+    intervals: list[Compared]
+    days: list[Compared]
+    wape: float | None
+    bias: float | None
+    formula: str
+    time_zone: str
+
+
+LIMITATIONS = (
+    "no holidays: the router has no calendar of holidays or closures yet, so a holiday "
+    "is forecast as an ordinary day of its weekday (and a past holiday is learned as one)"
+)

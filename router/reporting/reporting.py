@@ -22,8 +22,10 @@ from router.reporting.alarm import AlarmStatus
 from router.reporting.contacts import ContactReport, ServiceLevelGoal, contact_rows, goals
 from router.reporting.forecasting import (
     Compared,
-    ForecastInterval,
+    Forecast,
+    ForecastAccuracy,
     ForecastQuestion,
+    ForecastRequest,
     HistoryInterval,
 )
 from router.reporting.intervals import Interval, interval_start, interval_starts, local_midnight
@@ -67,47 +69,6 @@ class StaffingRequest:
     history: tuple[datetime, datetime] | None
     channels: tuple[Channel, ...] = ()
     """Two or three: staff them as one blended pool (from history, Erlang C)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ForecastRequest:
-    """A forecast question, checked against forecasting's bounds by the servicer."""
-
-    channel: Channel
-    interval: Interval
-    """15 or 30 minutes, or an hour."""
-    horizon_days: int
-    start: datetime | None
-    """None: the current interval."""
-    history_days: int = forecasting.DEFAULT_HISTORY_DAYS
-    level: float = forecasting.DEFAULT_LEVEL
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    forecast_id: int
-    made_at: datetime
-    rows: list[ForecastInterval]
-    history: list[HistoryInterval]
-    model: str
-    level: float
-    time_zone: str
-
-
-@dataclass(frozen=True, slots=True)
-class ForecastAccuracy:
-    intervals: list[Compared]
-    days: list[Compared]
-    wape: float | None
-    bias: float | None
-    formula: str
-    time_zone: str
-
-
-LIMITATIONS = (
-    "no holidays: the router has no calendar of holidays or closures yet, so a holiday "
-    "is forecast as an ordinary day of its weekday (and a past holiday is learned as one)"
-)
 
 
 class Reporting:

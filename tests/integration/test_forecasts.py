@@ -15,9 +15,8 @@ import pytest
 
 from router.domain import Channel, InvalidArgument
 from router.errors import NotEnoughHistory
-from router.reporting.forecasting import MIN_HISTORY_DAYS, Compared, wape
+from router.reporting.forecasting import MIN_HISTORY_DAYS, Compared, ForecastRequest, wape
 from router.reporting.intervals import Interval
-from router.reporting.reporting import ForecastRequest
 from router.store import Store
 from scenarios.history import FIRST_DAY, History, last_week_trial, reporting_at, write_history
 
