@@ -15,7 +15,8 @@ from router import logs
 from router.api.access import Role, new_token, token_entry
 from router.config import Settings
 from router.errors import ConfigError, RouterError, StartupError
-from router.settings import VARIABLES, Kind, Variable
+from router.settings import Kind
+from router.variables import VARIABLES, Variable
 
 TOOLS = ("simulate", "report", "staffing", "forecast", "watch", "erase")
 """The tools' commands, named here to say how to install them when they are missing."""

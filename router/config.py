@@ -15,8 +15,9 @@ from router.domain import InvalidArgument, RoutingPolicy, validation
 from router.errors import ConfigError, TokenError
 from router.live_feed import FeedSettings
 from router.retention import RetentionSettings
-from router.settings import VARIABLES, Value, Variable, routing_policy
+from router.settings import Value
 from router.toml_file import TomlFileError, read_toml
+from router.variables import VARIABLES, Variable, routing_policy
 
 CONFIG_FILE = "ROUTER_CONFIG_FILE"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from router.settings import SETTINGS, VARIABLES, Kind, Setting, Value, bounds, number_text
+from router.settings import SETTINGS, Kind, Setting, Value, bounds, number_text
+from router.variables import VARIABLES
 
 
 def _default_text(setting: Setting) -> str:

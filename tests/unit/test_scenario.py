@@ -13,7 +13,7 @@ from contact_router_tools.simulation.records import AgentRecord, ContactRecord
 
 from router.config import Settings
 from router.domain import Channel
-from router.settings import VARIABLES
+from router.variables import VARIABLES
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 

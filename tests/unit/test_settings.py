@@ -14,8 +14,9 @@ from router.config import Settings
 from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.errors import ConfigError
 from router.retention import RetentionSettings, cutoffs, months_before
-from router.settings import BY_KEY, SETTINGS, VARIABLES, Kind, Variable, routing_policy
+from router.settings import SETTINGS, Kind
 from router.settings_doc import document
+from router.variables import BY_KEY, VARIABLES, Variable, routing_policy
 
 PAGE = Path(__file__).parents[2] / "docs" / "configuration.md"
 WITH_DEFAULT = sorted(name for name, v in VARIABLES.items() if v.default is not None)

@@ -67,8 +67,9 @@ from typing import Any
 from contact_router_tools.proto_values import CHANNELS
 from router.domain import Channel, RoutingPolicy
 from router.errors import ConfigError
-from router.settings import BY_KEY, Value, Variable, routing_policy
+from router.settings import Value
 from router.toml_file import TomlFileError, read_toml
+from router.variables import BY_KEY, Variable, routing_policy
 
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
 
