@@ -29,7 +29,7 @@ from uuid import uuid4
 from router.domain.admission import Admission
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, RoutingPolicy
-from router.domain.contact import Contact, ContactState, PreferenceSource
+from router.domain.contact import Contact, ContactState
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -44,6 +44,7 @@ from router.domain.placement import Placement
 from router.domain.restart import Restart
 from router.domain.state import OTHER_WORK, RoutingState
 from router.domain.timers import Timer
+from router.domain.transfer import Transfer
 from router.domain.wait_reason import WaitExplanation
 from router.errors import (
     InvalidArgument,
@@ -63,6 +64,7 @@ class Router:
         self._placement = Placement(self._state, new_id)
         self._admission = Admission(self._state)
         self._restart = Restart(self._state, self._placement)
+        self._transfer = Transfer(self._state, self._placement)
         self._explain = Explanations(self._state)
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
             kind: getattr(self, f"_on_{kind.value}") for kind in Timer
@@ -430,67 +432,12 @@ class Router:
         to_agent: str | None = None,
     ) -> tuple[Contact, list[Event]]:
         """A connected contact leaves its agent for an agent with `to_skills` (these
-        become its required skills) or for the agent `to_agent` by name.
-
-        The customer's clock is not reset: queued_at keeps the contact's original place
-        (it is among the most urgent, as a transferred customer should be) and answered_at
-        stays the first answer, so its wait and service level count once. Each leg is in
-        the events: TRANSFERRED (from whom, to what), then the next OFFERED and ANSWERED.
-        A named agent is waited for skill_relax seconds (the bullseye again), then anyone
-        with the contact's required skills takes it, so nobody is forgotten when that
-        agent stays busy. The transferring agent is free at once (no wrap-up for its leg)
-        and, like a decliner, is excluded from the contact for decline_exclusion
-        seconds: a transfer to skills the agent has must not come straight back.
-        """
-        state = self._state
+        become its required skills) or for the agent `to_agent` by name (see
+        transfer.py)."""
         contact = self._assigned_contact(agent_id, contact_id)
-        if contact.state is not ContactState.CONNECTED:
-            raise WrongState(
-                f"contact {contact_id} is {contact.state.value}: only a connected contact "
-                "can be transferred"
-            )
-        if (to_skills is None) == (to_agent is None):
-            raise InvalidArgument("target", "give either skills or an agent to transfer to")
-        if to_agent is not None:
-            if to_agent == agent_id:
-                raise InvalidArgument("target.agent_id", "cannot transfer to oneself")
-            if to_agent not in state.agents:
-                raise WrongState(f"agent {to_agent} is not signed in")
-            moved = replace(
-                contact,
-                preferred_agent_id=to_agent,
-                preferred_agent_source=PreferenceSource.TRANSFER,
-            )
-            reason = f"to agent {to_agent}"
-        else:
-            assert to_skills is not None
-            moved = replace(
-                contact,
-                required_skills=to_skills,
-                preferred_agent_id=None,
-                preferred_agent_source=None,
-            )
-            reason = "to skills " + ",".join(sorted(to_skills))
-        agent = state.agents[agent_id]
-        del agent.assigned[contact_id]
-        agent.since = now
-        # Re-index the agent now: a stale placement (from before the contact was
-        # answered) could hand the contact straight back, even from the phone reserve.
-        state.index(agent)
-        state.exclusions.add(contact_id, agent_id, now)
-        state.transferred_at[contact_id] = now
-        state.passed_by_preferred.discard(contact_id)
-        events: list[Event] = []
-        self._placement.back_to_queue(
-            replace(moved, preferred_skills=()),
-            ContactEventKind.TRANSFERRED,
-            agent_id,
-            reason,
-            now,
-            events,
+        return self._transfer.transfer(
+            contact, agent_id, now, to_skills=to_skills, to_agent=to_agent
         )
-        self._placement.fill(agent, now, events)
-        return state.contacts[contact_id], events
 
     # ---------------------------------------------------------------- timers
 
