@@ -40,7 +40,6 @@ from router.domain import (
     ContactState,
     Event,
     NotFound,
-    Offer,
     OfferWithdrawn,
     QueueSnapshot,
     Router,
@@ -51,11 +50,11 @@ from router.domain.wait_reason import WaitExplanation
 from router.errors import (
     DuplicateKey,
     LimitReached,
-    RouterError,
     ShuttingDown,
     StoreUnavailable,
     StreamReplaced,
 )
+from router.offer_stream import OfferStream, StreamMessage
 from router.store.interface import SwitchboardStore
 
 log = structlog.get_logger(__name__)
@@ -65,9 +64,6 @@ T = TypeVar("T")
 # Completed and abandoned contacts leave the core; the latest are kept here so that a
 # retried Complete or Abandon, even one racing the first call's commit, gets its answer.
 _FINISHED_KEPT = 10_000
-
-StreamMessage = tuple[Offer, Contact] | OfferWithdrawn
-"""What an agent's offer stream carries: a new offer (with its contact) or a withdrawal."""
 
 
 def utc_now() -> datetime:
@@ -94,30 +90,6 @@ class NewContact:
     priority_boost: float
     preferred_skills: tuple[str, ...] = ()
     preferred_agent_id: str | None = None
-
-
-class OfferStream:
-    """One open StreamOffers call: messages for the agent until it ends.
-
-    `next()` returns None once the stream has ended; `ending` then says how: None
-    when the agent signed out (the call ends OK), or the error the call ends with
-    (ShuttingDown: reopen it later; StreamReplaced: another stream took over)."""
-
-    def __init__(self, agent_id: str) -> None:
-        self.agent_id = agent_id
-        self.ending: RouterError | None = None
-        self._queue: asyncio.Queue[StreamMessage | None] = asyncio.Queue()
-
-    def push(self, message: StreamMessage) -> None:
-        self._queue.put_nowait(message)
-
-    def end(self, ending: RouterError | None = None) -> None:
-        """No more messages: the messages already pushed are sent, then the call ends."""
-        self.ending = ending
-        self._queue.put_nowait(None)
-
-    async def next(self) -> StreamMessage | None:
-        return await self._queue.get()
 
 
 class Switchboard:
@@ -448,6 +420,18 @@ class Switchboard:
             )
         await self._commit(events)
         return contact
+
+    async def change(self, transition: Callable[[Router, datetime], tuple[T, list[Event]]]) -> T:
+        """Run one core transition through the one path: applied in memory now, its
+        events enqueued for the group commit, answered once they are committed.
+
+        The way for an operation that needs nothing of the switchboard beyond that
+        path (a supervisor's action, say) to reach the core without a method here:
+        `await switchboard.change(lambda router, now: router.cancel(..., now))`.
+        """
+        result, events = transition(self.router, self._clock())
+        await self._commit(events)
+        return result
 
     # ------------------------------------------------------------ reporting
 

@@ -23,7 +23,7 @@ from router.api.errors import abort, fail, rpc, status_of
 from router.api.servicer import Servicer
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
 from router.domain.contact import proficiency_tokens
-from router.switchboard import StreamMessage
+from router.offer_stream import StreamMessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -18,8 +18,8 @@ from structlog.testing import capture_logs
 
 from router.domain import RoutingPolicy
 from router.errors import NotFound
+from router.offer_stream import OfferStream
 from router.server import RunningRouter, start_router
-from router.switchboard import OfferStream
 from tests.acceptance.conftest import (
     OfferStreams,
     event_kinds,

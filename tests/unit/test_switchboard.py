@@ -36,8 +36,9 @@ from router.errors import (
     StoreUnavailable,
     StreamReplaced,
 )
+from router.offer_stream import OfferStream, StreamMessage
 from router.store.memory import UNTIL_SECONDS, InMemoryStore
-from router.switchboard import NewContact, OfferStream, StreamMessage, Switchboard
+from router.switchboard import NewContact, Switchboard
 from tests.unit.conftest import T0
 
 PHONE = Channel.PHONE
