@@ -72,6 +72,12 @@ class RouterMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.callbacks = Counter(
+            "contactrouter_callbacks_total",
+            "Queued callbacks by step: requested, dialled, reached, dial_failed, unreached.",
+            ["step"],
+            registry=self.registry,
+        )
         self.routing_latency = Histogram(
             "contactrouter_routing_latency_seconds",
             "From the routing decision to the offer pushed to the agent's stream.",
@@ -145,7 +151,13 @@ class RouterMetrics:
         elif event.kind is ContactEventKind.OFFER_TIMED_OUT:
             self.offers.labels("timed_out").inc()
         elif event.kind is ContactEventKind.ABANDONED:
-            self.rolling.abandoned(contact.channel, event.at, contact.wait_seconds(event.at))
+            # A callback is not in the inbound calls' service level (docs/reporting.md).
+            if contact.callback is None:
+                self.rolling.abandoned(contact.channel, event.at, contact.wait_seconds(event.at))
+        elif event.kind in _CALLBACK_STEPS:
+            self.callbacks.labels(_CALLBACK_STEPS[event.kind]).inc()
+            if event.kind is ContactEventKind.DIALLED:
+                self.offers.labels("accepted").inc()
 
     def observe_batch(self, writes: int, seconds: float) -> None:
         self.batch_size.observe(writes)
@@ -170,6 +182,15 @@ class RouterMetrics:
         text format) and its content type."""
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
+
+
+_CALLBACK_STEPS = {
+    ContactEventKind.CALLBACK_REQUESTED: "requested",
+    ContactEventKind.DIALLED: "dialled",
+    ContactEventKind.REACHED: "reached",
+    ContactEventKind.DIAL_FAILED: "dial_failed",
+    ContactEventKind.UNREACHED: "unreached",
+}
 
 
 class LiveCollector(Collector):

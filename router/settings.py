@@ -381,6 +381,23 @@ SETTINGS: tuple[Setting, ...] = (
         "midnight there, and 15/30/60-minute intervals follow its clock",
         field="time_zone",
     ),
+    Setting(
+        "callback_retry_seconds",
+        Kind.SECONDS,
+        doc="after a callback's dial found no answer or a busy line, time before it is "
+        "offered again",
+        field="callback_retry_delay",
+        minimum=0,
+        maximum=LONGEST,
+    ),
+    Setting(
+        "callback_attempts",
+        Kind.WHOLE,
+        "dials a callback gets; after the last failed one it ends UNREACHED",
+        field="callback_attempts",
+        minimum=1,
+        maximum=100,
+    ),
     # ------------------------------------------------------------- per channel
     Setting(
         "target_seconds",
@@ -469,6 +486,16 @@ SETTINGS: tuple[Setting, ...] = (
         field="fallback_skills",
         channels=_EVERY,
         unset="any agent of the channel",
+    ),
+    Setting(
+        "callback_offer_after_seconds",
+        Kind.SECONDS,
+        doc="GetContact offers a callback (callback_offered) when the estimated wait is over this",
+        field="callback_offer_after",
+        channels=_EVERY,
+        minimum=0,
+        unset="never offered",
+        maximum=LONGEST,
     ),
 )
 

@@ -15,6 +15,7 @@ from router.api.convert import (
     agent_to_proto,
     channel_from_proto,
     contact_to_proto,
+    outcome_from_proto,
     skill_levels,
     status_from_proto,
     timestamp,
@@ -104,6 +105,18 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
         return pb.AcceptOfferResponse(contact=contact_to_proto(contact))
 
     @rpc
+    async def ReportDialOutcome(
+        self, request: pb.ReportDialOutcomeRequest, context: Context
+    ) -> pb.ReportDialOutcomeResponse:
+        agent_id = validation.agent_id(request.agent_id)
+        contact_id = validation.uuid_text(request.contact_id, "contact_id")
+        outcome = outcome_from_proto(request.outcome)
+        contact = await self._switchboard.change(
+            lambda router, now: router.report_dial(agent_id, contact_id, outcome, now)
+        )
+        return pb.ReportDialOutcomeResponse(contact=contact_to_proto(contact))
+
+    @rpc
     async def DeclineOffer(
         self, request: pb.DeclineOfferRequest, context: Context
     ) -> pb.DeclineOfferResponse:
@@ -166,6 +179,7 @@ def _stream_message(message: StreamMessage) -> pb.StreamOffersResponse:
                 offer_id=offer.id,
                 contact=contact_to_proto(contact),
                 expires_at=timestamp(offer.expires_at),
+                dial_number="" if contact.callback is None else contact.callback.number,
             )
         )
     return pb.StreamOffersResponse(

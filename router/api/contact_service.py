@@ -11,13 +11,15 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import (
     channel_from_proto,
     contact_to_proto,
+    from_timestamp,
     skill_levels,
     wait_reason_to_proto,
 )
 from router.api.errors import rpc
 from router.api.feedback import record_feedback
 from router.api.servicer import Servicer
-from router.domain import InvalidArgument, validation
+from router.domain import InvalidArgument, NotFound, WrongState, validation
+from router.domain.callbacks import callback_offered
 from router.domain.contact import skill_token
 from router.switchboard import NewContact
 
@@ -79,7 +81,37 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
         if status.wait_reason is not None:
             response.wait_reason = wait_reason_to_proto(status.wait_reason.reason)
             response.wait_detail = status.wait_reason.detail
+        response.callback_offered = callback_offered(
+            status.contact, status.estimated_wait, self._switchboard.router.policy
+        )
         return response
+
+    @rpc
+    async def RequestCallback(
+        self, request: pb.RequestCallbackRequest, context: Context
+    ) -> pb.RequestCallbackResponse:
+        contact_id = validation.uuid_text(request.contact_id, "contact_id")
+        number = validation.phone_number(request.number, "number")
+        window = (
+            from_timestamp(request.not_before, "not_before")
+            if request.HasField("not_before")
+            else None,
+            from_timestamp(request.not_after, "not_after")
+            if request.HasField("not_after")
+            else None,
+        )
+        try:
+            contact = await self._switchboard.change(
+                lambda router, now: router.request_callback(contact_id, number, window, now)
+            )
+        except NotFound:
+            # Not in memory: finished (a WrongState, said with its state) or unknown.
+            finished = (await self._switchboard.status(contact_id)).contact
+            raise WrongState(
+                f"contact {contact_id} is {finished.state.value}: "
+                "only a waiting contact can become a callback"
+            ) from None
+        return pb.RequestCallbackResponse(contact=contact_to_proto(contact))
 
     @rpc
     async def AbandonContact(

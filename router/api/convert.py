@@ -14,10 +14,12 @@ from router.domain import (
     Channel,
     Contact,
     ContactState,
+    DialOutcome,
     InvalidArgument,
     PreferenceSource,
     validation,
 )
+from router.domain.contact import Callback
 from router.domain.explanation import QueueSnapshot
 from router.domain.wait_reason import UnservedContact, WaitReason
 from router.reporting.alarm import AlarmStatus
@@ -37,7 +39,16 @@ _STATE_TO_PROTO = {
     ContactState.WRAP_UP: pb.CONTACT_STATE_WRAP_UP,
     ContactState.COMPLETED: pb.CONTACT_STATE_COMPLETED,
     ContactState.ABANDONED: pb.CONTACT_STATE_ABANDONED,
+    ContactState.UNREACHED: pb.CONTACT_STATE_UNREACHED,
 }
+
+_OUTCOME_TO_PROTO = {
+    DialOutcome.CONNECTED: pb.DIAL_OUTCOME_CONNECTED,
+    DialOutcome.NO_ANSWER: pb.DIAL_OUTCOME_NO_ANSWER,
+    DialOutcome.BUSY: pb.DIAL_OUTCOME_BUSY,
+    DialOutcome.WRONG_NUMBER: pb.DIAL_OUTCOME_WRONG_NUMBER,
+}
+_OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
 
 _STATUS_TO_PROTO = {
     AgentStatus.OFFLINE: pb.AGENT_STATUS_OFFLINE,
@@ -76,6 +87,18 @@ def channel_from_proto(value: int, field: str = "channel") -> Channel:
 
 def channel_to_proto(channel: Channel) -> pb.Channel.ValueType:
     return _CHANNEL_TO_PROTO[channel]
+
+
+def outcome_from_proto(value: int, field: str = "outcome") -> DialOutcome:
+    outcome = _OUTCOME_FROM_PROTO.get(value)  # type: ignore[call-overload]
+    if outcome is None:
+        raise InvalidArgument(
+            field,
+            f"unknown dial outcome {value}: use DIAL_OUTCOME_CONNECTED, DIAL_OUTCOME_NO_ANSWER, "
+            "DIAL_OUTCOME_BUSY or DIAL_OUTCOME_WRONG_NUMBER",
+        )
+    result: DialOutcome = outcome
+    return result
 
 
 def status_from_proto(value: int, field: str, default: AgentStatus | None = None) -> AgentStatus:
@@ -147,6 +170,36 @@ def contact_to_proto(contact: Contact) -> pb.Contact:
         preferred_skills=list(contact.preferred_skills),
         preferred_agent_id=contact.preferred_agent_id or "",
         preferred_agent_source=_SOURCE_TO_PROTO[contact.preferred_agent_source],
+        callback=None if contact.callback is None else callback_to_proto(contact.callback),
+    )
+
+
+_CALLBACK_STAMPS = (
+    "not_before",
+    "not_after",
+    "placed_at",
+    "reached_at",
+    "retry_at",
+    "unreached_at",
+)
+
+
+def callback_to_proto(callback: Callback) -> pb.Callback:
+    stamps = {"requested_at": timestamp(callback.requested_at)}
+    for name in _CALLBACK_STAMPS:
+        value: datetime | None = getattr(callback, name)
+        if value is not None:
+            stamps[name] = timestamp(value)
+    return pb.Callback(
+        number=callback.number,
+        requested_from=channel_to_proto(callback.requested_from),
+        attempts=callback.attempts,
+        last_outcome=(
+            pb.DIAL_OUTCOME_UNSPECIFIED
+            if callback.last_outcome is None
+            else _OUTCOME_TO_PROTO[callback.last_outcome]
+        ),
+        **stamps,
     )
 
 

@@ -2,7 +2,7 @@
 
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.channel import Channel, ChannelPolicy, RoutingPolicy
-from router.domain.contact import Contact, ContactState, PreferenceSource
+from router.domain.contact import Callback, Contact, ContactState, DialOutcome, PreferenceSource
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -22,12 +22,14 @@ __all__ = [
     "AgentEventKind",
     "AgentStatus",
     "AgentView",
+    "Callback",
     "Channel",
     "ChannelPolicy",
     "Contact",
     "ContactEvent",
     "ContactEventKind",
     "ContactState",
+    "DialOutcome",
     "DomainError",
     "Event",
     "InvalidArgument",

@@ -52,6 +52,8 @@ class ChannelPolicy:
     service_level_goal: the share of contacts to answer within answer_target (0.8 for
         "80% within 20 s"); reports and charts read the service level against it.
     service_level_alarm: a rolling service level below this is an alarm.
+    callback_offer_after: GetContact offers a queued callback to a waiting contact of
+        this channel whose estimated wait is over this many seconds (None: never).
     """
 
     answer_target: float
@@ -66,6 +68,7 @@ class ChannelPolicy:
     fallback_skills: frozenset[str] = frozenset()
     service_level_goal: float = 0.8
     service_level_alarm: float = 0.7
+    callback_offer_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.answer_target <= 0:
@@ -86,6 +89,8 @@ class ChannelPolicy:
             raise ValueError("service_level_goal must be in (0, 1]")
         if not 0 <= self.service_level_alarm <= self.service_level_goal:
             raise ValueError("service_level_alarm must be between 0 and service_level_goal")
+        if self.callback_offer_after is not None and self.callback_offer_after < 0:
+            raise ValueError("callback_offer_after must be >= 0")
 
     @property
     def hold_for_preferred(self) -> float:
@@ -132,6 +137,10 @@ class RoutingPolicy:
     time_zone: the center's IANA time zone: reports' days, weeks, months and years
         begin at local midnight there, and their clock intervals follow its clock.
     teams: agent id -> team, for agents whose sign-in gives none (ROUTER_TEAMS_FILE).
+    callback_retry_delay: seconds after a dial that found no answer or a busy line
+        before the callback may be offered again.
+    callback_attempts: dials a callback gets; after the last failed one it ends
+        UNREACHED.
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -146,6 +155,8 @@ class RoutingPolicy:
     max_queue_bytes: int = 256 * 1024 * 1024
     time_zone: str = "UTC"
     teams: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    callback_retry_delay: float = 300.0
+    callback_attempts: int = 3
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -163,6 +174,8 @@ class RoutingPolicy:
             raise ValueError("remembered_customers must be >= 0")
         if self.max_contact_bytes < 1 or self.max_queue_bytes < self.max_contact_bytes:
             raise ValueError("max_contact_bytes must be >= 1 and max_queue_bytes >= it")
+        if self.callback_retry_delay < 0 or self.callback_attempts < 1:
+            raise ValueError("callback_retry_delay must be >= 0 and callback_attempts >= 1")
         if not is_time_zone(self.time_zone):
             raise ValueError(f"time_zone {self.time_zone!r} is not an IANA time zone")
 

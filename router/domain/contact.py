@@ -25,6 +25,7 @@ class ContactState(StrEnum):
     WRAP_UP = "wrap_up"
     COMPLETED = "completed"
     ABANDONED = "abandoned"
+    UNREACHED = "unreached"  # a callback that ended without reaching the customer
 
     @property
     def is_waiting(self) -> bool:
@@ -33,7 +34,47 @@ class ContactState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in (ContactState.COMPLETED, ContactState.ABANDONED)
+        return self in (ContactState.COMPLETED, ContactState.ABANDONED, ContactState.UNREACHED)
+
+
+class DialOutcome(StrEnum):
+    """What an agent's dial of a callback's number gave (see callbacks.py)."""
+
+    CONNECTED = "connected"  # the customer answered: the conversation goes on
+    NO_ANSWER = "no_answer"  # tried again after the retry delay, within the attempts
+    BUSY = "busy"  # the same
+    WRONG_NUMBER = "wrong_number"  # ends the callback at once: UNREACHED
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """What makes a contact a queued callback: an agent calls the customer back.
+
+    requested_from is the channel the customer first came on (phone when a caller
+    pressed 1; chat or email when such a customer asked for a call). The window
+    (not_before, not_after) bounds when it may be offered; retry_at, after a dial
+    that found no answer or a busy line, when it may be offered again. placed_at is
+    the first dial (the first accepted offer), reached_at the dial that reached the
+    customer, unreached_at when it ended without (UNREACHED).
+    """
+
+    number: str
+    requested_from: Channel
+    requested_at: datetime
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    attempts: int = 0
+    placed_at: datetime | None = None
+    reached_at: datetime | None = None
+    retry_at: datetime | None = None
+    unreached_at: datetime | None = None
+    last_outcome: DialOutcome | None = None
+
+    @property
+    def due_at(self) -> datetime | None:
+        """Not offered before this instant (the window's start, a pending retry)."""
+        instants = [at for at in (self.not_before, self.retry_at) if at is not None]
+        return max(instants) if instants else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +110,8 @@ class Contact:
     offer_id: str | None = None
     disposition: str | None = None
     offer_count: int = 0
+    # Set when the contact is a queued callback (see callbacks.py); always a phone one.
+    callback: Callback | None = None
 
     def wait_seconds(self, now: datetime) -> float:
         """answered_at (or abandoned_at, or now) minus queued_at."""

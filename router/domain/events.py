@@ -23,6 +23,11 @@ class ContactEventKind(StrEnum):
     REQUEUED = "requeued"
     TRANSFERRED = "transferred"  # a connected contact went back to the queue for others
     REROUTED = "rerouted"  # nobody signed in could serve it: moved to the fallback skills
+    CALLBACK_REQUESTED = "callback_requested"  # became a queued callback (reason: from what)
+    DIALLED = "dialled"  # an agent accepted a callback's offer and dials its number
+    REACHED = "reached"  # a callback's dial reached the customer: the conversation begins
+    DIAL_FAILED = "dial_failed"  # a dial found no answer, a busy line or a wrong number
+    UNREACHED = "unreached"  # a callback ended without reaching the customer (final)
 
 
 @dataclass(frozen=True, slots=True)

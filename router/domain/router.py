@@ -28,8 +28,9 @@ from uuid import uuid4
 
 from router.domain.admission import Admission
 from router.domain.agent import Agent, AgentStatus, AgentView
+from router.domain.callbacks import Callbacks, Window
 from router.domain.channel import Channel, RoutingPolicy
-from router.domain.contact import Contact, ContactState
+from router.domain.contact import Contact, ContactState, DialOutcome
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -66,6 +67,7 @@ class Router:
         self._restart = Restart(self._state, self._placement)
         self._transfer = Transfer(self._state, self._placement)
         self._explain = Explanations(self._state)
+        self._callbacks = Callbacks(self._state, self._placement, self._drop_offer)
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
             kind: getattr(self, f"_on_{kind.value}") for kind in Timer
         }
@@ -176,6 +178,8 @@ class Router:
         recent_answers: Iterable[tuple[str, Channel, datetime]] = (),
     ) -> list[Event]:
         """Rebuild from the durable record after a start (see Restart.restore)."""
+        contacts = list(contacts)
+        self._callbacks.restore(contacts, now)
         return self._restart.restore(contacts, now, previous_agents, recent_answers)
 
     def abandon(self, contact_id: str, now: datetime) -> list[Event]:
@@ -194,7 +198,7 @@ class Router:
             agent = self._state.agents[offer.agent_id]
             self._drop_offer(offer, agent, now)
             events.append(OfferWithdrawn(offer, "abandoned"))
-        else:
+        elif contact_id in self._state.queue:  # not a callback waiting for its window
             self._state.dequeue(contact_id)
         abandoned = replace(contact, state=ContactState.ABANDONED, abandoned_at=now)
         self._state.retire(abandoned)
@@ -363,6 +367,9 @@ class Router:
         contact = replace(
             waiting, state=ContactState.CONNECTED, answered_at=waiting.answered_at or now
         )
+        kind = ContactEventKind.ANSWERED
+        if contact.callback is not None:  # not answered until the customer is reached
+            contact, kind = self._callbacks.dialling(contact, now), ContactEventKind.DIALLED
         state.contacts[contact.id] = contact
         still_waiting = state.queue.count(contact.channel) > 0
         state.answer_rate.note(contact.id, contact.channel, now, still_waiting=still_waiting)
@@ -370,7 +377,7 @@ class Router:
         state.caps.note_answer(agent_id, contact.channel, now)
         if state.caps.update(agent, contact.channel, now)[0]:
             state.index(agent)
-        return contact, [ContactEvent(ContactEventKind.ANSWERED, contact, now, agent_id, offer)]
+        return contact, [ContactEvent(kind, contact, now, agent_id, offer)]
 
     def decline(self, agent_id: str, offer_id: str, now: datetime) -> tuple[Contact, list[Event]]:
         """Decline an offer: the contact goes back to its place and to someone else first."""
@@ -395,8 +402,8 @@ class Router:
         contact = self._assigned_contact(agent_id, contact_id)
         if contact.state is ContactState.WRAP_UP:
             return contact, []
-        if contact.state is not ContactState.CONNECTED:
-            raise WrongState(f"contact {contact_id} is {contact.state.value}, not connected")
+        if contact.state is not ContactState.CONNECTED or contact.answered_at is None:
+            raise WrongState(f"contact {contact_id} is not connected (a callback: not reached)")
         contact = replace(contact, state=ContactState.WRAP_UP, ended_at=now)
         self._state.contacts[contact_id] = contact
         return contact, [ContactEvent(ContactEventKind.ENDED, contact, now, agent_id)]
@@ -438,6 +445,21 @@ class Router:
         return self._transfer.transfer(
             contact, agent_id, now, to_skills=to_skills, to_agent=to_agent
         )
+
+    # ------------------------------------------------------------- callbacks
+
+    def request_callback(
+        self, contact_id: str, number: str, window: Window, now: datetime
+    ) -> tuple[Contact, list[Event]]:
+        """A waiting contact becomes a queued callback to `number` (see callbacks.py)."""
+        return self._callbacks.request(self.contact(contact_id), number, window, now)
+
+    def report_dial(
+        self, agent_id: str, contact_id: str, outcome: DialOutcome, now: datetime
+    ) -> tuple[Contact, list[Event]]:
+        """What the agent's dial of the callback it holds gave (see callbacks.py)."""
+        contact = self._assigned_contact(agent_id, contact_id)
+        return self._callbacks.outcome(self._state.agents[agent_id], contact, outcome, now)
 
     # ---------------------------------------------------------------- timers
 
@@ -515,6 +537,12 @@ class Router:
         self._state.exclusions.end(contact_id, agent_id)
         if contact_id in self._state.queue:
             self._placement.place(contact_id, now, events)
+
+    def _on_callback_due(self, key: Hashable, now: datetime, events: list[Event]) -> None:
+        self._callbacks.on_due(str(key), now, events)
+
+    def _on_callback_window_ends(self, key: Hashable, now: datetime, events: list[Event]) -> None:
+        self._callbacks.on_window_ends(str(key), now, events)
 
     # ------------------------------------------------------------- helpers
 

@@ -33,6 +33,8 @@ class Timer(Enum):
     RECLAIM_ENDS = "reclaim_ends"  # an agent's reconnect grace after a restart ends
     OFFER_EXPIRES = "offer_expires"  # an offer was not answered in time
     EXCLUSION_ENDS = "exclusion_ends"  # an agent may be offered a contact it declined again
+    CALLBACK_DUE = "callback_due"  # a callback's window opens or its retry delay ends
+    CALLBACK_WINDOW_ENDS = "callback_window_ends"  # a waiting callback's window closes
 
     @property
     def rank(self) -> int:

@@ -22,6 +22,9 @@ MAX_KEY = 128
 MAX_CUSTOMER_ID = 256
 MAX_REASON = 64
 MIN_BOOST, MAX_BOOST = 1.0, 10.0
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+"""A phone number in E.164: '+', the country code and the number, 7 to 15 digits in all,
+no spaces or punctuation ("+14155550123")."""
 
 
 def idempotency_key(value: str) -> str:
@@ -118,6 +121,17 @@ def disposition(value: str) -> str:
 def away_reason(value: str) -> str:
     if len(value) > MAX_REASON or not value.isprintable():
         raise InvalidArgument("away_reason", f"at most {MAX_REASON} printable characters")
+    return value
+
+
+def phone_number(value: str, field: str = "number") -> str:
+    """A number to dial, in E.164."""
+    if not value:
+        raise InvalidArgument(field, "is required: the number to call back, in E.164")
+    if not E164.fullmatch(value):
+        raise InvalidArgument(
+            field, "must be in E.164: '+', then 7 to 15 digits, no spaces (+14155550123)"
+        )
     return value
 
 

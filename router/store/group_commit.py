@@ -66,6 +66,7 @@ Write = tuple[str, tuple[Any, ...]]
 _ORDER = (
     "insert_contact",
     "update_contact",
+    "upsert_callback",
     "insert_contact_event",
     "upsert_agent",
     "insert_agent_status",
@@ -79,6 +80,7 @@ _SLOTS = {
     "insert_contact_event": 6,
     "upsert_agent": 4,
     "insert_agent_status": 7,
+    "upsert_callback": 13,
 }
 
 

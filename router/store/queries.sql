@@ -50,10 +50,28 @@ ON CONFLICT (id) DO UPDATE SET
 INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
 
+-- upsert_callback --
+-- Write a callback's row (number, window, dials) and its contact's channel (a chat or
+-- email that became a callback is a phone contact now), after each of its transitions.
+WITH moved AS (
+    UPDATE contacts SET channel = $2 WHERE id = $1 AND channel <> $2
+)
+INSERT INTO callbacks (
+    contact_id, number, requested_from, requested_at, not_before, not_after, attempts,
+    placed_at, reached_at, retry_at, unreached_at, last_outcome
+) VALUES ($1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (contact_id) DO UPDATE SET
+    number = EXCLUDED.number, not_before = EXCLUDED.not_before,
+    not_after = EXCLUDED.not_after, attempts = EXCLUDED.attempts,
+    placed_at = EXCLUDED.placed_at, reached_at = EXCLUDED.reached_at,
+    retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
+    last_outcome = EXCLUDED.last_outcome;
+
 -- write --
--- Any one of the five writes above, chosen by $1 (the statement's name), with its
+-- Any one of the six writes above, chosen by $1 (the statement's name), with its
 -- arguments in its own slots: insert_contact $2-$13, update_contact $14-$29,
--- insert_contact_event $30-$35, upsert_agent $36-$39, insert_agent_status $40-$46.
+-- insert_contact_event $30-$35, upsert_agent $36-$39, insert_agent_status $40-$46,
+-- upsert_callback $47-$59.
 -- The group commit sends a small batch as one executemany of this statement, in the
 -- order the writes were made: one round trip, one implicit transaction (asyncpg's
 -- executemany is atomic), where a statement per kind needs BEGIN, one executemany
@@ -100,6 +118,24 @@ WITH insert_contact AS (
     INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
     SELECT $40::text, $41::text, $42::text, $43::text, $44::bool, $45::timestamptz, $46::text
     WHERE $1::text = 'insert_agent_status'
+), moved AS (
+    UPDATE contacts SET channel = $48::text
+    WHERE $1::text = 'upsert_callback' AND id = $47::uuid AND channel <> $48::text
+), upsert_callback AS (
+    INSERT INTO callbacks (
+        contact_id, number, requested_from, requested_at, not_before, not_after, attempts,
+        placed_at, reached_at, retry_at, unreached_at, last_outcome
+    )
+    SELECT $47::uuid, $49::text, $50::text, $51::timestamptz, $52::timestamptz,
+        $53::timestamptz, $54::int4, $55::timestamptz, $56::timestamptz, $57::timestamptz,
+        $58::timestamptz, $59::text
+    WHERE $1::text = 'upsert_callback'
+    ON CONFLICT (contact_id) DO UPDATE SET
+        number = EXCLUDED.number, not_before = EXCLUDED.not_before,
+        not_after = EXCLUDED.not_after, attempts = EXCLUDED.attempts,
+        placed_at = EXCLUDED.placed_at, reached_at = EXCLUDED.reached_at,
+        retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
+        last_outcome = EXCLUDED.last_outcome
 )
 -- From each write that records an event, inside the transaction: readers of the
 -- event stream (and a standby) wake when the batch commits (PostgreSQL sends one
@@ -145,7 +181,7 @@ SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, require
        priority_boost, preferred_skills, preferred_agent_id, preferred_agent_source, state,
        offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
        disposition, offer_count
-FROM contacts WHERE state NOT IN ('completed', 'abandoned');
+FROM contacts WHERE state NOT IN ('completed', 'abandoned', 'unreached');
 
 -- contacts_by_ids --
 -- Contacts by id, with the columns of open_contacts: a standby reads again the contacts
@@ -155,6 +191,17 @@ SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, require
        offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
        disposition, offer_count
 FROM contacts WHERE id = ANY($1::uuid[]);
+
+-- open_callbacks --
+-- The callback rows of the contacts open_contacts reads (store.with_callbacks attaches
+-- them), apart so that the restore of the many contacts that are not callbacks pays
+-- nothing for them.
+SELECT b.* FROM callbacks AS b JOIN contacts AS c ON c.id = b.contact_id
+WHERE c.state NOT IN ('completed', 'abandoned', 'unreached');
+
+-- callbacks_of --
+-- The callback rows of these contacts (those that are callbacks).
+SELECT * FROM callbacks WHERE contact_id = ANY($1::uuid[]);
 
 -- previous_agents --
 -- The agents who completed the $1 most recent contacts, newest first: the router
@@ -701,7 +748,7 @@ SELECT add_contact_event_partitions(now(), $1);
 -- contacts are left alone (the router refuses while there are any).
 WITH theirs AS (
     SELECT ARRAY(
-        SELECT id FROM contacts WHERE customer_id = $1 AND state IN ('completed', 'abandoned')
+        SELECT id FROM contacts WHERE customer_id = $1 AND state IN ('completed', 'abandoned', 'unreached')
     ) AS ids
 ), erased AS (
     SELECT a.* FROM theirs AS t,
@@ -732,7 +779,7 @@ WITH batch AS (
     SELECT c.id, c.queued_at, c.customer_id
     FROM contacts AS c
     WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
-      AND c.state IN ('completed', 'abandoned')
+      AND c.state IN ('completed', 'abandoned', 'unreached')
     ORDER BY c.queued_at, c.id
     LIMIT $4
 ), last AS (
@@ -753,7 +800,7 @@ FROM last AS l, todo AS t, anonymise_contacts(t.ids, t.pseudonyms) AS a;
 -- The queue time of the oldest contact still open among those queued before $1: the
 -- next run's anonymisation starts there, since they are anonymised once they end.
 SELECT min(queued_at) AS queued_at FROM contacts
-WHERE state NOT IN ('completed', 'abandoned') AND queued_at < $1;
+WHERE state NOT IN ('completed', 'abandoned', 'unreached') AND queued_at < $1;
 
 -- retention_partitions_before --
 -- The monthly partitions of contact_events whose every row is before $1 (their upper
@@ -784,7 +831,7 @@ WITH batch AS (
     SELECT c.id, c.queued_at
     FROM contacts AS c
     WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
-      AND c.state IN ('completed', 'abandoned')
+      AND c.state IN ('completed', 'abandoned', 'unreached')
     ORDER BY c.queued_at, c.id
     LIMIT $4
 ), last AS (

@@ -28,6 +28,7 @@ from router.domain import (
 )
 from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
+from router.store.callback_rows import callback_upsert, with_callbacks
 from router.store.event_feed import EventFeed
 from router.store.fetch import fetch
 from router.store.group_commit import GroupCommit, Write
@@ -247,6 +248,9 @@ class Store:
                     )
                 )
         writes.extend(contact_update(e.contact, e.at) for e in latest.values())
+        writes.extend(
+            callback_upsert(e.contact) for e in latest.values() if e.contact.callback is not None
+        )
         return writes
 
     # ------------------------------------------------------------ erasure
@@ -274,14 +278,17 @@ class Store:
 
     async def contact_by_id(self, contact_id: str) -> Contact | None:
         row = await self._fetchrow("contact_by_id", UUID(contact_id))
-        return None if row is None else contact_from_row(row)
+        return None if row is None else (await self._with_callbacks([contact_from_row(row)]))[0]
 
     async def contact_by_key(self, key: str) -> Contact | None:
         row = await self._fetchrow("contact_by_key", key)
-        return None if row is None else contact_from_row(row)
+        return None if row is None else (await self._with_callbacks([contact_from_row(row)]))[0]
 
     async def open_contacts(self) -> list[Contact]:
-        return contacts_from_rows(await self._fetch("open_contacts"))
+        return with_callbacks(
+            contacts_from_rows(await self._fetch("open_contacts")),
+            await self._fetch("open_callbacks"),
+        )
 
     async def open_contacts_and_seq(self) -> tuple[list[Contact], int]:
         """The open contacts and the highest event number committed, in one snapshot:
@@ -293,14 +300,23 @@ class Store:
                 connection.transaction(isolation="repeatable_read", readonly=True),
             ):
                 rows = await connection.fetch(QUERIES["open_contacts"])
+                callbacks = await connection.fetch(QUERIES["open_callbacks"])
                 seq = await connection.fetchval(QUERIES["last_committed_event_seq"])
         except OUTAGE as error:
             raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
-        return contacts_from_rows(rows), int(seq)
+        return with_callbacks(contacts_from_rows(rows), callbacks), int(seq)
 
     async def contacts_by_ids(self, contact_ids: Iterable[str]) -> list[Contact]:
         """The contacts of these ids that exist, in any state."""
-        return contacts_from_rows(await self._fetch("contacts_by_ids", list(contact_ids)))
+        ids = list(contact_ids)
+        return with_callbacks(
+            contacts_from_rows(await self._fetch("contacts_by_ids", ids)),
+            await self._fetch("callbacks_of", ids),
+        )
+
+    async def _with_callbacks(self, contacts: list[Contact]) -> list[Contact]:
+        ids = [UUID(c.id) for c in contacts]
+        return with_callbacks(contacts, await self._fetch("callbacks_of", ids))
 
     async def previous_agents(self, limit: int) -> list[tuple[str, str]]:
         """(customer id, agent id) of the `limit` most recent completions, oldest first:

@@ -48,6 +48,9 @@ class FlakyContacts(pb_grpc.ContactServiceServicer):
     async def RecordFeedback(self, request: pb.RecordFeedbackRequest, context: Context) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the fake")
 
+    async def RequestCallback(self, request: pb.RequestCallbackRequest, context: Context) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the fake")
+
 
 @contextlib.asynccontextmanager
 async def fake_router(servicer: FlakyContacts) -> AsyncIterator[str]:

@@ -92,6 +92,8 @@ EXPECTED: dict[str, set[Code]] = {
     "EndContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "CompleteContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "TransferContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "RequestCallback": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "ReportDialOutcome": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
     "RecordFeedback": {OK, INVALID, EXHAUSTED, NOT_FOUND},
     "GetServiceLevel": {OK, INVALID, EXHAUSTED},
     "GetQueueStatus": {OK},
@@ -423,6 +425,20 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         to_skills=st.one_of(st.just([]), st.just(["es"]), skills),
         to_agent_id=st.one_of(st.just(""), agent_id),
     ),
+    "RequestCallback": op(
+        "RequestCallback",
+        contact_id=contact_id,
+        number=hostile_text(st.sampled_from(("+14155550123", "+442071838750"))),
+        not_before=timestamps,
+        not_after=timestamps,
+    ),
+    "ReportDialOutcome": op(
+        "ReportDialOutcome",
+        held=ref("answered"),
+        agent_id=agent_id,
+        contact_id=contact_id,
+        outcome=st.one_of(st.integers(1, 4), enum_number),
+    ),
     "CompleteContact": op(
         "CompleteContact",
         held=ref("answered"),
@@ -661,7 +677,7 @@ WEIGHTED = (
     ["SubmitContact"] * 5
     + ["AcceptOffer", "EndContact", "CompleteContact"] * 3
     + ["SetStatus", "SignIn", "GetContact", "AbandonContact", "DeclineOffer"] * 2
-    + ["TransferContact"]
+    + ["TransferContact", "RequestCallback", "ReportDialOutcome"]
     + ["SignOut", "StreamOffers", "GetServiceLevel", "GetQueueStatus", "RecordFeedback"]
     + ["GetContactReport", "GetAgentReport", "GetDispositionReport", "GetStaffing"]
     + ["GetForecast", "GetForecastAccuracy"]

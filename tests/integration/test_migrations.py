@@ -14,6 +14,7 @@ from router.domain import (
     Channel,
     ContactEventKind,
     ContactState,
+    DialOutcome,
     PreferenceSource,
 )
 from router.store import Store
@@ -32,6 +33,7 @@ TABLES = {
     "retention_runs",
     "forecasts",
     "forecast_intervals",
+    "callbacks",
 }
 VIEWS = {"contact_timings", "interval_service_level", "agent_activity", "agent_sessions"}
 
@@ -190,6 +192,8 @@ class TestSchemaAcceptsTheDomain:
             ("contacts_preferred_agent_source_check", [s.value for s in PreferenceSource]),
             ("agent_status_log_kind_check", [k.value for k in AgentEventKind]),
             ("agent_status_log_status_check", [s.value for s in AgentStatus]),
+            ("callbacks_requested_from_check", [c.value for c in Channel]),
+            ("callbacks_last_outcome_check", [o.value for o in DialOutcome]),
         ],
     )
     async def test_each_value_passes_its_constraint(

@@ -293,6 +293,23 @@ class Gateway:
         request = pb.AbandonContactRequest(contact_id=contact_id)
         return (await self._stub.AbandonContact(request)).contact
 
+    async def request_callback(
+        self,
+        contact_id: str,
+        number: str,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> pb.Contact:
+        """The customer keeps their place and is called back at `number` (E.164),
+        within the window if one is given (aware datetimes): the contact, now a
+        callback."""
+        request = pb.RequestCallbackRequest(contact_id=contact_id, number=number)
+        if not_before is not None:
+            request.not_before.FromDatetime(not_before)
+        if not_after is not None:
+            request.not_after.FromDatetime(not_after)
+        return (await self._stub.RequestCallback(request)).contact
+
 
 class AgentDesk:
     """AgentService for one agent's desktop."""
@@ -393,6 +410,14 @@ class AgentDesk:
             agent_id=self.agent_id, contact_id=contact_id, disposition=disposition
         )
         return (await self._stub.CompleteContact(request)).contact
+
+    async def report_dial(self, contact_id: str, outcome: pb.DialOutcome.ValueType) -> pb.Contact:
+        """What the dial of an accepted callback gave (Offer.dial_number): the contact,
+        reached (CONNECTED), QUEUED for a retry, or UNREACHED."""
+        request = pb.ReportDialOutcomeRequest(
+            agent_id=self.agent_id, contact_id=contact_id, outcome=outcome
+        )
+        return (await self._stub.ReportDialOutcome(request)).contact
 
 
 class Reports:

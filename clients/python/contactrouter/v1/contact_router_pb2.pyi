@@ -142,12 +142,19 @@ class _ContactStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContactS
     """The agent finished after-contact work. Final."""
     CONTACT_STATE_ABANDONED: _ContactState.ValueType  # 6
     """The customer left before being answered. Final."""
+    CONTACT_STATE_UNREACHED: _ContactState.ValueType  # 7
+    """A callback that ended without reaching the customer: every attempt found no
+    answer or a busy line (ROUTER_CALLBACK_ATTEMPTS), the number was wrong, or
+    its window closed. Final. Counted apart from abandons.
+    """
 
 class ContactState(_ContactState, metaclass=_ContactStateEnumTypeWrapper):
     """Where a contact is in its lifecycle:
     QUEUED -> OFFERED -> CONNECTED -> WRAP_UP -> COMPLETED, with OFFERED -> QUEUED
     when an offer is declined, times out or its agent disconnects, and
-    QUEUED/OFFERED -> ABANDONED when the customer leaves.
+    QUEUED/OFFERED -> ABANDONED when the customer leaves. A queued callback (see
+    RequestCallback) may also go CONNECTED -> QUEUED (a dial found no answer or a
+    busy line: dialled again later) and end UNREACHED.
     """
 
 CONTACT_STATE_UNSPECIFIED: ContactState.ValueType  # 0
@@ -164,7 +171,48 @@ CONTACT_STATE_COMPLETED: ContactState.ValueType  # 5
 """The agent finished after-contact work. Final."""
 CONTACT_STATE_ABANDONED: ContactState.ValueType  # 6
 """The customer left before being answered. Final."""
+CONTACT_STATE_UNREACHED: ContactState.ValueType  # 7
+"""A callback that ended without reaching the customer: every attempt found no
+answer or a busy line (ROUTER_CALLBACK_ATTEMPTS), the number was wrong, or
+its window closed. Final. Counted apart from abandons.
+"""
 Global___ContactState: _TypeAlias = ContactState  # noqa: Y015
+
+class _DialOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DialOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DialOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIAL_OUTCOME_UNSPECIFIED: _DialOutcome.ValueType  # 0
+    """Not set; always rejected."""
+    DIAL_OUTCOME_CONNECTED: _DialOutcome.ValueType  # 1
+    """The customer answered: the conversation goes on (EndContact, CompleteContact)."""
+    DIAL_OUTCOME_NO_ANSWER: _DialOutcome.ValueType  # 2
+    """Nobody answered: the callback waits ROUTER_CALLBACK_RETRY_SECONDS, then is
+    offered again, until it has had ROUTER_CALLBACK_ATTEMPTS dials (then UNREACHED).
+    """
+    DIAL_OUTCOME_BUSY: _DialOutcome.ValueType  # 3
+    """The line was busy: as NO_ANSWER."""
+    DIAL_OUTCOME_WRONG_NUMBER: _DialOutcome.ValueType  # 4
+    """The number is not the customer's: the callback ends UNREACHED at once."""
+
+class DialOutcome(_DialOutcome, metaclass=_DialOutcomeEnumTypeWrapper):
+    """What an agent's dial of a callback's number gave (ReportDialOutcome)."""
+
+DIAL_OUTCOME_UNSPECIFIED: DialOutcome.ValueType  # 0
+"""Not set; always rejected."""
+DIAL_OUTCOME_CONNECTED: DialOutcome.ValueType  # 1
+"""The customer answered: the conversation goes on (EndContact, CompleteContact)."""
+DIAL_OUTCOME_NO_ANSWER: DialOutcome.ValueType  # 2
+"""Nobody answered: the callback waits ROUTER_CALLBACK_RETRY_SECONDS, then is
+offered again, until it has had ROUTER_CALLBACK_ATTEMPTS dials (then UNREACHED).
+"""
+DIAL_OUTCOME_BUSY: DialOutcome.ValueType  # 3
+"""The line was busy: as NO_ANSWER."""
+DIAL_OUTCOME_WRONG_NUMBER: DialOutcome.ValueType  # 4
+"""The number is not the customer's: the callback ends UNREACHED at once."""
+Global___DialOutcome: _TypeAlias = DialOutcome  # noqa: Y015
 
 class _PreferenceSource:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -355,6 +403,84 @@ INTERVAL_LENGTH_YEAR: IntervalLength.ValueType  # 7
 Global___IntervalLength: _TypeAlias = IntervalLength  # noqa: Y015
 
 @_typing.final
+class Callback(_message.Message):
+    """A queued callback: an agent calls the customer back (see RequestCallback)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    REQUESTED_FROM_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    PLACED_AT_FIELD_NUMBER: _builtins.int
+    REACHED_AT_FIELD_NUMBER: _builtins.int
+    RETRY_AT_FIELD_NUMBER: _builtins.int
+    UNREACHED_AT_FIELD_NUMBER: _builtins.int
+    LAST_OUTCOME_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """The number to dial, in E.164 ("+14155550123")."""
+    requested_from: Global___Channel.ValueType
+    """The channel the customer first came on: PHONE for a caller who chose to be
+    called back, CHAT or EMAIL for a customer there who asked for a call.
+    """
+    attempts: _builtins.int
+    """Dials reported so far."""
+    last_outcome: Global___DialOutcome.ValueType
+    """What the latest dial gave; UNSPECIFIED before the first."""
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp:
+        """When the contact became a callback."""
+
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """Not offered to an agent before this; unset: at once."""
+
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp:
+        """Still waiting at this instant, it ends UNREACHED; unset: no end."""
+
+    @_builtins.property
+    def placed_at(self) -> _timestamp_pb2.Timestamp:
+        """The first dial (the first accepted offer); unset before."""
+
+    @_builtins.property
+    def reached_at(self) -> _timestamp_pb2.Timestamp:
+        """When a dial reached the customer; unset before (and when never reached)."""
+
+    @_builtins.property
+    def retry_at(self) -> _timestamp_pb2.Timestamp:
+        """After a failed dial: not offered again before this; unset otherwise."""
+
+    @_builtins.property
+    def unreached_at(self) -> _timestamp_pb2.Timestamp:
+        """When it ended UNREACHED; unset otherwise."""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        requested_from: Global___Channel.ValueType = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _builtins.int = ...,
+        placed_at: _timestamp_pb2.Timestamp | None = ...,
+        reached_at: _timestamp_pb2.Timestamp | None = ...,
+        retry_at: _timestamp_pb2.Timestamp | None = ...,
+        unreached_at: _timestamp_pb2.Timestamp | None = ...,
+        last_outcome: Global___DialOutcome.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before", "placed_at", b"placed_at", "reached_at", b"reached_at", "requested_at", b"requested_at", "retry_at", b"retry_at", "unreached_at", b"unreached_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "last_outcome", b"last_outcome", "not_after", b"not_after", "not_before", b"not_before", "number", b"number", "placed_at", b"placed_at", "reached_at", b"reached_at", "requested_at", b"requested_at", "requested_from", b"requested_from", "retry_at", b"retry_at", "unreached_at", b"unreached_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Callback: _TypeAlias = Callback  # noqa: Y015
+
+@_typing.final
 class ChannelCapacity(_message.Message):
     """How many contacts of one channel an agent can hold at once."""
 
@@ -507,6 +633,7 @@ class Contact(_message.Message):
     PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
     PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
     PREFERRED_AGENT_SOURCE_FIELD_NUMBER: _builtins.int
+    CALLBACK_FIELD_NUMBER: _builtins.int
     contact_id: _builtins.str
     """Server-assigned identifier (a UUID in text form)."""
     idempotency_key: _builtins.str
@@ -551,6 +678,12 @@ class Contact(_message.Message):
         SkillLevel).
         """
 
+    @_builtins.property
+    def callback(self) -> Global___Callback:
+        """Set when the contact is a queued callback (then its channel is PHONE, and
+        timings.answered_at is when the customer was reached).
+        """
+
     def __init__(
         self,
         *,
@@ -569,10 +702,11 @@ class Contact(_message.Message):
         preferred_skills: _abc.Iterable[_builtins.str] | None = ...,
         preferred_agent_id: _builtins.str = ...,
         preferred_agent_source: Global___PreferenceSource.ValueType = ...,
+        callback: Global___Callback | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "preferred_agent_id", b"preferred_agent_id", "preferred_agent_source", b"preferred_agent_source", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "callback", b"callback", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "idempotency_key", b"idempotency_key", "offer_count", b"offer_count", "preferred_agent_id", b"preferred_agent_id", "preferred_agent_source", b"preferred_agent_source", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skills", b"required_skills", "state", b"state", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -755,6 +889,7 @@ class GetContactResponse(_message.Message):
     WAIT_REASON_FIELD_NUMBER: _builtins.int
     WAIT_DETAIL_FIELD_NUMBER: _builtins.int
     ROUTING_POSITION_FIELD_NUMBER: _builtins.int
+    CALLBACK_OFFERED_FIELD_NUMBER: _builtins.int
     queue_position: _builtins.int
     """1-based place in line, for a customer ("you are 3rd in line"): the waiting
     contacts routed before this one that the agents who could serve it could
@@ -785,6 +920,12 @@ class GetContactResponse(_message.Message):
     """1-based place among all waiting contacts in routing order (most urgent
     first), whoever can serve them; 0 when not waiting in the queue.
     """
+    callback_offered: _builtins.bool
+    """True when the gateway should offer the customer a callback ("press 1 to keep
+    your place and be called back"): the contact waits, is not a callback yet,
+    and its estimated wait is over its channel's
+    ROUTER_<CHANNEL>_CALLBACK_OFFER_AFTER_SECONDS (unset: never offered).
+    """
     @_builtins.property
     def contact(self) -> Global___Contact:
         """The contact."""
@@ -799,10 +940,11 @@ class GetContactResponse(_message.Message):
         wait_reason: Global___WaitReason.ValueType = ...,
         wait_detail: _builtins.str = ...,
         routing_position: _builtins.int = ...,
+        callback_offered: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds", "queue_position", b"queue_position", "routing_position", b"routing_position", "wait_detail", b"wait_detail", "wait_reason", b"wait_reason", "wait_seconds", b"wait_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds", "callback_offered", b"callback_offered", "contact", b"contact", "estimated_wait_seconds", b"estimated_wait_seconds", "queue_position", b"queue_position", "routing_position", b"routing_position", "wait_detail", b"wait_detail", "wait_reason", b"wait_reason", "wait_seconds", b"wait_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__estimated_wait_seconds: _TypeAlias = _typing.Literal["estimated_wait_seconds"]  # noqa: Y015
     _WhichOneofArgType__estimated_wait_seconds: _TypeAlias = _typing.Literal["_estimated_wait_seconds", b"_estimated_wait_seconds"]  # noqa: Y015
@@ -831,6 +973,77 @@ class AbandonContactRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AbandonContactRequest: _TypeAlias = AbandonContactRequest  # noqa: Y015
+
+@_typing.final
+class RequestCallbackRequest(_message.Message):
+    """Turn a waiting contact into a queued callback: the customer hangs up (or leaves
+    the chat, or the email waits no more) and keeps their place; an agent calls them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """Required: a QUEUED or OFFERED contact of any channel (an offer out for it is
+    withdrawn, reason "became_callback").
+    """
+    number: _builtins.str
+    """Required: the number to call, in E.164: '+', then 7 to 15 digits, no spaces."""
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """Optional: not offered before this instant ("not before tomorrow 09:00")."""
+
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp:
+        """Optional: if still waiting at this instant, it ends UNREACHED; must be later
+        than not_before and than now.
+        """
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "not_after", b"not_after", "not_before", b"not_before", "number", b"number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestCallbackRequest: _TypeAlias = RequestCallbackRequest  # noqa: Y015
+
+@_typing.final
+class RequestCallbackResponse(_message.Message):
+    """The callback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact, now a callback (Contact.callback set, channel PHONE), QUEUED or
+        already OFFERED to an agent. Asking again with the same number and window
+        returns it unchanged.
+        """
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestCallbackResponse: _TypeAlias = RequestCallbackResponse  # noqa: Y015
 
 @_typing.final
 class AbandonContactResponse(_message.Message):
@@ -1225,8 +1438,13 @@ class Offer(_message.Message):
     OFFER_ID_FIELD_NUMBER: _builtins.int
     CONTACT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    DIAL_NUMBER_FIELD_NUMBER: _builtins.int
     offer_id: _builtins.str
     """Identifies this offer in AcceptOffer and DeclineOffer."""
+    dial_number: _builtins.str
+    """Set when the offer is a callback (contact.callback): the number the agent
+    dials once it accepts; then it reports what the dial gave (ReportDialOutcome).
+    """
     @_builtins.property
     def contact(self) -> Global___Contact:
         """The contact."""
@@ -1243,10 +1461,11 @@ class Offer(_message.Message):
         offer_id: _builtins.str = ...,
         contact: Global___Contact | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        dial_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "expires_at", b"expires_at", "offer_id", b"offer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "dial_number", b"dial_number", "expires_at", b"expires_at", "offer_id", b"offer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1493,6 +1712,64 @@ class CompleteContactResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompleteContactResponse: _TypeAlias = CompleteContactResponse  # noqa: Y015
+
+@_typing.final
+class ReportDialOutcomeRequest(_message.Message):
+    """What the dial of a callback gave."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Required: the agent that accepted the callback's offer."""
+    contact_id: _builtins.str
+    """Required: the callback."""
+    outcome: Global___DialOutcome.ValueType
+    """Required."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        contact_id: _builtins.str = ...,
+        outcome: Global___DialOutcome.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportDialOutcomeRequest: _TypeAlias = ReportDialOutcomeRequest  # noqa: Y015
+
+@_typing.final
+class ReportDialOutcomeResponse(_message.Message):
+    """The callback after the dial."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """CONNECTED: the contact, still CONNECTED, now reached (answered_at set).
+        NO_ANSWER or BUSY: QUEUED with callback.retry_at, or UNREACHED after its last
+        attempt. WRONG_NUMBER: UNREACHED. Reporting CONNECTED again returns it
+        unchanged.
+        """
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportDialOutcomeResponse: _TypeAlias = ReportDialOutcomeResponse  # noqa: Y015
 
 @_typing.final
 class TransferContactRequest(_message.Message):
@@ -3595,7 +3872,11 @@ class ContactEvent(_message.Message):
     kind: _builtins.str
     """submitted, offered, declined, offer_timed_out, answered, ended, completed,
     abandoned, requeued (its agent was lost), transferred, rerouted (moved to its
-    channel's fallback skill). Kinds may be added: skip the ones you do not know.
+    channel's fallback skill); for callbacks: callback_requested (reason "from
+    phone", "from chat", "from email"), dialled (an agent accepted it and dials),
+    reached, dial_failed (reason no_answer, busy or wrong_number), unreached
+    (final; reason attempts, wrong_number or window_ended). Kinds may be added:
+    skip the ones you do not know.
     """
     contact_id: _builtins.str
     """The contact (a UUID in text form)."""

@@ -54,6 +54,11 @@ class ContactServiceStub:
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
                 response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
                 _registered_method=True)
+        self.RequestCallback = channel.unary_unary(
+                '/contactrouter.v1.ContactService/RequestCallback',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackResponse.FromString,
+                _registered_method=True)
         self.RecordFeedback = channel.unary_unary(
                 '/contactrouter.v1.ContactService/RecordFeedback',
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.RecordFeedbackRequest.SerializeToString,
@@ -90,7 +95,22 @@ class ContactServiceServicer:
 
     def AbandonContact(self, request, context):
         """The customer left (hung up, closed the chat) before an agent answered.
-        FAILED_PRECONDITION once the contact has been answered.
+        FAILED_PRECONDITION once the contact has been answered. On a waiting
+        callback: the customer no longer wants the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestCallback(self, request, context):
+        """The customer keeps their place and is called back. The contact stays the
+        same (id, key, queued_at: its wait counts once, from its first moment) and
+        becomes a phone contact, offered only to agents who take calls, in its
+        original place among them. INVALID_ARGUMENT naming number (not E.164),
+        not_after (not after not_before, or past) or not_before/not_after (not a
+        valid timestamp); FAILED_PRECONDITION when the contact is no longer waiting
+        (answered, completed, abandoned) or is already a callback with another
+        number or window; NOT_FOUND for an unknown contact.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +141,11 @@ def add_ContactServiceServicer_to_server(servicer, server):
                     servicer.AbandonContact,
                     request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.FromString,
                     response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.SerializeToString,
+            ),
+            'RequestCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestCallback,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackResponse.SerializeToString,
             ),
             'RecordFeedback': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordFeedback,
@@ -214,6 +239,33 @@ class ContactService:
             '/contactrouter.v1.ContactService/AbandonContact',
             contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactRequest.SerializeToString,
             contactrouter_dot_v1_dot_contact__router__pb2.AbandonContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.ContactService/RequestCallback',
+            contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.RequestCallbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -319,6 +371,11 @@ class AgentServiceStub:
                 '/contactrouter.v1.AgentService/TransferContact',
                 request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
                 response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
+                _registered_method=True)
+        self.ReportDialOutcome = channel.unary_unary(
+                '/contactrouter.v1.AgentService/ReportDialOutcome',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeResponse.FromString,
                 _registered_method=True)
 
 
@@ -429,6 +486,18 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportDialOutcome(self, request, context):
+        """A callback's dial: after accepting a callback's offer (Offer.dial_number), the
+        agent dials and reports what it gave. The callback is CONNECTED but not
+        answered while it is dialled: EndContact is refused until it is reached.
+        FAILED_PRECONDITION when the agent does not hold the contact, it is not a
+        callback, or its dial was already reported; INVALID_ARGUMENT naming outcome
+        when unset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -476,6 +545,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.TransferContact,
                     request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.FromString,
                     response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.SerializeToString,
+            ),
+            'ReportDialOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportDialOutcome,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -735,6 +809,33 @@ class AgentService:
             '/contactrouter.v1.AgentService/TransferContact',
             contactrouter_dot_v1_dot_contact__router__pb2.TransferContactRequest.SerializeToString,
             contactrouter_dot_v1_dot_contact__router__pb2.TransferContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportDialOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.AgentService/ReportDialOutcome',
+            contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.ReportDialOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -122,7 +122,18 @@ class ContactServiceStub:
     """The contact's state, timings, queue position and estimated wait."""
     AbandonContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.AbandonContactRequest, _contact_router_pb2.AbandonContactResponse]
     """The customer left (hung up, closed the chat) before an agent answered.
-    FAILED_PRECONDITION once the contact has been answered.
+    FAILED_PRECONDITION once the contact has been answered. On a waiting
+    callback: the customer no longer wants the call.
+    """
+    RequestCallback: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.RequestCallbackRequest, _contact_router_pb2.RequestCallbackResponse]
+    """The customer keeps their place and is called back. The contact stays the
+    same (id, key, queued_at: its wait counts once, from its first moment) and
+    becomes a phone contact, offered only to agents who take calls, in its
+    original place among them. INVALID_ARGUMENT naming number (not E.164),
+    not_after (not after not_before, or past) or not_before/not_after (not a
+    valid timestamp); FAILED_PRECONDITION when the contact is no longer waiting
+    (answered, completed, abandoned) or is already a callback with another
+    number or window; NOT_FOUND for an unknown contact.
     """
     RecordFeedback: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.RecordFeedbackRequest, _contact_router_pb2.RecordFeedbackResponse]
     """Record the customer's survey rating of a contact (from a survey system).
@@ -151,7 +162,18 @@ class ContactServiceAsyncStub(ContactServiceStub):
     """The contact's state, timings, queue position and estimated wait."""
     AbandonContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.AbandonContactRequest, _contact_router_pb2.AbandonContactResponse]  # type: ignore[assignment]
     """The customer left (hung up, closed the chat) before an agent answered.
-    FAILED_PRECONDITION once the contact has been answered.
+    FAILED_PRECONDITION once the contact has been answered. On a waiting
+    callback: the customer no longer wants the call.
+    """
+    RequestCallback: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.RequestCallbackRequest, _contact_router_pb2.RequestCallbackResponse]  # type: ignore[assignment]
+    """The customer keeps their place and is called back. The contact stays the
+    same (id, key, queued_at: its wait counts once, from its first moment) and
+    becomes a phone contact, offered only to agents who take calls, in its
+    original place among them. INVALID_ARGUMENT naming number (not E.164),
+    not_after (not after not_before, or past) or not_before/not_after (not a
+    valid timestamp); FAILED_PRECONDITION when the contact is no longer waiting
+    (answered, completed, abandoned) or is already a callback with another
+    number or window; NOT_FOUND for an unknown contact.
     """
     RecordFeedback: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.RecordFeedbackRequest, _contact_router_pb2.RecordFeedbackResponse]  # type: ignore[assignment]
     """Record the customer's survey rating of a contact (from a survey system).
@@ -195,7 +217,24 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_contact_router_pb2.AbandonContactResponse, _abc.Awaitable[_contact_router_pb2.AbandonContactResponse]]:
         """The customer left (hung up, closed the chat) before an agent answered.
-        FAILED_PRECONDITION once the contact has been answered.
+        FAILED_PRECONDITION once the contact has been answered. On a waiting
+        callback: the customer no longer wants the call.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestCallback(
+        self,
+        request: _contact_router_pb2.RequestCallbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.RequestCallbackResponse, _abc.Awaitable[_contact_router_pb2.RequestCallbackResponse]]:
+        """The customer keeps their place and is called back. The contact stays the
+        same (id, key, queued_at: its wait counts once, from its first moment) and
+        becomes a phone contact, offered only to agents who take calls, in its
+        original place among them. INVALID_ARGUMENT naming number (not E.164),
+        not_after (not after not_before, or past) or not_before/not_after (not a
+        valid timestamp); FAILED_PRECONDITION when the contact is no longer waiting
+        (answered, completed, abandoned) or is already a callback with another
+        number or window; NOT_FOUND for an unknown contact.
         """
 
     @_abc_1.abstractmethod
@@ -280,6 +319,14 @@ class AgentServiceStub:
     the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
     to_skills and to_agent_id is given.
     """
+    ReportDialOutcome: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.ReportDialOutcomeRequest, _contact_router_pb2.ReportDialOutcomeResponse]
+    """A callback's dial: after accepting a callback's offer (Offer.dial_number), the
+    agent dials and reports what it gave. The callback is CONNECTED but not
+    answered while it is dialled: EndContact is refused until it is reached.
+    FAILED_PRECONDITION when the agent does not hold the contact, it is not a
+    callback, or its dial was already reported; INVALID_ARGUMENT naming outcome
+    when unset.
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -348,6 +395,14 @@ class AgentServiceAsyncStub(AgentServiceStub):
     FAILED_PRECONDITION unless the contact is connected to this agent, or when
     the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
     to_skills and to_agent_id is given.
+    """
+    ReportDialOutcome: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.ReportDialOutcomeRequest, _contact_router_pb2.ReportDialOutcomeResponse]  # type: ignore[assignment]
+    """A callback's dial: after accepting a callback's offer (Offer.dial_number), the
+    agent dials and reports what it gave. The callback is CONNECTED but not
+    answered while it is dialled: EndContact is refused until it is reached.
+    FAILED_PRECONDITION when the agent does not hold the contact, it is not a
+    callback, or its dial was already reported; INVALID_ARGUMENT naming outcome
+    when unset.
     """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -468,6 +523,20 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         FAILED_PRECONDITION unless the contact is connected to this agent, or when
         the named agent is not signed in; INVALID_ARGUMENT unless exactly one of
         to_skills and to_agent_id is given.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportDialOutcome(
+        self,
+        request: _contact_router_pb2.ReportDialOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.ReportDialOutcomeResponse, _abc.Awaitable[_contact_router_pb2.ReportDialOutcomeResponse]]:
+        """A callback's dial: after accepting a callback's offer (Offer.dial_number), the
+        agent dials and reports what it gave. The callback is CONNECTED but not
+        answered while it is dialled: EndContact is refused until it is reached.
+        FAILED_PRECONDITION when the agent does not hold the contact, it is not a
+        callback, or its dial was already reported; INVALID_ARGUMENT naming outcome
+        when unset.
         """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,328 @@
+"""Queued callbacks through gRPC on a real port and a real PostgreSQL: the place kept,
+the number on the offer, dials, retries, unreached, a restart, and refused input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+import pytest
+from contactrouter.client import AgentDesk, Gateway
+from contactrouter.v1 import contact_router_pb2 as pb
+from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from router.domain import RoutingPolicy
+from tests.acceptance.conftest import (
+    OfferStreams,
+    contact_state,
+    event_kinds,
+    next_offer,
+    reason_of,
+    recorded,
+    row_counts,
+    rpc_error,
+    sign_in,
+    submit,
+)
+from tests.acceptance.test_restart import running
+
+NUMBER = "+14155550123"
+
+
+def _stamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+async def _request(
+    contacts: pb_grpc.ContactServiceAsyncStub,
+    contact_id: str,
+    number: str = NUMBER,
+    **window: Timestamp,
+) -> pb.Contact:
+    response = await contacts.RequestCallback(
+        pb.RequestCallbackRequest(contact_id=contact_id, number=number, **window)
+    )
+    return response.contact
+
+
+async def _dial(
+    agents: pb_grpc.AgentServiceAsyncStub,
+    agent_id: str,
+    contact_id: str,
+    outcome: pb.DialOutcome.ValueType,
+) -> pb.Contact:
+    response = await agents.ReportDialOutcome(
+        pb.ReportDialOutcomeRequest(agent_id=agent_id, contact_id=contact_id, outcome=outcome)
+    )
+    return response.contact
+
+
+async def _accept(agents: pb_grpc.AgentServiceAsyncStub, agent_id: str, offer: pb.Offer) -> None:
+    await agents.AcceptOffer(pb.AcceptOfferRequest(agent_id=agent_id, offer_id=offer.offer_id))
+
+
+class TestCallbacks:
+    async def test_a_call_turned_into_a_callback_keeps_its_place_and_the_offer_has_the_number(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        """The same contact, its queued_at and first place kept; the offer carries the number."""
+        first = await submit(contacts, "call-1")
+        await submit(contacts, "call-2")
+        callback = await _request(contacts, first.contact_id)
+        assert callback.contact_id == first.contact_id
+        assert callback.timings.queued_at == first.timings.queued_at
+        assert callback.callback.number == NUMBER
+        assert callback.callback.requested_from == pb.CHANNEL_PHONE
+        status = await contact_state(contacts, first.contact_id)
+        assert (status.routing_position, status.contact.state) == (1, pb.CONTACT_STATE_QUEUED)
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        offer = await next_offer(stream)
+        assert offer.contact.contact_id == first.contact_id
+        assert offer.dial_number == NUMBER
+        assert offer.contact.callback.number == NUMBER
+        await _accept(agents, "alice", offer)
+        reached = await _dial(agents, "alice", first.contact_id, pb.DIAL_OUTCOME_CONNECTED)
+        assert reached.timings.HasField("answered_at")
+        assert reached.callback.attempts == 1
+        await recorded(
+            db, first.contact_id, "submitted", "callback_requested", "offered", "dialled", "reached"
+        )
+        row = await db.fetchrow(
+            "SELECT number, requested_from, attempts, placed_at, reached_at FROM callbacks"
+        )
+        assert row is not None
+        assert (row["number"], row["requested_from"], row["attempts"]) == (NUMBER, "phone", 1)
+        assert row["placed_at"] is not None
+        assert row["reached_at"] is not None
+
+    async def test_a_chat_that_asks_for_a_call_becomes_a_phone_contact(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        """Converted in place: channel phone, from chat; a chat-only agent never gets it."""
+        chat = await submit(contacts, "chat-1", pb.CHANNEL_CHAT)
+        callback = await _request(contacts, chat.contact_id)
+        assert (callback.channel, callback.callback.requested_from) == (
+            pb.CHANNEL_PHONE,
+            pb.CHANNEL_CHAT,
+        )
+        await sign_in(agents, "chatty", capacities={pb.CHANNEL_PHONE: 0})
+        await offer_streams.open("chatty")
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        assert (await next_offer(stream)).contact.contact_id == chat.contact_id
+        await recorded(db, chat.contact_id, "submitted", "callback_requested", "offered")
+        channel = await db.fetchval(
+            "SELECT channel FROM contacts WHERE id = $1::uuid", chat.contact_id
+        )
+        assert channel == "phone"
+
+    async def test_through_the_client_a_window_keeps_it_from_agents_until_it_opens(
+        self, channel: grpc.aio.Channel, offer_streams: OfferStreams, db: asyncpg.Connection
+    ) -> None:
+        """Gateway.request_callback with not_before an hour ahead: not in line, and not
+        offered to a free agent whose stream is open."""
+        gateway, desk = Gateway(channel), AgentDesk(channel, "alice")
+        email = await gateway.submit("email-1", pb.CHANNEL_EMAIL, "customer-1")
+        opens = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        callback = await gateway.request_callback(email.contact_id, NUMBER, not_before=opens)
+        assert callback.callback.not_before.ToDatetime(UTC) == opens
+        assert callback.callback.requested_from == pb.CHANNEL_EMAIL
+        await desk.sign_in(initial_status=pb.AGENT_STATUS_READY)
+        await offer_streams.open("alice")  # present: anything it could take is offered now
+        status = await gateway.get(email.contact_id)
+        assert (status.contact.state, status.queue_position) == (pb.CONTACT_STATE_QUEUED, 0)
+        assert not status.callback_offered
+        await recorded(db, email.contact_id, "submitted", "callback_requested")
+
+    @pytest.fixture
+    def policy(self) -> RoutingPolicy:
+        return RoutingPolicy(phone_reserve=0, callback_attempts=2, callback_retry_delay=0.2)
+
+    async def test_no_answer_is_retried_then_unreached(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        """NO_ANSWER: offered again after the delay; BUSY on the last attempt: UNREACHED."""
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        call = await submit(contacts, "call-1")
+        await _accept(agents, "alice", await next_offer(stream))
+        # Answered already: it cannot become a callback.
+        error = await rpc_error(_request(contacts, call.contact_id))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        waiting = await submit(contacts, "call-2")
+        await _request(contacts, waiting.contact_id)
+        await agents.EndContact(pb.EndContactRequest(agent_id="alice", contact_id=call.contact_id))
+        await agents.CompleteContact(
+            pb.CompleteContactRequest(agent_id="alice", contact_id=call.contact_id, disposition="x")
+        )
+        await _accept(agents, "alice", await next_offer(stream))
+        retry = await _dial(agents, "alice", waiting.contact_id, pb.DIAL_OUTCOME_NO_ANSWER)
+        assert retry.state == pb.CONTACT_STATE_QUEUED
+        assert retry.callback.HasField("retry_at")
+        offer = await next_offer(stream)
+        assert offer.contact.contact_id == waiting.contact_id
+        await _accept(agents, "alice", offer)
+        unreached = await _dial(agents, "alice", waiting.contact_id, pb.DIAL_OUTCOME_BUSY)
+        assert unreached.state == pb.CONTACT_STATE_UNREACHED
+        assert unreached.callback.attempts == 2
+        assert unreached.callback.HasField("unreached_at")
+        await recorded(
+            db,
+            waiting.contact_id,
+            "submitted",
+            "callback_requested",
+            "offered",
+            "dialled",
+            "dial_failed",
+            "offered",
+            "dialled",
+            "dial_failed",
+            "unreached",
+        )
+        state = await db.fetchval(
+            "SELECT state FROM contacts WHERE id = $1::uuid", waiting.contact_id
+        )
+        assert state == "unreached"
+        assert (await contact_state(contacts, waiting.contact_id)).contact.state == (
+            pb.CONTACT_STATE_UNREACHED
+        )
+
+    async def test_a_restart_keeps_a_callback_and_its_pending_retry(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """Number, window, attempts and the retry delay survive a stop and a start."""
+        policy = RoutingPolicy(phone_reserve=0, callback_retry_delay=3600.0)
+        not_after = datetime.now(UTC) + timedelta(days=1)
+        async with running(database_url, policy, db) as first:
+            await sign_in(first.agents, "alice")
+            stream = await first.streams.open("alice")
+            call = await submit(first.contacts, "call-1")
+            await _accept(first.agents, "alice", await next_offer(stream))
+            other = await submit(first.contacts, "chat-1", pb.CHANNEL_CHAT)
+            await submit(first.contacts, "call-2")  # queued after the chat
+            await _request(first.contacts, other.contact_id, not_after=_stamp(not_after))
+            await first.agents.EndContact(
+                pb.EndContactRequest(agent_id="alice", contact_id=call.contact_id)
+            )
+            await first.agents.CompleteContact(
+                pb.CompleteContactRequest(
+                    agent_id="alice", contact_id=call.contact_id, disposition="x"
+                )
+            )
+            offer = await next_offer(stream)
+            assert offer.contact.contact_id == other.contact_id  # the older, now a call
+            await _accept(first.agents, "alice", offer)
+            before = await _dial(first.agents, "alice", other.contact_id, pb.DIAL_OUTCOME_BUSY)
+        async with running(database_url, policy, db) as second:
+            after = (await contact_state(second.contacts, other.contact_id)).contact
+            assert after.state == pb.CONTACT_STATE_QUEUED
+            assert after.callback == before.callback
+            assert after.callback.attempts == 1
+            assert after.callback.HasField("retry_at")
+            assert after.callback.not_after.ToDatetime(UTC) == not_after.replace(
+                microsecond=not_after.microsecond
+            )
+            assert after.timings.queued_at == other.timings.queued_at
+            assert await event_kinds(db, other.contact_id) == [
+                "submitted",
+                "callback_requested",
+                "offered",
+                "dialled",
+                "dial_failed",
+            ]
+
+
+class TestRefused:
+    async def _changes_nothing(self, db: asyncpg.Connection, call: object) -> grpc.aio.AioRpcError:
+        before = await row_counts(db), await db.fetchval("SELECT count(*) FROM callbacks")
+        error = await rpc_error(call)  # type: ignore[arg-type]
+        assert (await row_counts(db), await db.fetchval("SELECT count(*) FROM callbacks")) == before
+        return error
+
+    @pytest.mark.parametrize("number", ["4155550123", "+0155550123", "+1 415 555 0123", "+12", ""])
+    async def test_a_number_that_is_not_e164(
+        self, contacts: pb_grpc.ContactServiceAsyncStub, db: asyncpg.Connection, number: str
+    ) -> None:
+        call = await submit(contacts, "call-1")
+        error = await self._changes_nothing(db, _request(contacts, call.contact_id, number))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "number" in (error.details() or "")
+        assert reason_of(error) == "INVALID_FIELD"
+
+    async def test_a_window_that_ends_before_it_starts(
+        self, contacts: pb_grpc.ContactServiceAsyncStub, db: asyncpg.Connection
+    ) -> None:
+        call = await submit(contacts, "call-1")
+        start = datetime.now(UTC) + timedelta(hours=2)
+        window = {"not_before": _stamp(start), "not_after": _stamp(start - timedelta(hours=1))}
+        error = await self._changes_nothing(
+            db,
+            _request(
+                contacts,
+                call.contact_id,
+                not_before=window["not_before"],
+                not_after=window["not_after"],
+            ),
+        )
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not_after" in (error.details() or "")
+
+    async def test_a_callback_on_a_completed_contact(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        call = await submit(contacts, "call-1")
+        await _accept(agents, "alice", await next_offer(stream))
+        await agents.EndContact(pb.EndContactRequest(agent_id="alice", contact_id=call.contact_id))
+        await agents.CompleteContact(
+            pb.CompleteContactRequest(agent_id="alice", contact_id=call.contact_id, disposition="x")
+        )
+        error = await self._changes_nothing(db, _request(contacts, call.contact_id))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "completed" in (error.details() or "")
+
+    async def test_an_outcome_from_an_agent_not_holding_it(
+        self,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+        agents: pb_grpc.AgentServiceAsyncStub,
+        offer_streams: OfferStreams,
+        db: asyncpg.Connection,
+    ) -> None:
+        call = await submit(contacts, "call-1")
+        await _request(contacts, call.contact_id)
+        await sign_in(agents, "alice")
+        stream = await offer_streams.open("alice")
+        await _accept(agents, "alice", await next_offer(stream))
+        await sign_in(agents, "bob")
+        await recorded(db, call.contact_id, "submitted", "callback_requested", "offered", "dialled")
+        error = await self._changes_nothing(
+            db, _dial(agents, "bob", call.contact_id, pb.DIAL_OUTCOME_CONNECTED)
+        )
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        unset = await self._changes_nothing(
+            db, _dial(agents, "alice", call.contact_id, pb.DIAL_OUTCOME_UNSPECIFIED)
+        )
+        assert unset.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "outcome" in (unset.details() or "")
