@@ -1,8 +1,9 @@
 """Properties of the routing core, checked by hypothesis over random operation sequences.
 
 The state machines drive one Router through submits, sign-ins, presence and status
-changes, accepts, declines, ends, completions, abandons, sign-outs, restarts, refused
-calls and monotonic clock advances. They replay the events the router returns into a
+changes, accepts, declines, ends, completions, abandons, sign-outs, restarts, queued
+callbacks (requests with and without a window, dial outcomes, retries, unreached),
+refused calls and monotonic clock advances. They replay the events the router returns into a
 model of their own and check, after every step, that the model and the router agree and
 that the routing invariants hold.
 """
@@ -31,6 +32,7 @@ from router.domain import (
     ContactEvent,
     ContactEventKind,
     ContactState,
+    DialOutcome,
     DomainError,
     Event,
     NotFound,
@@ -80,6 +82,15 @@ capacities = st.fixed_dictionaries(
 
 
 @dataclass
+class _CallbackModel:
+    """What the model knows of a queued callback, from the events alone."""
+
+    due: datetime | None  # not offered before (not_before, then a pending retry)
+    not_after: datetime | None
+    attempts: int = 0
+
+
+@dataclass
 class _AgentModel:
     status: AgentStatus
     connected: bool
@@ -116,6 +127,12 @@ class RouterMachine(RuleBasedStateMachine):
         this is simply "no queued contact has a free eligible agent".
     (5) Each contact has at most one open offer, and the router's open offers are
         exactly those the event stream says are open, none past its deadline.
+    (7) A queued callback keeps its queued_at and is a phone contact; it is offered
+        only from its due instant on (its window's start, or its retry after a failed
+        dial) and, before it, is in no queue and held by nobody; it is dialled at most
+        callback_attempts times; it ends UNREACHED after its last failed dial, at once
+        on a wrong number, or when its window closes while it waits; and only the agent
+        dialling it may report a dial.
     """
 
     reserve = 0
@@ -129,6 +146,8 @@ class RouterMachine(RuleBasedStateMachine):
             phone_reserve=self.reserve,
             offer_timeout=15.0,
             decline_exclusion=self.decline_exclusion,
+            callback_attempts=2,
+            callback_retry_delay=60.0,
         )
         self.ids = SequentialIds()
         self.router = Router(self.policy, self.ids)
@@ -148,6 +167,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.completions: list[tuple[str, str]] = []  # (customer, agent), in order
         self.answers: list[tuple[str, Channel, datetime]] = []  # (agent, channel, when)
         self.quiet_until = T0  # after a restart, agents have a grace to come back
+        self.callbacks: dict[str, _CallbackModel] = {}
 
     # ------------------------------------------------------------ event replay
 
@@ -184,7 +204,8 @@ class RouterMachine(RuleBasedStateMachine):
             self._drop(event.offer)
             if kind is ContactEventKind.DECLINED:
                 self.declined[(contact.id, event.offer.agent_id)] = event.at
-        elif kind is ContactEventKind.ANSWERED:
+        elif kind in (ContactEventKind.ANSWERED, ContactEventKind.DIALLED):
+            assert (kind is ContactEventKind.DIALLED) == (contact.id in self.callbacks)
             assert event.offer is not None
             assert self.open_offers.pop(contact.id) == event.offer.id
             # An answer starts a new leg: earlier declines and naming no longer hold.
@@ -211,6 +232,8 @@ class RouterMachine(RuleBasedStateMachine):
         elif kind is ContactEventKind.REQUEUED:
             assert contact.state is ContactState.QUEUED
             assert all(contact.id not in held for held in self.held.values())
+        elif kind in _CALLBACK_KINDS:
+            self._apply_callback(event)
         elif kind is ContactEventKind.REROUTED:
             rule = self.policy.of(contact.channel)
             assert contact.state is ContactState.QUEUED
@@ -219,6 +242,66 @@ class RouterMachine(RuleBasedStateMachine):
             assert contact.required_skills == rule.fallback_skills
             assert event.at >= contact.queued_at + timedelta(seconds=rule.fallback_after)
             event_label("moved to the fallback skills")
+
+    def _apply_callback(self, event: ContactEvent) -> None:
+        """Property (7), replayed from the callbacks' own events."""
+        contact, kind = event.contact, event.kind
+        callback = contact.callback
+        assert callback is not None
+        assert contact.channel is PHONE
+        if kind is ContactEventKind.CALLBACK_REQUESTED:
+            assert contact.id not in self.callbacks
+            assert callback.requested_from is self.channel_of[contact.id]
+            assert contact.state is ContactState.QUEUED or contact.state is ContactState.OFFERED
+            self.channel_of[contact.id] = PHONE
+            self.callbacks[contact.id] = _CallbackModel(callback.not_before, callback.not_after)
+            event_label(f"callback requested from {callback.requested_from.value}")
+            return
+        model = self.callbacks[contact.id]
+        if kind is ContactEventKind.REACHED:
+            model.attempts += 1
+            assert contact.answered_at == event.at == callback.reached_at
+            assert event.agent_id is not None
+            assert contact.id in self.held[event.agent_id]
+            event_label("callback reached")
+        elif kind is ContactEventKind.DIAL_FAILED:
+            model.attempts += 1
+            assert event.agent_id is not None
+            del self.held[event.agent_id][contact.id]
+            assert callback.last_outcome is not DialOutcome.CONNECTED
+            if contact.state is ContactState.QUEUED:
+                retry = event.at + timedelta(seconds=self.policy.callback_retry_delay)
+                assert callback.retry_at == retry
+                assert model.attempts < self.policy.callback_attempts
+                model.due = retry
+                event_label("callback to be retried")
+        elif kind is ContactEventKind.UNREACHED:
+            assert contact.state is ContactState.UNREACHED
+            assert contact.id not in self.open_offers
+            assert all(contact.id not in held for held in self.held.values())
+            if event.reason == "attempts":
+                assert model.attempts == self.policy.callback_attempts
+            elif event.reason == "wrong_number":
+                assert callback.last_outcome is DialOutcome.WRONG_NUMBER
+            else:
+                assert event.reason == "window_ended"
+                assert model.not_after is not None
+                assert event.at + timedelta(seconds=self.policy.callback_retry_delay) >= (
+                    model.not_after
+                )
+            event_label(f"callback unreached: {event.reason}")
+            self.active.remove(contact.id)
+        assert callback.attempts == model.attempts <= self.policy.callback_attempts
+
+    def _scheduled(self, contact: Contact) -> bool:
+        """A queued callback waiting for its due instant: in no queue until then."""
+        model = self.callbacks.get(contact.id)
+        return (
+            model is not None
+            and contact.state is ContactState.QUEUED
+            and model.due is not None
+            and model.due > self.now
+        )
 
     def _check_offer(self, event: ContactEvent) -> None:
         """Property (2) and (5) at the moment of each offer."""
@@ -237,6 +320,11 @@ class RouterMachine(RuleBasedStateMachine):
         assert held.count(channel) < agent.capacities[channel], "offered beyond capacity"
         assert PHONE not in held, "offered alongside a call"
         assert channel is not PHONE or not held, "call offered alongside other work"
+        callback = self.callbacks.get(contact.id)
+        if callback is not None:
+            assert callback.due is None or callback.due <= event.at, "a callback offered early"
+            assert channel is PHONE
+            event_label("callback offered")
         declined_at = self.declined.get((contact.id, offer.agent_id))
         if declined_at is not None:
             assert declined_at + timedelta(seconds=self.decline_exclusion) <= event.at
@@ -423,7 +511,11 @@ class RouterMachine(RuleBasedStateMachine):
         contact, events = self.router.accept(offer.agent_id, offer.id, self.now)
         assert contact.state is ContactState.CONNECTED
         # A transferred contact keeps its first answer: the customer's wait counts once.
-        assert contact.answered_at == self.now or contact.id in self.transferred
+        # A callback is answered when a dial reaches the customer, not when accepted.
+        if contact.callback is None:
+            assert contact.answered_at == self.now or contact.id in self.transferred
+        else:
+            assert contact.answered_at is None or contact.id in self.transferred
         self._apply(events)
         assert self.router.accept(offer.agent_id, offer.id, self.now) == (contact, [])
 
@@ -435,6 +527,13 @@ class RouterMachine(RuleBasedStateMachine):
             return
         contact = self.router.contact(data.draw(st.sampled_from(candidates)))
         assert contact.agent_id is not None
+        if contact.state is ContactState.CONNECTED and contact.answered_at is None:
+            # A callback being dialled: its dial's outcome comes first.
+            before = fingerprint(self.router, self.now)
+            with pytest.raises(WrongState):
+                self.router.end(contact.agent_id, contact.id, self.now)
+            assert fingerprint(self.router, self.now) == before
+            return
         if contact.state is ContactState.CONNECTED:
             ended, events = self.router.end(contact.agent_id, contact.id, self.now)
             assert ended.state is ContactState.WRAP_UP
@@ -450,6 +549,128 @@ class RouterMachine(RuleBasedStateMachine):
         contact = self.router.contact(data.draw(st.sampled_from(candidates)))
         event_label(f"abandon {contact.state.value}")
         self._apply(self.router.abandon(contact.id, self.now))
+
+    @rule(
+        data=st.data(),
+        window=st.sampled_from(["none", "none", "later", "ends", "both", "bad"]),
+        number=st.sampled_from(["+14155550123", "+14155550123", "+442071838750"]),
+    )
+    def request_callback(self, data: st.DataObject, window: str, number: str) -> None:
+        """Any active contact asks for a callback: a waiting one becomes one in place
+        (or answers a repeat unchanged); anything else is refused, changing nothing."""
+        everyone = sorted(c.id for c in self.router.contacts())
+        waiting = [c for c in everyone if self.router.contact(c).state.is_waiting]
+        # Mostly a waiting contact (the case that converts), sometimes any (refusals).
+        any_contact = data.draw(st.integers(0, 3)) == 0
+        candidates = waiting if waiting and not any_contact else everyone
+        if not candidates:
+            return
+        contact = self.router.contact(data.draw(st.sampled_from(candidates)))
+        minutes = timedelta(minutes=data.draw(st.integers(1, 90)))
+        not_before = self.now + minutes if window in ("later", "both") else None
+        not_after = {"ends": self.now + minutes, "both": self.now + 2 * minutes}.get(window)
+        if window == "bad":
+            not_before, not_after = self.now + minutes, self.now + minutes / 2
+        known = contact.callback
+        repeat = known is not None and (known.number, known.not_before, known.not_after) == (
+            number,
+            not_before,
+            not_after,
+        )
+        before = fingerprint(self.router, self.now)
+        if window == "bad" or (not repeat and (known is not None or not contact.state.is_waiting)):
+            with pytest.raises(DomainError):
+                self.router.request_callback(contact.id, number, (not_before, not_after), self.now)
+            assert fingerprint(self.router, self.now) == before
+            event_label("callback request refused")
+            return
+        became, events = self.router.request_callback(
+            contact.id, number, (not_before, not_after), self.now
+        )
+        assert (became.queued_at, became.id, became.channel) == (
+            contact.queued_at,
+            contact.id,
+            PHONE,
+        )
+        if repeat:
+            assert (became, events) == (contact, [])
+            assert fingerprint(self.router, self.now) == before
+            return
+        self._apply(events)
+
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from(
+            [
+                DialOutcome.CONNECTED,
+                DialOutcome.NO_ANSWER,
+                DialOutcome.BUSY,
+                DialOutcome.BUSY,
+                DialOutcome.WRONG_NUMBER,
+            ]
+        ),
+        intruder=st.sampled_from(AGENTS),
+    )
+    def dial(self, data: st.DataObject, outcome: DialOutcome, intruder: str) -> None:
+        """The agent dialling a callback reports its outcome (accepting an open offer of
+        one first, if none is being dialled); another agent's report, or a second report,
+        is refused and changes nothing."""
+        offered = sorted(c for c in self.open_offers if c in self.callbacks)
+        if offered:
+            offer = self.router.offer(self.open_offers[data.draw(st.sampled_from(offered))])
+            assert offer is not None
+            self._apply(self.router.accept(offer.agent_id, offer.id, self.now)[1])
+        dialling = [
+            c.id
+            for c in self.router.contacts()
+            if c.callback is not None
+            and c.state is ContactState.CONNECTED
+            and c.answered_at is None
+        ]
+        if not dialling:
+            return
+        event_label(f"dial reported: {outcome.value}")
+        contact = self.router.contact(data.draw(st.sampled_from(sorted(dialling))))
+        assert contact.agent_id is not None
+        if intruder != contact.agent_id:
+            before = fingerprint(self.router, self.now)
+            with pytest.raises(DomainError):
+                self.router.report_dial(intruder, contact.id, outcome, self.now)
+            assert fingerprint(self.router, self.now) == before
+        after, events = self.router.report_dial(contact.agent_id, contact.id, outcome, self.now)
+        assert after.queued_at == contact.queued_at
+        self._apply(events)
+        before = fingerprint(self.router, self.now)
+        try:
+            again = self.router.report_dial(contact.agent_id, contact.id, outcome, self.now)
+        except DomainError:
+            pass
+        else:
+            assert again == (after, []), "only a repeated CONNECTED is answered"
+        assert fingerprint(self.router, self.now) == before
+
+    @rule(data=st.data(), outcome=st.sampled_from(list(DialOutcome)))
+    def call_back_at_once(self, data: st.DataObject, outcome: DialOutcome) -> None:
+        """A whole dial in one step, so that runs reach retries and their ends: a waiting
+        contact becomes a callback; if it is offered at once, it is accepted and its
+        dial reported."""
+        waiting = sorted(
+            c.id for c in self.router.contacts() if c.state.is_waiting and c.callback is None
+        )
+        if not waiting:
+            return
+        contact_id = data.draw(st.sampled_from(waiting))
+        self._apply(
+            self.router.request_callback(contact_id, "+14155550123", (None, None), self.now)[1]
+        )
+        offer_id = self.open_offers.get(contact_id)
+        if offer_id is None:
+            return
+        offer = self.router.offer(offer_id)
+        assert offer is not None
+        self._apply(self.router.accept(offer.agent_id, offer.id, self.now)[1])
+        event_label(f"dial reported: {outcome.value}")
+        self._apply(self.router.report_dial(offer.agent_id, contact_id, outcome, self.now)[1])
 
     def _sign_out(self, agent: str) -> None:
         """Sign out; refused (changing nothing) while holding answered contacts."""
@@ -511,7 +732,8 @@ class RouterMachine(RuleBasedStateMachine):
             in_line = self.router.line_position(contact.id, self.now)
             estimate = self.router.estimated_wait(contact.id, self.now)
             why = self.router.wait_reason(contact.id, self.now)
-            assert (position > 0) == (contact.state is ContactState.QUEUED)
+            waits = contact.state is ContactState.QUEUED and not self._scheduled(contact)
+            assert (position > 0) == waits
             assert 0 < in_line <= position or in_line == position == 0
             assert estimate is None or (position > 0 and estimate >= 0)
             assert (why is None) == (position == 0)
@@ -564,6 +786,8 @@ class RouterMachine(RuleBasedStateMachine):
         views = self.router.agents()
         for contact_id in self._contacts_in(ContactState.QUEUED):
             contact = self.router.contact(contact_id)
+            if self._scheduled(contact):
+                continue
             rule = self.policy.of(contact.channel)
             if rule.fallback_after is None or contact.required_skills == rule.fallback_skills:
                 continue
@@ -596,6 +820,11 @@ class RouterMachine(RuleBasedStateMachine):
         for contact_id, contact in contacts.items():
             in_queue = self.router.position(contact_id, self.now) > 0
             owners = holders.get(contact_id, [])
+            if self._scheduled(contact):
+                assert not in_queue, f"{contact_id} queued before its callback is due"
+                assert not owners
+                assert (contact.agent_id, contact.offer_id) == (None, None)
+                continue
             assert int(in_queue) + len(owners) == 1, f"{contact_id}: {in_queue=} {owners=}"
             if contact.state is ContactState.QUEUED:
                 assert in_queue
@@ -638,6 +867,8 @@ class RouterMachine(RuleBasedStateMachine):
         phone_ready = {a for a, (_, channels) in free.items() if PHONE in channels}
         for contact_id in self._contacts_in(ContactState.QUEUED):
             contact = self.router.contact(contact_id)
+            if self._scheduled(contact):
+                continue
             wanted = self.router.waiting_for(contact_id)
             assert wanted is not None
             assert contact.required_skills <= wanted
@@ -660,6 +891,16 @@ class RouterMachine(RuleBasedStateMachine):
                 assert not eligible, f"{contact_id} waits while {eligible} are free"
             else:
                 assert eligible <= phone_ready, f"{contact_id} waits for {eligible - phone_ready}"
+
+
+_CALLBACK_KINDS = frozenset(
+    {
+        ContactEventKind.CALLBACK_REQUESTED,
+        ContactEventKind.REACHED,
+        ContactEventKind.DIAL_FAILED,
+        ContactEventKind.UNREACHED,
+    }
+)
 
 
 class RouterMachineWithReserve(RouterMachine):
