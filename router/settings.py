@@ -398,6 +398,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
         maximum=100,
     ),
+    Setting(
+        "callback_target_seconds",
+        Kind.SECONDS,
+        doc="a callback first dialled within this of its start (queued_at, or its window's) "
+        "meets the callbacks' service level",
+        field="callback_target",
+        minimum=0.001,
+        maximum=LONGEST,
+    ),
     # ------------------------------------------------------------- per channel
     Setting(
         "target_seconds",

@@ -23,6 +23,7 @@ from router.domain.contact import Callback
 from router.domain.explanation import QueueSnapshot
 from router.domain.wait_reason import UnservedContact, WaitReason
 from router.reporting.alarm import AlarmStatus
+from router.reporting.callbacks import CallbackRow
 from router.reporting.contacts import ServiceLevelGoal
 
 _CHANNEL_TO_PROTO = {
@@ -274,6 +275,30 @@ def alarm_to_proto(alarm: AlarmStatus) -> pb.ServiceLevelAlarm:
         message.rolling_service_level = alarm.rolling_service_level
     if alarm.raised_at is not None:
         message.raised_at.CopyFrom(timestamp(alarm.raised_at))
+    return message
+
+
+def callback_row_to_proto(row: CallbackRow) -> pb.CallbackServiceLevelRow:
+    f = row.figures
+    message = pb.CallbackServiceLevelRow(
+        interval_start=timestamp(f.interval_start),
+        requested_from=channel_to_proto(f.requested_from),
+        requested=f.requested,
+        placed=f.placed,
+        placed_within_target=f.placed_within_target,
+        reached=f.reached,
+        unreached=f.unreached,
+        unreached_before_dial=f.unreached_before_dial,
+        cancelled=f.cancelled,
+        dials=f.dials,
+    )
+    for name, value in (
+        ("service_level", row.service_level),
+        ("mean_seconds_to_placed", f.mean_seconds_to_placed),
+        ("mean_seconds_to_reached", f.mean_seconds_to_reached),
+    ):
+        if value is not None:
+            setattr(message, name, value)
     return message
 
 

@@ -18,6 +18,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import (
     agent_counts_to_proto,
     alarm_to_proto,
+    callback_row_to_proto,
     channel_from_proto,
     channel_queue_to_proto,
     channel_to_proto,
@@ -190,20 +191,24 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetServiceLevelResponse:
         start, end = _range("start", "end", request)
         interval = _interval(request.interval, _SERVICE_LEVEL_INTERVALS)
+        channels, zone = _channels(request.channels), _time_zone(request.time_zone)
         report = await self._reporting.contact_report(
-            start,
-            end,
-            interval,
-            _channels(request.channels),
-            detail=False,
-            time_zone=_time_zone(request.time_zone),
+            start, end, interval, channels, detail=False, time_zone=zone
         )
+        callbacks = await self._reporting.callback_report(start, end, interval, zone)
         return pb.GetServiceLevelResponse(
             rows=[_service_level_row(row) for row in report.rows],
             formula=report.formula,
             short_abandon_seconds=report.short_abandon_seconds,
             goals=_goals(report.goals),
             time_zone=report.time_zone,
+            callbacks=[
+                callback_row_to_proto(row)
+                for row in callbacks.rows
+                if not channels or Channel.PHONE in channels
+            ],
+            callback_formula=callbacks.formula,
+            callback_target_seconds=callbacks.target_seconds,
         )
 
     @rpc

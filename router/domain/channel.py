@@ -141,6 +141,8 @@ class RoutingPolicy:
         before the callback may be offered again.
     callback_attempts: dials a callback gets; after the last failed one it ends
         UNREACHED.
+    callback_target: seconds from a callback's start (queued_at, or not_before) within
+        which its first dial meets the callbacks' service level (reports only).
     """
 
     channels: Mapping[Channel, ChannelPolicy] = field(default_factory=_default_channels)
@@ -157,6 +159,7 @@ class RoutingPolicy:
     teams: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     callback_retry_delay: float = 300.0
     callback_attempts: int = 3
+    callback_target: float = 900.0
 
     def __post_init__(self) -> None:
         missing = set(Channel) - set(self.channels)
@@ -174,6 +177,8 @@ class RoutingPolicy:
             raise ValueError("remembered_customers must be >= 0")
         if self.max_contact_bytes < 1 or self.max_queue_bytes < self.max_contact_bytes:
             raise ValueError("max_contact_bytes must be >= 1 and max_queue_bytes >= it")
+        if self.callback_target <= 0:
+            raise ValueError("callback_target must be positive")
         if self.callback_retry_delay < 0 or self.callback_attempts < 1:
             raise ValueError("callback_retry_delay must be >= 0 and callback_attempts >= 1")
         if not is_time_zone(self.time_zone):

@@ -19,6 +19,7 @@ from router.errors import NotEnoughHistory
 from router.reporting import forecasting, plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
 from router.reporting.alarm import AlarmStatus
+from router.reporting.callbacks import CALLBACK_FORMULA, CallbackReport, callback_rows
 from router.reporting.contacts import ContactReport, ServiceLevelGoal, contact_rows, goals
 from router.reporting.forecasting import (
     Compared,
@@ -161,6 +162,15 @@ class Reporting:
             as_of=as_of,
             time_zone=zone,
         )
+
+    async def callback_report(
+        self, start: datetime, end: datetime, interval: Interval, time_zone: str | None = None
+    ) -> CallbackReport:
+        """Queued callbacks queued in [start, end), apart from inbound calls (callbacks.py)."""
+        target = self._policy.callback_target
+        zone = time_zone or self._policy.time_zone
+        figures = await self._reports.callbacks(start, end, interval, target, zone)
+        return CallbackReport(callback_rows(figures), CALLBACK_FORMULA, target)
 
     async def agent_report(
         self,

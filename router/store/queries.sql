@@ -384,6 +384,8 @@ timed AS (
     ) AS handled_by ON true
     WHERE c.queued_at >= $1 AND c.queued_at < $2
       AND ($12::text IS NULL OR coalesce(handled_by.team, '') = $12::text)
+      -- Queued callbacks count apart (report_callbacks), never in these figures.
+      AND NOT EXISTS (SELECT 1 FROM callbacks AS b WHERE b.contact_id = c.id)
     OFFSET 0
 ),
 transfers AS (
@@ -434,6 +436,43 @@ SELECT
 FROM figures AS f
 JOIN thresholds AS th ON th.channel = f.channel
 ORDER BY f.interval_start, f.channel, f.skill, f.team;
+
+-- report_callbacks --
+-- Per interval and channel the customer first came on (requested_from), the queued
+-- callbacks queued in [$1, $2), binned as report_contacts bins them ($3 length, $4
+-- calendar unit, $5 IANA time zone): a callback counts in the interval its contact was
+-- queued in, so "calls created from chat and email" sit where those chats and emails
+-- would have. $6 is the callback target, seconds: a callback is placed within it when
+-- its first dial came at most that long after its start, queued_at or, when the customer
+-- asked for later, not_before. Unreached callbacks never dialled (their window closed
+-- first) are counted apart, for the service level's denominator.
+SELECT
+    CASE WHEN $4::text IS NOT NULL THEN date_trunc($4::text, c.queued_at, $5::text)
+         ELSE c.queued_at - (
+             (c.queued_at AT TIME ZONE $5::text)
+             - date_bin($3::interval, c.queued_at AT TIME ZONE $5::text,
+                        TIMESTAMP '2000-01-03 00:00:00')
+         )
+    END AS interval_start,
+    b.requested_from,
+    count(*) AS requested,
+    count(*) FILTER (WHERE b.placed_at IS NOT NULL) AS placed,
+    count(*) FILTER (
+        WHERE b.placed_at <= greatest(c.queued_at, b.not_before) + make_interval(secs => $6)
+    ) AS placed_within_target,
+    count(*) FILTER (WHERE b.reached_at IS NOT NULL) AS reached,
+    count(*) FILTER (WHERE c.state = 'unreached') AS unreached,
+    count(*) FILTER (WHERE c.state = 'unreached' AND b.placed_at IS NULL)
+        AS unreached_before_dial,
+    count(*) FILTER (WHERE c.state = 'abandoned') AS cancelled,
+    coalesce(sum(b.attempts), 0)::bigint AS dials,
+    avg(date_part('epoch', b.placed_at - c.queued_at)) AS mean_seconds_to_placed,
+    avg(date_part('epoch', b.reached_at - c.queued_at)) AS mean_seconds_to_reached
+FROM callbacks AS b
+JOIN contacts AS c ON c.id = b.contact_id
+WHERE c.queued_at >= $1 AND c.queued_at < $2
+GROUP BY 1, 2
+ORDER BY 1, 2;
 
 -- report_dispositions --
 -- Per channel and disposition (wrap-up code) for completed contacts queued in [$1, $2):

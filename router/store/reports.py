@@ -85,6 +85,34 @@ class ContactFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackFigures:
+    """Queued callbacks queued in one interval that came from one channel."""
+
+    interval_start: datetime
+    requested_from: Channel
+    requested: int
+    placed: int
+    """First dialled (at least once)."""
+    placed_within_target: int
+    """First dialled within the callback target of queued_at (or of not_before)."""
+    reached: int
+    unreached: int
+    unreached_before_dial: int
+    """Of the unreached, those never dialled (their window closed first)."""
+    cancelled: int
+    """Abandoned: the customer no longer wanted the call."""
+    dials: int
+    mean_seconds_to_placed: float | None
+    """From queued_at to the first dial."""
+    mean_seconds_to_reached: float | None
+    """From queued_at to reaching the customer."""
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> CallbackFigures:
+        return cls(**{**dict(row), "requested_from": Channel(row["requested_from"])})
+
+
+@dataclass(frozen=True, slots=True)
 class ContactDetail:
     """The figures only the contact report shows; the costly part of the read (each
     contact's customer history, the transfer events, a sort of the answered waits)."""
@@ -259,6 +287,27 @@ class Reports:
             )
             for r in rows
         ]
+
+    async def callbacks(
+        self,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        target: float,
+        time_zone: str = "UTC",
+    ) -> list[CallbackFigures]:
+        """Queued callbacks queued in [start, end) per interval (as `contacts` bins
+        them) and channel they came from; `target`: the callback target, seconds."""
+        rows = await self._read(
+            "report_callbacks",
+            start,
+            end,
+            interval.fixed_length or timedelta(hours=1),
+            interval.calendar_unit,
+            time_zone,
+            target,
+        )
+        return [CallbackFigures.from_row(r) for r in rows]
 
     async def dispositions(
         self, start: datetime, end: datetime, *, by_team: bool = False, team: str | None = None

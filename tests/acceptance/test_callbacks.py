@@ -70,10 +70,12 @@ class TestCallbacks:
         self,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
+        reporting: pb_grpc.ReportingServiceAsyncStub,
         offer_streams: OfferStreams,
         db: asyncpg.Connection,
     ) -> None:
-        """The same contact, its queued_at and first place kept; the offer carries the number."""
+        """The same contact, its queued_at and first place kept; the offer carries the
+        number; the service-level report counts it apart from the inbound call."""
         first = await submit(contacts, "call-1")
         await submit(contacts, "call-2")
         callback = await _request(contacts, first.contact_id)
@@ -103,6 +105,23 @@ class TestCallbacks:
         assert (row["number"], row["requested_from"], row["attempts"]) == (NUMBER, "phone", 1)
         assert row["placed_at"] is not None
         assert row["reached_at"] is not None
+        now = datetime.now(UTC)
+        report = await reporting.GetServiceLevel(
+            pb.GetServiceLevelRequest(
+                start=_stamp(now - timedelta(days=1)),
+                end=_stamp(now + timedelta(days=1)),
+                interval=pb.INTERVAL_LENGTH_DAY,
+            )
+        )
+        assert [(r.channel, r.offered) for r in report.rows] == [(pb.CHANNEL_PHONE, 1)]
+        (callbacks,) = report.callbacks
+        assert (callbacks.requested_from, callbacks.requested, callbacks.reached) == (
+            pb.CHANNEL_PHONE,
+            1,
+            1,
+        )
+        assert callbacks.service_level == 1.0
+        assert report.callback_formula.startswith("callback service level =")
 
     async def test_a_chat_that_asks_for_a_call_becomes_a_phone_contact(
         self,

@@ -1882,7 +1882,7 @@ Global___GetServiceLevelRequest: _TypeAlias = GetServiceLevelRequest  # noqa: Y0
 @_typing.final
 class ServiceLevelRow(_message.Message):
     """One channel in one interval. Contacts count in the interval in which they
-    were queued.
+    were queued. Queued callbacks are not among them (see CallbackServiceLevelRow).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1967,6 +1967,99 @@ class ServiceLevelRow(_message.Message):
 Global___ServiceLevelRow: _TypeAlias = ServiceLevelRow  # noqa: Y015
 
 @_typing.final
+class CallbackServiceLevelRow(_message.Message):
+    """Queued callbacks (see ContactService.RequestCallback) queued in one interval
+    that came from one channel. Callbacks are never in ServiceLevelRow's figures.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_START_FIELD_NUMBER: _builtins.int
+    REQUESTED_FROM_FIELD_NUMBER: _builtins.int
+    REQUESTED_FIELD_NUMBER: _builtins.int
+    PLACED_FIELD_NUMBER: _builtins.int
+    PLACED_WITHIN_TARGET_FIELD_NUMBER: _builtins.int
+    REACHED_FIELD_NUMBER: _builtins.int
+    UNREACHED_FIELD_NUMBER: _builtins.int
+    UNREACHED_BEFORE_DIAL_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    DIALS_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    MEAN_SECONDS_TO_PLACED_FIELD_NUMBER: _builtins.int
+    MEAN_SECONDS_TO_REACHED_FIELD_NUMBER: _builtins.int
+    requested_from: Global___Channel.ValueType
+    """The channel the customer first came on: PHONE (a caller who chose to be called
+    back), CHAT or EMAIL (calls created from chats and emails).
+    """
+    requested: _builtins.int
+    """Callbacks requested."""
+    placed: _builtins.int
+    """Of those, dialled at least once."""
+    placed_within_target: _builtins.int
+    """Of those, first dialled within callback_target_seconds of their start
+    (queued_at, or not_before when the customer asked for later).
+    """
+    reached: _builtins.int
+    """Reached by a dial."""
+    unreached: _builtins.int
+    """Ended UNREACHED (attempts used up, a wrong number, or the window closed)."""
+    unreached_before_dial: _builtins.int
+    """Of the unreached, those never dialled (their window closed first)."""
+    cancelled: _builtins.int
+    """Abandoned while waiting: the customer no longer wanted the call."""
+    dials: _builtins.int
+    """Dials reported, in all."""
+    service_level: _builtins.float
+    """placed_within_target / (placed + unreached_before_dial), in [0, 1]; unset
+    when the denominator is 0 (see callback_formula).
+    """
+    mean_seconds_to_placed: _builtins.float
+    """Mean seconds from queued_at to the first dial, of those placed."""
+    mean_seconds_to_reached: _builtins.float
+    """Mean seconds from queued_at to reaching the customer, of those reached."""
+    @_builtins.property
+    def interval_start(self) -> _timestamp_pb2.Timestamp:
+        """Start of the interval (callbacks count in the interval their contact was
+        queued in, as other contacts do).
+        """
+
+    def __init__(
+        self,
+        *,
+        interval_start: _timestamp_pb2.Timestamp | None = ...,
+        requested_from: Global___Channel.ValueType = ...,
+        requested: _builtins.int = ...,
+        placed: _builtins.int = ...,
+        placed_within_target: _builtins.int = ...,
+        reached: _builtins.int = ...,
+        unreached: _builtins.int = ...,
+        unreached_before_dial: _builtins.int = ...,
+        cancelled: _builtins.int = ...,
+        dials: _builtins.int = ...,
+        service_level: _builtins.float | None = ...,
+        mean_seconds_to_placed: _builtins.float | None = ...,
+        mean_seconds_to_reached: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed", "_mean_seconds_to_reached", b"_mean_seconds_to_reached", "_service_level", b"_service_level", "interval_start", b"interval_start", "mean_seconds_to_placed", b"mean_seconds_to_placed", "mean_seconds_to_reached", b"mean_seconds_to_reached", "service_level", b"service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed", "_mean_seconds_to_reached", b"_mean_seconds_to_reached", "_service_level", b"_service_level", "cancelled", b"cancelled", "dials", b"dials", "interval_start", b"interval_start", "mean_seconds_to_placed", b"mean_seconds_to_placed", "mean_seconds_to_reached", b"mean_seconds_to_reached", "placed", b"placed", "placed_within_target", b"placed_within_target", "reached", b"reached", "requested", b"requested", "requested_from", b"requested_from", "service_level", b"service_level", "unreached", b"unreached", "unreached_before_dial", b"unreached_before_dial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__mean_seconds_to_placed: _TypeAlias = _typing.Literal["mean_seconds_to_placed"]  # noqa: Y015
+    _WhichOneofArgType__mean_seconds_to_placed: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed"]  # noqa: Y015
+    _WhichOneofReturnType__mean_seconds_to_reached: _TypeAlias = _typing.Literal["mean_seconds_to_reached"]  # noqa: Y015
+    _WhichOneofArgType__mean_seconds_to_reached: _TypeAlias = _typing.Literal["_mean_seconds_to_reached", b"_mean_seconds_to_reached"]  # noqa: Y015
+    _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
+    _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_seconds_to_placed) -> _WhichOneofReturnType__mean_seconds_to_placed | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mean_seconds_to_reached) -> _WhichOneofReturnType__mean_seconds_to_reached | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
+
+Global___CallbackServiceLevelRow: _TypeAlias = CallbackServiceLevelRow  # noqa: Y015
+
+@_typing.final
 class ServiceLevelGoal(_message.Message):
     """A channel's service-level promise, as the router is configured: answered within
     threshold_seconds for at least `goal` of the contacts that count; below
@@ -2014,6 +2107,9 @@ class GetServiceLevelResponse(_message.Message):
     SHORT_ABANDON_SECONDS_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    CALLBACKS_FIELD_NUMBER: _builtins.int
+    CALLBACK_FORMULA_FIELD_NUMBER: _builtins.int
+    CALLBACK_TARGET_SECONDS_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula used, in words."""
     short_abandon_seconds: _builtins.float
@@ -2022,6 +2118,10 @@ class GetServiceLevelResponse(_message.Message):
     """The IANA time zone the intervals are in. Interval starts are the UTC instants
     at which they begin there (a day at local midnight).
     """
+    callback_formula: _builtins.str
+    """The callbacks' service-level formula, in words."""
+    callback_target_seconds: _builtins.float
+    """The callback target (ROUTER_CALLBACK_TARGET_SECONDS), seconds."""
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelRow]:
         """Rows ordered by interval start, then channel. Intervals without contacts
@@ -2032,6 +2132,13 @@ class GetServiceLevelResponse(_message.Message):
     def goals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelGoal]:
         """The goal of each channel asked for, to read the rows against."""
 
+    @_builtins.property
+    def callbacks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallbackServiceLevelRow]:
+        """Queued callbacks, counted apart from the rows' inbound contacts: per interval,
+        then requested_from. Present when the request asks for phone (or for every
+        channel): a callback is a phone contact.
+        """
+
     def __init__(
         self,
         *,
@@ -2040,10 +2147,13 @@ class GetServiceLevelResponse(_message.Message):
         short_abandon_seconds: _builtins.float = ...,
         goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
         time_zone: _builtins.str = ...,
+        callbacks: _abc.Iterable[Global___CallbackServiceLevelRow] | None = ...,
+        callback_formula: _builtins.str = ...,
+        callback_target_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_formula", b"callback_formula", "callback_target_seconds", b"callback_target_seconds", "callbacks", b"callbacks", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
