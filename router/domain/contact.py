@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, cast
 
 from router.domain.channel import Channel
 
@@ -34,7 +36,11 @@ class ContactState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in (ContactState.COMPLETED, ContactState.ABANDONED, ContactState.UNREACHED)
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({ContactState.COMPLETED, ContactState.ABANDONED, ContactState.UNREACHED})
+"""The states a contact never leaves (it is then in PostgreSQL only)."""
 
 
 class DialOutcome(StrEnum):
@@ -121,21 +127,37 @@ class Contact:
     def size(self) -> int:
         """Bytes of its variable fields (ids, attributes, skills) in UTF-8: what holding it
         costs beyond a fixed overhead (RoutingPolicy.max_contact_bytes bounds it)."""
-        text = "".join(
-            (
-                self.id,
-                self.idempotency_key,
-                self.customer_id,
-                self.preferred_agent_id or "",
-                *self.attributes.keys(),
-                *self.attributes.values(),
-                *self.required_skills,
-                *self.preferred_skills,
-            )
-        )
+        text = self.id + self.idempotency_key + self.customer_id + "".join(self.required_skills)
+        if self.preferred_agent_id is not None:
+            text += self.preferred_agent_id
+        if self.attributes:
+            text += "".join(self.attributes.keys()) + "".join(self.attributes.values())
+        if self.preferred_skills:
+            text += "".join(self.preferred_skills)
         # One string measured once (a restart measures every open contact): in ASCII a
         # character is a byte, and UTF-8 of a concatenation is the concatenation of UTF-8.
         return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+# Contact's slots in the same order, without its frozen __setattr__: built by plain
+# attribute stores, where a frozen dataclass's __init__ calls object.__setattr__ once per
+# field (21 calls: most of the time of building the 500,000 contacts a restart reads).
+# Each is given Contact's class at once (same slots, same layout) and is from then on a
+# Contact like any other, frozen.
+_Unfrozen = make_dataclass(
+    "_Unfrozen", [(f.name, f.type) for f in fields(Contact)], slots=True, eq=False, repr=False
+)
+
+NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+"""Empty attributes, one shared read-only mapping for every contact that has none."""
+
+
+def contact_of(*values: Any) -> Contact:
+    """Contact(*values), every field given in order, at a fourth of the cost: for
+    building many at once (a restart reads 500,000)."""
+    contact = _Unfrozen(*values)
+    contact.__class__ = Contact
+    return cast(Contact, contact)
 
 
 def skill_token(skill: str, level: int) -> str:

@@ -175,21 +175,30 @@ SELECT * FROM contacts WHERE idempotency_key = $1;
 -- open_contacts --
 -- Contacts not yet completed or abandoned, to rebuild the queue on start: the columns
 -- of a Contact in the order of its fields (store.contacts_from_rows builds each one
--- from them by position: restoring 500,000 contacts costs per row and per column). In
--- no order: the restore orders them itself (sorting them here too cost 0.6 s at 500,000).
-SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, required_skills,
-       priority_boost, preferred_skills, preferred_agent_id, preferred_agent_source, state,
-       offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
-       disposition, offer_count
+-- from them by position: restoring 500,000 contacts costs per row and per column).
+-- What is cheapest for PostgreSQL to write and the router to read, measured at 500,000:
+-- queued_at as epoch seconds (this century's in a float8 are within 0.25 us of the
+-- instant, and datetime.fromtimestamp rounds to the microsecond: exact; asyncpg's
+-- timestamptz took 1.1 s of the router's CPU, the float and fromtimestamp 0.4 s, and
+-- to_char's ISO text cost PostgreSQL 2 to 3 s), the ids
+-- as text (not a UUID object, then its text), and NULL for empty attributes and
+-- preferred skills. In no order: the restore orders them itself (sorting them here too
+-- cost 0.6 s).
+SELECT id::text, idempotency_key, channel, customer_id, date_part('epoch', queued_at),
+       NULLIF(attributes, '{}'), required_skills, priority_boost,
+       NULLIF(preferred_skills, '{}'), preferred_agent_id,
+       preferred_agent_source, state, offered_at, answered_at, ended_at, completed_at,
+       abandoned_at, agent_id, offer_id::text, disposition, offer_count
 FROM contacts WHERE state NOT IN ('completed', 'abandoned', 'unreached');
 
 -- contacts_by_ids --
 -- Contacts by id, with the columns of open_contacts: a standby reads again the contacts
 -- that the events it follows name (router/store/follow.py).
-SELECT id, idempotency_key, channel, customer_id, queued_at, attributes, required_skills,
-       priority_boost, preferred_skills, preferred_agent_id, preferred_agent_source, state,
-       offered_at, answered_at, ended_at, completed_at, abandoned_at, agent_id, offer_id,
-       disposition, offer_count
+SELECT id::text, idempotency_key, channel, customer_id, date_part('epoch', queued_at),
+       NULLIF(attributes, '{}'), required_skills, priority_boost,
+       NULLIF(preferred_skills, '{}'), preferred_agent_id,
+       preferred_agent_source, state, offered_at, answered_at, ended_at, completed_at,
+       abandoned_at, agent_id, offer_id::text, disposition, offer_count
 FROM contacts WHERE id = ANY($1::uuid[]);
 
 -- open_callbacks --

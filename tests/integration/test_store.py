@@ -537,6 +537,10 @@ class TestOpenContacts:
         await store.writer.wait(store.insert_contact(base, lambda: None))
         plain = make_contact("email-1", at(1), Channel.EMAIL)
         await store.writer.wait(store.insert_contact(plain, lambda: None))
+        # queued_at is read as epoch seconds in a float: the last microsecond of the
+        # century comes back exactly.
+        late = make_contact("email-2", datetime(2099, 12, 31, 23, 59, 59, 999999, UTC))
+        await store.writer.wait(store.insert_contact(late, lambda: None))
         full = replace(
             base,
             preferred_skills=("billing", "vip"),
@@ -555,8 +559,9 @@ class TestOpenContacts:
         )
         await store.writer.write([contact_update(full, at(5))])
         found = sorted(await store.open_contacts(), key=lambda c: c.queued_at)
-        assert found == [full, plain]
-        assert found == [await store.contact_by_id(full.id), await store.contact_by_id(plain.id)]
+        assert found == [full, plain, late]
+        assert found == [await store.contact_by_id(c.id) for c in (full, plain, late)]
+        assert await store.contacts_by_ids([late.id, plain.id]) in ([late, plain], [plain, late])
 
     async def test_empty_database(self, store: Store) -> None:
         """With no contacts there is nothing to restore."""

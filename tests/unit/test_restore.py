@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, astuple, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -11,7 +11,7 @@ import pytest
 
 from router.domain import Channel, ContactState, PreferenceSource, Router, RoutingPolicy
 from router.domain.channel import ChannelPolicy
-from router.domain.contact import Contact
+from router.domain.contact import NO_ATTRIBUTES, Contact, contact_of
 from router.domain.state import RESERVE, RoutingState
 from router.domain.timers import Timer
 from tests.unit.conftest import T0, build_contact
@@ -117,3 +117,22 @@ class TestRestore:
             unordered.position(c.id, now) for c in contacts
         ]
         assert ordered.next_deadline() == unordered.next_deadline()
+
+
+class TestContactOf:
+    def test_a_contact_like_any_other(self) -> None:
+        """contact_of (the restore's fast build) makes a Contact equal to the one its
+        constructor makes, of its class, frozen, and replace() copies it."""
+        for made in _contacts(3, 50):
+            fast = contact_of(*astuple(made))
+            assert type(fast) is Contact
+            assert fast == made
+            assert replace(fast, offer_count=9) == replace(made, offer_count=9)
+            with pytest.raises(FrozenInstanceError):
+                fast.offer_count = 9  # type: ignore[misc]
+            assert fast.offer_count == made.offer_count
+
+    def test_the_shared_empty_attributes_cannot_change(self) -> None:
+        with pytest.raises(TypeError):
+            NO_ATTRIBUTES["name"] = "x"  # type: ignore[index]
+        assert NO_ATTRIBUTES == {}
