@@ -3,6 +3,7 @@ the number on the offer, dials, retries, unreached, a restart, and refused input
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -176,8 +177,10 @@ class TestCallbacks:
         agents: pb_grpc.AgentServiceAsyncStub,
         offer_streams: OfferStreams,
         db: asyncpg.Connection,
+        channel: grpc.aio.Channel,
     ) -> None:
-        """NO_ANSWER: offered again after the delay; BUSY on the last attempt: UNREACHED."""
+        """NO_ANSWER: offered again after the delay; BUSY on the last attempt: UNREACHED;
+        the event stream carries each step."""
         await sign_in(agents, "alice")
         stream = await offer_streams.open("alice")
         call = await submit(contacts, "call-1")
@@ -215,6 +218,20 @@ class TestCallbacks:
             "dial_failed",
             "unreached",
         )
+        followed = pb_grpc.EventServiceStub(channel).StreamEvents(pb.StreamEventsRequest())
+        try:
+            steps: list[tuple[str, str, int]] = []
+            while len(steps) < 9:
+                message = await asyncio.wait_for(followed.read(), 5.0)
+                assert isinstance(message, pb.StreamEventsResponse)
+                event = message.contact_event
+                if event.contact_id == waiting.contact_id:
+                    steps.append((event.kind, event.reason, event.channel))
+        finally:
+            followed.cancel()
+        assert steps[1] == ("callback_requested", "from phone", pb.CHANNEL_PHONE)
+        assert steps[4] == ("dial_failed", "no_answer", pb.CHANNEL_PHONE)
+        assert steps[-1] == ("unreached", "attempts", pb.CHANNEL_PHONE)
         state = await db.fetchval(
             "SELECT state FROM contacts WHERE id = $1::uuid", waiting.contact_id
         )
