@@ -37,6 +37,10 @@ def everything() -> SimulationReport:
             wait_reason="no_agent_signed_in", backlog=True,
         ),
         ContactRecord("k3", "chat", submitted=2.0, abandoned=90.0, abandon_reason="patience"),
+        ContactRecord(
+            "k4", "phone", scheduled=2.5, submitted=3.0, callback_offered=40.0,
+            callback_requested=41.0, placed=60.0, reached=80.0, dials=["connected"],
+        ),
     ]  # fmt: skip
     agents = [
         AgentRecord("ann", "phone", handled=1, on_shift_from=0.0, on_shift_until=100.0),
@@ -74,7 +78,10 @@ class TestSections:
         report.records = [r for r in report.records if r.key == "k3"]
         report.notes = []
         shown = titles(render(report))
-        for left_out in ("PREFERRED SKILLS", "BACKLOG", "UNSERVED", "QUEUE POSITION", "NOTES"):
+        for left_out in (
+            "PREFERRED SKILLS", "BACKLOG", "UNSERVED", "QUEUE POSITION", "CALLBACKS", "NOTES",
+            "FIDELITY",
+        ):  # fmt: skip
             assert left_out not in shown
         assert "THIS RUN'S CONTACTS" in shown
 

@@ -53,6 +53,24 @@ The hourly cap is NOT scaled: the router's hour is one real hour, so in a run sh
 than a real hour its window never slides and the cap bounds what each agent answers in
 the whole run (see Scenario.cap_note). `queue_status_every` (simulated seconds, 0: off)
 polls GetQueueStatus to see which of the run's contacts the live queue lists as unserved.
+
+Queued callbacks: the router offers them when [router] sets
+`<channel>_callback_offer_after_seconds` (and retries with `callback_retry_seconds`,
+`callback_attempts`); how the simulated customers and agents take them is [callbacks]:
+
+    [callbacks]
+    accept = 0.6           # share of customers offered a callback who take it
+    check_every = 30       # simulated seconds between a waiting customer's GetContact
+    dial_seconds = 20      # an agent's dial, from accepting the offer to its outcome
+    no_answer = 0.15       # each dial's outcome: these shares, connected the rest
+    busy = 0.05
+    wrong_number = 0.01
+    target_seconds = 900   # the report's callback service level: reached within this of
+                           # the first moment in the queue (default: the phone target)
+
+A customer hears the offer (GetContact's callback_offered) when they queue or at a later
+check, decides once, and if they take it never abandons: they hung up. Without
+[callbacks] customers ask GetContact only when they queue and never take a callback.
 """
 
 from __future__ import annotations
@@ -72,6 +90,7 @@ from router.toml_file import TomlFileError, read_toml
 from router.variables import BY_KEY, Variable, routing_policy
 
 DISTRIBUTIONS = ("exponential", "lognormal", "fixed")
+DIAL_OUTCOMES = ("no_answer", "busy", "wrong_number")  # connected: the rest
 
 
 # Router settings a scenario may set: the routing policy's settings, by their keys, with
@@ -205,6 +224,28 @@ class AgentGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackBehaviour:
+    """How simulated customers take the callbacks the router offers, and what the
+    agents' dials give (the [callbacks] table)."""
+
+    accept: float = 0.0  # share of the customers offered a callback who take it
+    check_every: float = 30.0  # simulated seconds between a waiting customer's checks
+    dial_seconds: float = 20.0  # accepting a callback's offer -> reporting its dial
+    outcomes: Mapping[str, float] = field(default_factory=dict)  # DIAL_OUTCOMES -> share
+    target: float | None = None  # callbacks reached within this count for SL; None: phone's
+
+    def outcome(self, draw: float) -> str:
+        """The outcome of a dial for a uniform draw in [0, 1): "connected" or one of
+        DIAL_OUTCOMES."""
+        for name in DIAL_OUTCOMES:
+            share = self.outcomes.get(name, 0.0)
+            if draw < share:
+                return name
+            draw -= share
+        return "connected"
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     duration: float
@@ -217,6 +258,7 @@ class Scenario:
     decline_probability: float = 0.0
     warm_up: float = 0.0  # simulated seconds whose arrivals the measured figures skip
     queue_status_every: float = 0.0  # simulated seconds between GetQueueStatus polls; 0 off
+    callbacks: CallbackBehaviour | None = None  # None: customers never take a callback
 
     def threshold(self, channel: str) -> float:
         return self.policy.of(Channel(channel)).answer_target
@@ -326,7 +368,8 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
         data,
         "",
         {"name", "duration", "drain", "time_scale", "seed", "router"}
-        | {"channels", "agents", "decline_probability", "warm_up", "queue_status_every"},
+        | {"channels", "agents", "decline_probability", "warm_up", "queue_status_every"}
+        | {"callbacks"},
     )
     channels_data = _table(data.get("channels", {}), "channels")
     _known(channels_data, "channels.", set(CHANNELS))
@@ -367,6 +410,7 @@ def parse(data: Mapping[str, Any], default_name: str = "scenario") -> Scenario:
         queue_status_every=_number(
             data.get("queue_status_every", 0.0), "queue_status_every", minimum=0.0
         ),
+        callbacks=None if "callbacks" not in data else _callbacks(data["callbacks"]),
     )
     if sum(g.count for g in agents) > 2000:
         raise ScenarioError("agents: at most 2000 in all")
@@ -435,6 +479,37 @@ def _channel(data: Mapping[str, Any], where: str) -> ChannelLoad:
         backlog=int(_number(data.get("backlog", 0), f"{where}.backlog", 0, 100_000)),
         returning=returning,
         named_agent=named,
+    )
+
+
+def _callbacks(raw: Any) -> CallbackBehaviour:
+    data = _table(raw, "callbacks")
+    _known(
+        data,
+        "callbacks.",
+        {"accept", "check_every", "dial_seconds", "target_seconds", *DIAL_OUTCOMES},
+    )
+    outcomes = {
+        name: _number(data.get(name, 0.0), f"callbacks.{name}", 0.0, 1.0) for name in DIAL_OUTCOMES
+    }
+    if sum(outcomes.values()) > 1.0 + 1e-9:
+        raise ScenarioError(
+            "callbacks: no_answer, busy and wrong_number add up to more than 1 "
+            "(connected is the rest)"
+        )
+    check_every = _number(data.get("check_every", 30.0), "callbacks.check_every", minimum=0.0)
+    if check_every <= 0:
+        raise ScenarioError("callbacks.check_every must be positive (simulated seconds)")
+    return CallbackBehaviour(
+        accept=_number(data.get("accept", 0.0), "callbacks.accept", 0.0, 1.0),
+        check_every=check_every,
+        dial_seconds=_number(data.get("dial_seconds", 20.0), "callbacks.dial_seconds", 0.0),
+        outcomes=outcomes,
+        target=(
+            None
+            if "target_seconds" not in data
+            else _number(data["target_seconds"], "callbacks.target_seconds", 0.0)
+        ),
     )
 
 

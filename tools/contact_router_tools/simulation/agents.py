@@ -1,7 +1,9 @@
 """The agent side of a run: each synthetic agent signs in at the start of its shift,
 holds an offer stream, accepts (or now and then declines) offers, talks for a drawn
 time, ends the contact, wraps up and completes it with a disposition, and signs out
-after its shift once its contacts are done."""
+after its shift once its contacts are done. A callback's offer (Offer.dial_number) is
+dialled first: the agent reports the dial's outcome, drawn from the scenario's
+[callbacks] shares, and talks only when it connected."""
 
 from __future__ import annotations
 
@@ -17,12 +19,18 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from contact_router_tools.proto_values import CHANNELS, channel_name
 from contact_router_tools.scenario import AgentGroup
 from contact_router_tools.simulation.context import HELD_RETRY, RPC_TIMEOUT, RunContext
-from contact_router_tools.simulation.records import AgentRecord
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord
 
 if TYPE_CHECKING:
     from contact_router_tools.simulation.customers import Customers
 
 DISPOSITIONS = ("order-status", "return", "billing", "other")
+DIAL_OUTCOMES = {
+    "connected": pb.DIAL_OUTCOME_CONNECTED,
+    "no_answer": pb.DIAL_OUTCOME_NO_ANSWER,
+    "busy": pb.DIAL_OUTCOME_BUSY,
+    "wrong_number": pb.DIAL_OUTCOME_WRONG_NUMBER,
+}
 
 
 class SimAgent:
@@ -171,10 +179,15 @@ class Desks:
             if accepted is None:
                 return  # expired or withdrawn meanwhile
             answered = run.now()
+            if offer.dial_number and not await self._dial(agent, contact, rec):
+                agent.record.busy.append((answered, run.now()))
+                return  # not reached: the agent is free at once
             if rec is None:
                 run.counters.foreign += 1
             else:
-                rec.answered, rec.agent_id = answered, agent_id
+                if not offer.dial_number:
+                    rec.answered = answered
+                rec.agent_id = agent_id
                 rec.matched = rec.preferred_skills <= agent.group.skills
                 rec.last_skills = frozenset(contact.required_skills)  # as offered
             load = run.scenario.channels.get(channel_name(contact.channel))
@@ -188,6 +201,8 @@ class Desks:
             if rec is not None:
                 rec.ended = run.now()
             wrap_up = load.wrap_up.sample(agent.rng) if load is not None else 0.0
+            if rec is not None:
+                rec.wrap_up_drawn = wrap_up
             cut = (wrap_up > 0 and await run.pause(wrap_up)) or cut
             complete = pb.CompleteContactRequest(
                 agent_id=agent_id,
@@ -205,3 +220,31 @@ class Desks:
             agent.held -= 1
             if not agent.held:
                 agent.free.set()
+
+    async def _dial(self, agent: SimAgent, contact: pb.Contact, rec: ContactRecord | None) -> bool:
+        """Dial an accepted callback and report the outcome; True when it reached the
+        customer (the conversation goes on). The outcome is drawn per contact and dial,
+        so a run's other draws stay as they were."""
+        run, callbacks = self.run, self.run.scenario.callbacks
+        key = contact.idempotency_key
+        if rec is not None and rec.placed is None:
+            rec.placed = run.now()
+        dials = 0 if rec is None else len(rec.dials)
+        draw = random.Random(f"{run.seed}:dial:{key}:{dials}").random()
+        outcome = "connected" if callbacks is None else callbacks.outcome(draw)
+        if callbacks is not None:
+            await run.pause(callbacks.dial_seconds)  # cut short: report it all the same
+        request = pb.ReportDialOutcomeRequest(
+            agent_id=agent.agent_id, contact_id=contact.contact_id, outcome=DIAL_OUTCOMES[outcome]
+        )
+        done = await run.rpc(self.api.ReportDialOutcome, request, retry=HELD_RETRY)
+        if done is None:
+            return False
+        if rec is not None:
+            rec.dials.append(outcome)
+            if outcome == "connected":
+                rec.reached = run.now()
+            elif done.contact.state == pb.CONTACT_STATE_UNREACHED:
+                rec.unreached = run.now()
+                self.customers.customer_free(rec, None)
+        return outcome == "connected"

@@ -1,11 +1,14 @@
 """The customer side of a run: gateways submit contacts per channel as Poisson arrivals
 (and a backlog before the start), customers ask for their estimated wait when they
 queue and abandon when their patience runs out; a customer whose contact was completed
-may come back (returning) or have an agent named by the gateway."""
+may come back (returning) or have an agent named by the gateway. With the scenario's
+[callbacks], a waiting customer asks again every check_every seconds, and one offered a
+callback may take it (RequestCallback) and hang up: they never abandon then."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 import grpc
@@ -13,7 +16,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from contact_router_tools.proto_values import CHANNELS, optional
-from contact_router_tools.scenario import ChannelLoad
+from contact_router_tools.scenario import CallbackBehaviour, ChannelLoad
 from contact_router_tools.simulation.agents import SimAgent
 from contact_router_tools.simulation.context import RunContext
 from contact_router_tools.simulation.records import WAIT_REASONS, ContactRecord
@@ -51,6 +54,7 @@ class Customers:
                 await self.run.until(at)
                 n += 1
                 rec, request = self._contact(channel, load, rng, f"{n:06d}", who)
+                rec.scheduled = at
                 patience = None if load.patience is None else load.patience.sample(rng)
                 self.run.spawn(self._customer(rec, request, patience), self.run.customers)
             at += rng.expovariate(peak)
@@ -184,7 +188,14 @@ class Customers:
                 if estimate is not None:
                     # The router's estimate is in its (real) seconds.
                     rec.estimated_wait = estimate * run.scenario.time_scale
-        if patience is None or rec.answered is not None:
+            if found is not None and await self._offered_callback(rec, found):
+                return
+        if rec.answered is not None:
+            return
+        if run.scenario.callbacks is not None:
+            await self._wait_hearing_offers(rec, patience, run.scenario.callbacks)
+            return
+        if patience is None:
             return
         if await run.pause(patience - (run.now() - rec.submitted)) or rec.answered is not None:
             return
@@ -193,6 +204,54 @@ class Customers:
         if found is not None and found.contact.state in WAITING:
             rec.last_skills = frozenset(found.contact.required_skills)
             await self.abandon(rec, "patience")
+
+    async def _wait_hearing_offers(
+        self, rec: ContactRecord, patience: float | None, callbacks: CallbackBehaviour
+    ) -> None:
+        """Wait as a customer whose gateway may offer a callback: ask GetContact every
+        check_every seconds until answered, a callback is taken, or patience runs out."""
+        run = self.run
+        submitted = rec.submitted or 0.0
+        while rec.answered is None:
+            left = math.inf if patience is None else patience - (run.now() - submitted)
+            if await run.pause(max(0.0, min(callbacks.check_every, left))):
+                return  # the run closes: it abandons what still waits
+            if rec.answered is not None:
+                return
+            get = pb.GetContactRequest(contact_id=rec.contact_id)
+            found = await run.rpc(self.api.GetContact, get)
+            if found is None:
+                continue
+            if found.contact.state not in WAITING:
+                return
+            rec.last_skills = frozenset(found.contact.required_skills)
+            if await self._offered_callback(rec, found):
+                return
+            if patience is not None and run.now() - submitted >= patience:
+                await self.abandon(rec, "patience")
+                return
+
+    async def _offered_callback(self, rec: ContactRecord, found: pb.GetContactResponse) -> bool:
+        """The customer hears a callback offer (the first time GetContact says one is
+        offered) and decides once, with the scenario's accept share; True when they took
+        it (RequestCallback acknowledged): they hang up and wait for the call."""
+        run, callbacks = self.run, self.run.scenario.callbacks
+        if not found.callback_offered or rec.callback_offered is not None:
+            return False
+        rec.callback_offered = run.now()
+        rng = random.Random(f"{run.seed}:callback:{rec.key}")  # apart: same other draws
+        if callbacks is None or rng.random() >= callbacks.accept:
+            return False
+        request = pb.RequestCallbackRequest(
+            contact_id=rec.contact_id, number=f"+1555{rng.randrange(10**7):07d}"
+        )
+        done = await run.rpc(
+            self.api.RequestCallback, request, (grpc.StatusCode.FAILED_PRECONDITION,)
+        )
+        if done is None:
+            return False  # answered (or abandoned) meanwhile
+        rec.callback_requested = run.now()
+        return True
 
     async def abandon(self, rec: ContactRecord, reason: str) -> None:
         """The customer leaves ("patience"), or the run leaves for it ("end-of-run")."""

@@ -130,7 +130,8 @@ def summarize(
     long_abandons = [
         r for r in abandons if (r.abandoned or 0.0) - (r.submitted or 0.0) > short_abandon
     ]
-    done = [r for r in submitted if r.completed is not None and r.ended is not None]
+    # Completed inbound contacts (a callback's talk runs from its reach, not its answer).
+    done = [r for r in submitted if None not in (r.completed, r.ended, r.answered)]
     timed = [r for r in done if not r.cut_short]  # talk and wrap-up ran their full course
     talks = [(r.ended or 0.0) - (r.answered or 0.0) for r in timed]
     acws = [(r.completed or 0.0) - (r.ended or 0.0) for r in timed]

@@ -53,6 +53,18 @@ class ContactRecord:
     listed_unserved: bool = False  # GetQueueStatus listed it as unserved at least once
     last_skills: frozenset[str] | None = None  # required skills as last seen from the router
     returned_to_pool: bool = False  # its customer may come back (simulator bookkeeping)
+    scheduled: float | None = None  # when its arrival was due (the submit's lag is from here)
+    wrap_up_drawn: float | None = None  # the wrap-up time drawn for it
+    # Queued callbacks: the customer heard the offer (GetContact's callback_offered) at
+    # callback_offered, and took it (RequestCallback acknowledged) at callback_requested;
+    # the contact is then no inbound call: `answered` stays None, `reached` is when an
+    # agent's dial reached the customer, `unreached` when it ended UNREACHED.
+    callback_offered: float | None = None
+    callback_requested: float | None = None
+    placed: float | None = None  # the first dial's offer accepted
+    dials: list[str] = field(default_factory=list)  # each dial's outcome, in order
+    reached: float | None = None
+    unreached: float | None = None
 
     @property
     def kind(self) -> str:
@@ -75,7 +87,20 @@ class ContactRecord:
 
     @property
     def final(self) -> bool:
-        return self.failed or self.completed is not None or self.abandoned is not None
+        ended = (self.completed, self.abandoned, self.unreached)
+        return self.failed or any(at is not None for at in ended)
+
+    @property
+    def callback(self) -> bool:
+        """The customer took a callback: counted apart from inbound contacts."""
+        return self.callback_requested is not None
+
+    @property
+    def time_to_reach(self) -> float | None:
+        """A callback's wait: from its first moment in the queue to the customer reached."""
+        if self.submitted is None or self.reached is None:
+            return None
+        return max(0.0, self.reached - self.submitted)
 
     @property
     def wait(self) -> float | None:

@@ -19,6 +19,14 @@ from typing import Any
 from contactrouter.v1 import contact_router_pb2 as pb
 
 from contact_router_tools.proto_values import channel_name, optional
+from contact_router_tools.simulation.callback_figures import (
+    CallbackFigures,
+    CallLevels,
+    Fidelity,
+    call_levels,
+    callback_figures,
+    fidelity,
+)
 from contact_router_tools.simulation.figures import (
     BacklogFigures,
     ChannelSummary,
@@ -70,6 +78,7 @@ class SimulationReport:
     # returning customers who reached their previous agent); None otherwise or on failure.
     contact_report: pb.GetContactReportResponse | None = None
     notes: list[str] = field(default_factory=list)  # what a setting means in this run
+    callback_target: float | None = None  # the callbacks' SL threshold; None: phone's target
 
     @property
     def measured(self) -> list[ContactRecord]:
@@ -132,6 +141,28 @@ class SimulationReport:
         return {
             ch: wait_estimates([r for r in measured if r.channel == ch]) for ch in self.thresholds
         }
+
+    @property
+    def callbacks(self) -> list[CallbackFigures]:
+        target = self.callback_target
+        if target is None:
+            target = self.thresholds.get("phone", 0.0)
+        return callback_figures(self.measured, target)
+
+    @property
+    def call_levels(self) -> list[CallLevels]:
+        """Per channel whose customers took callbacks: its service level and abandons
+        with the callbacks apart and in (client side)."""
+        limit = self.short_abandon_limit
+        return [
+            call_levels(self.measured, c.channel, self.thresholds[c.channel], limit)
+            for c in self.callbacks
+            if c.channel in self.thresholds
+        ]
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return fidelity(self.records, self.agent_records, self.time_scale)
 
     def to_json(self) -> dict[str, Any]:
         server: dict[str, Any] | None = None
@@ -198,6 +229,15 @@ class SimulationReport:
                 }
                 for p in self.positions
             ],
+            "callbacks": [_rounded(vars(c)) | {"take_share": c.take_share} for c in self.callbacks],
+            "call_levels": [
+                _rounded(vars(c)) | {"abandon_share": c.abandon_share} for c in self.call_levels
+            ],
+            "fidelity": _rounded(vars(self.fidelity))
+            | {
+                "submit_lag_real_ms": self.fidelity.real_ms(self.fidelity.submit_lag),
+                "handle_overhead_real_ms": self.fidelity.real_ms(self.fidelity.handle_overhead),
+            },
             "notes": self.notes,
             "server": {"window": list(self.window), "report": server},
             "offers": self.counters.offers,

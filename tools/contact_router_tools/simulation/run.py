@@ -125,7 +125,11 @@ class Simulation:
         await asyncio.sleep(0)
         await settle(run.handlers, limit=RPC_TIMEOUT * 3)
         await settle(run.customers, limit=RPC_TIMEOUT * 3)
-        left = [r for r in customers.records.values() if r.contact_id and r.answered is None]
+        left = [
+            r
+            for r in customers.records.values()
+            if r.contact_id and r.answered is None and r.reached is None
+        ]
         left = [r for r in left if not r.final]
         await asyncio.gather(*(customers.abandon(r, "end-of-run") for r in left))
         await asyncio.gather(*shifts, return_exceptions=True)
@@ -157,6 +161,7 @@ class Simulation:
                 f"submitted {sum(r.submitted is not None for r in recs)}  "
                 f"answered {sum(r.answered is not None for r in recs)}  "
                 f"abandoned {sum(r.abandoned is not None for r in recs)}  "
+                f"callbacks {sum(r.callback for r in recs)}  "
                 f"waiting {waiting} (server, all)  "
                 f"busy {sum(a.held > 0 for a in self.agents)}/{len(self.agents)} agents  "
                 f"errors {sum(run.counters.errors.values())}"
@@ -226,4 +231,5 @@ class Simulation:
             server=server,
             contact_report=contacts,
             notes=[] if note is None else [note],
+            callback_target=None if scenario.callbacks is None else scenario.callbacks.target,
         )

@@ -49,11 +49,21 @@ def contacts(report: SimulationReport) -> Body:
     client = report.client
     warm_up = report.warm_up
     thresholds = ", ".join(f"{ch} {_num(t)} s" for ch, t in report.thresholds.items())
+    taken = sum(c.taken for c in report.callbacks)
+    became = (
+        [
+            f"{INDENT}{taken} of the submitted became callbacks (CALLBACKS below): here neither "
+            "answered nor abandoned, nor in SL"
+        ]
+        if taken
+        else []
+    )
     return (
         "measured client side, simulated seconds; wait = submit acknowledged -> offer "
         "accepted" + (f"; arrivals of the first {_num(warm_up)} s left out" if warm_up else ""),
         [
             _table(header, [_client_row(s) for s in client]),
+            *became,
             f"{INDENT}SL = answered within threshold / (answered + abandoned or left after "
             f"{_num(report.short_abandon_limit)} s); thresholds {thresholds}",
             f"{INDENT}abandoned = customer patience ran out; left = still unanswered when the "
@@ -273,6 +283,114 @@ def queue_position(report: SimulationReport) -> Body | None:
     )
 
 
+def callbacks(report: SimulationReport) -> Body | None:
+    figures = report.callbacks
+    if not figures:
+        return None
+    header = ["came on", "offered", "taken", "reached", "unreached", "wrong number", "left"]
+    header += ["dials", "dials per reached", "waited before", "to first dial", "to reach"]
+    header += ["p90 to reach", "SL"]
+    rows: list[list[object]] = [
+        [
+            c.channel,
+            c.offered,
+            f"{c.taken} ({percent(c.take_share)})",
+            c.reached,
+            c.unreached,
+            c.wrong_number,
+            c.left,
+            c.dials,
+            number(c.attempts_per_reached, 2),
+            seconds(c.waited_before),
+            seconds(c.time_to_place),
+            seconds(c.time_to_reach),
+            seconds(c.p90_time_to_reach),
+            percent(c.service_level),
+        ]
+        for c in figures
+    ]
+    target = figures[0].target
+    lines = [
+        _table(header, rows),
+        f"{INDENT}offered = GetContact said callback_offered while the customer waited; taken = "
+        "RequestCallback acknowledged; left = neither reached nor unreached at the close",
+        f"{INDENT}times from the contact's first moment in the queue; SL = reached within "
+        f"{_num(target)} s / taken",
+    ]
+    levels = report.call_levels
+    if levels:
+        header = ["channel", "calls", "answered", "abandoned", "SL (callbacks apart)"]
+        header += ["callbacks", "reached within target", "SL (every call)"]
+        table: list[list[object]] = [
+            [
+                c.channel,
+                c.inbound,
+                c.answered,
+                f"{c.abandoned} ({percent(c.abandon_share)})",
+                percent(c.inbound_level),
+                c.callbacks,
+                c.callbacks_within,
+                percent(c.every_call_level),
+            ]
+            for c in levels
+        ]
+        lines += [
+            _table(header, table),
+            f"{INDENT}SL (every call): a callback counts as answered within target when "
+            "reached within it of its first moment, else as a miss; abandoned share of "
+            "calls and callbacks",
+        ]
+    lines += _server_lines(report, [c.channel for c in levels])
+    return (
+        "customers offered a callback while they waited, by the channel they came on",
+        lines,
+    )
+
+
+def _server_lines(report: SimulationReport, channels: list[str]) -> list[str]:
+    """The router's own figures for the channels with callbacks, days added up."""
+    if report.server is None:
+        return []
+    lines = []
+    for channel in channels:
+        rows = [r for r in report.server.rows if channel_name(r.channel) == channel]
+        if not rows:
+            continue
+        within = sum(r.answered_within_threshold for r in rows)
+        answered = sum(r.answered for r in rows)
+        abandoned = sum(r.abandoned for r in rows)
+        counted = answered + abandoned - sum(r.short_abandoned for r in rows)
+        level = percent(within / counted) if counted else "-"
+        lines.append(
+            f"{INDENT}router (GetServiceLevel, every contact of the window): {channel} "
+            f"offered {sum(r.offered for r in rows)}, answered {answered}, abandoned "
+            f"{abandoned}, within target {within}, SL {level}"
+        )
+    return lines
+
+
+def fidelity(report: SimulationReport) -> Body | None:
+    f = report.fidelity
+    if f.submit_lag is None and f.handle_overhead is None:
+        return None
+
+    def both(simulated: float | None) -> str:
+        real = f.real_ms(simulated)
+        return "-" if simulated is None or real is None else f"{simulated:.2f} s ({real:.0f} ms)"
+
+    return (
+        "how closely the run kept its clock: simulated seconds (real milliseconds); at "
+        f"{_num(f.time_scale)}x a real millisecond is {_num(f.time_scale / 1000)} simulated s",
+        [
+            f"{INDENT}submit lag (arrival due -> SubmitContact acknowledged): mean "
+            f"{both(f.submit_lag)}, p90 {both(f.p90_submit_lag)}",
+            f"{INDENT}handle overhead (agent held a contact beyond its drawn talk and "
+            f"wrap-up, {f.contacts} contacts): mean {both(f.handle_overhead)}",
+            f"{INDENT}occupancy of all agents together: {percent(f.occupancy)}",
+        ],
+    )
+
+
 def notes(report: SimulationReport) -> Body | None:
     if not report.notes:
         return None
@@ -342,8 +460,10 @@ SECTIONS = (
     Section("BACKLOG", backlog),
     Section("UNSERVED", unserved),
     Section("QUEUE POSITION", queue_position),
+    Section("CALLBACKS", callbacks),
     Section("NOTES", notes),
     Section("SERVER REPORT", server_report),
+    Section("FIDELITY", fidelity),
     Section("CALLS", calls),
 )
 
