@@ -13,6 +13,7 @@ from types import MappingProxyType
 from router.api.access import Tokens
 from router.domain import InvalidArgument, RoutingPolicy, validation
 from router.errors import ConfigError, TokenError
+from router.hours_file import read_calendar
 from router.live_feed import FeedSettings
 from router.retention import RetentionSettings
 from router.settings import Value
@@ -50,6 +51,8 @@ class Settings:
     max_event_streams: int = 100
     event_loop: str = "uvloop"
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    hours_file: Path | None = None
+    """The hours-of-operation file, checked whole at start (router/hours_file.py)."""
 
     @classmethod
     def from_env(
@@ -97,8 +100,19 @@ class Settings:
         interval, watchers = get("ROUTER_WATCH_INTERVAL_SECONDS"), get("ROUTER_MAX_WATCHERS")
         assert isinstance(interval, int | float)
         assert isinstance(watchers, int)
+        policy = replace(
+            routing_policy(values, label),
+            teams=_teams(text("ROUTER_TEAMS_FILE"), label(VARIABLES["ROUTER_TEAMS_FILE"])),
+        )
+        hours_file = text("ROUTER_HOURS_FILE")
+        if hours_file:
+            try:
+                read_calendar(Path(hours_file), policy.time_zone)
+            except ConfigError as error:
+                raise ConfigError(f"{label(VARIABLES['ROUTER_HOURS_FILE'])}: {error}") from None
         return cls(
             retention=_retention(get, label),
+            hours_file=Path(hours_file).absolute() if hours_file else None,
             host=text("ROUTER_HOST"),
             port=port,
             database_url=text("ROUTER_DATABASE_URL") or None,
@@ -107,10 +121,7 @@ class Settings:
             log_format=text("ROUTER_LOG_FORMAT"),
             log_level=text("ROUTER_LOG_LEVEL"),
             event_loop=text("ROUTER_EVENT_LOOP"),
-            policy=replace(
-                routing_policy(values, label),
-                teams=_teams(text("ROUTER_TEAMS_FILE"), label(VARIABLES["ROUTER_TEAMS_FILE"])),
-            ),
+            policy=policy,
             shutdown_grace=float(grace),
             metrics_port=metrics_port,
             watch=FeedSettings(float(interval), watchers),

@@ -7,6 +7,7 @@
     |   +-- NotFound               no such contact, agent or offer (or no longer active)
     |   +-- WrongState             the request does not fit the current state
     |   |   +-- NotEnoughHistory   too little recorded history to forecast from
+    |   |   +-- ChannelClosed      a call submitted outside its channel's hours
     |   +-- LimitReached           a configured limit is reached; come back later
     |       +-- QueueFull          the channel's queue holds its maximum of contacts
     |       +-- QueueMemoryFull    the waiting contacts hold their maximum of bytes
@@ -98,6 +99,14 @@ class NotEnoughHistory(WrongState):
     the metadata give the days needed and recorded)."""
 
     reason = "NOT_ENOUGH_HISTORY"
+
+
+class ChannelClosed(WrongState):
+    """A call submitted while its channel is closed (hours of operation) and its gateway
+    did not ask to queue it anyway: the gateway plays its closed message. Metadata:
+    `channel`, and `opensAt` (ISO 8601, UTC) unless it never opens again."""
+
+    reason = "CHANNEL_CLOSED"
 
 
 class LimitReached(DomainError):

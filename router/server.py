@@ -37,6 +37,7 @@ from router.domain import Contact, NotFound, QueueSnapshot, Router, RoutingPolic
 from router.domain.rolling import RollingServiceLevel
 from router.errors import ShuttingDown, StartupError, StoreUnavailable
 from router.event_stream import EventHub
+from router.hours_file import HoursFile
 from router.live_feed import FeedSettings
 from router.metrics import LiveCollector, RouterMetrics, WatchCollector, serve_metrics
 from router.reporting.reporting import Reporting
@@ -111,6 +112,8 @@ class RunningRouter:
     """WatchQueue's pictures."""
     retention: RetentionJob
     """The retention job, started once active (nothing runs when it is off)."""
+    hours: HoursFile
+    """The hours of operation, read again on SIGHUP and when the file changes."""
     metrics_server: asyncio.Server | None = None
     metrics_port: int | None = None
 
@@ -135,6 +138,7 @@ class RunningRouter:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.activation
         await self.retention.close()
+        await self.hours.close()
         if self.active.switchboard is not None:
             await self.active.switchboard.stop()
         await self.feed.close(
@@ -172,6 +176,7 @@ async def start_router(
     max_event_streams: int = 100,
     retention: RetentionSettings | None = None,
     clock: Callable[[], datetime] | None = None,
+    hours: HoursFile | None = None,
 ) -> RunningRouter:
     """Migrate, serve, and become the active router. port=0 picks a free port; metrics
     are served on `metrics_port` (0 picks one) unless it is None.
@@ -188,7 +193,10 @@ async def start_router(
     without it nothing of tracing is installed. With `reporting_database_url` (a read
     replica) the reporting RPCs read there; the router starts even if it is down.
     With `retention` enabled the retention job runs while this router is active, with
-    `clock` (default: the system's) for what "now" is (router/retention.py)."""
+    `clock` (default: the system's) for what "now" is (router/retention.py).
+    `hours`: the hours of operation (router/hours_file.py; default: always open), kept
+    current from its file by this router, active or standby."""
+    hours = hours or HoursFile(None, policy.time_zone)
     if tokens is None and host not in _LOOPBACK:
         log.warning(
             "listening_on_loopback_only",
@@ -280,7 +288,7 @@ async def start_router(
     if clock is not None:
         job = RetentionJob(store.retention, retention or RetentionSettings(), clock)
     activation = asyncio.create_task(
-        _activate(store, policy, metrics, active, health, feed, max_event_streams, job),
+        _activate(store, policy, metrics, active, health, feed, max_event_streams, job, hours),
         name="activation",
     )
     running = RunningRouter(
@@ -293,9 +301,11 @@ async def start_router(
         activation,
         feed,
         job,
+        hours,
         metrics_server,
         metrics_bound,
     )
+    hours.start()
     if wait_active:
         try:
             await running.wait_active()
@@ -394,12 +404,15 @@ async def _activate(
     feed: QueueFeed,
     max_event_streams: int,
     retention: RetentionJob,
+    hours: HoursFile,
 ) -> None:
     """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
     following = await _stand_by(store)
     started = time.perf_counter()
     warm = None if following is None else await _caught_up(following)
-    switchboard = Switchboard(Router(policy), store)
+    router = Router(policy)
+    hours.use(router.hours.use)
+    switchboard = Switchboard(router, store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))
     watch = ServiceLevelWatch(metrics.rolling, policy)
@@ -527,7 +540,9 @@ async def serve(settings: Settings, tracing: Tracing | None = None) -> int:
             reporting_database_url=settings.reporting_database_url,
             max_event_streams=settings.max_event_streams,
             retention=settings.retention,
+            hours=HoursFile(settings.hours_file, settings.policy.time_zone),
         )
+        loop.add_signal_handler(signal.SIGHUP, running.hours.reload)
         stopping = asyncio.create_task(stop.wait())
         lost = asyncio.create_task(running.wait_lost())
         await asyncio.wait({stopping, lost}, return_when=asyncio.FIRST_COMPLETED)

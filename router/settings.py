@@ -375,6 +375,14 @@ SETTINGS: tuple[Setting, ...] = (
         unset="teams only from sign-in",
     ),
     Setting(
+        "hours_file",
+        Kind.PATH,
+        "TOML file of hours of operation (weekly hours per channel or skill, holidays, "
+        "closures; deploy/hours.example.toml), on the ROUTER_TIME_ZONE clock; read again "
+        "on SIGHUP and when it changes (a bad one is refused and logged, the old stays)",
+        unset="every channel always open",
+    ),
+    Setting(
         "time_zone",
         Kind.TIME_ZONE,
         "the center's IANA time zone: report days, weeks, months and years begin at local "

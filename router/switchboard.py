@@ -48,6 +48,7 @@ from router.domain import (
 from router.domain.hourly_cap import WINDOW
 from router.domain.wait_reason import WaitExplanation
 from router.errors import (
+    ChannelClosed,
     DuplicateKey,
     LimitReached,
     ShuttingDown,
@@ -90,6 +91,7 @@ class NewContact:
     priority_boost: float
     preferred_skills: tuple[str, ...] = ()
     preferred_agent_id: str | None = None
+    queue_when_closed: bool = False  # a call outside its hours is queued, not refused
 
 
 class Switchboard:
@@ -195,13 +197,16 @@ class Switchboard:
         )
         size = contact.size()
         try:
+            self.router.hours.check_open(
+                contact, contact.queued_at, queue_when_closed=new.queue_when_closed
+            )
             self.router.check_room(
                 contact.channel,
                 size,
                 submitting=self._in_flight[contact.channel],
                 submitting_bytes=self._in_flight_bytes,
             )
-        except LimitReached:
+        except (LimitReached, ChannelClosed):
             # A retry of a key already recorded still gets its contact.
             existing = await self.store.contact_by_key(key)
             if existing is not None:

@@ -60,6 +60,7 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
                 if request.preferred_agent_id
                 else None
             ),
+            queue_when_closed=request.queue_when_closed,
         )
         contact, duplicate = await self._switchboard.submit(new)
         return pb.SubmitContactResponse(contact=contact_to_proto(contact), duplicate=duplicate)

@@ -74,6 +74,7 @@ _REASON_TO_PROTO = {
     WaitReason.DECLINED: pb.WAIT_REASON_DECLINED,
     WaitReason.NO_AGENT_WITH_SKILLS: pb.WAIT_REASON_NO_AGENT_WITH_SKILLS,
     WaitReason.NO_AGENT_SIGNED_IN: pb.WAIT_REASON_NO_AGENT_SIGNED_IN,
+    WaitReason.CLOSED: pb.WAIT_REASON_CLOSED,
 }
 
 
@@ -256,6 +257,7 @@ def channel_queue_to_proto(snapshot: QueueSnapshot, channel: Channel) -> pb.Chan
         offered=snapshot.offered[channel],
         oldest_wait_seconds=snapshot.oldest_wait[channel],
         unserved=snapshot.unserved[channel],
+        closed=channel in snapshot.closed,
     )
 
 

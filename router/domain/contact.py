@@ -118,6 +118,10 @@ class Contact:
     offer_count: int = 0
     # Set when the contact is a queued callback (see callbacks.py); always a phone one.
     callback: Callback | None = None
+    # Seconds of its wait (queued_at to its first answer, or to abandoned_at) during
+    # which its hours of operation said closed; set when the wait ends
+    # (closed_channels.closed_seconds). Service level counts the wait without them.
+    closed_wait: float = 0.0
 
     def wait_seconds(self, now: datetime) -> float:
         """answered_at (or abandoned_at, or now) minus queued_at."""

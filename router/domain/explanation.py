@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from router.domain.agent import AgentStatus
 from router.domain.channel import Channel
+from router.domain.closed_channels import closed_now, explain_closed
 from router.domain.contact import Contact, agent_token
 from router.domain.fallback import fallback_time, skill_names, unserved_reason
 from router.domain.queue import Hold, answer_deadline
@@ -34,6 +35,8 @@ class QueueSnapshot:
     unserved_contacts: tuple[UnservedContact, ...]  # the oldest of them
     away_reasons: Mapping[str, int] = field(default_factory=dict)
     """The agents_away by the reason they gave ("" when none)."""
+    closed: frozenset[Channel] = frozenset()
+    """The channels outside their hours of operation now (closed_channels)."""
 
 
 class Explanations:
@@ -107,6 +110,9 @@ class Explanations:
         if contact_id not in state.queue:
             return None
         contact = state.contacts[contact_id]
+        closed = explain_closed(state.calendar, contact, now)
+        if closed is not None:
+            return closed
         channel = contact.channel
         hold = state.queue.hold_of(contact_id)
         until = state.waiting_for(contact, now).until
@@ -202,6 +208,7 @@ class Explanations:
             unserved,
             tuple(unserved_contacts),
             away_reasons,
+            closed_now(state.calendar, now),
         )
 
     def unserved(self, now: datetime) -> tuple[dict[Channel, int], list[UnservedContact]]:

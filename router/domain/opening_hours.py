@@ -229,7 +229,11 @@ class Calendar:
     # --------------------------------------------------------------- workings
 
     def _key(self, channel: Channel, skills: frozenset[str]) -> Key:
-        own = frozenset(s for s in skills if (h := self.skills.get(s)) and h.applies_to(channel))
+        if not self.skills:
+            return channel, frozenset()
+        # A skill asked at a proficiency (lang:de@3) follows the hours of the skill.
+        names = {skill.partition("@")[0] for skill in skills}
+        own = frozenset(s for s in names if (h := self.skills.get(s)) and h.applies_to(channel))
         return channel, own
 
     def _around(self, channel: Channel, skills: frozenset[str], at: datetime) -> list[Interval]:

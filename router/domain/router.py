@@ -30,6 +30,7 @@ from router.domain.admission import Admission
 from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.callbacks import Callbacks, Window
 from router.domain.channel import Channel, RoutingPolicy
+from router.domain.closed_channels import ClosedChannels
 from router.domain.contact import Contact, ContactState, DialOutcome
 from router.domain.events import (
     AgentEvent,
@@ -67,6 +68,7 @@ class Router:
         self._restart = Restart(self._state, self._placement)
         self._transfer = Transfer(self._state, self._placement)
         self._explain = Explanations(self._state)
+        self.hours = ClosedChannels(self._state)  # hours of operation: in force, refusals
         self._callbacks = Callbacks(self._state, self._placement, self._drop_offer)
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
             kind: getattr(self, f"_on_{kind.value}") for kind in Timer
@@ -200,7 +202,7 @@ class Router:
             events.append(OfferWithdrawn(offer, "abandoned"))
         elif contact_id in self._state.queue:  # not a callback waiting for its window
             self._state.dequeue(contact_id)
-        abandoned = replace(contact, state=ContactState.ABANDONED, abandoned_at=now)
+        abandoned = self.hours.abandoned(contact, now)
         self._state.retire(abandoned)
         events.append(ContactEvent(ContactEventKind.ABANDONED, abandoned, now))
         if agent is not None:
@@ -364,9 +366,7 @@ class Router:
         waiting = state.contacts[offer.contact_id]
         # A contact answered before (whose agent never came back) keeps its first answer:
         # its wait ended then.
-        contact = replace(
-            waiting, state=ContactState.CONNECTED, answered_at=waiting.answered_at or now
-        )
+        contact = self.hours.answered(waiting, now)
         kind = ContactEventKind.ANSWERED
         if contact.callback is not None:  # not answered until the customer is reached
             contact, kind = self._callbacks.dialling(contact, now), ContactEventKind.DIALLED

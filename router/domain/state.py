@@ -22,6 +22,7 @@ from router.domain.exclusions import Exclusions
 from router.domain.fallback import fallback_time
 from router.domain.hourly_cap import HourlyCaps
 from router.domain.offer import Offer
+from router.domain.opening_hours import ALWAYS_OPEN, Calendar
 from router.domain.previous_agents import PreviousAgents
 from router.domain.queue import ContactQueue, Queued, answer_deadline
 from router.domain.roster import Roster
@@ -69,6 +70,8 @@ class RoutingState:
         self.quiet_until = datetime.min.replace(tzinfo=UTC)
         # Answer deadlines up to this instant (epoch seconds) have been acted on.
         self.due_seen = -math.inf
+        # Hours of operation (opening_hours, closed_channels); replaced whole on a reload.
+        self.calendar: Calendar = ALWAYS_OPEN
         self.queued_bytes = 0
         self._sizes: dict[str, int] = {}
         self._seq = 0

@@ -18,6 +18,7 @@ class WaitReason(StrEnum):
     DECLINED = "declined"  # the free ones declined it (or transferred it) just now
     NO_AGENT_WITH_SKILLS = "no_agent_with_skills"  # nobody signed in could serve it
     NO_AGENT_SIGNED_IN = "no_agent_signed_in"
+    CLOSED = "closed"  # outside its channel's hours of operation (it is still routed)
 
     @property
     def unserved(self) -> bool:

@@ -44,7 +44,10 @@ from router.domain import (
 )
 from router.domain.channel import ChannelPolicy
 from router.domain.contact import AGENT_TOKEN
+from router.domain.opening_hours import ALWAYS_OPEN, Calendar, Closure, SkillHours, WeeklyHours
 from router.domain.queue import ContactQueue, answer_deadline
+from router.domain.wait_reason import WaitReason
+from router.errors import ChannelClosed
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
 
 AGENTS = ("a1", "a2", "a3")
@@ -59,6 +62,19 @@ contact_skills = st.sampled_from(
     [frozenset(), frozenset(), frozenset({"es"}), frozenset({"vip"}), ALL_SKILLS]
 )
 agent_skills = st.sampled_from([ALL_SKILLS, ALL_SKILLS, frozenset({"es"}), frozenset()])
+# Hours of operation the machines switch between (T0 is a Monday, 09:00 UTC): open,
+# phone open for half an hour a day, a closure of every channel soon after T0, every
+# channel closed, and "es" with hours of its own.
+_START = T0.replace(tzinfo=None)
+CALENDARS = (
+    ALWAYS_OPEN,
+    Calendar("UTC", channels={PHONE: WeeklyHours.every_day((540, 570))}),
+    Calendar(
+        "UTC", closures=(Closure(_START + timedelta(minutes=1), _START + timedelta(hours=1)),)
+    ),
+    Calendar("UTC", channels={c: WeeklyHours(((),) * 7) for c in Channel}),
+    Calendar("Europe/Paris", skills={"es": SkillHours(WeeklyHours.every_day((600, 610)))}),
+)
 
 
 def _to_agent(agent_id: str) -> dict[str, Any]:
@@ -133,6 +149,11 @@ class RouterMachine(RuleBasedStateMachine):
         callback_attempts times; it ends UNREACHED after its last failed dial, at once
         on a wrong number, or when its window closes while it waits; and only the agent
         dialling it may report a dial.
+    (8) Hours of operation (reloaded at random, see CALENDARS): a call outside its
+        hours is refused unless its gateway asks, changing nothing; chats and emails
+        are queued; a reload drops and moves nothing, and (1)-(5) hold while closed
+        (routing does not stop); a queued contact waits for reason CLOSED exactly
+        when its hours say closed; a wait that ends counts its closed seconds.
     """
 
     reserve = 0
@@ -168,6 +189,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.answers: list[tuple[str, Channel, datetime]] = []  # (agent, channel, when)
         self.quiet_until = T0  # after a restart, agents have a grace to come back
         self.callbacks: dict[str, _CallbackModel] = {}
+        self.calendar = ALWAYS_OPEN  # the hours of operation in force
 
     # ------------------------------------------------------------ event replay
 
@@ -214,6 +236,8 @@ class RouterMachine(RuleBasedStateMachine):
             self.named_for.pop(contact.id, None)
             assert event.agent_id is not None
             self.answers.append((event.agent_id, contact.channel, event.at))
+            if contact.answered_at == event.at:  # its first answer: the wait ends
+                self._check_closed_wait(contact, event.at)
         elif kind is ContactEventKind.COMPLETED:
             assert event.agent_id is not None
             del self.held[event.agent_id][contact.id]
@@ -223,6 +247,7 @@ class RouterMachine(RuleBasedStateMachine):
             assert contact.id not in self.open_offers, "abandoned with an open offer"
             assert all(contact.id not in held for held in self.held.values())
             self.active.remove(contact.id)
+            self._check_closed_wait(contact, event.at)
         elif kind is ContactEventKind.TRANSFERRED:
             assert event.agent_id is not None
             assert contact.state is ContactState.QUEUED
@@ -302,6 +327,18 @@ class RouterMachine(RuleBasedStateMachine):
             and model.due is not None
             and model.due > self.now
         )
+
+    def _check_closed_wait(self, contact: Contact, end: datetime) -> None:
+        """(8) A wait that ends counts as closed the seconds its hours (those in force
+        now) said closed, and never more than the wait."""
+        wait = (end - contact.queued_at).total_seconds()
+        open_seconds = self.calendar.open_seconds_between(
+            contact.channel, contact.required_skills, contact.queued_at, end
+        )
+        assert contact.closed_wait == pytest.approx(wait - open_seconds, abs=1e-6)
+        assert 0 <= contact.closed_wait <= wait + 1e-6
+        if contact.closed_wait:
+            event_label("a wait with closed time")
 
     def _check_offer(self, event: ContactEvent) -> None:
         """Property (2) and (5) at the moment of each offer."""
@@ -398,6 +435,7 @@ class RouterMachine(RuleBasedStateMachine):
         preferred=st.sampled_from([(), (), ("es",), ("vip", "es")]),
         customer=st.sampled_from(["ann", "ann", "bob", "new"]),
         agent=st.sampled_from([None, None, None, *AGENTS]),
+        queue_when_closed=st.booleans(),
     )
     def submit(
         self,
@@ -407,13 +445,26 @@ class RouterMachine(RuleBasedStateMachine):
         preferred: tuple[str, ...],
         customer: str,
         agent: str | None,
+        queue_when_closed: bool,
     ) -> None:
-        """A contact, often of a returning customer, sometimes naming an agent."""
+        """A contact, often of a returning customer, sometimes naming an agent; a call
+        outside its hours is refused (changing nothing) unless its gateway asks."""
         self.submitted += 1
         contact_id = f"c{self.submitted:04d}"
+        contact = build_contact(contact_id, channel, self.now, skills, boost)
+        closed = not self.calendar.is_open(channel, skills, self.now)
+        if closed and channel is PHONE and not queue_when_closed:
+            before = fingerprint(self.router, self.now)
+            with pytest.raises(ChannelClosed):
+                self.router.hours.check_open(contact, self.now, queue_when_closed=False)
+            assert fingerprint(self.router, self.now) == before
+            event_label("a call refused: closed")
+            return
+        self.router.hours.check_open(contact, self.now, queue_when_closed=queue_when_closed)
+        if closed:
+            event_label(f"a {channel.value} queued while closed")
         self.active.add(contact_id)
         self.channel_of[contact_id] = channel
-        contact = build_contact(contact_id, channel, self.now, skills, boost)
         if customer != "new":
             contact = replace(contact, customer_id=customer)
         contact = replace(contact, preferred_skills=preferred, preferred_agent_id=agent)
@@ -540,6 +591,16 @@ class RouterMachine(RuleBasedStateMachine):
         else:
             _, events = self.router.complete(contact.agent_id, contact.id, "done", self.now)
         self._apply(events)
+
+    @rule(calendar=st.sampled_from(CALENDARS))
+    def new_hours(self, calendar: Calendar) -> None:
+        """The hours of operation are reloaded: nothing waiting is dropped or moved,
+        and routing goes on (the invariants after this step say so)."""
+        before = fingerprint(self.router, self.now)
+        self.router.hours.use(calendar)
+        self.calendar = calendar
+        after = fingerprint(self.router, self.now)
+        assert after[1:] == before[1:]
 
     @rule(data=st.data())
     def abandon(self, data: st.DataObject) -> None:
@@ -739,12 +800,18 @@ class RouterMachine(RuleBasedStateMachine):
             assert (why is None) == (position == 0)
             if why is not None:
                 event_label(f"waits: {why.reason}")
+                closed = not self.calendar.is_open(
+                    contact.channel, contact.required_skills, self.now
+                )
+                assert (why.reason is WaitReason.CLOSED) == closed
+                assert not closed or why.detail.startswith("closed ")
         snapshot = self.router.snapshot(self.now)
         for unserved in snapshot.unserved_contacts:
             why = self.router.wait_reason(unserved.contact_id, self.now)
             assert why is not None
-            assert why.reason is unserved.reason
-            assert why.reason.unserved
+            assert unserved.reason.unserved
+            # Outside its hours the customer hears "closed until ..." first.
+            assert why.reason in (unserved.reason, WaitReason.CLOSED)
         assert sum(snapshot.unserved.values()) >= len(snapshot.unserved_contacts)
         assert fingerprint(self.router, self.now) == before
 
@@ -757,6 +824,7 @@ class RouterMachine(RuleBasedStateMachine):
         saved = list(self.router.contacts())
         agents = [(a.id, a.skills, a.status, a.connected) for a in self.router.agents()]
         self.router = Router(self.policy, self.ids)
+        self.router.hours.use(self.calendar)
         self.declined.clear()
         # A transfer by name is recorded: the hold may outlive the restart.
         self.open_offers.clear()

@@ -38,6 +38,7 @@ def held(settings: Settings, variable: Variable) -> object:
         "ROUTER_TOKENS_FILE": settings.tokens,
         # The teams file's agents, kept in the policy; none without a file.
         "ROUTER_TEAMS_FILE": dict(settings.policy.teams) or None,
+        "ROUTER_HOURS_FILE": settings.hours_file,
         "ROUTER_TLS_CERT_FILE": settings.tls,
         "ROUTER_TLS_KEY_FILE": settings.tls,
         "ROUTER_TLS_CLIENT_CA_FILE": settings.tls,

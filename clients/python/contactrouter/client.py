@@ -270,9 +270,12 @@ class Gateway:
         required_skills: Iterable[str] = (),
         priority_boost: float = 0.0,
         preferred_agent_id: str = "",
+        queue_when_closed: bool = False,
     ) -> pb.Contact:
         """Queue a contact; with a key already used, the existing contact as it is now.
-        `preferred_agent_id` names the agent the customer should reach if free soon."""
+        `preferred_agent_id` names the agent the customer should reach if free soon. A
+        call outside the phone hours fails FAILED_PRECONDITION (CHANNEL_CLOSED, the
+        opening in its message) unless `queue_when_closed`."""
         request = pb.SubmitContactRequest(
             idempotency_key=idempotency_key,
             channel=channel,
@@ -281,6 +284,7 @@ class Gateway:
             required_skills=list(required_skills),
             priority_boost=priority_boost,
             preferred_agent_id=preferred_agent_id,
+            queue_when_closed=queue_when_closed,
         )
         return (await self._stub.SubmitContact(request)).contact
 

@@ -57,6 +57,8 @@ know (more may come). The reasons, with their code and metadata keys:
   WRONG_STATE           FAILED_PRECONDITION
   NOT_ENOUGH_HISTORY    FAILED_PRECONDITION  channel, neededDays, recordedDays
                                              (GetForecast)
+  CHANNEL_CLOSED        FAILED_PRECONDITION  channel, opensAt (ISO 8601, UTC)
+                                             (SubmitContact: a call while closed)
   QUEUE_FULL            RESOURCE_EXHAUSTED   channel (phone, chat, email), limit,
                                              waiting (contacts)
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
@@ -279,6 +281,12 @@ class _WaitReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WaitReason
     """
     WAIT_REASON_NO_AGENT_SIGNED_IN: _WaitReason.ValueType  # 8
     """No agent is signed in at all. It waits until one signs in."""
+    WAIT_REASON_CLOSED: _WaitReason.ValueType  # 9
+    """Outside its channel's hours of operation (or those of a required skill with
+    hours of its own); wait_detail says "closed until <the center's local time>
+    (<UTC>)". It keeps its place; an agent who works the backlog may still answer
+    it, and the time closed does not count against service level.
+    """
 
 class WaitReason(_WaitReason, metaclass=_WaitReasonEnumTypeWrapper):
     """Why a contact is still waiting in the queue (GetContact, GetQueueStatus)."""
@@ -314,6 +322,12 @@ such an agent signs in, or until the channel's fallback rule moves it.
 """
 WAIT_REASON_NO_AGENT_SIGNED_IN: WaitReason.ValueType  # 8
 """No agent is signed in at all. It waits until one signs in."""
+WAIT_REASON_CLOSED: WaitReason.ValueType  # 9
+"""Outside its channel's hours of operation (or those of a required skill with
+hours of its own); wait_detail says "closed until <the center's local time>
+(<UTC>)". It keeps its place; an agent who works the backlog may still answer
+it, and the time closed does not count against service level.
+"""
 Global___WaitReason: _TypeAlias = WaitReason  # noqa: Y015
 
 class _AgentStatus:
@@ -747,6 +761,7 @@ class SubmitContactRequest(_message.Message):
     REQUIRED_SKILL_LEVELS_FIELD_NUMBER: _builtins.int
     PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
     PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_WHEN_CLOSED_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     """The gateway's unique key for this contact (1 to 128 printable characters).
     Submitting again with the same key returns the existing contact and changes
@@ -778,6 +793,15 @@ class SubmitContactRequest(_message.Message):
     skills or capacity on the channel. Left empty, the router
     prefers the agent who last completed a contact for the same customer, on
     channels where ROUTER_<CHANNEL>_PREFER_PREVIOUS_AGENT is on (the default).
+    """
+    queue_when_closed: _builtins.bool
+    """Optional, phone only: queue the call even while the phone channel is outside
+    its hours of operation (ROUTER_HOURS_FILE). Left false, such a call is
+    refused with FAILED_PRECONDITION, reason CHANNEL_CLOSED, the next opening in
+    the message (the center's clock and UTC) and in the ErrorInfo metadata
+    `opensAt` (ISO 8601, UTC; absent if it never opens again): the gateway plays
+    its closed message. Chats and emails are always queued while closed; they,
+    and calls queued this way, wait with the wait reason CLOSED.
     """
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -817,10 +841,11 @@ class SubmitContactRequest(_message.Message):
         required_skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
         preferred_skills: _abc.Iterable[Global___SkillLevel] | None = ...,
         preferred_agent_id: _builtins.str = ...,
+        queue_when_closed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "channel", b"channel", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority_boost", b"priority_boost", "queue_when_closed", b"queue_when_closed", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2187,6 +2212,7 @@ class ChannelQueue(_message.Message):
     OFFERED_FIELD_NUMBER: _builtins.int
     OLDEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
     UNSERVED_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     waiting: _builtins.int
@@ -2199,6 +2225,12 @@ class ChannelQueue(_message.Message):
     """Of the waiting, those no signed-in agent could ever serve (see
     GetQueueStatusResponse.unserved).
     """
+    closed: _builtins.bool
+    """The channel is outside its hours of operation now (ROUTER_HOURS_FILE), for a
+    contact that requires no skill with hours of its own. Its waiting contacts
+    still wait (and are still answered by agents who work the backlog); new calls
+    are refused with CHANNEL_CLOSED unless queue_when_closed.
+    """
     def __init__(
         self,
         *,
@@ -2207,10 +2239,11 @@ class ChannelQueue(_message.Message):
         offered: _builtins.int = ...,
         oldest_wait_seconds: _builtins.float = ...,
         unserved: _builtins.int = ...,
+        closed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "offered", b"offered", "oldest_wait_seconds", b"oldest_wait_seconds", "unserved", b"unserved", "waiting", b"waiting"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "closed", b"closed", "offered", b"offered", "oldest_wait_seconds", b"oldest_wait_seconds", "unserved", b"unserved", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

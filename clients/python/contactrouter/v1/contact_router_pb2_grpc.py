@@ -81,6 +81,8 @@ class ContactServiceServicer:
         bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
         CONTACT_TOO_LARGE), or the waiting contacts would hold more than
         ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
+        FAILED_PRECONDITION, reason CHANNEL_CLOSED, for a call outside the phone
+        channel's hours of operation, unless queue_when_closed (see that field).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -57,6 +57,8 @@ know (more may come). The reasons, with their code and metadata keys:
   WRONG_STATE           FAILED_PRECONDITION
   NOT_ENOUGH_HISTORY    FAILED_PRECONDITION  channel, neededDays, recordedDays
                                              (GetForecast)
+  CHANNEL_CLOSED        FAILED_PRECONDITION  channel, opensAt (ISO 8601, UTC)
+                                             (SubmitContact: a call while closed)
   QUEUE_FULL            RESOURCE_EXHAUSTED   channel (phone, chat, email), limit,
                                              waiting (contacts)
   QUEUE_MEMORY_FULL     RESOURCE_EXHAUSTED   held, limit (bytes of all waiting
@@ -117,6 +119,8 @@ class ContactServiceStub:
     bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
     CONTACT_TOO_LARGE), or the waiting contacts would hold more than
     ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
+    FAILED_PRECONDITION, reason CHANNEL_CLOSED, for a call outside the phone
+    channel's hours of operation, unless queue_when_closed (see that field).
     """
     GetContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]
     """The contact's state, timings, queue position and estimated wait."""
@@ -157,6 +161,8 @@ class ContactServiceAsyncStub(ContactServiceStub):
     bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
     CONTACT_TOO_LARGE), or the waiting contacts would hold more than
     ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
+    FAILED_PRECONDITION, reason CHANNEL_CLOSED, for a call outside the phone
+    channel's hours of operation, unless queue_when_closed (see that field).
     """
     GetContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.GetContactRequest, _contact_router_pb2.GetContactResponse]  # type: ignore[assignment]
     """The contact's state, timings, queue position and estimated wait."""
@@ -200,6 +206,8 @@ class ContactServiceServicer(metaclass=_abc_1.ABCMeta):
         bytes of ids, attributes and skills than one may (ROUTER_MAX_CONTACT_BYTES,
         CONTACT_TOO_LARGE), or the waiting contacts would hold more than
         ROUTER_MAX_QUEUE_BYTES (QUEUE_MEMORY_FULL); nothing is recorded.
+        FAILED_PRECONDITION, reason CHANNEL_CLOSED, for a call outside the phone
+        channel's hours of operation, unless queue_when_closed (see that field).
         """
 
     @_abc_1.abstractmethod
