@@ -4,6 +4,8 @@ the number on the offer, dials, retries, unreached, a restart, and refused input
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,6 +17,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from router.domain import RoutingPolicy
+from router.server import RunningRouter
 from tests.acceptance.conftest import (
     OfferStreams,
     contact_state,
@@ -27,6 +30,7 @@ from tests.acceptance.conftest import (
     sign_in,
     submit,
 )
+from tests.acceptance.test_reporting_cli import command
 from tests.acceptance.test_restart import running
 
 NUMBER = "+14155550123"
@@ -362,3 +366,32 @@ class TestRefused:
         )
         assert unset.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "outcome" in (unset.details() or "")
+
+
+class TestReportCommand:
+    async def test_the_callbacks_section(
+        self,
+        router_server: RunningRouter,
+        contacts: pb_grpc.ContactServiceAsyncStub,
+    ) -> None:
+        """`contact-router report --section callbacks`: a row per channel they came from,
+        with the callbacks' formula; a week's interval is refused naming the flag."""
+        chat = await submit(contacts, "chat-1", pb.CHANNEL_CHAT)
+        await _request(contacts, chat.contact_id)
+        address = f"127.0.0.1:{router_server.port}"
+        code, out, err = await command(
+            "report", "today", "--router", address, "--section", "callbacks", "--format", "csv"
+        )
+        assert code == 0, err
+        (row,) = list(csv.DictReader(io.StringIO(out)))
+        assert (row["from"], row["requested"], row["placed"]) == ("chat", "1", "0")
+        code, out, err = await command(
+            "report", "today", "--router", address, "--section", "callbacks"
+        )
+        assert code == 0, err
+        assert "callback service level = callbacks first dialled" in out
+        code, _, err = await command(
+            "report", "today", "--router", address, "--section", "callbacks", "--interval", "week"
+        )
+        assert code != 0
+        assert "--interval" in err

@@ -121,3 +121,25 @@ class TestCallbackReport:
         assert [(r.channel, r.offered, r.answered) for r in rows] == [(Channel.PHONE, 1, 1)]
         view = await db.fetch("SELECT channel, offered FROM interval_service_level")
         assert [(r["channel"], r["offered"]) for r in view] == [("phone", 1)]
+
+
+class TestNumbersArePersonalData:
+    async def test_anonymisation_empties_the_number_of_a_finished_callback(
+        self, db: asyncpg.Connection, store: Store
+    ) -> None:
+        """Erasure and retention (anonymise_contacts) take the number with the customer
+        id, for unreached callbacks too; an open callback keeps its number."""
+        done = await contact(db, Channel.PHONE, "10:00:00", state="unreached")
+        await callback(db, done, Channel.PHONE)
+        waiting = await contact(db, Channel.CHAT, "10:01:00")
+        await callback(db, waiting, Channel.CHAT)
+        changed = await db.fetchrow(
+            "SELECT * FROM anonymise_contacts($1::uuid[], ARRAY['p1', 'p2'])", [done, waiting]
+        )
+        assert changed is not None
+        assert changed["contacts"] == 1
+        numbers = await db.fetch("SELECT contact_id, number FROM callbacks ORDER BY number")
+        assert [(r["contact_id"], r["number"]) for r in numbers] == [
+            (done, ""),
+            (waiting, "+14155550123"),
+        ]

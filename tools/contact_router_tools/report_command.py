@@ -46,7 +46,11 @@ from router.errors import ConfigError
 from router.reporting.intervals import UTC_ZONE, Interval
 from router.reporting.report import ratio
 
-SECTIONS = ("contacts", "agents", "dispositions", "feedback")
+SECTIONS = ("contacts", "agents", "dispositions", "feedback", "callbacks")
+DEFAULT_SECTIONS = SECTIONS[:4]
+"""Printed when no --section is given; queued callbacks only when asked for."""
+CALLBACK_INTERVALS = ("15m", "hour", "day", "month", "year")
+"""The intervals GetServiceLevel (which carries the callbacks' rows) answers for."""
 RATIO_COLUMNS = frozenset(
     ("service_level", "abandonment_rate", "previous_agent_share", "occupancy", "utilization")
 )
@@ -100,7 +104,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SECTIONS,
         action="append",
         default=[],
-        help="what to print (repeatable; default all; csv prints one)",
+        help="what to print (repeatable; default all but callbacks; csv prints one)",
     )
     parser.add_argument(
         "--chart",
@@ -163,6 +167,33 @@ def contact_table(
             ratio(r.returning_to_previous_agent, r.returning_answered),
         ]
         rows.append(row)
+    return header, rows
+
+
+def callback_table(response: pb.GetServiceLevelResponse) -> Table:
+    """Queued callbacks per interval and channel they came from (apart from inbound)."""
+    header = ["interval", "from", "requested", "placed", "placed_within_target"]
+    header += ["reached", "unreached", "unreached_before_dial", "cancelled", "dials"]
+    header += ["service_level", "to_placed_s", "to_reached_s"]
+    zone = router_zone(response.time_zone)
+    rows = [
+        [
+            when(r.interval_start).astimezone(zone),
+            channel_name(r.requested_from),
+            r.requested,
+            r.placed,
+            r.placed_within_target,
+            r.reached,
+            r.unreached,
+            r.unreached_before_dial,
+            r.cancelled,
+            r.dials,
+            optional(r, "service_level"),
+            optional(r, "mean_seconds_to_placed"),
+            optional(r, "mean_seconds_to_reached"),
+        ]
+        for r in response.callbacks
+    ]
     return header, rows
 
 
@@ -277,11 +308,16 @@ async def run_report(args: argparse.Namespace) -> int:
             given_zone = time_zone(args.time_zone)
         except ValueError as error:
             raise ConfigError(f"--time-zone: {error}") from None
-    sections = args.section or list(SECTIONS)
+    sections = args.section or list(DEFAULT_SECTIONS)
     if args.format == "csv" and len(sections) != 1:
         raise ConfigError("csv prints one table: choose one --section")
+    if "callbacks" in sections and args.interval not in CALLBACK_INTERVALS:
+        raise ConfigError(
+            f"--section callbacks: --interval must be one of {', '.join(CALLBACK_INTERVALS)}"
+        )
     router = RouterConnection.from_args(args)
     charted = None
+    callback_formula = ""
     async with router.channel() as channel:
         stub = pb_grpc.ReportingServiceStub(channel)
         # The range's days begin at midnight in the report's zone: the router's, unless
@@ -322,6 +358,15 @@ async def run_report(args: argparse.Namespace) -> int:
             dispositions = await router.call(stub.GetDispositionReport, asked_too)
             tables["dispositions"] = disposition_table(dispositions, teams)
             tables["feedback"] = feedback_table(dispositions, teams)
+        if "callbacks" in sections:
+            levels = pb.GetServiceLevelRequest(
+                start=stamp(start), end=stamp(end), interval=request.interval, time_zone=zone.key
+            )
+            served = await router.call(stub.GetServiceLevel, levels, flag_of=FLAGS)
+            tables["callbacks"] = callback_table(served)
+            callback_formula = (
+                f"{served.callback_formula} (target: {served.callback_target_seconds:g} s)"
+            )
     if args.format == "csv":
         sys.stdout.write(render_csv(tables[sections[0]]))
     elif args.format == "json":
@@ -333,6 +378,8 @@ async def run_report(args: argparse.Namespace) -> int:
             "short_abandon_seconds": contacts.short_abandon_seconds,
             "as_of": when(contacts.as_of).astimezone(zone),
         }
+        if callback_formula:
+            document["callback_formula"] = callback_formula
         document.update({name: records(tables[name]) for name in sections})
         sys.stdout.write(render_json(document))
     else:
@@ -342,6 +389,8 @@ async def run_report(args: argparse.Namespace) -> int:
             f"as of {when(contacts.as_of).astimezone(zone):%H:%M:%S}"
         )
         print(f"{contacts.formula} (short abandon: {contacts.short_abandon_seconds:g} s)")
+        if "callbacks" in sections:
+            print(callback_formula)
         for name in sections:
             print(f"\n{name.capitalize()}\n")
             print(render_table(for_people(tables[name], RATIO_COLUMNS)))
