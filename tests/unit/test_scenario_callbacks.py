@@ -30,12 +30,10 @@ class TestCallbackKeys:
         assert parse(_minimal()).callbacks is None
 
     def test_the_table_and_its_defaults(self) -> None:
-        """Left out: nobody accepts, checks every 30 s, 20 s dials that all connect,
-        the phone target for the callbacks' service level."""
+        """Left out: nobody accepts, checks every 30 s, 20 s dials that all connect."""
         callbacks = parse(_minimal(callbacks={})).callbacks
         assert callbacks is not None
         assert (callbacks.accept, callbacks.check_every, callbacks.dial_seconds) == (0, 30, 20)
-        assert callbacks.target is None
         assert {callbacks.outcome(d / 100) for d in range(100)} == {"connected"}
 
     def test_dial_outcomes_follow_their_shares(self) -> None:
@@ -58,7 +56,7 @@ class TestCallbackKeys:
             ({"dial_seconds": -1}, "callbacks.dial_seconds"),
             ({"busy": -0.1}, "callbacks.busy"),
             ({"no_answer": 0.6, "busy": 0.3, "wrong_number": 0.2}, "callbacks: no_answer"),
-            ({"target_seconds": "soon"}, "callbacks.target_seconds"),
+            ({"target_seconds": 900}, "callbacks.target_seconds"),
             ({"connected": 0.5}, "callbacks.connected"),
         ],
     )
@@ -77,12 +75,15 @@ class TestCallbackKeys:
             "phone_callback_offer_after_seconds": 60,
             "callback_retry_seconds": 120,
             "callback_attempts": 4,
+            "callback_target_seconds": 600,
         }
         scenario = parse(_minimal(time_scale=20, router=router))
         env = scenario.server_env()
         assert float(env["ROUTER_PHONE_CALLBACK_OFFER_AFTER_SECONDS"]) == 3.0
         assert float(env["ROUTER_CALLBACK_RETRY_SECONDS"]) == 6.0
         assert env["ROUTER_CALLBACK_ATTEMPTS"] == "4"
+        assert float(env["ROUTER_CALLBACK_TARGET_SECONDS"]) == 30.0
+        assert scenario.policy.callback_target == 600
         assert "ROUTER_CHAT_CALLBACK_OFFER_AFTER_SECONDS" not in env
 
     def test_offers_can_be_turned_off_for_a_run_before(self) -> None:
@@ -148,11 +149,16 @@ class TestCallbackFigures:
         assert figures.time_to_place == 250.0  # (200 + 300) / 2
         assert figures.waited_before == pytest.approx((31 + 35 + 40) / 3)
 
-    def test_the_callback_service_level_is_reached_within_target_of_those_taken(self) -> None:
-        (within,) = callback_figures(_records(), target=600.0)
-        assert within.service_level == pytest.approx(1 / 3)
-        (late,) = callback_figures(_records(), target=500.0)
-        assert late.service_level == 0.0
+    def test_the_callback_service_level_is_the_routers_formula(self) -> None:
+        """First dialled within the target of the first moment / (dialled + unreached
+        before a dial): f at 200 s, g at 300 s; h, never dialled, is still waiting."""
+        (wide,) = callback_figures(_records(), target=600.0)
+        assert (wide.placed, wide.placed_within, wide.service_level) == (2, 2, 1.0)
+        (narrow,) = callback_figures(_records(), target=250.0)
+        assert (narrow.placed_within, narrow.service_level) == (1, 0.5)
+        never = _callback("i", callback_requested=1.0, unreached=700.0)  # window closed
+        (counted,) = callback_figures([*_records(), never], target=250.0)
+        assert counted.service_level == pytest.approx(1 / 3)
 
     def test_a_run_without_callbacks_has_no_figures(self) -> None:
         plain = [r for r in _records() if r.callback_offered is None]

@@ -56,7 +56,8 @@ polls GetQueueStatus to see which of the run's contacts the live queue lists as 
 
 Queued callbacks: the router offers them when [router] sets
 `<channel>_callback_offer_after_seconds` (and retries with `callback_retry_seconds`,
-`callback_attempts`); how the simulated customers and agents take them is [callbacks]:
+`callback_attempts`; `callback_target_seconds` is the callbacks' service-level target);
+how the simulated customers and agents take them is [callbacks]:
 
     [callbacks]
     accept = 0.6           # share of customers offered a callback who take it
@@ -65,8 +66,6 @@ Queued callbacks: the router offers them when [router] sets
     no_answer = 0.15       # each dial's outcome: these shares, connected the rest
     busy = 0.05
     wrong_number = 0.01
-    target_seconds = 900   # the report's callback service level: reached within this of
-                           # the first moment in the queue (default: the phone target)
 
 A customer hears the offer (GetContact's callback_offered) when they queue or at a later
 check, decides once, and if they take it never abandons: they hung up. Without
@@ -232,7 +231,6 @@ class CallbackBehaviour:
     check_every: float = 30.0  # simulated seconds between a waiting customer's checks
     dial_seconds: float = 20.0  # accepting a callback's offer -> reporting its dial
     outcomes: Mapping[str, float] = field(default_factory=dict)  # DIAL_OUTCOMES -> share
-    target: float | None = None  # callbacks reached within this count for SL; None: phone's
 
     def outcome(self, draw: float) -> str:
         """The outcome of a dial for a uniform draw in [0, 1): "connected" or one of
@@ -487,7 +485,7 @@ def _callbacks(raw: Any) -> CallbackBehaviour:
     _known(
         data,
         "callbacks.",
-        {"accept", "check_every", "dial_seconds", "target_seconds", *DIAL_OUTCOMES},
+        {"accept", "check_every", "dial_seconds", *DIAL_OUTCOMES},
     )
     outcomes = {
         name: _number(data.get(name, 0.0), f"callbacks.{name}", 0.0, 1.0) for name in DIAL_OUTCOMES
@@ -505,11 +503,6 @@ def _callbacks(raw: Any) -> CallbackBehaviour:
         check_every=check_every,
         dial_seconds=_number(data.get("dial_seconds", 20.0), "callbacks.dial_seconds", 0.0),
         outcomes=outcomes,
-        target=(
-            None
-            if "target_seconds" not in data
-            else _number(data["target_seconds"], "callbacks.target_seconds", 0.0)
-        ),
     )
 
 

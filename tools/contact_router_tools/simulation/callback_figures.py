@@ -4,8 +4,11 @@ kept its clock. Pure: records in, dataclasses out.
 A callback is counted apart from inbound contacts (ContactRecord.callback): its
 customer took the offer and hung up, so it is neither answered nor abandoned as a
 call. Its wait runs from the contact's first moment in the queue (the router keeps
-queued_at) to the customer reached. Two phone service levels are given side by side,
-because turning the longest waits into callbacks takes them out of the inbound one:
+queued_at) to the customer reached. Its service level is the router's callback formula
+(GetServiceLevel's callback_formula): first dialled within the callback target of its
+first moment / (dialled + ended unreached before a dial). Two phone service levels are
+given beside it, because turning the longest waits into callbacks takes them out of
+the inbound one:
 
 * inbound: answered within target / (answered + abandoned after the short-abandon
   limit), callbacks left out (the router's GetServiceLevel counts them apart);
@@ -33,14 +36,16 @@ class CallbackFigures:
     unreached: int  # ended UNREACHED (dials used up, or a wrong number)
     wrong_number: int  # of the unreached, ended by a wrong number
     left: int  # neither reached nor unreached when the run closed
+    placed: int  # dialled at least once
+    placed_within: int  # first dialled within the callback target of the first moment
     dials: int  # dial outcomes reported
     attempts_per_reached: float | None  # dials of the reached callbacks / reached
     time_to_place: float | None  # mean first moment in the queue -> first dial
     time_to_reach: float | None  # mean first moment in the queue -> reached
     p90_time_to_reach: float | None
     waited_before: float | None  # mean first moment in the queue -> callback taken
-    target: float  # the callback service level's threshold
-    service_level: float | None  # reached within target / taken
+    target: float  # the callback target (the router's callback_target_seconds)
+    service_level: float | None  # placed_within / (placed + unreached before a dial)
 
     @property
     def take_share(self) -> float | None:
@@ -61,6 +66,8 @@ def callback_figures(records: list[ContactRecord], target: float) -> list[Callba
         placed = [(r.placed or 0.0) - (r.submitted or 0.0) for r in taken if r.placed is not None]
         before = [(r.callback_requested or 0.0) - (r.submitted or 0.0) for r in taken]
         unreached = [r for r in taken if r.unreached is not None]
+        within = sum(t <= target for t in placed)
+        counted = len(placed) + sum(not r.dials for r in unreached)
         rows.append(
             CallbackFigures(
                 channel=channel,
@@ -70,6 +77,8 @@ def callback_figures(records: list[ContactRecord], target: float) -> list[Callba
                 unreached=len(unreached),
                 wrong_number=sum(r.dials[-1:] == ["wrong_number"] for r in unreached),
                 left=len(taken) - len(reached) - len(unreached),
+                placed=len(placed),
+                placed_within=within,
                 dials=sum(len(r.dials) for r in taken),
                 attempts_per_reached=mean([float(len(r.dials)) for r in reached]),
                 time_to_place=mean(placed),
@@ -77,7 +86,7 @@ def callback_figures(records: list[ContactRecord], target: float) -> list[Callba
                 p90_time_to_reach=p90(reach),
                 waited_before=mean(before),
                 target=target,
-                service_level=(sum(t <= target for t in reach) / len(taken) if taken else None),
+                service_level=within / counted if counted else None,
             )
         )
     return rows

@@ -46,6 +46,7 @@ from contact_router_tools.simulation.figures import (
     wait_estimates,
 )
 from contact_router_tools.simulation.records import AgentRecord, ContactRecord, RunCounters
+from router.domain import RoutingPolicy
 
 
 def scaled(value: float | None, scale: float) -> float | None:
@@ -78,7 +79,7 @@ class SimulationReport:
     # returning customers who reached their previous agent); None otherwise or on failure.
     contact_report: pb.GetContactReportResponse | None = None
     notes: list[str] = field(default_factory=list)  # what a setting means in this run
-    callback_target: float | None = None  # the callbacks' SL threshold; None: phone's target
+    callback_target: float = RoutingPolicy().callback_target  # the callbacks' SL target
 
     @property
     def measured(self) -> list[ContactRecord]:
@@ -144,10 +145,7 @@ class SimulationReport:
 
     @property
     def callbacks(self) -> list[CallbackFigures]:
-        target = self.callback_target
-        if target is None:
-            target = self.thresholds.get("phone", 0.0)
-        return callback_figures(self.measured, target)
+        return callback_figures(self.measured, self.callback_target)
 
     @property
     def call_levels(self) -> list[CallLevels]:

@@ -48,6 +48,7 @@ class KnownPolicy:
     that router says of itself."""
 
     thresholds: dict[str, float]  # each channel's answer threshold
+    callback_target: float | None  # None: the router's own report says it
     short_abandon: float | None  # None: the router's own report says it
     phone_reserve: int | None  # None: unknown (no RPC says it)
 
@@ -55,7 +56,7 @@ class KnownPolicy:
     def of_scenario(cls, scenario: Scenario) -> KnownPolicy:
         policy = scenario.policy
         thresholds = {ch: scenario.threshold(ch) for ch in CHANNELS}
-        return cls(thresholds, policy.short_abandon, policy.phone_reserve)
+        return cls(thresholds, policy.callback_target, policy.short_abandon, policy.phone_reserve)
 
     @classmethod
     def of_goals(cls, scenario: Scenario, goals: Iterable[pb.ServiceLevelGoal]) -> KnownPolicy:
@@ -66,7 +67,7 @@ class KnownPolicy:
             name = channel_name(goal.channel)
             if name in thresholds:
                 thresholds[name] = goal.threshold_seconds * scenario.time_scale
-        return cls(thresholds, None, None)
+        return cls(thresholds, None, None, None)
 
 
 class Simulation:
@@ -186,6 +187,16 @@ class Simulation:
                 if rec is not None:
                     rec.listed_unserved = True
 
+    def _callback_target(self, server: pb.GetServiceLevelResponse | None) -> float:
+        """The callbacks' service-level target, simulated seconds: the policy's when the
+        simulator started the router, else what the router's report says."""
+        scenario = self.run.scenario
+        if self.known.callback_target is not None:
+            return self.known.callback_target
+        if server is not None and server.callback_target_seconds:
+            return server.callback_target_seconds * scenario.time_scale
+        return scenario.policy.callback_target
+
     async def _report(
         self, wall_start: datetime, arrivals: float, drain: float
     ) -> SimulationReport:
@@ -231,5 +242,5 @@ class Simulation:
             server=server,
             contact_report=contacts,
             notes=[] if note is None else [note],
-            callback_target=None if scenario.callbacks is None else scenario.callbacks.target,
+            callback_target=self._callback_target(server),
         )

@@ -287,14 +287,15 @@ def callbacks(report: SimulationReport) -> Body | None:
     figures = report.callbacks
     if not figures:
         return None
-    header = ["came on", "offered", "taken", "reached", "unreached", "wrong number", "left"]
-    header += ["dials", "dials per reached", "waited before", "to first dial", "to reach"]
-    header += ["p90 to reach", "SL"]
+    header = ["came on", "offered", "taken", "placed", "reached", "unreached", "wrong number"]
+    header += ["left", "dials", "dials per reached", "waited before", "to first dial"]
+    header += ["to reach", "p90 to reach", "SL"]
     rows: list[list[object]] = [
         [
             c.channel,
             c.offered,
             f"{c.taken} ({percent(c.take_share)})",
+            c.placed,
             c.reached,
             c.unreached,
             c.wrong_number,
@@ -309,13 +310,14 @@ def callbacks(report: SimulationReport) -> Body | None:
         ]
         for c in figures
     ]
-    target = figures[0].target
     lines = [
         _table(header, rows),
         f"{INDENT}offered = GetContact said callback_offered while the customer waited; taken = "
-        "RequestCallback acknowledged; left = neither reached nor unreached at the close",
-        f"{INDENT}times from the contact's first moment in the queue; SL = reached within "
-        f"{_num(target)} s / taken",
+        "RequestCallback acknowledged; placed = dialled; left = neither reached nor "
+        "unreached at the close; times from the contact's first moment in the queue",
+        f"{INDENT}SL = first dialled within {_num(report.callback_target)} s of the first "
+        "moment / (dialled + unreached before a dial), the router's callback formula",
+        *_server_callback_lines(report),
     ]
     levels = report.call_levels
     if levels:
@@ -336,19 +338,42 @@ def callbacks(report: SimulationReport) -> Body | None:
         ]
         lines += [
             _table(header, table),
-            f"{INDENT}SL (every call): a callback counts as answered within target when "
-            "reached within it of its first moment, else as a miss; abandoned share of "
-            "calls and callbacks",
+            f"{INDENT}SL (every call): a callback counts as answered within the channel's "
+            "target when reached within it of its first moment, else as a miss; abandoned "
+            "share of calls and callbacks",
+            *_server_call_lines(report, [c.channel for c in levels]),
         ]
-    lines += _server_lines(report, [c.channel for c in levels])
     return (
         "customers offered a callback while they waited, by the channel they came on",
         lines,
     )
 
 
-def _server_lines(report: SimulationReport, channels: list[str]) -> list[str]:
-    """The router's own figures for the channels with callbacks, days added up."""
+def _server_callback_lines(report: SimulationReport) -> list[str]:
+    """The router's callback rows (GetServiceLevel.callbacks), intervals added up."""
+    if report.server is None:
+        return []
+    by_channel: dict[str, list[pb.CallbackServiceLevelRow]] = {}
+    for row in report.server.callbacks:
+        by_channel.setdefault(channel_name(row.requested_from), []).append(row)
+    lines = []
+    for channel, rows in by_channel.items():
+        placed = sum(r.placed for r in rows)
+        within = sum(r.placed_within_target for r in rows)
+        counted = placed + sum(r.unreached_before_dial for r in rows)
+        level = percent(within / counted if counted else None)
+        lines.append(
+            f"{INDENT}router (GetServiceLevel callbacks, every callback of the window): from "
+            f"{channel} requested {sum(r.requested for r in rows)}, placed {placed}, within "
+            f"target {within}, reached {sum(r.reached for r in rows)}, unreached "
+            f"{sum(r.unreached for r in rows)}, cancelled {sum(r.cancelled for r in rows)}, "
+            f"dials {sum(r.dials for r in rows)}, SL {level}"
+        )
+    return lines
+
+
+def _server_call_lines(report: SimulationReport, channels: list[str]) -> list[str]:
+    """The router's own inbound figures (callbacks apart) for these channels, days added up."""
     if report.server is None:
         return []
     lines = []
@@ -360,11 +385,11 @@ def _server_lines(report: SimulationReport, channels: list[str]) -> list[str]:
         answered = sum(r.answered for r in rows)
         abandoned = sum(r.abandoned for r in rows)
         counted = answered + abandoned - sum(r.short_abandoned for r in rows)
-        level = percent(within / counted) if counted else "-"
         lines.append(
-            f"{INDENT}router (GetServiceLevel, every contact of the window): {channel} "
-            f"offered {sum(r.offered for r in rows)}, answered {answered}, abandoned "
-            f"{abandoned}, within target {within}, SL {level}"
+            f"{INDENT}router (GetServiceLevel rows, callbacks apart, every contact of the "
+            f"window): {channel} offered {sum(r.offered for r in rows)}, answered {answered}, "
+            f"abandoned {abandoned}, within target {within}, SL "
+            f"{percent(within / counted if counted else None)}"
         )
     return lines
 
