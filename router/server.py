@@ -28,7 +28,7 @@ from router.api.admin_service import AdminService
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.event_service import EventService
-from router.api.malformed import RefuseMalformedRequests
+from router.api.malformed import add_refusing_malformed
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.api.watch import QueueFeed, queue_feed
@@ -233,25 +233,32 @@ async def start_router(
         except BaseException:
             await store.close()
             raise
-    # Access first: a caller without a valid token learns nothing, not even whether
-    # its bytes parse.
-    interceptors: list[grpc.aio.ServerInterceptor] = [RefuseMalformedRequests()]
+    # Malformed requests are refused by the handlers themselves (add_refusing_malformed),
+    # so a router without tokens or tracing runs no interceptor; access is checked
+    # before them: a caller without a valid token learns nothing, not even whether its
+    # bytes parse.
+    interceptors: list[grpc.aio.ServerInterceptor] = []
     if tokens is not None:
-        interceptors.insert(0, AccessInterceptor(tokens, _owner_of(active)))
+        interceptors.append(AccessInterceptor(tokens, _owner_of(active)))
     if tracing is not None:
         # Outermost: refused calls (no token, bad bytes) get their span too.
         interceptors[:0] = tracing.interceptors()
     server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
-    pb_grpc.add_ContactServiceServicer_to_server(ContactService(active, observe), server)
-    pb_grpc.add_AgentServiceServicer_to_server(
-        AgentService(active, observe, metrics.observe_stream), server
+    add = add_refusing_malformed
+    add(pb_grpc.add_ContactServiceServicer_to_server, ContactService(active, observe), server)
+    add(
+        pb_grpc.add_AgentServiceServicer_to_server,
+        AgentService(active, observe, metrics.observe_stream),
+        server,
     )
     feed = queue_feed(active, watch or FeedSettings())
     metrics.registry.register(WatchCollector(lambda: (feed.watchers, feed.built)))
-    pb_grpc.add_ReportingServiceServicer_to_server(ReportingService(active, observe, feed), server)
-    pb_grpc.add_EventServiceServicer_to_server(EventService(active, observe), server)
-    pb_grpc.add_AdminServiceServicer_to_server(AdminService(active, store, tokens, observe), server)
+    reporting = ReportingService(active, observe, feed)
+    add(pb_grpc.add_ReportingServiceServicer_to_server, reporting, server)
+    add(pb_grpc.add_EventServiceServicer_to_server, EventService(active, observe), server)
+    admin = AdminService(active, store, tokens, observe)
+    add(pb_grpc.add_AdminServiceServicer_to_server, admin, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

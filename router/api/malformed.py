@@ -5,13 +5,14 @@ raises (corrupt wire format, a string field that is not UTF-8), grpcio answers U
 "Unexpected <class DecodeError>", which tells a gateway nothing it can act on and reads
 like a server fault. This interceptor gives each of the router's own methods a
 deserializer that turns a parse failure into a marker, and a behaviour that answers the
-marker with INVALID_ARGUMENT before the servicer sees it.
+marker with INVALID_ARGUMENT before the servicer sees it (`add_refusing_malformed`,
+used when the servicers are registered).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
@@ -89,34 +90,51 @@ def _wrap(handler: Handler) -> Handler:
     return grpc.unary_stream_rpc_method_handler(unary_stream, parse, handler.response_serializer)
 
 
-class RefuseMalformedRequests(grpc.aio.ServerInterceptor):
-    """Pass to grpc.aio.server(interceptors=[...]): malformed requests to the router's
-    methods get INVALID_ARGUMENT instead of grpcio's UNKNOWN.
+class _Tolerant(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers are `_wrap`ped, each once (grpcio asks
+    for the handler on every call and gets the same object for a method)."""
 
-    Wrapped handlers are kept by the handler they wrap (held, so that its id cannot be
-    reused): grpcio hands the same handler object to every call of a method, while an
-    interceptor before this one (access checks) may return a new one for a caller,
-    which is wrapped on its own; the cache is emptied when it grows past `_KEPT`.
-    """
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
+        self._wrapped: dict[str, Handler] = {}
 
-    _KEPT = 1024
-
-    def __init__(self) -> None:
-        self._wrapped: dict[int, tuple[Handler, Handler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(ROUTER_METHODS):
-            return handler
-        kept = self._wrapped.get(id(handler))
-        if kept is not None and kept[0] is handler:
-            return kept[1]
-        wrapped = _wrap(handler)
-        if len(self._wrapped) >= self._KEPT:
-            self._wrapped.clear()
-        self._wrapped[id(handler)] = (handler, wrapped)
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                # Not one of this service's methods: nothing kept for unknown names.
+                return None
+            wrapped = self._wrapped[method] = _wrap(handler)
         return wrapped
+
+
+class _TolerantServer:
+    """What a generated `add_*Servicer_to_server` registers through: the server, with
+    every handler it is given `_wrap`ped."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_Tolerant(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        wrapped = {method: _wrap(handler) for method, handler in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)
+
+
+def add_refusing_malformed(
+    add_to_server: Callable[[Any, Any], None], servicer: Any, server: grpc.aio.Server
+) -> None:
+    """`add_to_server(servicer, server)` (a generated `add_*Servicer_to_server`), with
+    requests whose bytes do not parse answered INVALID_ARGUMENT instead of grpcio's
+    UNKNOWN.
+
+    Done when the methods are registered rather than by a server interceptor: grpcio
+    runs the interceptors' chain of coroutines on every call, which cost the router
+    more CPU per RPC than this whole check. An interceptor placed before (access
+    checks, tracing) gets these wrapped handlers from its continuation.
+    """
+    add_to_server(servicer, _TolerantServer(server))

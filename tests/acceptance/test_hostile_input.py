@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
-from router.api.malformed import RefuseMalformedRequests
+from router.api.malformed import add_refusing_malformed
 from router.api.servicer import ActiveSwitchboard
 from router.domain import RoutingPolicy
 from router.server import RunningRouter
@@ -1308,12 +1308,20 @@ class TestRefuseMalformedRequests:
     """router.api.malformed on a server of its own (the router's services, no database:
     a standby, so requests that parse are answered UNAVAILABLE by the servicers)."""
 
-    @pytest.fixture
-    async def standby(self) -> AsyncIterator[grpc.aio.Channel]:
-        server = grpc.aio.server(interceptors=[RefuseMalformedRequests()])
+    @pytest.fixture(params=["registered", "generic"])
+    async def standby(self, request: pytest.FixtureRequest) -> AsyncIterator[grpc.aio.Channel]:
+        """The generated code registers each method twice (grpcio prefers the first):
+        by name, and through a generic handler; "generic" checks the second alone."""
+        server = grpc.aio.server()
         active = ActiveSwitchboard()
-        pb_grpc.add_ContactServiceServicer_to_server(ContactService(active), server)
-        pb_grpc.add_AgentServiceServicer_to_server(AgentService(active), server)
+        adds: tuple[tuple[Callable[[Any, Any], None], Any], ...] = (
+            (pb_grpc.add_ContactServiceServicer_to_server, ContactService(active)),
+            (pb_grpc.add_AgentServiceServicer_to_server, AgentService(active)),
+        )
+        for add, servicer in adds:
+            if request.param == "generic":
+                add = _generic_only(add)
+            add_refusing_malformed(add, servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
@@ -1349,6 +1357,19 @@ class TestRefuseMalformedRequests:
         stream = agents.StreamOffers(pb.StreamOffersRequest(agent_id="a1"))
         error = await rpc_error(stream.read())
         assert error.code() == Code.UNAVAILABLE
+
+
+def _generic_only(add: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A generated `add_*Servicer_to_server` that registers its generic handler only."""
+
+    class GenericOnly:
+        def __init__(self, server: Any) -> None:
+            self.add_generic_rpc_handlers = server.add_generic_rpc_handlers
+
+        def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+            return None
+
+    return lambda servicer, server: add(servicer, GenericOnly(server))
 
 
 # ---------------------------------------------------------------- floods of offer streams
