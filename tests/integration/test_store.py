@@ -633,6 +633,22 @@ class TestGroupCommit:
         assert await db.fetchval("SELECT count(*) FROM contacts") == 4
         assert await db.fetchval("SELECT count(*) FROM contact_events") == 4
 
+    async def test_an_id_that_is_not_a_uuid_fails_only_its_caller(
+        self, store: Store, db: asyncpg.Connection
+    ) -> None:
+        """Ids go to PostgreSQL as text: one that does not parse is refused when its
+        batch is encoded, and only its caller fails."""
+        good = make_contact("call-1", T0)
+        committed = store.insert_contact(good, lambda: None)
+        bad = store.writer.enqueue(
+            [("insert_contact_event", ("not-a-uuid", "submitted", T0, None, None, None))]
+        )
+        results = await asyncio.gather(committed, bad, return_exceptions=True)
+        assert results[0] is None
+        assert isinstance(results[1], StoreUnavailable)
+        assert "not-a-uuid" in str(results[1])
+        assert await db.fetchval("SELECT count(*) FROM contacts") == 1
+
     async def test_writes_after_a_rejected_batch_still_commit(
         self, store: Store, db: asyncpg.Connection
     ) -> None:
@@ -726,6 +742,63 @@ class TestGroupCommit:
             await writer.close()
             await lock.release()
         assert await db.fetchval("SELECT count(*) FROM agents") == 4
+
+    async def test_a_commit_that_takes_too_long_fails_its_waiters_and_still_lands(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """A caller waits at most wait_timeout: past it, StoreUnavailable (saying whether
+        the change is kept), while the commit goes on and lands once PostgreSQL lets it;
+        a caller waiting again for the same commit then returns."""
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, wait_timeout=0.05, heartbeat=3600.0)
+        writer.start()
+        try:
+            async with db.transaction():
+                # Holds every write to agents until this transaction ends.
+                await db.execute("LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
+                kept = writer.enqueue([("upsert_agent", ("agent-0", [], T0, ""))])
+                with pytest.raises(StoreUnavailable, match="kept and will be written"):
+                    await writer.wait(kept)
+                refused = writer.enqueue([("upsert_agent", ("agent-1", [], T0, ""))], retry=False)
+                with pytest.raises(StoreUnavailable) as late:
+                    await writer.wait(refused, retry=False)
+                assert "kept" not in str(late.value)
+                assert not kept.done()
+            await writer.wait(kept)
+            await writer.wait(refused)
+        finally:
+            await writer.close()
+            await lock.release()
+        assert await db.fetchval("SELECT count(*) FROM agents") == 2
+
+    async def test_a_caller_that_gives_up_leaves_the_commit_to_others(
+        self, database_url: str, db: asyncpg.Connection
+    ) -> None:
+        """Cancelling one caller's wait does not cancel the commit: another caller of the
+        same commit (a retried call waits for its first attempt's) sees it land."""
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, heartbeat=3600.0)
+        writer.start()
+        try:
+            async with db.transaction():
+                await db.execute("LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
+                done = writer.enqueue([("upsert_agent", ("agent-0", [], T0, ""))])
+                first = asyncio.create_task(writer.wait(done))
+                second = asyncio.create_task(writer.wait(done))
+                await asyncio.sleep(0)
+                first.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await first
+                assert not done.cancelled()
+            await second
+            assert done.done()
+            assert not done.cancelled()
+        finally:
+            await writer.close()
+            await lock.release()
+        assert await db.fetchval("SELECT count(*) FROM agents") == 1
 
     @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
     async def test_a_batch_writes_in_the_order_the_writes_were_made(
