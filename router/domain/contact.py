@@ -148,8 +148,17 @@ class Contact:
 # field (21 calls: most of the time of building the 500,000 contacts a restart reads).
 # Each is given Contact's class at once (same slots, same layout) and is from then on a
 # Contact like any other, frozen.
+# Its fields keep Contact's defaults, so a caller that gives the leading fields only (a
+# field added to Contact later, say) still builds a whole contact.
 _Unfrozen = make_dataclass(
-    "_Unfrozen", [(f.name, f.type) for f in fields(Contact)], slots=True, eq=False, repr=False
+    "_Unfrozen",
+    [
+        (f.name, f.type, field(default=f.default, default_factory=f.default_factory))
+        for f in fields(Contact)
+    ],
+    slots=True,
+    eq=False,
+    repr=False,
 )
 
 NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
