@@ -203,11 +203,17 @@ class Callbacks:
             self._enter(contact, now, events)
 
     def on_window_ends(self, contact_id: str, now: datetime, events: list[Event]) -> None:
-        """A callback still waiting when its window closes ends UNREACHED (one being
-        offered or dialled goes on: the agent is already on it)."""
+        """A callback still waiting when its window closes ends UNREACHED. One being
+        offered or dialled goes on (the agent is already on it): it is looked at again
+        an offer timeout later, until it waits again (declined, its agent lost: then it
+        ends), is reached or ends otherwise."""
         state = self._state
         contact = state.contacts.get(contact_id)
-        if contact is None or contact.callback is None or contact.state is not ContactState.QUEUED:
+        if contact is None or contact.callback is None or contact.answered_at is not None:
+            return
+        if contact.state is not ContactState.QUEUED:
+            later = now + timedelta(seconds=state.policy.offer_timeout)
+            state.timers.set(Timer.CALLBACK_WINDOW_ENDS, contact_id, later)
             return
         if contact_id in state.queue:
             state.dequeue(contact_id)

@@ -117,6 +117,18 @@ class TestRequest:
         assert last.contact.state is ContactState.UNREACHED
         assert "a" not in {c.id for c in router.contacts()}
 
+    def test_offered_when_the_window_closes_it_ends_once_it_waits_again(self) -> None:
+        """An offer out at not_after goes on; declined after it, the callback ends."""
+        router = _router()
+        _ready(router, "ann", at(0))
+        router.submit(build_contact("a", PHONE, 0.0), at(0))
+        router.request_callback("a", NUMBER, (None, at(10)), at(1))
+        assert not _kinds(router.expire(at(10)))
+        router.decline("ann", _offer_of(router, "ann"), at(12))
+        router.sign_out("ann", at(12))
+        kinds = _kinds(router.expire(at(25)))
+        assert kinds == ["unreached"]
+
     def test_repeated_request_changes_nothing(self) -> None:
         """The same number and window again: the contact unchanged, no event."""
         router = _router()
