@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import grpc
@@ -245,7 +246,7 @@ async def start_router(
         interceptors[:0] = tracing.interceptors()
     server = grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
     observe = metrics.observe_rpc
-    add = add_refusing_malformed
+    add = partial(add_refusing_malformed, holding=active)
     add(pb_grpc.add_ContactServiceServicer_to_server, ContactService(active, observe), server)
     add(
         pb_grpc.add_AgentServiceServicer_to_server,
@@ -414,7 +415,7 @@ async def _activate(
     hours: HoursFile,
 ) -> None:
     """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
-    following = await _stand_by(store)
+    following = await _stand_by(store, active)
     started = time.perf_counter()
     warm = None if following is None else await _caught_up(following)
     router = Router(policy)
@@ -446,22 +447,23 @@ async def _activate(
         # 200,000 queued contacts took 0.74 s each (bench/RESULTS.md).
         gc.freeze()
         gc.enable()
-    active.reporting = Reporting(store.reports, policy, watch)
+    reporting = Reporting(store.reports, policy, watch)
     events = EventHub(store.events, max_streams=max_event_streams)
     await events.start()
-    active.events = events
-    active.switchboard = switchboard
+    active.serve(switchboard, reporting, events)
     await set_serving(health, serving=store.writer.healthy)
     retention.start()
     log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
 
 
-async def _stand_by(store: Store) -> OpenContacts | None:
-    """Return holding the active lock. If another router holds it, stand by until it
-    is ours, keeping a copy of the open contacts current meanwhile (returned, to be
-    caught up); None when the lock was free at once (the restore reads PostgreSQL)."""
+async def _stand_by(store: Store, active: ActiveSwitchboard) -> OpenContacts | None:
+    """Return holding the active lock (and `active` taking over: calls wait for it from
+    the moment the lock is taken). If another router holds it, stand by until it is
+    ours, keeping a copy of the open contacts current meanwhile (returned, to be caught
+    up); None when the lock was free at once (the restore reads PostgreSQL)."""
     try:
         if await store.try_become_active():
+            active.taking_over()
             return None
     except StoreUnavailable:
         pass  # an outage: wait for it to end, and for the lock, as a standby
@@ -476,6 +478,7 @@ async def _stand_by(store: Store) -> OpenContacts | None:
     keeping = asyncio.create_task(following.keep_current(), name="standby-follow")
     try:
         await store.become_active()
+        active.taking_over()
     finally:
         keeping.cancel()
         try:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import grpc
 from google.protobuf.message import DecodeError
 
+from router.api.activation import Holding, hold
 from router.api.errors import abort
 from router.errors import InvalidArgument
 
@@ -56,8 +57,10 @@ async def _refuse(request: Malformed, context: grpc.aio.ServicerContext[Any, Any
     )
 
 
-def _wrap(handler: Handler) -> Handler:
-    """`handler` with a tolerant deserializer, or unchanged if it is a kind not wrapped."""
+def _wrap(handler: Handler, method: str, holding: Holding | None) -> Handler:
+    """`handler` with a tolerant deserializer, or unchanged if it is a kind not wrapped;
+    with `holding`, a call made while the router takes over waits for it to serve
+    (router/api/activation.py)."""
     if handler.request_deserializer is None or handler.request_streaming:
         return handler
     parse = _tolerant(handler.request_deserializer)
@@ -71,6 +74,8 @@ def _wrap(handler: Handler) -> Handler:
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if isinstance(request, Malformed):
                 await _refuse(request, context)
+            if holding is not None and holding.activating:
+                await hold(holding, method)
             return await unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, parse, handler.response_serializer)
@@ -84,6 +89,8 @@ def _wrap(handler: Handler) -> Handler:
     ) -> AsyncIterator[Any]:
         if isinstance(request, Malformed):
             await _refuse(request, context)
+        if holding is not None and holding.activating:
+            await hold(holding, method)
         async for response in streaming(request, context):
             yield response
 
@@ -94,8 +101,9 @@ class _Tolerant(grpc.GenericRpcHandler):
     """A generic handler whose method handlers are `_wrap`ped, each once (grpcio asks
     for the handler on every call and gets the same object for a method)."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+    def __init__(self, inner: grpc.GenericRpcHandler, holding: Holding | None) -> None:
         self._inner = inner
+        self._holding = holding
         self._wrapped: dict[str, Handler] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
@@ -106,7 +114,7 @@ class _Tolerant(grpc.GenericRpcHandler):
             if handler is None:
                 # Not one of this service's methods: nothing kept for unknown names.
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler)
+            wrapped = self._wrapped[method] = _wrap(handler, method, self._holding)
         return wrapped
 
 
@@ -114,27 +122,35 @@ class _TolerantServer:
     """What a generated `add_*Servicer_to_server` registers through: the server, with
     every handler it is given `_wrap`ped."""
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: grpc.aio.Server, holding: Holding | None) -> None:
         self._server = server
+        self._holding = holding
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_Tolerant(h) for h in handlers))
+        self._server.add_generic_rpc_handlers(tuple(_Tolerant(h, self._holding) for h in handlers))
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
-        wrapped = {method: _wrap(handler) for method, handler in handlers.items()}
+        wrapped = {
+            method: _wrap(handler, f"/{service}/{method}", self._holding)
+            for method, handler in handlers.items()
+        }
         self._server.add_registered_method_handlers(service, wrapped)
 
 
 def add_refusing_malformed(
-    add_to_server: Callable[[Any, Any], None], servicer: Any, server: grpc.aio.Server
+    add_to_server: Callable[[Any, Any], None],
+    servicer: Any,
+    server: grpc.aio.Server,
+    holding: Holding | None = None,
 ) -> None:
     """`add_to_server(servicer, server)` (a generated `add_*Servicer_to_server`), with
     requests whose bytes do not parse answered INVALID_ARGUMENT instead of grpcio's
-    UNKNOWN.
+    UNKNOWN, and with `holding`, calls made while the router takes over held until it
+    serves (router/api/activation.py).
 
     Done when the methods are registered rather than by a server interceptor: grpcio
     runs the interceptors' chain of coroutines on every call, which cost the router
     more CPU per RPC than this whole check. An interceptor placed before (access
     checks, tracing) gets these wrapped handlers from its continuation.
     """
-    add_to_server(servicer, _TolerantServer(server))
+    add_to_server(servicer, _TolerantServer(server, holding))

@@ -3,6 +3,7 @@ went."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from router.errors import NotActive
@@ -46,6 +47,23 @@ class ActiveSwitchboard:
         """The reports, built with the switchboard when this router becomes active."""
         self.events = events
         """The event streams' hub, started when this router becomes active."""
+        self.activating = False
+        """This router holds the active lock and is restoring: calls wait for it
+        (router/api/activation.py) rather than being refused."""
+        self.serving = asyncio.Event()
+        """Set once the switchboard, the reports and the event hub are all in place."""
+
+    def taking_over(self) -> None:
+        """The active lock is this router's: it restores, then serves."""
+        self.activating = True
+
+    def serve(self, switchboard: Switchboard, reporting: Reporting, events: EventHub) -> None:
+        """The router serves: every call held meanwhile goes on."""
+        self.reporting = reporting
+        self.events = events
+        self.switchboard = switchboard
+        self.activating = False
+        self.serving.set()
 
     def get(self) -> Switchboard:
         if self.switchboard is None:

@@ -4,6 +4,7 @@ is killed (SIGKILL) and the standby takes over, with the open contacts it follow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -148,3 +149,28 @@ class TestActiveAndStandby:
             assert again.contact.state in (pb.CONTACT_STATE_QUEUED, pb.CONTACT_STATE_OFFERED)
         finally:
             await channel.close()
+
+    async def test_calls_made_while_the_standby_takes_over_wait_for_it(
+        self, pair: tuple[RouterProcess, RouterProcess], db: asyncpg.Connection
+    ) -> None:
+        """A call that reaches the standby after it took the lock, while it restores,
+        is held until it serves and then answered, not refused: desks that retried
+        such refusals all at once slowed the takeover they were waiting for."""
+        active, standby = pair
+        async with grpc.aio.insecure_channel(standby.address) as channel:
+            contacts = pb_grpc.ContactServiceStub(channel)
+            # The standby's activation saves the channels' targets once it holds the
+            # lock: this transaction keeps it there until the call is seen held.
+            async with db.transaction():
+                await db.execute("LOCK TABLE channel_targets IN ACCESS EXCLUSIVE MODE")
+                await active.kill()
+                await standby.wait_for("active_lock_acquired")
+                call = asyncio.ensure_future(submit(contacts, "call-1"))
+                held = await standby.wait_for("rpc_held")
+                assert held["rpc"] == "SubmitContact"
+                assert not call.done()
+            submitted = await call
+        assert submitted.state == pb.CONTACT_STATE_QUEUED
+        assert standby.event("router_active")
+        refused = [e for e in standby.events if e.get("event") == "rpc_refused"]
+        assert refused == []
