@@ -145,7 +145,8 @@ class RouterMetrics:
             # A transferred contact is answered again by each leg's agent, but its
             # customer waited for an answer once: only the first counts.
             if contact.answered_at == event.at:
-                self.rolling.answered(contact.channel, event.at, contact.wait_seconds(event.at))
+                wait = contact.open_wait_seconds(event.at)
+                self.rolling.answered(contact.channel, event.at, wait)
         elif event.kind is ContactEventKind.DECLINED:
             self.offers.labels("declined").inc()
         elif event.kind is ContactEventKind.OFFER_TIMED_OUT:
@@ -153,7 +154,8 @@ class RouterMetrics:
         elif event.kind is ContactEventKind.ABANDONED:
             # A callback is not in the inbound calls' service level (docs/reporting.md).
             if contact.callback is None:
-                self.rolling.abandoned(contact.channel, event.at, contact.wait_seconds(event.at))
+                wait = contact.open_wait_seconds(event.at)
+                self.rolling.abandoned(contact.channel, event.at, wait)
         elif event.kind in _CALLBACK_STEPS:
             self.callbacks.labels(_CALLBACK_STEPS[event.kind]).inc()
             if event.kind is ContactEventKind.DIALLED:

@@ -128,6 +128,10 @@ class Contact:
         until = self.answered_at or self.abandoned_at or now
         return max(0.0, (until - self.queued_at).total_seconds())
 
+    def open_wait_seconds(self, now: datetime) -> float:
+        """wait_seconds without its closed seconds: what service level counts."""
+        return max(0.0, self.wait_seconds(now) - self.closed_wait)
+
     def size(self) -> int:
         """Bytes of its variable fields (ids, attributes, skills) in UTF-8: what holding it
         costs beyond a fixed overhead (RoutingPolicy.max_contact_bytes bounds it)."""

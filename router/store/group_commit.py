@@ -68,6 +68,7 @@ _ORDER = (
     "insert_contact",
     "update_contact",
     "upsert_callback",
+    "record_closed_wait",
     "insert_contact_event",
     "upsert_agent",
     "insert_agent_status",
@@ -82,6 +83,7 @@ _SLOTS = {
     "upsert_agent": 4,
     "insert_agent_status": 7,
     "upsert_callback": 13,
+    "record_closed_wait": 2,
 }
 
 

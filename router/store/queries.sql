@@ -67,11 +67,16 @@ ON CONFLICT (contact_id) DO UPDATE SET
     retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
     last_outcome = EXCLUDED.last_outcome;
 
+-- record_closed_wait --
+-- The seconds of a contact's wait during which its hours of operation said closed,
+-- written when its wait ends with some (a center without hours never writes it).
+UPDATE contacts SET closed_wait_seconds = $2 WHERE id = $1;
+
 -- write --
--- Any one of the six writes above, chosen by $1 (the statement's name), with its
+-- Any one of the seven writes above, chosen by $1 (the statement's name), with its
 -- arguments in its own slots: insert_contact $2-$13, update_contact $14-$29,
 -- insert_contact_event $30-$35, upsert_agent $36-$39, insert_agent_status $40-$46,
--- upsert_callback $47-$59.
+-- upsert_callback $47-$59, record_closed_wait $60-$61.
 -- The group commit sends a small batch as one executemany of this statement, in the
 -- order the writes were made: one round trip, one implicit transaction (asyncpg's
 -- executemany is atomic), where a statement per kind needs BEGIN, one executemany
@@ -136,6 +141,9 @@ WITH insert_contact AS (
         placed_at = EXCLUDED.placed_at, reached_at = EXCLUDED.reached_at,
         retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
         last_outcome = EXCLUDED.last_outcome
+), record_closed_wait AS (
+    UPDATE contacts SET closed_wait_seconds = $61::float8
+    WHERE $1::text = 'record_closed_wait' AND id = $60::uuid
 )
 -- From each write that records an event, inside the transaction: readers of the
 -- event stream (and a standby) wake when the batch commits (PostgreSQL sends one
@@ -352,10 +360,15 @@ timed AS (
         c.channel,
         c.answered_at IS NOT NULL AS answered,
         c.abandoned_at IS NOT NULL AS abandoned,
-        date_part('epoch', c.answered_at - c.queued_at) <= th.threshold AS within_threshold,
+        date_part('epoch', c.answered_at - c.queued_at) - c.closed_wait_seconds <= th.threshold
+            AS within_threshold,
         c.required_skills,
         date_part('epoch', COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)
             AS wait_seconds,
+        -- The wait while its hours said open (hours of operation): service level, short
+        -- abandons and ASA count it; the wait figures stay the customer's whole wait.
+        date_part('epoch', COALESCE(c.answered_at, c.abandoned_at) - c.queued_at)
+            - c.closed_wait_seconds AS open_wait_seconds,
         date_part('epoch', c.ended_at - c.answered_at) AS talk_seconds,
         date_part('epoch', c.completed_at - c.ended_at) AS acw_seconds,
         date_part('epoch', c.completed_at - c.answered_at) AS handle_seconds,
@@ -420,10 +433,10 @@ figures AS (
         count(*) AS offered,
         count(*) FILTER (WHERE t.answered) AS answered,
         count(*) FILTER (WHERE t.abandoned) AS abandoned,
-        count(*) FILTER (WHERE t.abandoned AND t.wait_seconds <= $7) AS short_abandoned,
+        count(*) FILTER (WHERE t.abandoned AND t.open_wait_seconds <= $7) AS short_abandoned,
         count(*) FILTER (WHERE t.within_threshold) AS answered_within_threshold,
         count(*) FILTER (WHERE NOT t.answered AND NOT t.abandoned) AS still_waiting,
-        avg(t.wait_seconds) FILTER (WHERE t.answered) AS asa_seconds,
+        avg(t.open_wait_seconds) FILTER (WHERE t.answered) AS asa_seconds,
         array_agg(t.wait_seconds) FILTER (WHERE $9::boolean AND t.answered) AS answered_waits,
         count(*) FILTER (WHERE t.returning) AS returning_answered,
         count(*) FILTER (WHERE t.to_previous_agent) AS returning_to_previous_agent

@@ -213,9 +213,12 @@ class Store:
         writes: list[Write] = []
         # The row needs only the last state of each contact; the history is in the events.
         latest: dict[str, ContactEvent] = {}
+        closed: dict[str, float] = {}  # contacts whose wait ended with closed seconds
         for event in events:
             if isinstance(event, ContactEvent):
                 latest[event.contact.id] = event
+                if event.contact.closed_wait and event.kind in _WAIT_ENDS:
+                    closed[event.contact.id] = event.contact.closed_wait
                 writes.append(
                     event_insert(
                         event.kind,
@@ -252,6 +255,7 @@ class Store:
         writes.extend(
             callback_upsert(e.contact) for e in latest.values() if e.contact.callback is not None
         )
+        writes.extend(("record_closed_wait", (UUID(c), s)) for c, s in closed.items())
         return writes
 
     # ------------------------------------------------------------ erasure
@@ -455,6 +459,7 @@ def _source(contact: Contact) -> str | None:
 
 
 _CHANNELS = {channel.value: channel for channel in Channel}
+_WAIT_ENDS = (ContactEventKind.ANSWERED, ContactEventKind.ABANDONED)
 _STATES = {state.value: state for state in ContactState}
 _SOURCES: dict[str | None, PreferenceSource | None] = {
     None: None,
@@ -525,6 +530,10 @@ def contacts_from_rows(rows: Iterable[asyncpg.Record]) -> list[Contact]:
                 disposition,
                 offer_count,
                 None,  # a callback's row is attached afterwards (with_callbacks)
+                # Not read: an answered wait's closed seconds are in its row already, and
+                # a wait that ends after the restore counts them then (record_closed_wait
+                # never writes a 0 over them).
+                0.0,
             )
         )
     return contacts
