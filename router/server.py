@@ -420,6 +420,7 @@ async def _activate(
     warm = None if following is None else await _caught_up(following)
     router = Router(policy)
     hours.use(router.hours.use)
+    hours.use(lambda _: feed.changed())  # WatchQueue shows new hours at once
     switchboard = Switchboard(router, store)
     store.writer.on_batch = metrics.observe_batch
     switchboard.observers.append(lambda events: metrics.observe_events(events, time.time()))

@@ -172,3 +172,30 @@ class TestSighup:
             assert await process.stop() == 0
         states = await db.fetch("SELECT state FROM contacts")
         assert [r["state"] for r in states] == ["queued"]
+
+
+class TestTheStandby:
+    async def test_a_standby_takes_over_with_the_hours_edited_while_it_waited(
+        self, database_url: str, hours_path: Path
+    ) -> None:
+        """The standby watches the same file: a closure saved while it stands by is in
+        force once it takes over, and the call waiting from before is still there."""
+        env = {"ROUTER_DATABASE_URL": database_url, "ROUTER_HOURS_FILE": str(hours_path)}
+        active = await RouterProcess.start(env)
+        standby = await RouterProcess.start(env, until="standby_waiting_for_active_lock")
+        try:
+            async with grpc.aio.insecure_channel(active.address) as channel:
+                waiting = await submit(pb_grpc.ContactServiceStub(channel), "before-takeover")
+            edit(hours_path, OPEN + closure_for_now())
+            await standby.wait_for("hours_reloaded")
+            await active.kill()
+            await standby.wait_for("router_active")
+            async with grpc.aio.insecure_channel(standby.address) as channel:
+                contacts = pb_grpc.ContactServiceStub(channel)
+                refused = await rpc_error(submit(contacts, "after-takeover"))
+                assert error_info(refused).reason == "CHANNEL_CLOSED"
+                seen = await contact_state(contacts, waiting.contact_id)
+                assert seen.wait_reason == pb.WAIT_REASON_CLOSED
+        finally:
+            for process in (active, standby):
+                await process.kill()
