@@ -227,9 +227,12 @@ async def main() -> int:
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--database-url", required=True, help="{n}: 1 before, 2 after")
     parser.add_argument("--one-at-a-time", action="store_true", help="run before, then after")
+    parser.add_argument("--seed", type=int, help="both runs' seed (default: the scenario's)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args()
     after = load(args.scenario)
+    if args.seed is not None:
+        after = after.with_overrides(seed=args.seed)
     runs = {"before": (1, without_offers(after)), "after": (2, after)}
 
     async def one(name: str) -> dict[str, Any]:

@@ -198,9 +198,11 @@ class TestFidelity:
             AgentRecord("x", "g", on_shift_from=0.0, on_shift_until=100.0, busy=[(0.0, 50.0)]),
             AgentRecord("y", "g", on_shift_from=0.0, on_shift_until=300.0, busy=[(0.0, 250.0)]),
         ]
-        f = fidelity(records, agents, time_scale=20.0)
+        f = fidelity(records, agents, time_scale=20.0, window=(0.0, 300.0))
         assert f.submit_lag == 1.0
         assert f.handle_overhead == pytest.approx(1.0)
         assert f.contacts == 1
         assert f.real_ms(f.handle_overhead) == pytest.approx(50.0)
         assert f.occupancy == pytest.approx(300 / 400)
+        # within [50, 200]: x on shift 50 s, busy 0; y on shift 150 s, busy 150
+        assert fidelity(records, agents, 20.0, (50.0, 200.0)).occupancy == pytest.approx(150 / 200)

@@ -156,14 +156,19 @@ class Fidelity:
     p90_submit_lag: float | None
     handle_overhead: float | None  # mean simulated s an agent held a contact beyond its draws
     contacts: int  # completed inbound contacts the overhead is measured on
-    occupancy: float | None  # time holding answered contacts or dialling / time on shift
+    # Time holding answered contacts or dialling / time on shift, between the warm-up and
+    # the end of the arrivals (an empty center filling, and the drain, left out).
+    occupancy: float | None
 
     def real_ms(self, simulated: float | None) -> float | None:
         return None if simulated is None else 1000 * simulated / self.time_scale
 
 
 def fidelity(
-    records: list[ContactRecord], agents: list[AgentRecord], time_scale: float
+    records: list[ContactRecord],
+    agents: list[AgentRecord],
+    time_scale: float,
+    window: tuple[float, float],
 ) -> Fidelity:
     lags = [
         r.submitted - r.scheduled
@@ -185,18 +190,24 @@ def fidelity(
         p90_submit_lag=p90(lags),
         handle_overhead=mean(overheads),
         contacts=len(overheads),
-        occupancy=occupancy(agents),
+        occupancy=occupancy(agents, *window),
     )
 
 
-def occupancy(agents: list[AgentRecord]) -> float | None:
-    """Every agent's busy time / every agent's time on shift."""
+def occupancy(agents: list[AgentRecord], start: float, end: float) -> float | None:
+    """Every agent's busy time / every agent's time on shift, within [start, end]."""
     busy = shift = 0.0
     for agent in agents:
-        share = agent.occupancy
-        if share is None or agent.on_shift_from is None or agent.on_shift_until is None:
+        if agent.on_shift_from is None or agent.on_shift_until is None:
             continue
-        length = agent.on_shift_until - agent.on_shift_from
-        busy += share * length
-        shift += length
+        since, until = max(start, agent.on_shift_from), min(end, agent.on_shift_until)
+        if until <= since:
+            continue
+        shift += until - since
+        reach = since
+        for begin, done in sorted(agent.busy):
+            begin, done = max(begin, reach), min(done, until)
+            if done > begin:
+                busy += done - begin
+                reach = done
     return busy / shift if shift else None

@@ -160,7 +160,8 @@ class SimulationReport:
 
     @property
     def fidelity(self) -> Fidelity:
-        return fidelity(self.records, self.agent_records, self.time_scale)
+        window = (self.warm_up, self.arrivals_seconds)
+        return fidelity(self.records, self.agent_records, self.time_scale, window)
 
     def to_json(self) -> dict[str, Any]:
         server: dict[str, Any] | None = None

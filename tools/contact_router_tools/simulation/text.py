@@ -411,7 +411,8 @@ def fidelity(report: SimulationReport) -> Body | None:
             f"{both(f.submit_lag)}, p90 {both(f.p90_submit_lag)}",
             f"{INDENT}handle overhead (agent held a contact beyond its drawn talk and "
             f"wrap-up, {f.contacts} contacts): mean {both(f.handle_overhead)}",
-            f"{INDENT}occupancy of all agents together: {percent(f.occupancy)}",
+            f"{INDENT}occupancy of all agents together, from the warm-up to the end of the "
+            f"arrivals: {percent(f.occupancy)}",
         ],
     )
 
