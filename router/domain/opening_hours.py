@@ -49,6 +49,8 @@ that have hours of their own on that channel."""
 _SEARCH_DAYS = 7
 """Days of calendar computed at once when looking ahead for the next change."""
 
+_ONE_DAY = timedelta(days=1)
+
 _WEEK = timedelta(days=8)
 """Open longer than this past every holiday and closure: open for ever (the weeks repeat)."""
 
@@ -168,7 +170,16 @@ class Calendar:
         """Whether a contact of `channel` requiring `skills` is in its hours at `at`."""
         if self.always_open:
             return True
-        return any(start <= at < end for start, end in self._around(channel, skills, at))
+        # A date's intervals lie between its local midnights, so the date of `at` holds
+        # the one that contains it (its neighbours too, for a zone whose clock goes back
+        # across midnight). Each date's intervals are computed once (_day).
+        key = self._key(channel, skills)
+        day = self._local_date(at)
+        for nearby in (day - _ONE_DAY, day, day + _ONE_DAY):
+            for start, end in self._day(key, nearby):
+                if start <= at < end:
+                    return True
+        return False
 
     def next_change(
         self, channel: Channel, skills: frozenset[str], at: datetime
@@ -202,9 +213,16 @@ class Calendar:
             return 0.0
         if self.always_open:
             return (end - start).total_seconds()
+        # Dates' intervals never overlap one another: their clipped lengths add up.
+        key = self._key(channel, skills)
+        day, last_day = self._local_date(start) - _ONE_DAY, self._local_date(end) + _ONE_DAY
         total = 0.0
-        for first, last in self.open_intervals(channel, skills, start, end):
-            total += (last - first).total_seconds()
+        while day <= last_day:
+            for first, last in self._day(key, day):
+                first, last = max(first, start), min(last, end)
+                if first < last:
+                    total += (last - first).total_seconds()
+            day += _ONE_DAY
         return total
 
     def open_intervals(
@@ -235,11 +253,6 @@ class Calendar:
         names = {skill.partition("@")[0] for skill in skills}
         own = frozenset(s for s in names if (h := self.skills.get(s)) and h.applies_to(channel))
         return channel, own
-
-    def _around(self, channel: Channel, skills: frozenset[str], at: datetime) -> list[Interval]:
-        key = self._key(channel, skills)
-        day = self._local_date(at)
-        return self._merged(key, day - timedelta(days=1), day + timedelta(days=1))
 
     def _intervals_from(
         self, channel: Channel, skills: frozenset[str], at: datetime
