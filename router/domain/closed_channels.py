@@ -95,8 +95,10 @@ def check_open(
 
 def closed_seconds(calendar: Calendar, contact: Contact, until: datetime) -> float:
     """Seconds of the wait from queued_at to `until` during which its hours said closed."""
+    if calendar.always_open:
+        return 0.0
     waited = (until - contact.queued_at).total_seconds()
-    if waited <= 0 or calendar.always_open:
+    if waited <= 0:
         return 0.0
     open_seconds = calendar.open_seconds_between(
         contact.channel, contact.required_skills, contact.queued_at, until

@@ -145,6 +145,7 @@ class Calendar:
     _cache: dict[tuple[Key, date], tuple[Interval, ...]] = field(
         init=False, repr=False, compare=False
     )
+    _always_open: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", time_zone(self.time_zone))
@@ -158,11 +159,13 @@ class Calendar:
             self, "_holidays", MappingProxyType({d: tuple(h) for d, h in by_day.items()})
         )
         object.__setattr__(self, "_cache", {})
+        nothing = not (self.channels or self.skills or self.holidays or self.closures)
+        object.__setattr__(self, "_always_open", nothing)
 
     @property
     def always_open(self) -> bool:
         """Nothing configured: every channel is open at every instant."""
-        return not (self.channels or self.skills or self.holidays or self.closures)
+        return self._always_open
 
     # ----------------------------------------------------------------- answers
 
