@@ -48,6 +48,28 @@ def test_a_transferred_contact_counts_its_first_answer_only() -> None:
     assert metrics.rolling.value(Channel.PHONE, T0 + timedelta(seconds=71)) == 0.5
 
 
+def test_the_rolling_service_level_counts_open_time_only() -> None:
+    """A call that waited the night (ten hours closed) and 15 s open is within 20 s."""
+    metrics = RouterMetrics(RollingServiceLevel(RoutingPolicy()))
+    answered = T0 + timedelta(hours=10, seconds=15)
+    contact = Contact(
+        id="c-1",
+        idempotency_key="k-1",
+        channel=Channel.PHONE,
+        customer_id="c",
+        queued_at=T0,
+        state=ContactState.CONNECTED,
+        answered_at=answered,
+        agent_id="alice",
+        closed_wait=10 * 3600.0,
+    )
+    metrics.observe_events(
+        [ContactEvent(ContactEventKind.ANSWERED, contact, answered, "alice")],
+        delivered=answered.timestamp(),
+    )
+    assert metrics.rolling.value(Channel.PHONE, answered + timedelta(seconds=1)) == 1.0
+
+
 def test_stream_durations_have_buckets_for_hours() -> None:
     """A stream that lasted 3 hours lands in a bucket below +Inf, and in no RPC series."""
     metrics = RouterMetrics(RollingServiceLevel(RoutingPolicy()))
