@@ -146,6 +146,10 @@ class Calendar:
         init=False, repr=False, compare=False
     )
     _always_open: bool = field(init=False, repr=False, compare=False)
+    _closed: tuple[tuple[frozenset[Channel], datetime, datetime], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _last_special: date = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", time_zone(self.time_zone))
@@ -161,6 +165,11 @@ class Calendar:
         object.__setattr__(self, "_cache", {})
         nothing = not (self.channels or self.skills or self.holidays or self.closures)
         object.__setattr__(self, "_always_open", nothing)
+        # Each closure's instants, found once (a file may list thousands).
+        closed = tuple((c.channels, self._wall(c.start), self._wall(c.end)) for c in self.closures)
+        object.__setattr__(self, "_closed", closed)
+        last = [h.day for h in self.holidays] + [c.end.date() for c in self.closures]
+        object.__setattr__(self, "_last_special", max(last, default=date.min))
 
     @property
     def always_open(self) -> bool:
@@ -289,10 +298,8 @@ class Calendar:
     def _horizon(self, day: date) -> date:
         """The last local date worth searching: past it the weeks only repeat."""
         last = day + timedelta(days=15)
-        for holiday in self.holidays:
-            last = max(last, holiday.day + timedelta(days=8))
-        for closure in self.closures:
-            last = max(last, closure.end.date() + timedelta(days=8))
+        if self._last_special > last - timedelta(days=8):
+            last = self._last_special + timedelta(days=8)
         return last
 
     def _local_date(self, at: datetime) -> date:
@@ -325,9 +332,11 @@ class Calendar:
         spans = self._spans(channel, own, day)
         intervals = [(self._instant(day, start), self._instant(day, end)) for start, end in spans]
         intervals = [(a, b) for a, b in intervals if a < b]
-        for closure in self.closures:
-            if closure.applies_to(channel):
-                intervals = _subtract(intervals, self._wall(closure.start), self._wall(closure.end))
+        if intervals:
+            first, last = intervals[0][0], intervals[-1][1]
+            for channels, start, end in self._closed:
+                if start < last and first < end and (not channels or channel in channels):
+                    intervals = _subtract(intervals, start, end)
         return tuple(intervals)
 
     def _spans(self, channel: Channel, own: frozenset[str], day: date) -> tuple[Span, ...]:
