@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -157,30 +156,36 @@ def from_timestamp(value: Timestamp, field: str = "timestamp") -> datetime:
 
 def contact_to_proto(contact: Contact) -> pb.Contact:
     # Every RPC of a lifecycle answers with one: built in as few steps as protobuf
-    # allows (timestamps and collections handed over as they are, not copied first).
-    stamps: dict[str, Any] = {"queued_at": _stamp(contact.queued_at)}
+    # allows. The timings go to the constructor as a dict of dicts, built in place
+    # (a ContactTimings of Timestamps would be built, then copied in); collections
+    # only when they hold something (filling a map or a list costs even when empty).
+    stamps = {"queued_at": _stamp(contact.queued_at)}
     for name in _TIMINGS:
         value: datetime | None = getattr(contact, name)
         if value is not None:
             stamps[name] = _stamp(value)
-    return pb.Contact(
+    message = pb.Contact(
         contact_id=contact.id,
         idempotency_key=contact.idempotency_key,
         channel=_CHANNEL_TO_PROTO[contact.channel],
         customer_id=contact.customer_id,
-        attributes=contact.attributes,
-        required_skills=sorted(contact.required_skills),
         priority_boost=contact.priority_boost,
         state=_STATE_TO_PROTO[contact.state],
-        timings=pb.ContactTimings(**stamps),
+        timings=stamps,  # type: ignore[arg-type]  # protobuf takes a message's fields as a dict
         agent_id=contact.agent_id or "",
         disposition=contact.disposition or "",
         offer_count=contact.offer_count,
-        preferred_skills=contact.preferred_skills,
         preferred_agent_id=contact.preferred_agent_id or "",
         preferred_agent_source=_SOURCE_TO_PROTO[contact.preferred_agent_source],
         callback=None if contact.callback is None else callback_to_proto(contact.callback),
     )
+    if contact.attributes:
+        message.attributes.update(contact.attributes)
+    if contact.required_skills:
+        message.required_skills.extend(sorted(contact.required_skills))
+    if contact.preferred_skills:
+        message.preferred_skills.extend(contact.preferred_skills)
+    return message
 
 
 _CALLBACK_STAMPS = (
