@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from router.domain.channel import Channel
-from router.domain.contact import Contact, ContactState
+from router.domain.contact import Contact, ContactState, changed
 from router.domain.opening_hours import Calendar
 from router.domain.state import RoutingState
 from router.domain.wait_reason import WaitExplanation, WaitReason
@@ -54,7 +54,7 @@ class ClosedChannels:
     def answered(self, waiting: Contact, now: datetime) -> Contact:
         """The contact answered now: a contact answered before (whose agent never came
         back) keeps its first answer and its closed seconds, as its wait ended then."""
-        return replace(
+        return changed(
             waiting,
             state=ContactState.CONNECTED,
             answered_at=waiting.answered_at or now,

@@ -22,7 +22,7 @@ from functools import partial
 
 from router.domain.agent import Agent
 from router.domain.channel import Channel
-from router.domain.contact import Contact, ContactState
+from router.domain.contact import Contact, ContactState, changed
 from router.domain.events import ContactEvent, ContactEventKind, Event
 from router.domain.fallback import fallback_reason, fallback_time, unserved_reason
 from router.domain.offer import Offer
@@ -250,7 +250,7 @@ class Placement:
             now + timedelta(seconds=state.policy.offer_timeout),
         )
         state.dequeue(contact.id)
-        contact = replace(
+        contact = changed(
             contact,
             state=ContactState.OFFERED,
             offered_at=now,

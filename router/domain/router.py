@@ -21,7 +21,6 @@ is in one queue (timers); `expire` hands each that is due to its `_on_<kind>` ha
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import cast
 from uuid import uuid4
@@ -31,7 +30,7 @@ from router.domain.agent import Agent, AgentStatus, AgentView
 from router.domain.callbacks import Callbacks, Window
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.closed_channels import ClosedChannels
-from router.domain.contact import Contact, ContactState, DialOutcome
+from router.domain.contact import Contact, ContactState, DialOutcome, changed
 from router.domain.events import (
     AgentEvent,
     AgentEventKind,
@@ -404,7 +403,7 @@ class Router:
             return contact, []
         if contact.state is not ContactState.CONNECTED or contact.answered_at is None:
             raise WrongState(f"contact {contact_id} is not connected (a callback: not reached)")
-        contact = replace(contact, state=ContactState.WRAP_UP, ended_at=now)
+        contact = changed(contact, state=ContactState.WRAP_UP, ended_at=now)
         self._state.contacts[contact_id] = contact
         return contact, [ContactEvent(ContactEventKind.ENDED, contact, now, agent_id)]
 
@@ -418,7 +417,7 @@ class Router:
                 f"contact {contact_id} is {contact.state.value}: end it before completing"
             )
         agent = self._state.agents[agent_id]
-        contact = replace(
+        contact = changed(
             contact, state=ContactState.COMPLETED, completed_at=now, disposition=disposition
         )
         del agent.assigned[contact_id]
