@@ -17,7 +17,9 @@ There is no batching timer: a write that finds the writer idle starts its commit
 once (the writer only waits for the next event-loop pass), so a lone RPC waits for
 one round trip. While one commit runs, new writes pile up and go together in the
 next, so the batch grows with the load and durability costs one commit per batch,
-not per RPC.
+not per RPC. When a commit ends with writes waiting, they are sent before its own
+callers are told (their hooks run and they wake while the next commit is in flight):
+the next commit does not wait for that work.
 
 It writes on the connection that holds the active router's lock (see active_lock):
 a router that lost the lock cannot write. One transaction at a time, on that one
@@ -166,6 +168,8 @@ class GroupCommit:
         self._heartbeat = heartbeat
         self._pending: deque[_Pending] = deque()
         self._waiting: deque[_Waiting] = deque()
+        self._committed: deque[Sequence[_Pending]] = deque()
+        """Batches committed whose callers are told once the next commit is sent."""
         self._expiry: asyncio.TimerHandle | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -289,6 +293,8 @@ class GroupCommit:
             await self._write_until_closed()
         except ActiveLockLost as error:
             self._stop_writing(error)
+        finally:
+            self._finish_committed()
 
     async def _write_until_closed(self) -> None:
         while True:
@@ -320,7 +326,14 @@ class GroupCommit:
                         item.done.set_exception(StoreUnavailable(f"write failed: {error!r}"))
                 continue
             self._set_healthy(True)
-            self._finish(batch)
+            if self._pending:
+                # Writes made during this commit wait: send them first, and tell this
+                # batch's callers (hooks, wake-ups) while they are in flight, instead
+                # of making them wait for that too.
+                self._committed.append(batch)
+                asyncio.get_running_loop().call_soon(self._finish_committed)
+            else:
+                self._finish(batch)
 
     async def _idle(self) -> None:
         """Wait for writes; check the session when none come (or, in an outage, try to
@@ -455,6 +468,16 @@ class GroupCommit:
             self.on_health(False)
 
     def _finish(self, batch: Sequence[_Pending]) -> None:
+        """Run a committed batch's after-commit hooks and wake its callers, after those
+        of every batch committed before it (the hooks run in commit order)."""
+        self._finish_committed()
+        self._finish_now(batch)
+
+    def _finish_committed(self) -> None:
+        while self._committed:
+            self._finish_now(self._committed.popleft())
+
+    def _finish_now(self, batch: Sequence[_Pending]) -> None:
         for item in batch:
             if item.after_commit is not None:
                 try:

@@ -801,6 +801,50 @@ class TestGroupCommit:
         assert await db.fetchval("SELECT count(*) FROM agents") == 1
 
     @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
+    async def test_writes_waiting_are_sent_before_the_last_commit_is_told(
+        self, database_url: str, one_statement_up_to: int
+    ) -> None:
+        """When a commit ends with writes waiting, the next commit starts before the
+        first one's after-commit hooks run (they run while it is in flight), and every
+        hook still runs once, in commit order."""
+        lock = ActiveLock(database_url)
+        await lock.acquire()
+        writer = GroupCommit(lock, heartbeat=3600.0, one_statement_up_to=one_statement_up_to)
+        order: list[str] = []
+        first_started = asyncio.Event()
+
+        def on_start(writes: int) -> None:
+            order.append(f"commit of {writes}")
+            first_started.set()
+
+        writer.on_commit_start = on_start
+        writer.start()
+        try:
+            first = writer.enqueue(
+                [("upsert_agent", ("agent-0", [], T0, ""))],
+                after_commit=lambda: order.append("agent-0 committed"),
+            )
+            await first_started.wait()
+            later = [
+                writer.enqueue(
+                    [("upsert_agent", (f"agent-{i}", [], T0, ""))],
+                    after_commit=appending(order, f"agent-{i} committed"),
+                )
+                for i in (1, 2)
+            ]
+            await asyncio.gather(first, *later)
+        finally:
+            await writer.close()
+            await lock.release()
+        assert order == [
+            "commit of 1",
+            "commit of 2",
+            "agent-0 committed",
+            "agent-1 committed",
+            "agent-2 committed",
+        ]
+
+    @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
     async def test_a_batch_writes_in_the_order_the_writes_were_made(
         self, database_url: str, db: asyncpg.Connection, one_statement_up_to: int
     ) -> None:
