@@ -197,6 +197,7 @@ async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, A
                 "router": router["rpc_ms"],
                 "floor": floor,
                 "rate": router["latency_rate"],
+                "writer": router.get("latency_writer", {}),
                 "load_before": before,
                 "load_after": load_average(),
             }

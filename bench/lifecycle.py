@@ -73,6 +73,10 @@ class LifecycleResult:
     rpc_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per method, p50 / p99 / count of its round trips seen by the load generators in
     the latency phase (at half the measured maximum)."""
+    latency_writer: dict[str, float] = field(default_factory=dict)
+    """The group commit during the latency phase (from the router's metrics): commits
+    per second, their mean duration and rows, and the share of the phase a commit was
+    in flight (an RPC arriving then waits for it, then for its own)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -232,6 +236,8 @@ async def measure(
 
         # Phase 2: routing latency at half the maximum rate, paced.
         recording.value = 1
+        writer_before = await read_metrics(server.metrics_port) if server.metrics_port else {}
+        phase_started = time.monotonic()
         latency_rate = rate / 2
         gateway_procs = gateways(
             duration=shape.latency_seconds,
@@ -241,6 +247,15 @@ async def measure(
         gateway_results += await join_results(gateway_procs, results, len(gateway_procs))
         await wait_until(drained, 60.0, "the latency-phase contacts to complete")
         recording.value = 0
+        latency_writer = (
+            _writer_figures(
+                writer_before,
+                await read_metrics(server.metrics_port),
+                time.monotonic() - phase_started,
+            )
+            if server.metrics_port
+            else {}
+        )
         stop.set()
         agent_results = await join_results(agent_procs, results, len(agent_procs))
     finally:
@@ -295,7 +310,24 @@ async def measure(
             }
             for method, samples in round_trips.items()
         },
+        latency_writer=latency_writer,
     )
+
+
+def _writer_figures(
+    before: dict[str, float], after: dict[str, float], seconds: float
+) -> dict[str, float]:
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    commits = delta("contactrouter_db_batch_duration_seconds_count")
+    busy = delta("contactrouter_db_batch_duration_seconds_sum")
+    return {
+        "commits_per_second": commits / seconds,
+        "commit_ms_mean": 1000 * busy / max(commits, 1.0),
+        "rows_per_commit_mean": delta("contactrouter_db_batch_writes_sum") / max(commits, 1.0),
+        "busy_share": busy / seconds,
+    }
 
 
 async def join_results(procs: list[SpawnProcess], results: Any, count: int) -> list[Any]:
