@@ -20,8 +20,8 @@ center's clock (ROUTER_TIME_ZONE):
     to = 2026-12-24T18:00:00
     reason = "staff party"
 
-A malformed file names the line (TOML syntax) or the key (`hours.phone.monday[0]`)
-and what is wrong with it. At start it stops the router; on a reload it is refused,
+A malformed file names the line (TOML syntax), or the key and its line
+(`hours.phone.monday[0] (line 12)`), and what is wrong with it. At start it stops the router; on a reload it is refused,
 logged (`hours_file_refused`), and the calendar in force stays.
 
 `HoursFile` reloads it on SIGHUP and when its modification time, size or inode
@@ -80,7 +80,53 @@ def read_calendar(path: Path, time_zone: str) -> Calendar:
     try:
         return parse_calendar(data, time_zone)
     except _Bad as error:
-        raise ConfigError(f"{path}: {error.key}: {error.problem}") from None
+        line = _line_of(path, error.key)
+        where = f"{path}: {error.key}" + (f" (line {line})" if line else "")
+        raise ConfigError(f"{where}: {error.problem}") from None
+
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]*?)\s*\]\]?\s*(#.*)?")
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    """The line of the file where `key` (as the errors name it: `closures[2].to`,
+    `hours.phone.monday[0]`) is written, when it is written as a table's own line;
+    None when it cannot be told (an inline table, say)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeError):
+        return None
+    headers: list[tuple[str, int]] = [("", 0)]  # (table as errors name it, line)
+    counts: dict[str, int] = {}
+    for number, text in enumerate(lines, 1):
+        match = _HEADER.fullmatch(text)
+        if match is None:
+            continue
+        name = match.group(2).replace('"', "").replace("'", "")
+        if match.group(1) == "[[":
+            counts[name] = counts.get(name, -1) + 1
+            name = f"{name}[{counts[name]}]"
+        headers.append((name, number))
+    table, start = max(
+        (
+            (name, line)
+            for name, line in headers
+            if key == name or key.startswith(f"{name}.") or not name
+        ),
+        key=lambda header: len(header[0]),
+    )
+    leaf = key[len(table) :].lstrip(".")
+    if not leaf:
+        return start or None
+    leaf = _INDEX.split(leaf, maxsplit=1)[0]
+    following = [line for _, line in headers if line > start]
+    stop = min(following, default=len(lines) + 1)
+    assignment = re.compile(rf"\s*\"?{re.escape(leaf)}\"?\s*=")
+    for number in range(start + 1, stop):
+        if assignment.match(lines[number - 1]):
+            return number
+    return start or None
 
 
 class _Bad(Exception):

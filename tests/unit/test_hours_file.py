@@ -69,33 +69,41 @@ class TestReading:
     @pytest.mark.parametrize(
         ("text", "named"),
         [
-            ("[hours.fax]\nmonday = []", "hours.fax"),
-            ('[hours.phone]\nmonday = ["8:00-20:00"]', "hours.phone.monday[0]"),
-            ('[hours.phone]\nmonday = ["20:00-08:00"]', "hours.phone.monday[0]"),
-            ('[hours.phone]\nmonday = ["08:00-12:00", "11:00-13:00"]', "hours.phone.monday"),
-            ('[hours.phone]\nmondays = ["08:00-12:00"]', "hours.phone.mondays"),
-            ('[skills."Not A Skill"]\nmonday = []', "skills.Not A Skill"),
-            ('[[holidays]]\ndate = "2026-12-25"', "holidays[0].date"),
+            ("[hours.fax]\nmonday = []", "hours.fax (line 1)"),
+            ('[hours.phone]\nmonday = ["8:00-20:00"]', "hours.phone.monday[0] (line 2)"),
+            ('[hours.phone]\nmonday = ["20:00-08:00"]', "hours.phone.monday[0] (line 2)"),
+            (
+                '[hours.phone]\nmonday = ["08:00-12:00", "11:00-13:00"]',
+                "hours.phone.monday (line 2)",
+            ),
+            ('[hours.phone]\nmondays = ["08:00-12:00"]', "hours.phone.mondays (line 2)"),
+            ('[skills."Not A Skill"]\nmonday = []', "skills.Not A Skill (line 1)"),
+            ('[[holidays]]\ndate = "2026-12-25"', "holidays[0].date (line 2)"),
             (
                 "[[closures]]\nfrom = 2026-12-24T14:00:00\nto = 2026-12-24T13:00:00",
-                "closures[0].to",
+                "closures[0].to (line 3)",
             ),
             (
                 "[[closures]]\nfrom = 2026-12-24T14:00:00Z\nto = 2026-12-24T18:00:00",
-                "closures[0].from",
+                "closures[0].from (line 2)",
             ),
-            (
-                CLOSURE + 'channels = ["fax"]',
-                "closures[0].channels[0]",
-            ),
-            ("opening = 1", "opening"),
+            (CLOSURE + 'channels = ["fax"]', "closures[0].channels[0] (line 4)"),
+            ("opening = 1", "opening (line 1)"),
+            # Inline tables have no line of their own: the key alone.
+            ('hours = { phone = { monday = ["9-5"] } }', "hours.phone.monday[0]"),
         ],
     )
-    def test_a_fault_names_its_key(self, tmp_path: Path, text: str, named: str) -> None:
-        """Each malformed part is refused naming the key that holds it."""
+    def test_a_fault_names_its_key_and_line(self, tmp_path: Path, text: str, named: str) -> None:
+        """Each malformed part is refused naming the key that holds it, and its line."""
         with pytest.raises(ConfigError, match=re.escape(f": {named}: ")) as raised:
             read_calendar(write(tmp_path, text), "UTC")
         assert str(tmp_path) in str(raised.value)
+
+    def test_the_line_of_the_right_entry_of_an_array(self, tmp_path: Path) -> None:
+        """The second closure's fault is on the second closure's line, past comments."""
+        text = f"{CLOSURE}\n[[closures]]\n# moved\nfrom = 2026-12-24T14:00:00\nto = 1\n"
+        with pytest.raises(ConfigError, match=re.escape(": closures[1].to (line 8): ")):
+            read_calendar(write(tmp_path, text), "UTC")
 
     def test_a_syntax_error_names_its_line(self, tmp_path: Path) -> None:
         """TOML that does not parse: the message says the line."""
