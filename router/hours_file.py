@@ -21,8 +21,9 @@ center's clock (ROUTER_TIME_ZONE):
     reason = "staff party"
 
 A malformed file names the line (TOML syntax), or the key and its line
-(`hours.phone.monday[0] (line 12)`), and what is wrong with it. At start it stops the router; on a reload it is refused,
-logged (`hours_file_refused`), and the calendar in force stays.
+(`hours.phone.monday[0] (line 12)`), and what is wrong with it. At start it stops the
+router; on a reload it is refused, logged (`hours_file_refused`), and the calendar in
+force stays.
 
 `HoursFile` reloads it on SIGHUP and when its modification time, size or inode
 change (looked at every few seconds: cheap, and it needs no inotify), and hands a
