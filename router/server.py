@@ -454,7 +454,11 @@ async def _activate(
     active.serve(switchboard, reporting, events)
     await set_serving(health, serving=store.writer.healthy)
     retention.start()
-    log.info("router_active", restore_seconds=round(time.perf_counter() - started, 3))
+    log.info(
+        "router_active",
+        restore_seconds=round(time.perf_counter() - started, 3),
+        held_calls=active.held_calls,
+    )
 
 
 async def _stand_by(store: Store, active: ActiveSwitchboard) -> OpenContacts | None:

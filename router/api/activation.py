@@ -31,6 +31,8 @@ HOLD_SECONDS = 10.0
 class Holding(Protocol):
     """What the method wrappers ask (router.api.servicer.ActiveSwitchboard)."""
 
+    held_calls: int
+
     @property
     def activating(self) -> bool: ...
 
@@ -40,7 +42,10 @@ class Holding(Protocol):
 
 async def hold(holding: Holding, method: str, most: float = HOLD_SECONDS) -> None:
     """Wait, at most `most` seconds, for the router taking over to serve. Called only
-    while `holding.activating`."""
-    log.info("rpc_held", rpc=method.rsplit("/", 1)[-1])
+    while `holding.activating`. The first call held is logged, the others counted
+    (`router_active` says how many): thousands of desks may call in that second."""
+    if not holding.held_calls:
+        log.info("rpc_held", rpc=method.rsplit("/", 1)[-1])
+    holding.held_calls += 1
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(holding.serving.wait(), most)

@@ -52,6 +52,8 @@ class ActiveSwitchboard:
         (router/api/activation.py) rather than being refused."""
         self.serving = asyncio.Event()
         """Set once the switchboard, the reports and the event hub are all in place."""
+        self.held_calls = 0
+        """Calls that waited for this router to take over."""
 
     def taking_over(self) -> None:
         """The active lock is this router's: it restores, then serves."""

@@ -171,6 +171,6 @@ class TestActiveAndStandby:
                 assert not call.done()
             submitted = await call
         assert submitted.state == pb.CONTACT_STATE_QUEUED
-        assert standby.event("router_active")
+        assert standby.event("router_active")["held_calls"] == 1
         refused = [e for e in standby.events if e.get("event") == "rpc_refused"]
         assert refused == []
