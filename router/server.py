@@ -32,6 +32,7 @@ from router.api.event_service import EventService
 from router.api.malformed import add_refusing_malformed
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
+from router.api.supervisor_service import SupervisorService
 from router.api.watch import QueueFeed, queue_feed
 from router.config import ServerTls, Settings
 from router.domain import Contact, NotFound, QueueSnapshot, Router, RoutingPolicy
@@ -61,6 +62,7 @@ SERVICE_NAMES = tuple(
         "AgentService",
         "ReportingService",
         "EventService",
+        "SupervisorService",
         "AdminService",
     )
 )
@@ -258,6 +260,8 @@ async def start_router(
     reporting = ReportingService(active, observe, feed)
     add(pb_grpc.add_ReportingServiceServicer_to_server, reporting, server)
     add(pb_grpc.add_EventServiceServicer_to_server, EventService(active, observe), server)
+    supervisor = SupervisorService(active, tokens, observe)
+    add(pb_grpc.add_SupervisorServiceServicer_to_server, supervisor, server)
     admin = AdminService(active, store, tokens, observe)
     add(pb_grpc.add_AdminServiceServicer_to_server, admin, server)
     health = health_aio.HealthServicer()

@@ -31,6 +31,7 @@ import structlog
 
 from router.domain import (
     AgentEvent,
+    AgentEventKind,
     AgentStatus,
     AgentView,
     Channel,
@@ -332,9 +333,6 @@ class Switchboard:
 
     async def sign_out(self, agent_id: str) -> AgentView:
         events = self.router.sign_out(agent_id, self._clock())
-        stream = self._streams.pop(agent_id, None)
-        if stream is not None:
-            stream.end()
         await self._commit(events)
         signed_out = next(e for e in events if isinstance(e, AgentEvent))
         return AgentView(agent_id, AgentStatus.OFFLINE, "", signed_out.skills, {}, False, (), None)
@@ -508,6 +506,11 @@ class Switchboard:
                 self._push(event.offer.agent_id, (event.offer, event.contact))
             elif isinstance(event, OfferWithdrawn):
                 self._push(event.offer.agent_id, event)
+            elif isinstance(event, AgentEvent) and event.kind is AgentEventKind.SIGNED_OUT:
+                # Signed out (by the agent or a supervisor): its stream ends (OK).
+                stream = self._streams.pop(event.agent_id, None)
+                if stream is not None:
+                    stream.end()
 
     def _push(self, agent_id: str, message: StreamMessage) -> None:
         stream = self._streams.get(agent_id)
@@ -561,6 +564,8 @@ def _last_contact(events: Sequence[Event], contact_id: str) -> Contact:
 
 
 def _log_event(event: Event) -> None:
+    by = None if isinstance(event, OfferWithdrawn) else event.intervention
+    audit = {} if by is None else {"supervisor": by.supervisor, "supervisor_reason": by.reason}
     if isinstance(event, ContactEvent):
         log.info(
             f"contact_{event.kind.value}",
@@ -568,6 +573,7 @@ def _log_event(event: Event) -> None:
             agent_id=event.agent_id,
             channel=event.contact.channel.value,
             reason=event.reason,
+            **audit,
         )
     elif isinstance(event, AgentEvent):
         log.info(
@@ -575,6 +581,7 @@ def _log_event(event: Event) -> None:
             agent_id=event.agent_id,
             status=event.status.value,
             reason=event.reason,
+            **audit,
         )
     else:
         log.info(

@@ -5,7 +5,7 @@ one). The router keeps only their SHA-256 digests, in a TOML file:
 
     [[token]]
     name = "voice-gateway-1"      # shown in logs, never the token
-    role = "gateway"              # gateway | agent | reporting | admin
+    role = "gateway"              # gateway | agent | reporting | supervisor | admin
     sha256 = "9f86d0..."
     # agent tokens act for one agent: agent_id = "alice"
 
@@ -16,6 +16,8 @@ can be guessed from its digest. Roles:
 - agent: AgentService, for its own agent id only, and only that agent's offers and
   contacts (PERMISSION_DENIED otherwise)
 - reporting: ReportingService, EventService (the event stream)
+- supervisor: SupervisorService (acting on agents and waiting contacts; each action
+  is recorded with the token's name), and ReportingService to watch the queue
 - admin: everything
 
 Health and reflection need no token, so that probes work.
@@ -49,14 +51,16 @@ class Role(StrEnum):
     GATEWAY = "gateway"
     AGENT = "agent"
     REPORTING = "reporting"
+    SUPERVISOR = "supervisor"
     ADMIN = "admin"
 
 
 _SERVICE_ROLES: dict[str, frozenset[Role]] = {
     f"{_PACKAGE}.ContactService": frozenset({Role.GATEWAY}),
     f"{_PACKAGE}.AgentService": frozenset({Role.AGENT}),
-    f"{_PACKAGE}.ReportingService": frozenset({Role.REPORTING}),
+    f"{_PACKAGE}.ReportingService": frozenset({Role.REPORTING, Role.SUPERVISOR}),
     f"{_PACKAGE}.EventService": frozenset({Role.REPORTING}),
+    f"{_PACKAGE}.SupervisorService": frozenset({Role.SUPERVISOR}),
 }
 
 

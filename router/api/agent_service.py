@@ -12,18 +12,17 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from router.api.convert import (
+    agent_skills,
     agent_to_proto,
-    channel_from_proto,
+    capacities_from_proto,
     contact_to_proto,
     outcome_from_proto,
-    skill_levels,
     status_from_proto,
     timestamp,
 )
 from router.api.errors import abort, fail, rpc, status_of
 from router.api.servicer import Servicer
-from router.domain import AgentStatus, Channel, InvalidArgument, validation
-from router.domain.contact import proficiency_tokens
+from router.domain import AgentStatus, InvalidArgument, validation
 from router.offer_stream import StreamMessage
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -35,17 +34,8 @@ class AgentService(Servicer, pb_grpc.AgentServiceServicer):
     @rpc
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
         agent_id = validation.agent_id(request.agent_id)
-        skills = validation.skills(request.skills, "skills", validation.MAX_AGENT_SKILLS)
-        for skill, level in skill_levels(request.skill_levels, "skill_levels"):
-            skills |= proficiency_tokens(skill, level)
-        if len(skills) > validation.MAX_AGENT_SKILLS * validation.MAX_LEVEL:
-            raise InvalidArgument("skill_levels", "too many skills and levels")
-        capacities: dict[Channel, int] = {}
-        for entry in request.capacities:
-            channel = channel_from_proto(entry.channel, "capacities.channel")
-            if channel in capacities:
-                raise InvalidArgument("capacities", f"{channel.value} is listed twice")
-            capacities[channel] = entry.capacity
+        skills = agent_skills(request.skills, request.skill_levels)
+        capacities = capacities_from_proto(request.capacities)
         status = status_from_proto(request.initial_status, "initial_status", AgentStatus.READY)
         team = validation.team(request.team, "team")
         agent = await self._switchboard.sign_in(agent_id, skills, capacities, status, team)

@@ -12,6 +12,7 @@ from router.api.convert import (
     channel_from_proto,
     contact_to_proto,
     from_timestamp,
+    required_skills,
     skill_levels,
     wait_reason_to_proto,
 )
@@ -31,16 +32,7 @@ class ContactService(Servicer, pb_grpc.ContactServiceServicer):
     async def SubmitContact(
         self, request: pb.SubmitContactRequest, context: Context
     ) -> pb.SubmitContactResponse:
-        required = validation.skills(
-            request.required_skills, "required_skills", validation.MAX_REQUIRED_SKILLS
-        )
-        leveled = skill_levels(request.required_skill_levels, "required_skill_levels")
-        required |= {skill_token(skill, level) for skill, level in leveled}
-        if len(required) > validation.MAX_REQUIRED_SKILLS:
-            raise InvalidArgument(
-                "required_skill_levels",
-                f"at most {validation.MAX_REQUIRED_SKILLS} required skills in all",
-            )
+        required = required_skills(request.required_skills, request.required_skill_levels)
         preferred = skill_levels(request.preferred_skills, "preferred_skills")
         if len(preferred) > validation.MAX_PREFERRED_SKILLS:
             raise InvalidArgument(

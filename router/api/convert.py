@@ -19,7 +19,7 @@ from router.domain import (
     PreferenceSource,
     validation,
 )
-from router.domain.contact import Callback
+from router.domain.contact import Callback, proficiency_tokens, skill_token
 from router.domain.explanation import QueueSnapshot
 from router.domain.wait_reason import UnservedContact, WaitReason
 from router.reporting.alarm import AlarmStatus
@@ -41,6 +41,7 @@ _STATE_TO_PROTO = {
     ContactState.COMPLETED: pb.CONTACT_STATE_COMPLETED,
     ContactState.ABANDONED: pb.CONTACT_STATE_ABANDONED,
     ContactState.UNREACHED: pb.CONTACT_STATE_UNREACHED,
+    ContactState.CANCELLED: pb.CONTACT_STATE_CANCELLED,
 }
 
 _OUTCOME_TO_PROTO = {
@@ -63,6 +64,7 @@ _SOURCE_TO_PROTO = {
     PreferenceSource.GATEWAY: pb.PREFERENCE_SOURCE_GATEWAY,
     PreferenceSource.PREVIOUS_AGENT: pb.PREFERENCE_SOURCE_PREVIOUS_AGENT,
     PreferenceSource.TRANSFER: pb.PREFERENCE_SOURCE_TRANSFER,
+    PreferenceSource.SUPERVISOR: pb.PREFERENCE_SOURCE_SUPERVISOR,
 }
 
 _REASON_TO_PROTO = {
@@ -121,7 +123,14 @@ def status_to_proto(status: AgentStatus) -> pb.AgentStatus.ValueType:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-_TIMINGS = ("offered_at", "answered_at", "ended_at", "completed_at", "abandoned_at")
+_TIMINGS = (
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "completed_at",
+    "abandoned_at",
+    "cancelled_at",
+)
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -256,6 +265,43 @@ def agent_to_proto(agent: AgentView) -> pb.Agent:
 def skill_levels(values: Iterable[pb.SkillLevel], field: str) -> list[tuple[str, int]]:
     """SkillLevel messages as checked (skill, level) pairs, in order."""
     return validation.skill_levels(((v.skill, v.level) for v in values), field)
+
+
+def required_skills(
+    skills: Iterable[str], levels: Iterable[pb.SkillLevel], prefix: str = "required_"
+) -> frozenset[str]:
+    """A contact's required skills, plain and with levels (`prefix`skills and
+    `prefix`skill_levels), at most MAX_REQUIRED_SKILLS in all."""
+    required = validation.skills(skills, f"{prefix}skills", validation.MAX_REQUIRED_SKILLS)
+    leveled = skill_levels(levels, f"{prefix}skill_levels")
+    required |= {skill_token(skill, level) for skill, level in leveled}
+    if len(required) > validation.MAX_REQUIRED_SKILLS:
+        raise InvalidArgument(
+            f"{prefix}skill_levels",
+            f"at most {validation.MAX_REQUIRED_SKILLS} required skills in all",
+        )
+    return required
+
+
+def agent_skills(skills: Iterable[str], levels: Iterable[pb.SkillLevel]) -> frozenset[str]:
+    """An agent's skills as routing matches them (`skills` and `skill_levels`)."""
+    held = validation.skills(skills, "skills", validation.MAX_AGENT_SKILLS)
+    for skill, level in skill_levels(levels, "skill_levels"):
+        held |= proficiency_tokens(skill, level)
+    if len(held) > validation.MAX_AGENT_SKILLS * validation.MAX_LEVEL:
+        raise InvalidArgument("skill_levels", "too many skills and levels")
+    return held
+
+
+def capacities_from_proto(entries: Iterable[pb.ChannelCapacity]) -> dict[Channel, int]:
+    """An agent's capacities as given (`capacities`), each channel at most once."""
+    capacities: dict[Channel, int] = {}
+    for entry in entries:
+        channel = channel_from_proto(entry.channel, "capacities.channel")
+        if channel in capacities:
+            raise InvalidArgument("capacities", f"{channel.value} is listed twice")
+        capacities[channel] = entry.capacity
+    return capacities
 
 
 # ------------------------------------------------------------ the live queue

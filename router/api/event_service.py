@@ -49,6 +49,16 @@ class EventService(Servicer, pb_grpc.EventServiceServicer):
                 self.observe_rpc("StreamEvents", code.name, time.perf_counter() - opened)
 
 
+_TIMINGS = (
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "completed_at",
+    "abandoned_at",
+    "cancelled_at",
+)
+
+
 def event_to_proto(cursor: str, event: StoredEvent) -> pb.StreamEventsResponse:
     message = pb.StreamEventsResponse(cursor=cursor, at=timestamp(event.at))
     if event.contact_id is None:
@@ -59,6 +69,8 @@ def event_to_proto(cursor: str, event: StoredEvent) -> pb.StreamEventsResponse:
                 status=status_to_proto(AgentStatus(event.status or "offline")),
                 reason=event.reason or "",
                 connected=bool(event.connected),
+                supervisor=event.supervisor or "",
+                supervisor_reason=event.supervisor_reason or "",
             )
         )
         return message
@@ -68,6 +80,8 @@ def event_to_proto(cursor: str, event: StoredEvent) -> pb.StreamEventsResponse:
         agent_id=event.agent_id or "",
         offer_id=event.offer_id or "",
         reason=event.reason or "",
+        supervisor=event.supervisor or "",
+        supervisor_reason=event.supervisor_reason or "",
     )
     contact = event.contact
     if contact is not None:
@@ -78,7 +92,7 @@ def event_to_proto(cursor: str, event: StoredEvent) -> pb.StreamEventsResponse:
         contact_event.disposition = contact.disposition or ""
         timings = contact_event.timings
         timings.queued_at.CopyFrom(timestamp(contact.queued_at))
-        for name in ("offered_at", "answered_at", "ended_at", "completed_at", "abandoned_at"):
+        for name in _TIMINGS:
             value = getattr(contact, name)
             if value is not None:
                 getattr(timings, name).CopyFrom(timestamp(value))

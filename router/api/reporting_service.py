@@ -135,6 +135,7 @@ def _service_level_row(row: ContactRow) -> pb.ServiceLevelRow:
         short_abandoned=f.short_abandoned,
         answered_within_threshold=f.answered_within_threshold,
         threshold_seconds=f.threshold_seconds,
+        cancelled=f.cancelled,
     )
     _optional(message, "service_level", row.service_level)
     _optional(message, "asa_seconds", f.asa_seconds)
@@ -162,6 +163,7 @@ def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
         returning_answered=detail.returning_answered,
         returning_to_previous_agent=detail.returning_to_previous_agent,
         team=f.team,
+        cancelled=f.cancelled,
     )
     _optional(message, "service_level", row.service_level)
     _optional(message, "abandonment_rate", row.abandonment_rate)

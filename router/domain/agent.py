@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from router.domain.channel import Channel, RoutingPolicy
+from router.errors import InvalidArgument
 
 
 class AgentStatus(StrEnum):
@@ -97,3 +99,17 @@ class AgentView:
     contact_ids: tuple[str, ...]
     signed_in_at: datetime | None
     team: str = ""
+
+
+def full_capacities(policy: RoutingPolicy, capacities: Mapping[Channel, int]) -> dict[Channel, int]:
+    """Every channel's capacity: those given (each checked against its channel's
+    maximum), the channel's default for the others."""
+    full = {c: policy.of(c).default_capacity for c in Channel}
+    for channel, capacity in capacities.items():
+        limit = policy.of(channel).max_capacity
+        if not 0 <= capacity <= limit:
+            raise InvalidArgument(
+                "capacities", f"{channel.value} capacity must be between 0 and {limit}"
+            )
+        full[channel] = capacity
+    return full

@@ -19,6 +19,7 @@ class PreferenceSource(StrEnum):
     GATEWAY = "gateway"  # named at submission
     PREVIOUS_AGENT = "previous_agent"  # who last completed a contact for the customer
     TRANSFER = "transfer"  # named by the agent who transferred it
+    SUPERVISOR = "supervisor"  # a supervisor assigned it to this agent
 
 
 class ContactState(StrEnum):
@@ -29,6 +30,7 @@ class ContactState(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"
     UNREACHED = "unreached"  # a callback that ended without reaching the customer
+    CANCELLED = "cancelled"  # a supervisor removed it: not a customer (spam)
 
     @property
     def is_waiting(self) -> bool:
@@ -40,7 +42,14 @@ class ContactState(StrEnum):
         return self in FINAL_STATES
 
 
-FINAL_STATES = frozenset({ContactState.COMPLETED, ContactState.ABANDONED, ContactState.UNREACHED})
+FINAL_STATES = frozenset(
+    {
+        ContactState.COMPLETED,
+        ContactState.ABANDONED,
+        ContactState.UNREACHED,
+        ContactState.CANCELLED,
+    }
+)
 """The states a contact never leaves (it is then in PostgreSQL only)."""
 
 
@@ -123,10 +132,12 @@ class Contact:
     # which its hours of operation said closed; set when the wait ends
     # (closed_channels.closed_seconds). Service level counts the wait without them.
     closed_wait: float = 0.0
+    # Last, so that rows of open contacts (never cancelled) build a Contact without it.
+    cancelled_at: datetime | None = None
 
     def wait_seconds(self, now: datetime) -> float:
-        """answered_at (or abandoned_at, or now) minus queued_at."""
-        until = self.answered_at or self.abandoned_at or now
+        """answered_at (or abandoned_at, cancelled_at, or now) minus queued_at."""
+        until = self.answered_at or self.abandoned_at or self.cancelled_at or now
         return max(0.0, (until - self.queued_at).total_seconds())
 
     def open_wait_seconds(self, now: datetime) -> float:

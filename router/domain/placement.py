@@ -267,5 +267,16 @@ class Placement:
         state.timers.set(Timer.OFFER_EXPIRES, offer.id, offer.expires_at)
         events.append(ContactEvent(ContactEventKind.OFFERED, contact, now, agent.id, offer))
 
+    def drop_offer(self, offer: Offer, agent: Agent, now: datetime) -> None:
+        """Take back an open offer: the agent is free of it (its caller says why, and
+        queues the contact again or ends it)."""
+        state = self._state
+        del state.offers[offer.id]
+        del agent.offers[offer.id]
+        state.timers.cancel(Timer.OFFER_EXPIRES, offer.id)
+        channel = agent.assigned.pop(offer.contact_id)
+        state.caps.update(agent, channel, now)
+        state.index(agent)
+
     def _excluded(self, contact_id: str, *, agent_id: str, now: datetime) -> bool:
         return self._state.exclusions.excludes(contact_id, agent_id, now)

@@ -26,24 +26,25 @@ from typing import cast
 from uuid import uuid4
 
 from router.domain.admission import Admission
-from router.domain.agent import Agent, AgentStatus, AgentView
+from router.domain.agent import Agent, AgentStatus, AgentView, full_capacities
 from router.domain.callbacks import Callbacks, Window
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.closed_channels import ClosedChannels
 from router.domain.contact import Contact, ContactState, DialOutcome, changed
 from router.domain.events import (
-    AgentEvent,
     AgentEventKind,
     ContactEvent,
     ContactEventKind,
     Event,
     OfferWithdrawn,
+    agent_event,
 )
 from router.domain.explanation import Explanations, QueueSnapshot
 from router.domain.offer import Offer
 from router.domain.placement import Placement
 from router.domain.restart import Restart
 from router.domain.state import OTHER_WORK, RoutingState
+from router.domain.supervision import Supervision
 from router.domain.timers import Timer
 from router.domain.transfer import Transfer
 from router.domain.wait_reason import WaitExplanation
@@ -68,7 +69,9 @@ class Router:
         self._transfer = Transfer(self._state, self._placement)
         self._explain = Explanations(self._state)
         self.hours = ClosedChannels(self._state)  # hours of operation: in force, refusals
-        self._callbacks = Callbacks(self._state, self._placement, self._drop_offer)
+        self._callbacks = Callbacks(self._state, self._placement, self._placement.drop_offer)
+        self.supervision = Supervision(self._state, self._placement, self)
+        """A supervisor's actions on the live operation (see supervision.py)."""
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
             kind: getattr(self, f"_on_{kind.value}") for kind in Timer
         }
@@ -197,7 +200,7 @@ class Router:
             assert contact.offer_id is not None
             offer = self._state.offers[contact.offer_id]
             agent = self._state.agents[offer.agent_id]
-            self._drop_offer(offer, agent, now)
+            self._placement.drop_offer(offer, agent, now)
             events.append(OfferWithdrawn(offer, "abandoned"))
         elif contact_id in self._state.queue:  # not a callback waiting for its window
             self._state.dequeue(contact_id)
@@ -223,14 +226,7 @@ class Router:
         one."""
         if status is AgentStatus.OFFLINE:
             raise InvalidArgument("initial_status", "must be READY or AWAY")
-        full = {c: self.policy.of(c).default_capacity for c in Channel}
-        for channel, capacity in capacities.items():
-            limit = self.policy.of(channel).max_capacity
-            if not 0 <= capacity <= limit:
-                raise InvalidArgument(
-                    "capacities", f"{channel.value} capacity must be between 0 and {limit}"
-                )
-            full[channel] = capacity
+        full = full_capacities(self.policy, capacities)
         state = self._state
         events: list[Event] = []
         agent = state.agents.get(agent_id)
@@ -252,7 +248,7 @@ class Router:
                 if status is AgentStatus.READY:
                     agent.since = now
         agent.team = team or self.policy.teams.get(agent_id, "")
-        events.append(self._agent_event(agent, AgentEventKind.SIGNED_IN, now))
+        events.append(agent_event(agent, AgentEventKind.SIGNED_IN, now))
         state.index(agent)
         # Skills or channels may have changed: holds for this agent and contacts that
         # only it could serve are looked at again.
@@ -278,7 +274,7 @@ class Router:
         state.caps.forget(agent_id)
         del state.agents[agent_id]
         agent.status, agent.connected = AgentStatus.OFFLINE, False
-        events.append(self._agent_event(agent, AgentEventKind.SIGNED_OUT, now))
+        events.append(agent_event(agent, AgentEventKind.SIGNED_OUT, now))
         for contact_id in requeued:
             if contact_id in state.queue:
                 self._placement.place(contact_id, now, events)
@@ -299,7 +295,7 @@ class Router:
         if status is AgentStatus.READY and agent.status is not AgentStatus.READY:
             agent.since = now
         agent.status, agent.away_reason = status, reason
-        events: list[Event] = [self._agent_event(agent, AgentEventKind.STATUS_CHANGED, now)]
+        events: list[Event] = [agent_event(agent, AgentEventKind.STATUS_CHANGED, now)]
         self._placement.fill(agent, now, events)
         return events
 
@@ -309,7 +305,7 @@ class Router:
         if agent.connected:
             return []
         agent.connected = True
-        events: list[Event] = [self._agent_event(agent, AgentEventKind.CONNECTED, now)]
+        events: list[Event] = [agent_event(agent, AgentEventKind.CONNECTED, now)]
         self._placement.fill(agent, now, events)
         return events
 
@@ -320,7 +316,7 @@ class Router:
         if agent is None or not agent.connected:
             return []
         agent.connected = False
-        events: list[Event] = [self._agent_event(agent, AgentEventKind.DISCONNECTED, now)]
+        events: list[Event] = [agent_event(agent, AgentEventKind.DISCONNECTED, now)]
         requeued = self._return_offers(agent, "agent_lost", now, events)
         self._state.index(agent)
         for contact_id in requeued:
@@ -337,7 +333,7 @@ class Router:
         for agent in leaving:
             agent.connected = False
             state.index(agent)
-            events.append(self._agent_event(agent, AgentEventKind.DISCONNECTED, now))
+            events.append(agent_event(agent, AgentEventKind.DISCONNECTED, now))
         for agent in leaving:
             self._return_offers(agent, "router_stopping", now, events)
         return events
@@ -385,7 +381,7 @@ class Router:
         if offer is None or offer.agent_id != agent_id:
             raise WrongState(f"offer {offer_id} is not open for agent {agent_id}")
         events: list[Event] = []
-        self._drop_offer(offer, agent, now)
+        self._placement.drop_offer(offer, agent, now)
         # Excluded first: a contact held for this agent is held no longer.
         self._state.exclusions.add(offer.contact_id, agent_id, now)
         self._state.passed_on(self._state.contacts[offer.contact_id], agent_id)
@@ -519,7 +515,7 @@ class Router:
         if offer is None:
             return
         agent = state.agents[offer.agent_id]
-        self._drop_offer(offer, agent, now)
+        self._placement.drop_offer(offer, agent, now)
         state.passed_on(state.contacts[offer.contact_id], offer.agent_id)
         events.append(OfferWithdrawn(offer, "timed_out"))
         contact = self._placement.requeue(
@@ -527,7 +523,7 @@ class Router:
         )
         agent.status, agent.away_reason = AgentStatus.AWAY, "missed"
         state.index(agent)
-        events.append(self._agent_event(agent, AgentEventKind.STATUS_CHANGED, now))
+        events.append(agent_event(agent, AgentEventKind.STATUS_CHANGED, now))
         self._placement.place(contact.id, now, events)
 
     def _on_exclusion_ends(self, key: Hashable, now: datetime, events: list[Event]) -> None:
@@ -551,22 +547,13 @@ class Router:
         except KeyError:
             raise NotFound(f"agent {agent_id} is not signed in") from None
 
-    def _drop_offer(self, offer: Offer, agent: Agent, now: datetime) -> None:
-        state = self._state
-        del state.offers[offer.id]
-        del agent.offers[offer.id]
-        state.timers.cancel(Timer.OFFER_EXPIRES, offer.id)
-        channel = agent.assigned.pop(offer.contact_id)
-        state.caps.update(agent, channel, now)
-        state.index(agent)
-
     def _return_offers(
         self, agent: Agent, reason: str, now: datetime, events: list[Event]
     ) -> list[str]:
         requeued = []
         for offer_id in list(agent.offers):
             offer = self._state.offers[offer_id]
-            self._drop_offer(offer, agent, now)
+            self._placement.drop_offer(offer, agent, now)
             events.append(OfferWithdrawn(offer, reason))
             requeued.append(self._placement.requeue(offer, None, reason, now, events).id)
         return requeued
@@ -585,15 +572,3 @@ class Router:
             if contact.offer_id == offer_id and contact.state is not ContactState.OFFERED:
                 return contact
         return None
-
-    def _agent_event(self, agent: Agent, kind: AgentEventKind, now: datetime) -> AgentEvent:
-        return AgentEvent(
-            kind,
-            agent.id,
-            agent.status,
-            agent.away_reason,
-            agent.connected,
-            now,
-            agent.skills,
-            agent.team,
-        )

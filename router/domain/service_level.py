@@ -5,7 +5,8 @@ from __future__ import annotations
 FORMULA = (
     "service level = answered within threshold / "
     "(answered + abandoned - abandoned within the short-abandon limit); "
-    "a wait counts only the time its channel was open (hours of operation)"
+    "a wait counts only the time its channel was open (hours of operation); "
+    "contacts a supervisor cancelled (not customers) count in neither"
 )
 
 

@@ -135,6 +135,18 @@ def phone_number(value: str, field: str = "number") -> str:
     return value
 
 
+MAX_SUPERVISOR_REASON = 200
+
+
+def supervisor_reason(value: str) -> str:
+    """Why a supervisor acts: required, recorded with the action."""
+    if not value.strip():
+        raise InvalidArgument("reason", "is required: say why, for the record")
+    if len(value) > MAX_SUPERVISOR_REASON or not value.isprintable():
+        raise InvalidArgument("reason", f"at most {MAX_SUPERVISOR_REASON} printable characters")
+    return value
+
+
 def uuid_text(value: str, field: str) -> str:
     if not re.fullmatch(
         r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"

@@ -5,9 +5,9 @@ Two rules narrow the agents a waiting contact may go to, each for a while:
 - its preferred agent (named by the gateway, the customer's previous agent, or the
   agent a transfer named): the contact is *held* for that agent (a queue.Hold) for
   ChannelPolicy.hold_for_preferred seconds, never past its answer deadline, or for
-  skill_relax seconds after a transfer by name; while the agent is signed in (on a
-  break too) and could serve it, and until it declines the contact or lets its offer
-  ring out;
+  skill_relax seconds after a transfer by name or a supervisor's assignment; while
+  the agent is signed in (on a break too) and could serve it, and until it declines
+  the contact or lets its offer ring out;
 - its preferred skills (most wanted first): it waits for an agent with all of them,
   then every skill_relax seconds the least wanted is dropped, until only its required
   skills are left (the bullseye widening).
@@ -25,6 +25,10 @@ from router.domain.agent import Agent
 from router.domain.channel import RoutingPolicy
 from router.domain.contact import Contact, PreferenceSource
 from router.domain.queue import Hold, answer_deadline
+
+CHOSEN = frozenset({PreferenceSource.TRANSFER, PreferenceSource.SUPERVISOR})
+"""Preferred agents a person chose (a transferring agent, a supervisor): the hold is
+firm (the phone reserve does not apply) and lasts skill_relax from the choice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ def waiting_for(
             and preferred.could_serve(contact.channel, contact.required_skills)
             and not preferred_excluded
         ):
-            firm = contact.preferred_agent_source is PreferenceSource.TRANSFER
+            firm = contact.preferred_agent_source in CHOSEN
             return WaitingFor(contact.required_skills, Hold(preferred.id, firm), until)
     kept = preferences_kept(contact, policy, now, relax_from)
     skills = contact.required_skills.union(contact.preferred_skills[:kept])
@@ -74,7 +78,7 @@ def hold_until(contact: Contact, policy: RoutingPolicy, relax_from: datetime) ->
     """When the hold for a preferred agent ends: skill_relax after a transfer by name;
     otherwise the channel's preferred-agent wait, but never past the answer deadline
     (so the phone reserve never holds back a due contact by a hold)."""
-    if contact.preferred_agent_source is PreferenceSource.TRANSFER:
+    if contact.preferred_agent_source in CHOSEN:
         return relax_from + timedelta(seconds=policy.skill_relax)
     wait = policy.of(contact.channel).hold_for_preferred
     deadline = answer_deadline(contact, policy) - contact.queued_at.timestamp()

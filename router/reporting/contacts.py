@@ -56,7 +56,8 @@ class ContactRow:
     """answered within threshold / (answered + abandoned - short abandoned); None when
     no contact counts."""
     abandonment_rate: float | None
-    """abandoned / offered; None when nothing was offered."""
+    """abandoned / (offered - cancelled): a contact a supervisor cancelled (not a
+    customer) is no chance to abandon; None when that is 0."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def contact_rows(figures: Iterable[ContactFigures]) -> list[ContactRow]:
         ContactRow(
             f,
             service_level(f.answered_within_threshold, f.answered, f.abandoned, f.short_abandoned),
-            ratio(f.abandoned, f.offered),
+            ratio(f.abandoned, f.offered - f.cancelled),
         )
         for f in sorted(figures, key=lambda f: (f.interval_start, f.channel.rank, f.skill, f.team))
     ]

@@ -59,6 +59,7 @@ class ContactRecord:
     completed_at: datetime | None
     abandoned_at: datetime | None
     disposition: str | None
+    cancelled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,9 @@ class StoredEvent:
     contact: ContactRecord | None = None
     status: str | None = None
     connected: bool | None = None
+    supervisor: str | None = None
+    """The supervisor who made it (its token's name), for a supervisor's action."""
+    supervisor_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> StoredEvent:
@@ -94,6 +98,7 @@ class StoredEvent:
                 completed_at=row["completed_at"],
                 abandoned_at=row["abandoned_at"],
                 disposition=row["disposition"],
+                cancelled_at=row["cancelled_at"],
             )
         return cls(
             seq=row["seq"],
@@ -106,6 +111,8 @@ class StoredEvent:
             contact=contact,
             status=row["status"],
             connected=row["connected"],
+            supervisor=row["supervisor"],
+            supervisor_reason=row["supervisor_reason"],
         )
 
 

@@ -80,10 +80,10 @@ _ORDER = (
 # $1, the statement's name, each kind has its own slots and the others are NULL.
 _SLOTS = {
     "insert_contact": 12,
-    "update_contact": 16,
-    "insert_contact_event": 6,
+    "update_contact": 18,
+    "insert_contact_event": 8,
     "upsert_agent": 4,
-    "insert_agent_status": 7,
+    "insert_agent_status": 9,
     "upsert_callback": 13,
     "record_closed_wait": 2,
 }

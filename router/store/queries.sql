@@ -13,8 +13,8 @@ INSERT INTO contacts (
 ) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $9, $10, $11, $12);
 
 -- update_contact --
--- Write a contact's current state and timestamps after a transition (and its skills
--- and preferences, which a transfer or a fallback may change).
+-- Write a contact's current state and timestamps after a transition (and its skills,
+-- preferences and priority, which a transfer, a fallback or a supervisor may change).
 UPDATE contacts SET
     state = $2,
     offered_at = $3,
@@ -30,13 +30,17 @@ UPDATE contacts SET
     required_skills = $13,
     preferred_skills = $14,
     preferred_agent_id = $15,
-    preferred_agent_source = $16
+    preferred_agent_source = $16,
+    priority_boost = $17,
+    cancelled_at = $18
 WHERE id = $1;
 
 -- insert_contact_event --
--- Append one transition to the contact's history.
-INSERT INTO contact_events (contact_id, kind, at, agent_id, offer_id, reason)
-VALUES ($1, $2, $3, $4, $5, $6);
+-- Append one transition to the contact's history (with the supervisor who made it and
+-- why, for a supervisor's action).
+INSERT INTO contact_events (
+    contact_id, kind, at, agent_id, offer_id, reason, supervisor, supervisor_reason
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- upsert_agent --
 -- Remember an agent and the skills and team of its latest sign-in.
@@ -46,9 +50,10 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- insert_agent_status --
 -- Append one status or presence change to the agent status log (a sign-in with the team
--- it gave, '' otherwise).
-INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+-- it gave, '' otherwise; the supervisor who made it and why, for a supervisor's action).
+INSERT INTO agent_status_log (
+    agent_id, kind, status, reason, connected, at, team, supervisor, supervisor_reason
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- upsert_callback --
 -- Write a callback's row (number, window, dials) and its contact's channel (a chat or
@@ -74,9 +79,9 @@ UPDATE contacts SET closed_wait_seconds = $2 WHERE id = $1;
 
 -- write --
 -- Any one of the seven writes above, chosen by $1 (the statement's name), with its
--- arguments in its own slots: insert_contact $2-$13, update_contact $14-$29,
--- insert_contact_event $30-$35, upsert_agent $36-$39, insert_agent_status $40-$46,
--- upsert_callback $47-$59, record_closed_wait $60-$61.
+-- arguments in its own slots: insert_contact $2-$13, update_contact $14-$31,
+-- insert_contact_event $32-$39, upsert_agent $40-$43, insert_agent_status $44-$52,
+-- upsert_callback $53-$65, record_closed_wait $66-$67.
 -- The group commit sends a small batch as one executemany of this statement, in the
 -- order the writes were made: one round trip, one implicit transaction (asyncpg's
 -- executemany is atomic), where a statement per kind needs BEGIN, one executemany
@@ -107,33 +112,41 @@ WITH insert_contact AS (
         required_skills = $26::text[],
         preferred_skills = $27::text[],
         preferred_agent_id = $28::text,
-        preferred_agent_source = $29::text
+        preferred_agent_source = $29::text,
+        priority_boost = $30::float8,
+        cancelled_at = $31::timestamptz
     WHERE $1::text = 'update_contact' AND id = $14::uuid
 ), insert_contact_event AS (
-    INSERT INTO contact_events (contact_id, kind, at, agent_id, offer_id, reason)
-    SELECT $30::uuid, $31::text, $32::timestamptz, $33::text, $34::uuid, $35::text
+    INSERT INTO contact_events (
+        contact_id, kind, at, agent_id, offer_id, reason, supervisor, supervisor_reason
+    )
+    SELECT $32::uuid, $33::text, $34::timestamptz, $35::text, $36::uuid, $37::text,
+        $38::text, $39::text
     WHERE $1::text = 'insert_contact_event'
 ), upsert_agent AS (
     INSERT INTO agents (id, skills, first_seen_at, last_seen_at, team)
-    SELECT $36::text, $37::text[], $38::timestamptz, $38::timestamptz, $39::text
+    SELECT $40::text, $41::text[], $42::timestamptz, $42::timestamptz, $43::text
     WHERE $1::text = 'upsert_agent'
     ON CONFLICT (id) DO UPDATE SET
         skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at, team = EXCLUDED.team
 ), insert_agent_status AS (
-    INSERT INTO agent_status_log (agent_id, kind, status, reason, connected, at, team)
-    SELECT $40::text, $41::text, $42::text, $43::text, $44::bool, $45::timestamptz, $46::text
+    INSERT INTO agent_status_log (
+        agent_id, kind, status, reason, connected, at, team, supervisor, supervisor_reason
+    )
+    SELECT $44::text, $45::text, $46::text, $47::text, $48::bool, $49::timestamptz, $50::text,
+        $51::text, $52::text
     WHERE $1::text = 'insert_agent_status'
 ), moved AS (
-    UPDATE contacts SET channel = $48::text
-    WHERE $1::text = 'upsert_callback' AND id = $47::uuid AND channel <> $48::text
+    UPDATE contacts SET channel = $54::text
+    WHERE $1::text = 'upsert_callback' AND id = $53::uuid AND channel <> $54::text
 ), upsert_callback AS (
     INSERT INTO callbacks (
         contact_id, number, requested_from, requested_at, not_before, not_after, attempts,
         placed_at, reached_at, retry_at, unreached_at, last_outcome
     )
-    SELECT $47::uuid, $49::text, $50::text, $51::timestamptz, $52::timestamptz,
-        $53::timestamptz, $54::int4, $55::timestamptz, $56::timestamptz, $57::timestamptz,
-        $58::timestamptz, $59::text
+    SELECT $53::uuid, $55::text, $56::text, $57::timestamptz, $58::timestamptz,
+        $59::timestamptz, $60::int4, $61::timestamptz, $62::timestamptz, $63::timestamptz,
+        $64::timestamptz, $65::text
     WHERE $1::text = 'upsert_callback'
     ON CONFLICT (contact_id) DO UPDATE SET
         number = EXCLUDED.number, not_before = EXCLUDED.not_before,
@@ -142,8 +155,8 @@ WITH insert_contact AS (
         retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
         last_outcome = EXCLUDED.last_outcome
 ), record_closed_wait AS (
-    UPDATE contacts SET closed_wait_seconds = $61::float8
-    WHERE $1::text = 'record_closed_wait' AND id = $60::uuid
+    UPDATE contacts SET closed_wait_seconds = $67::float8
+    WHERE $1::text = 'record_closed_wait' AND id = $66::uuid
 )
 -- From each write that records an event, inside the transaction: readers of the
 -- event stream (and a standby) wake when the batch commits (PostgreSQL sends one
@@ -181,9 +194,10 @@ SELECT * FROM contacts WHERE id = $1;
 SELECT * FROM contacts WHERE idempotency_key = $1;
 
 -- open_contacts --
--- Contacts not yet completed or abandoned, to rebuild the queue on start: the columns
--- of a Contact in the order of its fields (store.contacts_from_rows builds each one
--- from them by position: restoring 500,000 contacts costs per row and per column).
+-- Contacts not yet finished (completed, abandoned, unreached, cancelled), to rebuild the
+-- queue on start: the columns of a Contact in the order of its fields
+-- (store.contacts_from_rows builds each one from them by position: restoring 500,000
+-- contacts costs per row and per column).
 -- What is cheapest for PostgreSQL to write and the router to read, measured at 500,000:
 -- queued_at as epoch seconds (this century's in a float8 are within 0.25 us of the
 -- instant, and datetime.fromtimestamp rounds to the microsecond: exact; asyncpg's
@@ -197,7 +211,7 @@ SELECT id::text, idempotency_key, channel, customer_id, date_part('epoch', queue
        NULLIF(preferred_skills, '{}'), preferred_agent_id,
        preferred_agent_source, state, offered_at, answered_at, ended_at, completed_at,
        abandoned_at, agent_id, offer_id::text, disposition, offer_count
-FROM contacts WHERE state NOT IN ('completed', 'abandoned', 'unreached');
+FROM contacts WHERE state NOT IN ('completed', 'abandoned', 'unreached', 'cancelled');
 
 -- contacts_by_ids --
 -- Contacts by id, with the columns of open_contacts: a standby reads again the contacts
@@ -214,7 +228,7 @@ FROM contacts WHERE id = ANY($1::uuid[]);
 -- them), apart so that the restore of the many contacts that are not callbacks pays
 -- nothing for them.
 SELECT b.* FROM callbacks AS b JOIN contacts AS c ON c.id = b.contact_id
-WHERE c.state NOT IN ('completed', 'abandoned', 'unreached');
+WHERE c.state NOT IN ('completed', 'abandoned', 'unreached', 'cancelled');
 
 -- callbacks_of --
 -- The callback rows of these contacts (those that are callbacks).
@@ -238,7 +252,7 @@ ORDER BY e.at, e.id;
 
 -- contact_events_of --
 -- A contact's history in order.
-SELECT kind, at, agent_id, offer_id, reason FROM contact_events
+SELECT kind, at, agent_id, offer_id, reason, supervisor, supervisor_reason FROM contact_events
 WHERE contact_id = $1 ORDER BY id;
 
 -- ====================================================================== event stream
@@ -253,11 +267,12 @@ WHERE contact_id = $1 ORDER BY id;
 -- then that is still recorded). An agent event has no contact_id.
 WITH recorded AS (
     (SELECT e.seq, e.at, e.kind, e.contact_id, e.agent_id, e.offer_id, e.reason,
-            NULL::text AS status, NULL::boolean AS connected
+            NULL::text AS status, NULL::boolean AS connected, e.supervisor,
+            e.supervisor_reason
      FROM contact_events AS e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2)
     UNION ALL
     (SELECT l.seq, l.at, l.kind, NULL::uuid, l.agent_id, NULL::uuid, l.reason,
-            l.status, l.connected
+            l.status, l.connected, l.supervisor, l.supervisor_reason
      FROM agent_status_log AS l WHERE l.seq > $1 ORDER BY l.seq LIMIT $2)
     ORDER BY seq LIMIT $2
 )
@@ -269,7 +284,8 @@ SELECT
     CASE WHEN c.ended_at <= r.at THEN c.ended_at END AS ended_at,
     CASE WHEN c.completed_at <= r.at THEN c.completed_at END AS completed_at,
     CASE WHEN c.abandoned_at <= r.at THEN c.abandoned_at END AS abandoned_at,
-    CASE WHEN c.completed_at <= r.at THEN c.disposition END AS disposition
+    CASE WHEN c.completed_at <= r.at THEN c.disposition END AS disposition,
+    CASE WHEN c.cancelled_at <= r.at THEN c.cancelled_at END AS cancelled_at
 FROM recorded AS r
 LEFT JOIN contacts AS c ON c.id = r.contact_id
 ORDER BY r.seq;
@@ -325,7 +341,8 @@ SELECT pg_is_in_recovery() AS in_recovery;
 -- asked for); a contact nobody answered has none (''). The one count of service level: GetServiceLevel, GetContactReport and
 -- staffing from history all read it (the view interval_service_level counts by the same
 -- definitions for readers of SQL). Transfers are events of kind 'transferred' (0 until
--- such events exist).
+-- such events exist). A cancelled contact (a supervisor's: not a customer) counts in
+-- offered and in cancelled, in neither term of service level, and is not still waiting.
 -- $9 detail: false leaves out what only GetContactReport shows and what costs most: the
 -- returning customers (0), the transfers (0) and the 90th percentile wait (NULL). Report
 -- reads run with plan_cache_mode = force_custom_plan, so PostgreSQL plans each call with
@@ -360,6 +377,7 @@ timed AS (
         c.channel,
         c.answered_at IS NOT NULL AS answered,
         c.abandoned_at IS NOT NULL AS abandoned,
+        c.cancelled_at IS NOT NULL AS cancelled,
         date_part('epoch', c.answered_at - c.queued_at) - c.closed_wait_seconds <= th.threshold
             AS within_threshold,
         c.required_skills,
@@ -435,7 +453,9 @@ figures AS (
         count(*) FILTER (WHERE t.abandoned) AS abandoned,
         count(*) FILTER (WHERE t.abandoned AND t.open_wait_seconds <= $7) AS short_abandoned,
         count(*) FILTER (WHERE t.within_threshold) AS answered_within_threshold,
-        count(*) FILTER (WHERE NOT t.answered AND NOT t.abandoned) AS still_waiting,
+        count(*) FILTER (WHERE NOT t.answered AND NOT t.abandoned AND NOT t.cancelled)
+            AS still_waiting,
+        count(*) FILTER (WHERE t.cancelled) AS cancelled,
         avg(t.open_wait_seconds) FILTER (WHERE t.answered) AS asa_seconds,
         array_agg(t.wait_seconds) FILTER (WHERE $9::boolean AND t.answered) AS answered_waits,
         count(*) FILTER (WHERE t.returning) AS returning_answered,
@@ -452,7 +472,7 @@ SELECT
     f.interval_start, f.channel, f.skill, f.team, th.threshold, f.aht_seconds, f.mean_talk_seconds,
     f.mean_acw_seconds, f.longest_wait_seconds, f.total_wait_seconds, f.transfers, f.offered,
     f.answered, f.abandoned, f.short_abandoned, f.answered_within_threshold, f.still_waiting,
-    f.asa_seconds, f.returning_answered, f.returning_to_previous_agent,
+    f.asa_seconds, f.returning_answered, f.returning_to_previous_agent, f.cancelled,
     (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY w) FROM unnest(f.answered_waits) AS w)
         AS p90_wait_seconds
 FROM figures AS f
@@ -809,7 +829,8 @@ SELECT add_contact_event_partitions(now(), $1);
 -- contacts are left alone (the router refuses while there are any).
 WITH theirs AS (
     SELECT ARRAY(
-        SELECT id FROM contacts WHERE customer_id = $1 AND state IN ('completed', 'abandoned', 'unreached')
+        SELECT id FROM contacts
+        WHERE customer_id = $1 AND state IN ('completed', 'abandoned', 'unreached', 'cancelled')
     ) AS ids
 ), erased AS (
     SELECT a.* FROM theirs AS t,
@@ -840,7 +861,7 @@ WITH batch AS (
     SELECT c.id, c.queued_at, c.customer_id
     FROM contacts AS c
     WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
-      AND c.state IN ('completed', 'abandoned', 'unreached')
+      AND c.state IN ('completed', 'abandoned', 'unreached', 'cancelled')
     ORDER BY c.queued_at, c.id
     LIMIT $4
 ), last AS (
@@ -861,7 +882,7 @@ FROM last AS l, todo AS t, anonymise_contacts(t.ids, t.pseudonyms) AS a;
 -- The queue time of the oldest contact still open among those queued before $1: the
 -- next run's anonymisation starts there, since they are anonymised once they end.
 SELECT min(queued_at) AS queued_at FROM contacts
-WHERE state NOT IN ('completed', 'abandoned', 'unreached') AND queued_at < $1;
+WHERE state NOT IN ('completed', 'abandoned', 'unreached', 'cancelled') AND queued_at < $1;
 
 -- retention_partitions_before --
 -- The monthly partitions of contact_events whose every row is before $1 (their upper
@@ -892,7 +913,7 @@ WITH batch AS (
     SELECT c.id, c.queued_at
     FROM contacts AS c
     WHERE c.queued_at >= $1 AND (c.queued_at, c.id) > ($1, $2) AND c.queued_at < $3
-      AND c.state IN ('completed', 'abandoned', 'unreached')
+      AND c.state IN ('completed', 'abandoned', 'unreached', 'cancelled')
     ORDER BY c.queued_at, c.id
     LIMIT $4
 ), last AS (

@@ -70,6 +70,7 @@ class ContactFigures:
     short_abandoned: int
     answered_within_threshold: int
     still_waiting: int
+    """Neither answered, abandoned nor cancelled yet."""
     asa_seconds: float | None
     longest_wait_seconds: float | None
     aht_seconds: float | None
@@ -82,6 +83,8 @@ class ContactFigures:
     team: str = ""
     """The team of the agents who handled these contacts; "" when not split by team, and
     for contacts nobody answered."""
+    cancelled: int = 0
+    """Cancelled by a supervisor (not customers): neither answered nor abandoned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +272,7 @@ class Reports:
                 short_abandoned=r["short_abandoned"],
                 answered_within_threshold=r["answered_within_threshold"],
                 still_waiting=r["still_waiting"],
+                cancelled=r["cancelled"],
                 asa_seconds=r["asa_seconds"],
                 longest_wait_seconds=r["longest_wait_seconds"],
                 aht_seconds=r["aht_seconds"],

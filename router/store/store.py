@@ -27,6 +27,7 @@ from router.domain import (
     PreferenceSource,
 )
 from router.domain.contact import NO_ATTRIBUTES, contact_of
+from router.domain.events import Intervention
 from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
 from router.store.callback_rows import callback_upsert, with_callbacks
@@ -52,6 +53,7 @@ class RecordedEvent:
     agent_id: str | None
     offer_id: str | None
     reason: str | None
+    intervention: Intervention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,7 @@ class Store:
                         event.agent_id,
                         event.offer.id if event.offer else None,
                         event.reason,
+                        event.intervention,
                     )
                 )
             elif isinstance(event, AgentEvent):
@@ -248,6 +251,7 @@ class Store:
                             event.connected,
                             event.at,
                             event.team,
+                            *_audit(event.intervention),
                         ),
                     )
                 )
@@ -343,6 +347,9 @@ class Store:
                 r["agent_id"],
                 None if r["offer_id"] is None else str(r["offer_id"]),
                 r["reason"],
+                None
+                if r["supervisor"] is None
+                else Intervention(r["supervisor"], r["supervisor_reason"] or ""),
             )
             for r in rows
         ]
@@ -415,6 +422,7 @@ def event_insert(
     agent_id: str | None = None,
     offer_id: str | None = None,
     reason: str | None = None,
+    intervention: Intervention | None = None,
 ) -> Write:
     return (
         "insert_contact_event",
@@ -425,8 +433,16 @@ def event_insert(
             agent_id,
             offer_id,
             reason,
+            *_audit(intervention),
         ),
     )
+
+
+def _audit(intervention: Intervention | None) -> tuple[str | None, str | None]:
+    """The supervisor and reason columns of an event row."""
+    if intervention is None:
+        return None, None
+    return intervention.supervisor, intervention.reason
 
 
 def contact_update(contact: Contact, at: datetime) -> Write:
@@ -449,6 +465,8 @@ def contact_update(contact: Contact, at: datetime) -> Write:
             list(contact.preferred_skills),
             contact.preferred_agent_id,
             _source(contact),
+            contact.priority_boost,
+            contact.cancelled_at,
         ),
     )
 
@@ -566,4 +584,5 @@ def contact_from_row(row: asyncpg.Record) -> Contact:
             if row["preferred_agent_source"] is None
             else PreferenceSource(row["preferred_agent_source"])
         ),
+        cancelled_at=row["cancelled_at"],
     )

@@ -47,6 +47,7 @@ class Center:
     call_id: str
     offer_id: str
     email_id: str
+    supervisor: pb_grpc.SupervisorServiceAsyncStub
 
 
 # One center serves every case of this module: each case must change nothing, which is
@@ -75,6 +76,7 @@ async def center(
             call.contact_id,
             offer.offer_id,
             email.contact_id,
+            pb_grpc.SupervisorServiceStub(module_channel),
         )
     finally:
         await streams.close_all()
@@ -319,6 +321,55 @@ CASES = [
         NOT_FOUND,
     ),
     Case("abandon an unknown contact", abandoning(str(uuid.uuid4())), NOT_FOUND),
+    Case(
+        "a supervisor's action without a reason",
+        lambda c: c.supervisor.CancelContact(pb.CancelContactRequest(contact_id=c.email_id)),
+        INVALID,
+        "reason",
+    ),
+    Case(
+        "a supervisor's boost above 10",
+        lambda c: c.supervisor.SetContactPriority(
+            pb.SetContactPriorityRequest(contact_id=c.email_id, priority_boost=10.5, reason="r")
+        ),
+        INVALID,
+        "priority_boost",
+    ),
+    Case(
+        "a supervisor's bad skill",
+        lambda c: c.supervisor.SetContactSkills(
+            pb.SetContactSkillsRequest(contact_id=c.email_id, required_skills=["X"], reason="r")
+        ),
+        INVALID,
+        "required_skills",
+    ),
+    Case(
+        "a supervisor cancels an answered call",
+        lambda c: c.supervisor.CancelContact(
+            pb.CancelContactRequest(contact_id=c.call_id, reason="r")
+        ),
+        PRECONDITION,
+    ),
+    Case(
+        "a supervisor signs out an agent on a call without force",
+        lambda c: c.supervisor.SignOutAgent(pb.SignOutAgentRequest(agent_id="alice", reason="r")),
+        PRECONDITION,
+        says="force",
+    ),
+    Case(
+        "a supervisor assigns to an agent not signed in",
+        lambda c: c.supervisor.AssignContact(
+            pb.AssignContactRequest(contact_id=c.email_id, agent_id="carol", reason="r")
+        ),
+        NOT_FOUND,
+    ),
+    Case(
+        "a supervisor sets the status of an agent not signed in",
+        lambda c: c.supervisor.SetAgentStatus(
+            pb.SetAgentStatusRequest(agent_id="carol", status=pb.AGENT_STATUS_READY, reason="r")
+        ),
+        NOT_FOUND,
+    ),
     Case("end an unknown contact", ending("alice", str(uuid.uuid4())), NOT_FOUND),
 ]
 

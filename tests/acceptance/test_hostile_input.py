@@ -109,6 +109,15 @@ EXPECTED: dict[str, set[Code]] = {
     "StreamEvents": {OK, INVALID, EXHAUSTED, Code.DEADLINE_EXCEEDED},
     # PRECONDITION: the customer has a contact still open.
     "EraseCustomer": {OK, INVALID, EXHAUSTED, PRECONDITION},
+    "SetAgentStatus": {OK, INVALID, EXHAUSTED, NOT_FOUND},
+    # PRECONDITION: the agent holds answered contacts and force is not set.
+    "SignOutAgent": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "ChangeAgentSkills": {OK, INVALID, EXHAUSTED, NOT_FOUND},
+    # PRECONDITION: the contact is answered (or, assigned, the agent cannot serve it).
+    "SetContactPriority": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "SetContactSkills": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "AssignContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
+    "CancelContact": {OK, INVALID, EXHAUSTED, NOT_FOUND, PRECONDITION},
 }
 assert set(EXPECTED) == set(SERVICE_OF)
 
@@ -121,6 +130,11 @@ LIST_LIMITS = {
     ("SignIn", "skills"): 64,
     ("SignIn", "skill_levels"): 64 * 5,
     ("SignIn", "capacities"): 3,
+    ("ChangeAgentSkills", "skills"): 64,
+    ("ChangeAgentSkills", "skill_levels"): 64 * 5,
+    ("ChangeAgentSkills", "capacities"): 3,
+    ("SetContactSkills", "required_skills"): 16,
+    ("SetContactSkills", "required_skill_levels"): 16,
     ("TransferContact", "to_skills"): 16,
     ("GetServiceLevel", "channels"): 3,
     ("GetContactReport", "channels"): 3,
@@ -381,6 +395,7 @@ skill_levels = st.one_of(
     ),
 )
 idempotency_key = hostile_text(uuid_text, st.sampled_from(("dup-1", "dup-2", "dup-3")))
+supervisor_reason = hostile_text(st.just("spam"), around(200))
 disposition = hostile_text(st.sampled_from(("order-status", "return")))
 
 OPS: dict[str, st.SearchStrategy[Op]] = {
@@ -471,6 +486,41 @@ OPS: dict[str, st.SearchStrategy[Op]] = {
         customer_id=hostile_text(st.just("+15550100")),
         reason=hostile_text(st.just("ticket 42"), around(200)),
     ),
+    "SetAgentStatus": op(
+        "SetAgentStatus",
+        agent_id=agent_id,
+        status=st.one_of(st.sampled_from((2, 3)), enum_number),
+        away_reason=hostile_text(st.just("coaching"), around(64)),
+        reason=supervisor_reason,
+    ),
+    "SignOutAgent": op(
+        "SignOutAgent", agent_id=agent_id, force=st.booleans(), reason=supervisor_reason
+    ),
+    "ChangeAgentSkills": op(
+        "ChangeAgentSkills",
+        agent_id=agent_id,
+        skills=st.one_of(st.just(["es", "vip", "returns"]), skills),
+        skill_levels=st.one_of(st.just([]), st.just([]), skill_levels),
+        capacities=st.one_of(st.just([]), st.just([]), capacities),
+        reason=supervisor_reason,
+    ),
+    "SetContactPriority": op(
+        "SetContactPriority",
+        contact_id=contact_id,
+        priority_boost=floats,
+        reason=supervisor_reason,
+    ),
+    "SetContactSkills": op(
+        "SetContactSkills",
+        contact_id=contact_id,
+        required_skills=st.one_of(st.just([]), st.just(["es"]), skills),
+        required_skill_levels=st.one_of(st.just([]), st.just([]), skill_levels),
+        reason=supervisor_reason,
+    ),
+    "AssignContact": op(
+        "AssignContact", contact_id=contact_id, agent_id=agent_id, reason=supervisor_reason
+    ),
+    "CancelContact": op("CancelContact", contact_id=contact_id, reason=supervisor_reason),
     "GetContactReport": with_range(
         op(
             "GetContactReport",
@@ -684,6 +734,8 @@ WEIGHTED = (
     + ["WatchQueue"]
     + ["StreamEvents"]
     + ["EraseCustomer"]
+    + ["SetAgentStatus", "SignOutAgent", "ChangeAgentSkills", "SetContactPriority"]
+    + ["SetContactSkills", "AssignContact", "CancelContact"]
 )
 assert set(WEIGHTED) == set(OPS)
 any_op = st.sampled_from(WEIGHTED).flatmap(lambda method: OPS[method])
@@ -822,6 +874,7 @@ class Stubs:
     reporting: pb_grpc.ReportingServiceAsyncStub
     events: pb_grpc.EventServiceAsyncStub
     admin: pb_grpc.AdminServiceAsyncStub
+    supervisor: pb_grpc.SupervisorServiceAsyncStub
 
     def of(self, method: str) -> Any:
         return {
@@ -830,6 +883,7 @@ class Stubs:
             "ReportingService": self.reporting,
             "EventService": self.events,
             "AdminService": self.admin,
+            "SupervisorService": self.supervisor,
         }[SERVICE_OF[method]]
 
 
@@ -908,6 +962,7 @@ class TestGeneratedRequests:
             reporting,
             pb_grpc.EventServiceStub(channel),
             pb_grpc.AdminServiceStub(channel),
+            pb_grpc.SupervisorServiceStub(channel),
         )
         pools = Pools()
         for agent in POOL_AGENTS:
@@ -982,6 +1037,7 @@ class TestGeneratedReports:
             reporting,
             pb_grpc.EventServiceStub(channel),
             pb_grpc.AdminServiceStub(channel),
+            pb_grpc.SupervisorServiceStub(channel),
         )
         pools = Pools()
         center = Center(stubs, pools, asyncio.get_running_loop())
@@ -1044,6 +1100,7 @@ STATE_NAMES = {
     pb.CONTACT_STATE_WRAP_UP: "wrap_up",
     pb.CONTACT_STATE_COMPLETED: "completed",
     pb.CONTACT_STATE_ABANDONED: "abandoned",
+    pb.CONTACT_STATE_CANCELLED: "cancelled",
 }
 
 

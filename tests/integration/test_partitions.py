@@ -55,8 +55,9 @@ class TestPartitioningMigration:
             await migrate(db)
 
             after = [tuple(r) for r in await db.fetch("SELECT * FROM contact_events ORDER BY id")]
-            # Migration 0006 appends the event stream's number, in time order.
-            assert after == [(*row, number) for number, row in enumerate(before, 1)]
+            # Migration 0006 appends the event stream's number, in time order; 0011 who
+            # acted and why (NULL: no supervisor did).
+            assert after == [(*row, number, None, None) for number, row in enumerate(before, 1)]
             assert await partition_of(db, before[0][0]) == "contact_events_2025_01"
             assert await partition_of(db, before[1][0]) == "contact_events_2025_02"
             new_id = await db.fetchval(

@@ -616,7 +616,7 @@ class TestGroupCommit:
         futures = [store.insert_contact(c, appending(hooks, c.id)) for c in good[:2]]
         orphan_event = (
             "insert_contact_event",
-            (uuid.uuid4(), "submitted", T0, None, None, None),
+            (uuid.uuid4(), "submitted", T0, None, None, None, None, None),
         )
         bad = store.writer.enqueue([orphan_event], after_commit=lambda: hooks.append("bad"))
         futures += [store.insert_contact(c, appending(hooks, c.id)) for c in good[2:]]

@@ -68,10 +68,12 @@ class TestRoles:
         contact = roles_for("/contactrouter.v1.ContactService/SubmitContact")
         agent = roles_for("/contactrouter.v1.AgentService/StreamOffers")
         reporting = roles_for("/contactrouter.v1.ReportingService/GetQueueStatus")
-        assert (contact, agent, reporting) == (
+        supervisor = roles_for("/contactrouter.v1.SupervisorService/CancelContact")
+        assert (contact, agent, reporting, supervisor) == (
             frozenset({Role.GATEWAY}),
             frozenset({Role.AGENT}),
-            frozenset({Role.REPORTING}),
+            frozenset({Role.REPORTING, Role.SUPERVISOR}),
+            frozenset({Role.SUPERVISOR}),
         )
         assert roles_for("/contactrouter.v1.FutureService/Anything") == frozenset()
         assert roles_for("/grpc.health.v1.Health/Check") is None

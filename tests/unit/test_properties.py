@@ -2,10 +2,12 @@
 
 The state machines drive one Router through submits, sign-ins, presence and status
 changes, accepts, declines, ends, completions, abandons, sign-outs, restarts, queued
-callbacks (requests with and without a window, dial outcomes, retries, unreached),
-refused calls and monotonic clock advances. They replay the events the router returns into a
-model of their own and check, after every step, that the model and the router agree and
-that the routing invariants hold.
+callbacks (requests with and without a window, dial outcomes, retries, unreached), a
+supervisor's actions (a status or sign-out forced, an agent's skills changed, a waiting
+contact's priority or skills changed, its assignment to an agent, its cancellation:
+offered contacts moved too), refused calls and monotonic clock advances. They replay
+the events the router returns into a model of their own and check, after every step,
+that the model and the router agree and that the routing invariants hold.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ from router.domain import (
 )
 from router.domain.channel import ChannelPolicy
 from router.domain.contact import AGENT_TOKEN
+from router.domain.events import Intervention
 from router.domain.opening_hours import ALWAYS_OPEN, Calendar, Closure, SkillHours, WeeklyHours
 from router.domain.queue import ContactQueue, answer_deadline
+from router.domain.supervision import SIGNED_OUT_BY_SUPERVISOR
 from router.domain.wait_reason import WaitReason
 from router.errors import ChannelClosed
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
@@ -55,6 +59,15 @@ SKILLS = ("es", "vip")
 PHONE, CHAT, EMAIL = Channel.PHONE, Channel.CHAT, Channel.EMAIL
 ALL_SKILLS = frozenset(SKILLS)
 ANSWERED = (ContactState.CONNECTED, ContactState.WRAP_UP)
+SUPERVISOR = Intervention("lead", "a supervisor's reason")
+SUPERVISED = frozenset(
+    {
+        ContactEventKind.PRIORITY_CHANGED,
+        ContactEventKind.SKILLS_CHANGED,
+        ContactEventKind.ASSIGNED,
+        ContactEventKind.CANCELLED,
+    }
+)
 
 skill_sets = st.frozensets(st.sampled_from(SKILLS), max_size=2)
 # Most contacts need no skill and most agents have all, so that routing happens often.
@@ -122,7 +135,7 @@ class RouterMachine(RuleBasedStateMachine):
     and no decline exclusion that has ended is still pending.
 
     (1) No contact is lost or duplicated: the active contacts are exactly those
-        submitted and neither abandoned nor completed, and each is in exactly one place:
+        submitted and neither abandoned, completed nor cancelled, and each is in exactly one place:
         queued (state QUEUED, no agent) or held by exactly one agent (its agent_id).
     (2) Every offer, replayed in event order, went to an agent that was READY and
         connected, had the contact's required skills, had free capacity on the channel,
@@ -243,11 +256,17 @@ class RouterMachine(RuleBasedStateMachine):
             del self.held[event.agent_id][contact.id]
             self.completions.append((contact.customer_id, event.agent_id))
             self.active.remove(contact.id)
-        elif kind is ContactEventKind.ABANDONED:
-            assert contact.id not in self.open_offers, "abandoned with an open offer"
+        elif kind in (ContactEventKind.ABANDONED, ContactEventKind.CANCELLED):
+            assert contact.id not in self.open_offers, f"{kind.value} with an open offer"
             assert all(contact.id not in held for held in self.held.values())
             self.active.remove(contact.id)
-            self._check_closed_wait(contact, event.at)
+            if kind is ContactEventKind.ABANDONED:  # a cancelled contact's wait counts nowhere
+                self._check_closed_wait(contact, event.at)
+        elif kind is ContactEventKind.ASSIGNED:
+            # A supervisor named the agent: it takes it, reserve or exclusion or not.
+            assert event.agent_id is not None
+            self.named_for[contact.id] = event.agent_id
+            self.declined.pop((contact.id, event.agent_id), None)
         elif kind is ContactEventKind.TRANSFERRED:
             assert event.agent_id is not None
             assert contact.state is ContactState.QUEUED
@@ -256,6 +275,13 @@ class RouterMachine(RuleBasedStateMachine):
             self.declined[(contact.id, event.agent_id)] = event.at
         elif kind is ContactEventKind.REQUEUED:
             assert contact.state is ContactState.QUEUED
+            if event.reason == SIGNED_OUT_BY_SUPERVISOR:
+                # A forced sign-out: its conversation goes back, keeping its first answer
+                # (a callback being dialled, not reached yet, has none).
+                assert event.agent_id is not None
+                assert contact.answered_at is not None or contact.id in self.callbacks
+                del self.held[event.agent_id][contact.id]
+                self.transferred.add(contact.id)
             assert all(contact.id not in held for held in self.held.values())
         elif kind in _CALLBACK_KINDS:
             self._apply_callback(event)
@@ -766,6 +792,101 @@ class RouterMachine(RuleBasedStateMachine):
         except DomainError:
             pass
         assert fingerprint(self.router, self.now) == before
+
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["cancel", "priority", "skills", "assign", "assign"]),
+        waiting=st.sampled_from([True, True, True, False]),
+        boost=st.sampled_from([1.0, 2.0, 5.0]),
+        skills=contact_skills,
+        agent=st.sampled_from(AGENTS),
+    )
+    def supervise_contact(
+        self,
+        data: st.DataObject,
+        action: str,
+        waiting: bool,
+        boost: float,
+        skills: frozenset[str],
+        agent: str,
+    ) -> None:
+        """A supervisor cancels, reprioritises, reskills or assigns a waiting contact,
+        queued or offered (an offered one is moved: its offer withdrawn when it may not
+        keep it); an answered one is refused, changing nothing."""
+        states = (ContactState.QUEUED, ContactState.OFFERED) if waiting else ANSWERED
+        candidates = self._contacts_in(*states)
+        if not candidates:
+            return
+        contact = self.router.contact(data.draw(st.sampled_from(candidates)))
+        supervision = self.router.supervision
+        before = fingerprint(self.router, self.now)
+        try:
+            if action == "cancel":
+                changed, events = supervision.cancel(contact.id, SUPERVISOR, self.now)
+            elif action == "priority":
+                changed, events = supervision.set_priority(contact.id, boost, SUPERVISOR, self.now)
+            elif action == "skills":
+                changed, events = supervision.set_skills(contact.id, skills, SUPERVISOR, self.now)
+            else:
+                changed, events = supervision.assign(contact.id, agent, SUPERVISOR, self.now)
+        except DomainError:
+            assert fingerprint(self.router, self.now) == before
+            assert action == "assign" or not waiting
+            event_label(f"supervisor's {action} refused")
+            return
+        assert waiting, "an answered contact was moved"
+        first = next(e for e in events if isinstance(e, ContactEvent))
+        assert first.kind in SUPERVISED
+        assert first.intervention == SUPERVISOR
+        assert changed.queued_at == contact.queued_at
+        assert sum(1 for e in events if isinstance(e, ContactEvent) and e.intervention) == 1
+        event_label(f"supervisor's {action} of a contact {contact.state.value}")
+        if any(isinstance(e, OfferWithdrawn) for e in events):
+            event_label(f"supervisor's {action} withdrew an offer")
+        self._apply(events)
+
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        action=st.sampled_from(["ready", "away", "sign_out", "force_out", "skills"]),
+        skills=agent_skills,
+        caps=capacities,
+    )
+    def supervise_agent(
+        self, agent: str, action: str, skills: frozenset[str], caps: dict[Channel, int]
+    ) -> None:
+        """A supervisor forces an agent's status or sign-out (refused without force while it
+        holds answered contacts), or changes its skills and capacities."""
+        if agent not in self.agents:
+            with pytest.raises(NotFound):
+                self.router.supervision.set_status(
+                    agent, AgentStatus.READY, "", SUPERVISOR, self.now
+                )
+            return
+        supervision = self.router.supervision
+        before = fingerprint(self.router, self.now)
+        try:
+            if action in ("ready", "away"):
+                status = AgentStatus.READY if action == "ready" else AgentStatus.AWAY
+                _, events = supervision.set_status(agent, status, "", SUPERVISOR, self.now)
+            elif action == "skills":
+                self.capacities[agent] = caps
+                _, events = supervision.change_agent(agent, skills, caps, SUPERVISOR, self.now)
+            else:
+                force = action == "force_out"
+                _, events = supervision.sign_out(agent, force, SUPERVISOR, self.now)
+        except WrongState:
+            assert action == "sign_out"
+            assert fingerprint(self.router, self.now) == before
+            event_label("supervisor's sign-out refused")
+            return
+        acted = [e for e in events if isinstance(e, AgentEvent) and e.intervention]
+        assert len(acted) == 1
+        assert acted[0].intervention == SUPERVISOR
+        if action == "force_out" and isinstance(events[0], ContactEvent):
+            event_label("forced sign-out of an agent holding answered contacts")
+        if action == "skills" and any(isinstance(e, OfferWithdrawn) for e in events):
+            event_label("new skills or capacities withdrew an offer")
+        self._apply(events)
 
     @rule(
         ms=st.one_of(

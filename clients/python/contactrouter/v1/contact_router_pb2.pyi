@@ -10,6 +10,7 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
   * systems that follow the router (a CRM, a screen pop, a workforce tool, a
     data warehouse): EventService, with a reporting token
+  * supervisors acting on the live operation: SupervisorService
 and operators: AdminService (erasing a customer's personal data).
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
@@ -149,14 +150,19 @@ class _ContactStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContactS
     answer or a busy line (ROUTER_CALLBACK_ATTEMPTS), the number was wrong, or
     its window closed. Final. Counted apart from abandons.
     """
+    CONTACT_STATE_CANCELLED: _ContactState.ValueType  # 8
+    """A supervisor cancelled it: not a customer (spam). Final; counted apart,
+    neither answered nor abandoned, and in neither term of service level.
+    """
 
 class ContactState(_ContactState, metaclass=_ContactStateEnumTypeWrapper):
     """Where a contact is in its lifecycle:
     QUEUED -> OFFERED -> CONNECTED -> WRAP_UP -> COMPLETED, with OFFERED -> QUEUED
-    when an offer is declined, times out or its agent disconnects, and
-    QUEUED/OFFERED -> ABANDONED when the customer leaves. A queued callback (see
-    RequestCallback) may also go CONNECTED -> QUEUED (a dial found no answer or a
-    busy line: dialled again later) and end UNREACHED.
+    when an offer is declined, times out or its agent disconnects,
+    QUEUED/OFFERED -> ABANDONED when the customer leaves, and QUEUED/OFFERED ->
+    CANCELLED when a supervisor removes it (SupervisorService.CancelContact). A
+    queued callback (see RequestCallback) may also go CONNECTED -> QUEUED (a dial
+    found no answer or a busy line: dialled again later) and end UNREACHED.
     """
 
 CONTACT_STATE_UNSPECIFIED: ContactState.ValueType  # 0
@@ -177,6 +183,10 @@ CONTACT_STATE_UNREACHED: ContactState.ValueType  # 7
 """A callback that ended without reaching the customer: every attempt found no
 answer or a busy line (ROUTER_CALLBACK_ATTEMPTS), the number was wrong, or
 its window closed. Final. Counted apart from abandons.
+"""
+CONTACT_STATE_CANCELLED: ContactState.ValueType  # 8
+"""A supervisor cancelled it: not a customer (spam). Final; counted apart,
+neither answered nor abandoned, and in neither term of service level.
 """
 Global___ContactState: _TypeAlias = ContactState  # noqa: Y015
 
@@ -230,6 +240,8 @@ class _PreferenceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Pref
     """The agent who last completed a contact for the same customer."""
     PREFERENCE_SOURCE_TRANSFER: _PreferenceSource.ValueType  # 3
     """An agent transferred the contact to it by name."""
+    PREFERENCE_SOURCE_SUPERVISOR: _PreferenceSource.ValueType  # 4
+    """A supervisor assigned the contact to it (SupervisorService.AssignContact)."""
 
 class PreferenceSource(_PreferenceSource, metaclass=_PreferenceSourceEnumTypeWrapper):
     """Where a contact's preferred agent came from."""
@@ -242,6 +254,8 @@ PREFERENCE_SOURCE_PREVIOUS_AGENT: PreferenceSource.ValueType  # 2
 """The agent who last completed a contact for the same customer."""
 PREFERENCE_SOURCE_TRANSFER: PreferenceSource.ValueType  # 3
 """An agent transferred the contact to it by name."""
+PREFERENCE_SOURCE_SUPERVISOR: PreferenceSource.ValueType  # 4
+"""A supervisor assigned the contact to it (SupervisorService.AssignContact)."""
 Global___PreferenceSource: _TypeAlias = PreferenceSource  # noqa: Y015
 
 class _WaitReason:
@@ -564,6 +578,7 @@ class ContactTimings(_message.Message):
     ENDED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     ABANDONED_AT_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def queued_at(self) -> _timestamp_pb2.Timestamp:
         """When the router durably accepted the contact. Wait counts from here."""
@@ -588,6 +603,10 @@ class ContactTimings(_message.Message):
     def abandoned_at(self) -> _timestamp_pb2.Timestamp:
         """When the customer left before being answered."""
 
+    @_builtins.property
+    def cancelled_at(self) -> _timestamp_pb2.Timestamp:
+        """When a supervisor cancelled it (CONTACT_STATE_CANCELLED)."""
+
     def __init__(
         self,
         *,
@@ -597,10 +616,11 @@ class ContactTimings(_message.Message):
         ended_at: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         abandoned_at: _timestamp_pb2.Timestamp | None = ...,
+        cancelled_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["abandoned_at", b"abandoned_at", "answered_at", b"answered_at", "completed_at", b"completed_at", "ended_at", b"ended_at", "offered_at", b"offered_at", "queued_at", b"queued_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abandoned_at", b"abandoned_at", "answered_at", b"answered_at", "cancelled_at", b"cancelled_at", "completed_at", b"completed_at", "ended_at", b"ended_at", "offered_at", b"offered_at", "queued_at", b"queued_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned_at", b"abandoned_at", "answered_at", b"answered_at", "completed_at", b"completed_at", "ended_at", b"ended_at", "offered_at", b"offered_at", "queued_at", b"queued_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned_at", b"abandoned_at", "answered_at", b"answered_at", "cancelled_at", b"cancelled_at", "completed_at", b"completed_at", "ended_at", b"ended_at", "offered_at", b"offered_at", "queued_at", b"queued_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1924,6 +1944,7 @@ class ServiceLevelRow(_message.Message):
     ASA_SECONDS_FIELD_NUMBER: _builtins.int
     AHT_SECONDS_FIELD_NUMBER: _builtins.int
     MEAN_ACW_SECONDS_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     offered: _builtins.int
@@ -1948,6 +1969,10 @@ class ServiceLevelRow(_message.Message):
     """Average handle time (talk + after-contact work) of completed contacts."""
     mean_acw_seconds: _builtins.float
     """Mean after-contact work of completed contacts, seconds."""
+    cancelled: _builtins.int
+    """Of the offered, cancelled by a supervisor (not customers: spam). In neither
+    term of service_level, and not abandoned.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -1967,10 +1992,11 @@ class ServiceLevelRow(_message.Message):
         asa_seconds: _builtins.float | None = ...,
         aht_seconds: _builtins.float | None = ...,
         mean_acw_seconds: _builtins.float | None = ...,
+        cancelled: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_service_level", b"_service_level", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "interval_start", b"interval_start", "mean_acw_seconds", b"mean_acw_seconds", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "mean_acw_seconds", b"mean_acw_seconds", "offered", b"offered", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "cancelled", b"cancelled", "channel", b"channel", "interval_start", b"interval_start", "mean_acw_seconds", b"mean_acw_seconds", "offered", b"offered", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "threshold_seconds", b"threshold_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
     _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
@@ -2672,6 +2698,7 @@ class ContactReportRow(_message.Message):
     RETURNING_ANSWERED_FIELD_NUMBER: _builtins.int
     RETURNING_TO_PREVIOUS_AGENT_FIELD_NUMBER: _builtins.int
     TEAM_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
     channel: Global___Channel.ValueType
     """The channel."""
     skill: _builtins.str
@@ -2687,7 +2714,7 @@ class ContactReportRow(_message.Message):
     answered_within_threshold: _builtins.int
     """Answered with wait <= threshold_seconds."""
     still_waiting: _builtins.int
-    """Neither answered nor abandoned yet (still queued or offered)."""
+    """Neither answered, abandoned nor cancelled yet (still queued or offered)."""
     threshold_seconds: _builtins.float
     """The channel's service-level threshold (its answer target), seconds."""
     service_level: _builtins.float
@@ -2695,7 +2722,7 @@ class ContactReportRow(_message.Message):
     when the denominator is 0.
     """
     abandonment_rate: _builtins.float
-    """abandoned / offered; unset when nothing was offered."""
+    """abandoned / (offered - cancelled); unset when that is 0."""
     asa_seconds: _builtins.float
     """Average speed of answer: mean wait of answered contacts, seconds."""
     p90_wait_seconds: _builtins.float
@@ -2723,6 +2750,10 @@ class ContactReportRow(_message.Message):
     team: _builtins.str
     """The team ("" unless by_team or a team filter, and for contacts nobody
     answered).
+    """
+    cancelled: _builtins.int
+    """Of the offered, cancelled by a supervisor (not customers: spam): neither
+    answered nor abandoned, in neither term of service_level.
     """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
@@ -2753,10 +2784,11 @@ class ContactReportRow(_message.Message):
         returning_answered: _builtins.int = ...,
         returning_to_previous_agent: _builtins.int = ...,
         team: _builtins.str = ...,
+        cancelled: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "p90_wait_seconds", b"p90_wait_seconds", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "returning_answered", b"returning_answered", "returning_to_previous_agent", b"returning_to_previous_agent", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "team", b"team", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_longest_wait_seconds", b"_longest_wait_seconds", "_mean_acw_seconds", b"_mean_acw_seconds", "_mean_talk_seconds", b"_mean_talk_seconds", "_p90_wait_seconds", b"_p90_wait_seconds", "_service_level", b"_service_level", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_within_threshold", b"answered_within_threshold", "asa_seconds", b"asa_seconds", "cancelled", b"cancelled", "channel", b"channel", "interval_start", b"interval_start", "longest_wait_seconds", b"longest_wait_seconds", "mean_acw_seconds", b"mean_acw_seconds", "mean_talk_seconds", b"mean_talk_seconds", "offered", b"offered", "p90_wait_seconds", b"p90_wait_seconds", "returning_answered", b"returning_answered", "returning_to_previous_agent", b"returning_to_previous_agent", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "skill", b"skill", "still_waiting", b"still_waiting", "team", b"team", "threshold_seconds", b"threshold_seconds", "transfers", b"transfers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
     _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
@@ -4012,14 +4044,18 @@ class ContactEvent(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     DISPOSITION_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_REASON_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """submitted, offered, declined, offer_timed_out, answered, ended, completed,
     abandoned, requeued (its agent was lost), transferred, rerouted (moved to its
     channel's fallback skill); for callbacks: callback_requested (reason "from
     phone", "from chat", "from email"), dialled (an agent accepted it and dials),
     reached, dial_failed (reason no_answer, busy or wrong_number), unreached
-    (final; reason attempts, wrong_number or window_ended). Kinds may be added:
-    skip the ones you do not know.
+    (final; reason attempts, wrong_number or window_ended); a supervisor's:
+    priority_changed, skills_changed (reason: from what to what), assigned
+    (agent_id: the agent named), cancelled. Kinds may be added: skip the ones you
+    do not know.
     """
     contact_id: _builtins.str
     """The contact (a UUID in text form)."""
@@ -4041,6 +4077,10 @@ class ContactEvent(_message.Message):
     """
     disposition: _builtins.str
     """The wrap-up code, once completed."""
+    supervisor: _builtins.str
+    """For a supervisor's action: the supervisor (its token's name); empty otherwise."""
+    supervisor_reason: _builtins.str
+    """For a supervisor's action: why, as the supervisor said; empty otherwise."""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The gateway's data for the agent's screen."""
@@ -4069,10 +4109,12 @@ class ContactEvent(_message.Message):
         reason: _builtins.str = ...,
         timings: Global___ContactTimings | None = ...,
         disposition: _builtins.str = ...,
+        supervisor: _builtins.str = ...,
+        supervisor_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "kind", b"kind", "offer_id", b"offer_id", "reason", b"reason", "required_skills", b"required_skills", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "attributes", b"attributes", "channel", b"channel", "contact_id", b"contact_id", "customer_id", b"customer_id", "disposition", b"disposition", "kind", b"kind", "offer_id", b"offer_id", "reason", b"reason", "required_skills", b"required_skills", "supervisor", b"supervisor", "supervisor_reason", b"supervisor_reason", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4089,6 +4131,8 @@ class AgentEvent(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     CONNECTED_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_REASON_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """signed_in, signed_out, status_changed, connected (its offer stream opened),
     disconnected (its offer stream closed). Kinds may be added: skip the ones
@@ -4102,6 +4146,12 @@ class AgentEvent(_message.Message):
     """The away reason when AWAY ("lunch", "missed"...); empty otherwise."""
     connected: _builtins.bool
     """Whether its offer stream is open after the change."""
+    supervisor: _builtins.str
+    """For a supervisor's action (a status set, a sign-out, new skills and
+    capacities: kind signed_in): the supervisor (its token's name); empty otherwise.
+    """
+    supervisor_reason: _builtins.str
+    """For a supervisor's action: why, as the supervisor said; empty otherwise."""
     def __init__(
         self,
         *,
@@ -4110,14 +4160,432 @@ class AgentEvent(_message.Message):
         status: Global___AgentStatus.ValueType = ...,
         reason: _builtins.str = ...,
         connected: _builtins.bool = ...,
+        supervisor: _builtins.str = ...,
+        supervisor_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "connected", b"connected", "kind", b"kind", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "connected", b"connected", "kind", b"kind", "reason", b"reason", "status", b"status", "supervisor", b"supervisor", "supervisor_reason", b"supervisor_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AgentEvent: _TypeAlias = AgentEvent  # noqa: Y015
+
+@_typing.final
+class SetAgentStatusRequest(_message.Message):
+    """---------------------------------------------------------------- supervisors
+    Every SupervisorService request has `reason`: required, 1 to 200 printable
+    characters, recorded with the action (INVALID_ARGUMENT, field "reason",
+    otherwise).
+
+    Force an agent's status.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AWAY_REASON_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Required: a signed-in agent (NOT_FOUND otherwise)."""
+    status: Global___AgentStatus.ValueType
+    """READY or AWAY."""
+    away_reason: _builtins.str
+    """The away reason the agent's status shows when AWAY (at most 64 characters;
+    empty: "supervisor"); ignored for READY.
+    """
+    reason: _builtins.str
+    """Why (see above)."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        status: Global___AgentStatus.ValueType = ...,
+        away_reason: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "away_reason", b"away_reason", "reason", b"reason", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentStatusRequest: _TypeAlias = SetAgentStatusRequest  # noqa: Y015
+
+@_typing.final
+class SetAgentStatusResponse(_message.Message):
+    """The agent after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def agent(self) -> Global___Agent:
+        """The agent."""
+
+    def __init__(
+        self,
+        *,
+        agent: Global___Agent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentStatusResponse: _TypeAlias = SetAgentStatusResponse  # noqa: Y015
+
+@_typing.final
+class SignOutAgentRequest(_message.Message):
+    """Sign an agent out."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Required: a signed-in agent (NOT_FOUND otherwise)."""
+    force: _builtins.bool
+    """Sign it out even while it holds answered contacts: each conversation goes
+    back to the queue at its original place (keeping its first answer) and each
+    wrap-up is completed without a disposition. Without it, such an agent is
+    FAILED_PRECONDITION.
+    """
+    reason: _builtins.str
+    """Why (see above)."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "force", b"force", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutAgentRequest: _TypeAlias = SignOutAgentRequest  # noqa: Y015
+
+@_typing.final
+class SignOutAgentResponse(_message.Message):
+    """The agent, signed out."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def agent(self) -> Global___Agent:
+        """The agent, now OFFLINE."""
+
+    def __init__(
+        self,
+        *,
+        agent: Global___Agent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutAgentResponse: _TypeAlias = SignOutAgentResponse  # noqa: Y015
+
+@_typing.final
+class ChangeAgentSkillsRequest(_message.Message):
+    """Replace a signed-in agent's skills and capacities."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    SKILLS_FIELD_NUMBER: _builtins.int
+    SKILL_LEVELS_FIELD_NUMBER: _builtins.int
+    CAPACITIES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Required: a signed-in agent (NOT_FOUND otherwise)."""
+    reason: _builtins.str
+    """Why (see above)."""
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """As SignInRequest.skills: the agent's skills from now (at most 64)."""
+
+    @_builtins.property
+    def skill_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillLevel]:
+        """As SignInRequest.skill_levels."""
+
+    @_builtins.property
+    def capacities(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelCapacity]:
+        """As SignInRequest.capacities: channels not listed take the server's default."""
+
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        skills: _abc.Iterable[_builtins.str] | None = ...,
+        skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
+        capacities: _abc.Iterable[Global___ChannelCapacity] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacities", b"capacities", "reason", b"reason", "skill_levels", b"skill_levels", "skills", b"skills"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeAgentSkillsRequest: _TypeAlias = ChangeAgentSkillsRequest  # noqa: Y015
+
+@_typing.final
+class ChangeAgentSkillsResponse(_message.Message):
+    """The agent after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def agent(self) -> Global___Agent:
+        """The agent."""
+
+    def __init__(
+        self,
+        *,
+        agent: Global___Agent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeAgentSkillsResponse: _TypeAlias = ChangeAgentSkillsResponse  # noqa: Y015
+
+@_typing.final
+class SetContactPriorityRequest(_message.Message):
+    """Raise or lower a waiting contact's priority."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_BOOST_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """Required: a queued or offered contact."""
+    priority_boost: _builtins.float
+    """Required: 1.0 to 10.0, as SubmitContactRequest.priority_boost."""
+    reason: _builtins.str
+    """Why (see above)."""
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        priority_boost: _builtins.float = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "priority_boost", b"priority_boost", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactPriorityRequest: _TypeAlias = SetContactPriorityRequest  # noqa: Y015
+
+@_typing.final
+class SetContactPriorityResponse(_message.Message):
+    """The contact after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact."""
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactPriorityResponse: _TypeAlias = SetContactPriorityResponse  # noqa: Y015
+
+@_typing.final
+class SetContactSkillsRequest(_message.Message):
+    """Replace a waiting contact's required skills."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILL_LEVELS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """Required: a queued or offered contact."""
+    reason: _builtins.str
+    """Why (see above)."""
+    @_builtins.property
+    def required_skills(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """As SubmitContactRequest.required_skills (empty: any agent)."""
+
+    @_builtins.property
+    def required_skill_levels(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillLevel]:
+        """As SubmitContactRequest.required_skill_levels."""
+
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        required_skills: _abc.Iterable[_builtins.str] | None = ...,
+        required_skill_levels: _abc.Iterable[Global___SkillLevel] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "reason", b"reason", "required_skill_levels", b"required_skill_levels", "required_skills", b"required_skills"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactSkillsRequest: _TypeAlias = SetContactSkillsRequest  # noqa: Y015
+
+@_typing.final
+class SetContactSkillsResponse(_message.Message):
+    """The contact after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact (QUEUED again, or OFFERED to an agent who has the skills)."""
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetContactSkillsResponse: _TypeAlias = SetContactSkillsResponse  # noqa: Y015
+
+@_typing.final
+class AssignContactRequest(_message.Message):
+    """Assign a waiting contact to a named agent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """Required: a queued or offered contact."""
+    agent_id: _builtins.str
+    """Required: a signed-in agent with the contact's required skills and capacity
+    on its channel.
+    """
+    reason: _builtins.str
+    """Why (see above)."""
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "contact_id", b"contact_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignContactRequest: _TypeAlias = AssignContactRequest  # noqa: Y015
+
+@_typing.final
+class AssignContactResponse(_message.Message):
+    """The contact after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact: OFFERED to the agent when it was free, QUEUED and held for it
+        otherwise.
+        """
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignContactResponse: _TypeAlias = AssignContactResponse  # noqa: Y015
+
+@_typing.final
+class CancelContactRequest(_message.Message):
+    """Cancel a waiting contact that is not a customer's (spam)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contact_id: _builtins.str
+    """Required: a queued or offered contact."""
+    reason: _builtins.str
+    """Why (see above)."""
+    def __init__(
+        self,
+        *,
+        contact_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact_id", b"contact_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelContactRequest: _TypeAlias = CancelContactRequest  # noqa: Y015
+
+@_typing.final
+class CancelContactResponse(_message.Message):
+    """The cancelled contact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def contact(self) -> Global___Contact:
+        """The contact, CANCELLED. Cancelling it again returns it unchanged."""
+
+    def __init__(
+        self,
+        *,
+        contact: Global___Contact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelContactResponse: _TypeAlias = CancelContactResponse  # noqa: Y015
 
 @_typing.final
 class EraseCustomerRequest(_message.Message):

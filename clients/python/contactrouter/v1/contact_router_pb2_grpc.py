@@ -1386,6 +1386,388 @@ class EventService:
             _registered_method=True)
 
 
+class SupervisorServiceStub:
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SetAgentStatus = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/SetAgentStatus',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusResponse.FromString,
+                _registered_method=True)
+        self.SignOutAgent = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/SignOutAgent',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentResponse.FromString,
+                _registered_method=True)
+        self.ChangeAgentSkills = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/ChangeAgentSkills',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsResponse.FromString,
+                _registered_method=True)
+        self.SetContactPriority = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/SetContactPriority',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityResponse.FromString,
+                _registered_method=True)
+        self.SetContactSkills = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/SetContactSkills',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsResponse.FromString,
+                _registered_method=True)
+        self.AssignContact = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/AssignContact',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AssignContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AssignContactResponse.FromString,
+                _registered_method=True)
+        self.CancelContact = channel.unary_unary(
+                '/contactrouter.v1.SupervisorService/CancelContact',
+                request_serializer=contactrouter_dot_v1_dot_contact__router__pb2.CancelContactRequest.SerializeToString,
+                response_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.CancelContactResponse.FromString,
+                _registered_method=True)
+
+
+class SupervisorServiceServicer:
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    def SetAgentStatus(self, request, context):
+        """Set a signed-in agent READY or AWAY, as SetStatus does (offers made stand).
+        Recorded even when the agent already had that status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOutAgent(self, request, context):
+        """Sign an agent out; its offer stream ends and unanswered offers go back to the
+        queue. FAILED_PRECONDITION while it holds answered contacts, unless force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeAgentSkills(self, request, context):
+        """Replace a signed-in agent's skills and capacities (recorded as a signed_in
+        agent event). Offers it can no longer take (missing skills, or beyond a
+        channel's new capacity: the newest) are withdrawn; work it now qualifies for
+        is offered to it at once. Answered contacts stay with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactPriority(self, request, context):
+        """Set a waiting contact's priority boost: it keeps queued_at and takes its new
+        place in line. An open offer stands.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactSkills(self, request, context):
+        """Set a waiting contact's required skills. An open offer to an agent without
+        them is withdrawn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignContact(self, request, context):
+        """Hold a waiting contact for a named agent, as a transfer by name does: offered
+        to that agent when it is free (the phone reserve does not apply), waited for
+        ROUTER_SKILL_RELAX_SECONDS, then anyone with the required skills takes it. An
+        open offer to another agent is withdrawn; the named agent's decline exclusion
+        no longer applies. NOT_FOUND when the agent is not signed in;
+        FAILED_PRECONDITION when it lacks the required skills or takes no contacts of
+        the channel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelContact(self, request, context):
+        """End a waiting contact that is not a customer's (spam): CANCELLED, counted
+        apart from abandons (GetContactReport, GetServiceLevel: cancelled). A contact
+        already cancelled is returned as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SupervisorServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SetAgentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentStatus,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusResponse.SerializeToString,
+            ),
+            'SignOutAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOutAgent,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentResponse.SerializeToString,
+            ),
+            'ChangeAgentSkills': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeAgentSkills,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsResponse.SerializeToString,
+            ),
+            'SetContactPriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactPriority,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityResponse.SerializeToString,
+            ),
+            'SetContactSkills': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactSkills,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsResponse.SerializeToString,
+            ),
+            'AssignContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignContact,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.AssignContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.AssignContactResponse.SerializeToString,
+            ),
+            'CancelContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelContact,
+                    request_deserializer=contactrouter_dot_v1_dot_contact__router__pb2.CancelContactRequest.FromString,
+                    response_serializer=contactrouter_dot_v1_dot_contact__router__pb2.CancelContactResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'contactrouter.v1.SupervisorService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('contactrouter.v1.SupervisorService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class SupervisorService:
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    @staticmethod
+    def SetAgentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/SetAgentStatus',
+            contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SetAgentStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOutAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/SignOutAgent',
+            contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SignOutAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeAgentSkills(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/ChangeAgentSkills',
+            contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.ChangeAgentSkillsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContactPriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/SetContactPriority',
+            contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SetContactPriorityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContactSkills(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/SetContactSkills',
+            contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.SetContactSkillsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/AssignContact',
+            contactrouter_dot_v1_dot_contact__router__pb2.AssignContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.AssignContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactrouter.v1.SupervisorService/CancelContact',
+            contactrouter_dot_v1_dot_contact__router__pb2.CancelContactRequest.SerializeToString,
+            contactrouter_dot_v1_dot_contact__router__pb2.CancelContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class AdminServiceStub:
     """For operators: admin tokens only.
     """

@@ -10,6 +10,7 @@ Three callers use it:
   * reporting jobs and supervisors: ReportingService
   * systems that follow the router (a CRM, a screen pop, a workforce tool, a
     data warehouse): EventService, with a reporting token
+  * supervisors acting on the live operation: SupervisorService
 and operators: AdminService (erasing a customer's personal data).
 
 Every timestamp is server-side UTC. Every RPC that changes state answers only
@@ -826,6 +827,205 @@ class EventServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_EventServiceServicer_to_server(servicer: EventServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class SupervisorServiceStub:
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> SupervisorServiceAsyncStub: ...
+    SetAgentStatus: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetAgentStatusRequest, _contact_router_pb2.SetAgentStatusResponse]
+    """Set a signed-in agent READY or AWAY, as SetStatus does (offers made stand).
+    Recorded even when the agent already had that status.
+    """
+    SignOutAgent: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutAgentRequest, _contact_router_pb2.SignOutAgentResponse]
+    """Sign an agent out; its offer stream ends and unanswered offers go back to the
+    queue. FAILED_PRECONDITION while it holds answered contacts, unless force.
+    """
+    ChangeAgentSkills: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.ChangeAgentSkillsRequest, _contact_router_pb2.ChangeAgentSkillsResponse]
+    """Replace a signed-in agent's skills and capacities (recorded as a signed_in
+    agent event). Offers it can no longer take (missing skills, or beyond a
+    channel's new capacity: the newest) are withdrawn; work it now qualifies for
+    is offered to it at once. Answered contacts stay with it.
+    """
+    SetContactPriority: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetContactPriorityRequest, _contact_router_pb2.SetContactPriorityResponse]
+    """Set a waiting contact's priority boost: it keeps queued_at and takes its new
+    place in line. An open offer stands.
+    """
+    SetContactSkills: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.SetContactSkillsRequest, _contact_router_pb2.SetContactSkillsResponse]
+    """Set a waiting contact's required skills. An open offer to an agent without
+    them is withdrawn.
+    """
+    AssignContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.AssignContactRequest, _contact_router_pb2.AssignContactResponse]
+    """Hold a waiting contact for a named agent, as a transfer by name does: offered
+    to that agent when it is free (the phone reserve does not apply), waited for
+    ROUTER_SKILL_RELAX_SECONDS, then anyone with the required skills takes it. An
+    open offer to another agent is withdrawn; the named agent's decline exclusion
+    no longer applies. NOT_FOUND when the agent is not signed in;
+    FAILED_PRECONDITION when it lacks the required skills or takes no contacts of
+    the channel.
+    """
+    CancelContact: _grpc.UnaryUnaryMultiCallable[_contact_router_pb2.CancelContactRequest, _contact_router_pb2.CancelContactResponse]
+    """End a waiting contact that is not a customer's (spam): CANCELLED, counted
+    apart from abandons (GetContactReport, GetServiceLevel: cancelled). A contact
+    already cancelled is returned as it is.
+    """
+
+@_typing.type_check_only
+class SupervisorServiceAsyncStub(SupervisorServiceStub):
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    SetAgentStatus: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetAgentStatusRequest, _contact_router_pb2.SetAgentStatusResponse]  # type: ignore[assignment]
+    """Set a signed-in agent READY or AWAY, as SetStatus does (offers made stand).
+    Recorded even when the agent already had that status.
+    """
+    SignOutAgent: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SignOutAgentRequest, _contact_router_pb2.SignOutAgentResponse]  # type: ignore[assignment]
+    """Sign an agent out; its offer stream ends and unanswered offers go back to the
+    queue. FAILED_PRECONDITION while it holds answered contacts, unless force.
+    """
+    ChangeAgentSkills: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.ChangeAgentSkillsRequest, _contact_router_pb2.ChangeAgentSkillsResponse]  # type: ignore[assignment]
+    """Replace a signed-in agent's skills and capacities (recorded as a signed_in
+    agent event). Offers it can no longer take (missing skills, or beyond a
+    channel's new capacity: the newest) are withdrawn; work it now qualifies for
+    is offered to it at once. Answered contacts stay with it.
+    """
+    SetContactPriority: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetContactPriorityRequest, _contact_router_pb2.SetContactPriorityResponse]  # type: ignore[assignment]
+    """Set a waiting contact's priority boost: it keeps queued_at and takes its new
+    place in line. An open offer stands.
+    """
+    SetContactSkills: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.SetContactSkillsRequest, _contact_router_pb2.SetContactSkillsResponse]  # type: ignore[assignment]
+    """Set a waiting contact's required skills. An open offer to an agent without
+    them is withdrawn.
+    """
+    AssignContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.AssignContactRequest, _contact_router_pb2.AssignContactResponse]  # type: ignore[assignment]
+    """Hold a waiting contact for a named agent, as a transfer by name does: offered
+    to that agent when it is free (the phone reserve does not apply), waited for
+    ROUTER_SKILL_RELAX_SECONDS, then anyone with the required skills takes it. An
+    open offer to another agent is withdrawn; the named agent's decline exclusion
+    no longer applies. NOT_FOUND when the agent is not signed in;
+    FAILED_PRECONDITION when it lacks the required skills or takes no contacts of
+    the channel.
+    """
+    CancelContact: _aio.UnaryUnaryMultiCallable[_contact_router_pb2.CancelContactRequest, _contact_router_pb2.CancelContactResponse]  # type: ignore[assignment]
+    """End a waiting contact that is not a customer's (spam): CANCELLED, counted
+    apart from abandons (GetContactReport, GetServiceLevel: cancelled). A contact
+    already cancelled is returned as it is.
+    """
+
+class SupervisorServiceServicer(metaclass=_abc_1.ABCMeta):
+    """For supervisors (supervisor or admin tokens; PERMISSION_DENIED for any other
+    role): act on the live operation. Each action is recorded as an event with the
+    supervisor (its token's name) and the reason: in the contact's history
+    (contact_events) or the agent status log, and in EventService (ContactEvent /
+    AgentEvent fields supervisor and supervisor_reason). A refused action changes
+    nothing. The contact actions take a waiting contact only (QUEUED or OFFERED):
+    NOT_FOUND when no contact of that id is active, FAILED_PRECONDITION when it is
+    answered (CONNECTED, WRAP_UP). An open offer the action makes void is withdrawn
+    (OfferWithdrawn to its agent, reason the event's kind) and the contact queued
+    again at its original place.
+    """
+
+    @_abc_1.abstractmethod
+    def SetAgentStatus(
+        self,
+        request: _contact_router_pb2.SetAgentStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.SetAgentStatusResponse, _abc.Awaitable[_contact_router_pb2.SetAgentStatusResponse]]:
+        """Set a signed-in agent READY or AWAY, as SetStatus does (offers made stand).
+        Recorded even when the agent already had that status.
+        """
+
+    @_abc_1.abstractmethod
+    def SignOutAgent(
+        self,
+        request: _contact_router_pb2.SignOutAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.SignOutAgentResponse, _abc.Awaitable[_contact_router_pb2.SignOutAgentResponse]]:
+        """Sign an agent out; its offer stream ends and unanswered offers go back to the
+        queue. FAILED_PRECONDITION while it holds answered contacts, unless force.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangeAgentSkills(
+        self,
+        request: _contact_router_pb2.ChangeAgentSkillsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.ChangeAgentSkillsResponse, _abc.Awaitable[_contact_router_pb2.ChangeAgentSkillsResponse]]:
+        """Replace a signed-in agent's skills and capacities (recorded as a signed_in
+        agent event). Offers it can no longer take (missing skills, or beyond a
+        channel's new capacity: the newest) are withdrawn; work it now qualifies for
+        is offered to it at once. Answered contacts stay with it.
+        """
+
+    @_abc_1.abstractmethod
+    def SetContactPriority(
+        self,
+        request: _contact_router_pb2.SetContactPriorityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.SetContactPriorityResponse, _abc.Awaitable[_contact_router_pb2.SetContactPriorityResponse]]:
+        """Set a waiting contact's priority boost: it keeps queued_at and takes its new
+        place in line. An open offer stands.
+        """
+
+    @_abc_1.abstractmethod
+    def SetContactSkills(
+        self,
+        request: _contact_router_pb2.SetContactSkillsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.SetContactSkillsResponse, _abc.Awaitable[_contact_router_pb2.SetContactSkillsResponse]]:
+        """Set a waiting contact's required skills. An open offer to an agent without
+        them is withdrawn.
+        """
+
+    @_abc_1.abstractmethod
+    def AssignContact(
+        self,
+        request: _contact_router_pb2.AssignContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.AssignContactResponse, _abc.Awaitable[_contact_router_pb2.AssignContactResponse]]:
+        """Hold a waiting contact for a named agent, as a transfer by name does: offered
+        to that agent when it is free (the phone reserve does not apply), waited for
+        ROUTER_SKILL_RELAX_SECONDS, then anyone with the required skills takes it. An
+        open offer to another agent is withdrawn; the named agent's decline exclusion
+        no longer applies. NOT_FOUND when the agent is not signed in;
+        FAILED_PRECONDITION when it lacks the required skills or takes no contacts of
+        the channel.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelContact(
+        self,
+        request: _contact_router_pb2.CancelContactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_contact_router_pb2.CancelContactResponse, _abc.Awaitable[_contact_router_pb2.CancelContactResponse]]:
+        """End a waiting contact that is not a customer's (spam): CANCELLED, counted
+        apart from abandons (GetContactReport, GetServiceLevel: cancelled). A contact
+        already cancelled is returned as it is.
+        """
+
+def add_SupervisorServiceServicer_to_server(servicer: SupervisorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
     """For operators: admin tokens only."""
