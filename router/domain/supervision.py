@@ -106,6 +106,7 @@ class Supervision:
             contact = state.contacts[contact_id]
             del agent.assigned[contact_id]
             if contact.state is ContactState.CONNECTED:
+                # (A callback being dialled, not yet reached, goes back the same way.)
                 queued = replace(contact, state=ContactState.QUEUED, agent_id=None, offer_id=None)
                 state.enqueue(queued, now)
                 requeued.append(contact_id)
@@ -263,8 +264,10 @@ class Supervision:
             agent = state.agents[offer.agent_id]
             self._placement.drop_offer(offer, agent, now)
             events.append(OfferWithdrawn(offer, "cancelled"))
-        else:
+        elif contact_id in state.queue:  # not a callback waiting for its window
             state.dequeue(contact_id)
+        state.timers.cancel(Timer.CALLBACK_DUE, contact_id)
+        state.timers.cancel(Timer.CALLBACK_WINDOW_ENDS, contact_id)
         cancelled = replace(contact, state=ContactState.CANCELLED, cancelled_at=now)
         state.retire(cancelled)
         events.append(ContactEvent(ContactEventKind.CANCELLED, cancelled, now, intervention=by))
@@ -292,7 +295,9 @@ class Supervision:
             kind, changed, now, agent_id or changed.agent_id, reason=reason, intervention=by
         )
         events: list[Event] = [event]
-        if changed.state is ContactState.QUEUED:
+        if changed.state is ContactState.QUEUED and contact_id not in state.queue:
+            state.activate(changed)  # a callback waiting for its window: it enters then
+        elif changed.state is ContactState.QUEUED:
             state.dequeue(contact_id)
             state.enqueue(changed, now)
             self._placement.place(contact_id, now, events)

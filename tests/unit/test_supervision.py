@@ -114,6 +114,20 @@ class TestCancel:
             router.supervision.cancel("call", BY, _at(2))
         assert fingerprint(router, _at(2)) == before
 
+    def test_a_callback_waiting_for_its_window_is_changed_then_cancelled(self) -> None:
+        """Out of the queue until its window opens: a new boost waits with it (it enters
+        the queue only then), and a cancel ends it with no timer left behind."""
+        router = _router()
+        router.submit(build_contact("mail", EMAIL), T0)
+        router.request_callback("mail", "+14155550123", (_at(3600), None), _at(1))
+        assert router.position("mail", _at(2)) == 0
+        changed, _ = router.supervision.set_priority("mail", 2.0, BY, _at(2))
+        assert (changed.priority_boost, router.position("mail", _at(2))) == (2.0, 0)
+        _, events = router.supervision.cancel("mail", BY, _at(3))
+        assert _kinds(events) == ["cancelled:mail"]
+        assert router.next_deadline() is None
+        assert router.expire(_at(7200)) == []
+
     def test_an_unknown_contact_is_not_found(self) -> None:
         with pytest.raises(NotFound):
             _router().supervision.cancel("nope", BY, T0)
