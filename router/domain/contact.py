@@ -132,7 +132,7 @@ class Contact:
     # which its hours of operation said closed; set when the wait ends
     # (closed_channels.closed_seconds). Service level counts the wait without them.
     closed_wait: float = 0.0
-    # Last, so that rows of open contacts (never cancelled) build a Contact without it.
+    # When a supervisor cancelled it (CANCELLED); None for every open contact.
     cancelled_at: datetime | None = None
 
     def wait_seconds(self, now: datetime) -> float:

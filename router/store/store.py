@@ -552,6 +552,7 @@ def contacts_from_rows(rows: Iterable[asyncpg.Record]) -> list[Contact]:
                 # a wait that ends after the restore counts them then (record_closed_wait
                 # never writes a 0 over them).
                 0.0,
+                None,  # cancelled_at: an open contact is never cancelled
             )
         )
     return contacts

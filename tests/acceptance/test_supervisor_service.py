@@ -221,16 +221,18 @@ class TestContactActions:
         await submit(contacts, "mail-1", pb.CHANNEL_EMAIL)
         later = await submit(contacts, "mail-2", pb.CHANNEL_EMAIL)
         assert (await contact_state(contacts, later.contact_id)).queue_position == 2
+        # Urgency is wait x boost: boosted tenfold, mail-2 is ahead once it has waited a
+        # ninth of the time between the two submissions (the calls below take longer).
         changed = await supervisor.SetContactPriority(
             pb.SetContactPriorityRequest(
-                contact_id=later.contact_id, priority_boost=3.0, reason="VIP"
+                contact_id=later.contact_id, priority_boost=10.0, reason="VIP"
             )
         )
-        assert changed.contact.priority_boost == 3.0
+        assert changed.contact.priority_boost == 10.0
         assert changed.contact.timings.queued_at == later.timings.queued_at
         assert (await contact_state(contacts, later.contact_id)).queue_position == 1
         row = await _audit(db, later.contact_id, "priority_changed")
-        assert (row["reason"], row["supervisor_reason"]) == ("priority 1 -> 3", "VIP")
+        assert (row["reason"], row["supervisor_reason"]) == ("priority 1 -> 10", "VIP")
 
     async def test_new_skills_withdraw_an_offer_from_an_agent_without_them(
         self,
