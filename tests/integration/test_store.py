@@ -641,7 +641,12 @@ class TestGroupCommit:
         good = make_contact("call-1", T0)
         committed = store.insert_contact(good, lambda: None)
         bad = store.writer.enqueue(
-            [("insert_contact_event", ("not-a-uuid", "submitted", T0, None, None, None))]
+            [
+                (
+                    "insert_contact_event",
+                    ("not-a-uuid", "submitted", T0, None, None, None, None, None),
+                )
+            ]
         )
         results = await asyncio.gather(committed, bad, return_exceptions=True)
         assert results[0] is None
