@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-from contactrouter.client import RETRY_POLICY, AgentDesk, Gateway, Reports, connect
+from contactrouter.client import RETRY_POLICY, AgentDesk, Gateway, Reports, Supervisor, connect
 from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
@@ -136,6 +136,45 @@ class TestLifecycle:
             await desk.sign_in(initial_status=pb.AGENT_STATUS_READY)
             away = await desk.set_status(pb.AGENT_STATUS_AWAY, "break")
             assert (away.status, away.away_reason) == (pb.AGENT_STATUS_AWAY, "break")
+
+
+class TestSupervisor:
+    async def test_each_action_through_the_facade(
+        self, router_server: RunningRouter, db: asyncpg.Connection
+    ) -> None:
+        """Supervisor's methods reach their RPCs: a contact reprioritised, reskilled,
+        assigned and cancelled; an agent set away, reskilled and forced out."""
+        async with connect(f"127.0.0.1:{router_server.port}") as channel:
+            gateway, desk, lead = Gateway(channel), AgentDesk(channel, "cleo"), Supervisor(channel)
+            await desk.sign_in(capacities={pb.CHANNEL_EMAIL: 1})
+            away = await lead.set_agent_status("cleo", pb.AGENT_STATUS_AWAY, "coaching")
+            assert (away.status, away.away_reason) == (pb.AGENT_STATUS_AWAY, "supervisor")
+            agent = await lead.change_agent_skills(
+                "cleo", "trained", ["billing"], {pb.CHANNEL_EMAIL: 2}
+            )
+            assert list(agent.skills) == ["billing"]
+            contact = await gateway.submit("mail-1", pb.CHANNEL_EMAIL, "a@example.com")
+            cid = contact.contact_id
+            assert (await lead.set_priority(cid, 4.0, "VIP")).priority_boost == 4.0
+            assert list((await lead.set_skills(cid, ["billing"], "bill")).required_skills) == [
+                "billing"
+            ]
+            assigned = await lead.assign(cid, "cleo", "her case")
+            assert assigned.preferred_agent_source == pb.PREFERENCE_SOURCE_SUPERVISOR
+            assert (await lead.cancel(cid, "spam")).state == pb.CONTACT_STATE_CANCELLED
+            out = await lead.sign_out_agent("cleo", "shift over", force=True)
+            assert out.status == pb.AGENT_STATUS_OFFLINE
+        kinds = await db.fetch(
+            "SELECT kind, supervisor_reason FROM contact_events WHERE contact_id = $1::uuid "
+            "AND supervisor IS NOT NULL ORDER BY id",
+            cid,
+        )
+        assert [(r["kind"], r["supervisor_reason"]) for r in kinds] == [
+            ("priority_changed", "VIP"),
+            ("skills_changed", "bill"),
+            ("assigned", "her case"),
+            ("cancelled", "spam"),
+        ]
 
 
 class TestRetryPolicy:

@@ -24,7 +24,10 @@ Retry policy (`RETRY_POLICY`, installed by `connect` as the channel's service co
   CompleteContact return the same contact when repeated; AbandonContact, SignIn and
   SetStatus set a state that repeating does not change; reads change nothing. In the
   rare case that a first attempt committed but its answer was lost, a repeated
-  DeclineOffer or SignOut can answer FAILED_PRECONDITION or NOT_FOUND.
+  DeclineOffer or SignOut can answer FAILED_PRECONDITION or NOT_FOUND. A supervisor's
+  actions (`Supervisor`) set a state that repeating does not change (CancelContact
+  returns the cancelled contact), but each attempt that lands is recorded as an action
+  of its own; a repeated SignOutAgent can answer NOT_FOUND.
 * StreamOffers is not retried by gRPC and has no deadline: the open stream is the
   agent's presence. `AgentDesk.offers()` reopens it by itself when the router ends it
   with UNAVAILABLE (it is stopping, or is a standby) or the connection drops, backing
@@ -475,6 +478,80 @@ class Reports:
         async with contextlib.aclosing(messages):
             async for message in messages:
                 yield message
+
+
+class Supervisor:
+    """SupervisorService (a supervisor or admin token): act on agents and waiting
+    contacts. Each action needs a `reason`, recorded with it and the token's name."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub: pb_grpc.SupervisorServiceAsyncStub = pb_grpc.SupervisorServiceStub(channel)
+
+    async def set_agent_status(
+        self,
+        agent_id: str,
+        status: pb.AgentStatus.ValueType,
+        reason: str,
+        away_reason: str = "",
+    ) -> pb.Agent:
+        """Set a signed-in agent READY, or AWAY (`away_reason`, "supervisor" if empty)."""
+        request = pb.SetAgentStatusRequest(
+            agent_id=agent_id, status=status, away_reason=away_reason, reason=reason
+        )
+        return (await self._stub.SetAgentStatus(request)).agent
+
+    async def sign_out_agent(self, agent_id: str, reason: str, force: bool = False) -> pb.Agent:
+        """Sign an agent out; with `force`, even while it holds answered contacts (its
+        conversations go back to the queue, its wrap-ups are completed)."""
+        request = pb.SignOutAgentRequest(agent_id=agent_id, force=force, reason=reason)
+        return (await self._stub.SignOutAgent(request)).agent
+
+    async def change_agent_skills(
+        self,
+        agent_id: str,
+        reason: str,
+        skills: Iterable[str] = (),
+        capacities: Mapping[pb.Channel.ValueType, int] | None = None,
+    ) -> pb.Agent:
+        """Replace a signed-in agent's skills and capacities (unset capacities take the
+        defaults): offers it can no longer take go back, work it now can is offered."""
+        request = pb.ChangeAgentSkillsRequest(
+            agent_id=agent_id,
+            skills=list(skills),
+            capacities=[
+                pb.ChannelCapacity(channel=channel, capacity=capacity)
+                for channel, capacity in (capacities or {}).items()
+            ],
+            reason=reason,
+        )
+        return (await self._stub.ChangeAgentSkills(request)).agent
+
+    async def set_priority(self, contact_id: str, priority_boost: float, reason: str) -> pb.Contact:
+        """A waiting contact's priority boost (1.0 to 10.0); it keeps its queued_at."""
+        request = pb.SetContactPriorityRequest(
+            contact_id=contact_id, priority_boost=priority_boost, reason=reason
+        )
+        return (await self._stub.SetContactPriority(request)).contact
+
+    async def set_skills(
+        self, contact_id: str, required_skills: Iterable[str], reason: str
+    ) -> pb.Contact:
+        """A waiting contact's required skills (empty: any agent)."""
+        request = pb.SetContactSkillsRequest(
+            contact_id=contact_id, required_skills=list(required_skills), reason=reason
+        )
+        return (await self._stub.SetContactSkills(request)).contact
+
+    async def assign(self, contact_id: str, agent_id: str, reason: str) -> pb.Contact:
+        """Hold a waiting contact for a named, signed-in agent, as a transfer by name."""
+        request = pb.AssignContactRequest(contact_id=contact_id, agent_id=agent_id, reason=reason)
+        return (await self._stub.AssignContact(request)).contact
+
+    async def cancel(self, contact_id: str, reason: str) -> pb.Contact:
+        """End a waiting contact that is not a customer's (spam): CANCELLED, counted
+        apart from abandons."""
+        request = pb.CancelContactRequest(contact_id=contact_id, reason=reason)
+        return (await self._stub.CancelContact(request)).contact
 
 
 class Events:
