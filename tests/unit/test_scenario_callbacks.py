@@ -5,16 +5,23 @@ the run's own fidelity figures."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
-from contact_router_tools.scenario import ScenarioError, parse
+from contact_router_tools.scenario import ScenarioError, load, parse
 from contact_router_tools.simulation.callback_figures import (
     call_levels,
     callback_figures,
     fidelity,
 )
-from contact_router_tools.simulation.records import AgentRecord, ContactRecord
+from contact_router_tools.simulation.records import AgentRecord, ContactRecord, RunCounters
+from contact_router_tools.simulation.report import SimulationReport
+from contactrouter.v1 import contact_router_pb2 as pb
+
+from router.domain import Channel
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 
 def _minimal(**extra: Any) -> dict[str, Any]:
@@ -206,3 +213,51 @@ class TestFidelity:
         assert f.occupancy == pytest.approx(300 / 400)
         # within [50, 200]: x on shift 50 s, busy 0; y on shift 150 s, busy 150
         assert fidelity(records, agents, 20.0, (50.0, 200.0)).occupancy == pytest.approx(150 / 200)
+
+
+class TestBeforeAndAfterScript:
+    def test_before_offers_no_callback_and_after_is_the_file(self) -> None:
+        """scenarios/callbacks.py: the run before unsets every channel's offer threshold
+        and keeps everything else, seed included."""
+        from scenarios.callbacks import without_offers
+
+        after = load(SCENARIOS / "callbacks_95.toml")
+        before = without_offers(after)
+        assert after.policy.of(Channel.PHONE).callback_offer_after == 10
+        assert all(before.policy.of(ch).callback_offer_after is None for ch in Channel)
+        assert (before.seed, before.channels, before.callbacks) == (
+            after.seed,
+            after.channels,
+            after.callbacks,
+        )
+
+    def test_the_tables_say_each_run_and_both_sides(self) -> None:
+        """A report made here (a run takes minutes): one row per run in the center's
+        table, a router and a simulator row per run in the comparison."""
+        from scenarios.callbacks import figures, text
+
+        records = _records()
+        agents = [AgentRecord("x", "g", on_shift_from=0.0, on_shift_until=600.0)]
+        server = pb.GetServiceLevelResponse(
+            rows=[pb.ServiceLevelRow(channel=pb.CHANNEL_PHONE, offered=5, answered=3,
+                                     abandoned=2, short_abandoned=1,
+                                     answered_within_threshold=1)],
+            callbacks=[pb.CallbackServiceLevelRow(requested_from=pb.CHANNEL_PHONE, requested=3,
+                                                  placed=2, placed_within_target=2, reached=1,
+                                                  unreached=1)],
+        )  # fmt: skip
+        report = SimulationReport(
+            run_id="r", scenario="s", seed=1, router="-", agents=1, time_scale=40.0,
+            arrivals_seconds=600.0, drain_seconds=0.0, warm_up=0.0,
+            thresholds={"phone": 20.0}, short_abandon_limit=5.0, phone_reserve=0,
+            window=("a", "b"), records=records, agent_records=agents,
+            counters=RunCounters(), server=server, callback_target=600.0,
+        )  # fmt: skip
+        rows = [figures("before", report, (1.0, 2.0)), figures("after", report, (2.0, 3.0))]
+        assert rows[0]["server_callbacks"]["service_level"] == 1.0
+        assert rows[0]["server_calls"]["service_level"] == 0.25  # 1 / (3 + 2 - 1)
+        lines = text(rows).splitlines()
+        assert [line.split()[0] for line in lines[2:4]] == ["before", "after"]
+        compared = [line.split()[:2] for line in lines if line.split()[1:2] == ["router"]]
+        assert compared == [["before", "router"], ["after", "router"]]
+        assert sum(line.split()[:1] == ["simulator"] for line in lines) == 2
