@@ -286,7 +286,9 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 team=a.team,
             )
             for s in a.sessions:
-                session = row.sessions.add(signed_in_at=timestamp(s.signed_in_at))
+                session = row.sessions.add(
+                    signed_in_at=timestamp(s.signed_in_at), signed_out_by=s.signed_out_by or ""
+                )
                 if s.signed_out_at is not None:
                     session.signed_out_at.CopyFrom(timestamp(s.signed_out_at))
             _optional(row, "aht_seconds", a.aht_seconds)

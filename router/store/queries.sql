@@ -723,7 +723,8 @@ ORDER BY s.start;
 
 -- report_agent_sessions --
 -- Attendance: each sign-in that overlaps [$1, $2), with the sign-out or next sign-in
--- that ended it (NULL while still signed in).
+-- that ended it (NULL while still signed in), and the supervisor who signed the agent
+-- out when one did (SupervisorService.SignOutAgent; NULL otherwise).
 WITH sign_ins AS (
     SELECT l.agent_id, l.at FROM agent_status_log AS l
     WHERE l.kind = 'signed_in' AND l.at >= $1 AND l.at < $2
@@ -736,10 +737,11 @@ WITH sign_ins AS (
         ORDER BY l.at DESC LIMIT 1
     ) AS last
 )
-SELECT i.agent_id, i.at AS signed_in_at, ended.at AS signed_out_at
+SELECT i.agent_id, i.at AS signed_in_at, ended.at AS signed_out_at, ended.signed_out_by
 FROM sign_ins AS i
 LEFT JOIN LATERAL (
-    SELECT o.at FROM agent_status_log AS o
+    SELECT o.at, CASE WHEN o.kind = 'signed_out' THEN o.supervisor END AS signed_out_by
+    FROM agent_status_log AS o
     WHERE o.agent_id = i.agent_id AND o.at > i.at AND o.kind IN ('signed_out', 'signed_in')
     ORDER BY o.at LIMIT 1
 ) AS ended ON true

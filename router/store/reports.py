@@ -202,6 +202,8 @@ class Session:
     agent_id: str
     signed_in_at: datetime
     signed_out_at: datetime | None
+    signed_out_by: str | None = None
+    """The supervisor (its token's name) who signed the agent out, if one did."""
 
 
 class Reports:
@@ -391,7 +393,10 @@ class Reports:
 
     async def sessions(self, start: datetime, end: datetime) -> list[Session]:
         rows = await self._read("report_agent_sessions", start, end)
-        return [Session(r["agent_id"], r["signed_in_at"], r["signed_out_at"]) for r in rows]
+        return [
+            Session(r["agent_id"], r["signed_in_at"], r["signed_out_at"], r["signed_out_by"])
+            for r in rows
+        ]
 
     async def record_feedback(
         self, contact_id: str, rating: int, comment: str, source: str, at: datetime

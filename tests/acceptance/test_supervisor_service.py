@@ -359,6 +359,7 @@ class TestAgentActions:
 
     async def test_sign_out_takes_force_while_the_agent_holds_a_call(
         self,
+        channel: grpc.aio.Channel,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
         supervisor: pb_grpc.SupervisorServiceAsyncStub,
@@ -366,7 +367,8 @@ class TestAgentActions:
         db: asyncpg.Connection,
     ) -> None:
         """Refused without force (nothing changes); with it the call goes back to the queue
-        keeping its first answer, and the agent's offer stream ends."""
+        keeping its first answer, the agent's offer stream ends, and the attendance
+        report names who signed it out."""
         await sign_in(agents, "alice")
         stream = await offer_streams.open("alice")
         call = await submit(contacts, "call-1")
@@ -386,6 +388,12 @@ class TestAgentActions:
         assert status.contact.state == pb.CONTACT_STATE_QUEUED
         assert status.contact.timings.answered_at == answered.contact.timings.answered_at
         await recorded(db, call.contact_id, "submitted", "offered", "answered", "requeued")
+        start, end = _month()
+        report = await pb_grpc.ReportingServiceStub(channel).GetAgentReport(
+            pb.GetAgentReportRequest(start=start, end=end, agent_ids=["alice"])
+        )
+        (alice,) = report.agents
+        assert [s.signed_out_by for s in alice.sessions] == [LOOPBACK_CALLER]
 
     async def test_new_skills_bring_work_the_agent_now_qualifies_for(
         self,

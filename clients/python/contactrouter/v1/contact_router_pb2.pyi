@@ -2955,6 +2955,11 @@ class AgentSession(_message.Message):
 
     SIGNED_IN_AT_FIELD_NUMBER: _builtins.int
     SIGNED_OUT_AT_FIELD_NUMBER: _builtins.int
+    SIGNED_OUT_BY_FIELD_NUMBER: _builtins.int
+    signed_out_by: _builtins.str
+    """The supervisor (its token's name) who signed the agent out
+    (SupervisorService.SignOutAgent); empty when the agent did, or still signed in.
+    """
     @_builtins.property
     def signed_in_at(self) -> _timestamp_pb2.Timestamp:
         """When the agent signed in (may be before the range)."""
@@ -2968,10 +2973,11 @@ class AgentSession(_message.Message):
         *,
         signed_in_at: _timestamp_pb2.Timestamp | None = ...,
         signed_out_at: _timestamp_pb2.Timestamp | None = ...,
+        signed_out_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at", "signed_out_at", b"signed_out_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at", "signed_out_at", b"signed_out_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signed_in_at", b"signed_in_at", "signed_out_at", b"signed_out_at", "signed_out_by", b"signed_out_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
