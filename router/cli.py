@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.metadata
 import os
 import sys
@@ -109,6 +110,10 @@ def _serve(options: dict[str, str]) -> int:
 
         tracing = Tracing.from_environment(os.environ)
         logs.configure(settings.log_format, settings.log_level, trace_ids=tracing is not None)
+        # Young objects are walked every 20,000 allocations, not Python's 700: an RPC's
+        # objects die by reference count, so rarer passes of the cyclic collector walk
+        # fewer (3.88 to 3.71 M instructions per lifecycle, bench/RESULTS.md, issue 18).
+        gc.set_threshold(20_000, *gc.get_threshold()[1:])
         from router.server import serve
 
         if settings.event_loop == "uvloop" and sys.platform != "win32":

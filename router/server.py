@@ -449,11 +449,8 @@ async def _activate(
     finally:
         # Everything alive now (code, the restored queue) lives as long as the process
         # or near enough: keep it out of the cyclic collector's full passes, which at
-        # 200,000 queued contacts took 0.74 s each (bench/RESULTS.md). Young objects
-        # are walked every 20,000 allocations, not 700: an RPC's die by reference count,
-        # so a rarer pass walks fewer (4% fewer instructions per lifecycle, issue 18).
+        # 200,000 queued contacts took 0.74 s each (bench/RESULTS.md).
         gc.freeze()
-        gc.set_threshold(20_000, *gc.get_threshold()[1:])
         gc.enable()
     reporting = Reporting(store.reports, policy, watch)
     events = EventHub(store.events, max_streams=max_event_streams)
