@@ -27,16 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from router.domain.agent import Agent
 from router.domain.channel import Channel, RoutingPolicy
+from router.domain.closed_channels import closed_seconds
 from router.domain.contact import Callback, Contact, ContactState, DialOutcome
 from router.domain.events import ContactEvent, ContactEventKind, Event, OfferWithdrawn
 from router.domain.offer import Offer
 from router.domain.placement import Placement
 from router.domain.state import RoutingState
 from router.domain.timers import Timer
+from router.domain.wait_reason import WaitExplanation, WaitReason
 from router.errors import InvalidArgument, WrongState
 
 
@@ -55,6 +57,24 @@ def callback_offered(contact: Contact, estimated_wait: float | None, policy: Rou
 
 Window = tuple[datetime | None, datetime | None]
 """When a callback may be offered: (not before, not after), each optional."""
+
+
+def scheduled_callback(contact: Contact | None, now: datetime) -> WaitExplanation | None:
+    """Why a callback waits out of the queue (before its window opens or its retry is
+    due), for GetContact; None for any other contact that is not in the queue."""
+    if contact is None or contact.callback is None or contact.state is not ContactState.QUEUED:
+        return None
+    due = contact.callback.due_at
+    if due is None or due <= now:
+        return None
+    stamp = due.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    retry = contact.callback.retry_at == due
+    what = (
+        f"dialled again from {stamp} (attempt {contact.callback.attempts + 1})"
+        if retry
+        else (f"not called before {stamp}, as the customer asked")
+    )
+    return WaitExplanation(WaitReason.CALLBACK_SCHEDULED, f"callback {what}; it keeps its place")
 
 
 class Callbacks:
@@ -165,7 +185,13 @@ class Callbacks:
         state = self._state
         callback = replace(callback, attempts=callback.attempts + 1, last_outcome=outcome)
         if outcome is DialOutcome.CONNECTED:
-            contact = replace(contact, answered_at=now, callback=replace(callback, reached_at=now))
+            # The customer's wait ends now: its closed seconds are counted to now.
+            contact = replace(
+                contact,
+                answered_at=now,
+                closed_wait=closed_seconds(state.calendar, contact, now),
+                callback=replace(callback, reached_at=now),
+            )
             state.contacts[contact.id] = contact
             return contact, [ContactEvent(ContactEventKind.REACHED, contact, now, agent.id)]
         events: list[Event] = []

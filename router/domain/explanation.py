@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from router.domain.agent import AgentStatus
+from router.domain.callbacks import scheduled_callback
 from router.domain.channel import Channel
 from router.domain.closed_channels import closed_now, explain_closed
 from router.domain.contact import Contact, agent_token
@@ -108,7 +109,7 @@ class Explanations:
         not queued."""
         state = self._state
         if contact_id not in state.queue:
-            return None
+            return scheduled_callback(state.contacts.get(contact_id), now)
         contact = state.contacts[contact_id]
         closed = explain_closed(state.calendar, contact, now)
         if closed is not None:

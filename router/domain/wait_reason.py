@@ -19,6 +19,7 @@ class WaitReason(StrEnum):
     NO_AGENT_WITH_SKILLS = "no_agent_with_skills"  # nobody signed in could serve it
     NO_AGENT_SIGNED_IN = "no_agent_signed_in"
     CLOSED = "closed"  # outside its channel's hours of operation (it is still routed)
+    CALLBACK_SCHEDULED = "callback_scheduled"  # a callback before its window or its retry
 
     @property
     def unserved(self) -> bool:

@@ -168,6 +168,8 @@ class TestCallbacks:
         await offer_streams.open("alice")  # present: anything it could take is offered now
         status = await gateway.get(email.contact_id)
         assert (status.contact.state, status.queue_position) == (pb.CONTACT_STATE_QUEUED, 0)
+        assert status.wait_reason == pb.WAIT_REASON_CALLBACK_SCHEDULED
+        assert status.wait_detail.startswith("callback not called before ")
         assert not status.callback_offered
         await recorded(db, email.contact_id, "submitted", "callback_requested")
 

@@ -23,6 +23,7 @@ from router.domain import (
 )
 from router.domain.callbacks import callback_offered
 from router.domain.channel import _default_channels
+from router.domain.wait_reason import WaitReason
 from tests.unit.conftest import T0, SequentialIds, build_contact, fingerprint
 
 PHONE, CHAT, EMAIL = Channel.PHONE, Channel.CHAT, Channel.EMAIL
@@ -100,6 +101,10 @@ class TestRequest:
         contact, _events = router.request_callback("a", NUMBER, (at(100), None), at(2))
         assert contact.state is ContactState.QUEUED
         assert router.position("a", at(2)) == 0
+        why = router.wait_reason("a", at(2))
+        assert why is not None
+        assert why.reason is WaitReason.CALLBACK_SCHEDULED
+        assert "2025-01-06T09:01:40Z" in why.detail
         deadline = router.next_deadline()
         assert deadline is not None
         assert deadline <= at(100)

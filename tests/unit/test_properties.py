@@ -261,7 +261,8 @@ class RouterMachine(RuleBasedStateMachine):
             assert all(contact.id not in held for held in self.held.values())
             self.active.remove(contact.id)
             if kind is ContactEventKind.ABANDONED:  # a cancelled contact's wait counts nowhere
-                self._check_closed_wait(contact, event.at)
+                # Answered before (transferred back, then left): its wait ended then.
+                self._check_closed_wait(contact, contact.answered_at or event.at)
         elif kind is ContactEventKind.ASSIGNED:
             # A supervisor named the agent: it takes it, reserve or exclusion or not.
             assert event.agent_id is not None
@@ -312,6 +313,7 @@ class RouterMachine(RuleBasedStateMachine):
         if kind is ContactEventKind.REACHED:
             model.attempts += 1
             assert contact.answered_at == event.at == callback.reached_at
+            self._check_closed_wait(contact, event.at)  # reaching the customer ends the wait
             assert event.agent_id is not None
             assert contact.id in self.held[event.agent_id]
             event_label("callback reached")
@@ -918,8 +920,10 @@ class RouterMachine(RuleBasedStateMachine):
             assert (position > 0) == waits
             assert 0 < in_line <= position or in_line == position == 0
             assert estimate is None or (position > 0 and estimate >= 0)
-            assert (why is None) == (position == 0)
-            if why is not None:
+            assert (why is None) == (position == 0 and not self._scheduled(contact))
+            if why is not None and self._scheduled(contact):
+                assert why.reason is WaitReason.CALLBACK_SCHEDULED
+            elif why is not None:
                 event_label(f"waits: {why.reason}")
                 closed = not self.calendar.is_open(
                     contact.channel, contact.required_skills, self.now

@@ -301,6 +301,11 @@ class _WaitReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WaitReason
     (<UTC>)". It keeps its place; an agent who works the backlog may still answer
     it, and the time closed does not count against service level.
     """
+    WAIT_REASON_CALLBACK_SCHEDULED: _WaitReason.ValueType  # 10
+    """A queued callback before its window opens (not_before) or before its retry
+    after a dial that found no answer or a busy line; wait_detail says until when.
+    It keeps its place; queue_position is 0 until then.
+    """
 
 class WaitReason(_WaitReason, metaclass=_WaitReasonEnumTypeWrapper):
     """Why a contact is still waiting in the queue (GetContact, GetQueueStatus)."""
@@ -341,6 +346,11 @@ WAIT_REASON_CLOSED: WaitReason.ValueType  # 9
 hours of its own); wait_detail says "closed until <the center's local time>
 (<UTC>)". It keeps its place; an agent who works the backlog may still answer
 it, and the time closed does not count against service level.
+"""
+WAIT_REASON_CALLBACK_SCHEDULED: WaitReason.ValueType  # 10
+"""A queued callback before its window opens (not_before) or before its retry
+after a dial that found no answer or a busy line; wait_detail says until when.
+It keeps its place; queue_position is 0 until then.
 """
 Global___WaitReason: _TypeAlias = WaitReason  # noqa: Y015
 
