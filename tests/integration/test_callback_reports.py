@@ -13,10 +13,11 @@ from datetime import datetime
 import asyncpg
 import pytest
 
-from router.domain import Channel
+from router.domain import AgentStatus, Channel, DialOutcome, Router, RoutingPolicy
 from router.reporting.callbacks import callback_rows
 from router.reporting.intervals import Interval
 from router.store import Store
+from tests.integration.conftest import make_contact
 from tests.integration.test_reports import END, START, THRESHOLDS, contact, t
 
 TARGET = 900.0
@@ -143,3 +144,30 @@ class TestNumbersArePersonalData:
             (done, ""),
             (waiting, "+14155550123"),
         ]
+
+
+class TestCallbackRows:
+    async def test_every_read_brings_the_callback_back(self, store: Store) -> None:
+        """What the core wrote of a callback (a chat turned into one, dialled once, a
+        retry pending) reads back equal by id, by key, among the open contacts (a cold
+        start), with the committed number (a standby's load) and by ids (its follow)."""
+        router = Router(RoutingPolicy(phone_reserve=0, callback_retry_delay=600.0))
+        chat = make_contact("chat-1", t("10:00:00"), Channel.CHAT)
+        await store.writer.wait(store.insert_contact(chat, lambda: None))
+        events = list(router.submit(chat, t("10:00:00")))
+        window = (None, t("12:00:00"))
+        events += router.request_callback(chat.id, "+14155550123", window, t("10:01:00"))[1]
+        events += router.sign_in("ann", frozenset(), {}, AgentStatus.READY, t("10:02:00"))
+        events += router.connect("ann", t("10:02:00"))
+        (offer,) = router.offers_for("ann")
+        events += router.accept("ann", offer.id, t("10:02:05"))[1]
+        busy, more = router.report_dial("ann", chat.id, DialOutcome.BUSY, t("10:02:30"))
+        await store.writer.wait(store.record([*events, *more]))
+        assert busy.callback is not None
+        assert busy.callback.retry_at == t("10:12:30")
+        assert await store.contact_by_id(chat.id) == busy
+        assert await store.contact_by_key("chat-1") == busy
+        assert await store.open_contacts() == [busy]
+        loaded, _ = await store.open_contacts_and_seq()
+        assert loaded == [busy]
+        assert await store.contacts_by_ids([chat.id]) == [busy]
