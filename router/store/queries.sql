@@ -724,16 +724,19 @@ ORDER BY s.start;
 -- report_agent_sessions --
 -- Attendance: each sign-in that overlaps [$1, $2), with the sign-out or next sign-in
 -- that ended it (NULL while still signed in), and the supervisor who signed the agent
--- out when one did (SupervisorService.SignOutAgent; NULL otherwise).
+-- out when one did (SupervisorService.SignOutAgent; NULL otherwise). A supervisor's
+-- change of a signed-in agent's skills (a 'signed_in' row with its supervisor) neither
+-- starts nor ends a session.
 WITH sign_ins AS (
     SELECT l.agent_id, l.at FROM agent_status_log AS l
-    WHERE l.kind = 'signed_in' AND l.at >= $1 AND l.at < $2
+    WHERE l.kind = 'signed_in' AND l.supervisor IS NULL AND l.at >= $1 AND l.at < $2
     UNION
     SELECT a.id, last.at
     FROM agents AS a
     CROSS JOIN LATERAL (
         SELECT l.at FROM agent_status_log AS l
-        WHERE l.agent_id = a.id AND l.kind = 'signed_in' AND l.at < $1
+        WHERE l.agent_id = a.id AND l.kind = 'signed_in' AND l.supervisor IS NULL
+          AND l.at < $1
         ORDER BY l.at DESC LIMIT 1
     ) AS last
 )
@@ -742,7 +745,8 @@ FROM sign_ins AS i
 LEFT JOIN LATERAL (
     SELECT o.at, CASE WHEN o.kind = 'signed_out' THEN o.supervisor END AS signed_out_by
     FROM agent_status_log AS o
-    WHERE o.agent_id = i.agent_id AND o.at > i.at AND o.kind IN ('signed_out', 'signed_in')
+    WHERE o.agent_id = i.agent_id AND o.at > i.at
+      AND (o.kind = 'signed_out' OR (o.kind = 'signed_in' AND o.supervisor IS NULL))
     ORDER BY o.at LIMIT 1
 ) AS ended ON true
 WHERE ended.at IS NULL OR ended.at > $1

@@ -397,6 +397,7 @@ class TestAgentActions:
 
     async def test_new_skills_bring_work_the_agent_now_qualifies_for(
         self,
+        channel: grpc.aio.Channel,
         contacts: pb_grpc.ContactServiceAsyncStub,
         agents: pb_grpc.AgentServiceAsyncStub,
         supervisor: pb_grpc.SupervisorServiceAsyncStub,
@@ -415,6 +416,12 @@ class TestAgentActions:
         )
         assert list(changed.agent.skills) == ["lang:es"]
         assert (await next_offer(stream)).contact.contact_id == call.contact_id
+        start, end = _month()
+        report = await pb_grpc.ReportingServiceStub(channel).GetAgentReport(
+            pb.GetAgentReportRequest(start=start, end=end, agent_ids=["alice"])
+        )
+        (alice,) = report.agents
+        assert len(alice.sessions) == 1, "a supervisor's change split the attendance"
 
 
 class TestBadInput:
