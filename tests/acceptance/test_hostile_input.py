@@ -994,6 +994,12 @@ class TestGeneratedRequests:
 
 REPORTS = SERVICES["ReportingService"]
 report_op = st.sampled_from(REPORTS).flatmap(lambda method: OPS[method])
+# Only well-formed ones (for the methods that have hostile fields at all): in a mixed run
+# each method's share of them is whatever the seed draws (GetStaffing once got 4 in 101
+# after other methods' strategies changed).
+well_formed_report_op = st.sampled_from(REPORTS).flatmap(
+    lambda method: VALID.get(method, OPS[method])
+)
 
 
 class TestGeneratedReports:
@@ -1042,6 +1048,7 @@ class TestGeneratedReports:
         pools = Pools()
         center = Center(stubs, pools, asyncio.get_running_loop())
         await asyncio.to_thread(run_examples, center, report_op, 60, 20)
+        await asyncio.to_thread(run_examples, center, well_formed_report_op, 20, 10)
         sent = sum(pools.codes.values())
         print(f"\n{sent} generated reporting requests:")
         for method in REPORTS:
@@ -1054,7 +1061,7 @@ class TestGeneratedReports:
                 codes["FAILED_PRECONDITION"] if method == "GetForecast" else 0
             )
             assert answered >= 5, (method, codes)
-        assert sent == 60 * 20
+        assert sent == 60 * 20 + 20 * 10
 
 
 def run_examples(
