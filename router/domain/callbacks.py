@@ -55,6 +55,15 @@ def callback_offered(contact: Contact, estimated_wait: float | None, policy: Rou
     )
 
 
+def being_dialled(contact: Contact) -> bool:
+    """A callback whose offer an agent accepted, and whose dial is not yet reported."""
+    return (
+        contact.callback is not None
+        and contact.callback.reached_at is None
+        and contact.state is ContactState.CONNECTED
+    )
+
+
 Window = tuple[datetime | None, datetime | None]
 """When a callback may be offered: (not before, not after), each optional."""
 
@@ -157,14 +166,17 @@ class Callbacks:
 
     # -------------------------------------------------------------- dialling
 
-    def dialling(self, accepted: Contact, now: datetime) -> Contact:
-        """The callback `accepted` (its offer just accepted) is being dialled: it is
-        not answered until the customer is reached."""
+    def dialling(
+        self, accepted: Contact, answered_before: datetime | None, now: datetime
+    ) -> Contact:
+        """The callback `accepted` (its offer just accepted) is being dialled: it is not
+        answered until the customer is reached (unless it was answered before it became
+        a callback: its wait ended then)."""
         callback = accepted.callback
         assert callback is not None
         return replace(
             accepted,
-            answered_at=None,
+            answered_at=answered_before,
             callback=replace(callback, placed_at=callback.placed_at or now, retry_at=None),
         )
 
@@ -175,7 +187,7 @@ class Callbacks:
         callback = contact.callback
         if callback is None:
             raise WrongState(f"contact {contact.id} is not a callback: there is nothing to dial")
-        if contact.state is not ContactState.CONNECTED or contact.answered_at is not None:
+        if not being_dialled(contact):
             if outcome is DialOutcome.CONNECTED and callback.last_outcome is outcome:
                 return contact, []  # a retried report
             raise WrongState(
@@ -185,13 +197,12 @@ class Callbacks:
         state = self._state
         callback = replace(callback, attempts=callback.attempts + 1, last_outcome=outcome)
         if outcome is DialOutcome.CONNECTED:
-            # The customer's wait ends now: its closed seconds are counted to now.
-            contact = replace(
-                contact,
-                answered_at=now,
-                closed_wait=closed_seconds(state.calendar, contact, now),
-                callback=replace(callback, reached_at=now),
-            )
+            # The customer's wait ends now (unless it was answered before it became a
+            # callback): its closed seconds are counted to now.
+            if contact.answered_at is None:
+                closed = closed_seconds(state.calendar, contact, now)
+                contact = replace(contact, answered_at=now, closed_wait=closed)
+            contact = replace(contact, callback=replace(callback, reached_at=now))
             state.contacts[contact.id] = contact
             return contact, [ContactEvent(ContactEventKind.REACHED, contact, now, agent.id)]
         events: list[Event] = []
@@ -235,7 +246,7 @@ class Callbacks:
         ends), is reached or ends otherwise."""
         state = self._state
         contact = state.contacts.get(contact_id)
-        if contact is None or contact.callback is None or contact.answered_at is not None:
+        if contact is None or contact.callback is None or contact.callback.reached_at is not None:
             return
         if contact.state is not ContactState.QUEUED:
             later = now + timedelta(seconds=state.policy.offer_timeout)

@@ -27,7 +27,7 @@ from uuid import uuid4
 
 from router.domain.admission import Admission
 from router.domain.agent import Agent, AgentStatus, AgentView, full_capacities
-from router.domain.callbacks import Callbacks, Window
+from router.domain.callbacks import Callbacks, Window, being_dialled
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.closed_channels import ClosedChannels
 from router.domain.contact import Contact, ContactState, DialOutcome, changed
@@ -363,8 +363,9 @@ class Router:
         # its wait ended then.
         contact = self.hours.answered(waiting, now)
         kind = ContactEventKind.ANSWERED
-        if contact.callback is not None:  # not answered until the customer is reached
-            contact, kind = self._callbacks.dialling(contact, now), ContactEventKind.DIALLED
+        if contact.callback is not None and contact.callback.reached_at is None:  # a dial
+            contact = self._callbacks.dialling(contact, waiting.answered_at, now)
+            kind = ContactEventKind.DIALLED
         state.contacts[contact.id] = contact
         still_waiting = state.queue.count(contact.channel) > 0
         state.answer_rate.note(contact.id, contact.channel, now, still_waiting=still_waiting)
@@ -397,7 +398,7 @@ class Router:
         contact = self._assigned_contact(agent_id, contact_id)
         if contact.state is ContactState.WRAP_UP:
             return contact, []
-        if contact.state is not ContactState.CONNECTED or contact.answered_at is None:
+        if contact.state is not ContactState.CONNECTED or being_dialled(contact):
             raise WrongState(f"contact {contact_id} is not connected (a callback: not reached)")
         contact = changed(contact, state=ContactState.WRAP_UP, ended_at=now)
         self._state.contacts[contact_id] = contact

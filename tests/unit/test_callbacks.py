@@ -196,6 +196,19 @@ class TestDialling:
         router.end("ann", "a", at(20))
         assert router.complete("ann", "a", "done", at(21))[0].state is ContactState.COMPLETED
 
+    def test_a_reached_callback_transferred_is_answered_not_dialled_again(self) -> None:
+        """Once reached, the customer is on the line: a transfer's next agent answers."""
+        router = _router()
+        self._dialling(router, at(10))
+        router.report_dial("ann", "a", DialOutcome.CONNECTED, at(15))
+        _ready(router, "bob", at(16))
+        _, events = router.transfer("ann", "a", at(20), to_agent="bob")
+        (offer,) = router.offers_for("bob")
+        contact, events = router.accept("bob", offer.id, at(21))
+        assert _kinds(events) == ["answered"]
+        assert contact.answered_at == at(15)
+        router.end("bob", "a", at(30))
+
     def test_not_ended_before_reached(self) -> None:
         """A callback being dialled cannot be ended: its outcome comes first."""
         router = _router()

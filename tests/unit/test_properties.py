@@ -44,6 +44,7 @@ from router.domain import (
     RoutingPolicy,
     WrongState,
 )
+from router.domain.callbacks import being_dialled
 from router.domain.channel import ChannelPolicy
 from router.domain.contact import AGENT_TOKEN
 from router.domain.events import Intervention
@@ -117,6 +118,7 @@ class _CallbackModel:
     due: datetime | None  # not offered before (not_before, then a pending retry)
     not_after: datetime | None
     attempts: int = 0
+    reached: bool = False
 
 
 @dataclass
@@ -240,7 +242,11 @@ class RouterMachine(RuleBasedStateMachine):
             if kind is ContactEventKind.DECLINED:
                 self.declined[(contact.id, event.offer.agent_id)] = event.at
         elif kind in (ContactEventKind.ANSWERED, ContactEventKind.DIALLED):
-            assert (kind is ContactEventKind.DIALLED) == (contact.id in self.callbacks)
+            # A callback is dialled until a dial reaches its customer; once reached (then
+            # transferred), its next agent answers it as any contact.
+            callback = self.callbacks.get(contact.id)
+            dialled = callback is not None and not callback.reached
+            assert (kind is ContactEventKind.DIALLED) == dialled
             assert event.offer is not None
             assert self.open_offers.pop(contact.id) == event.offer.id
             # An answer starts a new leg: earlier declines and naming no longer hold.
@@ -312,8 +318,11 @@ class RouterMachine(RuleBasedStateMachine):
         model = self.callbacks[contact.id]
         if kind is ContactEventKind.REACHED:
             model.attempts += 1
-            assert contact.answered_at == event.at == callback.reached_at
-            self._check_closed_wait(contact, event.at)  # reaching the customer ends the wait
+            model.reached = True
+            assert callback.reached_at == event.at
+            assert contact.answered_at is not None
+            if contact.answered_at == event.at:  # reaching the customer ends the wait
+                self._check_closed_wait(contact, event.at)
             assert event.agent_id is not None
             assert contact.id in self.held[event.agent_id]
             event_label("callback reached")
@@ -606,7 +615,7 @@ class RouterMachine(RuleBasedStateMachine):
             return
         contact = self.router.contact(data.draw(st.sampled_from(candidates)))
         assert contact.agent_id is not None
-        if contact.state is ContactState.CONNECTED and contact.answered_at is None:
+        if being_dialled(contact):
             # A callback being dialled: its dial's outcome comes first.
             before = fingerprint(self.router, self.now)
             with pytest.raises(WrongState):
@@ -714,7 +723,7 @@ class RouterMachine(RuleBasedStateMachine):
             for c in self.router.contacts()
             if c.callback is not None
             and c.state is ContactState.CONNECTED
-            and c.answered_at is None
+            and c.callback.reached_at is None
         ]
         if not dialling:
             return
