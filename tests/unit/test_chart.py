@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
+from router.domain.service_level import FORMULA
 from router.reporting.intervals import Interval
 
 DAY = datetime(2026, 3, 4, tzinfo=UTC)
@@ -248,6 +249,21 @@ class TestLegend:
         assert plot.width > 0.8 * figure.bbox.width
         assert legend.y1 <= plot.y0
         assert legend.width < plot.width
+
+    def test_the_footnote_fits_under_the_legend(self, figures: list[Figure]) -> None:
+        """The router's whole formula, longer than the figure is wide on one line (its
+        ends were cut off once hours and cancelled contacts were added to it)."""
+        response = a_day()
+        response.formula = FORMULA
+        figure = laid_out(figures, response)
+        (footnote,) = figure.texts
+        box = footnote.get_window_extent()
+        legend = legend_of(figure).get_window_extent()
+        assert footnote.get_text().replace("\n", " ").count(FORMULA) == 1
+        assert box.x0 >= 0
+        assert box.x1 <= figure.bbox.width
+        assert box.y0 >= 0
+        assert box.y1 <= legend.y0
 
     def test_one_entry_per_channel_and_per_line_style(self, figures: list[Figure]) -> None:
         figure = laid_out(figures, a_day(low=True))

@@ -10,6 +10,7 @@ three quarters), so equal levels in the same interval do not hide one another.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,8 @@ STYLE = {
 ALARM_COLOR = "#d62728"
 MANY = 100  # intervals in a range beyond which markers shrink
 NEUTRAL = "#444444"
-BAND = 0.1  # of the figure's height, under the plot: the legend and the footnote
+BAND = 0.15  # of the figure's height, under the plot: the legend and the footnote
+FOOTNOTE_WIDTH = 170  # characters a footnote line holds at its size across the figure
 
 
 def service_level_series(
@@ -105,7 +107,8 @@ def _footnote(response: pb.GetContactReportResponse) -> str:
         parts.append(response.formula)
         if response.short_abandon_seconds:
             parts.append(f"short-abandon limit {response.short_abandon_seconds:g} s")
-    return "; ".join(parts)
+    # Wrapped: the formula alone grew wider than the figure (hours, cancelled contacts).
+    return textwrap.fill("; ".join(parts), FOOTNOTE_WIDTH)
 
 
 def service_level_figure(
@@ -249,7 +252,7 @@ def service_level_figure(
         figure.legend(
             handles=handles,
             loc="center",
-            bbox_to_anchor=(0.5, BAND * 0.62),
+            bbox_to_anchor=(0.5, BAND * 0.75),
             ncols=len(handles),
             fontsize=8,
             frameon=False,
