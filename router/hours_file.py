@@ -297,6 +297,8 @@ class HoursFile:
         self.time_zone = time_zone
         self.poll = poll
         self.calendar = ALWAYS_OPEN if path is None else read_calendar(path, time_zone)
+        if path is not None:
+            self._log_in_force("hours_loaded")
         self._seen = self._stamp()
         self._users: list[Callable[[Calendar], None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -320,14 +322,18 @@ class HoursFile:
         self.calendar = calendar
         for apply in self._users:
             apply(calendar)
-        log.info(
-            "hours_reloaded",
-            file=str(self.path),
-            channels=sorted(c.value for c in calendar.channels),
-            holidays=len(calendar.holidays),
-            closures=len(calendar.closures),
-        )
+        self._log_in_force("hours_reloaded")
         return True
+
+    def _log_in_force(self, event: str) -> None:
+        """What the operator needs to see that the file is the one in force."""
+        log.info(
+            event,
+            file=str(self.path),
+            channels=sorted(c.value for c in self.calendar.channels),
+            holidays=len(self.calendar.holidays),
+            closures=len(self.calendar.closures),
+        )
 
     def start(self) -> None:
         """Look at the file every `poll` seconds; reload when it changed."""

@@ -252,9 +252,13 @@ class Calendar:
         return clipped
 
     def local_text(self, at: datetime) -> str:
-        """`at` on the center's clock and in UTC: "2026-12-26 08:00 CET (07:00 UTC)"."""
+        """`at` on the center's clock and in UTC: "2026-12-26 08:00 CET (07:00 UTC)", the
+        clock alone when it is UTC's."""
         local = at.astimezone(self._zone)
-        return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        text = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+        if local.utcoffset():
+            text += f" ({at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+        return text
 
     # --------------------------------------------------------------- workings
 

@@ -123,6 +123,13 @@ class TestReloading:
         assert seen[-1] is hours.calendar
         assert list(hours.calendar.channels) == [Channel.CHAT]
 
+    def test_the_hours_in_force_at_start_are_logged(self, tmp_path: Path) -> None:
+        """An operator sees at start which file is in force, as after a reload."""
+        with capture_logs() as logs:
+            HoursFile(write(tmp_path, GOOD), "UTC")
+        [loaded] = [line for line in logs if line["event"] == "hours_loaded"]
+        assert loaded["channels"]
+
     def test_an_invalid_file_is_refused_and_the_old_stays(self, tmp_path: Path) -> None:
         """A broken edit is logged and changes nothing."""
         path = write(tmp_path, GOOD)

@@ -64,6 +64,18 @@ class TestDefault:
         assert calendar.next_change(CHAT, NONE, night) is None
 
 
+class TestLocalText:
+    def test_the_center_clock_and_utc(self) -> None:
+        assert (
+            paris().local_text(utc(2026, 1, 13, 7, 0))
+            == "2026-01-13 08:00 CET (2026-01-13 07:00 UTC)"
+        )
+
+    def test_a_utc_center_says_it_once(self) -> None:
+        """Not "09:00 UTC (09:00 UTC)"."""
+        assert Calendar("UTC").local_text(utc(2026, 12, 5, 9, 0)) == "2026-12-05 09:00 UTC"
+
+
 class TestWeeklyHours:
     def test_open_and_closed_on_the_local_clock(self) -> None:
         """08:00-22:00 in Paris in summer is 06:00-20:00 UTC."""
