@@ -25,7 +25,7 @@ ends UNREACHED, as it does at once for a WRONG_NUMBER.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -33,8 +33,7 @@ from router.domain.agent import Agent
 from router.domain.channel import Channel, RoutingPolicy
 from router.domain.closed_channels import closed_seconds
 from router.domain.contact import Callback, Contact, ContactState, DialOutcome
-from router.domain.events import ContactEvent, ContactEventKind, Event, OfferWithdrawn
-from router.domain.offer import Offer
+from router.domain.events import ContactEvent, ContactEventKind, Event
 from router.domain.placement import Placement
 from router.domain.state import RoutingState
 from router.domain.timers import Timer
@@ -91,11 +90,9 @@ class Callbacks:
         self,
         state: RoutingState,
         placement: Placement,
-        drop_offer: Callable[[Offer, Agent, datetime], None],
     ) -> None:
         self._state = state
         self._placement = placement
-        self._drop_offer = drop_offer
 
     # -------------------------------------------------------------- requests
 
@@ -128,15 +125,7 @@ class Callbacks:
             )
         state = self._state
         events: list[Event] = []
-        agent = None
-        if contact.state is ContactState.OFFERED:
-            assert contact.offer_id is not None
-            offer = state.offers[contact.offer_id]
-            agent = state.agents[offer.agent_id]
-            self._drop_offer(offer, agent, now)
-            events.append(OfferWithdrawn(offer, "became_callback"))
-        else:
-            state.dequeue(contact.id)
+        agent = self._placement.take_out(contact, "became_callback", now, events)
         # Its answer-rate sample was taken on its first channel; it no longer teaches it.
         state.answer_rate.forget(contact.id)
         callback = Callback(number, contact.channel, now, not_before, not_after)

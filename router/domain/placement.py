@@ -23,7 +23,7 @@ from functools import partial
 from router.domain.agent import Agent
 from router.domain.channel import Channel
 from router.domain.contact import Contact, ContactState, changed
-from router.domain.events import ContactEvent, ContactEventKind, Event
+from router.domain.events import ContactEvent, ContactEventKind, Event, OfferWithdrawn
 from router.domain.fallback import fallback_reason, fallback_time, unserved_reason
 from router.domain.offer import Offer
 from router.domain.queue import Hold, answer_deadline
@@ -266,6 +266,37 @@ class Placement:
         state.index(agent)
         state.timers.set(Timer.OFFER_EXPIRES, offer.id, offer.expires_at)
         events.append(ContactEvent(ContactEventKind.OFFERED, contact, now, agent.id, offer))
+
+    def take_out(
+        self, contact: Contact, reason: str, now: datetime, events: list[Event]
+    ) -> Agent | None:
+        """A waiting contact leaves the line (abandoned, cancelled, become a callback): out
+        of the queue, or its open offer withdrawn for `reason`. Returns the agent that
+        offer freed, for the caller to fill once the contact's own event is recorded."""
+        state = self._state
+        if contact.state is ContactState.OFFERED:
+            assert contact.offer_id is not None
+            offer = state.offers[contact.offer_id]
+            agent = state.agents[offer.agent_id]
+            self.drop_offer(offer, agent, now)
+            events.append(OfferWithdrawn(offer, reason))
+            return agent
+        if contact.id in state.queue:  # not a callback waiting for its window
+            state.dequeue(contact.id)
+        return None
+
+    def return_offers(
+        self, agent: Agent, offer_ids: list[str], reason: str, now: datetime, events: list[Event]
+    ) -> list[str]:
+        """Take back the agent's offers `offer_ids` for `reason` and queue their contacts
+        again (the caller places them); their ids."""
+        requeued = []
+        for offer_id in offer_ids:
+            offer = self._state.offers[offer_id]
+            self.drop_offer(offer, agent, now)
+            events.append(OfferWithdrawn(offer, reason))
+            requeued.append(self.requeue(offer, None, reason, now, events).id)
+        return requeued
 
     def drop_offer(self, offer: Offer, agent: Agent, now: datetime) -> None:
         """Take back an open offer: the agent is free of it (its caller says why, and

@@ -69,7 +69,7 @@ class Router:
         self._transfer = Transfer(self._state, self._placement)
         self._explain = Explanations(self._state)
         self.hours = ClosedChannels(self._state)  # hours of operation: in force, refusals
-        self._callbacks = Callbacks(self._state, self._placement, self._placement.drop_offer)
+        self._callbacks = Callbacks(self._state, self._placement)
         self.supervision = Supervision(self._state, self._placement, self)
         """A supervisor's actions on the live operation (see supervision.py)."""
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
@@ -195,15 +195,7 @@ class Router:
                 "only a waiting contact can be abandoned"
             )
         events: list[Event] = []
-        agent = None
-        if contact.state is ContactState.OFFERED:
-            assert contact.offer_id is not None
-            offer = self._state.offers[contact.offer_id]
-            agent = self._state.agents[offer.agent_id]
-            self._placement.drop_offer(offer, agent, now)
-            events.append(OfferWithdrawn(offer, "abandoned"))
-        elif contact_id in self._state.queue:  # not a callback waiting for its window
-            self._state.dequeue(contact_id)
+        agent = self._placement.take_out(contact, "abandoned", now, events)
         abandoned = self.hours.abandoned(contact, now)
         self._state.retire(abandoned)
         events.append(ContactEvent(ContactEventKind.ABANDONED, abandoned, now))
@@ -268,7 +260,9 @@ class Router:
             )
         state = self._state
         events: list[Event] = []
-        requeued = self._return_offers(agent, "agent_signed_out", now, events)
+        requeued = self._placement.return_offers(
+            agent, list(agent.offers), "agent_signed_out", now, events
+        )
         state.roster.remove(agent_id)
         state.coverage.remove(agent_id)
         state.caps.forget(agent_id)
@@ -317,7 +311,9 @@ class Router:
             return []
         agent.connected = False
         events: list[Event] = [agent_event(agent, AgentEventKind.DISCONNECTED, now)]
-        requeued = self._return_offers(agent, "agent_lost", now, events)
+        requeued = self._placement.return_offers(
+            agent, list(agent.offers), "agent_lost", now, events
+        )
         self._state.index(agent)
         for contact_id in requeued:
             self._placement.place(contact_id, now, events)
@@ -335,7 +331,7 @@ class Router:
             state.index(agent)
             events.append(agent_event(agent, AgentEventKind.DISCONNECTED, now))
         for agent in leaving:
-            self._return_offers(agent, "router_stopping", now, events)
+            self._placement.return_offers(agent, list(agent.offers), "router_stopping", now, events)
         return events
 
     # ---------------------------------------------------------------- offers
@@ -547,17 +543,6 @@ class Router:
             return self._state.agents[agent_id]
         except KeyError:
             raise NotFound(f"agent {agent_id} is not signed in") from None
-
-    def _return_offers(
-        self, agent: Agent, reason: str, now: datetime, events: list[Event]
-    ) -> list[str]:
-        requeued = []
-        for offer_id in list(agent.offers):
-            offer = self._state.offers[offer_id]
-            self._placement.drop_offer(offer, agent, now)
-            events.append(OfferWithdrawn(offer, reason))
-            requeued.append(self._placement.requeue(offer, None, reason, now, events).id)
-        return requeued
 
     def _assigned_contact(self, agent_id: str, contact_id: str) -> Contact:
         agent = self._agent(agent_id)

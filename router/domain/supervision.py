@@ -141,12 +141,8 @@ class Supervision:
         agent = self._agent(agent_id)
         full = full_capacities(state.policy, capacities)
         events: list[Event] = []
-        requeued = []
-        for offer_id in self._offers_it_cannot_keep(agent, skills, full):
-            offer = state.offers[offer_id]
-            self._placement.drop_offer(offer, agent, now)
-            events.append(OfferWithdrawn(offer, "agent_changed"))
-            requeued.append(self._placement.requeue(offer, None, "agent_changed", now, events).id)
+        cannot_keep = self._offers_it_cannot_keep(agent, skills, full)
+        requeued = self._placement.return_offers(agent, cannot_keep, "agent_changed", now, events)
         changed = self._router.sign_in(agent_id, skills, full, agent.status, now, agent.team)
         events.extend(_by(e, by) if _is(e, AgentEventKind.SIGNED_IN) else e for e in changed)
         for contact_id in requeued:
@@ -257,15 +253,7 @@ class Supervision:
         state = self._state
         contact = self._waiting(contact_id, "cancel it")
         events: list[Event] = []
-        agent = None
-        if contact.state is ContactState.OFFERED:
-            assert contact.offer_id is not None
-            offer = state.offers[contact.offer_id]
-            agent = state.agents[offer.agent_id]
-            self._placement.drop_offer(offer, agent, now)
-            events.append(OfferWithdrawn(offer, "cancelled"))
-        elif contact_id in state.queue:  # not a callback waiting for its window
-            state.dequeue(contact_id)
+        agent = self._placement.take_out(contact, "cancelled", now, events)
         state.timers.cancel(Timer.CALLBACK_DUE, contact_id)
         state.timers.cancel(Timer.CALLBACK_WINDOW_ENDS, contact_id)
         cancelled = replace(contact, state=ContactState.CANCELLED, cancelled_at=now)
