@@ -18,12 +18,19 @@ import asyncpg
 import grpc
 import pytest
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
+from hypothesis import settings
 
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database
 from router.store.embedded import EmbeddedPostgres
 from router.store.migrations import migrate
+
+# An example is judged by what it asserts, never by how long it took: hypothesis's
+# default 200 ms deadline failed test_contact_copy on a loaded machine (CI shares two
+# cores), where the same examples pass. A test may still set a deadline of its own.
+settings.register_profile("contact-router", deadline=None)
+settings.load_profile("contact-router")
 
 
 @pytest.fixture(scope="session")
