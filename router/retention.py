@@ -8,7 +8,9 @@ and then every `interval` seconds. Each run:
    row delete), keeping any partition that holds an event of an open contact;
 2. deletes, in batches, the finished contacts queued before that cutoff with their
    remaining events (the DEFAULT partition's, a contact's last events in the next
-   month) and feedback;
+   month) and feedback, then the agent status log's rows before it, except each
+   agent's latest of each kind (the status, session and team the agent had at the
+   cutoff, which reports of the kept range read);
 3. anonymises, in batches, the finished contacts queued more than N months ago, as
    erasure does (anonymise_contacts in migration 0008): the customer id becomes a
    pseudonym, one per customer for the run, so returning-customer figures among the
@@ -99,7 +101,7 @@ async def run_retention(
     personal_cutoff, timings_cutoff = cutoffs(settings, at)
     dropped: list[str] = []
     kept: list[str] = []
-    batches = anonymised = comments = deleted = events = 0
+    batches = anonymised = comments = deleted = events = status_rows = 0
     if timings_cutoff is not None:
         for name in await store.partitions_before(timings_cutoff):
             if await _drop(store, name):
@@ -114,6 +116,16 @@ async def run_retention(
             batches += 1
             deleted += batch.contacts
             events += batch.events
+            await _rest(settings)
+        last_id = 0
+        while (
+            status_batch := await store.delete_agent_status_batch(
+                timings_cutoff, last_id, settings.batch_size
+            )
+        ) is not None:
+            last_id, rows = status_batch
+            batches += 1
+            status_rows += rows
             await _rest(settings)
     resume_at = None
     if personal_cutoff is not None:
@@ -148,6 +160,7 @@ async def run_retention(
         contacts_deleted=deleted,
         events_deleted=events,
         batches=batches,
+        agent_status_deleted=status_rows,
     )
     run_id = await store.record(record)
     log.info(
@@ -161,6 +174,7 @@ async def run_retention(
         comments_erased=comments,
         contacts_deleted=deleted,
         events_deleted=events,
+        agent_status_deleted=status_rows,
         batches=batches,
         seconds=round(time.perf_counter() - started, 3),
     )

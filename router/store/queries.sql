@@ -941,11 +941,36 @@ SELECT l.queued_at, l.id,
     (SELECT count(*) FROM feedback) AS feedback
 FROM last AS l;
 
+-- retention_delete_agent_status_batch --
+-- One batch of the retention job's deletion of agent_status_log: the rows after id $2,
+-- in id order, up to $3 of them, that are before $1 and are not their agent's latest of
+-- their kind before $1 (a supervisor's rows and the agent's own counted apart). What
+-- the kept range's reports read of the time before it, the status, session and team
+-- each agent had at $1, stays. Returns the last id deleted and how many went (no row
+-- when nothing is left).
+WITH batch AS (
+    SELECT l.id FROM agent_status_log AS l
+    WHERE l.id > $2 AND l.at < $1
+      AND EXISTS (
+          SELECT 1 FROM agent_status_log AS n
+          WHERE n.agent_id = l.agent_id AND n.kind = l.kind
+            AND (n.supervisor IS NULL) = (l.supervisor IS NULL)
+            AND n.at < $1 AND (n.at, n.id) > (l.at, l.id)
+      )
+    ORDER BY l.id
+    LIMIT $3
+), deleted AS (
+    DELETE FROM agent_status_log AS l USING batch AS b WHERE l.id = b.id
+    RETURNING l.id
+)
+SELECT max(d.id) AS last_id, count(*) AS rows FROM deleted AS d HAVING count(*) > 0;
+
 -- retention_record_run --
 -- The audit of one run of the retention job.
 INSERT INTO retention_runs (
     started_at, finished_at, personal_months, timings_months, personal_cutoff,
     personal_resume_at, timings_cutoff, partitions_dropped, partitions_kept,
-    contacts_anonymised, comments_erased, contacts_deleted, events_deleted, batches
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    contacts_anonymised, comments_erased, contacts_deleted, events_deleted, batches,
+    agent_status_deleted
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 RETURNING id;

@@ -65,6 +65,7 @@ class RunRecord:
     contacts_deleted: int
     events_deleted: int
     batches: int
+    agent_status_deleted: int = 0
 
 
 class RetentionStore:
@@ -122,6 +123,19 @@ class RetentionStore:
             Key(row["queued_at"], row["id"]), row["contacts"], row["events"], row["feedback"]
         )
 
+    async def delete_agent_status_batch(
+        self, before: datetime, after_id: int, size: int
+    ) -> tuple[int, int] | None:
+        """Delete the next `size` agent_status_log rows after id `after_id` that are
+        before `before` and not their agent's latest of their kind before it: (last id
+        deleted, rows deleted); None when none is left."""
+        rows = await fetch(
+            self._pool, "retention_delete_agent_status_batch", before, after_id, size
+        )
+        if not rows:
+            return None
+        return rows[0]["last_id"], rows[0]["rows"]
+
     async def record(self, run: RunRecord) -> int:
         rows = await fetch(
             self._pool,
@@ -140,6 +154,7 @@ class RetentionStore:
             run.contacts_deleted,
             run.events_deleted,
             run.batches,
+            run.agent_status_deleted,
         )
         run_id: int = rows[0]["id"]
         return run_id

@@ -272,3 +272,117 @@ class TestRetentionRun:
         run = await run_retention(store.retention, RetentionSettings(), now)
         assert (run.batches, run.partitions_dropped) == (0, ())
         assert await snapshot(db) == before
+
+
+async def write_status(
+    db: asyncpg.Connection,
+    agent_id: str,
+    kind: str,
+    status: str,
+    at: datetime,
+    *,
+    team: str = "",
+    supervisor: str | None = None,
+) -> None:
+    await db.execute(
+        QUERIES["insert_agent_status"],
+        agent_id,
+        kind,
+        status,
+        "lunch" if status == "away" else "",
+        kind != "disconnected",
+        at,
+        team,
+        supervisor,
+        None if supervisor is None else "cover",
+    )
+
+
+@pytest.fixture
+async def attendance(db: asyncpg.Connection, now: datetime) -> None:
+    """Ten months of an agent's days (sign-in with a team of the month, ready, away,
+    a supervisor's skills change, a lost connection, sign-out), and an agent who
+    signed in eight months ago, was forced away by a supervisor, and is still at work."""
+    first = month_start(months_before(now, MONTHS_BACK))
+    for agent_id in ("alice", "bob"):
+        await db.execute(
+            "INSERT INTO agents (id, first_seen_at, last_seen_at) VALUES ($1, $2, $3)",
+            agent_id,
+            first,
+            now,
+        )
+    for back in range(MONTHS_BACK, 0, -1):
+        day = month_start(months_before(now, back)).replace(day=10, hour=8)
+        hour = timedelta(hours=1)
+        await write_status(db, "alice", "signed_in", "offline", day, team=f"team-{back}")
+        await write_status(db, "alice", "status_changed", "ready", day + hour)
+        await write_status(db, "alice", "status_changed", "away", day + 2 * hour)
+        await write_status(
+            db, "alice", "signed_in", "away", day + 3 * hour, team=f"team-{back}", supervisor="sam"
+        )
+        await write_status(db, "alice", "disconnected", "away", day + 4 * hour)
+        await write_status(db, "alice", "connected", "away", day + 4 * hour + timedelta(minutes=1))
+        await write_status(db, "alice", "status_changed", "ready", day + 5 * hour)
+        await write_status(db, "alice", "signed_out", "offline", day + 8 * hour)
+    eight = month_start(months_before(now, 8)).replace(day=3)
+    await write_status(db, "bob", "signed_in", "offline", eight, team="night")
+    await write_status(db, "bob", "status_changed", "ready", eight + timedelta(minutes=5))
+    await write_status(
+        db, "bob", "status_changed", "away", eight + timedelta(hours=1), supervisor="sam"
+    )
+
+
+async def attendance_report(store: Store, start: datetime, now: datetime) -> list[Any]:
+    """What the kept range's reports read of the status log: sessions, time by status,
+    the agent report's attendance, and each agent's team."""
+    return [
+        await store.reports.sessions(start, now),
+        sorted(await store.reports.agent_status_times(start, now, now), key=repr),
+        await store.reports.agents(start, now, now),
+        await store.reports.agent_teams(now),
+        await store.reports.agent_teams(start + timedelta(days=1)),
+    ]
+
+
+class TestAgentStatusRetention:
+    async def test_rows_before_the_cutoff_go_but_what_reports_read_of_them(
+        self, store: Store, db: asyncpg.Connection, now: datetime, attendance: None
+    ) -> None:
+        """Rows before the timings cutoff go, but each agent's latest of each kind
+        (a supervisor's apart): bob's open session, his status, the teams and alice's
+        last day read the same afterwards; a second run deletes nothing."""
+        _, timings_cutoff = cutoffs(SETTINGS, now)
+        assert timings_cutoff is not None
+        query = (
+            "SELECT agent_id, kind, supervisor IS NULL AS own, at FROM agent_status_log "
+            "WHERE at < $1 ORDER BY agent_id, kind, own, at"
+        )
+        old = await db.fetch(query, timings_cutoff)
+        latest = {(r["agent_id"], r["kind"], r["own"]): r["at"] for r in old}
+        kept_report = await attendance_report(store, timings_cutoff, now)
+        later_rows = await db.fetchval(
+            "SELECT count(*) FROM agent_status_log WHERE at >= $1", timings_cutoff
+        )
+
+        run = await run_retention(store.retention, SETTINGS, now)
+
+        left = await db.fetch(query, timings_cutoff)
+        assert {(r["agent_id"], r["kind"], r["own"]): r["at"] for r in left} == latest
+        assert len(left) == len(latest) == 9  # alice's 6 kinds, bob's 3 rows
+        assert run.agent_status_deleted == len(old) - len(latest) > SETTINGS.batch_size
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM agent_status_log WHERE at >= $1", timings_cutoff
+            )
+            == later_rows
+        )
+        assert await attendance_report(store, timings_cutoff, now) == kept_report
+        open_sessions = [s for s in kept_report[0] if s.signed_out_at is None]
+        assert [s.agent_id for s in open_sessions] == ["bob"]
+        assert await db.fetchval(
+            "SELECT agent_status_deleted FROM retention_runs ORDER BY id DESC LIMIT 1"
+        ) == len(old) - len(latest)
+
+        again = await run_retention(store.retention, SETTINGS, now)
+        assert again.agent_status_deleted == 0
+        assert len(await db.fetch(query, timings_cutoff)) == 9
