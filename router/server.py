@@ -35,7 +35,7 @@ from router.api.servicer import ActiveSwitchboard
 from router.api.supervisor_service import SupervisorService
 from router.api.watch import QueueFeed, queue_feed
 from router.config import ServerTls, Settings
-from router.domain import Contact, NotFound, QueueSnapshot, Router, RoutingPolicy
+from router.domain import NotFound, QueueSnapshot, Router, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.errors import ShuttingDown, StartupError, StoreUnavailable
 from router.event_stream import EventHub
@@ -45,9 +45,9 @@ from router.metrics import LiveCollector, RouterMetrics, WatchCollector, serve_m
 from router.reporting.reporting import Reporting
 from router.retention import RetentionJob, RetentionSettings
 from router.service_level_watch import ServiceLevelWatch
+from router.standby import stand_by
 from router.store import Store
 from router.store.embedded import EmbeddedPostgres
-from router.store.follow import OpenContacts
 from router.switchboard import Switchboard
 
 if TYPE_CHECKING:
@@ -419,10 +419,9 @@ async def _activate(
     hours: HoursFile,
 ) -> None:
     """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
-    following = await _stand_by(store, active)
+    warm = await stand_by(store, active, policy)
     started = time.perf_counter()
-    warm = None if following is None else await _caught_up(following)
-    router = Router(policy)
+    router = warm or Router(policy)
     hours.use(router.hours.use)
     hours.use(lambda _: feed.changed())  # WatchQueue shows new hours at once
     switchboard = Switchboard(router, store)
@@ -445,7 +444,7 @@ async def _activate(
     # again and again (a third of the restore's time at 500,000 contacts).
     gc.disable()
     try:
-        await switchboard.start(warm)
+        await switchboard.start(warm=warm is not None)
     finally:
         # Everything alive now (code, the restored queue) lives as long as the process
         # or near enough: keep it out of the cyclic collector's full passes, which at
@@ -463,57 +462,6 @@ async def _activate(
         restore_seconds=round(time.perf_counter() - started, 3),
         held_calls=active.held_calls,
     )
-
-
-async def _stand_by(store: Store, active: ActiveSwitchboard) -> OpenContacts | None:
-    """Return holding the active lock (and `active` taking over: calls wait for it from
-    the moment the lock is taken). If another router holds it, stand by until it is
-    ours, keeping a copy of the open contacts current meanwhile (returned, to be caught
-    up); None when the lock was free at once (the restore reads PostgreSQL)."""
-    try:
-        if await store.try_become_active():
-            active.taking_over()
-            return None
-    except StoreUnavailable:
-        pass  # an outage: wait for it to end, and for the lock, as a standby
-    following = OpenContacts(store)
-    # Loaded before waiting for the lock, so that a standby that says it waits is warm.
-    try:
-        await following.load()
-    except StoreUnavailable:
-        pass  # keep_current loads it once PostgreSQL answers
-    except Exception as error:  # a bug must not keep the standby from taking over
-        log.error("standby_load_failed", error=repr(error))
-    keeping = asyncio.create_task(following.keep_current(), name="standby-follow")
-    try:
-        await store.become_active()
-        active.taking_over()
-    finally:
-        keeping.cancel()
-        try:
-            await keeping
-        except asyncio.CancelledError:
-            pass
-        except Exception as error:  # a bug: the copy is not to be trusted
-            log.error("standby_follow_failed", error=repr(error))
-            following.loaded = False
-    return following if following.loaded else None
-
-
-async def _caught_up(following: OpenContacts) -> list[Contact] | None:
-    """The standby's open contacts with every change committed before the takeover
-    applied (the old router's session has ended: nothing more of its can commit), or
-    None if PostgreSQL cannot say (the restore then reads it, as a cold start does)."""
-    try:
-        applied = await following.catch_up()
-    except StoreUnavailable as error:
-        log.warning("standby_catch_up_failed", error=str(error))
-        return None
-    except Exception as error:  # a bug: the copy is not to be trusted, read it all
-        log.error("standby_catch_up_failed", error=repr(error))
-        return None
-    log.info("standby_caught_up", events=applied, open_contacts=len(following), seq=following.seq)
-    return following.contacts()
 
 
 async def set_serving(health: health_aio.HealthServicer, *, serving: bool) -> None:

@@ -48,6 +48,7 @@ from router.domain.supervision import Supervision
 from router.domain.timers import Timer
 from router.domain.transfer import Transfer
 from router.domain.wait_reason import WaitExplanation
+from router.domain.warm import WarmCore
 from router.errors import (
     InvalidArgument,
     NotFound,
@@ -72,6 +73,8 @@ class Router:
         self._callbacks = Callbacks(self._state, self._placement)
         self.supervision = Supervision(self._state, self._placement, self)
         """A supervisor's actions on the live operation (see supervision.py)."""
+        self.warm = WarmCore(self._state, self.restore)
+        """A standby's restore done ahead of its takeover (see warm.py)."""
         self._handlers: dict[Timer, Callable[[Hashable, datetime, list[Event]], None]] = {
             kind: getattr(self, f"_on_{kind.value}") for kind in Timer
         }

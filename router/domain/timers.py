@@ -81,6 +81,12 @@ class Timers:
         live = self._live.get((kind, key))
         return None if live is None else live.at
 
+    def postpone(self, kind: Timer, until: datetime) -> None:
+        """Every timer of `kind` due before `until` fires at `until` instead."""
+        early = [key for (k, key), entry in self._live.items() if k is kind and entry.at < until]
+        for key in early:
+            self.set(kind, key, until)
+
     def next(self) -> datetime | None:
         """The instant of the earliest live timer."""
         self._drop_stale()

@@ -68,6 +68,7 @@ Write = tuple[str, tuple[Any, ...]]
 # Statement order inside a grouped transaction: parents before children.
 _ORDER = (
     "insert_contact",
+    "requeue_voided",  # before any later change of those contacts in the same batch
     "update_contact",
     "upsert_callback",
     "record_closed_wait",
@@ -376,7 +377,9 @@ class GroupCommit:
         started = time.perf_counter()
         connection = await self._lock.connection()
         try:
-            if size <= self._one_statement_up_to:
+            if size <= self._one_statement_up_to and all(
+                name in _SLOTS for item in batch for name, _ in item.writes
+            ):
                 # One round trip: executemany is atomic (one implicit transaction).
                 rows = [write_row(name, args) for item in batch for name, args in item.writes]
                 await connection.executemany(QUERIES["write"], rows)
@@ -402,7 +405,11 @@ class GroupCommit:
                 rows = by_statement[name]
                 if rows:
                     await connection.executemany(QUERIES[name], rows)
-            if by_statement["insert_contact_event"] or by_statement["insert_agent_status"]:
+            if (
+                by_statement["insert_contact_event"]
+                or by_statement["insert_agent_status"]
+                or by_statement["requeue_voided"]
+            ):
                 # Readers of the event stream (and a standby) wake when this commits.
                 await connection.execute(QUERIES["notify_events"])
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from router.domain import Channel, Contact, Event
+from router.domain import Channel, Contact, ContactEvent, Event
 
 
 class CommitWaiter(Protocol):
@@ -59,6 +59,10 @@ class SwitchboardStore(Protocol):
 
     def record(self, events: Sequence[Event]) -> asyncio.Future[None]:
         """Queue the rows for `events`, kept (and retried) until they commit."""
+        ...
+
+    def record_voided(self, requeued: Sequence[ContactEvent]) -> asyncio.Future[None]:
+        """Queue a restart's voided offers (REQUEUED, reason restart, at one instant)."""
         ...
 
     # ------------------------------------------------------------- reads

@@ -153,6 +153,9 @@ class InMemoryStore:
             write.done.set_result(None)
         return self._enqueue(write)
 
+    def record_voided(self, requeued: Sequence[ContactEvent]) -> asyncio.Future[None]:
+        return self.record(requeued)
+
     async def contact_by_id(self, contact_id: str) -> Contact | None:
         self._read("contact_by_id")
         return self.contacts.get(contact_id)

@@ -210,6 +210,12 @@ class Store:
         """Queue the rows for `events`; retried until PostgreSQL takes them."""
         return self.writer.enqueue(self.writes_for(events))
 
+    def record_voided(self, requeued: Sequence[ContactEvent]) -> asyncio.Future[None]:
+        """Queue a restart's voided offers (REQUEUED at one instant) as one statement."""
+        ids = [UUID(event.contact.id) for event in requeued]
+        writes = [("requeue_voided", (ids, requeued[0].at))] if requeued else []
+        return self.writer.enqueue(writes)
+
     def writes_for(self, events: Iterable[Event]) -> list[Write]:
         """The rows that record `events` (offer withdrawals record nothing)."""
         writes: list[Write] = []

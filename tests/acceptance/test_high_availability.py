@@ -175,3 +175,72 @@ class TestActiveAndStandby:
         assert standby.event("router_active")["held_calls"] == 1
         refused = [e for e in standby.events if e.get("event") == "rpc_refused"]
         assert refused == []
+
+    async def test_offers_in_flight_are_requeued_at_their_place_by_the_takeover(
+        self, pair: tuple[RouterProcess, RouterProcess], db: asyncpg.Connection
+    ) -> None:
+        """Offers the killed router had made are void: the standby's warm core has
+        their contacts at their original place, and its takeover records each one's
+        requeue (one statement for all, one log line), before any new offer of it."""
+        active, standby = pair
+        async with grpc.aio.insecure_channel(active.address) as channel:
+            contacts = pb_grpc.ContactServiceStub(channel)
+            agents = pb_grpc.AgentServiceStub(channel)
+            queued = [await submit(contacts, f"call-{n}") for n in range(5)]
+            streams = []
+            for name in ("ann", "bob", "cy"):
+                await sign_in(agents, name)
+                streams.append(agents.StreamOffers(pb.StreamOffersRequest(agent_id=name)))
+                await next_offer(streams[-1])
+            await active.kill()
+            for stream in streams:
+                stream.cancel()
+        offered = {c.contact_id for c in queued[:3]}  # the oldest went first
+
+        async def standby_serves() -> bool:
+            return bool(await standby.health() == SERVING)
+
+        await eventually(standby_serves, within=TAKEOVER_DEADLINE, what="the standby serving")
+        restored = standby.event("queue_restored")
+        assert restored["warm"] is True
+        assert restored["offers_voided"] == 3
+        per_offer = [e for e in standby.events if e.get("event") == "contact_requeued"]
+        assert per_offer == [], "one summary line, not one per voided offer"
+        rows = await db.fetch(
+            "SELECT id::text, state, agent_id, offer_id FROM contacts WHERE id = ANY($1::uuid[])",
+            list(offered),
+        )
+        assert {(r["id"], r["state"], r["agent_id"], r["offer_id"]) for r in rows} == {
+            (contact_id, "queued", None, None) for contact_id in offered
+        }
+        async with grpc.aio.insecure_channel(standby.address) as channel:
+            contacts = pb_grpc.ContactServiceStub(channel)
+            agents = pb_grpc.AgentServiceStub(channel)
+            for position, contact in enumerate(queued, start=1):
+                now = await contacts.GetContact(pb.GetContactRequest(contact_id=contact.contact_id))
+                assert now.contact.state == pb.CONTACT_STATE_QUEUED
+                assert now.contact.timings.queued_at == contact.timings.queued_at
+                assert now.queue_position == position, "each at its original place"
+            await sign_in(agents, "dee")
+            stream = agents.StreamOffers(pb.StreamOffersRequest(agent_id="dee"))
+            try:
+                offer = await next_offer(stream)
+                assert offer.contact.contact_id == queued[0].contact_id
+            finally:
+                stream.cancel()
+
+        async def offered_again() -> bool:
+            kinds = await db.fetchval(
+                "SELECT count(*) FROM contact_events WHERE contact_id = $1::uuid",
+                queued[0].contact_id,
+            )
+            return bool(kinds == 4)
+
+        await eventually(offered_again, within=10.0, what="the new offer recorded")
+        for contact_id in offered:
+            events = await db.fetch(
+                "SELECT kind, reason FROM contact_events WHERE contact_id = $1::uuid ORDER BY seq",
+                contact_id,
+            )
+            kinds = [(e["kind"], e["reason"]) for e in events]
+            assert kinds[:3] == [("submitted", None), ("offered", None), ("requeued", "restart")]

@@ -14,6 +14,7 @@ from router.domain import (
     AgentStatus,
     Channel,
     Contact,
+    ContactEvent,
     ContactEventKind,
     Event,
     Router,
@@ -111,22 +112,29 @@ def restored(contacts: list[Contact]) -> tuple[object, ...]:
     """What the core looks like restored from `contacts` at one instant."""
     router = Router(POLICY)
     now = at(200)
-    events = router.restore(contacts, now)
+    return picture(router, router.restore(contacts, now), now)
+
+
+def taken_over(following: OpenContacts) -> tuple[object, ...]:
+    """What the standby's warm core looks like once it takes over at that instant."""
+    now = at(200)
+    voided, events = following.router.warm.take_over(now)
+    return picture(following.router, [*voided, *events], now)
+
+
+def picture(router: Router, events: Sequence[Event], now: datetime) -> tuple[object, ...]:
+    contacts = sorted(router.contacts(), key=lambda c: c.id)
     return (
-        events,
+        sorted(events, key=lambda e: e.contact.id if isinstance(e, ContactEvent) else ""),
         router.snapshot(now),
-        sorted((c.id, c) for c in router.contacts()),
-        [
-            (c.id, router.position(c.id, now))
-            for c in sorted(contacts, key=lambda c: c.id)
-            if c.state.is_waiting
-        ],
+        [(c.id, c) for c in contacts],
+        [(c.id, router.position(c.id, now)) for c in contacts if c.state.is_waiting],
         router.next_deadline(),
     )
 
 
-def by_id(contacts: list[Contact]) -> dict[str, Contact]:
-    return {c.id: c for c in contacts}
+def warm_ids(following: OpenContacts) -> set[str]:
+    return {c.id for c in following.router.contacts()}
 
 
 class TestFollowing:
@@ -137,7 +145,7 @@ class TestFollowing:
         contacts a fresh read finds, and restores to the same core."""
         center = Center(store)
         await center.submit(Channel.PHONE, 0)
-        following = OpenContacts(standby_store)
+        following = OpenContacts(standby_store, Router(POLICY))
         keeping = asyncio.create_task(following.keep_current())
         try:
             await center.run_of_changes(20)
@@ -152,8 +160,9 @@ class TestFollowing:
             with pytest.raises(asyncio.CancelledError):
                 await keeping
         fresh = await store.open_contacts()
-        assert by_id(following.contacts()) == by_id(fresh)
-        assert restored(following.contacts()) == restored(fresh)
+        assert len(following) == len(fresh)
+        assert taken_over(following) == restored(fresh)
+        assert warm_ids(following) == {c.id for c in fresh}
         states = {c.state for c in fresh}
         assert len(states) == 4, "queued, offered, connected and wrap-up contacts"
         assert len(fresh) < center.submitted, "some contacts finished"
@@ -165,16 +174,16 @@ class TestFollowing:
         from the tables: the same open contacts as a fresh read."""
         center = Center(store)
         await center.submit(Channel.CHAT, 0)
-        following = OpenContacts(standby_store)
+        following = OpenContacts(standby_store, Router(POLICY))
         await following.load()
         assert len(following) == 1
         await center.run_of_changes(PAGE + 50)
         applied = await following.catch_up()
         assert applied > PAGE
-        fresh = await store.open_contacts()
-        assert by_id(following.contacts()) == by_id(fresh)
-        assert restored(following.contacts()) == restored(fresh)
         assert await following.catch_up() == 0
+        fresh = await store.open_contacts()
+        assert len(following) == len(fresh)
+        assert taken_over(following) == restored(fresh)
 
     async def test_load_and_number_are_one_snapshot(
         self, store: Store, standby_store: Store
@@ -185,14 +194,14 @@ class TestFollowing:
         first = await center.submit(Channel.EMAIL, 0)
         events = center.router.abandon(first.id, at(1))
         await center.record(events)
-        following = OpenContacts(standby_store)
+        following = OpenContacts(standby_store, Router(POLICY))
         await following.load()
-        assert following.contacts() == []
+        assert len(following) == 0
         assert following.seq == await store.events.last_committed_seq()
         later = await center.submit(Channel.EMAIL, 2)
         assert await following.catch_up() == 1
-        assert [c.id for c in following.contacts()] == [later.id]
-        assert following.contacts()[0].state.is_waiting
+        assert warm_ids(following) == {later.id}
+        assert following.router.position(later.id, at(3)) == 1
         kinds = [e.kind for e in await store.events.read_after(0)]
         assert kinds.count(ContactEventKind.SUBMITTED.value) == 2
 
