@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
@@ -26,7 +26,6 @@ from router.domain import (
     Event,
     PreferenceSource,
 )
-from router.domain.contact import NO_ATTRIBUTES, contact_of
 from router.domain.events import Intervention
 from router.errors import StartupError, StoreUnavailable
 from router.store.active_lock import ActiveLock
@@ -38,6 +37,7 @@ from router.store.migrations import migrate
 from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 from router.store.reports import REPLICA_REFUSALS, REPLICA_SETTING, Replica, Reports
+from router.store.restore_read import contacts_from_rows, open_contacts
 from router.store.retention import RetentionStore
 
 log = structlog.get_logger(__name__)
@@ -300,10 +300,7 @@ class Store:
         return None if row is None else (await self._with_callbacks([contact_from_row(row)]))[0]
 
     async def open_contacts(self) -> list[Contact]:
-        return with_callbacks(
-            contacts_from_rows(await self._fetch("open_contacts")),
-            await self._fetch("open_callbacks"),
-        )
+        return await open_contacts(self._pool)
 
     async def open_contacts_and_seq(self) -> tuple[list[Contact], int]:
         """The open contacts and the highest event number committed, in one snapshot:
@@ -482,86 +479,7 @@ def _source(contact: Contact) -> str | None:
     return None if source is None else source.value
 
 
-_CHANNELS = {channel.value: channel for channel in Channel}
 _WAIT_ENDS = (ContactEventKind.ANSWERED, ContactEventKind.ABANDONED)
-_STATES = {state.value: state for state in ContactState}
-_SOURCES: dict[str | None, PreferenceSource | None] = {
-    None: None,
-    **{source.value: source for source in PreferenceSource},
-}
-
-
-def contacts_from_rows(rows: Iterable[asyncpg.Record]) -> list[Contact]:
-    """Contacts from rows of `open_contacts` (a Contact's fields, in order).
-
-    The same as contact_from_row for each row, at a fraction of its cost, which counts
-    when a restart restores 500,000 contacts: fields by position, in the forms the
-    query chooses (see queries.sql), enum members and skill sets looked up (contacts
-    share them), empty attributes shared, and each built without a frozen dataclass's
-    __init__ (contact_of)."""
-    skill_sets: dict[tuple[str, ...], frozenset[str]] = {}
-    contacts: list[Contact] = []
-    append = contacts.append
-    from_epoch = datetime.fromtimestamp
-    for (
-        contact_id,
-        key,
-        channel,
-        customer_id,
-        queued_at,
-        attributes,
-        required,
-        boost,
-        preferred,
-        preferred_agent_id,
-        source,
-        state,
-        offered_at,
-        answered_at,
-        ended_at,
-        completed_at,
-        abandoned_at,
-        agent_id,
-        offer_id,
-        disposition,
-        offer_count,
-    ) in rows:
-        skills_key = tuple(required)
-        skills = skill_sets.get(skills_key)
-        if skills is None:
-            skills = skill_sets[skills_key] = frozenset(required)
-        append(
-            contact_of(
-                contact_id,
-                key,
-                _CHANNELS[channel],
-                customer_id,
-                from_epoch(queued_at, UTC),
-                NO_ATTRIBUTES if attributes is None else json.loads(attributes),
-                skills,
-                boost,
-                () if preferred is None else tuple(preferred),
-                preferred_agent_id,
-                _SOURCES[source],
-                _STATES[state],
-                offered_at,
-                answered_at,
-                ended_at,
-                completed_at,
-                abandoned_at,
-                agent_id,
-                offer_id,
-                disposition,
-                offer_count,
-                None,  # a callback's row is attached afterwards (with_callbacks)
-                # Not read: an answered wait's closed seconds are in its row already, and
-                # a wait that ends after the restore counts them then (record_closed_wait
-                # never writes a 0 over them).
-                0.0,
-                None,  # cancelled_at: an open contact is never cancelled
-            )
-        )
-    return contacts
 
 
 def contact_from_row(row: asyncpg.Record) -> Contact:

@@ -33,6 +33,7 @@ from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
 from router.store.group_commit import Write
 from router.store.reports import ContactFigures
+from router.store.restore_read import open_contacts
 from router.store.store import contact_from_row, contact_insert, contact_update, event_insert
 from tests.integration.conftest import insert_history, make_contact
 
@@ -566,6 +567,27 @@ class TestOpenContacts:
     async def test_empty_database(self, store: Store) -> None:
         """With no contacts there is nothing to restore."""
         assert await store.open_contacts() == []
+
+    async def test_pages_of_any_size_read_each_contact_once(
+        self, store: Store, db: asyncpg.Connection, database_url: str
+    ) -> None:
+        """The cold start reads the rows in pages (restore_read.py): whatever the page
+        size (one row, pages that divide the rows or not, one page for all), every
+        open contact comes back once, equal to the one read whole."""
+        for n in range(7):
+            await insert_history(db, Channel.EMAIL, at(n))
+        await insert_history(db, Channel.PHONE, at(9), answered_at=at(10), ended_at=at(11))
+        await insert_history(db, Channel.PHONE, at(8), abandoned_at=at(9))
+        by_id = {c.id: c for c in await store.open_contacts()}
+        assert len(by_id) == 8
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            for page_rows in (1, 3, 4, 8, 100):
+                found = await open_contacts(pool, page_rows)
+                assert len(found) == 8, page_rows
+                assert {c.id: c for c in found} == by_id, page_rows
+        finally:
+            await pool.close()
 
 
 def appending(target: list[T], value: T) -> Callable[[], None]:
