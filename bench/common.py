@@ -42,6 +42,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every CPU of the machine has spent busy so far (/proc/stat: all but
+    idle and iowait), whoever ran."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICKS_PER_SECOND
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of the process now."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_BYTES
@@ -151,11 +158,14 @@ def start_router_process(
     log_level: str = "warning",
     profile_to: Path | None = None,
     event_loop: str = "uvloop",
+    tree: Path | None = None,
 ) -> ServerProcess:
     """`contact-router serve` on a scratch database, as a separate process.
 
     With `profile_to` it runs under cProfile, which writes its statistics there when
-    the server exits on SIGTERM."""
+    the server exits on SIGTERM. With `tree`, the router package of that source tree
+    (another revision, `git archive <rev> | tar -x -C <tree>`) runs instead of this
+    one's, in this interpreter: its `router` and stubs come first on the path."""
     port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -170,9 +180,14 @@ def start_router_process(
         "ROUTER_OFFER_TIMEOUT_SECONDS": "120",
     }
     env.pop("ROUTER_CONFIG_FILE", None)
+    if tree is not None:
+        # Its generated stubs and tools too, which may differ from this tree's.
+        paths = [str(tree), str(tree / "clients" / "python"), str(tree / "tools")]
+        paths.append(env.get("PYTHONPATH", ""))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     profiler = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
     command = [sys.executable, *profiler, "-m", "router.cli", "serve"]
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, cwd=tree or REPO, stdout=subprocess.DEVNULL)
     return ServerProcess(process, port, metrics_port)
 
 

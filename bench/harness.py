@@ -3,6 +3,11 @@
     python -m bench                   # everything, about 15 minutes on 2 cores
     python -m bench --scale quick     # every part at toy size, well under a minute
     python -m bench --parts lifecycle --profile /tmp/router.prof
+    python -m bench --parts latency --rounds 3 --baseline /tmp/base   # before and after
+
+`--baseline DIR` runs, in each latency round, the router of another source tree too
+(`git archive <rev> | tar -x -C DIR`), so a change and its baseline meet the same
+floor and the same machine load.
 
 Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
 RPC's round trip at half the maximum, against the commit of its rows by bare asyncpg,
@@ -122,6 +127,7 @@ async def run_router(
     *,
     synchronous_commit: bool = True,
     event_loop: str = "uvloop",
+    tree: Path | None = None,
 ) -> dict[str, Any]:
     async with scratch_database(admin_url, "router") as db_url:
         if not synchronous_commit:
@@ -132,7 +138,9 @@ async def run_router(
                 await connection.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
             finally:
                 await connection.close()
-        server = start_router_process(db_url, profile_to=profile_to, event_loop=event_loop)
+        server = start_router_process(
+            db_url, profile_to=profile_to, event_loop=event_loop, tree=tree
+        )
         try:
             await wait_serving(server)
             result = await lifecycle.measure(server, shape, "router", db_url)
@@ -183,25 +191,35 @@ async def run_lifecycle(args: argparse.Namespace, size: Scale) -> list[dict[str,
 async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, Any]]:
     """Each RPC's round trip through the router at half its maximum (the lifecycle
     run's latency phase), then the commit of the same rows by bare asyncpg, `rounds`
-    times, alternating."""
+    times, alternating; with --baseline, the baseline tree's router too in each round,
+    between the two (before and after a change, judged against the same floor)."""
     rounds = []
+    baseline = Path(args.baseline) if args.baseline else None
     for number in range(args.rounds):
         _log(f"latency round {number + 1}: router")
         before = load_average()
         router = await run_router(args.database, size.shape, event_loop=args.event_loop)
+        entry: dict[str, Any] = {
+            "router": router["rpc_ms"],
+            "rate": router["latency_rate"],
+            "writer": router.get("latency_writer", {}),
+        }
+        if baseline is not None:
+            _log(f"latency round {number + 1}: baseline router ({baseline})")
+            other = await run_router(
+                args.database, size.shape, event_loop=args.event_loop, tree=baseline
+            )
+            entry["baseline"] = {
+                "router": other["rpc_ms"],
+                "rate": other["latency_rate"],
+                "writer": other.get("latency_writer", {}),
+            }
         _log(f"latency round {number + 1}: bare asyncpg commits")
         async with scratch_database(args.database, "floor") as db_url:
-            floor = await pg_baseline.rpc_floor(db_url, seconds=size.floor_seconds)
-        rounds.append(
-            {
-                "router": router["rpc_ms"],
-                "floor": floor,
-                "rate": router["latency_rate"],
-                "writer": router.get("latency_writer", {}),
-                "load_before": before,
-                "load_after": load_average(),
-            }
-        )
+            entry["floor"] = await pg_baseline.rpc_floor(db_url, seconds=size.floor_seconds)
+        entry["load_before"] = before
+        entry["load_after"] = load_average()
+        rounds.append(entry)
     return rounds
 
 
@@ -331,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         default="uvloop",
         help="event loop of the router (ROUTER_EVENT_LOOP) and of the bare gRPC server alike",
     )
+    parser.add_argument(
+        "--baseline",
+        help="latency part: also run the router of this source tree (another revision, "
+        "`git archive <rev> | tar -x -C DIR`) in each round",
+    )
     parser.add_argument("--profile", help="run the router under cProfile, stats to this file")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--markdown", help="write the report to this file")
@@ -340,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.parts.split(",")) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.baseline:
+        args.baseline = str(Path(args.baseline).resolve())
     results = asyncio.run(run(args))
     text = report.markdown(results)
     print(text)

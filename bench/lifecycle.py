@@ -32,6 +32,7 @@ from bench.common import (
     backend_pids,
     backends_cpu_seconds,
     cpu_seconds,
+    machine_busy_seconds,
     percentile,
     routing_latencies,
     rss_bytes,
@@ -238,6 +239,7 @@ async def measure(
         recording.value = 1
         writer_before = await read_metrics(server.metrics_port) if server.metrics_port else {}
         phase_started = time.monotonic()
+        cpu_before = _phase_cpu(server.pid, postgres_pids, client_pids)
         latency_rate = rate / 2
         gateway_procs = gateways(
             duration=shape.latency_seconds,
@@ -247,14 +249,18 @@ async def measure(
         gateway_results += await join_results(gateway_procs, results, len(gateway_procs))
         await wait_until(drained, 60.0, "the latency-phase contacts to complete")
         recording.value = 0
+        phase_seconds = time.monotonic() - phase_started
+        cpu_after = _phase_cpu(server.pid, postgres_pids, client_pids)
         latency_writer = (
-            _writer_figures(
-                writer_before,
-                await read_metrics(server.metrics_port),
-                time.monotonic() - phase_started,
-            )
+            _writer_figures(writer_before, await read_metrics(server.metrics_port), phase_seconds)
             if server.metrics_port
             else {}
+        )
+        latency_writer.update(
+            {
+                f"{name}_cpu_share": (cpu_after[name] - cpu_before[name]) / phase_seconds
+                for name in cpu_before
+            }
         )
         stop.set()
         agent_results = await join_results(agent_procs, results, len(agent_procs))
@@ -314,6 +320,17 @@ async def measure(
     )
 
 
+def _phase_cpu(server: int, postgres: list[int], agents: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the server, its PostgreSQL backends, the agents' processes,
+    and the whole machine (every process, every CPU: what else competed)."""
+    return {
+        "server": cpu_seconds(server),
+        "postgres": backends_cpu_seconds(postgres),
+        "agents": sum(cpu_seconds(pid) for pid in agents),
+        "machine": machine_busy_seconds(),
+    }
+
+
 def _writer_figures(
     before: dict[str, float], after: dict[str, float], seconds: float
 ) -> dict[str, float]:
@@ -322,11 +339,18 @@ def _writer_figures(
 
     commits = delta("contactrouter_db_batch_duration_seconds_count")
     busy = delta("contactrouter_db_batch_duration_seconds_sum")
+    callers = max(delta("contactrouter_db_commit_callers_total"), 1.0)
     return {
         "commits_per_second": commits / seconds,
         "commit_ms_mean": 1000 * busy / max(commits, 1.0),
         "rows_per_commit_mean": delta("contactrouter_db_batch_writes_sum") / max(commits, 1.0),
         "busy_share": busy / seconds,
+        # Per caller (an RPC's writes, mostly): waiting for the commit in flight, and
+        # from handing the writes over to the end of their own commit.
+        "queued_ms_per_caller": 1000
+        * delta("contactrouter_db_commit_queued_seconds_total")
+        / callers,
+        "wait_ms_per_caller": 1000 * delta("contactrouter_db_commit_wait_seconds_total") / callers,
     }
 
 

@@ -77,6 +77,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _lifecycle(results)
     if "latency" in results:
         lines += _latency(results["latency"])
+        if "lifecycle" in results:
+            lines += _grpc_and_commit(results["lifecycle"], results["latency"])
     if "pg" in results:
         lines += _pg(results)
     if "lifecycle" in results:
@@ -252,6 +254,79 @@ def latency_summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]
     return figures
 
 
+def _baseline(rounds: list[dict[str, Any]]) -> list[str]:
+    """With --baseline: each round's baseline router next to this one, both against
+    the round's floor."""
+    rows = []
+    for number, entry in enumerate(rounds, start=1):
+        other = entry.get("baseline")
+        if other is None:
+            continue
+        for method, floor in entry["floor"].items():
+            mine, theirs = entry["router"].get(method), other["router"].get(method)
+            if mine is None or theirs is None:
+                continue
+            rows.append(
+                [
+                    str(number),
+                    method,
+                    f"{_n(other['rate'])} / {_n(entry['rate'])}",
+                    f"{theirs['p50']:.2f} / {mine['p50']:.2f}",
+                    f"{theirs['p99']:.2f} / {mine['p99']:.2f}",
+                    f"{theirs['p50'] / floor['p50']:.2f} / {mine['p50'] / floor['p50']:.2f}",
+                ]
+            )
+    if not rows:
+        return []
+    header = ["round", "method", "at /s", "p50 ms", "p99 ms", "p50 / floor p50"]
+    return [
+        "The baseline router (--baseline) in the same rounds, against the same floor: "
+        "baseline / this tree.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def _grpc_and_commit(lifecycle: list[dict[str, Any]], latency: list[dict[str, Any]]) -> list[str]:
+    """The least an RPC that answers once its rows are committed can take: a round trip
+    through the bare gRPC server (the lifecycle part's latency phase, at half the bare
+    server's own maximum) plus the commit of its rows (the floor). The floor alone
+    leaves out the RPC itself."""
+    rows = []
+    for method, figures in latency_summary(latency).items():
+        bare = [
+            r["bare"]["rpc_ms"][method]["p50"] for r in lifecycle if method in r["bare"]["rpc_ms"]
+        ]
+        if not bare:
+            continue
+        grpc_p50 = statistics.fmean(bare)
+        least = grpc_p50 + figures["floor_p50"]
+        rows.append(
+            [
+                method,
+                f"{grpc_p50:.2f}",
+                f"{figures['floor_p50']:.2f}",
+                f"{least:.2f}",
+                f"{least / figures['floor_p50']:.2f}",
+                f"{figures['p50']:.2f}",
+                f"{figures['p50'] / least:.2f}",
+            ]
+        )
+    if not rows:
+        return []
+    header = ["mean over rounds", "bare gRPC p50", "floor p50", "sum", "sum / floor"]
+    return [
+        "What the floor leaves out: the RPC's own round trip. The bare gRPC server's p50 "
+        "for the same method (lifecycle part), plus the floor's commit, is the least an "
+        "RPC that answers once its rows are durable can take; its ratio to the floor is "
+        "the best the p50 / floor ratio above could be.",
+        "",
+        *_table([*header, "router p50", "router / sum"], rows),
+        "",
+    ]
+
+
 def _latency(rounds: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## RPC latency against the commit of its rows",
@@ -284,25 +359,44 @@ def _latency(rounds: list[dict[str, Any]]) -> list[str]:
     header = ["round", "method", "at /s", "p50 ms", "p99 ms", "floor p50", "floor p99"]
     lines += _table([*header, "p50 / floor p50"], rows)
     lines.append("")
+    lines += _baseline(rounds)
     writers = [
         [
-            str(number),
-            _n(entry["writer"]["commits_per_second"]),
-            _n(entry["writer"]["rows_per_commit_mean"], 1),
-            _n(entry["writer"]["commit_ms_mean"], 2),
-            f"{100 * entry['writer']['busy_share']:.0f}%",
+            f"{number}{label}",
+            _n(source["writer"]["commits_per_second"]),
+            _n(source["writer"]["rows_per_commit_mean"], 1),
+            _n(source["writer"]["commit_ms_mean"], 2),
+            f"{100 * source['writer']['busy_share']:.0f}%",
+            *(
+                _n(source["writer"][name], 2) if name in source["writer"] else "-"
+                for name in ("queued_ms_per_caller", "wait_ms_per_caller")
+            ),
+            *(
+                f"{100 * source['writer'][f'{name}_cpu_share']:.0f}%"
+                if f"{name}_cpu_share" in source["writer"]
+                else "-"
+                for name in ("server", "postgres", "agents", "machine")
+            ),
         ]
         for number, entry in enumerate(rounds, start=1)
-        if entry.get("writer")
+        for label, source in (("", entry), (" baseline", entry.get("baseline") or {}))
+        if source.get("writer")
     ]
     if writers:
         lines += [
             "The group commit in the same phase (the router's metrics): an RPC that finds "
             "a commit in flight waits for it, then for its own, so the share of the time "
-            "a commit is in flight bounds how close to the floor the p50 can come.",
+            "a commit is in flight bounds how close to the floor the p50 can come. Per "
+            "caller (an RPC's writes), the mean wait for the commit in flight (queued) "
+            "and from handing its writes over to the end of its own commit (wait). Then "
+            "the CPU each part used in the phase, in CPUs (100% is one): the router, its "
+            "PostgreSQL backends, the agents' processes, and the whole machine (every "
+            "process, others' too; 200% is all of it).",
             "",
         ]
         header = ["round", "commits/s", "rows per commit", "commit ms, mean", "in flight"]
+        header += ["queued ms per caller", "wait ms per caller"]
+        header += ["router CPU", "PostgreSQL CPU", "agents CPU", "machine busy"]
         lines += [*_table(header, writers), ""]
 
     def verdict(ok: bool) -> str:

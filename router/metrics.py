@@ -38,6 +38,7 @@ from router.domain import (
 )
 from router.domain.rolling import RollingServiceLevel
 from router.errors import StartupError
+from router.store.group_commit import BatchTiming
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +118,23 @@ class RouterMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.commit_callers = Counter(
+            "contactrouter_db_commit_callers",
+            "Callers (RPCs, timers) whose writes a group commit wrote.",
+            registry=self.registry,
+        )
+        self.commit_queued = Counter(
+            "contactrouter_db_commit_queued_seconds",
+            "Seconds callers' writes waited for their commit to start (behind the one in "
+            "flight), summed over callers.",
+            registry=self.registry,
+        )
+        self.commit_waited = Counter(
+            "contactrouter_db_commit_wait_seconds",
+            "Seconds callers waited from handing their writes over to their commit's end "
+            "(queued, then their own commit), summed over callers.",
+            registry=self.registry,
+        )
         self.db_available = Gauge(
             "contactrouter_db_available",
             "1 while PostgreSQL takes writes, 0 during an outage (changes wait in memory).",
@@ -161,9 +179,12 @@ class RouterMetrics:
             if event.kind is ContactEventKind.DIALLED:
                 self.offers.labels("accepted").inc()
 
-    def observe_batch(self, writes: int, seconds: float) -> None:
-        self.batch_size.observe(writes)
-        self.batch_latency.observe(seconds)
+    def observe_batch(self, batch: BatchTiming) -> None:
+        self.batch_size.observe(batch.rows)
+        self.batch_latency.observe(batch.seconds)
+        self.commit_callers.inc(batch.callers)
+        self.commit_queued.inc(batch.queued)
+        self.commit_waited.inc(batch.queued + batch.callers * batch.seconds)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         # Looking a labelled child up costs more than using it: keep them (a few dozen).

@@ -117,6 +117,8 @@ class _Pending:
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    queued: float = field(default_factory=time.perf_counter)
+    """When the writes were handed over (time.perf_counter())."""
 
 
 @dataclass(slots=True)
@@ -138,6 +140,19 @@ def _settle(waiter: asyncio.Future[None], done: asyncio.Future[None]) -> None:
         waiter.set_exception(error)
     else:
         waiter.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTiming:
+    """One commit, as metrics see it. Each caller's wait for its writes is the time
+    they were queued (behind the commit in flight) plus this commit's `seconds`."""
+
+    rows: int
+    seconds: float
+    """From the start of the commit to PostgreSQL's answer."""
+    callers: int
+    queued: float
+    """Seconds the callers' writes waited before this commit started, summed."""
 
 
 @dataclass(slots=True)
@@ -183,8 +198,8 @@ class GroupCommit:
         """Called with the number of writes as each commit starts (what the tests watch
         to see that a lone write does not wait and that writes made during a commit go
         together in the next)."""
-        self.on_batch: Callable[[int, float], None] | None = None
-        """Called after each commit with (rows written, seconds taken), for metrics."""
+        self.on_batch: Callable[[BatchTiming], None] | None = None
+        """Called after each commit with its figures, for metrics."""
         self.on_health: Callable[[bool], None] | None = None
         """Called with False when an outage starts and True when it ends."""
 
@@ -389,7 +404,9 @@ class GroupCommit:
             self._lock.drop_connection()
             raise
         if self.on_batch is not None:
-            self.on_batch(size, time.perf_counter() - started)
+            ended = time.perf_counter()
+            queued = sum(started - item.queued for item in batch)
+            self.on_batch(BatchTiming(size, ended - started, len(batch), queued))
         self.stats.transactions += 1
         self.stats.writes += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)

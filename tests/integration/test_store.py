@@ -31,7 +31,7 @@ from router.reporting.intervals import Interval
 from router.store import GroupCommit, Store
 from router.store.active_lock import ActiveLock
 from router.store.database_url import with_database
-from router.store.group_commit import Write
+from router.store.group_commit import BatchTiming, Write
 from router.store.reports import ContactFigures
 from router.store.restore_read import open_contacts
 from router.store.store import contact_from_row, contact_insert, contact_update, event_insert
@@ -755,6 +755,8 @@ class TestGroupCommit:
             first_started.set()
 
         writer.on_commit_start = on_start
+        timings: list[BatchTiming] = []
+        writer.on_batch = timings.append
         writer.start()
         try:
             first = writer.enqueue([("upsert_agent", ("agent-0", [], T0, ""))])
@@ -765,6 +767,10 @@ class TestGroupCommit:
             await asyncio.gather(first, *later)
             assert started == [1, 3]
             assert writer.stats.largest_batch == 3
+            # What metrics are told: rows and callers per commit, and that the later
+            # three waited (queued) behind the first commit before their own started.
+            assert [(t.rows, t.callers) for t in timings] == [(1, 1), (3, 3)]
+            assert timings[1].queued > 0
         finally:
             await writer.close()
             await lock.release()
