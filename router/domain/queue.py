@@ -138,30 +138,33 @@ class ContactQueue:
         self._entries[contact.id] = (key, entry)
         self._per_channel[contact.channel] += 1
 
-    def add_all(self, queued: Iterable[Queued]) -> None:
+    def add_all(self, queued: Iterable[Queued]) -> dict[ClassKey, list[Entry]]:
         """add() each of `queued`, each class's sorted list extended in one step (a
         contact already queued is refused as by add(), after those before it): a
-        restart queues every waiting contact at once."""
+        restart queues every waiting contact at once. Returns the entries added, by
+        class, in the order given."""
         indexed = self._entries
         added: dict[ClassKey, list[Entry]] = {}
         try:
             for contact, seq, skills, hold in queued:
                 contact_id = contact.id
-                if contact_id in indexed:
-                    raise ValueError(f"contact {contact_id} is already queued")
                 boost = contact.priority_boost
                 key = (contact.channel, skills, contact.required_skills, boost, hold)
                 entry: Entry = (contact.queued_at.timestamp(), seq, contact_id)
+                # Indexed and checked in one lookup: one already there stays as it was.
+                indexing = (key, entry)
+                if indexed.setdefault(contact_id, indexing) is not indexing:
+                    raise ValueError(f"contact {contact_id} is already queued")
                 entries = added.get(key)
                 if entries is None:
                     entries = added[key] = []
                 entries.append(entry)
-                indexed[contact_id] = (key, entry)
         finally:
             for key, entries in added.items():
                 cls = self._class(key)
                 cls.entries.update(entries)
                 self._per_channel[cls.channel] += len(entries)
+        return added
 
     def _class(self, key: ClassKey) -> _Class:
         """The class of `key`, made if new."""
@@ -190,7 +193,8 @@ class ContactQueue:
         classes = self._held.get(agent_id, {}).values()
         return [entry[2] for cls in classes for entry in cls.entries]
 
-    def remove(self, contact_id: str) -> None:
+    def remove(self, contact_id: str) -> int:
+        """Take a queued contact out; its seq (what it was added with)."""
         key, entry = self._entries.pop(contact_id)
         cls = self._classes[key]
         cls.entries.remove(entry)
@@ -204,6 +208,7 @@ class ContactQueue:
                 del held[key]
                 if not held:
                     del self._held[cls.hold.agent_id]
+        return entry[1]
 
     def best_for(
         self,

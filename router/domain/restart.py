@@ -22,6 +22,8 @@ from router.domain.placement import Placement
 from router.domain.state import RoutingState
 from router.domain.timers import Timer
 
+_ID = attrgetter("id")
+
 
 class Restart:
     def __init__(self, state: RoutingState, placement: Placement) -> None:
@@ -51,6 +53,10 @@ class Restart:
             state.caps.note_answer(agent_id, channel, at)
         events: list[Event] = []
         waiting: list[Contact] = []
+        # A contact given twice is restored once (the first): looked for only if some
+        # id comes twice, which the store's reads never give (one set, built in C).
+        ids = list(map(_ID, contacts))
+        twice = len(set(ids)) < len(ids)
         seen: set[str] = set()
         known = state.contacts
         # The states looked up directly, not through ContactState's properties: a
@@ -61,7 +67,7 @@ class Restart:
             if contact_state in FINAL_STATES:
                 continue
             state.quiet_until = grace
-            if contact.id in known or contact.id in seen:
+            if contact.id in known or (twice and contact.id in seen):
                 continue
             if contact_state is offered:
                 contact = replace(contact, state=queued, agent_id=None, offer_id=None)
@@ -76,7 +82,8 @@ class Restart:
                 state.unclaimed.setdefault(contact.agent_id, set()).add(contact.id)
                 continue
             waiting.append(contact)
-            seen.add(contact.id)
+            if twice:
+                seen.add(contact.id)
         state.enqueue_all(waiting, now)
         # Placing offers a contact to a signed-in agent; at a start nobody is signed in
         # yet, and half a million contacts need not each be told so.

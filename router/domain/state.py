@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import add, itemgetter
 
 from router.domain.agent import Agent
 from router.domain.answer_rate import AnswerRate
@@ -75,6 +77,9 @@ class RoutingState:
         self.queued_bytes = 0
         self._sizes: dict[str, int] = {}
         self._seq = 0
+        # The seq of each contact that was queued and is not now: queued again, it
+        # keeps its place among contacts queued at the same instant. A queued contact's
+        # is in its queue entry (a restart of 500,000 contacts fills no dict of them).
         self._contact_seq: dict[str, int] = {}
 
     # ---------------------------------------------------------------- sequence
@@ -148,7 +153,8 @@ class RoutingState:
         With `later`, its queue entry is appended there instead, for the caller to add
         with every other at once (`queue.add_all`), before anything reads the queue: a
         restart queues each open contact, and a sorted list is built faster whole."""
-        seq = self._contact_seq.setdefault(contact.id, self.next_seq())
+        fresh = self.next_seq()
+        seq = self._contact_seq.pop(contact.id, fresh)
         self.activate(contact)
         wait = self.waiting_for(contact, now)
         if later is None:
@@ -203,12 +209,11 @@ class RoutingState:
                 continue
             contact_id = contact.id
             seq += 1  # as next_seq() in enqueue(), used or not
-            contact_seq = seqs.setdefault(contact_id, seq)
+            contact_seq = seqs.pop(contact_id, seq) if seqs else seq
             known[contact_id] = contact
             keys[contact.idempotency_key] = contact_id
-            size = sizes.get(contact_id)
-            if size is None:
-                size = sizes[contact_id] = contact.size()
+            # Measured once, at its first activation (as activate()): one lookup.
+            size = sizes.setdefault(contact_id, contact.size())
             queued.append((contact, contact_seq, contact.required_skills, None))
             queued_bytes += size
             channel = contact.channel
@@ -216,12 +221,16 @@ class RoutingState:
             if fallback is not None and contact.required_skills != fallback[1]:
                 at = max(contact.queued_at + fallback[0], self.quiet_until)
                 set_timer(Timer.FALLBACK, contact_id, at)
-            if channel in reserve:
-                deadline = contact.queued_at.timestamp() + targets[channel] / contact.priority_boost
-                if self.due_seen < deadline < earliest:
-                    earliest = deadline
         self._seq, self.queued_bytes = seq, queued_bytes
-        self.queue.add_all(queued)
+        added = self.queue.add_all(queued)
+        # The earliest answer deadline after due_seen among the contacts added (held
+        # ones excepted), each class's at once: queued_at + target / boost of each entry
+        # (answer_deadline), where entries hold the epoch seconds of queued_at already.
+        for (channel, _, _, boost, hold), entries in added.items():
+            if hold is None and channel in reserve:
+                deadlines = map(add, map(itemgetter(0), entries), repeat(targets[channel] / boost))
+                later = filter(self.due_seen.__lt__, deadlines)
+                earliest = min(earliest, min(later, default=earliest))
         if earliest < math.inf:
             armed = self.timers.at(Timer.ANSWER_DUE, RESERVE)
             if armed is None or earliest < armed.timestamp():
@@ -232,7 +241,7 @@ class RoutingState:
         again), with its timers."""
         contact = self.contacts[contact_id]
         held = self.queue.hold_of(contact_id) is not None
-        self.queue.remove(contact_id)
+        self._contact_seq[contact_id] = self.queue.remove(contact_id)
         self.queued_bytes -= self._sizes[contact_id]
         self.timers.cancel(Timer.WAIT_CHANGES, contact_id)
         self.timers.cancel(Timer.FALLBACK, contact_id)

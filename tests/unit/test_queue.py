@@ -270,3 +270,20 @@ class TestBookkeeping:
         queue = _queue(contact)
         with pytest.raises(ValueError, match="already queued"):
             queue.add_all([(contact, 9, contact.required_skills, None)])
+        assert len(queue) == 1
+
+    def test_add_all_refuses_a_contact_given_twice(self, make_contact: MakeContact, at: At) -> None:
+        """A contact given twice to add_all is refused the second time, queued as the
+        first time says, with those given before it."""
+        first, again = make_contact("c1"), make_contact("c2")
+        queue = _queue()
+        with pytest.raises(ValueError, match="already queued"):
+            queue.add_all(
+                [
+                    (first, 1, first.required_skills, None),
+                    (again, 2, again.required_skills, None),
+                    (first, 3, first.required_skills, None),
+                ]
+            )
+        assert len(queue) == 2
+        assert _drain(queue, at(60)) == ["c1", "c2"]

@@ -118,6 +118,19 @@ class TestRestore:
         ]
         assert ordered.next_deadline() == unordered.next_deadline()
 
+    def test_a_contact_given_twice_is_restored_once(self) -> None:
+        """A contact given twice is queued once, as first given (the restore looks for
+        repeated ids only when some id comes twice)."""
+        contacts = _contacts(9, 100)
+        now = T0 + timedelta(seconds=3000)
+        once, twice = Router(_policy(1)), Router(_policy(1))
+        once.restore(contacts, now)
+        twice.restore([*contacts, replace(contacts[3], priority_boost=5.0)], now)
+        assert once.snapshot(now) == twice.snapshot(now)
+        assert [once.position(c.id, now) for c in contacts] == [
+            twice.position(c.id, now) for c in contacts
+        ]
+
 
 class TestContactOf:
     def test_a_contact_like_any_other(self) -> None:
