@@ -75,7 +75,10 @@ def parser(tools: ModuleType | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    tools = _tools()
+    words = sys.argv[1:] if argv is None else argv
+    # `serve` needs none of the tools' commands: importing them was a tenth of a second
+    # of every start, before the restore (bench/RESULTS.md, issue 18).
+    tools = None if words[:1] == ["serve"] else _tools()
     command_line = parser(tools)
     if tools is None:
         args, rest = command_line.parse_known_args(argv)
