@@ -293,6 +293,7 @@ def _standby_figures(log: Path, killed_at: float) -> dict[str, Any]:
                 figures["caught_up_events"] = event["events"]
             elif name == "queue_restored":
                 figures["warm"] = event.get("warm")
+                figures["offers_voided"] = event.get("offers_voided")
             if name in moments:
                 at = datetime.fromisoformat(event["timestamp"]).timestamp()
                 figures[f"kill_to_{moments[name]}_seconds"] = round(at - killed_at, 3)

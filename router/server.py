@@ -418,7 +418,8 @@ async def _activate(
     retention: RetentionJob,
     hours: HoursFile,
 ) -> None:
-    """Wait for the active lock (as a hot standby), rebuild the queue, start serving."""
+    """Wait for the active lock (as a hot standby, router/standby.py), take over the core
+    kept warm meanwhile (or rebuild the queue from PostgreSQL), start serving."""
     warm = await stand_by(store, active, policy)
     started = time.perf_counter()
     router = warm or Router(policy)
