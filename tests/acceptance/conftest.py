@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database
-from tests.conftest import created_database
+from tests.conftest import Graveyard, created_database
 
 OfferCall: TypeAlias = grpc.aio.UnaryStreamCall[pb.StreamOffersRequest, pb.StreamOffersResponse]
 
@@ -313,8 +313,10 @@ async def offered_call(
 
 
 @pytest.fixture(scope="module")
-async def module_database_url(server_url: str, template_database: str) -> AsyncIterator[str]:
-    async with created_database(server_url, "router_test", template_database) as name:
+async def module_database_url(
+    server_url: str, template_database: str, graveyard: Graveyard
+) -> AsyncIterator[str]:
+    async with created_database(server_url, "router_test", template_database, graveyard) as name:
         yield with_database(server_url, name)
 
 
