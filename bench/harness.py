@@ -6,8 +6,9 @@
     python -m bench --parts latency --rounds 3 --baseline /tmp/base   # before and after
 
 `--baseline DIR` runs, in each latency round, the router of another source tree too
-(`git archive <rev> | tar -x -C DIR`), so a change and its baseline meet the same
-floor and the same machine load.
+(`git archive <rev> | tar -x -C DIR`), its latency phase at the rate of this tree's
+(half this tree's maximum), so a change and its baseline meet the same load, the same
+floor and the same machine.
 
 Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
 RPC's round trip at half the maximum, against the commit of its rows by bare asyncpg,
@@ -128,6 +129,7 @@ async def run_router(
     synchronous_commit: bool = True,
     event_loop: str = "uvloop",
     tree: Path | None = None,
+    latency_rate: float | None = None,
 ) -> dict[str, Any]:
     async with scratch_database(admin_url, "router") as db_url:
         if not synchronous_commit:
@@ -143,7 +145,7 @@ async def run_router(
         )
         try:
             await wait_serving(server)
-            result = await lifecycle.measure(server, shape, "router", db_url)
+            result = await lifecycle.measure(server, shape, "router", db_url, latency_rate)
         finally:
             server.stop()
         connection = await asyncpg.connect(db_url)
@@ -206,8 +208,13 @@ async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, A
         }
         if baseline is not None:
             _log(f"latency round {number + 1}: baseline router ({baseline})")
+            # At this round's rate: the same load for both, whatever each one's maximum.
             other = await run_router(
-                args.database, size.shape, event_loop=args.event_loop, tree=baseline
+                args.database,
+                size.shape,
+                event_loop=args.event_loop,
+                tree=baseline,
+                latency_rate=router["latency_rate"],
             )
             entry["baseline"] = {
                 "router": other["rpc_ms"],

@@ -161,10 +161,16 @@ class _Sampler:
 
 
 async def measure(
-    server: ServerProcess, shape: LoadShape, label: str, db_url: str | None = None
+    server: ServerProcess,
+    shape: LoadShape,
+    label: str,
+    db_url: str | None = None,
+    latency_rate: float | None = None,
 ) -> LifecycleResult:
     """Both phases against a started server; the agents sign in first. With `db_url`,
-    the CPU time of the server's PostgreSQL backends is measured too."""
+    the CPU time of the server's PostgreSQL backends is measured too. The latency phase
+    runs at half the rate the throughput phase measured, or at `latency_rate` (another
+    server's, to compare two at the same load)."""
     completed = _SPAWN.Array("q", shape.agent_processes, lock=False)
     submitted = _SPAWN.Array("q", shape.gateway_processes, lock=False)
     recording = _SPAWN.Value("b", 0, lock=False)
@@ -240,7 +246,7 @@ async def measure(
         writer_before = await read_metrics(server.metrics_port) if server.metrics_port else {}
         phase_started = time.monotonic()
         cpu_before = _phase_cpu(server.pid, postgres_pids, client_pids)
-        latency_rate = rate / 2
+        latency_rate = latency_rate or rate / 2
         gateway_procs = gateways(
             duration=shape.latency_seconds,
             rate=latency_rate / shape.gateway_processes,
