@@ -41,8 +41,6 @@ async def open_contacts(pool: asyncpg.Pool, page_rows: int = PAGE_ROWS) -> list[
             pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
-            # A cursor's plan is chosen for its first rows unless told it reads them all.
-            await connection.execute("SET LOCAL cursor_tuple_fraction = 1.0")
             cursor = await connection.cursor(QUERIES["open_contacts"])
             page = await cursor.fetch(page_rows)
             while page:
