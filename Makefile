@@ -41,9 +41,12 @@ run: $(VENV)/.runtime
 	@exec $(BIN)/contact-router serve
 
 ## Install everything and run the whole test suite (ROUTER_TEST_DATABASE_URL picks
-## a PostgreSQL server; without it the tests start an embedded one).
+## a PostgreSQL server; without it the tests start an embedded one). The tests mostly
+## wait (PostgreSQL's fsyncs, gRPC, child processes), so TEST_WORKERS pytest-xdist
+## workers share the cores: each test still has a database of its own.
+TEST_WORKERS ?= 4
 test: $(VENV)/.dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 GENERATED := clients/python/contactrouter/v1
 

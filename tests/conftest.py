@@ -35,9 +35,49 @@ settings.register_profile("contact-router", deadline=None)
 settings.load_profile("contact-router")
 
 
+EMBEDDED = pytest.StashKey[tuple[EmbeddedPostgres, tempfile.TemporaryDirectory[str]]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist (`-n`) without ROUTER_TEST_DATABASE_URL, start one embedded
+    PostgreSQL for the whole run and point ROUTER_TEST_DATABASE_URL at it. This runs in
+    the controller before it starts its workers (tryfirst: before xdist's own hook), so
+    the workers inherit the URL and share the server rather than start one each."""
+    if (
+        os.environ.get("ROUTER_TEST_DATABASE_URL")
+        or hasattr(session.config, "workerinput")
+        or not session.config.getoption("numprocesses", None)
+    ):
+        return
+    folder = tempfile.TemporaryDirectory(prefix="router-test-pg-")
+    embedded = EmbeddedPostgres(Path(folder.name) / "pg")
+    try:
+        os.environ["ROUTER_TEST_DATABASE_URL"] = embedded.start()
+    except BaseException:
+        folder.cleanup()
+        raise
+    session.config.stash[EMBEDDED] = (embedded, folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the embedded PostgreSQL pytest_sessionstart started, if it did."""
+    started = config.stash.get(EMBEDDED, None)
+    if started is None:
+        return
+    embedded, folder = started
+    del config.stash[EMBEDDED]
+    os.environ.pop("ROUTER_TEST_DATABASE_URL", None)
+    try:
+        embedded.stop()
+    finally:
+        folder.cleanup()
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    """ROUTER_TEST_DATABASE_URL, or an embedded PostgreSQL for the session."""
+    """ROUTER_TEST_DATABASE_URL (the machine's PostgreSQL, or the run's embedded one
+    under xdist), else an embedded PostgreSQL for this session."""
     url = os.environ.get("ROUTER_TEST_DATABASE_URL")
     if url:
         yield url
