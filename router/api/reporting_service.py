@@ -29,6 +29,7 @@ from router.api.convert import (
 )
 from router.api.errors import rpc
 from router.api.servicer import ActiveSwitchboard, RpcObserver, Servicer, ignore_rpc
+from router.api.staffing_rows import staffing_row_to_proto
 from router.api.watch import QueueFeed, queue_feed, watch_queue
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
 from router.domain.time_zones import is_time_zone
@@ -336,31 +337,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetStaffingResponse:
         staffing = await self._reporting.staffing(_staffing_request(request))
         question = staffing.question
-        rows = []
-        for r in staffing.rows:
-            s = r.staffed
-            row = pb.StaffingRow(
-                interval_start=timestamp(r.interval_start),
-                calls=s.calls,
-                aht_seconds=s.aht_seconds,
-                traffic_erlangs=s.traffic_erlangs,
-                agents=s.agents,
-                agents_scheduled=s.agents_scheduled,
-                service_level=s.service_level,
-                asa_seconds=s.asa_seconds,
-                occupancy=s.occupancy,
-                probability_of_waiting=s.probability_of_waiting,
-            )
-            _optional(row, "abandonment", s.abandonment)
-            if r.separate_agents is not None:
-                row.separate_agents = r.separate_agents
-            if r.actual is not None:
-                row.staffed_agents = r.actual.staffed_agents
-                _optional(row, "measured_service_level", r.actual.service_level)
-                row.missed = r.actual.missed
-            rows.append(row)
         return pb.GetStaffingResponse(
-            rows=rows,
+            rows=[staffing_row_to_proto(r, question.callbacks) for r in staffing.rows],
             model=question.model,
             target_service_level=question.target,
             threshold_seconds=question.threshold,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from router.reporting import erlang_a, staffing
@@ -66,6 +66,13 @@ BLENDED = (
     "blended agents need); separate_agents = the sum of each channel staffed alone"
 )
 
+CALLBACK_WORK = (
+    "phone from history: agents += callback Erlangs / max occupancy, rounded up with "
+    "the calls' agents (queued callbacks are outbound work, not arrivals of the queue: "
+    "each dial's time and each reached callback's talk and wrap-up, in the interval it "
+    "began, / interval length); occupancy = (traffic + callback Erlangs) / agents"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StaffingQuestion:
@@ -84,10 +91,14 @@ class StaffingQuestion:
     short_abandon: float
     blended: bool = False
     """The channels' summed workload staffed as one pool (concurrency already applied)."""
+    callbacks: bool = False
+    """Queued callbacks' work is added to the agents (phone from history)."""
 
     @property
     def model(self) -> str:
         model = ERLANG_C_MODEL if self.patience is None else ERLANG_A_MODEL
+        if self.callbacks:
+            model = f"{model}; {CALLBACK_WORK}"
         if self.blended:
             return f"{model}; {BLENDED}; agents_scheduled = agents / (1 - shrinkage), rounded up"
         return f"{model}; {CONCURRENCY_AND_SHRINKAGE}"
@@ -108,6 +119,9 @@ class StaffedInterval:
     probability_of_waiting: float
     abandonment: float | None
     """Erlang A: the share of calls that abandon; None for Erlang C."""
+    callback_erlangs: float = 0.0
+    """Phone from history: agent time on queued callbacks (dials and reached customers'
+    handle time) / interval length, counted in `agents` beside the calls' queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +224,36 @@ def staff(question: StaffingQuestion, calls: float, aht_seconds: float) -> Staff
         occupancy=figures.occupancy,
         probability_of_waiting=figures.probability_of_waiting,
         abandonment=abandonment,
+    )
+
+
+def with_callbacks(
+    staffed: StaffedInterval, question: StaffingQuestion, callback_erlangs: float
+) -> StaffedInterval:
+    """`staffed` (the inbound calls' agents) with the agents a history's queued callbacks
+    kept busy: their workload in agent-Erlangs at the occupancy allowed, added, not
+    queued. Callbacks are outbound work the center schedules itself (the first dial
+    has its own target, not a caller's answer within seconds), so they are no arrivals of
+    the Erlang queue: the calls' service level, ASA and P(wait) stay those of the
+    inbound agents, and occupancy becomes all work / all agents (within the cap: the
+    added agents work at it). ValueError past MAX_AGENTS."""
+    if callback_erlangs <= 0:
+        return staffed
+    agents = whole(staffed.agents + callback_erlangs / question.max_occupancy)
+    scheduled = whole(agents / (1 - question.shrinkage))
+    if scheduled > MAX_AGENTS:
+        raise ValueError(
+            f"{agents} agents with the callbacks' {callback_erlangs:.0f} Erlangs at a "
+            f"shrinkage of {question.shrinkage} means scheduling {scheduled}, more than "
+            f"{MAX_AGENTS}"
+        )
+    busy = staffed.traffic_erlangs / question.concurrency + callback_erlangs
+    return replace(
+        staffed,
+        agents=agents,
+        agents_scheduled=scheduled,
+        occupancy=busy / agents,
+        callback_erlangs=callback_erlangs,
     )
 
 

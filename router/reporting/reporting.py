@@ -19,6 +19,7 @@ from router.errors import NotEnoughHistory
 from router.reporting import forecasting, plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
 from router.reporting.alarm import AlarmStatus
+from router.reporting.callback_staffing import with_callback_work
 from router.reporting.callbacks import CALLBACK_FORMULA, CallbackReport, callback_rows
 from router.reporting.contacts import ContactReport, ServiceLevelGoal, contact_rows, goals
 from router.reporting.forecasting import (
@@ -457,7 +458,10 @@ class Reporting:
                 missed=level is not None and level < question.target,
             )
             rows.append(StaffingRow(start, s, actual))
-        return StaffingPlan(rows=rows, question=question)
+        recorded = StaffingPlan(rows=rows, question=question)
+        if request.channel is not Channel.PHONE:
+            return recorded
+        return await with_callback_work(self._reports, recorded, length, self._policy.time_zone)
 
     async def _blended(self, request: StaffingRequest) -> StaffingPlan:
         """The channels staffed as one pool of blended agents, each counted once, beside
@@ -483,6 +487,7 @@ class Reporting:
             patience=None,
             short_abandon=self._policy.short_abandon,
             blended=True,
+            callbacks=any(p.question.callbacks for p in alone),
         )
         work = []
         for group in zip(*(p.rows for p in alone), strict=True):
@@ -507,7 +512,9 @@ class Reporting:
             rows.append(
                 StaffingRow(
                     each[0].interval_start,
-                    pooled,
+                    plan.with_callbacks(
+                        pooled, question, sum(r.staffed.callback_erlangs for r in each)
+                    ),
                     plan.Actual(
                         staffed_agents=actual.staffed_agents,
                         service_level=None,

@@ -456,6 +456,43 @@ WHERE c.queued_at >= $1 AND c.queued_at < $2
 GROUP BY 1, 2
 ORDER BY 1, 2;
 
+-- report_callback_work --
+-- Phone agents' time on queued callbacks begun in [$1, $2), per interval binned as
+-- report_contacts bins them ($3 length, $4 IANA time zone; staffing's intervals are of
+-- fixed length), counted in the interval the work began: each dial from its `dialled`
+-- event (the agent accepted the offer) to the contact's next event (its outcome,
+-- `reached` or `dial_failed`; `requeued` when the agent was lost meanwhile), and each
+-- reached callback's handle time from its `reached` event to completed_at (talk and
+-- wrap-up, as AHT counts them). A dial or conversation still going on counts once it
+-- ends. Both read contact_events by `at` (contact_events_at_idx, the partitions of the
+-- range) and the next event by contact_events_contact_idx.
+WITH work AS (
+    SELECT e.at AS began, e.kind, CASE
+        WHEN e.kind = 'dialled' THEN (
+            SELECT x.at FROM contact_events AS x
+            WHERE x.contact_id = e.contact_id AND x.id > e.id
+            ORDER BY x.id LIMIT 1
+        )
+        ELSE (SELECT c.completed_at FROM contacts AS c WHERE c.id = e.contact_id)
+    END AS ended
+    FROM contact_events AS e
+    WHERE e.kind IN ('dialled', 'reached') AND e.at >= $1 AND e.at < $2
+)
+SELECT
+    began - ((began AT TIME ZONE $4::text)
+             - date_bin($3::interval, began AT TIME ZONE $4::text,
+                        TIMESTAMP '2000-01-03 00:00:00')) AS interval_start,
+    count(*) FILTER (WHERE kind = 'dialled') AS dials,
+    coalesce(sum(date_part('epoch', ended - began)) FILTER (WHERE kind = 'dialled'), 0)
+        AS dial_seconds,
+    count(*) FILTER (WHERE kind = 'reached') AS reached,
+    coalesce(sum(date_part('epoch', ended - began)) FILTER (WHERE kind = 'reached'), 0)
+        AS handle_seconds
+FROM work
+WHERE ended IS NOT NULL
+GROUP BY 1
+ORDER BY 1;
+
 -- report_dispositions --
 -- Per channel and disposition (wrap-up code) for completed contacts queued in [$1, $2):
 -- how many, their AHT, and their customers' feedback; per team too with $3, only the

@@ -116,6 +116,24 @@ class CallbackFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackWork:
+    """Phone agents' time on queued callbacks begun in one interval (staffing's
+    workload beside the inbound calls)."""
+
+    interval_start: datetime
+    dials: int
+    dial_seconds: float
+    """From each dial's start (the offer accepted) to its outcome."""
+    reached: int
+    handle_seconds: float
+    """From reaching each customer to the end of its wrap-up (talk and ACW)."""
+
+    @property
+    def agent_seconds(self) -> float:
+        return self.dial_seconds + self.handle_seconds
+
+
+@dataclass(frozen=True, slots=True)
 class ContactDetail:
     """The figures only the contact report shows; the costly part of the read (each
     contact's customer history, the transfer events, a sort of the answered waits)."""
@@ -314,6 +332,14 @@ class Reports:
             target,
         )
         return [CallbackFigures.from_row(r) for r in rows]
+
+    async def callback_work(
+        self, start: datetime, end: datetime, length: timedelta, time_zone: str = "UTC"
+    ) -> list[CallbackWork]:
+        """Agent time on callbacks per interval of `length` (binned as `contacts` bins
+        them), in the interval each dial or conversation began; only finished ones."""
+        rows = await self._read("report_callback_work", start, end, length, time_zone)
+        return [CallbackWork(**dict(r)) for r in rows]
 
     async def dispositions(
         self, start: datetime, end: datetime, *, by_team: bool = False, team: str | None = None

@@ -22,7 +22,8 @@ from router.reporting.intervals import Interval
 from router.reporting.reporting import Reporting, StaffingRequest
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
-from tests.integration.test_reports import contact, status
+from tests.integration.test_callback_reports import callback
+from tests.integration.test_reports import contact, events, status
 
 NOW = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
 
@@ -170,3 +171,84 @@ class TestBlendedAgents:
         one = await reporting.staffing(request(channels=(Channel.PHONE,)))
         assert not one.question.blended
         assert one == await reporting.staffing(request())
+
+
+async def dialled_callback(
+    db: asyncpg.Connection, *steps: tuple[str, str], completed: str | None = None
+) -> None:
+    """A callback queued before the range (its queue time is not what staffing counts)
+    with its dials and outcomes as contact events, completed at `completed`."""
+    reached = next((when for kind, when in steps if kind == "reached"), None)
+    contact_id = await contact(
+        db, Channel.PHONE, "09:00:00", answered=reached, completed=completed, agent="alice"
+    )
+    await callback(db, contact_id, Channel.CHAT, attempts=1, reached=reached)
+    await events(db, contact_id, *((kind, f"{when} alice") for kind, when in steps))
+
+
+@pytest.fixture
+async def callbacks(reporting: Reporting, db: asyncpg.Connection) -> Reporting:
+    """10:00 adds 6 callbacks of 600 s of agent time each (1 Erlang): a 40 s dial that
+    found nobody, a 20 s dial that reached the customer, 540 s of talk and wrap-up.
+    11:00 adds 1,230 s: a dial of 20 s from 11:59:50 (into 12:00, counted where it
+    began), a 10 s dial that reached a customer at 11:50:10 and its 1,200 s to 12:10:10;
+    a dial from 11:30 with no outcome yet counts nothing."""
+    for k in range(6):
+        minute = 10 + k * 5
+        await dialled_callback(
+            db,
+            ("dialled", f"10:{minute:02d}:00"),
+            ("dial_failed", f"10:{minute:02d}:40"),
+            ("dialled", f"10:{minute + 1:02d}:00"),
+            ("reached", f"10:{minute + 1:02d}:20"),
+            completed=f"10:{minute + 10:02d}:20",
+        )
+    await dialled_callback(db, ("dialled", "11:59:50"), ("dial_failed", "12:00:10"))
+    await dialled_callback(
+        db, ("dialled", "11:50:00"), ("reached", "11:50:10"), completed="12:10:10"
+    )
+    await dialled_callback(db, ("dialled", "11:30:00"))
+    return reporting
+
+
+class TestCallbackWork:
+    async def test_callbacks_agent_time_adds_agents_beside_the_calls(
+        self, callbacks: Reporting
+    ) -> None:
+        """The calls still need 3 agents at 80/20 (1 Erlang of 20 calls: callbacks are
+        no arrivals of the queue); the callbacks' Erlangs are added and rounded up with
+        them: 3 + 1 = 4 at 10:00, 3 + 0.34 = 4 at 11:00; occupancy is all work / all
+        agents; the service level is the calls' still."""
+        plan = await callbacks.staffing(request())
+        rows = {r.interval_start.hour: r.staffed for r in plan.rows}
+        assert plan.question.callbacks
+        assert "callback" in plan.question.model
+        assert [s.calls for s in rows.values()] == [20.0, 20.0]
+        assert rows[10].callback_erlangs == pytest.approx(1.0)
+        assert rows[11].callback_erlangs == pytest.approx(1230 / 3600)
+        assert (rows[10].agents, rows[11].agents) == (4, 4)
+        assert rows[10].occupancy == pytest.approx((1.0 + 1.0) / 4)
+        assert rows[10].traffic_erlangs == pytest.approx(1.0)
+        inbound = await callbacks.staffing(request(channel=Channel.CHAT, threshold=None))
+        assert not inbound.question.callbacks
+        assert all(r.staffed.callback_erlangs == 0.0 for r in inbound.rows)
+
+    async def test_the_occupancy_cap_applies_to_callback_work(self, callbacks: Reporting) -> None:
+        """At 85% at most, 1 callback Erlang takes 1 / 0.85 agents: 3 + 1.18 = 5."""
+        plan = await callbacks.staffing(request(max_occupancy=0.85, shrinkage=0.2))
+        first = plan.rows[0].staffed
+        assert (first.agents, first.agents_scheduled) == (5, 7)
+        assert first.occupancy <= 0.85
+
+    async def test_a_pool_with_phone_counts_the_callbacks_once(self, callbacks: Reporting) -> None:
+        """Blended: the pool's agents take the phone's callback Erlangs beside the
+        channels' workload, and the separate sum has them in phone's agents."""
+        channels = (Channel.PHONE, Channel.CHAT, Channel.EMAIL)
+        phone = await callbacks.staffing(request(threshold=None))
+        blended = await callbacks.staffing(request(channels=channels, threshold=None))
+        assert blended.question.callbacks
+        for pooled, alone in zip(blended.rows, phone.rows, strict=True):
+            assert pooled.staffed.callback_erlangs == alone.staffed.callback_erlangs > 0
+            work = pooled.staffed.traffic_erlangs + pooled.staffed.callback_erlangs
+            assert work < pooled.staffed.agents
+            assert pooled.staffed.occupancy == pytest.approx(work / pooled.staffed.agents)

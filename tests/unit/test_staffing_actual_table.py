@@ -65,6 +65,16 @@ class TestActualInTheTable:
         header, _ = staffing_table(forecast, with_abandonment=False)
         assert "staffed" not in header
 
+    def test_callback_work_shows_beside_the_calls_erlangs(self) -> None:
+        """Phone from history: the callbacks' Erlangs before the agents they are in;
+        without them (a forecast, chat) no such column."""
+        phone = pb.GetStaffingResponse(rows=[row(0, 4, 3.5, 1.0)])
+        phone.rows[0].callback_erlangs = 1.0
+        header, rows = staffing_table(phone, with_abandonment=False)
+        assert header[3:6] == ["erlangs", "callback_erl", "agents"]
+        assert rows[0][3:6] == [1.0, 1.0, 4]
+        assert "callback_erl" not in staffing_table(HISTORY, with_abandonment=False)[0]
+
     def test_the_summary_lines_missed_up_with_under_staffing(self) -> None:
         assert staffing_summary(HISTORY) == (
             "Under-staffed (fewer ready than needed): 2 of 4 intervals; service level "

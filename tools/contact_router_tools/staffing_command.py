@@ -228,9 +228,13 @@ def flags_of(args: argparse.Namespace) -> FlagOf:
 def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> Table:
     """One row per interval, each kept (a plan needs every interval). "contacts" is the
     protobuf field `calls`, which counts chats and emails too; "abandon" is Erlang A's
-    only. An interval without traffic has no service level, ASA, occupancy or chance of
+    only; "callback_erl" is phone from history's (queued callbacks' work, in
+    `agents`). An interval without traffic has no service level, ASA, occupancy or chance of
     waiting (None, "-"): a row of zeros must not read as a perfect interval."""
-    header = ["interval", "contacts", "aht_s", "erlangs", "agents", "scheduled"]
+    callbacks = any(r.HasField("callback_erlangs") for r in response.rows)
+    header = ["interval", "contacts", "aht_s", "erlangs"]
+    header += ["callback_erl"] if callbacks else []
+    header += ["agents", "scheduled"]
     header += ["service_level", "asa_s", "occupancy", "p_wait"]
     header += ["abandon"] if with_abandonment else []
     actual = has_actual(response)
@@ -246,6 +250,7 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
             r.calls,
             r.aht_seconds,
             r.traffic_erlangs,
+            *([r.callback_erlangs] if callbacks else []),
             r.agents,
             r.agents_scheduled,
             *(figures if traffic else [None] * len(figures)),

@@ -3463,6 +3463,7 @@ class StaffingRow(_message.Message):
     MEASURED_SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     SEPARATE_AGENTS_FIELD_NUMBER: _builtins.int
+    CALLBACK_ERLANGS_FIELD_NUMBER: _builtins.int
     calls: _builtins.float
     """Calls planned for."""
     aht_seconds: _builtins.float
@@ -3502,6 +3503,14 @@ class StaffingRow(_message.Message):
     """With `channels`: the agents the channels need if each is staffed on its own
     (the sum), against the pool's `agents`.
     """
+    callback_erlangs: _builtins.float
+    """Phone from history (and a pool with phone): the agent time queued callbacks took
+    in the interval (each dial, and each reached callback's talk and wrap-up, counted
+    in the interval it began) / interval length. Outbound work, not arrivals of the
+    queue: `agents` counts it beside the calls' agents (callback Erlangs / max
+    occupancy, rounded up together) and `occupancy` is all the work / `agents`; the
+    service level, ASA and P(wait) stay the calls'. Unset otherwise.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval."""
@@ -3524,13 +3533,16 @@ class StaffingRow(_message.Message):
         measured_service_level: _builtins.float | None = ...,
         missed: _builtins.bool = ...,
         separate_agents: _builtins.int | None = ...,
+        callback_erlangs: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "separate_agents", b"separate_agents", "staffed_agents", b"staffed_agents"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_callback_erlangs", b"_callback_erlangs", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "callback_erlangs", b"callback_erlangs", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "separate_agents", b"separate_agents", "staffed_agents", b"staffed_agents"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "calls", b"calls", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "missed", b"missed", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "separate_agents", b"separate_agents", "service_level", b"service_level", "staffed_agents", b"staffed_agents", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment", "_callback_erlangs", b"_callback_erlangs", "_measured_service_level", b"_measured_service_level", "_separate_agents", b"_separate_agents", "_staffed_agents", b"_staffed_agents", "abandonment", b"abandonment", "agents", b"agents", "agents_scheduled", b"agents_scheduled", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "callback_erlangs", b"callback_erlangs", "calls", b"calls", "interval_start", b"interval_start", "measured_service_level", b"measured_service_level", "missed", b"missed", "occupancy", b"occupancy", "probability_of_waiting", b"probability_of_waiting", "separate_agents", b"separate_agents", "service_level", b"service_level", "staffed_agents", b"staffed_agents", "traffic_erlangs", b"traffic_erlangs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment: _TypeAlias = _typing.Literal["abandonment"]  # noqa: Y015
     _WhichOneofArgType__abandonment: _TypeAlias = _typing.Literal["_abandonment", b"_abandonment"]  # noqa: Y015
+    _WhichOneofReturnType__callback_erlangs: _TypeAlias = _typing.Literal["callback_erlangs"]  # noqa: Y015
+    _WhichOneofArgType__callback_erlangs: _TypeAlias = _typing.Literal["_callback_erlangs", b"_callback_erlangs"]  # noqa: Y015
     _WhichOneofReturnType__measured_service_level: _TypeAlias = _typing.Literal["measured_service_level"]  # noqa: Y015
     _WhichOneofArgType__measured_service_level: _TypeAlias = _typing.Literal["_measured_service_level", b"_measured_service_level"]  # noqa: Y015
     _WhichOneofReturnType__separate_agents: _TypeAlias = _typing.Literal["separate_agents"]  # noqa: Y015
@@ -3539,6 +3551,8 @@ class StaffingRow(_message.Message):
     _WhichOneofArgType__staffed_agents: _TypeAlias = _typing.Literal["_staffed_agents", b"_staffed_agents"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment) -> _WhichOneofReturnType__abandonment | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__callback_erlangs) -> _WhichOneofReturnType__callback_erlangs | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__measured_service_level) -> _WhichOneofReturnType__measured_service_level | None: ...
     @_typing.overload
