@@ -92,7 +92,7 @@ class Graveyard:
     """Drops the databases tests are done with, in the background and several at once.
 
     PostgreSQL 15 makes every DROP DATABASE wait for a checkpoint of the whole server
-    (0.1 to 0.5 s on the shared machine, each test paid one in its teardown), but drops
+    (0.1 to 3 s on the shared machine, each test paid one in its teardown), but drops
     that wait together share a checkpoint or two. So the dead wait until there are
     BATCH of them, then go AT_ONCE at a time while the next tests run. A database is
     buried only once its test is over; the session ends after the last drop, and fails
@@ -100,7 +100,7 @@ class Graveyard:
 
     BATCH = 12
     """Buried databases that start a dig (each takes its template's 7.5 MB on disk)."""
-    AT_ONCE = 4
+    AT_ONCE = 6
     """Drops in flight together: each takes a connection of its own, and the server's
     connections are shared with every test and everyone else on the machine."""
 
@@ -129,19 +129,21 @@ class Graveyard:
             self._digger = asyncio.get_running_loop().create_task(self._dig())
 
     async def _dig(self) -> None:
+        slots = asyncio.Semaphore(self.AT_ONCE)
         while self._pending:
-            batch, self._pending = self._pending[: self.AT_ONCE], self._pending[self.AT_ONCE :]
-            await asyncio.gather(*(self._drop(name) for name in batch))
+            batch, self._pending = self._pending, []
+            await asyncio.gather(*(self._drop(name, slots) for name in batch))
 
-    async def _drop(self, name: str) -> None:
-        try:
-            admin = await asyncpg.connect(self._server_url)
+    async def _drop(self, name: str, slots: asyncio.Semaphore) -> None:
+        async with slots:
             try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
-        except (OSError, asyncpg.PostgresError) as error:
-            self._failures.append(f"{name}: {error!r}")
+                admin = await asyncpg.connect(self._server_url)
+                try:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await admin.close()
+            except (OSError, asyncpg.PostgresError) as error:
+                self._failures.append(f"{name}: {error!r}")
 
 
 @pytest.fixture(scope="session")
@@ -185,9 +187,9 @@ async def created_database(
 
 
 @pytest.fixture(scope="session")
-async def template_database(server_url: str) -> AsyncIterator[str]:
-    """A database migrated once, cloned for each test."""
-    async with created_database(server_url, "router_template") as name:
+async def template_database(server_url: str, graveyard: Graveyard) -> AsyncIterator[str]:
+    """A database migrated once, cloned for each test (dropped with the last of them)."""
+    async with created_database(server_url, "router_template", graveyard=graveyard) as name:
         connection = await asyncpg.connect(with_database(server_url, name))
         try:
             await migrate(connection)

@@ -36,7 +36,7 @@ from tests.acceptance.conftest import (
 )
 from tests.acceptance.router_process import RouterProcess
 from tests.acceptance.test_stream_endings import free_port
-from tests.conftest import created_database
+from tests.conftest import Graveyard, created_database
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -185,11 +185,14 @@ class TestRefused:
         events: pb_grpc.EventServiceAsyncStub,
         server_url: str,
         template_database: str,
+        graveyard: Graveyard,
     ) -> None:
         """Garbage, a cursor of another database (a copy of the same template) and one
         beyond every recorded event are refused, naming the field."""
         hub = router_server.active.get_events()
-        async with created_database(server_url, "router_test", template_database) as name:
+        async with created_database(
+            server_url, "router_test", template_database, graveyard
+        ) as name:
             other = await Store.open(with_database(server_url, name))
             try:
                 foreign = Cursors(await other.events.origin()).encode(0)

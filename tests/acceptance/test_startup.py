@@ -25,7 +25,7 @@ from router.errors import StartupError
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database
 from tests.acceptance.router_process import START_TIMEOUT, RouterProcess
-from tests.conftest import created_database
+from tests.conftest import Graveyard, created_database
 
 
 @contextlib.contextmanager
@@ -183,13 +183,15 @@ def not_json(lines: list[str]) -> list[str]:
 
 class TestServeProcess:
     async def test_a_second_serve_on_a_busy_port_exits_with_one_line(
-        self, database_url: str, server_url: str, template_database: str
+        self, database_url: str, server_url: str, template_database: str, graveyard: Graveyard
     ) -> None:
         """`contact-router serve` on the port of a running router (another database):
         exit status 1 and one line naming the port, besides the router's JSON log."""
         first = await RouterProcess.start({"ROUTER_DATABASE_URL": database_url})
         try:
-            async with created_database(server_url, "router_other", template_database) as name:
+            async with created_database(
+                server_url, "router_other", template_database, graveyard
+            ) as name:
                 status, lines = await serve_failing(
                     {
                         "ROUTER_DATABASE_URL": with_database(server_url, name),

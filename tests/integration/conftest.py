@@ -13,7 +13,7 @@ import pytest
 from router.domain import Channel, Contact, ContactState
 from router.store import Store
 from router.store.database_url import with_database
-from tests.conftest import created_database
+from tests.conftest import Graveyard, created_database
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def empty_database_url(server_url: str) -> AsyncIterator[str]:
+async def empty_database_url(server_url: str, graveyard: Graveyard) -> AsyncIterator[str]:
     """A database with no schema at all, for migration tests."""
-    async with created_database(server_url, "router_empty") as name:
+    async with created_database(server_url, "router_empty", graveyard=graveyard) as name:
         yield with_database(server_url, name)
 
 
