@@ -352,6 +352,8 @@ def callback_row_to_proto(row: CallbackRow) -> pb.CallbackServiceLevelRow:
         unreached_before_dial=f.unreached_before_dial,
         cancelled=f.cancelled,
         dials=f.dials,
+        cancelled_by_supervisor=f.cancelled_by_supervisor,
+        waiting=f.waiting,
     )
     for name, value in (
         ("service_level", row.service_level),

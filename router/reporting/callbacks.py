@@ -22,7 +22,7 @@ CALLBACK_FORMULA = (
     "callback service level = callbacks first dialled within the callback target of their "
     "start (queued_at, or not_before when the customer asked for later) / (callbacks "
     "dialled + callbacks that ended unreached before a dial); callbacks cancelled by the "
-    "customer or still waiting do not count"
+    "customer or a supervisor, or still waiting, do not count"
 )
 
 

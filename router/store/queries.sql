@@ -427,7 +427,10 @@ ORDER BY f.interval_start, f.channel, f.skill, f.team;
 -- would have. $6 is the callback target, seconds: a callback is placed within it when
 -- its first dial came at most that long after its start, queued_at or, when the customer
 -- asked for later, not_before. Unreached callbacks never dialled (their window closed
--- first) are counted apart, for the service level's denominator.
+-- first) are counted apart, for the service level's denominator. Each callback is in
+-- exactly one of reached, unreached, cancelled (by the customer), cancelled by a
+-- supervisor and waiting: one reached counts as reached whatever came after (a
+-- transferred customer who then hung up was reached), so the five add up to requested.
 SELECT
     CASE WHEN $4::text IS NOT NULL THEN date_trunc($4::text, c.queued_at, $5::text)
          ELSE c.queued_at - (
@@ -446,7 +449,12 @@ SELECT
     count(*) FILTER (WHERE c.state = 'unreached') AS unreached,
     count(*) FILTER (WHERE c.state = 'unreached' AND b.placed_at IS NULL)
         AS unreached_before_dial,
-    count(*) FILTER (WHERE c.state = 'abandoned') AS cancelled,
+    count(*) FILTER (WHERE c.state = 'abandoned' AND b.reached_at IS NULL) AS cancelled,
+    count(*) FILTER (WHERE c.state = 'cancelled' AND b.reached_at IS NULL)
+        AS cancelled_by_supervisor,
+    count(*) FILTER (
+        WHERE b.reached_at IS NULL AND c.state NOT IN ('unreached', 'abandoned', 'cancelled')
+    ) AS waiting,
     coalesce(sum(b.attempts), 0)::bigint AS dials,
     avg(date_part('epoch', b.placed_at - c.queued_at)) AS mean_seconds_to_placed,
     avg(date_part('epoch', b.reached_at - c.queued_at)) AS mean_seconds_to_reached

@@ -103,7 +103,11 @@ class CallbackFigures:
     unreached_before_dial: int
     """Of the unreached, those never dialled (their window closed first)."""
     cancelled: int
-    """Abandoned: the customer no longer wanted the call."""
+    """Abandoned before being reached: the customer no longer wanted the call."""
+    cancelled_by_supervisor: int
+    """Cancelled by a supervisor before being reached (CancelContact: not a customer)."""
+    waiting: int
+    """Not reached and not ended yet: scheduled, queued, offered or being dialled."""
     dials: int
     mean_seconds_to_placed: float | None
     """From queued_at to the first dial."""

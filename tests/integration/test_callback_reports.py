@@ -114,6 +114,27 @@ class TestCallbackReport:
         created = sum(r.figures.requested for c, r in rows.items() if c is not Channel.PHONE)
         assert created == 2
 
+    async def test_every_callback_is_in_one_column(
+        self, history: Store, db: asyncpg.Connection
+    ) -> None:
+        """Beside the morning's: a caller's callback a supervisor cancelled (spam) and one
+        dialled once, waiting for its retry. Each has its column, the five add up to
+        requested in every row, and the cancelled one is in no term of service level."""
+        spam = await contact(db, Channel.PHONE, "10:06:00", state="cancelled")
+        await callback(db, spam, Channel.PHONE)
+        retry = await contact(db, Channel.PHONE, "10:07:00", state="queued")
+        await callback(db, retry, Channel.PHONE, attempts=1, placed="10:10:00")
+        figures = await history.reports.callbacks(START, END, Interval.HOUR, TARGET)
+        rows = {r.figures.requested_from: r for r in callback_rows(figures)}
+        f = rows[Channel.PHONE].figures
+        assert (f.requested, f.reached, f.unreached, f.cancelled) == (5, 1, 1, 1)
+        assert (f.cancelled_by_supervisor, f.waiting, f.placed) == (1, 1, 2)
+        assert rows[Channel.PHONE].service_level == pytest.approx(2 / 3)
+        for row in rows.values():
+            f = row.figures
+            columns = f.reached + f.unreached + f.cancelled + f.cancelled_by_supervisor
+            assert columns + f.waiting == f.requested, f.requested_from
+
     async def test_inbound_figures_leave_callbacks_out(
         self, history: Store, db: asyncpg.Connection
     ) -> None:

@@ -175,7 +175,8 @@ def contact_table(
 def callback_table(response: pb.GetServiceLevelResponse) -> Table:
     """Queued callbacks per interval and channel they came from (apart from inbound)."""
     header = ["interval", "from", "requested", "placed", "placed_within_target"]
-    header += ["reached", "unreached", "unreached_before_dial", "cancelled", "dials"]
+    header += ["reached", "unreached", "unreached_before_dial", "cancelled"]
+    header += ["cancelled_by_supervisor", "waiting", "dials"]
     header += ["service_level", "to_placed_s", "to_reached_s"]
     zone = router_zone(response.time_zone)
     rows = [
@@ -189,6 +190,8 @@ def callback_table(response: pb.GetServiceLevelResponse) -> Table:
             r.unreached,
             r.unreached_before_dial,
             r.cancelled,
+            r.cancelled_by_supervisor,
+            r.waiting,
             r.dials,
             optional(r, "service_level"),
             optional(r, "mean_seconds_to_placed"),

@@ -2048,6 +2048,8 @@ class CallbackServiceLevelRow(_message.Message):
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     MEAN_SECONDS_TO_PLACED_FIELD_NUMBER: _builtins.int
     MEAN_SECONDS_TO_REACHED_FIELD_NUMBER: _builtins.int
+    CANCELLED_BY_SUPERVISOR_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
     requested_from: Global___Channel.ValueType
     """The channel the customer first came on: PHONE (a caller who chose to be called
     back), CHAT or EMAIL (calls created from chats and emails).
@@ -2067,7 +2069,7 @@ class CallbackServiceLevelRow(_message.Message):
     unreached_before_dial: _builtins.int
     """Of the unreached, those never dialled (their window closed first)."""
     cancelled: _builtins.int
-    """Abandoned while waiting: the customer no longer wanted the call."""
+    """Abandoned before being reached: the customer no longer wanted the call."""
     dials: _builtins.int
     """Dials reported, in all."""
     service_level: _builtins.float
@@ -2078,6 +2080,15 @@ class CallbackServiceLevelRow(_message.Message):
     """Mean seconds from queued_at to the first dial, of those placed."""
     mean_seconds_to_reached: _builtins.float
     """Mean seconds from queued_at to reaching the customer, of those reached."""
+    cancelled_by_supervisor: _builtins.int
+    """Cancelled by a supervisor before being reached (CancelContact: not a
+    customer's request). In no term of service_level, as `cancelled`.
+    """
+    waiting: _builtins.int
+    """Not reached and not ended yet: waiting for its window or a retry, queued,
+    offered or being dialled. requested = reached + unreached + cancelled +
+    cancelled_by_supervisor + waiting.
+    """
     @_builtins.property
     def interval_start(self) -> _timestamp_pb2.Timestamp:
         """Start of the interval (callbacks count in the interval their contact was
@@ -2100,10 +2111,12 @@ class CallbackServiceLevelRow(_message.Message):
         service_level: _builtins.float | None = ...,
         mean_seconds_to_placed: _builtins.float | None = ...,
         mean_seconds_to_reached: _builtins.float | None = ...,
+        cancelled_by_supervisor: _builtins.int = ...,
+        waiting: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed", "_mean_seconds_to_reached", b"_mean_seconds_to_reached", "_service_level", b"_service_level", "interval_start", b"interval_start", "mean_seconds_to_placed", b"mean_seconds_to_placed", "mean_seconds_to_reached", b"mean_seconds_to_reached", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed", "_mean_seconds_to_reached", b"_mean_seconds_to_reached", "_service_level", b"_service_level", "cancelled", b"cancelled", "dials", b"dials", "interval_start", b"interval_start", "mean_seconds_to_placed", b"mean_seconds_to_placed", "mean_seconds_to_reached", b"mean_seconds_to_reached", "placed", b"placed", "placed_within_target", b"placed_within_target", "reached", b"reached", "requested", b"requested", "requested_from", b"requested_from", "service_level", b"service_level", "unreached", b"unreached", "unreached_before_dial", b"unreached_before_dial"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed", "_mean_seconds_to_reached", b"_mean_seconds_to_reached", "_service_level", b"_service_level", "cancelled", b"cancelled", "cancelled_by_supervisor", b"cancelled_by_supervisor", "dials", b"dials", "interval_start", b"interval_start", "mean_seconds_to_placed", b"mean_seconds_to_placed", "mean_seconds_to_reached", b"mean_seconds_to_reached", "placed", b"placed", "placed_within_target", b"placed_within_target", "reached", b"reached", "requested", b"requested", "requested_from", b"requested_from", "service_level", b"service_level", "unreached", b"unreached", "unreached_before_dial", b"unreached_before_dial", "waiting", b"waiting"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mean_seconds_to_placed: _TypeAlias = _typing.Literal["mean_seconds_to_placed"]  # noqa: Y015
     _WhichOneofArgType__mean_seconds_to_placed: _TypeAlias = _typing.Literal["_mean_seconds_to_placed", b"_mean_seconds_to_placed"]  # noqa: Y015
