@@ -18,7 +18,6 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.api.convert import (
     agent_counts_to_proto,
     alarm_to_proto,
-    callback_row_to_proto,
     channel_from_proto,
     channel_queue_to_proto,
     channel_to_proto,
@@ -28,6 +27,7 @@ from router.api.convert import (
     unserved_to_proto,
 )
 from router.api.errors import rpc
+from router.api.report_callbacks import callback_fields
 from router.api.servicer import ActiveSwitchboard, RpcObserver, Servicer, ignore_rpc
 from router.api.staffing_rows import staffing_row_to_proto
 from router.api.watch import QueueFeed, queue_feed, watch_queue
@@ -198,20 +198,13 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
         report = await self._reporting.contact_report(
             start, end, interval, channels, detail=False, time_zone=zone
         )
-        callbacks = await self._reporting.callback_report(start, end, interval, zone)
         return pb.GetServiceLevelResponse(
             rows=[_service_level_row(row) for row in report.rows],
             formula=report.formula,
             short_abandon_seconds=report.short_abandon_seconds,
             goals=_goals(report.goals),
             time_zone=report.time_zone,
-            callbacks=[
-                callback_row_to_proto(row)
-                for row in callbacks.rows
-                if not channels or Channel.PHONE in channels
-            ],
-            callback_formula=callbacks.formula,
-            callback_target_seconds=callbacks.target_seconds,
+            **await callback_fields(self._reporting, start, end, interval, channels, zone),
         )
 
     @rpc
@@ -243,15 +236,20 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
     ) -> pb.GetContactReportResponse:
         start, end = _range("start", "end", request)
         interval = _interval(request.interval)
+        channels, zone, team = (
+            _channels(request.channels),
+            _time_zone(request.time_zone),
+            _team(request.team),
+        )
         report = await self._reporting.contact_report(
             start,
             end,
             interval,
-            _channels(request.channels),
+            channels,
             by_skill=request.by_skill,
-            time_zone=_time_zone(request.time_zone),
+            time_zone=zone,
             by_team=request.by_team,
-            team=_team(request.team),
+            team=team,
         )
         return pb.GetContactReportResponse(
             rows=[_contact_report_row(row) for row in report.rows],
@@ -260,6 +258,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             as_of=timestamp(report.as_of),
             goals=_goals(report.goals),
             time_zone=report.time_zone,
+            **await callback_fields(self._reporting, start, end, interval, channels, zone, team),
         )
 
     @rpc

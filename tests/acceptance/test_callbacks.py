@@ -80,7 +80,7 @@ class TestCallbacks:
         db: asyncpg.Connection,
     ) -> None:
         """The same contact, its queued_at and first place kept; the offer carries the
-        number; the service-level report counts it apart from the inbound call."""
+        number; the service-level and contact reports count it apart from the inbound call."""
         first = await submit(contacts, "call-1")
         await submit(contacts, "call-2")
         callback = await _request(contacts, first.contact_id)
@@ -127,6 +127,28 @@ class TestCallbacks:
         )
         assert callbacks.service_level == 1.0
         assert report.callback_formula.startswith("callback service level =")
+        # The contact report's rows leave it out too, and say where it is.
+        contact_report = await reporting.GetContactReport(
+            pb.GetContactReportRequest(
+                start=_stamp(now - timedelta(days=1)),
+                end=_stamp(now + timedelta(days=1)),
+                interval=pb.INTERVAL_LENGTH_DAY,
+                by_skill=True,
+            )
+        )
+        assert [(r.channel, r.offered) for r in contact_report.rows] == [(pb.CHANNEL_PHONE, 1)]
+        assert list(contact_report.callbacks) == [callbacks]
+        assert contact_report.callback_formula == report.callback_formula
+        assert contact_report.callback_target_seconds == report.callback_target_seconds
+        chat_only = await reporting.GetContactReport(
+            pb.GetContactReportRequest(
+                start=_stamp(now - timedelta(days=1)),
+                end=_stamp(now + timedelta(days=1)),
+                interval=pb.INTERVAL_LENGTH_DAY,
+                channels=[pb.CHANNEL_CHAT],
+            )
+        )
+        assert not chat_only.callbacks
 
     async def test_a_chat_that_asks_for_a_call_becomes_a_phone_contact(
         self,

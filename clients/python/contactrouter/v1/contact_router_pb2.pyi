@@ -2860,6 +2860,9 @@ class GetContactReportResponse(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     GOALS_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    CALLBACKS_FIELD_NUMBER: _builtins.int
+    CALLBACK_FORMULA_FIELD_NUMBER: _builtins.int
+    CALLBACK_TARGET_SECONDS_FIELD_NUMBER: _builtins.int
     formula: _builtins.str
     """The service-level formula, in words."""
     short_abandon_seconds: _builtins.float
@@ -2868,6 +2871,10 @@ class GetContactReportResponse(_message.Message):
     """The IANA time zone the intervals are in. Interval starts are the UTC instants
     at which they begin there (a day at local midnight).
     """
+    callback_formula: _builtins.str
+    """The callback service-level formula, in words."""
+    callback_target_seconds: _builtins.float
+    """The callback target used (ROUTER_CALLBACK_TARGET_SECONDS), seconds."""
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactReportRow]:
         """Ordered by interval start, channel, skill. Intervals without contacts are omitted."""
@@ -2880,6 +2887,16 @@ class GetContactReportResponse(_message.Message):
     def goals(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLevelGoal]:
         """The goal of each channel asked for, to read the rows against."""
 
+    @_builtins.property
+    def callbacks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallbackServiceLevelRow]:
+        """Queued callbacks are in none of `rows` (a contact that became one leaves its
+        channel's rows: its wait, answer and service level are not an inbound
+        contact's): these are the callbacks queued in the same range, intervals and
+        time zone, per interval and channel the customer came from, as
+        GetServiceLevelResponse.callbacks. The center's: not split by skill or team,
+        and empty with `team` or with channels that leave out phone.
+        """
+
     def __init__(
         self,
         *,
@@ -2889,10 +2906,13 @@ class GetContactReportResponse(_message.Message):
         as_of: _timestamp_pb2.Timestamp | None = ...,
         goals: _abc.Iterable[Global___ServiceLevelGoal] | None = ...,
         time_zone: _builtins.str = ...,
+        callbacks: _abc.Iterable[Global___CallbackServiceLevelRow] | None = ...,
+        callback_formula: _builtins.str = ...,
+        callback_target_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "callback_formula", b"callback_formula", "callback_target_seconds", b"callback_target_seconds", "callbacks", b"callbacks", "formula", b"formula", "goals", b"goals", "rows", b"rows", "short_abandon_seconds", b"short_abandon_seconds", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
