@@ -136,7 +136,10 @@ class Agent:
         try:
             await self._agents.AcceptOffer(request, timeout=CALL_TIMEOUT)
         except grpc.aio.AioRpcError as error:
-            if error.code() is grpc.StatusCode.UNAVAILABLE:
+            # NOT_FOUND: this router does not know the agent yet (a retry the client's
+            # policy took to a router that just took over, before the agent signed in
+            # there): sign in again, then retry the accept.
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
                 raise
             # The offer was withdrawn (a restart put the contact back in the queue).
             self._accepting = None
@@ -164,21 +167,50 @@ def address() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
+@pytest.fixture
+def standby_address() -> str:
+    """The other fixed port, for a hot standby beside the active router."""
+    return f"127.0.0.1:{free_port()}"
+
+
 class TestKilledUnderLoad:
+    @pytest.mark.parametrize("standby", [False, True], ids=["restarted", "hot_standby"])
     async def test_nothing_acknowledged_is_lost_or_doubled(
-        self, database_url: str, address: str, db: asyncpg.Connection
+        self,
+        database_url: str,
+        address: str,
+        standby_address: str,
+        db: asyncpg.Connection,
+        standby: bool,
     ) -> None:
+        """Killed under load: restarted each time, or (`standby`) a hot standby takes
+        over from its warm core each time and a new standby starts where the killed
+        router was; the clients are given both addresses then."""
         rng = random.Random(SEED)
-        env = {
-            "ROUTER_DATABASE_URL": database_url,
-            "ROUTER_PORT": address.rsplit(":", 1)[1],
-            "ROUTER_PHONE_RESERVE": "0",
-        }
+
+        def env_at(at: str) -> dict[str, str]:
+            return {
+                "ROUTER_DATABASE_URL": database_url,
+                "ROUTER_PORT": at.rsplit(":", 1)[1],
+                "ROUTER_PHONE_RESERVE": "0",
+            }
+
+        env = env_at(address)
         load = Load()
-        channel = connect(address, retry=False)
+        # With both addresses, the client's documented retry policy takes a standby's
+        # UNAVAILABLE to the active router (contactrouter.client.connect).
+        channel = (
+            connect(f"{address},{standby_address}") if standby else connect(address, retry=False)
+        )
         contacts = pb_grpc.ContactServiceStub(channel)
         agents = [Agent(f"agent-{n}", pb_grpc.AgentServiceStub(channel)) for n in range(AGENTS)]
         process = await RouterProcess.start(env)
+        waiting = None
+        if standby:
+            waiting = await RouterProcess.start(
+                env_at(standby_address), until="standby_waiting_for_active_lock"
+            )
+        addresses = [address, standby_address]
         gateways = [
             asyncio.create_task(gateway(contacts, load, random.Random(rng.random())))
             for _ in range(GATEWAYS)
@@ -194,7 +226,17 @@ class TestKilledUnderLoad:
                 await eventually(progressed, within=30.0, what="submissions under load")
                 await asyncio.sleep(rng.uniform(0.0, 0.5))  # a random moment to crash at
                 await process.kill()
-                process = await RouterProcess.start(env)
+                if waiting is None:
+                    process = await RouterProcess.start(env)
+                    continue
+                # The standby takes over; a new standby starts on the killed one's port.
+                addresses.reverse()
+                process = waiting
+                await process.wait_for("router_active", 60.0)
+                assert process.event("queue_restored")["warm"] is True, "from its warm core"
+                waiting = await RouterProcess.start(
+                    env_at(addresses[1]), until="standby_waiting_for_active_lock"
+                )
             load.submitting = False
             # Each gateway finishes the key it holds (retrying it until acknowledged).
             await asyncio.wait_for(asyncio.gather(*gateways), 30.0)
@@ -218,6 +260,8 @@ class TestKilledUnderLoad:
                     await task
             await channel.close()
             await process.stop()
+            if waiting is not None:
+                await waiting.stop()
 
         assert len(load.acknowledged) > KILLS * 5
         rows = await db.fetch("SELECT id::text, idempotency_key, queued_at FROM contacts")
