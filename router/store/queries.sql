@@ -472,19 +472,23 @@ ORDER BY 1, 2;
 -- `reached` or `dial_failed`; `requeued` when the agent was lost meanwhile), and each
 -- reached callback's handle time from its `reached` event to completed_at (talk and
 -- wrap-up, as AHT counts them). A dial or conversation still going on counts once it
--- ends. Both read contact_events by `at` (contact_events_at_idx, the partitions of the
--- range) and the next event by contact_events_contact_idx.
+-- ends. The dials and reached events of the range come from contact_events_dial_idx
+-- (migration 0017: those kinds only, in the partitions of the range), each dial's next
+-- event from contact_events_contact_idx.
 WITH work AS (
-    SELECT e.at AS began, e.kind, CASE
-        WHEN e.kind = 'dialled' THEN (
-            SELECT x.at FROM contact_events AS x
-            WHERE x.contact_id = e.contact_id AND x.id > e.id
-            ORDER BY x.id LIMIT 1
-        )
-        ELSE (SELECT c.completed_at FROM contacts AS c WHERE c.id = e.contact_id)
-    END AS ended
+    SELECT e.at AS began, e.kind, n.at AS ended
     FROM contact_events AS e
-    WHERE e.kind IN ('dialled', 'reached') AND e.at >= $1 AND e.at < $2
+    JOIN LATERAL (
+        SELECT x.at FROM contact_events AS x
+        WHERE x.contact_id = e.contact_id AND x.id > e.id
+        ORDER BY x.id LIMIT 1
+    ) AS n ON true
+    WHERE e.kind = 'dialled' AND e.at >= $1 AND e.at < $2
+    UNION ALL
+    SELECT e.at, e.kind, c.completed_at
+    FROM contact_events AS e
+    JOIN contacts AS c ON c.id = e.contact_id
+    WHERE e.kind = 'reached' AND e.at >= $1 AND e.at < $2 AND c.completed_at IS NOT NULL
 )
 SELECT
     began - ((began AT TIME ZONE $4::text)
@@ -497,7 +501,6 @@ SELECT
     coalesce(sum(date_part('epoch', ended - began)) FILTER (WHERE kind = 'reached'), 0)
         AS handle_seconds
 FROM work
-WHERE ended IS NOT NULL
 GROUP BY 1
 ORDER BY 1;
 
