@@ -230,13 +230,19 @@ class TestActiveAndStandby:
                 stream.cancel()
 
         async def offered_again() -> bool:
-            kinds = await db.fetchval(
+            # At least: dee's stream, cancelled, may withdraw the offer in the same commit.
+            recorded = await db.fetchval(
                 "SELECT count(*) FROM contact_events WHERE contact_id = $1::uuid",
                 queued[0].contact_id,
             )
-            return bool(kinds == 4)
+            return bool(recorded >= 4)
 
         await eventually(offered_again, within=10.0, what="the new offer recorded")
+        fourth = await db.fetchval(
+            "SELECT kind FROM contact_events WHERE contact_id = $1::uuid ORDER BY seq OFFSET 3",
+            queued[0].contact_id,
+        )
+        assert fourth == "offered", "the takeover's requeue comes before the new offer"
         for contact_id in offered:
             events = await db.fetch(
                 "SELECT kind, reason FROM contact_events WHERE contact_id = $1::uuid ORDER BY seq",
