@@ -25,7 +25,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bench.common import backend_pids, backends_cpu_seconds, cpu_seconds, percentile
 from router.domain import Channel, Contact, ContactEventKind, ContactState
-from router.store.group_commit import batch_arguments
 from router.store.migrations import migrate
 from router.store.queries import QUERIES
 from router.store.store import contact_insert, contact_update, event_insert
@@ -126,54 +125,41 @@ FLOOR_METHODS = ("SubmitContact", "AcceptOffer", "EndContact", "CompleteContact"
 
 async def rpc_floor(db_url: str, *, seconds: float) -> dict[str, dict[str, float]]:
     """The floor under each RPC's latency: the rows that RPC records, committed by bare
-    asyncpg, one commit after another on one connection, nothing else in between.
-    SubmitContact: a contact and its 'submitted' event; AcceptOffer, EndContact,
-    CompleteContact: one event and the contact's update. Two ways, alternating: the
-    plain one (a transaction, one execute per row: four round trips) and the router's
-    statement (one call of write_batch: one round trip); the floor is the way with the
-    lower p50 (`way`; `other_p50` is the other's), so the router is never compared with
-    a way of writing slower than its own. Milliseconds, p50 and p99, per method."""
+    asyncpg the plain way (a transaction, one execute per row), one commit after
+    another on one connection, nothing else in between. SubmitContact: a contact and
+    its 'submitted' event; AcceptOffer, EndContact, CompleteContact: one event and the
+    contact's update. Milliseconds, p50 and p99, per method."""
     connection = await asyncpg.connect(db_url)
-    figures: dict[str, dict[str, Any]] = {}
+    figures: dict[str, dict[str, float]] = {}
     try:
         await migrate(connection)
         held = lifecycle_rows(1)
         await connection.execute(QUERIES["insert_contact"], *held.contacts[0])
         for step, method in enumerate(FLOOR_METHODS):
-            samples: dict[str, list[float]] = {"transaction": [], "write_batch": []}
+            samples = []
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
-                for way, taken in samples.items():
-                    if step == 0:
-                        fresh = lifecycle_rows(1)
-                        writes = [
-                            ("insert_contact", fresh.contacts[0]),
-                            ("insert_contact_event", fresh.events[0]),
-                        ]
-                    else:
-                        # Steps 1-3 are the answered, ended and completed rows.
-                        writes = [
-                            ("insert_contact_event", held.events[step + 1]),
-                            ("update_contact", held.updates[step]),
-                        ]
-                    started = time.perf_counter()
-                    if way == "transaction":
-                        async with connection.transaction():
-                            for name, args in writes:
-                                await connection.execute(QUERIES[name], *args)
-                    else:
-                        arguments = batch_arguments(writes)
-                        assert arguments is not None
-                        await connection.execute(QUERIES["write_batch"], *arguments)
-                    taken.append(1000 * (time.perf_counter() - started))
-            p50 = {way: percentile(taken, 0.5) for way, taken in samples.items()}
-            way, other = sorted(p50, key=p50.__getitem__)
+                if step == 0:
+                    fresh = lifecycle_rows(1)
+                    writes = [
+                        ("insert_contact", fresh.contacts[0]),
+                        ("insert_contact_event", fresh.events[0]),
+                    ]
+                else:
+                    # Steps 1-3 are the answered, ended and completed rows.
+                    writes = [
+                        ("insert_contact_event", held.events[step + 1]),
+                        ("update_contact", held.updates[step]),
+                    ]
+                started = time.perf_counter()
+                async with connection.transaction():
+                    for name, args in writes:
+                        await connection.execute(QUERIES[name], *args)
+                samples.append(1000 * (time.perf_counter() - started))
             figures[method] = {
-                "p50": p50[way],
-                "p99": percentile(samples[way], 0.99),
-                "count": len(samples[way]),
-                "way": way,
-                "other_p50": p50[other],
+                "p50": percentile(samples, 0.5),
+                "p99": percentile(samples, 0.99),
+                "count": len(samples),
             }
     finally:
         await connection.close()

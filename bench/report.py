@@ -334,9 +334,8 @@ def _latency(rounds: list[dict[str, Any]]) -> list[str]:
         "Each round: the router's lifecycle run, whose latency phase submits at half the "
         "measured maximum; round trips of each RPC as its caller (a load-generator "
         "process) sees them. Then the floor: the rows that RPC records, committed by "
-        "bare asyncpg, one commit after another on one connection of a fresh database, "
-        "the faster at p50 of two ways (way): a transaction with one execute per row, "
-        "or one call of the router's write_batch.",
+        "bare asyncpg (a transaction, one execute per row), one commit after another on "
+        "one connection of a fresh database.",
         "",
     ]
     rows = []
@@ -354,11 +353,10 @@ def _latency(rounds: list[dict[str, Any]]) -> list[str]:
                     _n(router["p99"], 2),
                     _n(floor["p50"], 2),
                     _n(floor["p99"], 2),
-                    floor.get("way", "transaction"),
                     f"{router['p50'] / floor['p50']:.2f}",
                 ]
             )
-    header = ["round", "method", "at /s", "p50 ms", "p99 ms", "floor p50", "floor p99", "way"]
+    header = ["round", "method", "at /s", "p50 ms", "p99 ms", "floor p50", "floor p99"]
     lines += _table([*header, "p50 / floor p50"], rows)
     lines.append("")
     lines += _baseline(rounds)

@@ -37,7 +37,7 @@ from router.store.outage import OUTAGE
 log = structlog.get_logger(__name__)
 
 NOTIFY_CHANNEL = "contact_router_events"
-"""The channel of the group commit's NOTIFY (queries.sql, write_batch and notify_events)."""
+"""The channel of the group commit's NOTIFY (queries.sql, write and notify_events)."""
 
 PAGE = 500
 """Events per read."""

@@ -2,14 +2,16 @@
 
 Each caller hands over a list of writes (statement name, arguments) and awaits its
 commit. A single task takes everything pending and commits it in one transaction,
-then runs the callers' after-commit hooks in order and wakes the callers. A batch,
-whatever its size, is one statement: `write_batch` (queries.sql, migration 16) takes
-each kind's rows as one array and writes them with one statement per kind, in an
-order that respects foreign keys: one round trip and one implicit transaction, and
-PostgreSQL opens each table once per batch, not once per row, so a commit's time
-grows little with its rows (bench/RESULTS.md, issue 18). The only exception is a
-batch holding a write of another kind (a takeover's `requeue_voided`): BEGIN, one
-executemany per statement in the same order, a NOTIFY and COMMIT.
+then runs the callers' after-commit hooks in order and wakes the callers. Two ways,
+by the size of the batch (`one_statement_up_to`):
+
+- a small batch (light load: an RPC or a few) is one executemany of the `write`
+  statement, each write in its own slots, in the order the writes were made: one
+  round trip and one implicit transaction (asyncpg's executemany is atomic);
+- a larger one is BEGIN, one executemany per statement in an order that respects
+  foreign keys, a NOTIFY and COMMIT: more round trips, but PostgreSQL spends about
+  45 us per row there against 75 us through `write`, which plans and opens the
+  tables of all five writes for each row (bench/RESULTS.md, issue 18).
 
 There is no batching timer: a write that finds the writer idle starts its commit at
 once (the writer only waits for the next event-loop pass), so a lone RPC waits for
@@ -75,35 +77,36 @@ _ORDER = (
     "insert_agent_status",
 )
 
-# The kinds write_batch takes (queries.sql, migration 16), in the order of its
-# arguments, which is also the order it writes them in.
-_BATCH = (
-    "insert_contact",
-    "update_contact",
-    "upsert_callback",
-    "record_closed_wait",
-    "insert_contact_event",
-    "upsert_agent",
-    "insert_agent_status",
-)
+# Where each statement's arguments go in the `write` statement (queries.sql): after
+# $1, the statement's name, each kind has its own slots and the others are NULL.
+_SLOTS = {
+    "insert_contact": 12,
+    "update_contact": 18,
+    "insert_contact_event": 8,
+    "upsert_agent": 4,
+    "insert_agent_status": 9,
+    "upsert_callback": 13,
+    "record_closed_wait": 2,
+}
 
 
-def batch_arguments(writes: Iterable[Write]) -> list[list[tuple[Any, ...]] | None] | None:
-    """The arguments of write_batch for `writes`: per kind, its rows in the order they
-    were made, None for a kind with none; None if a write is of another kind."""
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    for name, args in writes:
-        if name not in _BATCH_SET:
-            return None
-        kind = rows.get(name)
-        if kind is None:
-            rows[name] = [args]
-        else:
-            kind.append(args)
-    return [rows.get(name) for name in _BATCH]
+def _pads() -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    total = sum(_SLOTS.values())
+    pads = {}
+    start = 0
+    for name, count in _SLOTS.items():
+        pads[name] = ((name, *(None,) * start), (None,) * (total - start - count))
+        start += count
+    return pads
 
 
-_BATCH_SET = frozenset(_BATCH)
+_PADS = _pads()
+
+
+def write_row(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One write as the arguments of the `write` statement."""
+    before, after = _PADS[name]
+    return before + args + after
 
 
 @dataclass(slots=True)
@@ -171,9 +174,11 @@ class GroupCommit:
         wait_timeout: float = 5.0,
         retry_delay: float = 0.2,
         heartbeat: float = 1.0,
+        one_statement_up_to: int = 16,
     ) -> None:
         self._lock = lock
         self._max_batch = max_batch
+        self._one_statement_up_to = one_statement_up_to
         self._wait_timeout = wait_timeout
         self._retry_delay = retry_delay
         self._heartbeat = heartbeat
@@ -387,10 +392,12 @@ class GroupCommit:
         started = time.perf_counter()
         connection = await self._lock.connection()
         try:
-            arguments = batch_arguments(write for item in batch for write in item.writes)
-            if arguments is not None:
-                # One round trip, one implicit transaction.
-                await connection.execute(QUERIES["write_batch"], *arguments)
+            if size <= self._one_statement_up_to and all(
+                name in _SLOTS for item in batch for name, _ in item.writes
+            ):
+                # One round trip: executemany is atomic (one implicit transaction).
+                rows = [write_row(name, args) for item in batch for name, args in item.writes]
+                await connection.executemany(QUERIES["write"], rows)
             else:
                 await self._commit_grouped(connection, batch)
         except OUTAGE:

@@ -77,18 +77,92 @@ ON CONFLICT (contact_id) DO UPDATE SET
 -- written when its wait ends with some (a center without hours never writes it).
 UPDATE contacts SET closed_wait_seconds = $2 WHERE id = $1;
 
--- write_batch --
--- A whole batch of the group commit, the seven writes above, in one round trip and one
--- implicit transaction (function write_batch, migration 16): $1 to $7 are the rows of
--- insert_contact, update_contact, upsert_callback, record_closed_wait,
--- insert_contact_event, upsert_agent and insert_agent_status, each an array of that
--- statement's arguments (NULL for none), written in that order by one statement each.
--- It notifies the events' readers when the batch records events.
-SELECT write_batch(
-    $1::write_insert_contact[], $2::write_update_contact[], $3::write_callback[],
-    $4::write_closed_wait[], $5::write_contact_event[], $6::write_agent[],
-    $7::write_agent_status[]
-);
+-- write --
+-- Any one of the seven writes above, chosen by $1 (the statement's name), with its
+-- arguments in its own slots: insert_contact $2-$13, update_contact $14-$31,
+-- insert_contact_event $32-$39, upsert_agent $40-$43, insert_agent_status $44-$52,
+-- upsert_callback $53-$65, record_closed_wait $66-$67.
+-- The group commit sends a small batch as one executemany of this statement, in the
+-- order the writes were made: one round trip, one implicit transaction (asyncpg's
+-- executemany is atomic), where a statement per kind needs BEGIN, one executemany
+-- per kind, notify_events and COMMIT (what it still does for a larger batch, which
+-- costs PostgreSQL less per row that way).
+WITH insert_contact AS (
+    INSERT INTO contacts (
+        id, idempotency_key, channel, customer_id, attributes, required_skills,
+        priority_boost, state, queued_at, updated_at,
+        preferred_skills, preferred_agent_id, preferred_agent_source
+    )
+    SELECT $2::uuid, $3::text, $4::text, $5::text, $6::jsonb, $7::text[], $8::float8,
+        $9::text, $10::timestamptz, $10::timestamptz, $11::text[], $12::text, $13::text
+    WHERE $1::text = 'insert_contact'
+), update_contact AS (
+    UPDATE contacts SET
+        state = $15::text,
+        offered_at = $16::timestamptz,
+        answered_at = $17::timestamptz,
+        ended_at = $18::timestamptz,
+        completed_at = $19::timestamptz,
+        abandoned_at = $20::timestamptz,
+        agent_id = $21::text,
+        offer_id = $22::uuid,
+        disposition = $23::text,
+        offer_count = $24::int4,
+        updated_at = $25::timestamptz,
+        required_skills = $26::text[],
+        preferred_skills = $27::text[],
+        preferred_agent_id = $28::text,
+        preferred_agent_source = $29::text,
+        priority_boost = $30::float8,
+        cancelled_at = $31::timestamptz
+    WHERE $1::text = 'update_contact' AND id = $14::uuid
+), insert_contact_event AS (
+    INSERT INTO contact_events (
+        contact_id, kind, at, agent_id, offer_id, reason, supervisor, supervisor_reason
+    )
+    SELECT $32::uuid, $33::text, $34::timestamptz, $35::text, $36::uuid, $37::text,
+        $38::text, $39::text
+    WHERE $1::text = 'insert_contact_event'
+), upsert_agent AS (
+    INSERT INTO agents (id, skills, first_seen_at, last_seen_at, team)
+    SELECT $40::text, $41::text[], $42::timestamptz, $42::timestamptz, $43::text
+    WHERE $1::text = 'upsert_agent'
+    ON CONFLICT (id) DO UPDATE SET
+        skills = EXCLUDED.skills, last_seen_at = EXCLUDED.last_seen_at, team = EXCLUDED.team
+), insert_agent_status AS (
+    INSERT INTO agent_status_log (
+        agent_id, kind, status, reason, connected, at, team, supervisor, supervisor_reason
+    )
+    SELECT $44::text, $45::text, $46::text, $47::text, $48::bool, $49::timestamptz, $50::text,
+        $51::text, $52::text
+    WHERE $1::text = 'insert_agent_status'
+), moved AS (
+    UPDATE contacts SET channel = $54::text
+    WHERE $1::text = 'upsert_callback' AND id = $53::uuid AND channel <> $54::text
+), upsert_callback AS (
+    INSERT INTO callbacks (
+        contact_id, number, requested_from, requested_at, not_before, not_after, attempts,
+        placed_at, reached_at, retry_at, unreached_at, last_outcome
+    )
+    SELECT $53::uuid, $55::text, $56::text, $57::timestamptz, $58::timestamptz,
+        $59::timestamptz, $60::int4, $61::timestamptz, $62::timestamptz, $63::timestamptz,
+        $64::timestamptz, $65::text
+    WHERE $1::text = 'upsert_callback'
+    ON CONFLICT (contact_id) DO UPDATE SET
+        number = EXCLUDED.number, not_before = EXCLUDED.not_before,
+        not_after = EXCLUDED.not_after, attempts = EXCLUDED.attempts,
+        placed_at = EXCLUDED.placed_at, reached_at = EXCLUDED.reached_at,
+        retry_at = EXCLUDED.retry_at, unreached_at = EXCLUDED.unreached_at,
+        last_outcome = EXCLUDED.last_outcome
+), record_closed_wait AS (
+    UPDATE contacts SET closed_wait_seconds = $67::float8
+    WHERE $1::text = 'record_closed_wait' AND id = $66::uuid
+)
+-- From each write that records an event, inside the transaction: readers of the
+-- event stream (and a standby) wake when the batch commits (PostgreSQL sends one
+-- notification per transaction for the same channel and payload).
+SELECT pg_notify('contact_router_events', '')
+WHERE $1::text IN ('insert_contact_event', 'insert_agent_status');
 
 -- try_active_lock --
 -- Become the active router of this database: a session-level advisory lock, held by
@@ -251,8 +325,8 @@ INSERT INTO contact_events (contact_id, kind, at, reason)
 SELECT id, 'requeued', $2, 'restart' FROM requeued;
 
 -- notify_events --
--- Sent inside each grouped transaction that records events (write_batch notifies by
--- itself): readers wake when it commits.
+-- Sent inside each grouped transaction that records events (see write for the
+-- others): readers wake when it commits.
 SELECT pg_notify('contact_router_events', '');
 
 -- ====================================================================== reporting

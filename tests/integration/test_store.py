@@ -595,11 +595,6 @@ def appending(target: list[T], value: T) -> Callable[[], None]:
     return lambda: target.append(value)
 
 
-_GROUPED: list[Write] = [("requeue_voided", ([], T0))]
-"""A write that requeues nobody, of a kind write_batch does not take: a batch holding
-it is written as grouped statements (BEGIN, one executemany per kind, COMMIT)."""
-
-
 class TestGroupCommit:
     async def test_concurrent_writes_share_transactions(
         self, store: Store, db: asyncpg.Connection
@@ -838,17 +833,16 @@ class TestGroupCommit:
             await lock.release()
         assert await db.fetchval("SELECT count(*) FROM agents") == 1
 
-    @pytest.mark.parametrize("grouped", [False, True], ids=["write_batch", "grouped"])
+    @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
     async def test_writes_waiting_are_sent_before_the_last_commit_is_told(
-        self, database_url: str, grouped: bool
+        self, database_url: str, one_statement_up_to: int
     ) -> None:
         """When a commit ends with writes waiting, the next commit starts before the
         first one's after-commit hooks run (they run while it is in flight), and every
         hook still runs once, in commit order."""
         lock = ActiveLock(database_url)
         await lock.acquire()
-        writer = GroupCommit(lock, heartbeat=3600.0)
-        extra = _GROUPED if grouped else []
+        writer = GroupCommit(lock, heartbeat=3600.0, one_statement_up_to=one_statement_up_to)
         order: list[str] = []
         first_started = asyncio.Event()
 
@@ -860,13 +854,13 @@ class TestGroupCommit:
         writer.start()
         try:
             first = writer.enqueue(
-                [("upsert_agent", ("agent-0", [], T0, "")), *extra],
+                [("upsert_agent", ("agent-0", [], T0, ""))],
                 after_commit=lambda: order.append("agent-0 committed"),
             )
             await first_started.wait()
             later = [
                 writer.enqueue(
-                    [("upsert_agent", (f"agent-{i}", [], T0, "")), *extra],
+                    [("upsert_agent", (f"agent-{i}", [], T0, ""))],
                     after_commit=appending(order, f"agent-{i} committed"),
                 )
                 for i in (1, 2)
@@ -875,78 +869,21 @@ class TestGroupCommit:
         finally:
             await writer.close()
             await lock.release()
-        per_caller = 1 + len(extra)
         assert order == [
-            f"commit of {per_caller}",
-            f"commit of {2 * per_caller}",
+            "commit of 1",
+            "commit of 2",
             "agent-0 committed",
             "agent-1 committed",
             "agent-2 committed",
         ]
 
-    @pytest.mark.parametrize("grouped", [False, True], ids=["write_batch", "grouped"])
-    async def test_rows_written_twice_in_a_batch_end_as_the_last_write_says(
-        self, database_url: str, db: asyncpg.Connection, grouped: bool
-    ) -> None:
-        """write_batch writes each kind with one statement, so a contact or an agent that
-        comes twice in a batch is written once: the contact's row, its closed wait and
-        the agent as the last write says, the agent first seen at its first sign-in,
-        as the statements one after another (the grouped way) leave them."""
-        contact = make_contact("call-1", T0)
-        offered = replace(
-            contact, state=ContactState.OFFERED, offered_at=at(1), agent_id="a1", offer_count=1
-        )
-        lock = ActiveLock(database_url)
-        await lock.acquire()
-        writer = GroupCommit(lock)
-        sizes: list[int] = []
-        writer.on_commit_start = sizes.append
-        writer.start()
-        try:
-            await writer.write([contact_insert(contact)])
-            sizes.clear()
-            steps = [
-                writer.enqueue(
-                    [
-                        ("upsert_agent", ("a1", ["billing"], at(1), "blue")),
-                        contact_update(offered, at(1)),
-                        ("record_closed_wait", (uuid.UUID(contact.id), 5.0)),
-                        *(_GROUPED if grouped else []),
-                    ]
-                ),
-                writer.enqueue(
-                    [
-                        ("upsert_agent", ("a1", ["sales"], at(2), "red")),
-                        contact_update(replace(offered, offer_count=2), at(2)),
-                        ("record_closed_wait", (uuid.UUID(contact.id), 7.0)),
-                    ]
-                ),
-            ]
-            await asyncio.gather(*steps)
-        finally:
-            await writer.close()
-            await lock.release()
-        assert len(sizes) == 1
-        row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact.id))
-        assert row is not None
-        assert (row["offer_count"], row["updated_at"], row["closed_wait_seconds"]) == (
-            2,
-            at(2),
-            7.0,
-        )
-        agent = await db.fetchrow("SELECT * FROM agents WHERE id = 'a1'")
-        assert agent is not None
-        assert (agent["skills"], agent["team"]) == (["sales"], "red")
-        assert (agent["first_seen_at"], agent["last_seen_at"]) == (at(1), at(2))
-
-    @pytest.mark.parametrize("grouped", [False, True], ids=["write_batch", "grouped"])
+    @pytest.mark.parametrize("one_statement_up_to", [16, 0], ids=["one-statement", "grouped"])
     async def test_a_batch_writes_in_the_order_the_writes_were_made(
-        self, database_url: str, db: asyncpg.Connection, grouped: bool
+        self, database_url: str, db: asyncpg.Connection, one_statement_up_to: int
     ) -> None:
-        """One batch holding a contact's insert and its later updates and events leaves
-        the contact as the last write said, with its events in order, whichever way the
-        batch is written (write_batch, or grouped statements when a write of another
-        kind is in the batch)."""
+        """One batch holding a contact's insert and its later update and events leaves the
+        contact as the last write said, with its events in order, whichever way the
+        batch is written (small batches as one statement, larger ones grouped)."""
         contact = make_contact("call-1", T0)
         offered = replace(
             contact, state=ContactState.OFFERED, offered_at=at(1), agent_id="a1", offer_count=1
@@ -954,8 +891,7 @@ class TestGroupCommit:
         answered = replace(offered, state=ContactState.CONNECTED, answered_at=at(2))
         lock = ActiveLock(database_url)
         await lock.acquire()
-        writer = GroupCommit(lock)
-        extra = _GROUPED if grouped else []
+        writer = GroupCommit(lock, one_statement_up_to=one_statement_up_to)
         sizes: list[int] = []
         writer.on_commit_start = sizes.append
         writer.start()
@@ -966,7 +902,6 @@ class TestGroupCommit:
                     [
                         contact_insert(contact),
                         event_insert(ContactEventKind.SUBMITTED, contact.id, T0),
-                        *extra,
                     ]
                 ),
                 *(
@@ -983,7 +918,7 @@ class TestGroupCommit:
         finally:
             await writer.close()
             await lock.release()
-        assert sizes == [6 + len(extra)]
+        assert sizes == [6]
         row = await db.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact.id))
         assert row is not None
         assert contact_from_row(row) == answered
