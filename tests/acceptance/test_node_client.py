@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
 import json
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,23 +66,39 @@ def node() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not on PATH: the Node.js example client cannot run")
-    if not dependencies_installed():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is not on PATH: cannot install the Node.js client's dependencies")
-        try:
-            done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=CLIENT_DIR,
-                capture_output=True,
-                text=True,
-                timeout=NPM_CI_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"npm ci in {CLIENT_DIR} took longer than {NPM_CI_TIMEOUT} s")
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
+    # Two test modules use it, and make test's workers may run both at once: on a fresh
+    # clone, two npm ci in one folder tore each other's node_modules apart.
+    with open(INSTALL_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not dependencies_installed():
+            install()
     return node
+
+
+INSTALL_LOCK = (
+    Path(tempfile.gettempdir())
+    / f"contact-router-npm-{hashlib.sha256(str(CLIENT_DIR).encode()).hexdigest()[:12]}.lock"
+)
+"""One lock per clone (the name is stable across processes, unlike hash())."""
+
+
+def install() -> None:
+    """npm ci in the client's folder."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not on PATH: cannot install the Node.js client's dependencies")
+    try:
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=CLIENT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=NPM_CI_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"npm ci in {CLIENT_DIR} took longer than {NPM_CI_TIMEOUT} s")
+    assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
 
 
 async def run_client(node: str, target: str) -> tuple[int, str, str]:
