@@ -56,6 +56,10 @@ class _Entry:
     kind: Timer = field(compare=False)
 
 
+COMPACT_SLACK = 1024
+"""Stale entries always allowed, so that a small heap is never rebuilt for a few."""
+
+
 class Timers:
     """A heap of (instant, kind, key) with one live timer per kind and key."""
 
@@ -72,6 +76,8 @@ class Timers:
         entry = _Entry(at, kind.rank, key, next(self._generations), kind)
         self._live[(kind, key)] = entry
         heapq.heappush(self._heap, entry)
+        if len(self._heap) > 2 * len(self._live) + COMPACT_SLACK:
+            self._compact()
 
     def cancel(self, kind: Timer, key: Hashable) -> None:
         self._live.pop((kind, key), None)
@@ -100,6 +106,20 @@ class Timers:
         entry = heapq.heappop(self._heap)
         del self._live[(entry.kind, entry.key)]
         return entry.kind, entry.key
+
+    def _compact(self) -> None:
+        """The heap rebuilt from the live timers. A cancelled or replaced timer's entry
+        stays in the heap until it reaches the top, and one long timer at the top keeps
+        every later one there: a hot standby, whose timers never fire while it follows
+        every change (router/domain/warm.py), grew its heap by an entry per change.
+        Rebuilt when stale entries outnumber live ones, the heap stays within twice the
+        live timers, at an amortised constant cost per set."""
+        self._heap = list(self._live.values())
+        heapq.heapify(self._heap)
+
+    def held(self) -> int:
+        """Heap entries, live and stale (what the heap holds in memory)."""
+        return len(self._heap)
 
     def _drop_stale(self) -> None:
         heap = self._heap

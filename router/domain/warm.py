@@ -101,8 +101,6 @@ class WarmCore:
         # Queued in the restore's order: equal instants go by id, as there.
         waiting.sort(key=attrgetter("queued_at", "id"))
         self._state.enqueue_all(waiting, now)
-        # Entries of timers cancelled above leave the heap as they reach its top.
-        self._state.timers.next()
 
     def _drop(self, contact_id: str) -> None:
         """Take out the version of `contact_id` held, if any."""
