@@ -4,11 +4,11 @@ to the agents each interval's calls need (plan.with_callbacks says how and why).
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from router.domain import InvalidArgument
 from router.reporting import plan
-from router.reporting.plan import StaffingPlan, StaffingRow
+from router.reporting.plan import StaffingPlan
 from router.store.reports import Reports
 
 
@@ -24,15 +24,29 @@ async def with_callback_work(
     )
     erlangs = {w.interval_start: w.agent_seconds / length.total_seconds() for w in work}
     question = dataclasses.replace(staffing.question, callbacks=True)
-    counted: list[StaffingRow] = []
-    for row in rows:
-        try:
-            staffed = plan.with_callbacks(
-                row.staffed, question, erlangs.get(row.interval_start, 0.0)
-            )
-        except ValueError as error:
-            raise InvalidArgument(
-                "history_start", f"the interval from {row.interval_start:%Y-%m-%d %H:%M}: {error}"
-            ) from error
-        counted.append(dataclasses.replace(row, staffed=staffed))
+    counted = [
+        dataclasses.replace(
+            row,
+            staffed=interval_with_callbacks(
+                row.staffed, question, erlangs.get(row.interval_start, 0.0), row.interval_start
+            ),
+        )
+        for row in rows
+    ]
     return StaffingPlan(rows=counted, question=question)
+
+
+def interval_with_callbacks(
+    staffed: plan.StaffedInterval,
+    question: plan.StaffingQuestion,
+    callback_erlangs: float,
+    start: datetime,
+) -> plan.StaffedInterval:
+    """plan.with_callbacks for the interval from `start`, past MAX_AGENTS refused as the
+    request's history asking too much (not an internal error), as plan.staff is."""
+    try:
+        return plan.with_callbacks(staffed, question, callback_erlangs)
+    except ValueError as error:
+        raise InvalidArgument(
+            "history_start", f"the interval from {start:%Y-%m-%d %H:%M}: {error}"
+        ) from error

@@ -19,7 +19,7 @@ from router.errors import NotEnoughHistory
 from router.reporting import forecasting, plan
 from router.reporting.agents import FORMULAS, AgentReport, agent_rows
 from router.reporting.alarm import AlarmStatus
-from router.reporting.callback_staffing import with_callback_work
+from router.reporting.callback_staffing import interval_with_callbacks, with_callback_work
 from router.reporting.callbacks import CALLBACK_FORMULA, CallbackReport, callback_rows
 from router.reporting.contacts import ContactReport, ServiceLevelGoal, contact_rows, goals
 from router.reporting.forecasting import (
@@ -507,13 +507,13 @@ class Reporting:
         rows = []
         for index, pooled in enumerate(staffed):
             each = [p.rows[index] for p in alone]
-            actual = each[0].actual
+            start, actual = each[0].interval_start, each[0].actual
             assert actual is not None  # a history's rows have one
             rows.append(
                 StaffingRow(
-                    each[0].interval_start,
-                    plan.with_callbacks(
-                        pooled, question, sum(r.staffed.callback_erlangs for r in each)
+                    start,
+                    interval_with_callbacks(
+                        pooled, question, sum(r.staffed.callback_erlangs for r in each), start
                     ),
                     plan.Actual(
                         staffed_agents=actual.staffed_agents,

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from router.domain import InvalidArgument
 from router.errors import ShuttingDown, Unavailable
+from router.reporting.callback_staffing import interval_with_callbacks
 from router.reporting.plan import (
     StaffingQuestion,
     estimated_patience,
@@ -226,3 +228,16 @@ class TestWorkers:
             await workers.close()
         with pytest.raises(ShuttingDown):
             await workers.staff(question(), [(100.0, 180.0)])
+
+
+def test_callback_work_past_the_limit_is_the_requests_error_not_an_internal_one() -> None:
+    """Both the phone plan and a blended pool add callbacks' Erlangs through one
+    function: past MAX_AGENTS it names the interval and history_start (INVALID_ARGUMENT
+    at the API), where a blended pool used to let a ValueError through (INTERNAL)."""
+    start = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    staffed = staff(question(), 100, 180)
+    assert interval_with_callbacks(staffed, question(), 4.0, start).agents > staffed.agents
+    with pytest.raises(InvalidArgument) as refused:
+        interval_with_callbacks(staffed, question(), 10_000_000.0, start)
+    assert refused.value.field == "history_start"
+    assert "2026-12-05 09:00" in str(refused.value)
