@@ -405,8 +405,11 @@ class GroupCommit:
             raise
         if self.on_batch is not None:
             ended = time.perf_counter()
-            queued = sum(started - item.queued for item in batch)
-            self.on_batch(BatchTiming(size, ended - started, len(batch), queued))
+            # Callers an outage let go (_release) waited for no commit: a catch-up commit
+            # would count the whole outage as their wait.
+            waiting = [item for item in batch if not item.done.done()]
+            queued = sum(started - item.queued for item in waiting)
+            self.on_batch(BatchTiming(size, ended - started, len(waiting), queued))
         self.stats.transactions += 1
         self.stats.writes += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)

@@ -122,9 +122,8 @@ class TestMetrics:
         assert (value(after, "contactrouter_db_batch_writes_count") or 0) >= 3
         callers = value(after, "contactrouter_db_commit_callers_total") or 0
         assert callers >= 3
-        waited = value(after, "contactrouter_db_commit_wait_seconds_total") or 0
-        assert waited >= (value(after, "contactrouter_db_commit_queued_seconds_total") or 0)
-        assert waited > 0
+        assert value(after, "contactrouter_db_commit_queued_seconds_total") is not None
+        assert (value(after, "contactrouter_db_commit_wait_seconds_total") or 0) > 0
         assert value(after, "contactrouter_routing_latency_seconds_count") == 1
 
         async def stream_counted() -> bool:
