@@ -371,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.baseline:
+        if "latency" not in args.parts.split(","):
+            parser.error("--baseline runs another tree's router in the latency part only")
         args.baseline = str(Path(args.baseline).resolve())
     results = asyncio.run(run(args))
     text = report.markdown(results)

@@ -46,6 +46,7 @@ from bench import prefill
 from bench.common import (
     REPO,
     ServerProcess,
+    cpu_seconds,
     free_port,
     load_average,
     scratch_database,
@@ -368,7 +369,7 @@ async def cold(admin_url: str, queued: int, rounds: int, baseline: Path | None) 
                 try:
                     await wait_serving(server, 600)
                     seconds[name].append(round(time.monotonic() - started, 2))
-                    cpu[name].append(round(_cpu_seconds(server.process.pid), 2))
+                    cpu[name].append(round(cpu_seconds(server.process.pid), 2))
                 finally:
                     server.stop()
             loads.append(load_average())
@@ -384,12 +385,6 @@ async def cold(admin_url: str, queued: int, rounds: int, baseline: Path | None) 
         result["ratio_of_medians"] = round(ratio, 3)
         result["cpu_ratio_of_medians"] = round(_median(cpu["this"]) / _median(cpu["baseline"]), 3)
     return result
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of process `pid` so far (Linux: /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _median(values: list[float]) -> float:
