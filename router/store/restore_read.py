@@ -35,6 +35,16 @@ round trips do not count (20 for 500,000 contacts)."""
 async def open_contacts(pool: asyncpg.Pool, page_rows: int = PAGE_ROWS) -> list[Contact]:
     """The open contacts (Store.open_contacts) and their callbacks, read in one
     snapshot. StoreUnavailable during an outage."""
+    contacts, _ = await open_contacts_and_seq(pool, page_rows)
+    return contacts
+
+
+async def open_contacts_and_seq(
+    pool: asyncpg.Pool, page_rows: int = PAGE_ROWS
+) -> tuple[list[Contact], int]:
+    """The open contacts and the highest event number committed, in one snapshot: the
+    events numbered above it are the changes these contacts do not show yet (a hot
+    standby's start, router/store/follow.py). StoreUnavailable during an outage."""
     contacts: list[Contact] = []
     try:
         async with (
@@ -55,9 +65,10 @@ async def open_contacts(pool: asyncpg.Pool, page_rows: int = PAGE_ROWS) -> list[
                     raise
                 page = await following
             callbacks = await connection.fetch(QUERIES["open_callbacks"])
+            seq = await connection.fetchval(QUERIES["last_committed_event_seq"])
     except OUTAGE as error:
         raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
-    return with_callbacks(contacts, callbacks)
+    return with_callbacks(contacts, callbacks), int(seq)
 
 
 _CHANNELS = {channel.value: channel for channel in Channel}

@@ -37,7 +37,7 @@ from router.store.migrations import migrate
 from router.store.outage import OUTAGE
 from router.store.queries import QUERIES
 from router.store.reports import REPLICA_REFUSALS, REPLICA_SETTING, Replica, Reports
-from router.store.restore_read import contacts_from_rows, open_contacts
+from router.store.restore_read import contacts_from_rows, open_contacts, open_contacts_and_seq
 from router.store.retention import RetentionStore
 
 log = structlog.get_logger(__name__)
@@ -303,20 +303,9 @@ class Store:
         return await open_contacts(self._pool)
 
     async def open_contacts_and_seq(self) -> tuple[list[Contact], int]:
-        """The open contacts and the highest event number committed, in one snapshot:
-        the events numbered above it are the changes these contacts do not show yet
-        (router/store/follow.py). StoreUnavailable during an outage."""
-        try:
-            async with (
-                self._pool.acquire() as connection,
-                connection.transaction(isolation="repeatable_read", readonly=True),
-            ):
-                rows = await connection.fetch(QUERIES["open_contacts"])
-                callbacks = await connection.fetch(QUERIES["open_callbacks"])
-                seq = await connection.fetchval(QUERIES["last_committed_event_seq"])
-        except OUTAGE as error:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
-        return with_callbacks(contacts_from_rows(rows), callbacks), int(seq)
+        """The open contacts and the event number they are current to, in one snapshot
+        (restore_read.open_contacts_and_seq). StoreUnavailable during an outage."""
+        return await open_contacts_and_seq(self._pool)
 
     async def contacts_by_ids(self, contact_ids: Iterable[str]) -> list[Contact]:
         """The contacts of these ids that exist, in any state."""
