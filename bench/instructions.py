@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -145,33 +146,38 @@ def _start(out: Path, port: int, module: list[str], env: dict[str, str] | None) 
 async def measure(server: str, admin_url: str, lifecycles: int, out: Path) -> tuple[int, float]:
     """(instructions, seconds) of `lifecycles` lifecycles in `server` (router | bare)."""
     port = free_port()
-    if server == "bare":
-        process = _start(out, port, ["bench.bare_server", str(port)], None)
-        try:
-            await wait_serving(process, TIMEOUT)
-            seconds = await drive(process.target, process.pid, lifecycles)
-        finally:
-            process.stop(TIMEOUT)
-        return _instructions(out), seconds
-    async with scratch_database(admin_url, "instructions") as db_url:
-        env = {
-            **os.environ,
-            "ROUTER_DATABASE_URL": db_url,
-            "ROUTER_HOST": "127.0.0.1",
-            "ROUTER_PORT": str(port),
-            "ROUTER_LOG_FORMAT": "json",
-            "ROUTER_LOG_LEVEL": "warning",
-            "ROUTER_OFFER_TIMEOUT_SECONDS": "600",
-        }
-        for name in ("ROUTER_CONFIG_FILE", "ROUTER_METRICS_PORT"):
-            env.pop(name, None)
-        process = _start(out, port, ["router.cli", "serve"], env)
+    async with contextlib.AsyncExitStack() as stack:
+        if server == "bare":
+            module, env = ["bench.bare_server", str(port)], None
+        else:
+            db_url = await stack.enter_async_context(scratch_database(admin_url, "instructions"))
+            module, env = ["router.cli", "serve"], _router_env(db_url, port)
+        process = _start(out, port, module, env)
         try:
             await wait_serving(process, TIMEOUT)
             seconds = await drive(process.target, process.pid, lifecycles)
         finally:
             process.stop(TIMEOUT)
     return _instructions(out), seconds
+
+
+def _router_env(db_url: str, port: int) -> dict[str, str]:
+    """The router's settings: its scratch database, quiet logs, offers that outlast
+    callgrind's slowness, and no settings file of the user's."""
+    env = {
+        **os.environ,
+        "ROUTER_DATABASE_URL": db_url,
+        "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_PORT": str(port),
+        "ROUTER_LOG_FORMAT": "json",
+        "ROUTER_LOG_LEVEL": "warning",
+        "ROUTER_OFFER_TIMEOUT_SECONDS": "600",
+        # Served as in production, on a port of its own: the default (9464) is taken by
+        # any router already running here, and the server then exits before serving.
+        "ROUTER_METRICS_PORT": "0",
+    }
+    env.pop("ROUTER_CONFIG_FILE", None)
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
