@@ -8,19 +8,10 @@ passes them explicitly for events it logs.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
 from opentelemetry import trace
-
-# gRPC core writes lines of its own to stderr, not JSON (`I1204 20:40:53 ... fork_posix.cc:71]
-# Other threads are currently calling into gRPC, skipping fork() handlers`), at INFO and
-# above unless told otherwise. It reads GRPC_VERBOSITY once, when grpc is first imported:
-# `contact-router` imports this module before anything imports grpc (router/cli.py;
-# tests/unit/test_logs.py keeps it so). Its errors still show; GRPC_VERBOSITY=debug, set
-# by the operator, wins.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def add_trace_ids(

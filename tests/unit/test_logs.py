@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import structlog
@@ -56,44 +53,3 @@ class TestConfigure:
         assert "agent_connected" in out
         assert "agent_id=bob" in out
         assert not out.lstrip().startswith("{")
-
-
-# Run in a fresh interpreter: records GRPC_VERBOSITY as it is when grpc is first
-# imported (gRPC core reads it then, once), then imports the command's module.
-_GRPC_IMPORT_WATCH = """
-import os, sys
-
-class Watch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "grpc" and "seen" not in Watch.__dict__:
-            Watch.seen = os.environ.get("GRPC_VERBOSITY")
-        return None
-
-sys.meta_path.insert(0, Watch())
-import router.cli
-print(getattr(Watch, "seen", "grpc never imported"))
-"""
-
-
-def _grpc_verbosity_at_import(env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", _GRPC_IMPORT_WATCH],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
-class TestGrpcCoreLines:
-    def test_grpc_core_says_errors_only(self) -> None:
-        """gRPC core's own stderr lines (not JSON: `I1204 ... fork_posix.cc:71] ...`)
-        are limited to errors before grpc is first imported by `contact-router`."""
-        env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
-        assert _grpc_verbosity_at_import(env) == "ERROR"
-
-    def test_the_operator_may_ask_for_more(self) -> None:
-        """A GRPC_VERBOSITY the operator set is kept."""
-        assert _grpc_verbosity_at_import({**os.environ, "GRPC_VERBOSITY": "debug"}) == "debug"
