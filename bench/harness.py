@@ -8,7 +8,7 @@
 `--baseline DIR` runs, in each latency round, the router of another source tree too
 (`git archive <rev> | tar -x -C DIR`), its latency phase at the rate of this tree's
 (half this tree's maximum), so a change and its baseline meet the same load, the same
-floor and the same machine.
+floor and the same machine; the two take turns going first.
 
 Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
 RPC's round trip at half the maximum, against the commit of its rows by bare asyncpg,
@@ -194,33 +194,41 @@ async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, A
     """Each RPC's round trip through the router at half its maximum (the lifecycle
     run's latency phase), then the commit of the same rows by bare asyncpg, `rounds`
     times, alternating; with --baseline, the baseline tree's router too in each round,
-    between the two (before and after a change, judged against the same floor)."""
+    at the same rate (before and after a change, judged against the same floor).
+
+    With --baseline the two routers take turns going first, so that neither always
+    meets the machine as the other left it: the first round's router sets the rate
+    (half its maximum), and in every second round the baseline goes first at the
+    previous round's rate, with this tree's router following at that rate."""
     rounds = []
     baseline = Path(args.baseline) if args.baseline else None
-    for number in range(args.rounds):
-        _log(f"latency round {number + 1}: router")
-        before = load_average()
-        router = await run_router(args.database, size.shape, event_loop=args.event_loop)
-        entry: dict[str, Any] = {
-            "router": router["rpc_ms"],
-            "rate": router["latency_rate"],
-            "writer": router.get("latency_writer", {}),
+    rate: float | None = None
+
+    async def latency_of(tree: Path | None, at: float | None) -> dict[str, Any]:
+        figures = await run_router(
+            args.database, size.shape, event_loop=args.event_loop, tree=tree, latency_rate=at
+        )
+        return {
+            "router": figures["rpc_ms"],
+            "rate": figures["latency_rate"],
+            "writer": figures.get("latency_writer", {}),
         }
-        if baseline is not None:
+
+    for number in range(args.rounds):
+        before = load_average()
+        baseline_first = baseline is not None and rate is not None and number % 2 == 1
+        other: dict[str, Any] | None = None
+        if baseline_first:
+            _log(f"latency round {number + 1}: baseline router ({baseline}), first")
+            other = await latency_of(baseline, rate)
+        _log(f"latency round {number + 1}: router")
+        entry = await latency_of(None, rate if baseline_first else None)
+        rate = entry["rate"]
+        if baseline is not None and other is None:
             _log(f"latency round {number + 1}: baseline router ({baseline})")
-            # At this round's rate: the same load for both, whatever each one's maximum.
-            other = await run_router(
-                args.database,
-                size.shape,
-                event_loop=args.event_loop,
-                tree=baseline,
-                latency_rate=router["latency_rate"],
-            )
-            entry["baseline"] = {
-                "router": other["rpc_ms"],
-                "rate": other["latency_rate"],
-                "writer": other.get("latency_writer", {}),
-            }
+            other = await latency_of(baseline, rate)
+        if other is not None:
+            entry["baseline"] = {**other, "first": baseline_first}
         _log(f"latency round {number + 1}: bare asyncpg commits")
         async with scratch_database(args.database, "floor") as db_url:
             entry["floor"] = await pg_baseline.rpc_floor(db_url, seconds=size.floor_seconds)

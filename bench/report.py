@@ -268,7 +268,7 @@ def _baseline(rounds: list[dict[str, Any]]) -> list[str]:
                 continue
             rows.append(
                 [
-                    str(number),
+                    f"{number}, baseline first" if other.get("first") else str(number),
                     method,
                     f"{_n(other['rate'])} / {_n(entry['rate'])}",
                     f"{theirs['p50']:.2f} / {mine['p50']:.2f}",
