@@ -15,11 +15,11 @@ that it was asked. The audit row never holds the customer id.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import uuid4
 
 import structlog
 
+from router.clock import utc_now
 from router.store.store import Erasure, Store
 from router.switchboard import Switchboard
 
@@ -34,7 +34,7 @@ async def erase_customer(
     """Erase `customer_id`'s personal data; WrongState while they have an open contact."""
     switchboard.router.forget_customer(customer_id)
     erasure = await store.erase_customer(
-        customer_id, f"{PSEUDONYM_PREFIX}{uuid4().hex}", datetime.now(UTC), requested_by, reason
+        customer_id, f"{PSEUDONYM_PREFIX}{uuid4().hex}", utc_now(), requested_by, reason
     )
     # Never the customer id: the log would keep what the erasure removed.
     log.info(

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
+from router.clock import utc_now
 from router.errors import StoreUnavailable
 from router.store.retention import FIRST_ID, Key, RetentionStore, RunRecord
 
@@ -147,7 +148,7 @@ async def run_retention(
             await _rest(settings)
     record = RunRecord(
         started_at=at,
-        finished_at=datetime.now(UTC),
+        finished_at=utc_now(),
         personal_months=settings.personal_months,
         timings_months=settings.timings_months,
         personal_cutoff=personal_cutoff,
@@ -206,7 +207,7 @@ class RetentionJob:
         self,
         store: RetentionStore,
         settings: RetentionSettings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._settings = settings

@@ -9,10 +9,11 @@ or abandoned) and on each queue-status read (phone's), and logs each transition 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
+from router.clock import utc_now
 from router.domain import Channel, ContactEvent, ContactEventKind, Event, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.alarm import AlarmChange, AlarmStatus, ServiceLevelAlarm
@@ -20,10 +21,6 @@ from router.reporting.alarm import AlarmChange, AlarmStatus, ServiceLevelAlarm
 log = structlog.get_logger(__name__)
 
 _OUTCOMES = frozenset({ContactEventKind.ANSWERED, ContactEventKind.ABANDONED})
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ServiceLevelWatch:
@@ -34,7 +31,7 @@ class ServiceLevelWatch:
         self,
         rolling: RollingServiceLevel,
         policy: RoutingPolicy,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.rolling = rolling
         self._alarms = {c: ServiceLevelAlarm(policy.of(c).service_level_alarm) for c in Channel}

@@ -23,12 +23,13 @@ import contextlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import uuid4
 
 import structlog
 
+from router.clock import utc_now
 from router.domain import (
     AgentEvent,
     AgentEventKind,
@@ -66,10 +67,6 @@ T = TypeVar("T")
 # Completed and abandoned contacts leave the core; the latest are kept here so that a
 # retried Complete or Abandon, even one racing the first call's commit, gets its answer.
 _FINISHED_KEPT = 10_000
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from router.clock import utc_now
 from router.domain import Channel, InvalidArgument, RoutingPolicy, time_zones
 from router.domain.service_level import FORMULA, service_level
 from router.errors import NotEnoughHistory
@@ -35,10 +36,6 @@ from router.reporting.plan import StaffingPlan, StaffingQuestion, StaffingRow
 from router.reporting.workers import StaffingWorkers
 from router.service_level_watch import ServiceLevelWatch
 from router.store.reports import DispositionFigures, FeedbackFigures, Reports, StoredForecast
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,21 +36,18 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncGenerator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import structlog
 
+from router.clock import utc_now
 from router.domain import Router
 from router.errors import StoreUnavailable
 from router.store.event_feed import StoredEvent
 from router.store.store import Store
 
 log = structlog.get_logger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OpenContacts:
