@@ -9,7 +9,6 @@ import importlib.metadata
 import json
 import os
 import signal
-import socket
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pytest
 from router import cli
 from router.api.access import Role, Tokens, digest_of
 from router.store.database_url import with_database
+from tests.acceptance.ports import free_port
 from tests.unit.test_config import write_pair
 
 RUN_TIMEOUT = 30.0
@@ -63,13 +63,6 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class TestVersion:
     async def test_version_prints_the_package_version(self) -> None:
         """`contact-router --version` prints the installed distribution's version."""
@@ -85,7 +78,7 @@ class TestServeOptions:
     async def test_flags_win_over_the_environment(self, database_url: str) -> None:
         """--port and --database-url are used even though the environment says otherwise;
         the environment's --port value, unused, is not even read."""
-        port = _free_port()
+        port = free_port()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

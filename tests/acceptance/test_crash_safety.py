@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import random
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +25,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 
 from tests.acceptance.conftest import eventually
+from tests.acceptance.ports import free_port
 from tests.acceptance.router_process import RouterProcess
 
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20261123"))
@@ -37,12 +37,6 @@ CHANNELS = (pb.CHANNEL_PHONE, pb.CHANNEL_CHAT)
 CALL_TIMEOUT = 3.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OFFER_CLOSERS = {"answered", "declined", "offer_timed_out", "requeued", "abandoned"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

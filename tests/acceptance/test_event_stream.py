@@ -34,8 +34,8 @@ from tests.acceptance.conftest import (
     sign_in,
     submit,
 )
+from tests.acceptance.ports import free_port
 from tests.acceptance.router_process import RouterProcess
-from tests.acceptance.test_stream_endings import free_port
 from tests.conftest import Graveyard, created_database
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -9,7 +9,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from router.domain import RoutingPolicy
 from router.server import start_router
 from router.store.migrations import migrate
 from tests.acceptance.conftest import details, eventually, rpc_error, submit
+from tests.acceptance.ports import free_port
 
 TOOLS = ("initdb", "pg_ctl", "pg_basebackup")
 DATABASE = "router_replica"
@@ -43,13 +43,6 @@ def postgres_binaries() -> Path | None:
         if all((folder / tool).is_file() for tool in TOOLS):
             return folder
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class ReplicatedPair:

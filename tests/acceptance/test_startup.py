@@ -24,6 +24,7 @@ from router.domain import RoutingPolicy
 from router.errors import StartupError
 from router.server import RunningRouter, start_router
 from router.store.database_url import with_database
+from tests.acceptance.ports import free_port
 from tests.acceptance.router_process import START_TIMEOUT, RouterProcess
 from tests.conftest import Graveyard, created_database
 
@@ -35,12 +36,6 @@ def listening_socket() -> Iterator[int]:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         yield int(taken.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def nobody_listens(port: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 import asyncpg
 import grpc
@@ -31,13 +30,7 @@ from tests.acceptance.conftest import (
     rpc_error,
     sign_in,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.acceptance.ports import free_port
 
 
 class TestShutdown:

@@ -18,7 +18,7 @@ from router.domain import RoutingPolicy
 from router.live_feed import FeedSettings
 from router.server import RunningRouter, start_router
 from tests.acceptance.conftest import OfferStreams, reason_of, rpc_error, sign_in, submit
-from tests.acceptance.test_stream_endings import free_port
+from tests.acceptance.ports import free_port
 
 WatchCall: TypeAlias = grpc.aio.UnaryStreamCall[pb.WatchQueueRequest, pb.WatchQueueResponse]
 

@@ -23,7 +23,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 from tests.acceptance.conftest import eventually, submit
-from tests.acceptance.test_stream_endings import free_port
+from tests.acceptance.ports import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
