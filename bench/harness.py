@@ -11,8 +11,8 @@
 floor and the same machine; the two take turns going first.
 
 Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
-RPC's round trip at half the maximum, against the commit of its rows by bare asyncpg,
-alternating for --rounds), `pg` (bare asyncpg writes), `core` (routing core
+RPC's round trip at half the maximum, against the bare gRPC server's at the same rate
+and the commit of its rows by bare asyncpg, alternating for --rounds), `pg` (bare asyncpg writes), `core` (routing core
 microbenchmark), `scale` (15,000 agents and 500,000 queued contacts in one router),
 `growth` (agents and recorded contacts).
 The report is printed as Markdown; --json and --markdown also write it to files and
@@ -161,11 +161,13 @@ async def run_router(
     return figures
 
 
-async def run_bare(shape: LoadShape, event_loop: str = "uvloop") -> dict[str, Any]:
+async def run_bare(
+    shape: LoadShape, event_loop: str = "uvloop", latency_rate: float | None = None
+) -> dict[str, Any]:
     server = start_bare_process(event_loop)
     try:
         await wait_serving(server)
-        result = await lifecycle.measure(server, shape, "bare")
+        result = await lifecycle.measure(server, shape, "bare", latency_rate=latency_rate)
     finally:
         server.stop()
     return result.as_dict()
@@ -192,9 +194,11 @@ async def run_lifecycle(args: argparse.Namespace, size: Scale) -> list[dict[str,
 
 async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, Any]]:
     """Each RPC's round trip through the router at half its maximum (the lifecycle
-    run's latency phase), then the commit of the same rows by bare asyncpg, `rounds`
-    times, alternating; with --baseline, the baseline tree's router too in each round,
-    at the same rate (before and after a change, judged against the same floor).
+    run's latency phase), then through the bare gRPC server at the same rate (the least
+    a round trip takes at that load), then the commit of the same rows by bare asyncpg
+    (the floor), `rounds` times, alternating; with --baseline, the baseline tree's
+    router too in each round, at the same rate (before and after a change, judged
+    against the same floor).
 
     With --baseline the two routers take turns going first, so that neither always
     meets the machine as the other left it: the first round's router sets the rate
@@ -229,6 +233,9 @@ async def run_latency(args: argparse.Namespace, size: Scale) -> list[dict[str, A
             other = await latency_of(baseline, rate)
         if other is not None:
             entry["baseline"] = {**other, "first": baseline_first}
+        _log(f"latency round {number + 1}: bare gRPC at the router's rate")
+        bare = await run_bare(size.shape, args.event_loop, latency_rate=rate)
+        entry["bare"] = {"rpc_ms": bare["rpc_ms"], "rate": bare["latency_rate"]}
         _log(f"latency round {number + 1}: bare asyncpg commits")
         async with scratch_database(args.database, "floor") as db_url:
             entry["floor"] = await pg_baseline.rpc_floor(db_url, seconds=size.floor_seconds)

@@ -77,8 +77,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _lifecycle(results)
     if "latency" in results:
         lines += _latency(results["latency"])
-        if "lifecycle" in results:
-            lines += _grpc_and_commit(results["lifecycle"], results["latency"])
+        lines += _grpc_and_commit(results["latency"])
     if "pg" in results:
         lines += _pg(results)
     if "lifecycle" in results:
@@ -288,39 +287,42 @@ def _baseline(rounds: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _grpc_and_commit(lifecycle: list[dict[str, Any]], latency: list[dict[str, Any]]) -> list[str]:
-    """The least an RPC that answers once its rows are committed can take: a round trip
-    through the bare gRPC server (the lifecycle part's latency phase, at half the bare
-    server's own maximum) plus the commit of its rows (the floor). The floor alone
-    leaves out the RPC itself."""
+def _grpc_and_commit(latency: list[dict[str, Any]]) -> list[str]:
+    """The least an RPC that answers once its rows are committed can take, per round: a
+    round trip through the bare gRPC server at the router's rate in the same round, plus
+    the commit of its rows (the floor). The floor alone leaves out the RPC itself."""
     rows = []
-    for method, figures in latency_summary(latency).items():
-        bare = [
-            r["bare"]["rpc_ms"][method]["p50"] for r in lifecycle if method in r["bare"]["rpc_ms"]
-        ]
-        if not bare:
+    for number, entry in enumerate(latency, start=1):
+        bare = entry.get("bare")
+        if bare is None:
             continue
-        grpc_p50 = statistics.fmean(bare)
-        least = grpc_p50 + figures["floor_p50"]
-        rows.append(
-            [
-                method,
-                f"{grpc_p50:.2f}",
-                f"{figures['floor_p50']:.2f}",
-                f"{least:.2f}",
-                f"{least / figures['floor_p50']:.2f}",
-                f"{figures['p50']:.2f}",
-                f"{figures['p50'] / least:.2f}",
-            ]
-        )
+        for method, floor in entry["floor"].items():
+            router, grpc = entry["router"].get(method), bare["rpc_ms"].get(method)
+            if router is None or grpc is None:
+                continue
+            least = grpc["p50"] + floor["p50"]
+            rows.append(
+                [
+                    str(number),
+                    method,
+                    _n(bare["rate"]),
+                    f"{grpc['p50']:.2f}",
+                    f"{floor['p50']:.2f}",
+                    f"{least:.2f}",
+                    f"{least / floor['p50']:.2f}",
+                    f"{router['p50']:.2f}",
+                    f"{router['p50'] / least:.2f}",
+                ]
+            )
     if not rows:
         return []
-    header = ["mean over rounds", "bare gRPC p50", "floor p50", "sum", "sum / floor"]
+    header = ["round", "method", "at /s", "bare gRPC p50", "floor p50", "sum", "sum / floor"]
     return [
         "What the floor leaves out: the RPC's own round trip. The bare gRPC server's p50 "
-        "for the same method (lifecycle part), plus the floor's commit, is the least an "
-        "RPC that answers once its rows are durable can take; its ratio to the floor is "
-        "the best the p50 / floor ratio above could be.",
+        "for the same method at the router's rate in the same round, plus the floor's "
+        "commit, is the least an RPC that answers once its rows are durable can take at "
+        "this load; its ratio to the floor (sum / floor) is the best the p50 / floor "
+        "ratio above could be.",
         "",
         *_table([*header, "router p50", "router / sum"], rows),
         "",
