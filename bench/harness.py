@@ -12,9 +12,9 @@ floor and the same machine; the two take turns going first.
 
 Parts: `lifecycle` (router and bare gRPC, alternating for --rounds), `latency` (each
 RPC's round trip at half the maximum, against the bare gRPC server's at the same rate
-and the commit of its rows by bare asyncpg, alternating for --rounds), `pg` (bare asyncpg writes), `core` (routing core
-microbenchmark), `scale` (15,000 agents and 500,000 queued contacts in one router),
-`growth` (agents and recorded contacts).
+and the commit of its rows by bare asyncpg, alternating for --rounds), `pg` (bare
+asyncpg writes), `core` (routing core microbenchmark), `scale` (15,000 agents and
+500,000 queued contacts in one router), `growth` (agents and recorded contacts).
 The report is printed as Markdown; --json and --markdown also write it to files and
 --plot draws the growth figures.
 """
@@ -48,6 +48,7 @@ from bench.common import (
     wait_serving,
 )
 from bench.lifecycle import LoadShape
+from router import logs
 from router.store.database_url import database_of
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -389,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" not in args.parts.split(","):
             parser.error("--baseline runs another tree's router in the latency part only")
         args.baseline = str(Path(args.baseline).resolve())
+    # The router's modules this process runs (migrations of the scratch databases) say
+    # only what goes wrong: the report is the output.
+    logs.configure(level="warning")
     results = asyncio.run(run(args))
     text = report.markdown(results)
     print(text)
