@@ -30,6 +30,7 @@ from router.api.agent_service import AgentService
 from router.api.contact_service import ContactService
 from router.api.event_service import EventService
 from router.api.malformed import add_refusing_malformed
+from router.api.registration import Registration
 from router.api.reporting_service import ReportingService
 from router.api.servicer import ActiveSwitchboard
 from router.api.supervisor_service import SupervisorService
@@ -265,14 +266,14 @@ async def start_router(
     admin = AdminService(active, store, tokens, observe)
     add(pb_grpc.add_AdminServiceServicer_to_server, admin, server)
     health = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, Registration(server))
     reflection.enable_server_reflection(
         (
             *SERVICE_NAMES,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
-        server,
+        Registration(server),
     )
     try:
         bound = _listen(server, host, port, tls)

@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 
 from router.api.activation import Holding, hold
 from router.api.errors import abort
+from router.api.registration import PER_CONTACT, Registration
 from router.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -118,23 +119,24 @@ class _Tolerant(grpc.GenericRpcHandler):
         return wrapped
 
 
-class _TolerantServer:
+class _TolerantServer(Registration):
     """What a generated `add_*Servicer_to_server` registers through: the server, with
-    every handler it is given `_wrap`ped."""
+    every handler it is given `_wrap`ped (registered with grpcio if its method is in
+    PER_CONTACT: see router/api/registration.py)."""
 
     def __init__(self, server: grpc.aio.Server, holding: Holding | None) -> None:
-        self._server = server
+        super().__init__(server, PER_CONTACT)
         self._holding = holding
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_Tolerant(h, self._holding) for h in handlers))
+        super().add_generic_rpc_handlers([_Tolerant(h, self._holding) for h in handlers])
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
         wrapped = {
             method: _wrap(handler, f"/{service}/{method}", self._holding)
             for method, handler in handlers.items()
         }
-        self._server.add_registered_method_handlers(service, wrapped)
+        super().add_registered_method_handlers(service, wrapped)
 
 
 def add_refusing_malformed(
@@ -146,7 +148,8 @@ def add_refusing_malformed(
     """`add_to_server(servicer, server)` (a generated `add_*Servicer_to_server`), with
     requests whose bytes do not parse answered INVALID_ARGUMENT instead of grpcio's
     UNKNOWN, and with `holding`, calls made while the router takes over held until it
-    serves (router/api/activation.py).
+    serves (router/api/activation.py). Only the methods in PER_CONTACT are registered
+    with grpcio (router/api/registration.py).
 
     Done when the methods are registered rather than by a server interceptor: grpcio
     runs the interceptors' chain of coroutines on every call, which cost the router
