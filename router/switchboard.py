@@ -262,7 +262,7 @@ class Switchboard:
         log.info(
             "contact_submitted",
             contact_id=contact.id,
-            channel=contact.channel.value,
+            channel=contact.channel,
             preferred_agent_id=contact.preferred_agent_id,
         )
         return await self._current(contact.id), False
@@ -567,22 +567,23 @@ def _last_contact(events: Sequence[Event], contact_id: str) -> Contact:
 
 
 def _log_event(event: Event) -> None:
+    # Kinds, channels and statuses are StrEnums: logged as their text, no `.value` needed.
     by = None if isinstance(event, OfferWithdrawn) else event.intervention
     audit = {} if by is None else {"supervisor": by.supervisor, "supervisor_reason": by.reason}
     if isinstance(event, ContactEvent):
         log.info(
-            f"contact_{event.kind.value}",
+            f"contact_{event.kind}",
             contact_id=event.contact.id,
             agent_id=event.agent_id,
-            channel=event.contact.channel.value,
+            channel=event.contact.channel,
             reason=event.reason,
             **audit,
         )
     elif isinstance(event, AgentEvent):
         log.info(
-            f"agent_{event.kind.value}",
+            f"agent_{event.kind}",
             agent_id=event.agent_id,
-            status=event.status.value,
+            status=event.status,
             reason=event.reason,
             **audit,
         )

@@ -251,8 +251,8 @@ class Store:
                         "insert_agent_status",
                         (
                             event.agent_id,
-                            event.kind.value,
-                            event.status.value,
+                            event.kind,
+                            event.status,
                             event.reason,
                             event.connected,
                             event.at,
@@ -385,6 +385,9 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 # router made them (uuid4) or read them: asyncpg encodes a uuid parameter from text in
 # C, where building a UUID object first costs a few microseconds each, a dozen times
 # per lifecycle.
+# Enum members (state, channel, event kinds) go as they are: each is a StrEnum, a str
+# whose text is its value, which asyncpg writes as any str; `.value` is a property
+# run in Python, a call per column.
 
 
 def contact_insert(contact: Contact) -> Write:
@@ -393,12 +396,12 @@ def contact_insert(contact: Contact) -> Write:
         (
             contact.id,
             contact.idempotency_key,
-            contact.channel.value,
+            contact.channel,
             contact.customer_id,
             json.dumps(dict(contact.attributes)),
             sorted(contact.required_skills),
             contact.priority_boost,
-            contact.state.value,
+            contact.state,
             contact.queued_at,
             list(contact.preferred_skills),
             contact.preferred_agent_id,
@@ -420,7 +423,7 @@ def event_insert(
         "insert_contact_event",
         (
             contact_id,
-            kind.value,
+            kind,
             at,
             agent_id,
             offer_id,
@@ -442,7 +445,7 @@ def contact_update(contact: Contact, at: datetime) -> Write:
         "update_contact",
         (
             contact.id,
-            contact.state.value,
+            contact.state,
             contact.offered_at,
             contact.answered_at,
             contact.ended_at,
@@ -464,8 +467,7 @@ def contact_update(contact: Contact, at: datetime) -> Write:
 
 
 def _source(contact: Contact) -> str | None:
-    source = contact.preferred_agent_source
-    return None if source is None else source.value
+    return contact.preferred_agent_source
 
 
 _WAIT_ENDS = (ContactEventKind.ANSWERED, ContactEventKind.ABANDONED)
