@@ -25,6 +25,10 @@ class Channel(StrEnum):
 
 _RANK = {Channel.PHONE: 0, Channel.CHAT: 1, Channel.EMAIL: 2}
 
+CHANNELS: tuple[Channel, ...] = tuple(Channel)
+"""Every channel, in routing order: for loops the core runs on every change of an
+agent (iterating the enum itself runs Python code for each member)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelPolicy:

@@ -174,7 +174,7 @@ class Placement:
         state = self._state
         state.index(agent)
         while True:
-            channels = [c for c in Channel if agent.can_take(c, state.policy)]
+            channels = agent.takes(state.policy)
             if not channels:
                 break
             due_only: frozenset[Channel] = frozenset()
@@ -202,9 +202,7 @@ class Placement:
             if not state.roster.reserve_allows_other_work():
                 return
             agent = state.agents[agent_id]
-            others = [
-                c for c in Channel if c is not Channel.PHONE and agent.can_take(c, state.policy)
-            ]
+            others = [c for c in agent.takes(state.policy) if c is not Channel.PHONE]
             contact_id = state.queue.best_for(
                 agent.skills,
                 others,

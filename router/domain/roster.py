@@ -60,12 +60,11 @@ class Roster:
     def place(self, agent: Agent) -> None:
         """Re-index an agent after any change to its state; O(log n)."""
         self.remove(agent.id)
-        takes_phone = agent.can_take(Channel.PHONE, self._policy)
+        channels = agent.takes(self._policy)
+        takes_phone = Channel.PHONE in channels
         key: AgentKey = (agent.load(), agent.since.timestamp(), agent.seq, agent.id)
         placements = []
-        for channel in Channel:
-            if not agent.can_take(channel, self._policy):
-                continue
+        for channel in channels:
             pool = self._pools[channel].get(agent.skills)
             if pool is None:
                 pool = self._pools[channel][agent.skills] = _Pool(agent.skills)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from router.domain import Agent, AgentStatus, Channel, RoutingPolicy
+from router.domain import Agent, AgentStatus, Channel, ChannelPolicy, RoutingPolicy
 from router.domain.roster import Roster
 
 At = Callable[[float], datetime]
@@ -163,3 +163,38 @@ class TestPhoneReserve:
             _agent("phone", at(0), seq=1), _agent("chat-only", at(9), seq=2, phone=0), reserve=1
         )
         assert roster.best_for(Channel.CHAT, NONE) == "chat-only"
+
+
+class TestTakes:
+    def test_takes_is_can_take_of_each_channel(self, at: At) -> None:
+        """Agent.takes lists, in routing order, exactly the channels can_take allows,
+        whatever the agent's status, presence, capacities, caps and held work."""
+        exclusive_phone = RoutingPolicy()  # the default: a call is all its agent holds
+        channels = dict(exclusive_phone.channels)
+        channels[Channel.PHONE] = ChannelPolicy(20.0, 1, 1)
+        shared_phone = RoutingPolicy(channels=channels)
+        held: list[dict[str, Channel]] = [
+            {},
+            {"c1": Channel.PHONE},
+            {"c1": Channel.CHAT},
+            {"c1": Channel.CHAT, "c2": Channel.CHAT, "c3": Channel.CHAT},
+            {"c1": Channel.EMAIL},
+        ]
+        for policy in (exclusive_phone, shared_phone):
+            for assigned in held:
+                for status in (AgentStatus.READY, AgentStatus.AWAY):
+                    for connected in (True, False):
+                        for phone, chat in ((1, 3), (0, 1), (1, 0)):
+                            for capped in (set(), {Channel.CHAT}):
+                                agent = _agent(
+                                    "a",
+                                    at(0),
+                                    phone=phone,
+                                    chat=chat,
+                                    assigned=assigned,
+                                    status=status,
+                                    connected=connected,
+                                )
+                                agent.capped = set(capped)
+                                expected = [c for c in Channel if agent.can_take(c, policy)]
+                                assert agent.takes(policy) == expected
