@@ -142,12 +142,13 @@ class RouterMetrics:
         )
         self.db_available.set(1)
         self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._offer_children: dict[str, Counter] = {}
 
     def observe_events(self, events: Sequence[Event], delivered: float) -> None:
         """Count offers and feed the rolling service level; `delivered` is epoch seconds."""
         for event in events:
             if isinstance(event, OfferWithdrawn):
-                self.offers.labels("withdrawn").inc()
+                self._offer("withdrawn")
             elif isinstance(event, ContactEvent):
                 self._observe_contact(event, delivered)
             elif isinstance(event, AgentEvent):
@@ -156,19 +157,19 @@ class RouterMetrics:
     def _observe_contact(self, event: ContactEvent, delivered: float) -> None:
         contact = event.contact
         if event.kind is ContactEventKind.OFFERED:
-            self.offers.labels("made").inc()
+            self._offer("made")
             self.routing_latency.observe(max(0.0, delivered - event.at.timestamp()))
         elif event.kind is ContactEventKind.ANSWERED:
-            self.offers.labels("accepted").inc()
+            self._offer("accepted")
             # A transferred contact is answered again by each leg's agent, but its
             # customer waited for an answer once: only the first counts.
             if contact.answered_at == event.at:
                 wait = contact.open_wait_seconds(event.at)
                 self.rolling.answered(contact.channel, event.at, wait)
         elif event.kind is ContactEventKind.DECLINED:
-            self.offers.labels("declined").inc()
+            self._offer("declined")
         elif event.kind is ContactEventKind.OFFER_TIMED_OUT:
-            self.offers.labels("timed_out").inc()
+            self._offer("timed_out")
         elif event.kind is ContactEventKind.ABANDONED:
             # A callback is not in the inbound calls' service level (docs/reporting.md).
             if contact.callback is None:
@@ -177,7 +178,14 @@ class RouterMetrics:
         elif event.kind in _CALLBACK_STEPS:
             self.callbacks.labels(_CALLBACK_STEPS[event.kind]).inc()
             if event.kind is ContactEventKind.DIALLED:
-                self.offers.labels("accepted").inc()
+                self._offer("accepted")
+
+    def _offer(self, outcome: str) -> None:
+        """Count an offer's outcome (its labelled child kept once made: see observe_rpc)."""
+        child = self._offer_children.get(outcome)
+        if child is None:
+            child = self._offer_children[outcome] = self.offers.labels(outcome)
+        child.inc()
 
     def observe_batch(self, batch: BatchTiming) -> None:
         self.batch_size.observe(batch.rows)

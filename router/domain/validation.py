@@ -147,12 +147,13 @@ def supervisor_reason(value: str) -> str:
     return value
 
 
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
 def uuid_text(value: str, field: str) -> str:
-    if not re.fullmatch(
-        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-        r"[0-9a-fA-F]{12}",
-        value,
-    ):
+    if not UUID_TEXT.fullmatch(value):
         raise InvalidArgument(field, "must be a UUID")
     return value.lower()
 
