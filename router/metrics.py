@@ -38,6 +38,7 @@ from router.domain import (
 )
 from router.domain.rolling import RollingServiceLevel
 from router.errors import StartupError
+from router.loop_metrics import LoopCollector, LoopCounter, LoopHistogram
 from router.store.group_commit import BatchTiming
 
 log = structlog.get_logger(__name__)
@@ -67,11 +68,12 @@ class RouterMetrics:
         for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(standard)
         self.rolling = rolling
-        self.offers = Counter(
+        # The metrics changed on every RPC, offer or commit are the loop's own (see
+        # router/loop_metrics.py), exposed as prometheus_client's would be.
+        self.offers = LoopCounter(
             "contactrouter_offers_total",
             "Offers by outcome: made, accepted, declined, timed_out, withdrawn.",
             ["outcome"],
-            registry=self.registry,
         )
         self.callbacks = Counter(
             "contactrouter_callbacks_total",
@@ -79,24 +81,21 @@ class RouterMetrics:
             ["step"],
             registry=self.registry,
         )
-        self.routing_latency = Histogram(
+        self.routing_latency = LoopHistogram(
             "contactrouter_routing_latency_seconds",
             "From the routing decision to the offer pushed to the agent's stream.",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            _LATENCY_BUCKETS,
         )
-        self.rpcs = Counter(
+        self.rpcs = LoopCounter(
             "contactrouter_rpcs_total",
             "Handled RPCs by method and status code.",
             ["method", "code"],
-            registry=self.registry,
         )
-        self.rpc_latency = Histogram(
+        self.rpc_latency = LoopHistogram(
             "contactrouter_rpc_duration_seconds",
             "RPC handling time by method.",
+            _LATENCY_BUCKETS,
             ["method"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
         )
         self.stream_duration = Histogram(
             "contactrouter_offer_stream_duration_seconds",
@@ -106,34 +105,29 @@ class RouterMetrics:
             buckets=_STREAM_BUCKETS,
             registry=self.registry,
         )
-        self.batch_size = Histogram(
+        self.batch_size = LoopHistogram(
             "contactrouter_db_batch_writes",
             "Rows written per group-commit transaction.",
-            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
-            registry=self.registry,
+            (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
         )
-        self.batch_latency = Histogram(
+        self.batch_latency = LoopHistogram(
             "contactrouter_db_batch_duration_seconds",
             "Time to run and commit one group-commit transaction.",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            _LATENCY_BUCKETS,
         )
-        self.commit_callers = Counter(
+        self.commit_callers = LoopCounter(
             "contactrouter_db_commit_callers",
             "Callers (RPCs, timers) whose writes a group commit wrote.",
-            registry=self.registry,
         )
-        self.commit_queued = Counter(
+        self.commit_queued = LoopCounter(
             "contactrouter_db_commit_queued_seconds",
             "Seconds callers' writes waited for their commit to start (behind the one in "
             "flight), summed over callers.",
-            registry=self.registry,
         )
-        self.commit_waited = Counter(
+        self.commit_waited = LoopCounter(
             "contactrouter_db_commit_wait_seconds",
             "Seconds callers waited from handing their writes over to their commit's end "
             "(queued, then their own commit), summed over callers.",
-            registry=self.registry,
         )
         self.db_available = Gauge(
             "contactrouter_db_available",
@@ -141,14 +135,25 @@ class RouterMetrics:
             registry=self.registry,
         )
         self.db_available.set(1)
-        self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
-        self._offer_children: dict[str, Counter] = {}
+        self.registry.register(
+            LoopCollector(
+                self.offers,
+                self.routing_latency,
+                self.rpcs,
+                self.rpc_latency,
+                self.batch_size,
+                self.batch_latency,
+                self.commit_callers,
+                self.commit_queued,
+                self.commit_waited,
+            )
+        )
 
     def observe_events(self, events: Sequence[Event], delivered: float) -> None:
         """Count offers and feed the rolling service level; `delivered` is epoch seconds."""
         for event in events:
             if isinstance(event, OfferWithdrawn):
-                self._offer("withdrawn")
+                self.offers.inc(labels=("withdrawn",))
             elif isinstance(event, ContactEvent):
                 self._observe_contact(event, delivered)
             elif isinstance(event, AgentEvent):
@@ -157,19 +162,19 @@ class RouterMetrics:
     def _observe_contact(self, event: ContactEvent, delivered: float) -> None:
         contact = event.contact
         if event.kind is ContactEventKind.OFFERED:
-            self._offer("made")
+            self.offers.inc(labels=("made",))
             self.routing_latency.observe(max(0.0, delivered - event.at.timestamp()))
         elif event.kind is ContactEventKind.ANSWERED:
-            self._offer("accepted")
+            self.offers.inc(labels=("accepted",))
             # A transferred contact is answered again by each leg's agent, but its
             # customer waited for an answer once: only the first counts.
             if contact.answered_at == event.at:
                 wait = contact.open_wait_seconds(event.at)
                 self.rolling.answered(contact.channel, event.at, wait)
         elif event.kind is ContactEventKind.DECLINED:
-            self._offer("declined")
+            self.offers.inc(labels=("declined",))
         elif event.kind is ContactEventKind.OFFER_TIMED_OUT:
-            self._offer("timed_out")
+            self.offers.inc(labels=("timed_out",))
         elif event.kind is ContactEventKind.ABANDONED:
             # A callback is not in the inbound calls' service level (docs/reporting.md).
             if contact.callback is None:
@@ -178,14 +183,7 @@ class RouterMetrics:
         elif event.kind in _CALLBACK_STEPS:
             self.callbacks.labels(_CALLBACK_STEPS[event.kind]).inc()
             if event.kind is ContactEventKind.DIALLED:
-                self._offer("accepted")
-
-    def _offer(self, outcome: str) -> None:
-        """Count an offer's outcome (its labelled child kept once made: see observe_rpc)."""
-        child = self._offer_children.get(outcome)
-        if child is None:
-            child = self._offer_children[outcome] = self.offers.labels(outcome)
-        child.inc()
+                self.offers.inc(labels=("accepted",))
 
     def observe_batch(self, batch: BatchTiming) -> None:
         self.batch_size.observe(batch.rows)
@@ -195,14 +193,8 @@ class RouterMetrics:
         self.commit_waited.inc(batch.queued + batch.callers * batch.seconds)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        # Looking a labelled child up costs more than using it: keep them (a few dozen).
-        key = (method, code)
-        children = self._rpc_children.get(key)
-        if children is None:
-            children = (self.rpcs.labels(method, code), self.rpc_latency.labels(method))
-            self._rpc_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.rpcs.inc(labels=(method, code))
+        self.rpc_latency.observe(seconds, (method,))
 
     def observe_stream(self, seconds: float) -> None:
         """An offer stream ended after `seconds`."""
