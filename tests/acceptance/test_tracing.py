@@ -20,7 +20,7 @@ from router.domain import RoutingPolicy
 from router.server import RunningRouter, start_router
 from router.store import GroupCommit
 from router.tracing import COMMIT_SPAN, WAIT_SPAN, Tracing
-from tests.acceptance.conftest import submit
+from tests.acceptance.conftest import eventually, submit
 
 SUBMIT = "/contactrouter.v1.ContactService/SubmitContact"
 
@@ -55,6 +55,18 @@ def named(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
     return [span for span in spans if span.name == name]
 
 
+async def finished(exporter: InMemorySpanExporter, name: str) -> tuple[ReadableSpan, ...]:
+    """The finished spans, once one called `name` is among them. A call's server span
+    ends as its handler returns, and the reply may reach the caller first (a refusal's
+    status always does: it is sent by the abort, before the handler's exception)."""
+
+    async def ended() -> bool:
+        return bool(named(exporter.get_finished_spans(), name))
+
+    await eventually(ended, what=f"a finished span {name}")
+    return exporter.get_finished_spans()
+
+
 def hex_ids(span: ReadableSpan) -> tuple[str, str]:
     context = span.get_span_context()
     assert context is not None
@@ -72,7 +84,7 @@ class TestSubmissionTrace:
             processors=[structlog.contextvars.merge_contextvars, logs.add_trace_ids]
         ) as lines:
             contact = await submit(contacts, "traced-1")
-        spans = exporter.get_finished_spans()
+        spans = await finished(exporter, SUBMIT)
 
         (rpc,) = named(spans, SUBMIT)
         assert rpc.kind is SpanKind.SERVER
@@ -109,7 +121,8 @@ class TestSubmissionTrace:
         """An agent's RPC carries agent_id on its span."""
         agents = pb_grpc.AgentServiceStub(traced_channel)
         await agents.SignIn(pb.SignInRequest(agent_id="alice"))
-        (span,) = named(exporter.get_finished_spans(), "/contactrouter.v1.AgentService/SignIn")
+        sign_in = "/contactrouter.v1.AgentService/SignIn"
+        (span,) = named(await finished(exporter, sign_in), sign_in)
         assert span.attributes is not None
         assert span.attributes["agent_id"] == "alice"
 
@@ -121,9 +134,8 @@ class TestSubmissionTrace:
         contacts = pb_grpc.ContactServiceStub(traced_channel)
         with pytest.raises(grpc.aio.AioRpcError):
             await contacts.GetContact(pb.GetContactRequest(contact_id="not-a-uuid"))
-        (span,) = named(
-            exporter.get_finished_spans(), "/contactrouter.v1.ContactService/GetContact"
-        )
+        get_contact = "/contactrouter.v1.ContactService/GetContact"
+        (span,) = named(await finished(exporter, get_contact), get_contact)
         assert span.attributes is not None
         assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
         assert span.attributes["contact_id"] == "not-a-uuid"
