@@ -144,27 +144,29 @@ class ContactQueue:
         restart queues every waiting contact at once. Returns the entries added, by
         class, in the order given."""
         indexed = self._entries
-        added: dict[ClassKey, list[Entry]] = {}
+        # Each class's key (one tuple, which its contacts' index entries share: not one
+        # per contact, 40 MB at 500,000) and the entries added to it.
+        added: dict[ClassKey, tuple[ClassKey, list[Entry]]] = {}
         try:
             for contact, seq, skills, hold in queued:
                 contact_id = contact.id
                 boost = contact.priority_boost
                 key = (contact.channel, skills, contact.required_skills, boost, hold)
+                of_class = added.get(key)
+                if of_class is None:
+                    of_class = added[key] = (key, [])
                 entry: Entry = (contact.queued_at.timestamp(), seq, contact_id)
                 # Indexed and checked in one lookup: one already there stays as it was.
-                indexing = (key, entry)
+                indexing = (of_class[0], entry)
                 if indexed.setdefault(contact_id, indexing) is not indexing:
                     raise ValueError(f"contact {contact_id} is already queued")
-                entries = added.get(key)
-                if entries is None:
-                    entries = added[key] = []
-                entries.append(entry)
+                of_class[1].append(entry)
         finally:
-            for key, entries in added.items():
+            for key, entries in added.values():
                 cls = self._class(key)
                 cls.entries.update(entries)
                 self._per_channel[cls.channel] += len(entries)
-        return added
+        return dict(added.values())
 
     def _class(self, key: ClassKey) -> _Class:
         """The class of `key`, made if new."""
