@@ -190,9 +190,11 @@ class Router:
         measured them already (Store.open_contacts), taken instead of measuring each
         contact again."""
         contacts = list(contacts)
-        with self._state.sizes_measured(contacts, sizes):
+        with self._state.sizes_measured(contacts, sizes) as distinct:
             self._callbacks.restore(contacts, now)
-            return self._restart.restore(contacts, now, previous_agents, recent_answers)
+            return self._restart.restore(
+                contacts, now, previous_agents, recent_answers, distinct=distinct
+            )
 
     def abandon(self, contact_id: str, now: datetime) -> list[Event]:
         """The customer left before being answered."""

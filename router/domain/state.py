@@ -103,23 +103,29 @@ class RoutingState:
             self._sizes[contact.id] = contact.size()
 
     @contextmanager
-    def sizes_measured(self, contacts: Sequence[Contact], sizes: Sequence[int]) -> Iterator[None]:
+    def sizes_measured(
+        self, contacts: Sequence[Contact], sizes: Sequence[int]
+    ) -> Iterator[bool | None]:
         """Within it, a contact of `contacts` activated for the first time takes its
         size() from `sizes` (the same order) instead of measuring it: a restart's read
         has PostgreSQL measure the 500,000 contacts it restores, whose size() was 0.4 s
         of its CPU. Taken by a core that holds no contact yet, and only if no id comes
-        twice (which of the two is restored is the restore's to say). Leaving it, the
-        sizes of contacts that were not activated are dropped: as before, the sizes
-        held are those of the active contacts."""
+        twice (which of the two is restored is the restore's to say); it gives True
+        then (no id comes twice), else None (not known). Leaving it, the sizes of
+        contacts that were not activated are dropped: as before, the sizes held are
+        those of the active contacts."""
         if sizes and len(sizes) != len(contacts):
             raise ValueError(f"{len(sizes)} sizes for {len(contacts)} contacts")
         held = self._sizes
+        distinct = None
         if sizes and not held:
             held.update(zip(map(_ID, contacts), sizes, strict=True))
-            if len(held) < len(contacts):
+            if len(held) == len(contacts):
+                distinct = True
+            else:
                 held.clear()
         try:
-            yield
+            yield distinct
         finally:
             if len(held) != len(self.contacts):
                 for contact_id in held.keys() - self.contacts.keys():
