@@ -27,7 +27,8 @@ each count from 99,001 up (17 ms of CPU per interval on the idle 2-core test mac
 25 to 35 ms of wall time when it is loaded: measured with staff_many)."""
 
 HOLD_LIMIT = 1.0
-"""Seconds the router's event loop may be held at most while staffing computes."""
+"""Seconds of CPU the router's event loop may spend between two of its turns at most
+while staffing computes."""
 HEAVY_INTERVALS = 200
 """HEAVY intervals of 3.4 s of CPU or more: computed on the event loop, they would hold
 it for over three times HOLD_LIMIT."""
@@ -105,18 +106,19 @@ class TestCostlyRequests:
         take this process's CPU)."""
         await reporting.GetStaffing(NORMAL, timeout=HANG_GUARD)  # starts the worker
         workers = WorkerCpu.of_this_process()
-        loop = asyncio.get_running_loop()
         longest_hold = 0.0
         done = asyncio.Event()
 
         async def heartbeat() -> None:
-            # The server runs in this process, on this loop: a gap between beats is
-            # time the router could not route.
+            # The server runs in this process, on this loop: CPU this thread spent
+            # between two beats is time the router could not route. Measured in the
+            # thread's CPU, not the wall clock: a loaded machine that leaves the process
+            # waiting for a core holds every beat, computing or not.
             nonlocal longest_hold
             while not done.is_set():
-                before = loop.time()
+                before = time.thread_time()
                 await asyncio.sleep(0.01)
-                longest_hold = max(longest_hold, loop.time() - before)
+                longest_hold = max(longest_hold, time.thread_time() - before)
 
         own_before = time.process_time()
         beats = asyncio.create_task(heartbeat())
@@ -130,7 +132,7 @@ class TestCostlyRequests:
         worker = workers.seconds() - workers.mark[1]
         assert len(response.rows) == HEAVY_INTERVALS
         assert all(99_000 < row.agents < 100_000 for row in response.rows)
-        assert longest_hold < HOLD_LIMIT, f"the event loop was held for {longest_hold:.1f} s"
+        assert longest_hold < HOLD_LIMIT, f"the event loop computed {longest_hold:.1f} s at once"
         assert own < worker / 2, f"this process spent {own:.1f} s of CPU, the worker {worker:.1f}"
         assert worker > 2 * HOLD_LIMIT, f"the worker computed {worker:.1f} s: too little to tell"
 
