@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from router import logs
+
 HELD = 2000
 """Contacts inserted before the measured interval, for the callers that update one."""
 
@@ -173,6 +175,7 @@ def main() -> None:
         help="admin URL; a scratch database is created per tree and round",
     )
     args = parser.parse_args()
+    logs.configure(level="warning")  # the report is the output, not migration lines
     if args.baseline:
         args.baseline = str(Path(args.baseline).resolve())
     asyncio.run(_main(args))

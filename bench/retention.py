@@ -51,6 +51,7 @@ from bench.common import (
     wait_serving,
 )
 from bench.harness import git_revision
+from router import logs
 from router.retention import months_before
 from router.store import Store
 
@@ -352,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=0.0, help="ROUTER_RETENTION_PAUSE_SECONDS")
     parser.add_argument("--out", help="write the rounds and the summary as JSON here")
     args = parser.parse_args(argv)
+    logs.configure(level="warning")  # the report is the output, not migration lines
     outcome = asyncio.run(run(args))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:

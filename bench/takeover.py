@@ -53,6 +53,7 @@ from bench.common import (
     wait_serving,
 )
 from bench.lifecycle import wait_until
+from router import logs
 
 _SPAWN = multiprocessing.get_context("spawn")
 _OFFER_CLOSERS = {"answered", "declined", "offer_timed_out", "requeued", "abandoned"}
@@ -445,6 +446,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-takeover"))
     args = parser.parse_args()
+    logs.configure(level="warning")  # the report is the output, not migration lines
     sizes = [int(n) for n in args.queued.split(",")]
     results = []
     args.work.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from router import logs
 from router.domain import Channel, Contact, ContactState, Router, RoutingPolicy
 
 PAGE = 500
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--offers", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    logs.configure(level="warning")  # the report is the output, not migration lines
     for queued in (int(q) for q in args.queued.split(",")):
         rounds = [one_round(queued, args.offers) for _ in range(args.rounds)]
         medians = {name: round(statistics.median(r[name] for r in rounds), 3) for name in rounds[0]}
