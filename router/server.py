@@ -22,7 +22,7 @@ from contactrouter.v1 import contact_router_pb2 as pb
 from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from router.api.access import AccessInterceptor, OwnerOf, Tokens
 from router.api.admin_service import AdminService
@@ -267,11 +267,17 @@ async def start_router(
     add(pb_grpc.add_AdminServiceServicer_to_server, admin, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, Registration(server))
-    reflection.enable_server_reflection(
-        (
-            *SERVICE_NAMES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
+    # The aio servicer, added as enable_server_reflection would add it for a
+    # grpc.aio.Server: given the Registration (not a grpc.aio.Server), that function picks
+    # the sync servicer, whose streams each hold a thread of the default executor, which
+    # the event loop's DNS lookups share.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            )
         ),
         Registration(server),
     )

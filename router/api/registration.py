@@ -15,6 +15,10 @@ every contact stay registered (each has a pending request of its own) and the re
 (sign-ins, statuses, streams, reports, supervisors, admin, events, health, reflection)
 are served from their generic handlers: the same handlers, the same answers,
 UNIMPLEMENTED for an unknown method.
+
+A Registration is not a grpc.aio.Server: a helper that picks a servicer by the server's
+type (grpc_reflection's enable_server_reflection) takes it for a sync server, so the
+router adds the aio servicers itself (router/server.py).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -28,6 +30,9 @@ from tests.acceptance.conftest import (
     sign_in,
     submit,
 )
+
+HANG_GUARD = 10.0
+"""Deadline of a call that must be answered: a guard against a hang, not a speed claim."""
 
 # Long enough that "at once" (a submit then an abandon, or a submit, offer and accept) stays
 # under them on a loaded machine; the slow contacts are made to wait past both.
@@ -476,6 +481,37 @@ class TestStandardServices:
             "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection",
         }
+
+    async def test_idle_reflection_streams_hold_no_thread(
+        self, module_channel: grpc.aio.Channel
+    ) -> None:
+        """Reflection needs no token, so anyone may open streams and leave them idle:
+        served on the event loop, they hold nothing. (Served by the sync servicer, each
+        held a thread of the default executor, whose threads the loop's DNS lookups
+        share: one stream more than it has threads, and no call was answered.)"""
+        stub = reflection_pb2_grpc.ServerReflectionStub(module_channel)
+        release = asyncio.Event()
+
+        async def silent() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+            await release.wait()
+            return
+            yield  # an async generator that sends nothing
+
+        async def one_listing() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+            yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+        threads = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
+        idle = [stub.ServerReflectionInfo(silent()) for _ in range(threads + 1)]
+        try:
+            for call in idle:
+                await call.wait_for_connection()
+            listing = stub.ServerReflectionInfo(one_listing(), timeout=HANG_GUARD)
+            responses = [response async for response in listing]
+            assert responses[0].list_services_response.service
+        finally:
+            release.set()
+            for call in idle:
+                call.cancel()
 
     async def test_reflection_describes_the_contract(
         self, module_channel: grpc.aio.Channel
