@@ -31,6 +31,10 @@ class LoopCounter:
         self._values: dict[tuple[str, ...], float] = {} if labelnames else {(): 0.0}
 
     def inc(self, amount: float = 1.0, labels: tuple[str, ...] = ()) -> None:
+        """ValueError, as prometheus_client's, for a negative amount or labels that are
+        not one value per label name."""
+        if amount < 0 or len(labels) != len(self.labelnames):
+            raise ValueError(f"{self.name}: inc({amount}, {labels}) by {self.labelnames}")
         self._values[labels] = self._values.get(labels, 0.0) + amount
 
     def family(self) -> Metric:
@@ -65,8 +69,12 @@ class LoopHistogram:
             self._sums[()] = 0.0
 
     def observe(self, amount: float, labels: tuple[str, ...] = ()) -> None:
+        """ValueError, as prometheus_client's, for labels that are not one value per
+        label name."""
         counts = self._counts.get(labels)
         if counts is None:
+            if len(labels) != len(self.labelnames):
+                raise ValueError(f"{self.name}: observe({labels}) by {self.labelnames}")
             counts = self._counts[labels] = [0.0] * len(self._le)
             self._sums[labels] = 0.0
         # The first bucket whose upper bound is at least `amount` (+Inf past the last).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -47,3 +48,16 @@ class TestSameExposition:
         assert generate_latest(loop) == generate_latest(library)
         openmetrics = generate_openmetrics  # untyped in the library
         assert openmetrics(loop) == openmetrics(library)  # type: ignore[no-untyped-call]
+
+    def test_wrong_labels_and_a_negative_count_are_refused(self) -> None:
+        """As prometheus_client refuses them: a mistake in the router's code shows at
+        once, not as a family that cannot be scraped."""
+        calls = LoopCounter("t_calls_total", "Calls.", ["method"])
+        latency = LoopHistogram("t_seconds", "Latency.", BUCKETS, ["method"])
+        for wrong in ((), ("A", "B")):
+            with pytest.raises(ValueError, match="t_calls_total"):
+                calls.inc(labels=wrong)
+            with pytest.raises(ValueError, match="t_seconds"):
+                latency.observe(0.1, wrong)
+        with pytest.raises(ValueError, match="t_calls_total"):
+            calls.inc(-1.0, ("A",))
