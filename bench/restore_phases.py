@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import inspect
 import json
 import os
 import subprocess
@@ -57,19 +56,12 @@ async def _phases(db_url: str) -> dict[str, Any]:
         }
 
     # The read (PostgreSQL's rows, asyncpg's decoding) and the contacts built from
-    # them, as the tree's store does them: whole then built, or in pages that overlap;
-    # with their sizes as PostgreSQL measures them, where the tree's read does that.
-    measured = "sizes" in inspect.signature(store.open_contacts).parameters
-    sizes: list[int] = []
+    # them, as the tree's store does them: whole then built, or in pages that overlap.
     started = time.process_time(), time.perf_counter()
-    contacts = await (store.open_contacts(sizes) if measured else store.open_contacts())
+    contacts = await store.open_contacts()
     timed("read_build", started)
     started = time.process_time(), time.perf_counter()
-    router = Router(RoutingPolicy())
-    if measured:
-        router.restore(contacts, datetime.now(UTC), [], [], sizes)
-    else:
-        router.restore(contacts, datetime.now(UTC), [], [])
+    Router(RoutingPolicy()).restore(contacts, datetime.now(UTC), [], [])
     timed("restore", started)
     figures["contacts"] = len(contacts)
     await pool.close()

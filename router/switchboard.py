@@ -130,14 +130,11 @@ class Switchboard:
         """Rebuild the queue from the open contacts read from PostgreSQL, or (`warm`)
         take over the core a hot standby kept restored (router/domain/warm.py); then
         start timing offers out."""
-        sizes: list[int] = []
-        contacts = () if warm else await self.store.open_contacts(sizes)
+        contacts = () if warm else await self.store.open_contacts()
         now = self._clock()
         previous = await self.store.previous_agents(self.router.policy.remembered_customers)
         answers = await self.store.answers_since(now - WINDOW)
-        restored = None
-        if not warm:
-            restored = self.router.restore(contacts, now, previous, answers, sizes)
+        restored = self.router.restore(contacts, now, previous, answers) if not warm else None
         voided, events = self.router.warm.take_over(now, previous, answers, restored)
         # The voided offers as one statement and one log line (with 5,000 desks, one row
         # pair and one line each took seconds while nobody was routed).

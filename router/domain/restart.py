@@ -36,13 +36,10 @@ class Restart:
         now: datetime,
         previous_agents: Iterable[tuple[str, str]] = (),
         recent_answers: Iterable[tuple[str, Channel, datetime]] = (),
-        *,
-        distinct: bool | None = None,
     ) -> list[Event]:
         """Rebuild the state from `contacts` (the open ones count), `previous_agents`
         ((customer, agent) completions, oldest first) and `recent_answers` ((agent,
-        channel, when) of the last hour, for the hourly caps). `distinct`: True when
-        the caller knows that no id comes twice among `contacts`.
+        channel, when) of the last hour, for the hourly caps).
 
         With open contacts restored, agents were at work: no fallback rule moves a
         contact within the reconnect grace, while they sign back in. An empty queue
@@ -57,13 +54,9 @@ class Restart:
         events: list[Event] = []
         waiting: list[Contact] = []
         # A contact given twice is restored once (the first): looked for only if some
-        # id comes twice, which the store's reads never give (one set, built in C,
-        # unless the caller knows already).
-        if distinct:
-            twice = False
-        else:
-            ids = list(map(_ID, contacts))
-            twice = len(set(ids)) < len(ids)
+        # id comes twice, which the store's reads never give (one set, built in C).
+        ids = list(map(_ID, contacts))
+        twice = len(set(ids)) < len(ids)
         seen: set[str] = set()
         known = state.contacts
         # The states looked up directly, not through ContactState's properties: a

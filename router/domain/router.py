@@ -20,7 +20,7 @@ is in one queue (timers); `expire` hands each that is due to its `_on_<kind>` ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from typing import cast
 from uuid import uuid4
@@ -183,18 +183,11 @@ class Router:
         now: datetime,
         previous_agents: Iterable[tuple[str, str]] = (),
         recent_answers: Iterable[tuple[str, Channel, datetime]] = (),
-        sizes: Sequence[int] = (),
     ) -> list[Event]:
-        """Rebuild from the durable record after a start (see Restart.restore).
-        `sizes`: the size() of each of `contacts`, in the same order, where the record
-        measured them already (Store.open_contacts), taken instead of measuring each
-        contact again."""
+        """Rebuild from the durable record after a start (see Restart.restore)."""
         contacts = list(contacts)
-        with self._state.sizes_measured(contacts, sizes) as distinct:
-            self._callbacks.restore(contacts, now)
-            return self._restart.restore(
-                contacts, now, previous_agents, recent_answers, distinct=distinct
-            )
+        self._callbacks.restore(contacts, now)
+        return self._restart.restore(contacts, now, previous_agents, recent_answers)
 
     def abandon(self, contact_id: str, now: datetime) -> list[Event]:
         """The customer left before being answered."""

@@ -10,11 +10,10 @@ it and counts its bytes; an agent whose state changed is indexed again in the ro
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import add, attrgetter, itemgetter
+from operator import add, itemgetter
 
 from router.domain.agent import Agent
 from router.domain.answer_rate import AnswerRate
@@ -39,8 +38,6 @@ RESERVE = "reserve"
 """The key of the one Timer.ANSWER_DUE: the next answer deadline of an open chat or
 email, when the phone reserve must yield to it. One timer, re-armed from the queue's
 classes, rather than one per contact: a queue of 500,000 emails costs no heap."""
-
-_ID = attrgetter("id")
 
 
 class RoutingState:
@@ -101,35 +98,6 @@ class RoutingState:
         self.keys[contact.idempotency_key] = contact.id
         if contact.id not in self._sizes:
             self._sizes[contact.id] = contact.size()
-
-    @contextmanager
-    def sizes_measured(
-        self, contacts: Sequence[Contact], sizes: Sequence[int]
-    ) -> Iterator[bool | None]:
-        """Within it, a contact of `contacts` activated for the first time takes its
-        size() from `sizes` (the same order) instead of measuring it: a restart's read
-        has PostgreSQL measure the 500,000 contacts it restores, whose size() was 0.4 s
-        of its CPU. Taken by a core that holds no contact yet, and only if no id comes
-        twice (which of the two is restored is the restore's to say); it gives True
-        then (no id comes twice), else None (not known). Leaving it, the sizes of
-        contacts that were not activated are dropped: as before, the sizes held are
-        those of the active contacts."""
-        if sizes and len(sizes) != len(contacts):
-            raise ValueError(f"{len(sizes)} sizes for {len(contacts)} contacts")
-        held = self._sizes
-        distinct = None
-        if sizes and not held:
-            held.update(zip(map(_ID, contacts), sizes, strict=True))
-            if len(held) == len(contacts):
-                distinct = True
-            else:
-                held.clear()
-        try:
-            yield distinct
-        finally:
-            if len(held) != len(self.contacts):
-                for contact_id in held.keys() - self.contacts.keys():
-                    del held[contact_id]
 
     def retire(self, contact: Contact) -> None:
         """A final contact leaves memory; PostgreSQL keeps it."""
@@ -244,11 +212,8 @@ class RoutingState:
             contact_seq = seqs.pop(contact_id, seq) if seqs else seq
             known[contact_id] = contact
             keys[contact.idempotency_key] = contact_id
-            # Measured once, at its first activation (as activate()), unless measured
-            # already (sizes_measured).
-            size = sizes.get(contact_id)
-            if size is None:
-                size = sizes[contact_id] = contact.size()
+            # Measured once, at its first activation (as activate()): one lookup.
+            size = sizes.setdefault(contact_id, contact.size())
             queued.append((contact, contact_seq, contact.required_skills, None))
             queued_bytes += size
             channel = contact.channel

@@ -75,11 +75,9 @@ class SwitchboardStore(Protocol):
         """The contact submitted with this idempotency key, as last committed, or None."""
         ...
 
-    async def open_contacts(self, sizes: list[int] | None = None) -> list[Contact]:
+    async def open_contacts(self) -> list[Contact]:
         """The open contacts (in no final state), in no particular order: the restore
-        orders them (PostgreSQL's sort of 500,000 rows cost more than the restore's).
-        With `sizes`, the size() of each is appended there, in the same order, for the
-        restore to take (PostgreSQL measures them in the read)."""
+        orders them (PostgreSQL's sort of 500,000 rows cost more than the restore's)."""
         ...
 
     async def previous_agents(self, limit: int) -> list[tuple[str, str]]:

@@ -165,13 +165,10 @@ class InMemoryStore:
         contact_id = self._keys.get(key)
         return None if contact_id is None else self.contacts[contact_id]
 
-    async def open_contacts(self, sizes: list[int] | None = None) -> list[Contact]:
+    async def open_contacts(self) -> list[Contact]:
         self._read("open_contacts")
         open_ = (c for c in self.contacts.values() if not c.state.is_final)
-        contacts = sorted(open_, key=lambda c: (c.queued_at, c.id))
-        if sizes is not None:
-            sizes.extend(c.size() for c in contacts)
-        return contacts
+        return sorted(open_, key=lambda c: (c.queued_at, c.id))
 
     async def previous_agents(self, limit: int) -> list[tuple[str, str]]:
         self._read("previous_agents")

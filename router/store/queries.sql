@@ -206,21 +206,11 @@ SELECT * FROM contacts WHERE idempotency_key = $1;
 -- as text (not a UUID object, then its text), and NULL for empty attributes and
 -- preferred skills. In no order: the restore orders them itself (sorting them here too
 -- cost 0.6 s).
--- The last column is the part of Contact.size() (UTF-8 bytes) that is the contact's own
--- strings: its ids (an id, a uuid's text, is 36), its customer's and its preferred
--- agent's; the read adds its skills' (once per set of skills, which contacts share)
--- and its attributes' (rare), where it builds them. The router's size() of each was
--- 0.3 to 0.4 s of a restart's CPU at 500,000. Measuring the skills and attributes here
--- cost PostgreSQL more: a subquery on each row's attributes made the plan's estimate
--- cross jit_above_cost, and the cursor's first page waited 0.15 s for the JIT.
--- tests/integration/test_store.py checks the sizes equal size().
 SELECT id::text, idempotency_key, channel, customer_id, date_part('epoch', queued_at),
        NULLIF(attributes, '{}'), required_skills, priority_boost,
        NULLIF(preferred_skills, '{}'), preferred_agent_id,
        preferred_agent_source, state, offered_at, answered_at, ended_at, completed_at,
-       abandoned_at, agent_id, offer_id::text, disposition, offer_count,
-       36 + octet_length(idempotency_key) + octet_length(customer_id)
-       + coalesce(octet_length(preferred_agent_id), 0)
+       abandoned_at, agent_id, offer_id::text, disposition, offer_count
 FROM contacts WHERE state NOT IN ('completed', 'abandoned', 'unreached', 'cancelled');
 
 -- contacts_by_ids --
@@ -230,9 +220,7 @@ SELECT id::text, idempotency_key, channel, customer_id, date_part('epoch', queue
        NULLIF(attributes, '{}'), required_skills, priority_boost,
        NULLIF(preferred_skills, '{}'), preferred_agent_id,
        preferred_agent_source, state, offered_at, answered_at, ended_at, completed_at,
-       abandoned_at, agent_id, offer_id::text, disposition, offer_count,
-       36 + octet_length(idempotency_key) + octet_length(customer_id)
-       + coalesce(octet_length(preferred_agent_id), 0)
+       abandoned_at, agent_id, offer_id::text, disposition, offer_count
 FROM contacts WHERE id = ANY($1::uuid[]);
 
 -- open_callbacks --

@@ -32,23 +32,19 @@ buffers while the router builds the one before (about 5 MB), large enough that t
 round trips do not count (20 for 500,000 contacts)."""
 
 
-async def open_contacts(
-    pool: asyncpg.Pool, page_rows: int = PAGE_ROWS, sizes: list[int] | None = None
-) -> list[Contact]:
+async def open_contacts(pool: asyncpg.Pool, page_rows: int = PAGE_ROWS) -> list[Contact]:
     """The open contacts (Store.open_contacts) and their callbacks, read in one
-    snapshot; with `sizes`, the size() of each appended there, in the same order.
-    StoreUnavailable during an outage."""
-    contacts, _ = await open_contacts_and_seq(pool, page_rows, sizes)
+    snapshot. StoreUnavailable during an outage."""
+    contacts, _ = await open_contacts_and_seq(pool, page_rows)
     return contacts
 
 
 async def open_contacts_and_seq(
-    pool: asyncpg.Pool, page_rows: int = PAGE_ROWS, sizes: list[int] | None = None
+    pool: asyncpg.Pool, page_rows: int = PAGE_ROWS
 ) -> tuple[list[Contact], int]:
     """The open contacts and the highest event number committed, in one snapshot: the
     events numbered above it are the changes these contacts do not show yet (a hot
-    standby's start, router/store/follow.py); with `sizes`, the size() of each contact
-    appended there, in the same order. StoreUnavailable during an outage."""
+    standby's start, router/store/follow.py). StoreUnavailable during an outage."""
     contacts: list[Contact] = []
     try:
         async with (
@@ -61,7 +57,7 @@ async def open_contacts_and_seq(
                 following = asyncio.ensure_future(cursor.fetch(page_rows))
                 try:
                     await asyncio.sleep(0)  # the next page is asked for now, then built
-                    contacts.extend(contacts_from_rows(page, sizes))
+                    contacts.extend(contacts_from_rows(page))
                 except BaseException:
                     following.cancel()
                     with contextlib.suppress(BaseException):
@@ -83,21 +79,15 @@ _SOURCES: dict[str | None, PreferenceSource | None] = {
 }
 
 
-def contacts_from_rows(
-    rows: Iterable[asyncpg.Record], sizes: list[int] | None = None
-) -> list[Contact]:
-    """Contacts from rows of `open_contacts` (a Contact's fields, in order, then its
-    size() of its own strings); with `sizes`, the size() of each contact is appended
-    there, in the order of the contacts (a restart takes them instead of measuring
-    each contact again).
+def contacts_from_rows(rows: Iterable[asyncpg.Record]) -> list[Contact]:
+    """Contacts from rows of `open_contacts` (a Contact's fields, in order).
 
     The same as contact_from_row for each row, at a fraction of its cost, which counts
     when a restart restores 500,000 contacts: fields by position, in the forms the
     query chooses (see queries.sql), enum members and skill sets looked up (contacts
     share them), empty attributes shared, and each built without a frozen dataclass's
     __init__ (contact_of)."""
-    # Each set of required skills once, with its UTF-8 bytes (for the size).
-    skill_sets: dict[tuple[str, ...], tuple[frozenset[str], int]] = {}
+    skill_sets: dict[tuple[str, ...], frozenset[str]] = {}
     contacts: list[Contact] = []
     append = contacts.append
     from_epoch = datetime.fromtimestamp
@@ -123,27 +113,11 @@ def contacts_from_rows(
         offer_id,
         disposition,
         offer_count,
-        size,
     ) in rows:
         skills_key = tuple(required)
-        known = skill_sets.get(skills_key)
-        if known is None:
-            skills = frozenset(required)
-            known = skill_sets[skills_key] = (skills, _utf8_bytes("".join(skills)))
-        skills, skill_bytes = known
-        # The query measured the contact's own strings (`size`); its skills and
-        # attributes are measured here, where they are built.
-        size += skill_bytes
-        if attributes is None:
-            attributes = NO_ATTRIBUTES
-        else:
-            attributes = json.loads(attributes)
-            size += _utf8_bytes("".join(attributes)) + _utf8_bytes("".join(attributes.values()))
-        if preferred is None:
-            preferred = ()
-        else:
-            preferred = tuple(preferred)
-            size += _utf8_bytes("".join(preferred))
+        skills = skill_sets.get(skills_key)
+        if skills is None:
+            skills = skill_sets[skills_key] = frozenset(required)
         append(
             contact_of(
                 contact_id,
@@ -151,10 +125,10 @@ def contacts_from_rows(
                 _CHANNELS[channel],
                 customer_id,
                 from_epoch(queued_at, UTC),
-                attributes,
+                NO_ATTRIBUTES if attributes is None else json.loads(attributes),
                 skills,
                 boost,
-                preferred,
+                () if preferred is None else tuple(preferred),
                 preferred_agent_id,
                 _SOURCES[source],
                 _STATES[state],
@@ -175,11 +149,4 @@ def contacts_from_rows(
                 None,  # cancelled_at: an open contact is never cancelled
             )
         )
-        if sizes is not None:
-            sizes.append(size)
     return contacts
-
-
-def _utf8_bytes(text: str) -> int:
-    """Bytes of `text` in UTF-8, as Contact.size() counts them."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

@@ -299,8 +299,8 @@ class Store:
         row = await self._fetchrow("contact_by_key", key)
         return None if row is None else (await self._with_callbacks([contact_from_row(row)]))[0]
 
-    async def open_contacts(self, sizes: list[int] | None = None) -> list[Contact]:
-        return await open_contacts(self._pool, sizes=sizes)
+    async def open_contacts(self) -> list[Contact]:
+        return await open_contacts(self._pool)
 
     async def open_contacts_and_seq(self) -> tuple[list[Contact], int]:
         """The open contacts and the event number they are current to, in one snapshot

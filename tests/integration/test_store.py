@@ -564,45 +564,6 @@ class TestOpenContacts:
         assert found == [await store.contact_by_id(c.id) for c in (full, plain, late)]
         assert await store.contacts_by_ids([late.id, plain.id]) in ([late, plain], [plain, late])
 
-    async def test_the_read_measures_each_contact_as_its_size(
-        self, store: Store, database_url: str
-    ) -> None:
-        """The size PostgreSQL measures in the read (its last column) is the contact's
-        size(): UTF-8 bytes of its ids, attributes and skills, in any script; one per
-        contact, in the contacts' order, whole or paged."""
-        rich = make_contact(
-            "clé-🙂",
-            T0,
-            Channel.CHAT,
-            attributes={"naam": "Zoë 🙂", "note": 'say "hi"\n', "": "ß"},
-            required_skills=frozenset({"lang:es", "soporte-técnico", "returns@3"}),
-        )
-        rich = replace(rich, customer_id="kundé-€")
-        await store.writer.wait(store.insert_contact(rich, lambda: None))
-        preferring = replace(
-            rich,
-            preferred_skills=("vip", "ñandú", "vip"),
-            preferred_agent_id="agënt",
-            preferred_agent_source=PreferenceSource.GATEWAY,
-        )
-        await store.writer.write([contact_update(preferring, at(1))])
-        for n, channel in enumerate(Channel):
-            plain = make_contact(f"plain-{n}", at(n + 2), channel)
-            await store.writer.wait(store.insert_contact(plain, lambda: None))
-        sizes: list[int] = []
-        found = await store.open_contacts(sizes)
-        assert len(found) == 4
-        assert sizes == [c.size() for c in found]
-        assert preferring in found
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
-        try:
-            for page_rows in (1, 3, 100):
-                paged: list[int] = []
-                contacts = await open_contacts(pool, page_rows, paged)
-                assert paged == [c.size() for c in contacts], page_rows
-        finally:
-            await pool.close()
-
     async def test_empty_database(self, store: Store) -> None:
         """With no contacts there is nothing to restore."""
         assert await store.open_contacts() == []

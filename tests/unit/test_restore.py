@@ -131,47 +131,6 @@ class TestRestore:
             twice.position(c.id, now) for c in contacts
         ]
 
-    def test_sizes_measured_by_the_read_are_taken(self) -> None:
-        """A restore given each contact's size() (the store's read has PostgreSQL
-        measure them) leaves the core as one that measures each contact itself; sizes
-        given are taken as they are, and those of contacts not restored (a final one)
-        are not kept."""
-        contacts = _contacts(5, 200)
-        contacts[7] = replace(contacts[7], state=ContactState.CONNECTED, agent_id="ann")
-        contacts[9] = replace(contacts[9], state=ContactState.COMPLETED, agent_id="ann")
-        now = T0 + timedelta(seconds=3000)
-        measuring, measured = Router(_policy(1)), Router(_policy(1))
-        measuring.restore(contacts, now)
-        measured.restore(contacts, now, sizes=[c.size() for c in contacts])
-        queued = [c for c in contacts if c.state is ContactState.QUEUED]
-        assert _picture(measured._state, queued, now) == _picture(measuring._state, queued, now)
-        assert measured._state._sizes == measuring._state._sizes
-        assert contacts[9].id not in measured._state._sizes
-        # Taken, not measured again: sizes 1,000 bytes larger count as such.
-        larger = Router(_policy(1))
-        larger.restore(contacts, now, sizes=[c.size() + 1000 for c in contacts])
-        waiting = len(larger._state.queue)
-        assert larger._state.queued_bytes == measuring._state.queued_bytes + 1000 * waiting
-        assert larger._state._sizes[contacts[7].id] == contacts[7].size() + 1000
-
-    def test_sizes_of_an_id_given_twice_are_measured(self) -> None:
-        """With an id given twice, which of its contacts is restored is the restore's
-        to say: the sizes given are not taken, each restored contact is measured."""
-        contacts = _contacts(9, 100)
-        twice = [*contacts, replace(contacts[3], attributes={"note": "much longer"})]
-        now = T0 + timedelta(seconds=3000)
-        measuring, given = Router(_policy(1)), Router(_policy(1))
-        measuring.restore(twice, now)
-        given.restore(twice, now, sizes=[c.size() + 1000 for c in twice])
-        assert given._state.queued_bytes == measuring._state.queued_bytes
-        assert given._state._sizes == measuring._state._sizes
-
-    def test_sizes_for_other_contacts_are_refused(self) -> None:
-        """Sizes must come one per contact, in the same order."""
-        contacts = _contacts(3, 10)
-        with pytest.raises(ValueError, match="9 sizes for 10 contacts"):
-            Router(_policy(1)).restore(contacts, T0, sizes=[1] * 9)
-
 
 class TestContactOf:
     def test_a_contact_like_any_other(self) -> None:
