@@ -32,7 +32,7 @@ from router.domain import Channel, ChannelPolicy, RoutingPolicy
 from router.errors import NotActive
 from router.server import RunningRouter, start_router
 from tests.acceptance.conftest import rpc_error, sign_in, submit
-from tests.acceptance.test_node_client import unused_port
+from tests.acceptance.ports import free_port
 
 DOMAIN = "contactrouter.v1"
 Detail = TypeVar("Detail", ErrorInfo, BadRequest, RetryInfo)
@@ -319,7 +319,7 @@ class TestPythonClient:
     async def test_a_failure_without_details(self) -> None:
         """A call that never reached a router (nothing listens) has no details: the
         code and message only, and an empty reason."""
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{unused_port()}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as channel:
             contacts = pb_grpc.ContactServiceStub(channel)
             error = await rpc_error(contacts.SubmitContact(a_submission(), timeout=5))
         details = error_details(error)

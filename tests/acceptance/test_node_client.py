@@ -5,12 +5,10 @@ reads the standard rich error details (google.rpc.Status with ErrorInfo, BadRequ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,6 +22,7 @@ from contactrouter.v1 import contact_router_pb2_grpc as pb_grpc
 from router.domain import RoutingPolicy
 from router.errors import NotActive
 from router.server import RunningRouter, start_router
+from tests.acceptance.ports import free_port
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "examples" / "node-client"
 NPM_CI_TIMEOUT = 180.0
@@ -130,14 +129,6 @@ def one_json_line(out: str) -> dict[str, Any]:
     return printed
 
 
-def unused_port() -> int:
-    """A loopback port that nothing listens on (bound, then released)."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class TestNodeClient:
     async def test_node_client_completes_a_chat_contact(
         self,
@@ -228,7 +219,7 @@ class TestNodeClient:
     async def test_node_client_reports_an_unreachable_router(self, node: str) -> None:
         """Without a router to talk to, the client exits 1 with the error: UNAVAILABLE from the
         connection itself, so no reason and no details."""
-        code, out, err = await run_client(node, f"127.0.0.1:{unused_port()}")
+        code, out, err = await run_client(node, f"127.0.0.1:{free_port()}")
 
         assert code == 1
         error = one_json_line(out)["error"]

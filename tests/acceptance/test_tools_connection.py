@@ -4,7 +4,6 @@ with the same flags, and says in one line what is wrong when it cannot."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from router.config import ServerTls
 from router.domain import Channel, RoutingPolicy
 from router.errors import NotActive, RouterError
 from router.server import RunningRouter, start_router
+from tests.acceptance.ports import free_port
 from tests.acceptance.test_access_control import Pki, pki, tokens
 from tests.acceptance.test_reporting_cli import command
 
@@ -78,14 +78,6 @@ def secure(router: RunningRouter, files: dict[str, Path]) -> list[str]:
         "--client-key",
         str(files["key"]),
     ]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def one_line(text: str) -> str:
@@ -219,7 +211,7 @@ class TestOneLineErrors:
     )
     async def test_no_router_running(self, args: tuple[str, ...]) -> None:
         """One line naming the address tried and what to do; exit 1."""
-        address = f"127.0.0.1:{closed_port()}"
+        address = f"127.0.0.1:{free_port()}"
         code, out, err = await command(*args, "--router", address)
         assert code == 1, (out, err)
         line = one_line(err)
@@ -231,7 +223,7 @@ class TestOneLineErrors:
     async def test_the_charts_second_report_fails_like_every_call(self) -> None:
         """report --chart --by-skill asks for the report again, unsplit, for the chart:
         a failure there is a RouterError naming the address (one line), not a traceback."""
-        router = RouterConnection(f"127.0.0.1:{closed_port()}")
+        router = RouterConnection(f"127.0.0.1:{free_port()}")
         split = pb.GetContactReportRequest(by_skill=True)
         async with router.channel() as channel:
             stub = pb_grpc.ReportingServiceStub(channel)
