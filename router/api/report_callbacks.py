@@ -32,10 +32,10 @@ async def callback_fields(
     The rows are the center's, per interval and channel the customer came from: shown
     when phone is asked for (callbacks are phone contacts) and no team is (a callback
     row is not split by team); the formula and target always."""
-    report = await reporting.callback_report(start, end, interval, time_zone)
     shown = (not channels or Channel.PHONE in channels) and team is None
+    report = await reporting.callback_report(start, end, interval, time_zone, rows=shown)
     return {
-        "callbacks": [callback_row_to_proto(row) for row in report.rows] if shown else [],
+        "callbacks": [callback_row_to_proto(row) for row in report.rows],
         "callback_formula": report.formula,
         "callback_target_seconds": report.target_seconds,
     }

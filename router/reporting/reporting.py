@@ -162,10 +162,19 @@ class Reporting:
         )
 
     async def callback_report(
-        self, start: datetime, end: datetime, interval: Interval, time_zone: str | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        interval: Interval,
+        time_zone: str | None = None,
+        *,
+        rows: bool = True,
     ) -> CallbackReport:
-        """Queued callbacks queued in [start, end), apart from inbound calls (callbacks.py)."""
+        """Queued callbacks queued in [start, end), apart from inbound calls (callbacks.py);
+        without `rows`, the formula and target only (nothing is read)."""
         target = self._policy.callback_target
+        if not rows:
+            return CallbackReport([], CALLBACK_FORMULA, target)
         zone = time_zone or self._policy.time_zone
         figures = await self._reports.callbacks(start, end, interval, target, zone)
         return CallbackReport(callback_rows(figures), CALLBACK_FORMULA, target)
