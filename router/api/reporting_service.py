@@ -38,7 +38,7 @@ from router.reporting import forecasting, plan
 from router.reporting.contacts import ContactRow, ServiceLevelGoal
 from router.reporting.forecasting import LIMITATIONS, Compared, ForecastRequest
 from router.reporting.intervals import Interval
-from router.reporting.reporting import StaffingRequest
+from router.reporting.staffing_requests import StaffingRequest
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

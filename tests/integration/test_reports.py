@@ -21,7 +21,8 @@ from router.domain import Channel, InvalidArgument, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.domain.service_level import FORMULA
 from router.reporting.intervals import Interval
-from router.reporting.reporting import Reporting, StaffingRequest
+from router.reporting.reporting import Reporting
+from router.reporting.staffing_requests import StaffingRequest
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from router.store.reports import ContactDetail, ContactFigures

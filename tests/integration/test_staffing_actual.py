@@ -19,7 +19,8 @@ import pytest
 from router.domain import Channel, RoutingPolicy
 from router.domain.rolling import RollingServiceLevel
 from router.reporting.intervals import Interval
-from router.reporting.reporting import Reporting, StaffingRequest
+from router.reporting.reporting import Reporting
+from router.reporting.staffing_requests import StaffingRequest
 from router.service_level_watch import ServiceLevelWatch
 from router.store import Store
 from tests.integration.test_callback_reports import callback
