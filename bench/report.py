@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,28 +254,41 @@ def latency_summary(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]
     return figures
 
 
-def _baseline(rounds: list[dict[str, Any]]) -> list[str]:
-    """With --baseline: each round's baseline router next to this one, both against
-    the round's floor."""
-    rows = []
+Figures = dict[str, Any]
+
+
+def _beside(
+    rounds: list[Figures], key: str, methods: str
+) -> Iterator[tuple[int, Figures, Figures, str, Figures, Figures, Figures]]:
+    """Per latency round that ran the server `key` too (the baseline router, the bare
+    gRPC server), per method both answered: the round's number, entry and `key`'s
+    entry, the method, its floor, this router's figures and the other's (`methods`)."""
     for number, entry in enumerate(rounds, start=1):
-        other = entry.get("baseline")
+        other = entry.get(key)
         if other is None:
             continue
         for method, floor in entry["floor"].items():
-            mine, theirs = entry["router"].get(method), other["router"].get(method)
-            if mine is None or theirs is None:
-                continue
-            rows.append(
-                [
-                    f"{number}, baseline first" if other.get("first") else str(number),
-                    method,
-                    f"{_n(other['rate'])} / {_n(entry['rate'])}",
-                    f"{theirs['p50']:.2f} / {mine['p50']:.2f}",
-                    f"{theirs['p99']:.2f} / {mine['p99']:.2f}",
-                    f"{theirs['p50'] / floor['p50']:.2f} / {mine['p50'] / floor['p50']:.2f}",
-                ]
-            )
+            mine, theirs = entry["router"].get(method), other[methods].get(method)
+            if mine is not None and theirs is not None:
+                yield number, entry, other, method, floor, mine, theirs
+
+
+def _baseline(rounds: list[dict[str, Any]]) -> list[str]:
+    """With --baseline: each round's baseline router next to this one, both against
+    the round's floor."""
+    rows = [
+        [
+            f"{number}, baseline first" if other.get("first") else str(number),
+            method,
+            f"{_n(other['rate'])} / {_n(entry['rate'])}",
+            f"{theirs['p50']:.2f} / {mine['p50']:.2f}",
+            f"{theirs['p99']:.2f} / {mine['p99']:.2f}",
+            f"{theirs['p50'] / floor['p50']:.2f} / {mine['p50'] / floor['p50']:.2f}",
+        ]
+        for number, entry, other, method, floor, mine, theirs in _beside(
+            rounds, "baseline", "router"
+        )
+    ]
     if not rows:
         return []
     header = ["round", "method", "at /s", "p50 ms", "p99 ms", "p50 / floor p50"]
@@ -292,28 +306,21 @@ def _grpc_and_commit(latency: list[dict[str, Any]]) -> list[str]:
     round trip through the bare gRPC server at the router's rate in the same round, plus
     the commit of its rows (the floor). The floor alone leaves out the RPC itself."""
     rows = []
-    for number, entry in enumerate(latency, start=1):
-        bare = entry.get("bare")
-        if bare is None:
-            continue
-        for method, floor in entry["floor"].items():
-            router, grpc = entry["router"].get(method), bare["rpc_ms"].get(method)
-            if router is None or grpc is None:
-                continue
-            least = grpc["p50"] + floor["p50"]
-            rows.append(
-                [
-                    str(number),
-                    method,
-                    _n(bare["rate"]),
-                    f"{grpc['p50']:.2f}",
-                    f"{floor['p50']:.2f}",
-                    f"{least:.2f}",
-                    f"{least / floor['p50']:.2f}",
-                    f"{router['p50']:.2f}",
-                    f"{router['p50'] / least:.2f}",
-                ]
-            )
+    for number, _, bare, method, floor, router, grpc in _beside(latency, "bare", "rpc_ms"):
+        least = grpc["p50"] + floor["p50"]
+        rows.append(
+            [
+                str(number),
+                method,
+                _n(bare["rate"]),
+                f"{grpc['p50']:.2f}",
+                f"{floor['p50']:.2f}",
+                f"{least:.2f}",
+                f"{least / floor['p50']:.2f}",
+                f"{router['p50']:.2f}",
+                f"{router['p50'] / least:.2f}",
+            ]
+        )
     if not rows:
         return []
     header = ["round", "method", "at /s", "bare gRPC p50", "floor p50", "sum", "sum / floor"]
