@@ -55,19 +55,15 @@ class Agent:
         return sum(1 for held in self.assigned.values() if held is channel)
 
     def can_take(self, channel: Channel, policy: RoutingPolicy) -> bool:
-        """Whether a contact of `channel` could be offered to this agent now."""
-        if not self.routable or self.capacities.get(channel, 0) <= 0 or channel in self.capped:
-            return False
-        if policy.of(channel).exclusive and self.assigned:
-            return False
-        if any(policy.of(held).exclusive for held in self.assigned.values()):
-            return False
-        return self.load(channel) < self.capacities[channel]
+        """Whether a contact of `channel` could be offered to this agent now (`takes`
+        holds the rule)."""
+        return channel in self.takes(policy)
 
     def takes(self, policy: RoutingPolicy) -> list[Channel]:
         """The channels of which a contact could be offered to this agent now, in
-        routing order: `can_take` of each channel, in one pass (the core asks after
-        every change of an agent)."""
+        routing order, in one pass (the core asks after every change of an agent): it
+        must be routable, have capacity left on the channel and not be capped on it,
+        and hold nothing exclusive, nor anything at all for an exclusive channel."""
         if not self.routable:
             return []
         held = self.assigned.values()

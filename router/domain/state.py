@@ -212,8 +212,10 @@ class RoutingState:
             contact_seq = seqs.pop(contact_id, seq) if seqs else seq
             known[contact_id] = contact
             keys[contact.idempotency_key] = contact_id
-            # Measured once, at its first activation (as activate()): one lookup.
-            size = sizes.setdefault(contact_id, contact.size())
+            # Measured once, at its first activation (as activate()).
+            size = sizes.get(contact_id)
+            if size is None:
+                size = sizes[contact_id] = contact.size()
             queued.append((contact, contact_seq, contact.required_skills, None))
             queued_bytes += size
             channel = contact.channel

@@ -405,7 +405,7 @@ def contact_insert(contact: Contact) -> Write:
             contact.queued_at,
             list(contact.preferred_skills),
             contact.preferred_agent_id,
-            _source(contact),
+            contact.preferred_agent_source,
         ),
     )
 
@@ -459,15 +459,11 @@ def contact_update(contact: Contact, at: datetime) -> Write:
             sorted(contact.required_skills),
             list(contact.preferred_skills),
             contact.preferred_agent_id,
-            _source(contact),
+            contact.preferred_agent_source,
             contact.priority_boost,
             contact.cancelled_at,
         ),
     )
-
-
-def _source(contact: Contact) -> str | None:
-    return contact.preferred_agent_source
 
 
 _WAIT_ENDS = (ContactEventKind.ANSWERED, ContactEventKind.ABANDONED)
