@@ -345,19 +345,24 @@ def _writer_figures(
 
     commits = delta("contactrouter_db_batch_duration_seconds_count")
     busy = delta("contactrouter_db_batch_duration_seconds_sum")
-    callers = max(delta("contactrouter_db_commit_callers_total"), 1.0)
-    return {
+    figures = {
         "commits_per_second": commits / seconds,
         "commit_ms_mean": 1000 * busy / max(commits, 1.0),
         "rows_per_commit_mean": delta("contactrouter_db_batch_writes_sum") / max(commits, 1.0),
         "busy_share": busy / seconds,
-        # Per caller (an RPC's writes, mostly): waiting for the commit in flight, and
-        # from handing the writes over to the end of their own commit.
-        "queued_ms_per_caller": 1000
-        * delta("contactrouter_db_commit_queued_seconds_total")
-        / callers,
-        "wait_ms_per_caller": 1000 * delta("contactrouter_db_commit_wait_seconds_total") / callers,
     }
+    # Per caller (an RPC's writes, mostly): waiting for the commit in flight, and from
+    # handing the writes over to the end of their own commit. Left out for a router too
+    # old to count them (a --baseline tree), where they would read as 0 ms.
+    if "contactrouter_db_commit_callers_total" in after:
+        callers = max(delta("contactrouter_db_commit_callers_total"), 1.0)
+        figures["queued_ms_per_caller"] = (
+            1000 * delta("contactrouter_db_commit_queued_seconds_total") / callers
+        )
+        figures["wait_ms_per_caller"] = (
+            1000 * delta("contactrouter_db_commit_wait_seconds_total") / callers
+        )
+    return figures
 
 
 async def join_results(procs: list[SpawnProcess], results: Any, count: int) -> list[Any]:

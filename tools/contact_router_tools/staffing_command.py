@@ -229,8 +229,9 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
     """One row per interval, each kept (a plan needs every interval). "contacts" is the
     protobuf field `calls`, which counts chats and emails too; "abandon" is Erlang A's
     only; "callback_erl" is phone from history's (queued callbacks' work, in
-    `agents`). An interval without traffic has no service level, ASA, occupancy or chance of
-    waiting (None, "-"): a row of zeros must not read as a perfect interval."""
+    `agents`). An interval without traffic has no service level, ASA or chance of waiting,
+    nor an occupancy unless callbacks' work kept its agents busy (None, "-"): a row of
+    zeros must not read as a perfect interval."""
     callbacks = any(r.HasField("callback_erlangs") for r in response.rows)
     header = ["interval", "contacts", "aht_s", "erlangs"]
     header += ["callback_erl"] if callbacks else []
@@ -244,7 +245,15 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
     rows: list[list[Any]] = []
     for r in response.rows:
         traffic = r.traffic_erlangs > 0
-        figures = [r.service_level, r.asa_seconds, r.occupancy, r.probability_of_waiting]
+        # Callbacks' work alone keeps agents busy: their occupancy is real, the calls'
+        # service level, ASA and chance of waiting are not.
+        busy = traffic or r.callback_erlangs > 0
+        figures = [
+            r.service_level if traffic else None,
+            r.asa_seconds if traffic else None,
+            r.occupancy if busy else None,
+            r.probability_of_waiting if traffic else None,
+        ]
         row: list[Any] = [
             when(r.interval_start),
             r.calls,
@@ -253,7 +262,7 @@ def staffing_table(response: pb.GetStaffingResponse, with_abandonment: bool) -> 
             *([r.callback_erlangs] if callbacks else []),
             r.agents,
             r.agents_scheduled,
-            *(figures if traffic else [None] * len(figures)),
+            *figures,
         ]
         if with_abandonment:
             row.append(optional(r, "abandonment") if traffic else None)
