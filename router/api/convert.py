@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from contactrouter.v1 import contact_router_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,6 +26,7 @@ from router.domain.wait_reason import UnservedContact, WaitReason
 from router.reporting.alarm import AlarmStatus
 from router.reporting.callbacks import CallbackRow
 from router.reporting.contacts import ServiceLevelGoal
+from router.reporting.plan import StaffingRow
 
 _CHANNEL_TO_PROTO = {
     Channel.PHONE: pb.CHANNEL_PHONE,
@@ -372,3 +374,36 @@ def goal_to_proto(goal: ServiceLevelGoal) -> pb.ServiceLevelGoal:
         goal=goal.goal,
         alarm_below=goal.alarm_below,
     )
+
+
+def set_optional(message: Any, field: str, value: float | None) -> None:
+    """Set an optional (proto3 `optional`) field unless `value` is None: unset, the
+    field reads as absent, not as 0."""
+    if value is not None:
+        setattr(message, field, value)
+
+
+def staffing_row_to_proto(r: StaffingRow, callbacks: bool) -> pb.StaffingRow:
+    """`callbacks`: the plan counted queued callbacks' work (phone from history)."""
+    s = r.staffed
+    row = pb.StaffingRow(
+        interval_start=timestamp(r.interval_start),
+        calls=s.calls,
+        aht_seconds=s.aht_seconds,
+        traffic_erlangs=s.traffic_erlangs,
+        agents=s.agents,
+        agents_scheduled=s.agents_scheduled,
+        service_level=s.service_level,
+        asa_seconds=s.asa_seconds,
+        occupancy=s.occupancy,
+        probability_of_waiting=s.probability_of_waiting,
+    )
+    set_optional(row, "abandonment", s.abandonment)
+    set_optional(row, "separate_agents", r.separate_agents)
+    if r.actual is not None:
+        row.staffed_agents = r.actual.staffed_agents
+        set_optional(row, "measured_service_level", r.actual.service_level)
+        row.missed = r.actual.missed
+    if callbacks:
+        row.callback_erlangs = s.callback_erlangs
+    return row

@@ -23,13 +23,14 @@ from router.api.convert import (
     channel_to_proto,
     from_timestamp,
     goal_to_proto,
+    set_optional,
+    staffing_row_to_proto,
     timestamp,
     unserved_to_proto,
 )
 from router.api.errors import rpc
 from router.api.report_callbacks import callback_fields
 from router.api.servicer import ActiveSwitchboard, RpcObserver, Servicer, ignore_rpc
-from router.api.staffing_rows import staffing_row_to_proto
 from router.api.watch import QueueFeed, queue_feed, watch_queue
 from router.domain import AgentStatus, Channel, InvalidArgument, validation
 from router.domain.time_zones import is_time_zone
@@ -116,11 +117,6 @@ def _number(value: float, field: str, low: float, high: float, unit: str = "") -
     return value
 
 
-def _optional(message: Any, field: str, value: float | None) -> None:
-    if value is not None:
-        setattr(message, field, value)
-
-
 def _goals(goals: Iterable[ServiceLevelGoal]) -> list[pb.ServiceLevelGoal]:
     return [goal_to_proto(g) for g in goals]
 
@@ -138,10 +134,10 @@ def _service_level_row(row: ContactRow) -> pb.ServiceLevelRow:
         threshold_seconds=f.threshold_seconds,
         cancelled=f.cancelled,
     )
-    _optional(message, "service_level", row.service_level)
-    _optional(message, "asa_seconds", f.asa_seconds)
-    _optional(message, "aht_seconds", f.aht_seconds)
-    _optional(message, "mean_acw_seconds", f.mean_acw_seconds)
+    set_optional(message, "service_level", row.service_level)
+    set_optional(message, "asa_seconds", f.asa_seconds)
+    set_optional(message, "aht_seconds", f.aht_seconds)
+    set_optional(message, "mean_acw_seconds", f.mean_acw_seconds)
     return message
 
 
@@ -166,14 +162,14 @@ def _contact_report_row(row: ContactRow) -> pb.ContactReportRow:
         team=f.team,
         cancelled=f.cancelled,
     )
-    _optional(message, "service_level", row.service_level)
-    _optional(message, "abandonment_rate", row.abandonment_rate)
-    _optional(message, "asa_seconds", f.asa_seconds)
-    _optional(message, "p90_wait_seconds", detail.p90_wait_seconds)
-    _optional(message, "longest_wait_seconds", f.longest_wait_seconds)
-    _optional(message, "aht_seconds", f.aht_seconds)
-    _optional(message, "mean_talk_seconds", f.mean_talk_seconds)
-    _optional(message, "mean_acw_seconds", f.mean_acw_seconds)
+    set_optional(message, "service_level", row.service_level)
+    set_optional(message, "abandonment_rate", row.abandonment_rate)
+    set_optional(message, "asa_seconds", f.asa_seconds)
+    set_optional(message, "p90_wait_seconds", detail.p90_wait_seconds)
+    set_optional(message, "longest_wait_seconds", f.longest_wait_seconds)
+    set_optional(message, "aht_seconds", f.aht_seconds)
+    set_optional(message, "mean_talk_seconds", f.mean_talk_seconds)
+    set_optional(message, "mean_acw_seconds", f.mean_acw_seconds)
     return message
 
 
@@ -291,11 +287,11 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 )
                 if s.signed_out_at is not None:
                     session.signed_out_at.CopyFrom(timestamp(s.signed_out_at))
-            _optional(row, "aht_seconds", a.aht_seconds)
-            _optional(row, "mean_acw_seconds", a.mean_acw_seconds)
-            _optional(row, "occupancy", a.occupancy)
-            _optional(row, "utilization", a.utilization)
-            _optional(row, "mean_rating", a.mean_rating)
+            set_optional(row, "aht_seconds", a.aht_seconds)
+            set_optional(row, "mean_acw_seconds", a.mean_acw_seconds)
+            set_optional(row, "occupancy", a.occupancy)
+            set_optional(row, "utilization", a.utilization)
+            set_optional(row, "mean_rating", a.mean_rating)
             rows.append(row)
         return pb.GetAgentReportResponse(
             agents=rows, formulas=report.formulas, as_of=timestamp(report.as_of)
@@ -318,8 +314,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
                 ratings=d.ratings,
                 team=d.team,
             )
-            _optional(row, "aht_seconds", d.aht_seconds)
-            _optional(row, "mean_rating", d.mean_rating)
+            set_optional(row, "aht_seconds", d.aht_seconds)
+            set_optional(row, "mean_rating", d.mean_rating)
         for f in report.feedback:
             response.feedback.add(
                 channel=channel_to_proto(f.channel),
@@ -356,7 +352,7 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             row = pb.ForecastHistoryRow(
                 interval_start=timestamp(h.interval_start), contacts=h.contacts
             )
-            _optional(row, "aht_seconds", h.aht_seconds)
+            set_optional(row, "aht_seconds", h.aht_seconds)
             history.append(row)
         return pb.GetForecastResponse(
             rows=[
@@ -404,8 +400,8 @@ class ReportingService(Servicer, pb_grpc.ReportingServiceServicer):
             formula=accuracy.formula,
             time_zone=accuracy.time_zone,
         )
-        _optional(response, "wape", accuracy.wape)
-        _optional(response, "bias", accuracy.bias)
+        set_optional(response, "wape", accuracy.wape)
+        set_optional(response, "bias", accuracy.bias)
         return response
 
 
@@ -448,12 +444,12 @@ def _accuracy_row(row: Compared, with_interval: bool) -> pb.ForecastAccuracyRow:
         forecast_contacts=row.forecast,
         actual_contacts=round(row.actual),
     )
-    _optional(message, "wape", row.wape)
-    _optional(message, "bias", row.bias)
+    set_optional(message, "wape", row.wape)
+    set_optional(message, "bias", row.bias)
     if with_interval:
         message.forecast_id = row.forecast_id or 0
-        _optional(message, "forecast_aht_seconds", row.forecast_aht_seconds)
-        _optional(message, "actual_aht_seconds", row.actual_aht_seconds)
+        set_optional(message, "forecast_aht_seconds", row.forecast_aht_seconds)
+        set_optional(message, "actual_aht_seconds", row.actual_aht_seconds)
     return message
 
 
